@@ -1,0 +1,105 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { DecodeError, formatPath } from './errors.js';
+import { ID_PATTERN } from './model.js';
+
+/** The batch format version this SDK writes. Readers accept every version they know. */
+export const BATCH_VERSION = 1;
+
+const QualitySchema = Type.Union([
+  Type.Literal('good'),
+  Type.Literal('uncertain'),
+  Type.Literal('bad'),
+  Type.Literal('stale'),
+]);
+
+const PointIdSchema = Type.String({ minLength: 1, maxLength: 255 });
+
+const PointDefinitionSchema = Type.Object({
+  id: PointIdSchema,
+  name: Type.String(),
+  unit: Type.Optional(Type.String()),
+  kind: Type.Union([Type.Literal('number'), Type.Literal('boolean'), Type.Literal('string')]),
+  tags: Type.Array(Type.String()),
+  source: Type.Object({ plugin: Type.String(), device: Type.String(), address: Type.Unknown() }),
+  intervalMs: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+
+const SampleSchema = Type.Object({
+  point: PointIdSchema,
+  time: Type.Integer({ minimum: 0 }),
+  value: Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]),
+  quality: QualitySchema,
+  reason: Type.Optional(Type.String()),
+});
+
+/** JSON Schema of a version-1 batch, as published by gateways on `<prefix>.telemetry.<gateway>`. */
+export const BatchSchema = Type.Object({
+  /** Format version: 1. */
+  v: Type.Literal(BATCH_VERSION),
+  /** The sending gateway's id. */
+  gateway: Type.String({ pattern: ID_PATTERN }),
+  /** Per-gateway sequence number: starts at 1 and only grows, across restarts too. */
+  seq: Type.Integer({ minimum: 1 }),
+  /** When the gateway built the batch, milliseconds since the Unix epoch. */
+  createdAt: Type.Integer({ minimum: 0 }),
+  /** Points announced with this batch: new ones, or ones whose definition changed. */
+  points: Type.Optional(Type.Array(PointDefinitionSchema)),
+  samples: Type.Array(SampleSchema),
+});
+
+/** A gateway → hub batch. Its JetStream message id is `<gateway>:<seq>` (see {@link batchMessageId}). */
+export type Batch = Static<typeof BatchSchema>;
+
+const batchCheck = TypeCompiler.Compile(BatchSchema);
+
+/** `Nats-Msg-Id` of a batch: JetStream drops a second publish of the same id within its window. */
+export function batchMessageId(batch: Pick<Batch, 'gateway' | 'seq'>): string {
+  return `${batch.gateway}:${batch.seq}`;
+}
+
+/** Encodes a batch for the wire (UTF-8 JSON). */
+export function encodeBatch(batch: Batch): Uint8Array {
+  return Buffer.from(JSON.stringify(batch), 'utf8');
+}
+
+/**
+ * Decodes and checks a batch received from the network.
+ * @throws DecodeError saying what is wrong and where; never returns a partly valid batch.
+ */
+export function decodeBatch(data: Uint8Array): Batch {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+  } catch (cause) {
+    throw new DecodeError(`batch is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  if (typeof parsed === 'object' && parsed !== null && 'v' in parsed && parsed.v !== BATCH_VERSION) {
+    throw new DecodeError(`batch version ${JSON.stringify(parsed.v)} is not supported (expected ${BATCH_VERSION})`);
+  }
+  const first = batchCheck.Errors(parsed).First();
+  if (first) {
+    const path = first.path.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    throw new DecodeError(`batch is malformed at ${formatPath(path)}: ${first.message}`);
+  }
+  return parsed as Batch;
+}
+
+/** NATS subjects and stream names shared by gateways and the hub. */
+export interface Subjects {
+  /** Subject a gateway publishes its batches to. */
+  telemetry(gateway: string): string;
+  /** Wildcard the telemetry stream captures. */
+  readonly telemetryAll: string;
+}
+
+/**
+ * Subject layout under a prefix (`citypilot` in production; tests use their own prefix so that
+ * test files never see each other's messages).
+ */
+export function subjects(prefix = 'citypilot'): Subjects {
+  return {
+    telemetry: (gateway) => `${prefix}.telemetry.${gateway}`,
+    telemetryAll: `${prefix}.telemetry.>`,
+  };
+}

@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './model.js';
+export * from './batch.js';
+export * from './schema.js';
+export * from './plugin.js';

@@ -1,0 +1,161 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import semver from 'semver';
+import type { Quality, ValueKind } from './model.js';
+import { ID_PATTERN } from './model.js';
+import { Duration, StringEnum } from './schema.js';
+
+/** Version of this SDK. A plugin's manifest states the range of SDK versions it works with. */
+export const SDK_VERSION = '0.1.0';
+
+/** What a driver plugin says about itself. Checked by the registry before anything starts. */
+export interface PluginManifest {
+  /** Lowercase id, unique among a gateway's plugins; the `plugin:` value of a device block. */
+  id: string;
+  /** The plugin's own version (semver). */
+  version: string;
+  /** Semver range of SDK versions the plugin works with, e.g. `^0.1.0`. */
+  sdk: string;
+  /** Protocols the plugin speaks, e.g. `modbus-tcp`, `bacnet-ip`. */
+  protocol: string;
+  /** One line for listings and the hub's plugin page. */
+  description: string;
+}
+
+/** Settings every point has, whatever its plugin; the plugin adds the point's `address`. */
+export const pointCoreProperties = {
+  /** Id within its device; the point's stable id is `<device id>.<point id>`. */
+  id: Type.String({ pattern: ID_PATTERN, expected: 'an id of lowercase letters, digits, - and _ (such as energy-total)' }),
+  /** Human-readable name; defaults to the id. */
+  name: Type.Optional(Type.String({ minLength: 1 })),
+  /** Unit after scaling (kWh, °C, m3/h …). */
+  unit: Type.Optional(Type.String({ minLength: 1 })),
+  /** Kind of value after decoding. */
+  kind: StringEnum(['number', 'boolean', 'string'] as const, { default: 'number' }),
+  /** Haystack-style marker tags, e.g. [elec, meter, energy]. */
+  tags: Type.Array(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_-]*$', expected: 'a tag name such as energy or air-temp' }), { default: [] }),
+  /** Engineering value = raw × scale + offset (numbers only). */
+  scale: Type.Number({ default: 1 }),
+  offset: Type.Number({ default: 0 }),
+  /** Whether the gateway may write to this point. */
+  writable: Type.Boolean({ default: false }),
+};
+
+/** Schema of one point of a device whose plugin addresses points with `address`. */
+export function pointConfigSchema<A extends TSchema>(address: A) {
+  return Type.Object({ ...pointCoreProperties, address }, { additionalProperties: false });
+}
+
+/** Settings every device block has; the plugin adds `connection` and the points' `address`. */
+export function deviceConfigSchema<C extends TSchema, A extends TSchema>(connection: C, address: A) {
+  return Type.Object(
+    {
+      id: Type.String({ pattern: ID_PATTERN, expected: 'an id of lowercase letters, digits, - and _ (such as main-meter)' }),
+      name: Type.Optional(Type.String({ minLength: 1 })),
+      /** Id of the driver plugin that talks to this device. */
+      plugin: Type.String({ pattern: ID_PATTERN }),
+      /** How often the gateway reads every point of the device. */
+      interval: Duration({ default: '15s' }),
+      /** Time allowed for one request before the device is counted as not answering. */
+      timeout: Duration({ default: '2s' }),
+      connection,
+      points: Type.Array(pointConfigSchema(address), { minItems: 1 }),
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** A device block after validation, with the plugin's connection and address types. */
+export type DeviceConfig<C extends TSchema = TSchema, A extends TSchema = TSchema> = Static<ReturnType<typeof deviceConfigSchema<C, A>>>;
+
+/** A point block after validation. */
+export type PointConfig<A extends TSchema = TSchema> = Static<ReturnType<typeof pointConfigSchema<A>>>;
+
+/** Minimal structured logger (pino's signature), so plugins need no logging library. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** What the gateway core hands a driver when it creates one. */
+export interface DriverContext {
+  /** Time allowed for one request to the device, in milliseconds. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/** A raw value read by a driver, before the core's scaling. */
+export interface Reading {
+  /** The point's id within its device. */
+  point: string;
+  /** Raw decoded value; null when the point could not be read. */
+  value: number | boolean | string | null;
+  quality: Quality;
+  /** Why the quality is not `good`. */
+  reason?: string;
+  /** Device timestamp in ms since the epoch, when the device gives one; else the core stamps it. */
+  time?: number;
+}
+
+/** A point found by discovery, for a technician to review before it goes into a config. */
+export interface PointDraft {
+  id: string;
+  name: string;
+  unit?: string;
+  kind: ValueKind;
+  tags: string[];
+  address: unknown;
+}
+
+/**
+ * A live connection to one device, created by {@link DriverPlugin.create}. The core calls its
+ * methods one at a time (never concurrently) and owns timing, scaling, quality and buffering.
+ */
+export interface Driver {
+  /**
+   * Reads every point of the device once and returns one reading per point it could address.
+   * A failure of a single point is that reading's quality; a failure of the whole device
+   * (unreachable, timeout) rejects with a typed error (`DeviceTimeoutError`, …) and the core
+   * marks all the device's points bad with its message.
+   */
+  read(): Promise<Reading[]>;
+  /** Writes a raw value (the core has already removed scale and offset) to a writable point. */
+  write?(point: string, value: number | boolean | string): Promise<void>;
+  /** Lists the points the device offers, as drafts. */
+  discover?(): Promise<PointDraft[]>;
+  /** Releases sockets and timers. Called once; the driver is not used afterwards. */
+  close(): Promise<void>;
+}
+
+/** A driver plugin: its manifest, its config schema, and a factory of drivers. */
+export interface DriverPlugin<C extends TSchema = TSchema, A extends TSchema = TSchema> {
+  readonly manifest: PluginManifest;
+  /** Schemas of the plugin's parts of a device block: `connection`, and each point's `address`. */
+  readonly schema: { readonly connection: C; readonly address: A };
+  /**
+   * Checks the cross-field rules the schema cannot express and plans the requests, without any
+   * I/O (no socket is opened before the first `read`).
+   * @throws ConfigError with paths relative to the device block.
+   */
+  create(device: DeviceConfig<C, A>, context: DriverContext): Driver;
+}
+
+/** Declares a plugin with its types inferred from its schemas. */
+export function definePlugin<C extends TSchema, A extends TSchema>(plugin: DriverPlugin<C, A>): DriverPlugin<C, A> {
+  return plugin;
+}
+
+/** The full schema of a device block for `plugin`: core settings plus the plugin's own. */
+export function pluginDeviceSchema(plugin: DriverPlugin) {
+  return deviceConfigSchema(plugin.schema.connection, plugin.schema.address);
+}
+
+/** Why a plugin cannot be loaded by this SDK, or undefined when it can. */
+export function manifestProblem(manifest: PluginManifest, sdkVersion = SDK_VERSION): string | undefined {
+  if (!new RegExp(ID_PATTERN).test(manifest.id)) return `plugin id ${JSON.stringify(manifest.id)} must be lowercase letters, digits, - and _`;
+  if (!semver.valid(manifest.version)) return `plugin ${manifest.id}: version ${JSON.stringify(manifest.version)} is not semver`;
+  if (!semver.validRange(manifest.sdk)) return `plugin ${manifest.id}: sdk range ${JSON.stringify(manifest.sdk)} is not a semver range`;
+  if (!semver.satisfies(sdkVersion, manifest.sdk)) return `plugin ${manifest.id} ${manifest.version} needs SDK ${manifest.sdk}, this gateway has ${sdkVersion}`;
+  return undefined;
+}
