@@ -1,0 +1,80 @@
+import { CityPilotError } from '@citypilot/sdk';
+import { GatewayConfigError, loadGatewayConfig } from './config.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './logger.js';
+import { PluginRegistry } from './registry.js';
+
+const USAGE = `Usage: citypilot gateway <command> <config.yaml>
+
+Commands:
+  run FILE        run the gateway described by FILE until SIGINT or SIGTERM
+  validate FILE   check FILE (schemas and each plugin's own rules) without connecting to anything
+  points FILE     list the points FILE defines, with their stable ids
+
+Environment: NATS_URL (when the file names no hub.natsUrl), LOG_LEVEL.`;
+
+/** Output streams, so that tests can capture what a command prints. */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: CliIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
+
+/**
+ * `citypilot gateway …`. Resolves with the exit code: 0 done, 1 failure at run time, 2 bad usage
+ * or bad configuration (printed as file:line:column path: expected, never as a stack trace).
+ * `run` resolves only once the gateway has stopped on a signal.
+ */
+export async function runGatewayCli(args: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [command, file, ...rest] = args;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    io.out(USAGE);
+    return command ? 0 : 2;
+  }
+  if (!['run', 'validate', 'points'].includes(command)) {
+    io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
+    return 2;
+  }
+  if (!file || rest.length) {
+    io.err(`citypilot gateway ${command} takes one configuration file.\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const config = loadGatewayConfig(file, new PluginRegistry());
+    if (command === 'validate') {
+      const points = config.devices.reduce((n, d) => n + d.config.points.length, 0);
+      io.out(`${file}: valid — gateway ${config.gateway.id}, ${config.devices.length} device(s), ${points} point(s).`);
+      return 0;
+    }
+    if (command === 'points') {
+      for (const { config: device, plugin } of config.devices) {
+        for (const p of device.points) {
+          io.out(`${device.id}.${p.id}\t${p.name ?? p.id}\t${p.unit ?? ''}\t${plugin.manifest.id}\t${JSON.stringify(p.address)}`);
+        }
+      }
+      return 0;
+    }
+    const gateway = await Gateway.start({ config, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await gateway.stop();
+    return 0;
+  } catch (error) {
+    if (error instanceof GatewayConfigError) {
+      io.err(error.message);
+      return 2;
+    }
+    io.err(describeFailure(error));
+    return 1;
+  }
+}
+
+/** One line for an unexpected failure; the stack only when CITYPILOT_DEBUG is set. */
+export function describeFailure(error: unknown): string {
+  if (process.env.CITYPILOT_DEBUG) return (error as Error).stack ?? String(error);
+  const code = error instanceof CityPilotError ? ` [${error.code}]` : '';
+  return `citypilot: ${(error as Error).message ?? String(error)}${code}`;
+}

@@ -1,0 +1,178 @@
+import { EventEmitter } from 'node:events';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
+import type { GatewayConfig } from './config.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { Outbox, type OutboxStatus } from './outbox.js';
+import { DevicePoller, type DeviceStatus } from './poller.js';
+import { SequenceStore } from './sequence.js';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  logger: Logger;
+  /** NATS URL used when the config names none. Default: NATS_URL, else nats://127.0.0.1:4222. */
+  defaultNatsUrl?: string;
+}
+
+/** What `/api/status` returns. */
+export interface GatewayStatus {
+  gateway: string;
+  nats: 'connecting' | 'connected' | 'disconnected';
+  devices: DeviceStatus[];
+  points: Sample[];
+  outbox: OutboxStatus;
+}
+
+export interface GatewayEvents {
+  /** Samples accepted into the outbox, in the order they will be forwarded. */
+  samples: [samples: Sample[]];
+}
+
+/**
+ * A running edge gateway: one poller per device, an outbox forwarding batches to the hub's
+ * JetStream stream, and a local status API. Devices are polled from the moment it starts, NATS
+ * or not; samples wait in the outbox until the hub's stream can take them.
+ */
+export class Gateway extends EventEmitter<GatewayEvents> {
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private natsState: GatewayStatus['nats'] = 'connecting';
+  private readonly latest = new Map<string, Sample>();
+  private readonly pollers: DevicePoller[];
+  private readonly outbox: Outbox;
+  private readonly metrics: GatewayMetrics;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private api: FastifyInstance | undefined;
+  /** Base URL of the status API once started. */
+  url = '';
+
+  private constructor(private readonly options: GatewayOptions) {
+    super();
+    const { config, logger } = options;
+    this.metrics = createGatewayMetrics();
+    this.outbox = new Outbox({
+      js: () => this.js,
+      gatewayId: config.gateway.id,
+      subject: subjects(config.hub.subjectPrefix).telemetry(config.gateway.id),
+      sequence: new SequenceStore(config.dataDir),
+      logger,
+      metrics: this.metrics,
+      maxSamples: config.outbox.maxSamples,
+      batchMaxSamples: config.hub.batchMaxSamples,
+      batchMaxDelayMs: parseDuration(config.hub.batchMaxDelay),
+    });
+    this.pollers = config.devices.map(({ config: device, plugin }) => {
+      const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger });
+      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), logger, this.metrics);
+    });
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const gateway = new Gateway(options);
+    await gateway.startApi();
+    gateway.outbox.announcePoints(gateway.pointDefinitions());
+    gateway.outbox.start();
+    for (const p of gateway.pollers) p.start();
+    gateway.connecting = gateway.connectNats();
+    options.logger.info({ gateway: options.config.gateway.id, devices: gateway.pollers.length, status: gateway.url }, 'gateway started');
+    return gateway;
+  }
+
+  status(): GatewayStatus {
+    return {
+      gateway: this.options.config.gateway.id,
+      nats: this.natsState,
+      devices: this.pollers.map((p) => p.status()),
+      points: [...this.latest.values()],
+      outbox: this.outbox.status(),
+    };
+  }
+
+  /**
+   * Stops polling, gives the outbox `flushMs` to hand what it holds to the hub, then closes.
+   * Resolves with the number of samples that could not be forwarded.
+   */
+  async stop(flushMs = 5000): Promise<number> {
+    this.closed = true;
+    await Promise.all(this.pollers.map((p) => p.stop()));
+    const unsent = await this.outbox.stop(flushMs);
+    if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded');
+    await this.api?.close();
+    await this.connecting;
+    await this.nc?.drain().catch(() => undefined);
+    return unsent;
+  }
+
+  private accept(samples: Sample[]): void {
+    const accepted = this.outbox.push(samples);
+    const kept = accepted === samples.length ? samples : samples.slice(0, accepted);
+    this.metrics.samplesAccepted.inc(kept.length);
+    for (const s of samples) this.latest.set(s.point, s);
+    if (kept.length) this.emit('samples', kept);
+  }
+
+  private pointDefinitions(): PointDefinition[] {
+    return this.options.config.devices.flatMap(({ config: device, plugin }) =>
+      device.points.map((p) => {
+        const def: PointDefinition = {
+          id: `${device.id}.${p.id}`,
+          name: p.name ?? p.id,
+          kind: p.kind,
+          tags: p.tags,
+          source: { plugin: plugin.manifest.id, device: device.id, address: p.address },
+          intervalMs: parseDuration(device.interval),
+        };
+        if (p.unit) def.unit = p.unit;
+        return def;
+      }),
+    );
+  }
+
+  /** Connects to NATS, trying again every second until it succeeds or the gateway stops. */
+  private async connectNats(): Promise<void> {
+    const { config, logger } = this.options;
+    const servers = config.hub.natsUrl ?? this.options.defaultNatsUrl ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+    let lastError = '';
+    while (!this.closed) {
+      try {
+        const nc = await connect({ servers, name: `citypilot-gateway ${config.gateway.id}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+        if (this.closed) {
+          await nc.close();
+          return;
+        }
+        this.nc = nc;
+        this.js = jetstream(nc);
+        this.natsState = 'connected';
+        logger.info({ servers }, 'connected to NATS');
+        void (async () => {
+          for await (const s of nc.status()) {
+            if (s.type === 'disconnect') this.natsState = 'disconnected';
+            if (s.type === 'reconnect') this.natsState = 'connected';
+          }
+        })();
+        return;
+      } catch (error) {
+        const message = (error as Error).message;
+        if (message !== lastError) logger.warn({ servers, err: message }, 'cannot connect to NATS yet; retrying');
+        lastError = message;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  private async startApi(): Promise<void> {
+    const app = Fastify({ logger: false });
+    app.get('/healthz', async (_request, reply) => {
+      const ok = this.natsState === 'connected';
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', nats: this.natsState, outbox: this.outbox.depth() });
+    });
+    app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
+    app.get('/api/status', async () => this.status());
+    const { host, port } = this.options.config.status;
+    this.url = await app.listen({ host, port });
+    this.api = app;
+  }
+}

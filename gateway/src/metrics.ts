@@ -1,0 +1,22 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The gateway's Prometheus metrics, in a registry of its own (no module-level state). */
+export function createGatewayMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'citypilot_gateway_' });
+  const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    registry,
+    cycles: counter('citypilot_gateway_poll_cycles_total', 'Poll cycles run, per device.', ['device']),
+    cyclesSkipped: counter('citypilot_gateway_poll_cycles_skipped_total', 'Poll cycles skipped because the previous one was still running.', ['device']),
+    deviceErrors: counter('citypilot_gateway_device_errors_total', 'Poll cycles in which the device failed as a whole.', ['device']),
+    samplesAccepted: counter('citypilot_gateway_samples_accepted_total', 'Samples accepted into the outbox.'),
+    samplesDropped: counter('citypilot_gateway_samples_dropped_total', 'Samples dropped because the outbox was full.'),
+    samplesForwarded: counter('citypilot_gateway_samples_forwarded_total', 'Samples acknowledged by the hub stream.'),
+    batchesForwarded: counter('citypilot_gateway_batches_forwarded_total', 'Batches acknowledged by the hub stream.'),
+    batchesDuplicate: counter('citypilot_gateway_batches_duplicate_total', 'Batches the stream had already (a retry after a lost acknowledgement).'),
+    outboxDepth: new Gauge({ name: 'citypilot_gateway_outbox_samples', help: 'Samples waiting to be forwarded.', registers: [registry] }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

@@ -1,0 +1,102 @@
+import { describeFailure, runGatewayCli, createLogger, type CliIo } from '@citypilot/gateway';
+import { Hub } from './hub.js';
+import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
+import { Storage } from './storage/storage.js';
+import { runDemo } from './demo.js';
+
+const USAGE = `Usage: citypilot <command>
+
+Commands:
+  demo                      run the demo city: services, hub, two gateways, two simulated buildings
+  hub run                   run the hub (ingest, storage, HTTP API)
+  hub migrate               bring the database schema up to date, then exit
+  gateway run|validate|points FILE
+                            the edge gateway (see \`citypilot gateway help\`)
+
+Hub environment:
+  DATABASE_URL      PostgreSQL database (required)
+  NATS_URL          NATS server with JetStream (default nats://127.0.0.1:4222)
+  HUB_HOST, HUB_PORT  HTTP API address (default 127.0.0.1:8080)
+  HUB_INGEST_WORKERS  ingest loops in this process (default 1)
+  CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
+  CITYPILOT_TIMESCALE  auto (default) or off
+  LOG_LEVEL         debug, info (default), warn, error`;
+
+const processIo: CliIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
+
+/** The JetStream names from the environment (tests and several hubs on one NATS set their own). */
+export function streamNamesFromEnv(env: NodeJS.ProcessEnv): StreamNames {
+  return {
+    prefix: env.CITYPILOT_SUBJECT_PREFIX ?? defaultStreamNames.prefix,
+    stream: env.CITYPILOT_STREAM ?? defaultStreamNames.stream,
+    durable: env.CITYPILOT_DURABLE ?? defaultStreamNames.durable,
+  };
+}
+
+/** `citypilot …`: resolves with the process exit code. */
+export async function runCli(args: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [command, sub, ...rest] = args;
+  try {
+    switch (command) {
+      case 'gateway':
+        return await runGatewayCli(args.slice(1), io);
+      case 'demo':
+        return await runDemo(io);
+      case 'hub':
+        if (sub === 'run' && !rest.length) return await runHub(io);
+        if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
+        io.err(USAGE);
+        return 2;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command ? 0 : 2;
+      default:
+        io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    io.err(describeFailure(error));
+    return 1;
+  }
+}
+
+function requireDatabaseUrl(io: CliIo): string | undefined {
+  const url = process.env.DATABASE_URL;
+  if (!url) io.err('DATABASE_URL is not set: give the hub its PostgreSQL database, e.g. postgres://user@127.0.0.1:5432/citypilot');
+  return url;
+}
+
+async function runHub(io: CliIo): Promise<number> {
+  const databaseUrl = requireDatabaseUrl(io);
+  if (!databaseUrl) return 2;
+  const env = process.env;
+  const logger = createLogger('citypilot-hub');
+  const hub = await Hub.start({
+    databaseUrl,
+    natsUrl: env.NATS_URL ?? 'nats://127.0.0.1:4222',
+    logger,
+    names: streamNamesFromEnv(env),
+    http: { host: env.HUB_HOST, port: env.HUB_PORT === undefined ? undefined : Number(env.HUB_PORT) },
+    ingestWorkers: env.HUB_INGEST_WORKERS ? Number(env.HUB_INGEST_WORKERS) : undefined,
+    timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info({}, 'stopping');
+  await hub.stop();
+  return 0;
+}
+
+async function migrateOnly(io: CliIo): Promise<number> {
+  const databaseUrl = requireDatabaseUrl(io);
+  if (!databaseUrl) return 2;
+  const storage = await Storage.open({ databaseUrl, logger: createLogger('citypilot-hub') });
+  io.out(`Database schema up to date (storage: ${storage.mode}).`);
+  await storage.close();
+  return 0;
+}

@@ -1,0 +1,175 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ModbusSimulator, demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
+import type { CliIo } from '@citypilot/gateway';
+import { ensureDatabase, ensureServices, freePort, type Services } from './services/local-services.js';
+import type { PointStatus } from './storage/storage.js';
+
+/** Root of the repository (this file is hub/dist/demo.js once built). */
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cliPath = join(repoRoot, 'hub', 'dist', 'cli.js');
+
+/**
+ * `citypilot demo`: the demo city on this machine. Finds or starts NATS and PostgreSQL, starts
+ * two simulated buildings (real Modbus TCP servers), a hub and one gateway per building as
+ * separate processes, waits until both buildings' samples are in the hub, prints where to look,
+ * and on Ctrl-C stops everything it started.
+ */
+export async function runDemo(io: CliIo): Promise<number> {
+  const stateDir = join(repoRoot, '.citypilot');
+  const demoDir = join(stateDir, 'demo');
+  const logDir = join(demoDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+
+  const stopping = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const children: ChildProcess[] = [];
+  const simulators: ModbusSimulator[] = [];
+  let services: Services | undefined;
+  try {
+    services = await ensureServices({ stateDir: join(stateDir, 'services'), log: (m) => io.out(m) });
+    const databaseUrl = services.origin.postgres === 'environment' ? services.databaseUrl : await ensureDatabase(services.databaseUrl, 'citypilot');
+
+    const hubPort = await freePort(8080);
+    const env = { ...process.env, DATABASE_URL: databaseUrl, NATS_URL: services.natsUrl, HUB_PORT: String(hubPort) };
+    children.push(spawnLogged('hub', ['hub', 'run'], env, logDir));
+    const hubUrl = `http://127.0.0.1:${hubPort}`;
+    await waitUntil(async () => (await fetch(`${hubUrl}/healthz`)).ok, 30_000, `the hub did not start; see ${join(logDir, 'hub.log')}`);
+
+    const gatewayUrls: string[] = [];
+    for (const building of demoBuildings) {
+      const simulator = new ModbusSimulator({ points: building.points.map((p) => p.sim) });
+      simulators.push(simulator);
+      const { port } = await simulator.start();
+      const statusPort = await freePort(0);
+      const file = join(demoDir, `${building.id}.yaml`);
+      writeFileSync(file, gatewayConfig(building, { modbusPort: port, statusPort, natsUrl: services.natsUrl }));
+      children.push(spawnLogged(`gateway-${building.id}`, ['gateway', 'run', file], env, logDir));
+      gatewayUrls.push(`${building.name}: http://127.0.0.1:${statusPort}/api/status (config ${file})`);
+    }
+
+    io.out('Waiting for samples from both buildings …');
+    const points = await waitUntil(
+      async () => {
+        const status = (await (await fetch(`${hubUrl}/api/status`)).json()) as { points: PointStatus[] };
+        const live = status.points.filter((p) => p.lastValue !== null);
+        return demoBuildings.every((b) => live.some((p) => p.gateway === b.id)) ? live : undefined;
+      },
+      60_000,
+      `no samples reached the hub within 60 s; see the logs in ${logDir}`,
+    );
+    io.out('\nThe demo city is running. Latest values in the hub:');
+    for (const p of points) {
+      const value = typeof p.lastValue === 'number' ? p.lastValue.toFixed(2) : String(p.lastValue);
+      io.out(`  ${p.gateway.padEnd(10)} ${p.id.padEnd(28)} ${value.padStart(12)} ${(p.unit ?? '').padEnd(4)} ${p.lastQuality}`);
+    }
+    io.out(`\nHub status page:   ${hubUrl}/`);
+    io.out(`Hub status (JSON): ${hubUrl}/api/status`);
+    io.out(`Hub metrics:       ${hubUrl}/metrics`);
+    for (const line of gatewayUrls) io.out(`Gateway ${line}`);
+    io.out(`Logs:              ${logDir}`);
+    io.out('\nPress Ctrl-C to stop everything.');
+    await stopping;
+    io.out('\nStopping …');
+    return 0;
+  } finally {
+    // Gateways first (they flush to the hub), then the hub, then the servers they used.
+    for (const child of children.slice(1).reverse()) await stopChild(child);
+    if (children[0]) await stopChild(children[0]);
+    await Promise.all(simulators.map((s) => s.stop()));
+    await services?.stop();
+    io.out('Stopped.');
+  }
+}
+
+/** Settings of a demo gateway's config that tests change. */
+export interface DemoGatewaySettings {
+  modbusPort: number;
+  statusPort: number;
+  natsUrl: string;
+  /** Default 5s. */
+  interval?: string;
+  /** Default citypilot. */
+  subjectPrefix?: string;
+  /** Default `<building id>-data`, next to the file. */
+  dataDir?: string;
+}
+
+/** The YAML a technician would write for one demo building. */
+export function gatewayConfig(building: DemoBuilding, settings: DemoGatewaySettings): string {
+  const { modbusPort, statusPort, natsUrl } = settings;
+  const points = building.points
+    .map((p) => {
+      const a = p.sim;
+      const address = [`table: ${a.table}`, `address: ${a.address}`, `type: ${a.type}`, a.order ? `order: ${a.order}` : '']
+        .filter(Boolean)
+        .join(', ');
+      return [
+        `      - id: ${p.id}`,
+        `        name: ${JSON.stringify(p.name)}`,
+        p.unit ? `        unit: ${JSON.stringify(p.unit)}` : '',
+        `        tags: [${p.tags.join(', ')}]`,
+        p.scale !== 1 ? `        scale: ${p.scale}` : '',
+        `        address: { ${address} }`,
+      ]
+        .filter(Boolean)
+        .join('\n');
+    })
+    .join('\n');
+  return `# Gateway of the demo building "${building.name}", written by \`citypilot demo\`.
+gateway:
+  id: ${building.id}
+  name: ${JSON.stringify(building.name)}
+hub:
+  natsUrl: ${natsUrl}
+  subjectPrefix: ${settings.subjectPrefix ?? 'citypilot'}
+dataDir: ${settings.dataDir ?? `${building.id}-data`}
+status:
+  port: ${statusPort}
+devices:
+  - id: meters
+    plugin: modbus
+    interval: ${settings.interval ?? '5s'}
+    timeout: 2s
+    connection:
+      host: 127.0.0.1
+      port: ${modbusPort}
+      unitId: 1
+    points:
+${points}
+`;
+}
+
+function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logDir: string): ChildProcess {
+  const fd = openSync(join(logDir, `${name}.log`), 'a');
+  const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitUntil<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, message: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const result = await probe();
+      if (result) return result;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(message);
+}

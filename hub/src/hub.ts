@@ -1,0 +1,76 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '@citypilot/sdk';
+import { buildApi } from './api.js';
+import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
+import { createHubMetrics, type HubMetrics } from './metrics.js';
+import { Storage } from './storage/storage.js';
+
+export interface HubOptions {
+  databaseUrl: string;
+  natsUrl: string;
+  logger: Logger;
+  /** JetStream names; tests give each file its own. */
+  names?: StreamNames;
+  /** HTTP API address. Default 127.0.0.1:8080; port 0 picks a free one. */
+  http?: { host?: string; port?: number };
+  /** Concurrent ingest loops in this process, all on the shared durable consumer. Default 1. */
+  ingestWorkers?: number;
+  timescale?: 'auto' | 'off';
+}
+
+/** A running hub: storage, ingest from JetStream, HTTP API. */
+export class Hub {
+  private constructor(
+    readonly storage: Storage,
+    readonly metrics: HubMetrics,
+    private readonly nc: NatsConnection,
+    private readonly workers: IngestWorker[],
+    private readonly api: FastifyInstance,
+    private readonly lagTimer: NodeJS.Timeout,
+    /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080. */
+    readonly url: string,
+  ) {}
+
+  static async start(options: HubOptions): Promise<Hub> {
+    const names = options.names ?? defaultStreamNames;
+    const metrics = createHubMetrics();
+    const storage = await Storage.open({ databaseUrl: options.databaseUrl, logger: options.logger, timescale: options.timescale });
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await connect({ servers: options.natsUrl, name: 'citypilot-hub', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+      await ensureIngestStreams(nc, names);
+      const workers = Array.from(
+        { length: options.ingestWorkers ?? 1 },
+        () => new IngestWorker({ nc: nc!, storage, names, logger: options.logger, metrics }),
+      );
+      const connection = nc;
+      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed() });
+      const address = await api.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 8080 });
+      const jsm = await jetstreamManager(nc);
+      const lagTimer = setInterval(() => {
+        jsm.consumers
+          .info(names.stream, names.durable)
+          .then((info) => metrics.consumerPending.set(info.num_pending + info.num_ack_pending))
+          .catch(() => undefined);
+      }, 5000);
+      for (const w of workers) w.start();
+      options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address);
+    } catch (error) {
+      await nc?.close();
+      await storage.close();
+      throw error;
+    }
+  }
+
+  /** Stops taking messages, finishes the writes in progress, and closes everything. */
+  async stop(): Promise<void> {
+    clearInterval(this.lagTimer);
+    await Promise.all(this.workers.map((w) => w.stop()));
+    await this.api.close();
+    await this.nc.drain().catch(() => undefined);
+    await this.storage.close();
+  }
+}

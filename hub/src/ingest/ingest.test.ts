@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { BATCH_VERSION, batchMessageId, encodeBatch, subjects, type Batch } from '@citypilot/sdk';
+import { Hub } from '../hub.js';
+import { createTestDatabase, deleteStreams, natsConnection, uniqueStreamNames, waitFor } from '../testing/index.js';
+import { deadLetterStream } from './ingest.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe('hub ingest from JetStream into PostgreSQL', () => {
+  const names = uniqueStreamNames('ingest');
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let hub: Hub;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('adminDatabaseUrl'), 'ingest');
+    hub = await Hub.start({ databaseUrl: db.url, natsUrl: inject('natsUrl'), logger: quiet, names, http: { port: 0 }, ingestWorkers: 2 });
+    nc = await natsConnection(inject('natsUrl'));
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    await nc?.close();
+    await deleteStreams(inject('natsUrl'), names);
+    await db?.drop();
+  });
+
+  const js = () => jetstream(nc);
+  const subject = (gateway: string) => subjects(names.prefix).telemetry(gateway);
+  const count = async (gateway: string) =>
+    Number((await hub.storage.pool.query(`SELECT count(*) FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1`, [gateway])).rows[0].count);
+
+  function makeBatch(gateway: string, seq: number, n: number, t0: number): Batch {
+    return {
+      v: BATCH_VERSION,
+      gateway,
+      seq,
+      createdAt: Date.now(),
+      samples: Array.from({ length: n }, (_, i) => ({ point: `dev.p${i % 10}`, time: t0 + Math.floor(i / 10) * 1000, value: i, quality: 'good' as const })),
+    };
+  }
+
+  it('stores what two workers sharing the durable consumer receive, nothing lost or doubled', async () => {
+    const t0 = Date.UTC(2026, 2, 1);
+    for (let seq = 1; seq <= 200; seq++) {
+      const b = makeBatch('gw-a', seq, 50, t0 + seq * 5000 * 1000);
+      await js().publish(subject('gw-a'), encodeBatch(b), { msgID: batchMessageId(b) });
+    }
+    await waitFor(async () => (await count('gw-a')) === 200 * 50, 60_000, 'not every sample was stored');
+    const dup = await hub.storage.pool.query(
+      `SELECT count(*)::int AS n FROM (SELECT point_id, time FROM samples GROUP BY 1, 2 HAVING count(*) > 1) d`,
+    );
+    expect(dup.rows[0].n).toBe(0);
+    const info = await (await jetstreamManager(nc)).consumers.info(names.stream, names.durable);
+    expect(info.num_pending + info.num_ack_pending).toBe(0);
+  });
+
+  it('drops a batch published again with the same Nats-Msg-Id, and stores a resent batch once', async () => {
+    const b = makeBatch('gw-b', 1, 20, Date.UTC(2026, 3, 1));
+    const first = await js().publish(subject('gw-b'), encodeBatch(b), { msgID: batchMessageId(b) });
+    const second = await js().publish(subject('gw-b'), encodeBatch(b), { msgID: batchMessageId(b) });
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+    // Outside JetStream's duplicate window the stream cannot tell; the database's key does.
+    await js().publish(subject('gw-b'), encodeBatch({ ...b, seq: 2 }), { msgID: 'gw-b:2' });
+    const marker = makeBatch('gw-b', 3, 1, Date.UTC(2026, 3, 2));
+    await js().publish(subject('gw-b'), encodeBatch(marker), { msgID: batchMessageId(marker) });
+    await waitFor(async () => (await count('gw-b')) === 21, 30_000, 'the marker batch was not stored');
+    expect(await count('gw-b')).toBe(21);
+  });
+
+  it('moves an undecodable message to the dead-letter stream with the reason, and goes on', async () => {
+    const poison = '{"v":1,"gateway":"gw-c","seq":"one","createdAt":0,"samples":[]}';
+    await js().publish(subject('gw-c'), new TextEncoder().encode(poison), { msgID: 'poison-1' });
+    const good = makeBatch('gw-c', 1, 5, Date.UTC(2026, 4, 1));
+    await js().publish(subject('gw-c'), encodeBatch(good), { msgID: batchMessageId(good) });
+    await waitFor(async () => (await count('gw-c')) === 5, 30_000, 'the good batch after the poison one was not stored');
+    const jsm = await jetstreamManager(nc);
+    const dead = await waitFor(async () => {
+      const info = await jsm.streams.info(deadLetterStream(names));
+      return info.state.messages === 1 ? info : undefined;
+    }, 10_000, 'nothing in the dead-letter stream');
+    const msg = await jsm.streams.getMessage(deadLetterStream(names), { seq: dead.state.first_seq });
+    expect(msg?.header?.get('CityPilot-Reason')).toBe('batch is malformed at seq: Expected integer');
+    expect(msg?.header?.get('CityPilot-Subject')).toBe(subject('gw-c'));
+    expect(new TextDecoder().decode(msg?.data)).toBe(poison);
+  });
+});

@@ -1,0 +1,297 @@
+import pg from 'pg';
+import type { Batch, Logger, Sample } from '@citypilot/sdk';
+import { migrate } from './migrations.js';
+
+/** Which engine stores the samples. */
+export type StorageMode = 'timescaledb' | 'postgresql';
+
+export interface StorageOptions {
+  databaseUrl: string;
+  logger: Logger;
+  /** `auto` uses TimescaleDB when the extension can be created; `off` never does. Default `auto`. */
+  timescale?: 'auto' | 'off';
+  /** Connections in the pool. Default 4. */
+  poolSize?: number;
+}
+
+/** Outcome of writing batches: samples newly stored, and those already there (redeliveries). */
+export interface WriteResult {
+  inserted: number;
+  duplicates: number;
+}
+
+export interface GatewayStatus {
+  id: string;
+  firstSeen: string;
+  lastSeen: string | null;
+  lastSeq: number;
+  points: number;
+}
+
+export interface PointStatus {
+  gateway: string;
+  id: string;
+  name: string;
+  unit: string | null;
+  kind: string;
+  tags: string[];
+  lastTime: string | null;
+  lastValue: number | string | boolean | null;
+  lastQuality: string | null;
+}
+
+/**
+ * The hub's database: schema at start, idempotent writes of gateway batches, status queries.
+ * Safe to share between concurrent ingest loops (each write is its own transaction).
+ */
+export class Storage {
+  /** Point ids by `<gateway>\0<point key>`; filled only from committed rows. */
+  private readonly pointIds = new Map<string, number>();
+
+  private constructor(
+    readonly pool: pg.Pool,
+    readonly mode: StorageMode,
+    /** TimescaleDB's version when used, or why it is not. */
+    readonly modeDetail: string,
+  ) {}
+
+  static async open(options: StorageOptions): Promise<Storage> {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 4 });
+    pool.on('error', (error) => options.logger.warn({ err: error.message }, 'idle database connection failed'));
+    try {
+      const timescale = options.timescale === 'off' ? { enabled: false as const, reason: 'disabled by configuration' } : await enableTimescale(pool);
+      const client = await pool.connect();
+      try {
+        const applied = await migrate(client, { timescale: timescale.enabled });
+        if (applied.length) options.logger.info({ migrations: applied }, 'database migrated');
+      } finally {
+        client.release();
+      }
+      const hypertable = timescale.enabled && (await isHypertable(pool, 'samples'));
+      const mode: StorageMode = hypertable ? 'timescaledb' : 'postgresql';
+      const detail = hypertable ? `TimescaleDB ${timescale.enabled ? timescale.version : ''}`.trim() : timescale.enabled ? 'samples was created before TimescaleDB was enabled' : timescale.reason;
+      options.logger.info({ storage: mode, detail }, mode === 'timescaledb' ? `storage: TimescaleDB (${detail})` : `storage: plain PostgreSQL (TimescaleDB not used: ${detail})`);
+      return new Storage(pool, mode, detail);
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+  }
+
+  /**
+   * Stores the samples and point announcements of `batches` in one transaction. A sample already
+   * stored (same point and time) is left as it is, so a batch delivered twice is stored once.
+   */
+  async writeBatches(batches: readonly Batch[]): Promise<WriteResult> {
+    const client = await this.pool.connect();
+    const learnt = new Map<string, number>();
+    try {
+      await client.query('BEGIN');
+      await this.upsertGateways(client, batches);
+      for (const batch of batches) {
+        if (batch.points?.length) await this.upsertPoints(client, batch, learnt);
+      }
+      await this.resolveUnknownPoints(client, batches, learnt);
+
+      const pointIds: number[] = [];
+      const times: number[] = [];
+      const values: (number | null)[] = [];
+      const texts: (string | null)[] = [];
+      const qualities: string[] = [];
+      const reasons: (string | null)[] = [];
+      const latest = new Map<number, Sample>();
+      for (const batch of batches) {
+        for (const s of batch.samples) {
+          const id = learnt.get(pointKey(batch.gateway, s.point)) ?? this.pointIds.get(pointKey(batch.gateway, s.point))!;
+          pointIds.push(id);
+          times.push(s.time);
+          values.push(typeof s.value === 'number' ? s.value : typeof s.value === 'boolean' ? Number(s.value) : null);
+          texts.push(typeof s.value === 'string' ? s.value : null);
+          qualities.push(s.quality);
+          reasons.push(s.reason ?? null);
+          const previous = latest.get(id);
+          if (!previous || previous.time <= s.time) latest.set(id, s);
+        }
+      }
+      const inserted = await client.query(
+        `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
+         SELECT p, to_timestamp(t / 1000.0), v, x, q::sample_quality, r
+           FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::text[]) AS u(p, t, v, x, q, r)
+         ON CONFLICT (point_id, time) DO NOTHING`,
+        [pointIds, times, values, texts, qualities, reasons],
+      );
+      if (latest.size) {
+        const l = [...latest.entries()];
+        await client.query(
+          `UPDATE points SET last_time = to_timestamp(u.t / 1000.0), last_value = u.v, last_text = u.x, last_quality = u.q
+             FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[]) AS u(p, t, v, x, q)
+            WHERE points.id = u.p AND (points.last_time IS NULL OR points.last_time <= to_timestamp(u.t / 1000.0))`,
+          [
+            l.map(([id]) => id),
+            l.map(([, s]) => s.time),
+            l.map(([, s]) => (typeof s.value === 'number' ? s.value : typeof s.value === 'boolean' ? Number(s.value) : null)),
+            l.map(([, s]) => (typeof s.value === 'string' ? s.value : null)),
+            l.map(([, s]) => s.quality),
+          ],
+        );
+      }
+      await client.query('COMMIT');
+      for (const [key, id] of learnt) this.pointIds.set(key, id);
+      const count = inserted.rowCount ?? 0;
+      return { inserted: count, duplicates: pointIds.length - count };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async upsertGateways(client: pg.ClientBase, batches: readonly Batch[]): Promise<void> {
+    const maxSeq = new Map<string, number>();
+    for (const b of batches) maxSeq.set(b.gateway, Math.max(maxSeq.get(b.gateway) ?? 0, b.seq));
+    await client.query(
+      `INSERT INTO gateways (id, last_seen, last_seq)
+       SELECT g, now(), s FROM unnest($1::text[], $2::bigint[]) AS u(g, s)
+       ON CONFLICT (id) DO UPDATE SET last_seen = now(), last_seq = GREATEST(gateways.last_seq, excluded.last_seq)`,
+      [[...maxSeq.keys()], [...maxSeq.values()]],
+    );
+  }
+
+  /** Registers or updates the points a batch announces (name, unit, tags, source). */
+  private async upsertPoints(client: pg.ClientBase, batch: Batch, learnt: Map<string, number>): Promise<void> {
+    const points = batch.points ?? [];
+    const { rows } = await client.query<{ id: string; point_key: string }>(
+      `INSERT INTO points (gateway_id, point_key, name, unit, kind, tags, source, interval_ms)
+       SELECT $1, k, n, u, kd, ARRAY(SELECT jsonb_array_elements_text(tg)), src, iv
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[]) AS x(k, n, u, kd, tg, src, iv)
+       ON CONFLICT (gateway_id, point_key) DO UPDATE SET
+         name = excluded.name, unit = excluded.unit, kind = excluded.kind, tags = excluded.tags,
+         source = excluded.source, interval_ms = excluded.interval_ms, updated_at = now()
+       RETURNING id, point_key`,
+      [
+        batch.gateway,
+        points.map((p) => p.id),
+        points.map((p) => p.name),
+        points.map((p) => p.unit ?? null),
+        points.map((p) => p.kind),
+        points.map((p) => JSON.stringify(p.tags)),
+        points.map((p) => JSON.stringify(p.source)),
+        points.map((p) => p.intervalMs ?? null),
+      ],
+    );
+    for (const r of rows) learnt.set(pointKey(batch.gateway, r.point_key), Number(r.id));
+  }
+
+  /** Points that samples name but no announcement has registered yet get a minimal entry. */
+  private async resolveUnknownPoints(client: pg.ClientBase, batches: readonly Batch[], learnt: Map<string, number>): Promise<void> {
+    const gateways: string[] = [];
+    const keys: string[] = [];
+    const unknown = new Set<string>();
+    for (const batch of batches) {
+      for (const s of batch.samples) {
+        const key = pointKey(batch.gateway, s.point);
+        if (learnt.has(key) || this.pointIds.has(key) || unknown.has(key)) continue;
+        unknown.add(key);
+        gateways.push(batch.gateway);
+        keys.push(s.point);
+      }
+    }
+    if (!keys.length) return;
+    await client.query(
+      `INSERT INTO points (gateway_id, point_key, name)
+       SELECT g, k, k FROM unnest($1::text[], $2::text[]) AS u(g, k)
+       ON CONFLICT (gateway_id, point_key) DO NOTHING`,
+      [gateways, keys],
+    );
+    const { rows } = await client.query<{ id: string; gateway_id: string; point_key: string }>(
+      `SELECT p.id, p.gateway_id, p.point_key FROM points p
+         JOIN unnest($1::text[], $2::text[]) AS u(g, k) ON p.gateway_id = u.g AND p.point_key = u.k`,
+      [gateways, keys],
+    );
+    for (const r of rows) learnt.set(pointKey(r.gateway_id, r.point_key), Number(r.id));
+  }
+
+  async gateways(): Promise<GatewayStatus[]> {
+    const { rows } = await this.pool.query(
+      `SELECT g.id, g.first_seen, g.last_seen, g.last_seq, count(p.id)::int AS points
+         FROM gateways g LEFT JOIN points p ON p.gateway_id = g.id
+        GROUP BY g.id ORDER BY g.id`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      firstSeen: r.first_seen.toISOString(),
+      lastSeen: r.last_seen?.toISOString() ?? null,
+      lastSeq: Number(r.last_seq),
+      points: r.points,
+    }));
+  }
+
+  async points(): Promise<PointStatus[]> {
+    const { rows } = await this.pool.query(
+      `SELECT gateway_id, point_key, name, unit, kind, tags, last_time, last_value, last_text, last_quality
+         FROM points ORDER BY gateway_id, point_key`,
+    );
+    return rows.map((r) => ({
+      gateway: r.gateway_id,
+      id: r.point_key,
+      name: r.name,
+      unit: r.unit,
+      kind: r.kind,
+      tags: r.tags,
+      lastTime: r.last_time?.toISOString() ?? null,
+      lastValue: r.kind === 'string' ? r.last_text : r.kind === 'boolean' && r.last_value !== null ? r.last_value !== 0 : r.last_value,
+      lastQuality: r.last_quality,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function pointKey(gateway: string, point: string): string {
+  return `${gateway}\0${point}`;
+}
+
+type TimescaleState = { enabled: true; version: string } | { enabled: false; reason: string };
+
+/** Creates the TimescaleDB extension when the server has it; says why not otherwise. */
+async function enableTimescale(pool: pg.Pool): Promise<TimescaleState> {
+  const client = await pool.connect();
+  const dropped = (error: Error) => void error; // reported by the failing query below
+  client.on('error', dropped);
+  try {
+    const { rows } = await client.query<{ installed_version: string | null }>(
+      `SELECT installed_version FROM pg_available_extensions WHERE name = 'timescaledb'`,
+    );
+    if (!rows[0]) return { enabled: false, reason: 'the timescaledb extension is not installed on this PostgreSQL server' };
+    if (rows[0].installed_version) return { enabled: true, version: rows[0].installed_version };
+    // Without preloading, TimescaleDB answers CREATE EXTENSION by closing the connection (FATAL).
+    const preload = await client.query<{ libs: string }>(`SELECT current_setting('shared_preload_libraries') AS libs`);
+    if (!/(^|[\s,])timescaledb([\s,]|$)/.test(preload.rows[0]!.libs)) {
+      return { enabled: false, reason: "the timescaledb extension is installed but not preloaded (add it to the server's shared_preload_libraries)" };
+    }
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', ['citypilot-hub-extension']);
+    try {
+      await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['citypilot-hub-extension']);
+    }
+    const v = await client.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`);
+    return { enabled: true, version: v.rows[0]!.extversion };
+  } catch (error) {
+    return { enabled: false, reason: `CREATE EXTENSION timescaledb failed: ${(error as Error).message}` };
+  } finally {
+    client.off('error', dropped);
+    client.release();
+  }
+}
+
+async function isHypertable(pool: pg.Pool, table: string): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = current_schema() AND hypertable_name = $1`,
+    [table],
+  );
+  return (rowCount ?? 0) > 0;
+}

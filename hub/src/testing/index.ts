@@ -1,0 +1,127 @@
+/**
+ * Helpers for tests that talk to the real services found or started by the test run's global
+ * setup (`scripts/test-services.ts`): each test file gets its own database and JetStream names.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
+import type {} from 'vitest';
+import { withDatabase } from '../services/local-services.js';
+import { deadLetterStream, type StreamNames } from '../ingest/ingest.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** NATS server with JetStream for this test run. */
+    natsUrl: string;
+    /** PostgreSQL URL whose user may create databases. */
+    adminDatabaseUrl: string;
+  }
+}
+
+/** Path of the built `citypilot` command, to run hubs and gateways as real processes. */
+export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
+
+/** A short random suffix for names that must not collide between test files and runs. */
+export function uniqueSuffix(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/** A fresh database on the test server; `drop()` removes it (closing leftover connections). */
+export async function createTestDatabase(adminUrl: string, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `cp_test_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${uniqueSuffix()}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  await admin.end();
+  return {
+    url: withDatabase(adminUrl, name),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** JetStream names of a test file's own: subject prefix, stream and durable consumer. */
+export function uniqueStreamNames(label: string): StreamNames {
+  const suffix = uniqueSuffix();
+  const safe = label.replace(/[^a-z0-9]/gi, '').toLowerCase();
+  return { prefix: `cptest.${safe}.${suffix}`, stream: `CPTEST_${safe.toUpperCase()}_${suffix}`, durable: 'hub-ingest' };
+}
+
+/** Deletes a test's streams (the dead-letter one too), leaving nothing behind on the server. */
+export async function deleteStreams(natsUrl: string, names: StreamNames): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const stream of [names.stream, deadLetterStream(names)]) await jsm.streams.delete(stream).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function natsConnection(natsUrl: string): Promise<NatsConnection> {
+  return connect({ servers: natsUrl });
+}
+
+/** The environment that points a hub process at a test's own database and stream. */
+export function hubEnv(databaseUrl: string, natsUrl: string, names: StreamNames, port: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    NATS_URL: natsUrl,
+    HUB_PORT: String(port),
+    CITYPILOT_SUBJECT_PREFIX: names.prefix,
+    CITYPILOT_STREAM: names.stream,
+    CITYPILOT_DURABLE: names.durable,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  };
+}
+
+/** A `citypilot` process with its output collected. */
+export interface CliProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  /** Sends SIGTERM (or `signal`) and waits for the exit. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = process.env): CliProcess {
+  const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls `probe` until it returns a truthy value; fails with `message` after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, message: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${message}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+}

@@ -1,0 +1,1 @@
+export { modbusPlugin } from './plugin.js';

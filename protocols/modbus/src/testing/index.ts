@@ -1,0 +1,1 @@
+export { ModbusSimulator, type SimulatedPoint } from '../simulator.js';
