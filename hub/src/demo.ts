@@ -23,9 +23,10 @@ export async function runDemo(io: CliIo): Promise<number> {
   const logDir = join(demoDir, 'logs');
   mkdirSync(logDir, { recursive: true });
 
+  // The first Ctrl-C stops the demo in order; later ones (impatience) must not cut that short.
   const stopping = new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    process.on('SIGINT', resolve);
+    process.on('SIGTERM', resolve);
   });
   const children: ChildProcess[] = [];
   const simulators: ModbusSimulator[] = [];
