@@ -22,14 +22,12 @@ export interface ModbusTcpClientOptions {
  * timeout, reconnects on the next one.
  */
 export class ModbusTcpClient {
-  private readonly client = new ModbusRTU();
+  /** The open connection; replaced by a new instance after every failure (see disconnect()). */
+  private client: ModbusRTU | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(private readonly options: ModbusTcpClientOptions) {
-    // A broken socket surfaces here as well as in the pending request; the request reports it.
-    this.client.on('error', () => undefined);
-  }
+  constructor(private readonly options: ModbusTcpClientOptions) {}
 
   readRegisters(unitId: number, table: RegisterTable, address: number, count: number): Promise<number[]> {
     return this.request(unitId, async (c) => (table === 'holding' ? await c.readHoldingRegisters(address, count) : await c.readInputRegisters(address, count)).data);
@@ -61,10 +59,10 @@ export class ModbusTcpClient {
   private request<T>(unitId: number, fn: (c: ModbusRTU) => Promise<T>): Promise<T> {
     const run = async () => {
       if (this.closed) throw new ModbusConnectionError('client closed');
-      await this.connect();
-      this.client.setID(unitId);
+      const client = await this.connect();
+      client.setID(unitId);
       try {
-        return await fn(this.client);
+        return await fn(client);
       } catch (error) {
         throw await this.translate(error);
       }
@@ -74,11 +72,16 @@ export class ModbusTcpClient {
     return result;
   }
 
-  private async connect(): Promise<void> {
-    if (this.client.isOpen) return;
+  private async connect(): Promise<ModbusRTU> {
+    if (this.client?.isOpen) return this.client;
+    await this.disconnect();
     const { host, port = 502, timeoutMs } = this.options;
+    const client = new ModbusRTU();
+    // A broken socket surfaces here as well as in the pending request; the request reports it.
+    client.on('error', () => undefined);
+    this.client = client;
     try {
-      await this.client.connectTCP(host, { port, timeout: timeoutMs });
+      await client.connectTCP(host, { port, timeout: timeoutMs });
     } catch (error) {
       await this.disconnect();
       const e = error as { errno?: string; message?: string };
@@ -86,7 +89,8 @@ export class ModbusTcpClient {
         ? new ModbusTimeoutError(`no connection to ${host}:${port} within ${timeoutMs} ms`, { cause: error })
         : new ModbusConnectionError(`cannot connect to ${host}:${port}: ${e.message ?? e.errno}`, { cause: error });
     }
-    this.client.setTimeout(timeoutMs);
+    client.setTimeout(timeoutMs);
+    return client;
   }
 
   private async translate(error: unknown): Promise<Error> {
@@ -101,14 +105,14 @@ export class ModbusTcpClient {
     return new ModbusConnectionError(`${host}:${port}: ${e.message ?? e.errno ?? 'connection failed'}`, { cause: error });
   }
 
+  /**
+   * Drops the current connection. modbus-serial reports a closed socket as open for a moment
+   * after close(), so a connection is never reused once it failed: the next request makes a new one.
+   */
   private disconnect(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.client.isOpen) {
-        // A socket that never opened may still hold a handle.
-        this.client.destroy(() => resolve());
-        return;
-      }
-      this.client.close(() => resolve());
-    });
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return Promise.resolve();
+    return new Promise((resolve) => client.destroy(() => resolve()));
   }
 }

@@ -1,5 +1,5 @@
 import { ServerTCP } from 'modbus-serial';
-import type { AddressInfo, Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { encodeValue, registerCount, type DataType, type WordOrder } from './codec.js';
 import type { Table } from './planner.js';
 
@@ -50,6 +50,17 @@ export function loadShape(time: number): number {
   return weekend ? 0.25 + 0.15 * day : 0.25 + 0.75 * day;
 }
 
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 const modbusError = (code: number) => ({ modbusErrorCode: code, msg: 'illegal data address' });
 
 /**
@@ -79,7 +90,8 @@ export class ModbusSimulator {
   /** Starts listening; resolves with the address to connect to. */
   async start(): Promise<{ host: string; port: number }> {
     const host = this.options.host ?? '127.0.0.1';
-    const server = new ServerTCP(this.vector(), { host, port: this.options.port ?? 0 });
+    // modbus-serial reads port 0 as "the default, 502": ask the system for a free port first.
+    const server = new ServerTCP(this.vector(), { host, port: this.options.port || (await freePort(host)) });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('initialized', () => resolve());
