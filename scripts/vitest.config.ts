@@ -13,6 +13,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 4,
-    reporters: ['default'],
+    // verbose: every test by name, and what skipped suites print about why.
+    reporters: ['verbose'],
   },
 });

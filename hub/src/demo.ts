@@ -18,6 +18,7 @@ const cliPath = join(repoRoot, 'hub', 'dist', 'cli.js');
  * and on Ctrl-C stops everything it started.
  */
 export async function runDemo(io: CliIo): Promise<number> {
+  const startedAt = Date.now();
   const stateDir = join(repoRoot, '.citypilot');
   const demoDir = join(stateDir, 'demo');
   const logDir = join(demoDir, 'logs');
@@ -63,7 +64,8 @@ export async function runDemo(io: CliIo): Promise<number> {
       60_000,
       `no samples reached the hub within 60 s; see the logs in ${logDir}`,
     );
-    io.out('\nThe demo city is running. Latest values in the hub:');
+    io.out(`\nThe demo city is running: samples from both buildings reached the hub ${((Date.now() - startedAt) / 1000).toFixed(1)} s after start.`);
+    io.out('Latest values in the hub:');
     for (const p of points) {
       const value = typeof p.lastValue === 'number' ? p.lastValue.toFixed(2) : String(p.lastValue);
       io.out(`  ${p.gateway.padEnd(10)} ${p.id.padEnd(28)} ${value.padStart(12)} ${(p.unit ?? '').padEnd(4)} ${p.lastQuality}`);
