@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModbusSimulator, demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
 import type { CliIo } from '@citypilot/gateway';
-import { ensureDatabase, ensureServices, freePort, type Services } from './services/local-services.js';
+import { ensureDatabase, ensureServices, freePort, stopChild, type Services } from './services/local-services.js';
 import type { PointStatus } from './storage/storage.js';
 
 /** Root of the repository (this file is hub/dist/demo.js once built). */
@@ -81,8 +81,8 @@ export async function runDemo(io: CliIo): Promise<number> {
     return 0;
   } finally {
     // Gateways first (they flush to the hub), then the hub, then the servers they used.
-    for (const child of children.slice(1).reverse()) await stopChild(child);
-    if (children[0]) await stopChild(children[0]);
+    for (const child of children.slice(1).reverse()) await stopChild(child, 'SIGTERM');
+    if (children[0]) await stopChild(children[0], 'SIGTERM');
     await Promise.all(simulators.map((s) => s.stop()));
     await services?.stop();
     io.out('Stopped.');
@@ -152,15 +152,6 @@ function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logDi
   const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function waitUntil<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, message: string): Promise<T> {

@@ -50,7 +50,7 @@ export class ServiceUnavailableError extends CityPilotError {
 export async function ensureServices(options: EnsureServicesOptions): Promise<Services> {
   const started: ChildProcess[] = [];
   const stop = async () => {
-    await Promise.all(started.splice(0).map(stopChild));
+    await Promise.all(started.splice(0).map((child) => stopChild(child)));
   };
   try {
     const nats = await ensureNats(options, started);
@@ -324,11 +324,14 @@ async function waitFor(ready: () => Promise<boolean>, child: ChildProcess, name:
   throw new ServiceUnavailableError(`${name} did not become ready within 30 s. Last lines of ${logFile}:\n${tail}`);
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/**
+ * Stops a child process with `signal` and waits for it to exit; SIGKILL after 15 s. The default,
+ * SIGINT, is PostgreSQL's fast shutdown and nats-server's clean stop.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // SIGINT: PostgreSQL's fast shutdown; nats-server's clean stop.
-  child.kill('SIGINT');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(timer);

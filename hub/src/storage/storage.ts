@@ -105,8 +105,8 @@ export class Storage {
           const id = learnt.get(pointKey(batch.gateway, s.point)) ?? this.pointIds.get(pointKey(batch.gateway, s.point))!;
           pointIds.push(id);
           times.push(s.time);
-          values.push(typeof s.value === 'number' ? s.value : typeof s.value === 'boolean' ? Number(s.value) : null);
-          texts.push(typeof s.value === 'string' ? s.value : null);
+          values.push(numericColumn(s.value));
+          texts.push(textColumn(s.value));
           qualities.push(s.quality);
           reasons.push(s.reason ?? null);
           const previous = latest.get(id);
@@ -129,8 +129,8 @@ export class Storage {
           [
             l.map(([id]) => id),
             l.map(([, s]) => s.time),
-            l.map(([, s]) => (typeof s.value === 'number' ? s.value : typeof s.value === 'boolean' ? Number(s.value) : null)),
-            l.map(([, s]) => (typeof s.value === 'string' ? s.value : null)),
+            l.map(([, s]) => numericColumn(s.value)),
+            l.map(([, s]) => textColumn(s.value)),
             l.map(([, s]) => s.quality),
           ],
         );
@@ -248,6 +248,16 @@ export class Storage {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** A sample's value as stored in `value`: numbers, and booleans as 0/1. */
+function numericColumn(value: Sample['value']): number | null {
+  return typeof value === 'number' ? value : typeof value === 'boolean' ? Number(value) : null;
+}
+
+/** A sample's value as stored in `text_value`: strings only. */
+function textColumn(value: Sample['value']): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 function pointKey(gateway: string, point: string): string {
