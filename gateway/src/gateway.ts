@@ -102,7 +102,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded');
     await this.api?.close();
     await this.connecting;
-    await this.nc?.drain().catch(() => undefined);
+    // The outbox has had its chance to flush; drain() would wait for a server that may be gone.
+    await this.nc?.close();
     return unsent;
   }
 

@@ -89,6 +89,7 @@ async function runHub(io: CliIo): Promise<number> {
   });
   logger.info({}, 'stopping');
   await hub.stop();
+  logger.info({}, 'stopped');
   return 0;
 }
 

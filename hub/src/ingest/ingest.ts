@@ -92,6 +92,8 @@ export class IngestWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastError: string | undefined;
+  /** Ends the back-off pause early, so that stop() does not wait out a retry delay. */
+  private interrupt: (() => void) | undefined;
 
   constructor(private readonly options: IngestWorkerOptions) {}
 
@@ -104,6 +106,7 @@ export class IngestWorker {
   /** Stops fetching, finishes the write in progress (and its acks), then resolves. */
   async stop(): Promise<void> {
     this.running = false;
+    this.interrupt?.();
     await this.loop;
   }
 
@@ -124,7 +127,7 @@ export class IngestWorker {
       } catch (error) {
         consumer = undefined;
         this.failed(error as Error);
-        await sleep(backoffMs);
+        await this.pause(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 10_000);
       }
     }
@@ -175,6 +178,17 @@ export class IngestWorker {
     this.options.logger.error({ err: error.message }, 'ingest failing; retrying');
   }
 
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.interrupt = done;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
   private recovered(): void {
     if (this.lastError === undefined) return;
     this.lastError = undefined;
@@ -182,6 +196,3 @@ export class IngestWorker {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
