@@ -1,1 +1,1 @@
-export { modbusPlugin } from './plugin.js';
+export { modbusPlugin, type ModbusAddressConfig, type ModbusConnectionConfig } from './plugin.js';

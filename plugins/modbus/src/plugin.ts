@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import {
   ConfigError,
   definePlugin,
@@ -15,58 +15,85 @@ import {
   DATA_TYPES,
   decodeRegisters,
   encodeValue,
+  isBitTable,
+  ModbusError,
   ModbusExceptionError,
+  ModbusProtocolError,
   ModbusTcpClient,
   ModbusTimeoutError,
   planReads,
   registerCount,
   WORD_ORDERS,
   type DataType,
+  type ModbusClient,
   type ReadRequest,
+  type Table,
   type WordOrder,
 } from '@citypilot/protocol-modbus';
 
 const connection = Type.Object(
   {
-    host: Type.String({ minLength: 1, description: 'IP address or host name of the device (or of its Modbus TCP gateway).' }),
-    port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'TCP port.' }),
-    unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Unit id (slave address) of the device.' }),
+    host: Type.String({ minLength: 1, description: 'IP address or host name of the device, or of the Modbus TCP gateway in front of it.' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'TCP port of the device.' }),
+    unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Unit id (slave address) of the device; behind a TCP-to-RTU gateway, its address on the serial line.' }),
     addressing: StringEnum(['zero-based', 'one-based'] as const, {
       default: 'zero-based',
-      description: 'How addresses in this block are written: as on the wire (zero-based), or as in manuals that start at 1 (one-based: 1 means register 0).',
+      description: 'How the addresses of this device are written: zero-based, as sent on the wire; or one-based, as in manuals that number registers from 1 (address 1 is register 0).',
     }),
-    maxRegistersPerRequest: Type.Integer({ minimum: 1, maximum: 125, default: 125, description: 'Largest register read to send; lower it for devices that need smaller requests.' }),
-    maxGap: Type.Integer({ minimum: 0, maximum: 124, default: 0, description: 'Unused registers the gateway may read between two points to save a request.' }),
+    maxRegistersPerRequest: Type.Integer({ minimum: 1, maximum: 125, default: 125, description: 'Most registers read in one request; lower it for devices that refuse long reads.' }),
+    maxGap: Type.Integer({
+      minimum: 0,
+      maximum: 125,
+      default: 0,
+      description: 'Unused registers (or bits) a request may read between two points to save a request; only for devices that answer for addresses they do not map.',
+    }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'How to reach the device.' },
 );
 
 const address = Type.Object(
   {
-    table: StringEnum(['holding', 'input', 'coil', 'discrete'] as const, { description: 'Holding or input registers, coils or discrete inputs.' }),
-    // The upper bound depends on `addressing` and the type's size: create() checks it.
-    address: Type.Integer({ minimum: 0, description: 'First register (or bit): 0..65535 zero-based, 1..65536 one-based.' }),
-    type: StringEnum(DATA_TYPES, { default: 'uint16', description: 'How the registers are decoded; bool for coils and discrete inputs.' }),
-    order: StringEnum(WORD_ORDERS, { default: 'ABCD', description: 'Byte and word order of multi-register values: ABCD (big-endian), CDAB, BADC, DCBA.' }),
-    length: Type.Optional(Type.Integer({ minimum: 1, maximum: 125, description: 'Length of a string, in registers (two characters each).' })),
+    table: StringEnum(['holding', 'input', 'coil', 'discrete'] as const, {
+      description: 'Modbus table: holding registers (function 3), input registers (4), coils (1) or discrete inputs (2).',
+    }),
+    // The exact upper bound depends on `addressing` and on the type's size: create() checks it.
+    address: Type.Integer({ minimum: 0, description: 'First register (or bit) of the value: 0..65535 when zero-based, 1..65536 when one-based.' }),
+    type: StringEnum(DATA_TYPES, { default: 'uint16', description: 'How the registers are decoded; bool for coils and discrete inputs, and only for them.' }),
+    order: StringEnum(WORD_ORDERS, {
+      default: 'ABCD',
+      description: 'Byte and word order of values over several registers: ABCD big-endian, CDAB words swapped ("low word first"), BADC bytes swapped, DCBA both.',
+    }),
+    length: Type.Optional(Type.Integer({ minimum: 1, maximum: 125, description: 'Length of a string in registers (two characters each); required for strings, only for them.' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Where the value is on the device and how it is encoded.' },
 );
 
-type Connection = typeof connection;
-type Address = typeof address;
-type ModbusDevice = DeviceConfig<Connection, Address>;
+/** A Modbus device's `connection` block, defaults applied. */
+export type ModbusConnectionConfig = Static<typeof connection>;
+/** A Modbus point's `address` block, defaults applied. */
+export type ModbusAddressConfig = Static<typeof address>;
 
+type ModbusDevice = DeviceConfig<typeof connection, typeof address>;
+
+/** A point as the driver reads it: zero-based address and size checked. */
 interface PlannedPoint {
   id: string;
+  /** Index in the device's `points`, for error paths. */
+  index: number;
+  table: Table;
+  /** Zero-based, as on the wire. */
+  address: number;
+  /** Registers, or 1 bit. */
+  count: number;
   type: DataType;
   order: WordOrder;
-  length: number;
+  length?: number;
+  writable: boolean;
 }
 
 /**
- * Modbus TCP driver: reads holding and input registers, coils and discrete inputs in the fewest
- * requests the protocol allows, and decodes every common type in every byte order.
+ * Modbus TCP driver: holding and input registers, coils and discrete inputs, every common type in
+ * every byte order, read in the fewest requests the device allows.
  */
 export const modbusPlugin = definePlugin({
   manifest: {
@@ -74,115 +101,137 @@ export const modbusPlugin = definePlugin({
     version: '0.1.0',
     sdk: '^0.1.0',
     protocol: 'modbus-tcp',
-    description: 'Modbus TCP devices: energy and heat meters, controllers.',
+    description: 'Modbus TCP devices: energy, heat and gas meters, controllers.',
   },
   schema: { connection, address },
   create(device, context): Driver {
-    const plan = planDevice(device);
-    const client = new ModbusTcpClient({ host: device.connection.host, port: device.connection.port, timeoutMs: context.timeoutMs });
-    return new ModbusDriver(device, plan, client);
+    const points = checkPoints(device);
+    const requests = planReads(
+      points.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })),
+      { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap },
+    );
+    const { host, port, unitId } = device.connection;
+    // No I/O here: the client connects on the first request.
+    return new ModbusDriver(points, requests, unitId, new ModbusTcpClient({ host, port, timeoutMs: context.timeoutMs }));
   },
 });
 
-/** Checks what the schema cannot (overlaps, types per table, ranges) and plans the requests. */
-function planDevice(device: ModbusDevice): { requests: ReadRequest<PlannedPoint>[]; byId: Map<string, { point: PlannedPoint; table: string; address: number }> } {
+/**
+ * The rules the schema cannot express, each reported with its path in the device block.
+ * @throws ConfigError listing every problem found
+ */
+function checkPoints(device: ModbusDevice): PlannedPoint[] {
   const issues: ConfigIssue[] = [];
-  const base = device.connection.addressing === 'one-based' ? 1 : 0;
-  const items: { key: PlannedPoint; table: 'holding' | 'input' | 'coil' | 'discrete'; address: number; count: number; index: number }[] = [];
-  const byId = new Map<string, { point: PlannedPoint; table: string; address: number }>();
+  const { addressing, maxRegistersPerRequest } = device.connection;
+  const base = addressing === 'one-based' ? 1 : 0;
+  const planned: PlannedPoint[] = [];
+  const ids = new Map<string, number>();
   device.points.forEach((p, index) => {
-    const path = (...rest: (string | number)[]) => ['points', index, ...rest];
-    if (byId.has(p.id)) {
-      issues.push({ path: path('id'), message: `${JSON.stringify(p.id)} is already the id of another point of this device` });
-      return;
-    }
+    const issue = (path: (string | number)[], message: string) => issues.push({ path: ['points', index, ...path], message });
+    const first = ids.get(p.id);
+    if (first !== undefined) issue(['id'], `${JSON.stringify(p.id)} is already the id of points[${first}]`);
+    else ids.set(p.id, index);
+
     const a = p.address;
-    const bits = a.table === 'coil' || a.table === 'discrete';
-    if (bits && a.type !== 'bool') issues.push({ path: path('address', 'type'), message: `${a.table} holds single bits: expected "bool", got ${JSON.stringify(a.type)}` });
-    if (!bits && a.type === 'bool') issues.push({ path: path('address', 'type'), message: `a ${a.table} register is not a bool: use uint16 (or a coil or discrete input)` });
-    if (a.type === 'string' && a.length === undefined) issues.push({ path: path('address', 'length'), message: 'is required for a string: its length in registers' });
-    if (a.type !== 'string' && a.length !== undefined) issues.push({ path: path('address', 'length'), message: `applies to strings only, not ${a.type}` });
+    const before = issues.length;
+    const bits = isBitTable(a.table);
+    if (bits && a.type !== 'bool') issue(['address', 'type'], `a ${a.table} holds one bit: expected "bool", got ${JSON.stringify(a.type)}`);
+    if (!bits && a.type === 'bool') issue(['address', 'type'], `"bool" is for coils and discrete inputs: read a ${a.table} register as uint16 (with kind: boolean for true/false)`);
+    if (a.type === 'string' && a.length === undefined) issue(['address', 'length'], 'is required for a string: its length in registers (two characters each)');
+    if (a.type !== 'string' && a.length !== undefined) issue(['address', 'length'], `applies to strings only, not to ${a.type}`);
+    if (a.type === 'string' && p.kind !== 'string') issue(['kind'], `must be "string" for a string register, got ${JSON.stringify(p.kind)}`);
+    if (p.writable && (a.table === 'input' || a.table === 'discrete')) issue(['writable'], `${a.table === 'input' ? 'input registers' : 'discrete inputs'} are read-only`);
+    if (issues.length > before) return;
+
+    const count = bits ? 1 : registerCount(a.type, a.length);
     const wire = a.address - base;
-    const count = bits ? 1 : registerCount(a.type, a.length ?? 1);
-    if (wire < 0 || wire + count - 1 > 65535) {
-      issues.push({ path: path('address', 'address'), message: `${a.address} is outside ${base}..${65535 + base - count + 1} (${device.connection.addressing}, ${count} register(s))` });
+    const last = 65535 - count + 1 + base;
+    if (wire < 0 || a.address > last) {
+      const why = count > 1 ? `: a ${a.type} takes ${count} registers and the last one is ${65535 + base}` : '';
+      issue(['address', 'address'], `${a.address} is outside ${base}..${last} (${addressing}${why})`);
       return;
     }
-    if (count > device.connection.maxRegistersPerRequest && !bits) {
-      issues.push({ path: path('address', 'length'), message: `${count} registers exceed maxRegistersPerRequest (${device.connection.maxRegistersPerRequest})` });
+    if (count > maxRegistersPerRequest) {
+      issue(['address', a.type === 'string' ? 'length' : 'type'], `takes ${count} registers, more than connection.maxRegistersPerRequest (${maxRegistersPerRequest})`);
       return;
     }
-    const point: PlannedPoint = { id: p.id, type: a.type, order: a.order, length: a.length ?? 1 };
-    const overlap = items.find((o) => o.table === a.table && wire < o.address + o.count && o.address < wire + count);
+    const overlap = planned.find((o) => o.table === a.table && wire < o.address + o.count && o.address < wire + count);
     if (overlap) {
-      issues.push({ path: path('address'), message: `overlaps point ${JSON.stringify(overlap.key.id)} (${a.table} ${overlap.address + base}..${overlap.address + overlap.count - 1 + base})` });
+      const range = (o: { address: number; count: number }) => (o.count === 1 ? `${o.address + base}` : `${o.address + base}..${o.address + o.count - 1 + base}`);
+      issue(['address'], `${a.table} ${range({ address: wire, count })} overlaps point ${JSON.stringify(overlap.id)} (${a.table} ${range(overlap)})`);
       return;
     }
-    items.push({ key: point, table: a.table, address: wire, count, index });
-    byId.set(p.id, { point, table: a.table, address: wire });
+    planned.push({ id: p.id, index, table: a.table, address: wire, count, type: a.type, order: a.order, length: a.length, writable: p.writable });
   });
-  if (issues.length) throw new ConfigError(issues);
-  const requests = planReads(items, { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap });
-  return { requests, byId };
+  if (issues.length > 0) throw new ConfigError(issues);
+  return planned;
 }
 
 class ModbusDriver implements Driver {
-  constructor(
-    private readonly device: ModbusDevice,
-    private readonly plan: ReturnType<typeof planDevice>,
-    private readonly client: ModbusTcpClient,
-  ) {}
+  private readonly byId: Map<string, PlannedPoint>;
 
-  /**
-   * Runs the planned requests in order. An exception answer fails only that request's points;
-   * a timeout or a broken connection fails the whole device.
-   */
-  async read(): Promise<Reading[]> {
-    const readings: Reading[] = [];
-    const unit = this.device.connection.unitId;
-    for (const request of this.plan.requests) {
-      let words: number[] | boolean[];
-      try {
-        words =
-          request.table === 'coil' || request.table === 'discrete'
-            ? await this.client.readBits(unit, request.table, request.address, request.count)
-            : await this.client.readRegisters(unit, request.table, request.address, request.count);
-      } catch (error) {
-        if (error instanceof ModbusExceptionError) {
-          for (const item of request.items) readings.push({ point: item.key.id, value: null, quality: 'bad', reason: error.message });
-          continue;
-        }
-        throw toDeviceError(error, this.device);
-      }
-      if (words.length < request.count) throw new DeviceProtocolError(`${request.table} ${request.address}: expected ${request.count} values, got ${words.length}`);
-      for (const item of request.items) readings.push(decodeItem(item.key, words, item.offset, item.count));
-    }
-    return readings;
+  constructor(
+    private readonly points: readonly PlannedPoint[],
+    private readonly requests: readonly ReadRequest<PlannedPoint>[],
+    private readonly unitId: number,
+    private readonly client: ModbusClient,
+  ) {
+    this.byId = new Map(points.map((p) => [p.id, p]));
   }
 
+  /**
+   * Runs the planned requests one after another and returns one reading per point, in the
+   * order of the device's points. An exception answer fails only its request's points; a
+   * timeout, a lost connection or a garbled answer fails the whole read.
+   */
+  async read(): Promise<Reading[]> {
+    const readings = new Map<PlannedPoint, Reading>();
+    for (const request of this.requests) {
+      let values: number[] | boolean[];
+      try {
+        values = isBitTable(request.table)
+          ? await this.client.readBits(this.unitId, request.table, request.address, request.count)
+          : await this.client.readRegisters(this.unitId, request.table, request.address, request.count);
+      } catch (error) {
+        if (!(error instanceof ModbusExceptionError) || isGatewayFailure(error)) throw deviceError(error);
+        for (const item of request.items) readings.set(item.key, { point: item.key.id, value: null, quality: 'bad', reason: error.message });
+        continue;
+      }
+      for (const item of request.items) readings.set(item.key, decode(item.key, values.slice(item.offset, item.offset + item.count)));
+    }
+    return this.points.map((p) => readings.get(p)!);
+  }
+
+  /**
+   * Writes a raw value to a writable holding register (or registers) or coil, then reads it back.
+   * @throws ConfigError for an unknown or read-only point, or a value its type cannot hold
+   * @throws DeviceProtocolError when the device refuses the write or reads back something else
+   */
   async write(pointId: string, value: number | boolean | string): Promise<void> {
-    const point = this.device.points.find((p) => p.id === pointId);
-    const planned = this.plan.byId.get(pointId);
-    if (!point || !planned) throw new ConfigError([{ path: ['points'], message: `no point ${JSON.stringify(pointId)} on device ${this.device.id}` }]);
-    if (!point.writable) throw new ConfigError([{ path: ['points', this.device.points.indexOf(point), 'writable'], message: 'the point is not writable' }]);
-    const unit = this.device.connection.unitId;
-    const { table, address: wire, point: p } = planned;
+    const p = this.byId.get(pointId);
+    if (!p) throw new ConfigError([{ path: ['points'], message: `the device has no point ${JSON.stringify(pointId)}` }]);
+    if (!p.writable) throw new ConfigError([{ path: ['points', p.index, 'writable'], message: 'is false: the gateway may not write this point' }]);
+    let words: number[];
     try {
-      if (table === 'coil') {
-        await this.client.writeCoils(unit, wire, [Boolean(value)]);
-        const [back] = await this.client.readBits(unit, 'coil', wire, 1);
-        if (back !== Boolean(value)) throw new DeviceProtocolError(`coil ${wire} reads back ${back} after writing ${Boolean(value)}`);
+      words = encodeValue(value, p.type, p.order, p.length);
+    } catch (error) {
+      throw new ConfigError([{ path: ['points', p.index], message: `cannot write ${JSON.stringify(value)}: ${(error as Error).message}` }], { cause: error });
+    }
+    try {
+      if (p.table === 'coil') {
+        const bit = words[0] === 1;
+        await this.client.writeCoils(this.unitId, p.address, [bit]);
+        const [back] = await this.client.readBits(this.unitId, 'coil', p.address, 1);
+        if (back !== bit) throw new DeviceProtocolError(`coil ${p.address} reads back ${back} after writing ${bit}`);
         return;
       }
-      if (table !== 'holding') throw new ConfigError([{ path: ['points', this.device.points.indexOf(point), 'address', 'table'], message: `${table} cannot be written` }]);
-      const words = encodeValue(value, p.type, p.order, p.length);
-      await this.client.writeRegisters(unit, wire, words);
-      const back = await this.client.readRegisters(unit, 'holding', wire, words.length);
-      if (back.some((w, i) => w !== words[i])) throw new DeviceProtocolError(`holding ${wire} reads back [${back}] after writing [${words}]`);
+      await this.client.writeRegisters(this.unitId, p.address, words);
+      const back = await this.client.readRegisters(this.unitId, 'holding', p.address, words.length);
+      if (back.some((w, i) => w !== words[i])) throw new DeviceProtocolError(`holding ${p.address} reads back [${back.join(', ')}] after writing [${words.join(', ')}]`);
     } catch (error) {
-      if (error instanceof ConfigError || error instanceof DeviceProtocolError) throw error;
-      if (error instanceof ModbusExceptionError) throw new DeviceProtocolError(`write refused: ${error.message}`, { cause: error });
-      throw toDeviceError(error, this.device);
+      if (error instanceof DeviceProtocolError) throw error;
+      if (error instanceof ModbusExceptionError && !isGatewayFailure(error)) throw new DeviceProtocolError(`write refused: ${error.message}`, { cause: error });
+      throw deviceError(error);
     }
   }
 
@@ -191,19 +240,26 @@ class ModbusDriver implements Driver {
   }
 }
 
-function decodeItem(point: PlannedPoint, words: number[] | boolean[], offset: number, count: number): Reading {
-  try {
-    if (typeof words[0] === 'boolean') return { point: point.id, value: words[offset] as boolean, quality: 'good' };
-    const value = decodeRegisters((words as number[]).slice(offset, offset + count), point.type, point.order, point.length);
-    if (typeof value === 'number' && !Number.isFinite(value)) return { point: point.id, value: null, quality: 'bad', reason: 'not a number' };
-    return { point: point.id, value, quality: 'good' };
-  } catch (error) {
-    return { point: point.id, value: null, quality: 'bad', reason: `cannot decode: ${(error as Error).message}` };
-  }
+/** Exceptions 10 and 11 come from a TCP-to-serial gateway: the device behind it is not there. */
+function isGatewayFailure(error: ModbusExceptionError): boolean {
+  return error.exceptionCode === 10 || error.exceptionCode === 11;
 }
 
-function toDeviceError(error: unknown, device: ModbusDevice): Error {
-  const where = `${device.id} (${device.connection.host}:${device.connection.port} unit ${device.connection.unitId})`;
-  if (error instanceof ModbusTimeoutError) return new DeviceTimeoutError(`${where}: ${error.message}`, { cause: error });
-  return new DeviceUnreachableError(`${where}: ${(error as Error).message}`, { cause: error });
+/** A reading of one point from its words (or bit). */
+function decode(p: PlannedPoint, values: readonly number[] | readonly boolean[]): Reading {
+  if (isBitTable(p.table)) return { point: p.id, value: values[0] as boolean, quality: 'good' };
+  const value = decodeRegisters(values as number[], p.type, p.order, p.length);
+  if (typeof value === 'number' && !Number.isFinite(value)) return { point: p.id, value: null, quality: 'bad', reason: 'not a number' };
+  if ((p.type === 'int64' || p.type === 'uint64') && !Number.isSafeInteger(value)) {
+    return { point: p.id, value, quality: 'uncertain', reason: 'beyond 2^53: rounded to the nearest double' };
+  }
+  return { point: p.id, value, quality: 'good' };
+}
+
+/** The SDK's error for a failure of the whole device, with the Modbus error as its cause. */
+function deviceError(error: unknown): unknown {
+  if (!(error instanceof ModbusError)) return error;
+  if (error instanceof ModbusTimeoutError || (error instanceof ModbusExceptionError && error.exceptionCode === 11)) return new DeviceTimeoutError(error.message, { cause: error });
+  if (error instanceof ModbusProtocolError) return new DeviceProtocolError(error.message, { cause: error });
+  return new DeviceUnreachableError(error.message, { cause: error });
 }

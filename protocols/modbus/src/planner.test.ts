@@ -1,39 +1,70 @@
 import { describe, expect, it } from 'vitest';
 import { planReads, type ReadItem } from './planner.js';
 
-const reg = (key: string, address: number, count = 1, table: ReadItem['table'] = 'holding'): ReadItem => ({ key, table, address, count });
+const item = (key: string, address: number, count = 1, table: ReadItem['table'] = 'holding'): ReadItem => ({ key, table, address, count });
+const shape = (plan: ReturnType<typeof planReads>) => plan.map((r) => `${r.table} ${r.address}+${r.count}`);
 
 describe('Modbus request planner', () => {
-  it('merges adjacent items of a table into one request', () => {
-    const plan = planReads([reg('b', 2, 2), reg('a', 0, 2), reg('c', 4, 1)]);
-    expect(plan).toEqual([
-      { table: 'holding', address: 0, count: 5, items: [{ key: 'a', offset: 0, count: 2 }, { key: 'b', offset: 2, count: 2 }, { key: 'c', offset: 4, count: 1 }] },
+  it('merges adjacent items of a table into one request, whatever their order', () => {
+    expect(planReads([item('b', 2, 2), item('a', 0, 2), item('c', 4, 1)])).toEqual([
+      {
+        table: 'holding',
+        address: 0,
+        count: 5,
+        items: [
+          { key: 'a', offset: 0, count: 2 },
+          { key: 'b', offset: 2, count: 2 },
+          { key: 'c', offset: 4, count: 1 },
+        ],
+      },
     ]);
   });
 
   it('splits at gaps unless maxGap allows reading across them', () => {
-    const items = [reg('a', 0, 2), reg('b', 5, 2)];
-    expect(planReads(items).map((r) => [r.address, r.count])).toEqual([[0, 2], [5, 2]]);
-    expect(planReads(items, { maxGap: 3 }).map((r) => [r.address, r.count])).toEqual([[0, 7]]);
-    expect(planReads(items, { maxGap: 2 }).map((r) => [r.address, r.count])).toEqual([[0, 2], [5, 2]]);
+    const items = [item('a', 0, 2), item('b', 5, 2)];
+    expect(shape(planReads(items))).toEqual(['holding 0+2', 'holding 5+2']);
+    expect(shape(planReads(items, { maxGap: 2 }))).toEqual(['holding 0+2', 'holding 5+2']);
+    expect(planReads(items, { maxGap: 3 })).toEqual([
+      { table: 'holding', address: 0, count: 7, items: [{ key: 'a', offset: 0, count: 2 }, { key: 'b', offset: 5, count: 2 }] },
+    ]);
+    const bits = [item('x', 0, 1, 'coil'), item('y', 10, 1, 'coil')];
+    expect(shape(planReads(bits, { maxGap: 9 }))).toEqual(['coil 0+11']);
   });
 
-  it('never exceeds 125 registers or 2000 bits per request, nor a lower device limit', () => {
-    const regs = Array.from({ length: 200 }, (_, i) => reg(`r${i}`, i * 2, 2));
-    const plan = planReads(regs);
-    expect(plan.every((r) => r.count <= 125)).toBe(true);
-    expect(plan.length).toBe(Math.ceil(400 / 124)); // 62 float32 per request: 124 registers
-    expect(planReads(regs, { maxRegisters: 10 }).length).toBe(40); // 5 float32 per request
-    const bits = Array.from({ length: 4500 }, (_, i) => reg(`c${i}`, i, 1, 'coil'));
+  it('never exceeds 125 registers per request, nor a lower device limit', () => {
+    const floats = Array.from({ length: 200 }, (_, i) => item(`f${i}`, i * 2, 2));
+    const plan = planReads(floats);
+    // 62 float32 (124 registers) per request: a 63rd would end at 126.
+    expect(plan.map((r) => r.count)).toEqual([124, 124, 124, 28]);
+    expect(planReads(floats, { maxRegisters: 10 }).length).toBe(40);
+    const words = Array.from({ length: 250 }, (_, i) => item(`w${i}`, i));
+    expect(planReads(words).map((r) => r.count)).toEqual([125, 125]);
+    expect(planReads(floats).flatMap((r) => r.items).length).toBe(200);
+  });
+
+  it('never exceeds 2000 bits per request', () => {
+    const bits = Array.from({ length: 4500 }, (_, i) => item(`c${i}`, i, 1, 'discrete'));
     expect(planReads(bits).map((r) => r.count)).toEqual([2000, 2000, 500]);
+    expect(planReads(bits, { maxBits: 1000 }).length).toBe(5);
   });
 
-  it('keeps tables apart', () => {
-    const plan = planReads([reg('h', 0), reg('i', 1, 1, 'input'), reg('h2', 1)]);
-    expect(plan.map((r) => [r.table, r.address, r.count])).toEqual([['holding', 0, 2], ['input', 1, 1]]);
+  it('keeps the four tables apart, in a fixed order', () => {
+    const plan = planReads([item('d', 0, 1, 'discrete'), item('h', 0), item('i', 1, 1, 'input'), item('c', 0, 1, 'coil'), item('h2', 1)]);
+    expect(shape(plan)).toEqual(['holding 0+2', 'input 1+1', 'coil 0+1', 'discrete 0+1']);
   });
 
-  it('refuses an item larger than one request', () => {
-    expect(() => planReads([reg('big', 0, 126)])).toThrow('exceeds the request limit of 125');
+  it('puts overlapping items in one request', () => {
+    const plan = planReads([item('whole', 10, 4), item('low', 12, 2)]);
+    expect(plan).toEqual([{ table: 'holding', address: 10, count: 4, items: [{ key: 'whole', offset: 0, count: 4 }, { key: 'low', offset: 2, count: 2 }] }]);
+  });
+
+  it('plans nothing for no items', () => {
+    expect(planReads([])).toEqual([]);
+  });
+
+  it('refuses an item larger than one request, or outside the address space', () => {
+    expect(() => planReads([item('big', 0, 126)])).toThrow('item big: 126 registers exceed the request limit of 125');
+    expect(() => planReads([item('end', 65535, 2)])).toThrow('is outside 0..65535');
+    expect(() => planReads([item('a', 0)], { maxRegisters: 126 })).toThrow('maxRegisters must be an integer from 1 to 125, got 126');
   });
 });

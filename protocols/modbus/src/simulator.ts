@@ -1,27 +1,40 @@
-import { ServerTCP } from 'modbus-serial';
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { encodeValue, registerCount, type DataType, type WordOrder } from './codec.js';
-import type { Table } from './planner.js';
+import modbusSerial from 'modbus-serial';
+import type { AddressInfo, Server } from 'node:net';
+import { decodeRegisters, encodeValue, registerCount, type DataType, type WordOrder } from './codec.js';
+import { isBitTable, type Table } from './tables.js';
 
-/** How a simulated value moves over time. */
+const { ServerTCP } = modbusSerial;
+type ServerTCP = InstanceType<typeof ServerTCP>;
+
+/**
+ * How a simulated value moves. Values are in engineering units: the device holds value / scale.
+ * Moving values follow {@link loadShape} and the simulator's clock, updated every tick.
+ */
 export type SimulatedBehaviour =
+  /** A fixed value; only writes change it. */
   | { kind: 'constant'; value: number | boolean | string }
-  /** A counter (energy, volume) advancing by `perHour` at full load, following the building's day. */
-  | { kind: 'meter'; startValue: number; perHour: number }
-  /** A demand (power, flow) of `peak` at full load, following the building's day. */
+  /**
+   * A counter that starts at `startValue` and advances by `kWhPerHour` per hour at full load, in
+   * its own engineering unit (kWh for an energy meter, m3 for a gas meter).
+   */
+  | { kind: 'meter'; startValue: number; kWhPerHour: number }
+  /** A demand (power, flow): `peak` at full load, with ±5 % noise. */
   | { kind: 'load'; peak: number }
-  /** A temperature around `mean`, warmest mid-afternoon, `dailyAmplitude` above and below. */
+  /** A temperature around `mean`, warmest at 15:00 and coolest at 03:00, with small noise. */
   | { kind: 'temperature'; mean: number; dailyAmplitude: number };
 
 /** One value a simulated device holds. */
 export interface SimulatedPoint {
   table: Table;
+  /** First register (or bit), zero-based. */
   address: number;
+  /** `bool` for coils and discrete inputs. */
   type: DataType;
+  /** Default `ABCD`. */
   order?: WordOrder;
   /** String length in registers. */
   length?: number;
-  /** Engineering value = raw × scale, as in a gateway config: the simulator stores value / scale. */
+  /** The device holds value / scale (0.1 for a temperature in tenths of °C). Default 1. */
   scale?: number;
   behaviour: SimulatedBehaviour;
 }
@@ -29,18 +42,21 @@ export interface SimulatedPoint {
 export interface ModbusSimulatorOptions {
   /** Default 127.0.0.1. */
   host?: string;
-  /** Default 0: a free port, given by start(). */
+  /** Default 0: a free port chosen by the system, given by {@link ModbusSimulator.start}. */
   port?: number;
-  points: SimulatedPoint[];
+  /** Answer only this unit id (1..254); requests for others get no answer. Default: any. */
+  unitId?: number;
+  points: readonly SimulatedPoint[];
   /** How often moving values are updated, in milliseconds. Default 1000. */
   tickMs?: number;
-  /** The clock, for tests. */
+  /** The clock, in milliseconds since the epoch. Default Date.now. */
   now?: () => number;
 }
 
 /**
- * Share of full load of a municipal building at `time`: busy on working hours (8 h–18 h on
- * weekdays), low at night and at weekends, with ramps in between.
+ * Share of full load of a municipal building at `time`, in the process's local time zone: full
+ * from 8:00 to 18:00 on weekdays, ramping up from 6:00 and down until 21:00, a quarter at night,
+ * and little more at weekends.
  */
 export function loadShape(time: number): number {
   const d = new Date(time);
@@ -50,143 +66,202 @@ export function loadShape(time: number): number {
   return weekend ? 0.25 + 0.15 * day : 0.25 + 0.75 * day;
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+/** Noise in -1..1, the same for the same second and address: runs with a fixed clock repeat. */
+function noise(time: number, address: number): number {
+  const x = Math.sin(Math.floor(time / 1000) * 12.9898 + address * 78.233) * 43758.5453;
+  return 2 * (x - Math.floor(x)) - 1;
 }
 
-const modbusError = (code: number) => ({ modbusErrorCode: code, msg: 'illegal data address' });
+const INTEGER_LIMITS: Partial<Record<DataType, readonly [number, number]>> = {
+  int16: [-0x8000, 0x7fff],
+  uint16: [0, 0xffff],
+  int32: [-0x80000000, 0x7fffffff],
+  uint32: [0, 0xffffffff],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+const FLOAT32_LIMITS = [-3.4028234663852886e38, 3.4028234663852886e38] as const;
+
+/** A Modbus exception as modbus-serial's server expects it from a handler. */
+const illegalAddress = () => ({ modbusErrorCode: 2, msg: 'illegal data address' });
 
 /**
- * A Modbus TCP device on loopback, answering any unit id from a register bank that its points
- * fill and move. Reading or writing an address no point covers answers exception 2 (illegal
- * data address), as real devices do.
+ * A Modbus TCP device on a real socket, for tests and the demo. It holds a register bank that its
+ * points fill and move, answers any unit id (or the configured one), and answers exception 2
+ * (illegal data address) for any address no point covers, as real devices do. Clients may write
+ * holding registers and coils; a written point keeps the value (a meter counts on from it, a
+ * temperature is overwritten at the next tick).
  */
 export class ModbusSimulator {
   private readonly banks: Record<Table, Map<number, number>> = { holding: new Map(), input: new Map(), coil: new Map(), discrete: new Map() };
+  /** Which point covers each address. */
+  private readonly owners: Record<Table, Map<number, SimulatedPoint>> = { holding: new Map(), input: new Map(), coil: new Map(), discrete: new Map() };
+  /** Each point's value in engineering units, kept at full precision between ticks. */
   private readonly values = new Map<SimulatedPoint, number | boolean | string>();
+  private readonly now: () => number;
+  private lastTick: number;
   private server: ServerTCP | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private lastTick: number;
   private silent = false;
-  private readonly now: () => number;
 
+  /** @throws RangeError for points that overlap, leave 0..65535, or do not fit their type */
   constructor(private readonly options: ModbusSimulatorOptions) {
     this.now = options.now ?? Date.now;
     this.lastTick = this.now();
     for (const p of options.points) {
+      if (isBitTable(p.table) !== (p.type === 'bool')) throw new RangeError(`${p.table} ${p.address}: ${p.type} does not suit a ${p.table}`);
+      const count = registerCount(p.type, p.length);
+      for (let a = p.address; a < p.address + count; a++) {
+        if (!Number.isInteger(a) || a < 0 || a > 65535) throw new RangeError(`${p.table} ${p.address}: ${p.type} leaves 0..65535`);
+        if (this.owners[p.table].has(a)) throw new RangeError(`${p.table} ${a} belongs to two points`);
+        this.owners[p.table].set(a, p);
+      }
       const b = p.behaviour;
       this.values.set(p, b.kind === 'constant' ? b.value : b.kind === 'meter' ? b.startValue : 0);
+      this.store(p);
     }
     this.tick();
   }
 
-  /** Starts listening; resolves with the address to connect to. */
+  /**
+   * Starts listening and updating values.
+   * @returns the address to connect to
+   */
   async start(): Promise<{ host: string; port: number }> {
+    if (this.server) throw new Error('the simulator is already started');
     const host = this.options.host ?? '127.0.0.1';
-    // modbus-serial reads port 0 as "the default, 502": ask the system for a free port first.
-    const server = new ServerTCP(this.vector(), { host, port: this.options.port || (await freePort(host)) });
+    // modbus-serial reads a port of 0 as its default, 502; the string '0' reaches net.listen as
+    // 0, which picks a free port without a window for another process to take it.
+    const port = this.options.port || ('0' as unknown as number);
+    const server = new ServerTCP(this.vector(), { host, port, unitID: this.options.unitId ?? 255 });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('initialized', () => resolve());
-      server.once('serverError', reject);
-    });
+    // Clients that vanish are their own business: never crash the process for them.
     server.on('socketError', () => undefined);
+    server.on('error', () => undefined);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('initialized', () => resolve());
+        server.once('serverError', reject);
+      });
+    } catch (error) {
+      this.server = undefined;
+      throw error;
+    }
     this.timer = setInterval(() => this.tick(), this.options.tickMs ?? 1000);
-    const port = ((server as unknown as { _server: Server })._server.address() as AddressInfo).port;
-    return { host, port };
+    const address = (server as unknown as { _server: Server })._server.address() as AddressInfo;
+    return { host, port: address.port };
   }
 
+  /** Stops the timer, closes every connection and the listening socket. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** While on, requests get no answer at all: a device that fell silent. */
+  /** While on, requests get no answer at all, as from a device that died or a cut cable. */
   silence(on: boolean): void {
     this.silent = on;
   }
 
-  /** Sets a point's value (engineering units), as a device's own logic would. */
-  set(point: SimulatedPoint, value: number | boolean | string): void {
-    this.values.set(point, value);
-    this.store(point);
+  /**
+   * Writes a raw value (before scaling) at an address, as the device's own logic would; the
+   * points whose registers it covers take their new values from them.
+   * @throws RangeError when no point covers the registers, or the value does not fit `type`
+   */
+  set(table: Table, address: number, value: number | boolean | string, type: DataType, order: WordOrder = 'ABCD', length?: number): void {
+    const words = isBitTable(table) ? [value ? 1 : 0] : encodeValue(value, type, order, length);
+    if (!this.covers(table, address, words.length)) throw new RangeError(`no point covers ${table} ${address}..${address + words.length - 1}`);
+    this.write(table, address, words);
   }
 
-  /** The raw register words (or bits) at an address, undefined where no point is. */
-  get(table: Table, address: number): number | undefined {
-    return this.banks[table].get(address);
+  /**
+   * The raw value (before scaling) at an address, decoded as `type`.
+   * @throws RangeError when no point covers the registers
+   */
+  get(table: Table, address: number, type: DataType, order: WordOrder = 'ABCD', length?: number): number | boolean | string {
+    const count = isBitTable(table) ? 1 : registerCount(type, length);
+    if (!this.covers(table, address, count)) throw new RangeError(`no point covers ${table} ${address}..${address + count - 1}`);
+    const words = this.read(table, address, count);
+    return isBitTable(table) ? words[0] === 1 : decodeRegisters(words, type, order, length);
   }
 
   private tick(): void {
     const now = this.now();
     const hours = Math.max(0, now - this.lastTick) / 3_600_000;
     this.lastTick = now;
+    const clock = new Date(now);
+    const hour = clock.getHours() + clock.getMinutes() / 60;
     for (const p of this.options.points) {
       const b = p.behaviour;
-      if (b.kind === 'meter') this.values.set(p, (this.values.get(p) as number) + b.perHour * loadShape(now) * hours);
-      if (b.kind === 'load') this.values.set(p, b.peak * loadShape(now) * (0.95 + 0.1 * Math.random()));
+      // Constants are stored once, by the constructor, and then only changed by writes.
+      if (b.kind === 'constant') continue;
+      if (b.kind === 'meter') this.values.set(p, (this.values.get(p) as number) + b.kWhPerHour * loadShape(now) * hours);
+      if (b.kind === 'load') this.values.set(p, b.peak * loadShape(now) * (1 + 0.05 * noise(now, p.address)));
       if (b.kind === 'temperature') {
-        const d = new Date(now);
-        const hour = d.getHours() + d.getMinutes() / 60;
-        this.values.set(p, b.mean + b.dailyAmplitude * Math.sin((2 * Math.PI * (hour - 9)) / 24) + (Math.random() - 0.5) * 0.2);
+        const daily = Math.sin((2 * Math.PI * (hour - 9)) / 24);
+        this.values.set(p, b.mean + b.dailyAmplitude * daily + 0.05 * b.dailyAmplitude * noise(now, p.address));
       }
       this.store(p);
     }
   }
 
+  /** Puts a point's value into the bank, rounded and clamped to what its type can hold. */
   private store(p: SimulatedPoint): void {
     const value = this.values.get(p)!;
-    const bank = this.banks[p.table];
-    if (p.table === 'coil' || p.table === 'discrete') {
-      bank.set(p.address, value ? 1 : 0);
+    if (isBitTable(p.table)) {
+      this.banks[p.table].set(p.address, value ? 1 : 0);
       return;
     }
-    const raw = typeof value === 'number' && p.type !== 'float32' && p.type !== 'float64' ? Math.round(value / (p.scale ?? 1)) : typeof value === 'number' ? value / (p.scale ?? 1) : value;
-    const words = encodeValue(raw, p.type, p.order ?? 'ABCD', p.length ?? registerCount(p.type));
-    words.forEach((w, i) => bank.set(p.address + i, w));
+    let raw = value;
+    if (typeof value === 'number') {
+      raw = value / (p.scale ?? 1);
+      const limits = INTEGER_LIMITS[p.type] ?? (p.type === 'float32' ? FLOAT32_LIMITS : undefined);
+      if (limits) raw = Math.min(limits[1], Math.max(limits[0], p.type === 'float32' ? raw : Math.round(raw)));
+    }
+    encodeValue(raw, p.type, p.order ?? 'ABCD', p.length).forEach((w, i) => this.banks[p.table].set(p.address + i, w));
+  }
+
+  private covers(table: Table, address: number, count: number): boolean {
+    for (let a = address; a < address + count; a++) if (!this.owners[table].has(a)) return false;
+    return true;
   }
 
   private read(table: Table, address: number, count: number): number[] {
-    const bank = this.banks[table];
-    const out: number[] = [];
-    for (let a = address; a < address + count; a++) {
-      const w = bank.get(a);
-      if (w === undefined) throw modbusError(2);
-      out.push(w);
+    if (!this.covers(table, address, count)) throw illegalAddress();
+    return Array.from({ length: count }, (_, i) => this.banks[table].get(address + i)!);
+  }
+
+  /** Writes words and gives every point they touch its new value. */
+  private write(table: Table, address: number, words: readonly number[]): void {
+    if (!this.covers(table, address, words.length)) throw illegalAddress();
+    words.forEach((w, i) => this.banks[table].set(address + i, w));
+    const touched = new Set(words.map((_, i) => this.owners[table].get(address + i)!));
+    for (const p of touched) {
+      const count = registerCount(p.type, p.length);
+      const raw = isBitTable(table) ? this.banks[table].get(p.address) === 1 : decodeRegisters(this.read(table, p.address, count), p.type, p.order ?? 'ABCD', p.length);
+      this.values.set(p, typeof raw === 'number' ? raw * (p.scale ?? 1) : raw);
     }
-    return out;
   }
 
-  private write(table: 'holding' | 'coil', address: number, words: number[]): void {
-    const bank = this.banks[table];
-    words.forEach((_, i) => {
-      if (!bank.has(address + i)) throw modbusError(2);
-    });
-    words.forEach((w, i) => bank.set(address + i, w));
-  }
-
+  /** modbus-serial's server handlers. A silenced device leaves their promises pending forever. */
   private vector() {
-    // Promise-returning handlers: a silenced device never settles them, so the client times out.
     const answer = <T>(fn: () => T): T | Promise<T> => (this.silent ? new Promise<T>(() => undefined) : fn());
+    const many = (table: Table, address: number, length: number) =>
+      this.silent ? Array.from({ length }, () => new Promise<number>(() => undefined)) : this.read(table, address, length);
     return {
-      getHoldingRegister: (addr: number) => answer(() => this.read('holding', addr, 1)[0]!),
-      getMultipleHoldingRegisters: (addr: number, length: number) => (this.silent ? Array.from({ length }, () => new Promise<number>(() => undefined)) : this.read('holding', addr, length)),
-      getInputRegister: (addr: number) => answer(() => this.read('input', addr, 1)[0]!),
-      getMultipleInputRegisters: (addr: number, length: number) => (this.silent ? Array.from({ length }, () => new Promise<number>(() => undefined)) : this.read('input', addr, length)),
-      getCoil: (addr: number) => answer(() => this.read('coil', addr, 1)[0] === 1),
-      getDiscreteInput: (addr: number) => answer(() => this.read('discrete', addr, 1)[0] === 1),
-      setRegister: (addr: number, value: number) => answer(() => this.write('holding', addr, [value])),
-      setRegisterArray: (addr: number, values: number[]) => answer(() => this.write('holding', addr, values)),
-      setCoil: (addr: number, value: boolean) => answer(() => this.write('coil', addr, [value ? 1 : 0])),
+      getCoil: (address: number) => answer(() => this.read('coil', address, 1)[0] === 1),
+      getDiscreteInput: (address: number) => answer(() => this.read('discrete', address, 1)[0] === 1),
+      getHoldingRegister: (address: number) => answer(() => this.read('holding', address, 1)[0]!),
+      getInputRegister: (address: number) => answer(() => this.read('input', address, 1)[0]!),
+      getMultipleHoldingRegisters: (address: number, length: number) => many('holding', address, length),
+      getMultipleInputRegisters: (address: number, length: number) => many('input', address, length),
+      setCoil: (address: number, value: boolean) => answer(() => this.write('coil', address, [value ? 1 : 0])),
+      setRegister: (address: number, value: number) => answer(() => this.write('holding', address, [value])),
+      setRegisterArray: (address: number, values: number[]) => answer(() => this.write('holding', address, values)),
     };
   }
 }

@@ -1,0 +1,84 @@
+import { describe, expect, it, vi } from 'vitest';
+import { registerCount } from './codec.js';
+import { demoBuildings } from './demo-buildings.js';
+import { loadShape, ModbusSimulator, type SimulatedPoint } from './simulator.js';
+
+// Local times, so that the load curve (in the process's time zone) is the same everywhere.
+const tuesday = (hour: number) => new Date(2026, 0, 6, hour).getTime();
+const saturday = (hour: number) => new Date(2026, 0, 10, hour).getTime();
+
+describe('Modbus simulator', () => {
+  it('follows a daily load curve: full in working hours, low at night, lower at weekends', () => {
+    expect(loadShape(tuesday(11))).toBe(1);
+    expect(loadShape(tuesday(3))).toBe(0.25);
+    expect(loadShape(tuesday(7))).toBeCloseTo(0.625);
+    expect(loadShape(saturday(11))).toBeCloseTo(0.4);
+  });
+
+  it('counts a meter up along the load curve, in engineering units over scaled registers', async () => {
+    let now = tuesday(10);
+    const meter: SimulatedPoint = { table: 'input', address: 0, type: 'uint32', scale: 0.001, behaviour: { kind: 'meter', startValue: 1000, kWhPerHour: 40 } };
+    const simulator = new ModbusSimulator({ points: [meter], tickMs: 5, now: () => now });
+    await simulator.start();
+    try {
+      expect(simulator.get('input', 0, 'uint32')).toBe(1_000_000); // Wh
+      now = tuesday(11); // one hour at full load
+      await vi.waitFor(() => expect(simulator.get('input', 0, 'uint32')).toBe(1_040_000));
+      now += 3_600_000 * 16; // to 03:00: the night rate applies
+      await vi.waitFor(() => expect(simulator.get('input', 0, 'uint32')).toBe(1_040_000 + 16 * 40_000 * 0.25));
+    } finally {
+      await simulator.stop();
+    }
+  });
+
+  it('gives temperatures that follow the time of day, the same for the same time', () => {
+    const temperature: SimulatedPoint = { table: 'input', address: 0, type: 'int16', scale: 0.1, behaviour: { kind: 'temperature', mean: 10, dailyAmplitude: 5 } };
+    const at = (time: number) => new ModbusSimulator({ points: [temperature], now: () => time }).get('input', 0, 'int16') as number;
+    expect(at(tuesday(15))).toBeGreaterThan(at(tuesday(3)));
+    expect(Math.abs(at(tuesday(15)) - 150)).toBeLessThanOrEqual(3); // 15.0 °C ± noise, in tenths
+    expect(Math.abs(at(tuesday(3)) - 50)).toBeLessThanOrEqual(3);
+    expect(at(tuesday(15))).toBe(at(tuesday(15)));
+  });
+
+  it('sets and gets raw values, and refuses addresses no point covers', () => {
+    const simulator = new ModbusSimulator({
+      points: [
+        { table: 'holding', address: 4, type: 'float32', order: 'CDAB', behaviour: { kind: 'constant', value: 1.5 } },
+        { table: 'coil', address: 2, type: 'bool', behaviour: { kind: 'constant', value: false } },
+      ],
+    });
+    expect(simulator.get('holding', 4, 'float32', 'CDAB')).toBe(1.5);
+    expect(simulator.get('holding', 4, 'uint16')).toBe(0);
+    simulator.set('holding', 4, -42.25, 'float32', 'CDAB');
+    expect(simulator.get('holding', 4, 'float32', 'CDAB')).toBe(-42.25);
+    simulator.set('coil', 2, true, 'bool');
+    expect(simulator.get('coil', 2, 'bool')).toBe(true);
+    expect(() => simulator.get('holding', 5, 'float32')).toThrow('no point covers holding 5..6');
+    expect(() => simulator.set('input', 0, 1, 'uint16')).toThrow('no point covers input 0..0');
+  });
+
+  it('refuses points that overlap or do not suit their table', () => {
+    const p = (address: number, type: SimulatedPoint['type'] = 'uint32', table: SimulatedPoint['table'] = 'holding'): SimulatedPoint => ({ table, address, type, behaviour: { kind: 'constant', value: 0 } });
+    expect(() => new ModbusSimulator({ points: [p(0), p(1)] })).toThrow('holding 1 belongs to two points');
+    expect(() => new ModbusSimulator({ points: [p(0, 'uint16', 'coil')] })).toThrow('uint16 does not suit a coil');
+    expect(() => new ModbusSimulator({ points: [p(65535)] })).toThrow('leaves 0..65535');
+  });
+});
+
+describe('demo buildings', () => {
+  it('describe the town hall and the school with the same register map', () => {
+    expect(demoBuildings.map((b) => b.id)).toEqual(['town-hall', 'school']);
+    for (const building of demoBuildings) {
+      const sims = building.points.map((p) => p.sim);
+      expect(() => new ModbusSimulator({ points: sims })).not.toThrow();
+      expect(building.points.every((p) => p.scale === (p.sim.scale ?? 1))).toBe(true);
+      const byId = new Map(building.points.map((p) => [p.id, p]));
+      expect(byId.get('elec-energy')!.sim).toMatchObject({ table: 'holding', type: 'float32', order: 'CDAB' });
+      expect(byId.get('elec-power')!.sim).toMatchObject({ type: 'float32' });
+      expect(byId.get('indoor-temp')!.sim).toMatchObject({ type: 'int16', scale: 0.1 });
+      expect(byId.get('outdoor-temp')!.tags).toEqual(['air', 'temp', 'outside', 'sensor']);
+      expect(sims.filter((s) => s.type === 'uint32' && s.order === 'ABCD')).toHaveLength(1);
+      expect(sims.every((s) => s.address + registerCount(s.type, s.length) <= 65536)).toBe(true);
+    }
+  });
+});
