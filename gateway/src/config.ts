@@ -1,22 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import {
-  CityPilotError,
   ConfigError,
   Duration,
-  formatPath,
   ID_PATTERN,
   parseDuration,
   pluginDeviceSchema,
   validate,
   type ConfigIssue,
-  type ConfigPath,
   type DeviceConfig,
+  type DeviceProfile,
   type DriverPlugin,
 } from '@citypilot/sdk';
+import { ProfileLibrary, type LoadedProfile } from './profiles.js';
 import type { PluginRegistry } from './registry.js';
+import { GatewayConfigError, parseYaml } from './yaml-source.js';
+
+export { GatewayConfigError };
 
 /** The gateway's own settings; each device block is checked against its plugin's schema. */
 export const GatewayConfigSchema = Type.Object(
@@ -46,6 +47,8 @@ export const GatewayConfigSchema = Type.Object(
     ),
     /** Folder for the gateway's state (batch sequence). Relative paths start at the config file's folder. */
     dataDir: Type.String({ minLength: 1, default: 'data' }),
+    /** Folders of device profiles of this site, searched after the plugins' own (relative to this file). */
+    profileDirs: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     outbox: Type.Object(
       {
         /** Samples held while the hub cannot be reached; beyond that, new samples are dropped and counted. */
@@ -75,17 +78,9 @@ type CoreConfig = Static<typeof GatewayConfigSchema>;
 export interface GatewayConfig extends Omit<CoreConfig, 'devices'> {
   /** Absolute path of the data folder. */
   dataDir: string;
+  /** Absolute paths of the site's profile folders. */
+  profileDirs: string[];
   devices: { config: DeviceConfig; plugin: DriverPlugin }[];
-}
-
-/**
- * A configuration file that cannot be used. Its message lists every problem as
- * `file:line:column path: what was expected`, ready to show a technician as it is.
- */
-export class GatewayConfigError extends CityPilotError {
-  constructor(readonly file: string, readonly problems: readonly string[]) {
-    super('CONFIG_INVALID', `${problems.join('\n')}\n${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}; nothing was started.`);
-  }
 }
 
 /** Reads, parses and validates a gateway configuration file, plugins' own checks included. */
@@ -99,53 +94,73 @@ export function loadGatewayConfig(file: string, registry: PluginRegistry): Gatew
   return parseGatewayConfig(text, file, registry);
 }
 
-/** Like {@link loadGatewayConfig}, from text; `file` names it in messages and anchors `dataDir`. */
+/**
+ * Like {@link loadGatewayConfig}, from text; `file` names it in messages and anchors the relative
+ * paths it contains (`dataDir`, `profileDirs`). Every problem found is reported at once, those
+ * of the device profiles it uses with their own file and line.
+ */
 export function parseGatewayConfig(text: string, file: string, registry: PluginRegistry): GatewayConfig {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length) {
-    throw new GatewayConfigError(
-      file,
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return `${file}:${pos.line}:${pos.col} YAML syntax: ${e.message.split('\n')[0]}`;
-      }),
-    );
-  }
-  const where = (path: ConfigPath) => {
-    const offset = locate(doc.contents, path);
-    const pos = lineCounter.linePos(offset);
-    return `${file}:${pos.line}:${pos.col}`;
-  };
-  const fail = (issues: readonly ConfigIssue[]): never => {
-    throw new GatewayConfigError(file, issues.map((i) => `${where(i.path)} ${formatPath(i.path)}: ${i.message}`));
-  };
+  const source = parseYaml(text, file);
+  const base = dirname(resolve(file));
+  const core = validate(GatewayConfigSchema, source.data);
+  const problems: string[] = core.ok ? [] : source.describe(core.issues);
+  const fail = (issues: readonly ConfigIssue[]) => problems.push(...source.describe(issues));
 
-  const data: unknown = doc.toJS() ?? {};
-  const core = validate(GatewayConfigSchema, data);
   // Report the devices' problems along with the rest, whenever the list itself is readable.
-  const issues: ConfigIssue[] = core.ok ? [] : [...core.issues];
-  const rawDevices = core.ok ? core.value.devices : (data as { devices?: unknown }).devices;
+  const rawDevices = core.ok ? core.value.devices : (source.data as { devices?: unknown }).devices;
+  const profileDirs = core.ok ? core.value.profileDirs.map((d) => resolve(base, d)) : [];
+  const profiles = new ProfileLibrary(profileDirs);
   const devices: GatewayConfig['devices'] = [];
   const seenIds = new Map<string, number>();
-  (Array.isArray(rawDevices) ? rawDevices : []).forEach((raw: { plugin?: unknown }, index) => {
+  (Array.isArray(rawDevices) ? rawDevices : []).forEach((raw: Record<string, unknown>, index) => {
     if (!raw || typeof raw !== 'object' || typeof raw.plugin !== 'string') return; // reported by the core schema
+    const at = (...path: (string | number)[]) => ['devices', index, ...path];
     const plugin = registry.get(raw.plugin);
     if (!plugin) {
-      issues.push({ path: ['devices', index, 'plugin'], message: `unknown plugin ${JSON.stringify(raw.plugin)}: expected one of ${registry.ids().map((i) => JSON.stringify(i)).join(', ')}` });
+      fail([{ path: at('plugin'), message: `unknown plugin ${JSON.stringify(raw.plugin)}: expected one of ${registry.ids().map((i) => JSON.stringify(i)).join(', ')}` }]);
       return;
     }
-    const result = validate(pluginDeviceSchema(plugin), raw);
-    if (!result.ok) {
-      issues.push(...result.issues.map((i) => ({ path: ['devices', index, ...i.path], message: i.message })));
-      return;
+    let merged: Record<string, unknown> = raw;
+    let profile: LoadedProfile | undefined;
+    if (typeof raw.profile === 'string') {
+      try {
+        profile = profiles.get(plugin, raw.profile);
+      } catch (error) {
+        if (!(error instanceof GatewayConfigError)) throw error;
+        problems.push(...error.problems);
+        return;
+      }
+      if (!profile) {
+        const known = profiles.ids(plugin);
+        fail([{ path: at('profile'), message: `unknown profile ${JSON.stringify(raw.profile)} for plugin ${plugin.manifest.id}: expected one of ${known.map((i) => JSON.stringify(i)).join(', ') || '(none)'}` }]);
+        return;
+      }
+      const { id, connection: fixed } = profile.profile;
+      const result = mergeProfile(raw, profile.profile);
+      if (result.conflicts.length) {
+        fail(result.conflicts.map((key) => ({ path: at('connection', key), message: `is set by profile ${id} (${JSON.stringify(fixed![key])}): remove it here` })));
+        return;
+      }
+      merged = result.merged;
     }
+    const ownPoints = Array.isArray(raw.points) ? raw.points.length : 0;
+    // A problem in one of the profile's points is shown at its line in the profile file.
+    const report = (issues: readonly ConfigIssue[]) => {
+      for (const issue of issues) {
+        const [k, ...rest] = issue.path;
+        if (k === 'points' && typeof rest[0] === 'number' && rest[0] >= ownPoints && profile) {
+          const original = profile.profile.points.findIndex((p) => p.id === (merged.points as { id: string }[])[rest[0] as number]!.id);
+          problems.push(...profile.source.describe([{ path: ['points', original, ...rest.slice(1)], message: `${issue.message} (in devices[${index}])` }]));
+        } else {
+          fail([{ path: at(...issue.path), message: issue.message }]);
+        }
+      }
+    };
+    const result = validate(pluginDeviceSchema(plugin), merged);
+    if (!result.ok) return report(result.issues);
     const device = result.value as DeviceConfig;
     const earlier = seenIds.get(device.id);
-    if (earlier !== undefined) {
-      issues.push({ path: ['devices', index, 'id'], message: `${JSON.stringify(device.id)} is already the id of devices[${earlier}]` });
-      return;
-    }
+    if (earlier !== undefined) return fail([{ path: at('id'), message: `${JSON.stringify(device.id)} is already the id of devices[${earlier}]` }]);
     seenIds.set(device.id, index);
     try {
       // create() validates cross-field rules and plans requests without I/O; the driver it
@@ -153,37 +168,30 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
       void plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger: silentLogger }).close();
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      issues.push(...error.prefixed(['devices', index]).issues);
-      return;
+      return report(error.issues);
     }
     devices.push({ config: device, plugin });
   });
-  if (!core.ok || issues.length) fail(issues);
-  const config = (core as { value: CoreConfig }).value;
-  return { ...config, dataDir: resolve(dirname(resolve(file)), config.dataDir), devices };
+  if (!core.ok || problems.length) throw new GatewayConfigError(file, problems);
+  const config = core.value;
+  return { ...config, dataDir: resolve(base, config.dataDir), profileDirs, devices };
+}
+
+/**
+ * Merges a profile into a device block: the profile's connection settings under the device's,
+ * the device's own points first (so their indexes match the file), then the profile's points it
+ * does not redefine. `conflicts` lists the connection keys both set, which is an error: what a
+ * profile fixes belongs to the model.
+ */
+function mergeProfile(raw: Record<string, unknown>, profile: DeviceProfile): { merged: Record<string, unknown>; conflicts: string[] } {
+  const connection = (raw.connection ?? {}) as Record<string, unknown>;
+  const fixed = profile.connection ?? {};
+  const own = (Array.isArray(raw.points) ? raw.points : []) as { id?: unknown }[];
+  const ownIds = new Set(own.map((p) => p.id));
+  return {
+    merged: { ...raw, connection: { ...fixed, ...connection }, points: [...own, ...profile.points.filter((p) => !ownIds.has(p.id))] },
+    conflicts: Object.keys(connection).filter((k) => k in fixed),
+  };
 }
 
 const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/**
- * Offset in the text of the deepest node on `path`: the key of the last property reached (so an
- * unknown or wrong setting points at its name), or the item of a list.
- */
-function locate(root: YamlNode | null, path: ConfigPath): number {
-  let node: unknown = root;
-  let offset = (root as YamlNode | null)?.range?.[0] ?? 0;
-  for (const part of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
-      if (!pair) break;
-      offset = (pair.key as YamlNode).range?.[0] ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof part === 'number' && node.items[part]) {
-      node = node.items[part];
-      offset = (node as YamlNode).range?.[0] ?? offset;
-    } else {
-      break;
-    }
-  }
-  return offset;
-}

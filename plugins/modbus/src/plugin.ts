@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import {
   ConfigError,
@@ -104,6 +105,8 @@ export const modbusPlugin = definePlugin({
     description: 'Modbus TCP devices: energy, heat and gas meters, controllers.',
   },
   schema: { connection, address },
+  // Device profiles of common meters, next to the package's dist/ folder.
+  profilesDir: fileURLToPath(new URL('../profiles/', import.meta.url)),
   create(device, context): Driver {
     const points = checkPoints(device);
     const requests = planReads(

@@ -53,6 +53,11 @@ export function deviceConfigSchema<C extends TSchema, A extends TSchema>(connect
       name: Type.Optional(Type.String({ minLength: 1 })),
       /** Id of the driver plugin that talks to this device. */
       plugin: Type.String({ pattern: ID_PATTERN }),
+      /**
+       * Id of the device profile (the model's point table) the device's points come from; the
+       * gateway has already merged them into `points` when a driver sees the block.
+       */
+      profile: Type.Optional(Type.String({ pattern: ID_PATTERN, expected: 'the id of a device profile (such as eastron-sdm630)' })),
       /** How often the gateway reads every point of the device. */
       interval: Duration({ default: '15s' }),
       /** Time allowed for one request before the device is counted as not answering. */
@@ -133,6 +138,8 @@ export interface DriverPlugin<C extends TSchema = TSchema, A extends TSchema = T
   readonly manifest: PluginManifest;
   /** Schemas of the plugin's parts of a device block: `connection`, and each point's `address`. */
   readonly schema: { readonly connection: C; readonly address: A };
+  /** Absolute path of the folder of device profiles the plugin ships (`<profile id>.yaml`), if any. */
+  readonly profilesDir?: string;
   /**
    * Checks the cross-field rules the schema cannot express and plans the requests, without any
    * I/O (no socket is opened before the first `read`).
@@ -150,6 +157,36 @@ export function definePlugin<C extends TSchema, A extends TSchema>(plugin: Drive
 export function pluginDeviceSchema(plugin: DriverPlugin) {
   return deviceConfigSchema(plugin.schema.connection, plugin.schema.address);
 }
+
+/**
+ * Schema of a device profile: the point table of one device model, written once from its
+ * published register map (or object list) and reused by every device of that model. A profile
+ * may also fix connection settings that belong to the model (its addressing convention, the
+ * largest request it accepts); a device using the profile cannot set those again.
+ */
+export function profileSchema(plugin: DriverPlugin) {
+  return Type.Object(
+    {
+      id: Type.String({ pattern: ID_PATTERN, expected: 'an id of lowercase letters, digits, - and _ (such as eastron-sdm630)' }),
+      /** The plugin whose devices use this profile. */
+      plugin: Type.Literal(plugin.manifest.id),
+      /** Human-readable name of the model. */
+      name: Type.String({ minLength: 1 }),
+      manufacturer: Type.Optional(Type.String({ minLength: 1 })),
+      model: Type.Optional(Type.String({ minLength: 1 })),
+      /** The document the table was written from (title, version), so it can be checked. */
+      source: Type.String({ minLength: 1, expected: 'the title and version of the register map the profile was written from' }),
+      description: Type.Optional(Type.String()),
+      /** Connection settings of the model, checked against the plugin's schema once merged. */
+      connection: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      points: Type.Array(pointConfigSchema(plugin.schema.address), { minItems: 1 }),
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** A device profile after validation. */
+export type DeviceProfile = Static<ReturnType<typeof profileSchema>>;
 
 /** Why a plugin cannot be loaded by this SDK, or undefined when it can. */
 export function manifestProblem(manifest: PluginManifest, sdkVersion = SDK_VERSION): string | undefined {

@@ -1,0 +1,73 @@
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { CityPilotError, formatPath, type ConfigIssue, type ConfigPath } from '@citypilot/sdk';
+
+/**
+ * A configuration file that cannot be used. Its message lists every problem as
+ * `file:line:column path: what was expected`, ready to show a technician as it is.
+ */
+export class GatewayConfigError extends CityPilotError {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super('CONFIG_INVALID', `${problems.join('\n')}\n${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}; nothing was started.`);
+  }
+}
+
+/** A parsed YAML file that can say where each of its values is written. */
+export interface YamlSource {
+  file: string;
+  data: unknown;
+  /** `file:line:column` of the deepest node on `path` (the key of the last property reached). */
+  where(path: ConfigPath): string;
+  /** Issues as the lines of a {@link GatewayConfigError}. */
+  describe(issues: readonly ConfigIssue[]): string[];
+}
+
+/** Parses YAML text. @throws GatewayConfigError with the position of each syntax error. */
+export function parseYaml(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) {
+    throw new GatewayConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return `${file}:${pos.line}:${pos.col} YAML syntax: ${e.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  const where = (path: ConfigPath) => {
+    const pos = lineCounter.linePos(locate(doc.contents, path));
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  return {
+    file,
+    data: doc.toJS() ?? {},
+    where,
+    describe: (issues) => issues.map((i) => `${where(i.path)} ${formatPath(i.path)}: ${i.message}`),
+  };
+}
+
+/**
+ * Offset in the text of the deepest node on `path`: the key of the last property reached (so an
+ * unknown or wrong setting points at its name), or the item of a list.
+ */
+function locate(root: YamlNode | null, path: ConfigPath): number {
+  let node: unknown = root;
+  let offset = (root as YamlNode | null)?.range?.[0] ?? 0;
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
+      if (!pair) break;
+      offset = (pair.key as YamlNode).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof part === 'number' && node.items[part]) {
+      node = node.items[part];
+      offset = (node as YamlNode).range?.[0] ?? offset;
+    } else {
+      break;
+    }
+  }
+  return offset;
+}
