@@ -1,4 +1,4 @@
-import { describeFailure, runGatewayCli, createLogger, type CliIo } from '@citypilot/gateway';
+import { describeFailure, runGatewayCli, runSimulateCli, createLogger, type CliIo } from '@citypilot/gateway';
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { Storage } from './storage/storage.js';
@@ -12,6 +12,8 @@ Commands:
   hub migrate               bring the database schema up to date, then exit
   gateway run|validate|points FILE
                             the edge gateway (see \`citypilot gateway help\`)
+  simulate PLUGIN --profile ID [--port N]
+                            a simulated device serving a device profile's points
 
 Hub environment:
   DATABASE_URL      PostgreSQL database (required)
@@ -42,6 +44,8 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         return await runGatewayCli(args.slice(1), io);
       case 'demo':
         return await runDemo(io);
+      case 'simulate':
+        return await runSimulateCli(args.slice(1), io);
       case 'hub':
         if (sub === 'run' && !rest.length) return await runHub(io);
         if (sub === 'migrate' && !rest.length) return await migrateOnly(io);

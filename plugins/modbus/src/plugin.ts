@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { simulate } from './simulate.js';
 import { Type, type Static } from '@sinclair/typebox';
 import {
   ConfigError,
@@ -107,6 +108,7 @@ export const modbusPlugin = definePlugin({
   schema: { connection, address },
   // Device profiles of common meters, next to the package's dist/ folder.
   profilesDir: fileURLToPath(new URL('../profiles/', import.meta.url)),
+  simulate,
   create(device, context): Driver {
     const points = checkPoints(device);
     const requests = planReads(

@@ -141,11 +141,33 @@ export interface DriverPlugin<C extends TSchema = TSchema, A extends TSchema = T
   /** Absolute path of the folder of device profiles the plugin ships (`<profile id>.yaml`), if any. */
   readonly profilesDir?: string;
   /**
+   * Starts a simulated device that serves `points` (a profile's, typically) with values that
+   * move like real ones, for demos, tests and trying a configuration without the equipment.
+   */
+  simulate?(points: PointConfig<A>[], options: SimulateOptions): Promise<RunningSimulator>;
+  /**
    * Checks the cross-field rules the schema cannot express and plans the requests, without any
    * I/O (no socket is opened before the first `read`).
    * @throws ConfigError with paths relative to the device block.
    */
   create(device: DeviceConfig<C, A>, context: DriverContext): Driver;
+}
+
+/** Where a simulated device listens, and the connection settings of the points it serves. */
+export interface SimulateOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** The connection settings the points were written for (addressing, …), as in a device block. */
+  connection?: Record<string, unknown>;
+}
+
+/** A simulated device that is running. */
+export interface RunningSimulator {
+  /** What a device block's connection needs to reach it, e.g. `{ host: '127.0.0.1', port: 41234 }`. */
+  connection: Record<string, unknown>;
+  stop(): Promise<void>;
 }
 
 /** Declares a plugin with its types inferred from its schemas. */

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { parseGatewayConfig } from './config.js';
+import { ProfileLibrary } from './profiles.js';
+import { PluginRegistry } from './registry.js';
+import { runSimulateCli } from './simulate-command.js';
+
+const registry = new PluginRegistry();
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
+}
+
+describe('citypilot simulate', () => {
+  const modbus = registry.get('modbus')!;
+  for (const profileId of new ProfileLibrary().ids(modbus)) {
+    it(`serves every point of the ${profileId} profile to a device configured with it`, async () => {
+      const { io, out } = capture();
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const running = runSimulateCli(['modbus', '--profile', profileId], io, stopped);
+      try {
+        await expect.poll(() => out.join('\n'), { timeout: 5000 }).toMatch(/port: \d+/);
+        const port = Number(/port: (\d+)/.exec(out.join('\n'))![1]);
+        const config = parseGatewayConfig(
+          `gateway:\n  id: t\ndevices:\n  - id: m\n    plugin: modbus\n    profile: ${profileId}\n    connection: { host: 127.0.0.1, port: ${port} }\n`,
+          '/tmp/simulate-test.yaml',
+          registry,
+        );
+        const { config: device, plugin } = config.devices[0]!;
+        const driver = plugin.create(device, { timeoutMs: 1000, logger: quiet });
+        try {
+          const readings = await driver.read();
+          expect(readings.map((r) => r.point).sort()).toEqual(device.points.map((p) => p.id).sort());
+          expect(readings.filter((r) => r.quality !== 'good')).toEqual([]);
+          const voltage = readings.find((r) => r.point === 'voltage-l1');
+          const point = device.points.find((p) => p.id === 'voltage-l1');
+          if (voltage && point) expect((voltage.value as number) * point.scale).toBeCloseTo(230, 0);
+        } finally {
+          await driver.close();
+        }
+      } finally {
+        stop();
+        expect(await running).toBe(0);
+      }
+    });
+  }
+
+  it('says which profiles exist when given an unknown one, and what it needs when called wrong', async () => {
+    const unknown = capture();
+    expect(await runSimulateCli(['modbus', '--profile', 'abb-b23'], unknown.io, Promise.resolve())).toBe(2);
+    expect(unknown.err.join('')).toMatch(/^Unknown profile "abb-b23" for plugin modbus: expected one of "carlo-gavazzi-em24", /);
+    const usage = capture();
+    expect(await runSimulateCli(['modbus'], usage.io, Promise.resolve())).toBe(2);
+    expect(usage.err.join('')).toMatch(/^Usage: citypilot simulate <plugin> --profile ID/);
+    const plugin = capture();
+    expect(await runSimulateCli(['bacnet', '--profile', 'x'], plugin.io, Promise.resolve())).toBe(2);
+    expect(plugin.err.join('')).toBe('No simulator for plugin "bacnet": expected one of "modbus".');
+  });
+});
