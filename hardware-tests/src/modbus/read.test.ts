@@ -1,30 +1,53 @@
 /**
- * Reads a real Modbus TCP device, or an independent simulator, named in the environment:
- *   CITYPILOT_HW_MODBUS=host[:port]        the device (required; the suite is skipped without it)
- *   CITYPILOT_HW_MODBUS_UNIT=1             unit id
- *   CITYPILOT_HW_MODBUS_READ=holding:0:2   table:address:count of a block the device holds
- * Example: CITYPILOT_HW_MODBUS=192.0.2.10:502 npx vitest run --config scripts/vitest.config.ts hardware-tests
+ * The Modbus read suite against a real device, or an independent implementation, named in the
+ * environment (the suite is skipped, saying so, without CITYPILOT_HW_MODBUS):
+ *   CITYPILOT_HW_MODBUS=host[:port]               the device or its Modbus TCP gateway
+ *   CITYPILOT_HW_MODBUS_UNIT=1                    its unit id
+ *   CITYPILOT_HW_MODBUS_PROFILE=eastron-sdm630    the device profile of its model (see plugins/modbus/profiles)
+ *   CITYPILOT_HW_MODBUS_PROFILE_DIR=DIR           a folder of site profiles, when the model's is not shipped
+ * Example: CITYPILOT_HW_MODBUS=192.0.2.10:502 CITYPILOT_HW_MODBUS_PROFILE=schneider-iem3000 npm test
  */
 import { describe, expect, it } from 'vitest';
-import { ModbusExceptionError, ModbusTcpClient, type RegisterTable } from '@citypilot/protocol-modbus';
+import { parseGatewayConfig, PluginRegistry } from '@citypilot/gateway';
+import type { Reading } from '@citypilot/sdk';
+import { ModbusExceptionError, ModbusTcpClient } from '@citypilot/protocol-modbus';
 
 const target = process.env.CITYPILOT_HW_MODBUS;
-const reason = 'skipped: set CITYPILOT_HW_MODBUS=host[:port] (and CITYPILOT_HW_MODBUS_READ=table:address:count) to run against a real device';
+const profile = process.env.CITYPILOT_HW_MODBUS_PROFILE ?? 'generic-meter';
+const unit = Number(process.env.CITYPILOT_HW_MODBUS_UNIT ?? 1);
+const reason = 'skipped: set CITYPILOT_HW_MODBUS=host[:port] and CITYPILOT_HW_MODBUS_PROFILE=<profile> to run against a real device';
 if (!target) console.log(`hardware-tests/modbus: ${reason}`);
+const [host, port] = (target ?? '').split(':');
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-describe(`Modbus hardware${target ? ` at ${target}` : ` (${reason})`}`, () => {
-  const [host, port] = (target ?? '').split(':');
-  const unit = Number(process.env.CITYPILOT_HW_MODBUS_UNIT ?? 1);
-  const [table, address, count] = (process.env.CITYPILOT_HW_MODBUS_READ ?? 'holding:0:2').split(':');
+function device() {
+  const dirs = process.env.CITYPILOT_HW_MODBUS_PROFILE_DIR ? `profileDirs: [${JSON.stringify(process.env.CITYPILOT_HW_MODBUS_PROFILE_DIR)}]\n` : '';
+  const config = parseGatewayConfig(
+    `gateway:\n  id: hardware-test\n${dirs}devices:\n  - id: dut\n    plugin: modbus\n    profile: ${profile}\n    timeout: 3s\n` +
+      `    connection: { host: ${JSON.stringify(host)}, port: ${port ?? 502}, unitId: ${unit} }\n`,
+    'hardware-test.yaml',
+    new PluginRegistry(),
+  );
+  return config.devices[0]!;
+}
 
-  it.skipIf(!target)(`reads ${table} ${address}..+${count} on unit ${unit}`, async () => {
-    const client = new ModbusTcpClient({ host: host!, port: port ? Number(port) : 502, timeoutMs: 3000 });
+describe(`Modbus hardware${target ? `: ${profile} at ${target} unit ${unit}` : ` (${reason})`}`, () => {
+  it.skipIf(!target)(`reads every point of the ${profile} profile with good quality, twice, counters not going back`, async () => {
+    const { config, plugin } = device();
+    const driver = plugin.create(config, { timeoutMs: 3000, logger: quiet });
     try {
-      const words = await client.readRegisters(unit, table as RegisterTable, Number(address), Number(count));
-      expect(words).toHaveLength(Number(count));
-      expect(words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffff)).toBe(true);
+      const first = await driver.read();
+      const bad = first.filter((r) => r.quality !== 'good');
+      expect(bad, `points not good: ${bad.map((r) => `${r.point} (${r.reason})`).join(', ')}`).toEqual([]);
+      for (const r of first) if (typeof r.value === 'number') expect(Number.isFinite(r.value), r.point).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const second = new Map((await driver.read()).map((r): [string, Reading] => [r.point, r]));
+      for (const p of config.points.filter((p) => p.tags.includes('energy'))) {
+        const before = first.find((r) => r.point === p.id)!.value as number;
+        expect(second.get(p.id)!.value as number, `${p.id} went back`).toBeGreaterThanOrEqual(before);
+      }
     } finally {
-      await client.close();
+      await driver.close();
     }
   });
 
