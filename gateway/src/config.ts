@@ -62,6 +62,8 @@ export const GatewayConfigSchema = Type.Object(
         host: Type.String({ default: '127.0.0.1' }),
         /** Port of the status page; 0 picks a free one. */
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8081 }),
+        /** Whether POST /api/points/<id>/write may change writable points. Off unless you mean it. */
+        allowWrites: Type.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
+import { ConfigError, parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
 import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
-import { DevicePoller, type DeviceStatus } from './poller.js';
+import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
 import { SequenceStore } from './sequence.js';
 
 export interface GatewayOptions {
@@ -79,6 +79,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     gateway.connecting = gateway.connectNats();
     options.logger.info({ gateway: options.config.gateway.id, devices: gateway.pollers.length, status: gateway.url }, 'gateway started');
     return gateway;
+  }
+
+  /**
+   * Writes `value`, in the point's engineering units, to the point with stable id
+   * `<device>.<point>`. Resolves once the device has taken it and read it back.
+   * @throws WriteRefusedError for an unknown or read-only point or a value of the wrong kind
+   */
+  async write(pointId: string, value: number | boolean | string): Promise<void> {
+    const dot = pointId.indexOf('.');
+    const poller = this.pollers.find((p) => p.status().id === pointId.slice(0, dot));
+    if (dot < 0 || !poller) throw new WriteRefusedError(`no point ${pointId}`);
+    await poller.write(pointId.slice(dot + 1), value);
+    this.options.logger.info({ point: pointId, value }, 'point written');
   }
 
   status(): GatewayStatus {
@@ -172,6 +185,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
     app.get('/api/status', async () => this.status());
+    app.post<{ Params: { id: string }; Body: { value?: unknown } }>('/api/points/:id/write', async (request, reply) => {
+      if (!this.options.config.status.allowWrites) {
+        return reply.code(403).send({ error: 'writes are disabled on this gateway (status.allowWrites: false)' });
+      }
+      const value = request.body?.value;
+      if (!['number', 'boolean', 'string'].includes(typeof value)) {
+        return reply.code(400).send({ error: 'the body must be {"value": <number | boolean | string>}' });
+      }
+      try {
+        await this.write(request.params.id, value as number | boolean | string);
+        return { point: request.params.id, value };
+      } catch (error) {
+        // The plugin's ConfigError: a value the point's encoding cannot hold.
+        const refused = error instanceof WriteRefusedError || error instanceof ConfigError;
+        const unknown = refused && error.message.startsWith('no point');
+        return reply.code(unknown ? 404 : refused ? 409 : 502).send({ error: (error as Error).message, code: (error as { code?: string }).code });
+      }
+    });
     const { host, port } = this.options.config.status;
     this.url = await app.listen({ host, port });
     this.api = app;

@@ -5,3 +5,4 @@ export { runGatewayCli, describeFailure, type CliIo } from './commands.js';
 export { createLogger } from './logger.js';
 export { runSimulateCli, SIMULATE_USAGE } from './simulate-command.js';
 export { ProfileLibrary, type LoadedProfile } from './profiles.js';
+export { WriteRefusedError } from './poller.js';

@@ -1,7 +1,14 @@
 import type { DeviceConfig, Driver, Logger, Sample } from '@citypilot/sdk';
-import { parseDuration } from '@citypilot/sdk';
+import { CityPilotError, parseDuration } from '@citypilot/sdk';
 import type { GatewayMetrics } from './metrics.js';
 import { badSample, toSample } from './normalise.js';
+
+/** A write the gateway will not pass to the device: unknown or read-only point, wrong kind of value. */
+export class WriteRefusedError extends CityPilotError {
+  constructor(message: string) {
+    super('WRITE_REFUSED', message);
+  }
+}
 
 /** What the status page shows of a device. */
 export interface DeviceStatus {
@@ -23,6 +30,8 @@ export interface DeviceStatus {
 export class DevicePoller {
   private timer: NodeJS.Timeout | undefined;
   private busy: Promise<void> | undefined;
+  /** Every call to the driver goes through this chain: reads and writes never overlap. */
+  private driverCalls: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private lastTime = 0;
   private readonly intervalMs: number;
@@ -50,6 +59,32 @@ export class DevicePoller {
     clearTimeout(this.timer);
     await this.busy;
     await this.driver.close();
+  }
+
+  /**
+   * Writes a value in engineering units to one of the device's points, after the read or write
+   * in progress. The point must be writable; scale and offset are removed before the driver
+   * sees the value.
+   * @throws WriteRefusedError when the point or its plugin cannot be written, or the value does
+   *   not suit the point's kind; the driver's own errors otherwise (device errors, read-back)
+   */
+  async write(pointId: string, value: number | boolean | string): Promise<void> {
+    const point = this.device.points.find((p) => p.id === pointId);
+    const id = `${this.device.id}.${pointId}`;
+    if (!point) throw new WriteRefusedError(`no point ${id}`);
+    if (!point.writable) throw new WriteRefusedError(`${id} is not writable (writable: false in the configuration)`);
+    const write = this.driver.write?.bind(this.driver);
+    if (!write) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot write`);
+    if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) throw new WriteRefusedError(`${id} takes a ${point.kind}, not ${JSON.stringify(value)}`);
+    // Engineering = raw × scale + offset; rounding at 1e-9 undoes binary noise (21.5 / 0.1).
+    const raw = typeof value === 'number' ? Math.round(((value - point.offset) / point.scale) * 1e9) / 1e9 : value;
+    await this.exclusive(() => write(pointId, raw));
+  }
+
+  private exclusive<T>(call: () => Promise<T>): Promise<T> {
+    const result = this.driverCalls.then(call, call);
+    this.driverCalls = result.catch(() => undefined);
+    return result;
   }
 
   status(): DeviceStatus {
@@ -84,7 +119,7 @@ export class DevicePoller {
     const id = (pointId: string) => `${this.device.id}.${pointId}`;
     let samples: Sample[];
     try {
-      const readings = new Map((await this.driver.read()).map((r) => [r.point, r]));
+      const readings = new Map((await this.exclusive(() => this.driver.read())).map((r) => [r.point, r]));
       samples = this.device.points.map((p) => {
         const reading = readings.get(p.id);
         return reading ? toSample(id(p.id), p, reading, time) : badSample(id(p.id), time, 'the driver returned no reading');
