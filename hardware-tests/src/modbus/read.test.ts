@@ -51,10 +51,16 @@ describe(`Modbus hardware${target ? `: ${profile} at ${target} unit ${unit}` : `
     }
   });
 
-  it.skipIf(!target)('answers a read far outside its map with an exception, not silence', async () => {
+  it.skipIf(!target)('answers a read far outside its map, with an exception or with values, never with silence', async () => {
+    // Devices differ here (most answer exception 2, some answer zeros): both are answers.
     const client = new ModbusTcpClient({ host: host!, port: port ? Number(port) : 502, timeoutMs: 3000 });
     try {
-      await expect(client.readRegisters(unit, 'holding', 65_000, 125)).rejects.toBeInstanceOf(ModbusExceptionError);
+      const outcome = await client.readRegisters(unit, 'holding', 65_000, 125).then(
+        (words) => words.length,
+        (error: unknown) => error,
+      );
+      if (typeof outcome !== 'number') expect(outcome).toBeInstanceOf(ModbusExceptionError);
+      else expect(outcome).toBe(125);
     } finally {
       await client.close();
     }
