@@ -1,1 +1,1 @@
-export { modbusPlugin, type ModbusAddressConfig, type ModbusConnectionConfig } from './plugin.js';
+export { createModbusPlugin, modbusPlugin, type ModbusAddressConfig, type ModbusConnectionConfig } from './plugin.js';

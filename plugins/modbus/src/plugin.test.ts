@@ -11,7 +11,7 @@ import {
   validate,
   type Driver,
 } from '@citypilot/sdk';
-import { demoBuildings, ModbusSimulator, ModbusTimeoutError, type SimulatedPoint } from '@citypilot/protocol-modbus';
+import { demoBuildings, ModbusProtocolError, ModbusSimulator, ModbusTimeoutError, type SimulatedPoint } from '@citypilot/protocol-modbus';
 import { modbusPlugin } from './plugin.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -43,7 +43,7 @@ const constant = (table: SimulatedPoint['table'], address: number, type: Simulat
 describe('Modbus plugin manifest and schema', () => {
   it('is loadable by this SDK', () => {
     expect(manifestProblem(modbusPlugin.manifest)).toBeUndefined();
-    expect(modbusPlugin.manifest).toMatchObject({ id: 'modbus', version: '0.1.0', sdk: '^0.1.0', protocol: 'modbus-tcp' });
+    expect(modbusPlugin.manifest).toMatchObject({ id: 'modbus', version: '0.1.0', sdk: '^0.1.0', protocol: 'modbus-tcp modbus-rtu' });
   });
 
   it('documents every setting', () => {
@@ -54,7 +54,21 @@ describe('Modbus plugin manifest and schema', () => {
 
   it('fills in the defaults', () => {
     const config = device(502, [{ id: 'x', address: { table: 'holding', address: 0 } }]);
-    expect(config.connection).toEqual({ host: '127.0.0.1', port: 502, unitId: 1, addressing: 'zero-based', maxRegistersPerRequest: 125, maxGap: 0 });
+    expect(config.connection).toEqual({
+      transport: 'tcp',
+      host: '127.0.0.1',
+      port: 502,
+      baudRate: 9600,
+      parity: 'even',
+      dataBits: 8,
+      stopBits: 1,
+      pauseBetweenRequests: '0ms',
+      retries: 0,
+      unitId: 1,
+      addressing: 'zero-based',
+      maxRegistersPerRequest: 125,
+      maxGap: 0,
+    });
     expect(config.points[0]!.address).toEqual({ table: 'holding', address: 0, type: 'uint16', order: 'ABCD' });
   });
 
@@ -240,6 +254,58 @@ describe('Modbus plugin against a simulated device', () => {
       { point: 'missing', value: null, quality: 'bad', reason: 'illegal data address (exception 2)' },
       { point: 'also-ok', value: 43, quality: 'good' },
     ]);
+  });
+
+  it('splits a request refused for an address in a gap it reads across, and reads around the addresses it learnt', async () => {
+    // Registers 0..29, but for 8 (in the gap between b and c) and 20 (where point e is).
+    const mapped = Array.from({ length: 30 }, (_, a) => a).filter((a) => a !== 8 && a !== 20);
+    const { simulator, port } = await start(mapped.map((a) => constant('holding', a, 'uint16', a * 10)));
+    const addresses = { a: 0, b: 4, c: 12, d: 16, e: 20, f: 24, g: 28 };
+    const driver = create(
+      device(
+        port,
+        Object.entries(addresses).map(([id, address]) => ({ id, address: { table: 'holding', address } })),
+        // One request, 0..28, reading across both holes.
+        { maxGap: 8 },
+      ),
+    );
+    const expected = Object.entries(addresses).map(([id, address]) =>
+      id === 'e' ? { point: id, value: null, quality: 'bad', reason: 'illegal data address (exception 2)' } : { point: id, value: address * 10, quality: 'good' },
+    );
+    const requests = async () => {
+      const before = simulator.requests;
+      expect(await driver.read()).toEqual(expected);
+      return simulator.requests - before;
+    };
+    // The whole, then halves of halves: 0..13 (refused), 0, 4..13 (refused), 4, 12, 16..28
+    // (refused), 16..20 (refused), 16, 20 (refused), 24..28.
+    expect(await requests()).toBe(11);
+    // From then on: 0..4, 12..16, 20 alone (still refused), 24..28; one request per point
+    // would be 7.
+    expect(await requests()).toBe(4);
+    expect(await requests()).toBe(4);
+  });
+
+  it('fails the whole device on a garbled answer, and reads again once the answers are whole', async () => {
+    const { simulator, port } = await start([constant('holding', 0, 'float32', 21.5, { order: 'CDAB' }), constant('coil', 0, 'bool', true)]);
+    const driver = create(
+      device(port, [
+        { id: 't', address: { table: 'holding', address: 0, type: 'float32', order: 'CDAB' } },
+        { id: 'pump', kind: 'boolean', address: { table: 'coil', address: 0, type: 'bool' } },
+      ]),
+    );
+    const good = [
+      { point: 't', value: 21.5, quality: 'good' },
+      { point: 'pump', value: true, quality: 'good' },
+    ];
+    expect(await driver.read()).toEqual(good);
+    simulator.garble(true);
+    const error = await driver.read().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeviceProtocolError);
+    expect(error).toMatchObject({ code: 'DEVICE_PROTOCOL' });
+    expect((error as Error).cause).toBeInstanceOf(ModbusProtocolError);
+    simulator.garble(false);
+    expect(await driver.read()).toEqual(good);
   });
 
   it('marks values that are not numbers bad, and 64-bit values beyond 2^53 uncertain', async () => {

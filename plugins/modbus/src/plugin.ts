@@ -7,6 +7,8 @@ import {
   DeviceProtocolError,
   DeviceTimeoutError,
   DeviceUnreachableError,
+  Duration,
+  parseDuration,
   StringEnum,
   type ConfigIssue,
   type DeviceConfig,
@@ -20,14 +22,19 @@ import {
   isBitTable,
   ModbusError,
   ModbusExceptionError,
+  ModbusLinkConflictError,
+  ModbusLinks,
   ModbusProtocolError,
-  ModbusTcpClient,
   ModbusTimeoutError,
   planReads,
   registerCount,
+  replanRequest,
+  splitRequest,
   WORD_ORDERS,
   type DataType,
+  type AddressRange,
   type ModbusClient,
+  type ModbusTransport,
   type ReadRequest,
   type Table,
   type WordOrder,
@@ -35,9 +42,33 @@ import {
 
 const connection = Type.Object(
   {
-    host: Type.String({ minLength: 1, description: 'IP address or host name of the device, or of the Modbus TCP gateway in front of it.' }),
-    port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'TCP port of the device.' }),
-    unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Unit id (slave address) of the device; behind a TCP-to-RTU gateway, its address on the serial line.' }),
+    transport: StringEnum(['tcp', 'rtu', 'rtu-over-tcp'] as const, {
+      default: 'tcp',
+      description:
+        'How the device is reached: tcp, Modbus TCP to the device or a Modbus TCP gateway; rtu, a serial line (RS-485) on this machine, at serialPort; rtu-over-tcp, RTU frames through a serial-to-Ethernet gateway in transparent mode, at host and port. Devices on one serial line (or gateway) share it, one request at a time.',
+    }),
+    // Required, or refused, depending on transport: create() checks it.
+    host: Type.Optional(Type.String({ minLength: 1, description: 'For tcp and rtu-over-tcp: IP address or host name of the device, or of the gateway in front of it.' })),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'For tcp and rtu-over-tcp: TCP port of the device or gateway (serial-to-Ethernet gateways often use 4001 or 8899).' }),
+    serialPort: Type.Optional(Type.String({ minLength: 1, description: 'For rtu: path of the serial port, such as /dev/ttyUSB0 or /dev/serial/by-id/… (stable across reboots).' })),
+    baudRate: Type.Integer({ minimum: 300, maximum: 921600, default: 9600, description: 'For rtu: bits per second of the serial line; every device on the line uses the same.' }),
+    parity: StringEnum(['none', 'even', 'odd'] as const, {
+      default: 'even',
+      description: 'For rtu: parity of the serial line. Even is the Modbus RTU default; many meters ship with none (then usually with 2 stop bits).',
+    }),
+    dataBits: Type.Integer({ minimum: 7, maximum: 8, default: 8, description: 'For rtu: data bits per character; Modbus RTU uses 8.' }),
+    stopBits: Type.Integer({ minimum: 1, maximum: 2, default: 1, description: 'For rtu: stop bits per character.' }),
+    pauseBetweenRequests: Duration({
+      default: '0ms',
+      description: 'Silence kept on the line after each request to this device before the next one, such as 50ms: for slow devices and RS-485 converters that switch direction slowly.',
+    }),
+    retries: Type.Integer({
+      minimum: 0,
+      maximum: 5,
+      default: 0,
+      description: 'Times a request that got no answer within the timeout is sent again before the device is marked bad; each retry adds up to the timeout to the read.',
+    }),
+    unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Unit id (slave address) of the device; on a serial line or behind a gateway, its address on the line.' }),
     addressing: StringEnum(['zero-based', 'one-based'] as const, {
       default: 'zero-based',
       description: 'How the addresses of this device are written: zero-based, as sent on the wire; or one-based, as in manuals that number registers from 1 (address 1 is register 0).',
@@ -94,32 +125,80 @@ interface PlannedPoint {
 }
 
 /**
- * Modbus TCP driver: holding and input registers, coils and discrete inputs, every common type in
- * every byte order, read in the fewest requests the device allows.
+ * A Modbus driver plugin with links of its own: devices created by it that sit on one serial line
+ * (or behind one serial-to-Ethernet gateway) share one link, one request at a time. The gateway
+ * uses {@link modbusPlugin}; tests that want links of their own create another.
  */
-export const modbusPlugin = definePlugin({
-  manifest: {
-    id: 'modbus',
-    version: '0.1.0',
-    sdk: '^0.1.0',
-    protocol: 'modbus-tcp',
-    description: 'Modbus TCP devices: energy, heat and gas meters, controllers.',
-  },
-  schema: { connection, address },
-  // Device profiles of common meters, next to the package's dist/ folder.
-  profilesDir: fileURLToPath(new URL('../profiles/', import.meta.url)),
-  simulate,
-  create(device, context): Driver {
-    const points = checkPoints(device);
-    const requests = planReads(
-      points.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })),
-      { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap },
-    );
-    const { host, port, unitId } = device.connection;
-    // No I/O here: the client connects on the first request.
-    return new ModbusDriver(points, requests, unitId, new ModbusTcpClient({ host, port, timeoutMs: context.timeoutMs }));
-  },
-});
+export function createModbusPlugin() {
+  const links = new ModbusLinks();
+  return definePlugin({
+    manifest: {
+      id: 'modbus',
+      version: '0.1.0',
+      sdk: '^0.1.0',
+      protocol: 'modbus-tcp modbus-rtu',
+      description: 'Modbus TCP and RTU devices (serial lines, serial-to-Ethernet gateways): energy, heat and gas meters, controllers.',
+    },
+    schema: { connection, address },
+    // Device profiles of common meters, next to the package's dist/ folder.
+    profilesDir: fileURLToPath(new URL('../profiles/', import.meta.url)),
+    simulate,
+    create(device, context): Driver {
+      // Every problem at once, the connection's first (as in the file).
+      const issues = connectionIssues(device);
+      let points: PlannedPoint[] = [];
+      try {
+        points = checkPoints(device);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        issues.push(...error.issues);
+      }
+      if (issues.length > 0) throw new ConfigError(issues);
+      const transport = transportOf(device.connection);
+      const requests = planReads(
+        points.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })),
+        { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap },
+      );
+      const { unitId, retries, pauseBetweenRequests } = device.connection;
+      // No I/O here: the link opens on the first request.
+      let client: ModbusClient;
+      try {
+        client = links.get({ transport, timeoutMs: context.timeoutMs, retries, pauseMs: parseDuration(pauseBetweenRequests) });
+      } catch (error) {
+        if (!(error instanceof ModbusLinkConflictError)) throw error;
+        throw new ConfigError([{ path: ['connection', error.setting], message: error.message }], { cause: error });
+      }
+      return new ModbusDriver(points, requests, unitId, client);
+    },
+  });
+}
+
+/**
+ * The plugin the gateway registers. Module state, but the plugin instance itself: its links are
+ * those of the devices it creates, as a plugin's own sockets would be.
+ */
+export const modbusPlugin = createModbusPlugin();
+
+/** The settings a device's transport needs and those it does not take, with their paths in the device block. */
+function connectionIssues(device: ModbusDevice): ConfigIssue[] {
+  const c = device.connection;
+  const issues: ConfigIssue[] = [];
+  const issue = (key: string, message: string) => issues.push({ path: ['connection', key], message });
+  if (c.transport === 'rtu') {
+    if (c.serialPort === undefined) issue('serialPort', 'is required for transport rtu: the path of the serial port, such as /dev/ttyUSB0');
+    if (c.host !== undefined) issue('host', 'applies to transports tcp and rtu-over-tcp, not rtu (the device is on serialPort)');
+  } else {
+    if (c.host === undefined) issue('host', `is required for transport ${c.transport}: the IP address or host name of the device or gateway`);
+    if (c.serialPort !== undefined) issue('serialPort', `applies to transport rtu only, not ${c.transport}`);
+  }
+  return issues;
+}
+
+/** The protocol's transport for a connection block that {@link connectionIssues} found complete. */
+function transportOf(c: ModbusConnectionConfig): ModbusTransport {
+  if (c.transport === 'rtu') return { kind: 'rtu', path: c.serialPort!, baudRate: c.baudRate, parity: c.parity, dataBits: c.dataBits as 7 | 8, stopBits: c.stopBits as 1 | 2 };
+  return { kind: c.transport, host: c.host!, port: c.port };
+}
 
 /**
  * The rules the schema cannot express, each reported with its path in the device block.
@@ -174,6 +253,11 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
 
 class ModbusDriver implements Driver {
   private readonly byId: Map<string, PlannedPoint>;
+  /** Addresses this device refused (exception 2) while reading merged requests. */
+  private readonly avoid: AddressRange[] = [];
+  /** `requests` planned again around `avoid`; stale when `avoid` has grown since. */
+  private plan: readonly ReadRequest<PlannedPoint>[];
+  private plannedAround = 0;
 
   constructor(
     private readonly points: readonly PlannedPoint[],
@@ -182,29 +266,66 @@ class ModbusDriver implements Driver {
     private readonly client: ModbusClient,
   ) {
     this.byId = new Map(points.map((p) => [p.id, p]));
+    this.plan = requests;
   }
 
   /**
    * Runs the planned requests one after another and returns one reading per point, in the
    * order of the device's points. An exception answer fails only its request's points; a
    * timeout, a lost connection or a garbled answer fails the whole read.
+   *
+   * A request of several points refused with exception 2 (illegal data address) is split in
+   * two, again and again, until the points the device refuses are alone: the others still read
+   * in this cycle. The driver remembers the addresses it learnt so, and from the next cycle on
+   * reads around them, in as few requests as they allow.
    */
   async read(): Promise<Reading[]> {
-    const readings = new Map<PlannedPoint, Reading>();
-    for (const request of this.requests) {
-      let values: number[] | boolean[];
-      try {
-        values = isBitTable(request.table)
-          ? await this.client.readBits(this.unitId, request.table, request.address, request.count)
-          : await this.client.readRegisters(this.unitId, request.table, request.address, request.count);
-      } catch (error) {
-        if (!(error instanceof ModbusExceptionError) || isGatewayFailure(error)) throw deviceError(error);
-        for (const item of request.items) readings.set(item.key, { point: item.key.id, value: null, quality: 'bad', reason: error.message });
-        continue;
-      }
-      for (const item of request.items) readings.set(item.key, decode(item.key, values.slice(item.offset, item.offset + item.count)));
+    if (this.plannedAround < this.avoid.length) {
+      this.plannedAround = this.avoid.length;
+      this.plan = this.requests.flatMap((r) => replanRequest(r, this.avoid));
     }
+    const readings = new Map<PlannedPoint, Reading>();
+    for (const request of this.plan) await this.readRequest(request, readings);
     return this.points.map((p) => readings.get(p)!);
+  }
+
+  /**
+   * Reads one request into `readings`, splitting it when the device refuses an address in it.
+   * @returns whether the device answered the request as it was (not refused, not split)
+   * @throws the SDK's device error for anything but an exception answer of the device
+   */
+  private async readRequest(request: ReadRequest<PlannedPoint>, readings: Map<PlannedPoint, Reading>): Promise<boolean> {
+    let values: number[] | boolean[];
+    try {
+      values = isBitTable(request.table)
+        ? await this.client.readBits(this.unitId, request.table, request.address, request.count)
+        : await this.client.readRegisters(this.unitId, request.table, request.address, request.count);
+    } catch (error) {
+      if (!(error instanceof ModbusExceptionError) || isGatewayFailure(error)) throw deviceError(error);
+      const halves = error.exceptionCode === 2 ? splitRequest(request) : undefined;
+      if (!halves) {
+        if (error.exceptionCode === 2) this.learn({ table: request.table, address: request.address, count: request.count });
+        for (const item of request.items) readings.set(item.key, { point: item.key.id, value: null, quality: 'bad', reason: error.message });
+        return false;
+      }
+      const [first, second] = halves;
+      const firstAnswered = await this.readRequest(first, readings);
+      const secondAnswered = await this.readRequest(second, readings);
+      // Both halves read, the whole did not: the device refuses what lies between them (or,
+      // when they touch, reads across their boundary).
+      if (firstAnswered && secondAnswered) {
+        const end = first.address + first.count;
+        this.learn({ table: request.table, address: end, count: Math.max(0, second.address - end) });
+      }
+      return false;
+    }
+    for (const item of request.items) readings.set(item.key, decode(item.key, values.slice(item.offset, item.offset + item.count)));
+    return true;
+  }
+
+  /** Remembers a range the device refuses, once: a point refused alone is refused every cycle. */
+  private learn(range: AddressRange): void {
+    if (!this.avoid.some((r) => r.table === range.table && r.address === range.address && r.count === range.count)) this.avoid.push(range);
   }
 
   /**

@@ -106,6 +106,30 @@ describe('Modbus TCP client against a simulated device', () => {
     expect(await client.readRegisters(1, 'input', 5, 1)).toEqual([0xfff9]);
   });
 
+  it('sends a request that timed out once more by default, on a new connection', async () => {
+    const { simulator, client, port } = await setup({}, 200);
+    simulator.silence(true);
+    // Silent for the first attempt only: the retry, 50 ms after its timeout, gets the answer.
+    setTimeout(() => simulator.silence(false), 100);
+    expect(await client.readRegisters(1, 'input', 5, 1)).toEqual([0xfff9]);
+    simulator.silence(true);
+    const once = new ModbusTcpClient({ host: '127.0.0.1', port, timeoutMs: 200, retries: 0 });
+    cleanup.push(() => once.close());
+    const started = Date.now();
+    await expect(once.readRegisters(1, 'input', 5, 1)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    expect(Date.now() - started).toBeLessThan(400);
+  });
+
+  it('keeps the pause between requests', async () => {
+    const { port } = await setup();
+    const client = new ModbusTcpClient({ host: '127.0.0.1', port, timeoutMs: 1000, pauseMs: 100 });
+    cleanup.push(() => client.close());
+    await client.readRegisters(1, 'input', 5, 1);
+    const started = Date.now();
+    await Promise.all([client.readRegisters(1, 'input', 5, 1), client.readRegisters(1, 'input', 5, 1)]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(195);
+  });
+
   it('answers only its unit id when it has one', async () => {
     const { client } = await setup({ unitId: 3 }, 200);
     expect(await client.readRegisters(3, 'input', 5, 1)).toEqual([0xfff9]);

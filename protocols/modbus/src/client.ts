@@ -7,10 +7,11 @@ const ModbusRTU = modbusSerial.default;
 type ModbusRTU = InstanceType<typeof ModbusRTU>;
 
 /**
- * A link to Modbus devices: one TCP connection today, a serial line later. Addresses are
- * zero-based, as on the wire. Requests are served one at a time in call order, so callers may
- * share a client freely. Requests reject with a {@link ModbusError}, or a RangeError for
- * arguments outside the protocol's limits (nothing is sent then).
+ * A client of Modbus devices over a link: a TCP connection or a serial line. Addresses are
+ * zero-based, as on the wire. Requests are served one at a time in call order (across every
+ * client of a shared link), so callers may share a client freely. Requests reject with a
+ * {@link ModbusError}, or a RangeError for arguments outside the protocol's limits (nothing is
+ * sent then).
  */
 export interface ModbusClient {
   /** Reads 1..125 registers. */
@@ -28,46 +29,121 @@ export interface ModbusClient {
   close(): Promise<void>;
 }
 
-export interface ModbusTcpClientOptions {
-  host: string;
-  /** TCP port. Default 502. */
-  port?: number;
+/** Parity of a serial line. */
+export type SerialParity = 'none' | 'even' | 'odd';
+
+/** How the client reaches its devices. */
+export type ModbusTransport =
+  /** Modbus TCP (MBAP framing) to a device or a Modbus TCP gateway. */
+  | { kind: 'tcp'; host: string; /** Default 502. */ port?: number }
+  /**
+   * RTU frames, CRC included, over a serial line: RS-485 through a USB adapter or a built-in
+   * port. Defaults: 9600 baud, even parity (the Modbus RTU default), 8 data bits, 1 stop bit.
+   */
+  | { kind: 'rtu'; path: string; baudRate?: number; parity?: SerialParity; dataBits?: 7 | 8; stopBits?: 1 | 2 }
+  /**
+   * RTU frames over a raw TCP connection, as serial-to-Ethernet gateways in "transparent" or
+   * "TCP server" mode pass them to their serial line. Default port 502 (many such gateways use
+   * 4001 or 8899: check yours).
+   */
+  | { kind: 'rtu-over-tcp'; host: string; /** Default 502. */ port?: number };
+
+export interface ModbusClientOptions {
+  transport: ModbusTransport;
   /**
    * Time allowed to open the connection, and then to each request for its answer, in
    * milliseconds (so a request that must connect first may take up to twice as long).
    */
   timeoutMs: number;
+  /** Times a request that timed out is sent again before it fails. Default 1. */
+  retries?: number;
+  /** Wait before the first retry, in milliseconds, doubled for each further one. Default 50. */
+  retryBackoffMs?: number;
+  /**
+   * Silence kept on the link after each of this client's requests (answered or not) before the
+   * next request on the link, in milliseconds: for slow devices and RS-485 turnaround. Default 0.
+   */
+  pauseMs?: number;
+}
+
+export interface ModbusTcpClientOptions {
+  host: string;
+  /** TCP port. Default 502. */
+  port?: number;
+  /** As {@link ModbusClientOptions.timeoutMs}. */
+  timeoutMs: number;
+  /** As {@link ModbusClientOptions.retries}. Default 1. */
+  retries?: number;
+  /** As {@link ModbusClientOptions.pauseMs}. Default 0. */
+  pauseMs?: number;
+}
+
+/** A Modbus client of its own over one link: see {@link ModbusLinks} for links shared by several devices. */
+export function createModbusClient(options: ModbusClientOptions): ModbusClient {
+  const line = new ModbusLine(options.transport);
+  return new LineClient(line, options, () => line.close());
+}
+
+/** `host:port`, or the serial port's path: how errors name a link. */
+export function describeTransport(transport: ModbusTransport): string {
+  return transport.kind === 'rtu' ? transport.path : `${transport.host}:${transport.port ?? 502}`;
+}
+
+/** A Modbus TCP client over a connection of its own: {@link createModbusClient} with a `tcp` transport. */
+export class ModbusTcpClient implements ModbusClient {
+  private readonly client: ModbusClient;
+
+  constructor(options: ModbusTcpClientOptions) {
+    const { host, port, ...rest } = options;
+    this.client = createModbusClient({ transport: { kind: 'tcp', host, port }, ...rest });
+  }
+
+  readRegisters(unitId: number, table: RegisterTable, address: number, count: number): Promise<number[]> {
+    return this.client.readRegisters(unitId, table, address, count);
+  }
+
+  readBits(unitId: number, table: BitTable, address: number, count: number): Promise<boolean[]> {
+    return this.client.readBits(unitId, table, address, count);
+  }
+
+  writeRegisters(unitId: number, address: number, values: readonly number[]): Promise<void> {
+    return this.client.writeRegisters(unitId, address, values);
+  }
+
+  writeCoils(unitId: number, address: number, values: readonly boolean[]): Promise<void> {
+    return this.client.writeCoils(unitId, address, values);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
 }
 
 /**
- * A Modbus TCP client over one connection, with one request in flight at a time (an internal
- * queue: modbus-serial mixes up concurrent requests). It connects on the first request. After a
- * timeout or any failure other than an exception answer, it drops the connection (a half-open
- * connection is never noticed otherwise, and gateways often recover only on a new one) and
- * connects again on the next request. A connection broken while a request waits surfaces as that
- * request's timeout.
+ * One device's view of a link: its own timeout, retries and pause, its requests queued on the
+ * link with those of every other client of the same link. Internal: see {@link createModbusClient}.
  */
-export class ModbusTcpClient implements ModbusClient {
-  private readonly link: ModbusRTU = new ModbusRTU();
-  private readonly where: string;
-  private queue: Promise<void> = Promise.resolve();
-  /** Ours, not modbus-serial's `isOpen`, which stays true until a destroyed socket's close event. */
-  private connected = false;
+export class LineClient implements ModbusClient {
   private closed = false;
+  /** This client's last request: close() waits for it. */
+  private last: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: ModbusTcpClientOptions) {
+  /** @param release called once, by close(), after this client's last request */
+  constructor(
+    private readonly line: ModbusLine,
+    private readonly options: ModbusClientOptions,
+    private readonly release: () => Promise<void>,
+  ) {
     if (!(options.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
-    this.where = `${options.host}:${options.port ?? 502}`;
-    this.link.setTimeout(options.timeoutMs);
-    // modbus-serial may also emit errors that the pending request reports: nothing to do here.
-    this.link.on('error', () => undefined);
+    if (options.retries !== undefined && !(Number.isInteger(options.retries) && options.retries >= 0)) throw new RangeError(`retries must be a whole number, got ${options.retries}`);
+    if (options.pauseMs !== undefined && !(options.pauseMs >= 0)) throw new RangeError(`pauseMs must not be negative, got ${options.pauseMs}`);
   }
 
   async readRegisters(unitId: number, table: RegisterTable, address: number, count: number): Promise<number[]> {
     checkRequest(unitId, address, count, PROTOCOL_LIMITS.readRegisters);
     return this.request(unitId, async (link) => {
       const { data } = table === 'holding' ? await link.readHoldingRegisters(address, count) : await link.readInputRegisters(address, count);
-      if (data.length !== count) throw new ModbusProtocolError(`${this.where} unit ${unitId}: asked for ${count} registers, got ${data.length}`);
+      if (data.length !== count) throw new ModbusProtocolError(`${this.line.where} unit ${unitId}: asked for ${count} registers, got ${data.length}`);
       return data;
     });
   }
@@ -77,7 +153,7 @@ export class ModbusTcpClient implements ModbusClient {
     return this.request(unitId, async (link) => {
       const { data } = table === 'coil' ? await link.readCoils(address, count) : await link.readDiscreteInputs(address, count);
       // Bits travel in whole bytes: the padding is not part of the answer.
-      if (data.length < count) throw new ModbusProtocolError(`${this.where} unit ${unitId}: asked for ${count} bits, got ${data.length}`);
+      if (data.length < count) throw new ModbusProtocolError(`${this.line.where} unit ${unitId}: asked for ${count} bits, got ${data.length}`);
       return data.slice(0, count);
     });
   }
@@ -94,20 +170,81 @@ export class ModbusTcpClient implements ModbusClient {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await this.queue;
-    await this.disconnect();
+    await this.last;
+    await this.release();
   }
 
-  private request<T>(unitId: number, fn: (link: ModbusRTU) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      if (this.closed) throw new ModbusConnectionError(`${this.where}: the client is closed`);
-      await this.connect();
-      this.link.setID(unitId);
+  /** Sends a request, and again after a timeout while retries remain, with a growing backoff. */
+  private async request<T>(unitId: number, fn: (link: ModbusRTU) => Promise<T>): Promise<T> {
+    const { timeoutMs, retries = 1, retryBackoffMs = 50, pauseMs = 0 } = this.options;
+    for (let attempt = 0; ; attempt++) {
+      const result = this.line.run(unitId, timeoutMs, pauseMs, () => this.closed, fn);
+      this.last = result.catch(() => undefined);
       try {
-        return await fn(this.link);
+        return await result;
       } catch (error) {
-        throw await this.failure(error, unitId);
+        if (!(error instanceof ModbusTimeoutError) || attempt >= retries || this.closed) throw error;
+      }
+      // The link is free meanwhile: other devices' requests go first.
+      await new Promise((resolve) => setTimeout(resolve, retryBackoffMs * 2 ** attempt));
+    }
+  }
+}
+
+/**
+ * One link to Modbus devices — a TCP connection or a serial port — with one request in flight at
+ * a time (an internal queue: modbus-serial mixes up concurrent requests, and a serial line
+ * carries one frame at a time anyway). It connects on the first request. After a failure other
+ * than an exception answer it drops the connection (a half-open connection is never noticed
+ * otherwise, and gateways often recover only on a new one) and connects again on the next
+ * request; a serial port, though, stays open after a timeout, since one silent device on a line
+ * must not disturb the others. A connection broken while a request waits surfaces as that
+ * request's timeout. Not exported from the package: clients reach it through
+ * {@link createModbusClient} and {@link ModbusLinks}.
+ */
+export class ModbusLine {
+  readonly where: string;
+  private readonly link: ModbusRTU = new ModbusRTU();
+  private queue: Promise<void> = Promise.resolve();
+  /** Ours, not modbus-serial's `isOpen`, which stays true until a destroyed socket's close event. */
+  private connected = false;
+  private closed = false;
+  /** When the pause after the last request ends, in ms since the epoch. */
+  private quietUntil = 0;
+
+  /** @param after resolves once an earlier link to the same place is closed: a serial port opens once */
+  constructor(
+    readonly transport: ModbusTransport,
+    private readonly after: Promise<void> = Promise.resolve(),
+  ) {
+    this.where = describeTransport(transport);
+    // modbus-serial may also emit errors that the pending request reports: nothing to do here.
+    this.link.on('error', () => undefined);
+  }
+
+  /**
+   * Runs `fn` alone on the link, once the requests before it and their pauses are over.
+   * @param isClosed true when the client that asked was closed meanwhile: the request is refused
+   */
+  run<T>(unitId: number, timeoutMs: number, pauseMs: number, isClosed: () => boolean, fn: (link: ModbusRTU) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed || isClosed()) throw new ModbusConnectionError(`${this.where}: the client is closed`);
+      const wait = this.quietUntil - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        this.link.setTimeout(timeoutMs);
+        await this.connect(timeoutMs);
+        this.link.setID(unitId);
+        this.discardStaleBytes();
+        try {
+          return await fn(this.link);
+        } catch (error) {
+          throw await this.failure(error, unitId, timeoutMs);
+        }
+      } finally {
+        this.quietUntil = Date.now() + pauseMs;
       }
     };
     const result = this.queue.then(run);
@@ -118,37 +255,65 @@ export class ModbusTcpClient implements ModbusClient {
     return result;
   }
 
-  private async connect(): Promise<void> {
+  /** Lets the request in flight finish, refuses the ones not sent yet, and releases the link. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    await this.disconnect();
+  }
+
+  private async connect(timeoutMs: number): Promise<void> {
     // The device may have closed an idle connection since the last request.
     if (this.connected && this.link.isOpen) return;
-    const { host, port = 502, timeoutMs } = this.options;
+    await this.after;
+    const t = this.transport;
     try {
-      await this.link.connectTCP(host, { port, timeout: timeoutMs });
+      if (t.kind === 'tcp') await this.link.connectTCP(t.host, { port: t.port ?? 502, timeout: timeoutMs });
+      // modbus-serial's "telnet" port is raw RTU over TCP; its connectTcpRTUBuffered speaks MBAP.
+      else if (t.kind === 'rtu-over-tcp') await this.link.connectTelnet(t.host, { port: t.port ?? 502, timeout: timeoutMs });
+      else await this.link.connectRTUBuffered(t.path, { baudRate: t.baudRate ?? 9600, parity: t.parity ?? 'even', dataBits: t.dataBits ?? 8, stopBits: t.stopBits ?? 1 });
       this.connected = true;
     } catch (error) {
       await this.disconnect();
       const { code, message } = error as { code?: unknown; message?: unknown };
       if (/timed out/i.test(String(message))) throw new ModbusTimeoutError(`${this.where}: no connection within ${timeoutMs} ms`, { cause: error });
-      throw new ModbusConnectionError(`${this.where}: cannot connect (${typeof code === 'string' ? code : String(message)})`, { cause: error });
+      const why = typeof code === 'string' ? code : String(message);
+      throw new ModbusConnectionError(`${this.where}: ${t.kind === 'rtu' ? 'cannot open' : 'cannot connect'} (${why})`, { cause: error });
     }
   }
 
+  /**
+   * Drops bytes received since the last answer — a late answer to a request that timed out — so
+   * that they are not taken for the start of the next one. modbus-serial's RTU ports keep them in
+   * a private buffer and offer no way to clear it.
+   */
+  private discardStaleBytes(): void {
+    if (this.transport.kind === 'tcp') return;
+    const port = (this.link as unknown as { _port?: { _buffer?: unknown } })._port;
+    if (port && Buffer.isBuffer(port._buffer)) port._buffer = Buffer.alloc(0);
+  }
+
   /** The typed error for a failed request; drops the connection unless the device answered. */
-  private async failure(error: unknown, unitId: number): Promise<ModbusError> {
+  private async failure(error: unknown, unitId: number, timeoutMs: number): Promise<ModbusError> {
     const e = error as { modbusCode?: unknown; errno?: unknown; code?: unknown; name?: unknown; message?: unknown };
     if (typeof e.modbusCode === 'number') return new ModbusExceptionError(e.modbusCode, { cause: error });
-    await this.disconnect();
+    const timedOut = e.errno === 'ETIMEDOUT';
+    if (!(timedOut && this.transport.kind === 'rtu')) await this.disconnect();
     if (error instanceof ModbusError) return error;
-    if (e.errno === 'ETIMEDOUT') return new ModbusTimeoutError(`${this.where} unit ${unitId}: no answer within ${this.options.timeoutMs} ms`, { cause: error });
+    if (timedOut) return new ModbusTimeoutError(`${this.where} unit ${unitId}: no answer within ${timeoutMs} ms`, { cause: error });
     if (e.name === 'PortNotOpenError' || typeof e.code === 'string') {
       return new ModbusConnectionError(`${this.where}: connection lost (${typeof e.code === 'string' ? e.code : String(e.message)})`, { cause: error });
     }
     return new ModbusProtocolError(`${this.where} unit ${unitId}: invalid answer (${String(e.message)})`, { cause: error });
   }
 
-  /** Closes the socket at once (no graceful end: a dead peer would never acknowledge it). */
+  /**
+   * Closes the socket at once (no graceful end: a dead peer would never acknowledge it), or the
+   * serial port (modbus-serial's destroy() leaves a serial port open).
+   */
   private disconnect(): Promise<void> {
     this.connected = false;
+    if (this.transport.kind === 'rtu') return new Promise((resolve) => this.link.close(() => resolve()));
     return new Promise((resolve) => this.link.destroy(() => resolve()));
   }
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
+import { ModbusTcpClient } from './client.js';
 import { registerCount } from './codec.js';
+import { ModbusProtocolError } from './errors.js';
 import { demoBuildings } from './demo-buildings.js';
 import { loadShape, ModbusSimulator, type SimulatedPoint } from './simulator.js';
 
@@ -62,6 +64,31 @@ describe('Modbus simulator', () => {
     expect(() => new ModbusSimulator({ points: [p(0), p(1)] })).toThrow('holding 1 belongs to two points');
     expect(() => new ModbusSimulator({ points: [p(0, 'uint16', 'coil')] })).toThrow('uint16 does not suit a coil');
     expect(() => new ModbusSimulator({ points: [p(65535)] })).toThrow('leaves 0..65535');
+  });
+
+  it('counts requests, and while garbled answers malformed frames that the client reports as such', async () => {
+    const simulator = new ModbusSimulator({
+      points: [
+        { table: 'holding', address: 0, type: 'uint32', behaviour: { kind: 'constant', value: 70000 } },
+        { table: 'coil', address: 0, type: 'bool', behaviour: { kind: 'constant', value: true } },
+      ],
+    });
+    const { port } = await simulator.start();
+    const client = new ModbusTcpClient({ host: '127.0.0.1', port, timeoutMs: 1000 });
+    try {
+      expect(await client.readRegisters(1, 'holding', 0, 2)).toEqual([1, 4464]);
+      simulator.garble(true);
+      await expect(client.readRegisters(1, 'holding', 0, 2)).rejects.toBeInstanceOf(ModbusProtocolError);
+      await expect(client.readBits(1, 'coil', 0, 1)).rejects.toBeInstanceOf(ModbusProtocolError);
+      // An exception answer cut short is no exception answer.
+      await expect(client.readRegisters(1, 'holding', 10, 1)).rejects.toBeInstanceOf(ModbusProtocolError);
+      simulator.garble(false);
+      expect(await client.readBits(1, 'coil', 0, 1)).toEqual([true]);
+      expect(simulator.requests).toBe(5);
+    } finally {
+      await client.close();
+      await simulator.stop();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import modbusSerial from 'modbus-serial';
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { decodeRegisters, encodeValue, registerCount, type DataType, type WordOrder } from './codec.js';
 import { isBitTable, type Table } from './tables.js';
 
@@ -39,18 +39,22 @@ export interface SimulatedPoint {
   behaviour: SimulatedBehaviour;
 }
 
-export interface ModbusSimulatorOptions {
+/** A simulated device's register map and clock, whatever line it answers on. */
+export interface SimulatedDeviceOptions {
+  points: readonly SimulatedPoint[];
+  /** The clock, in milliseconds since the epoch. Default Date.now. */
+  now?: () => number;
+}
+
+export interface ModbusSimulatorOptions extends SimulatedDeviceOptions {
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 0: a free port chosen by the system, given by {@link ModbusSimulator.start}. */
   port?: number;
   /** Answer only this unit id (1..254); requests for others get no answer. Default: any. */
   unitId?: number;
-  points: readonly SimulatedPoint[];
   /** How often moving values are updated, in milliseconds. Default 1000. */
   tickMs?: number;
-  /** The clock, in milliseconds since the epoch. Default Date.now. */
-  now?: () => number;
 }
 
 /**
@@ -87,13 +91,13 @@ const FLOAT32_LIMITS = [-3.4028234663852886e38, 3.4028234663852886e38] as const;
 const illegalAddress = () => ({ modbusErrorCode: 2, msg: 'illegal data address' });
 
 /**
- * A Modbus TCP device on a real socket, for tests and the demo. It holds a register bank that its
- * points fill and move, answers any unit id (or the configured one), and answers exception 2
- * (illegal data address) for any address no point covers, as real devices do. Clients may write
- * holding registers and coils; a written point keeps the value (a meter counts on from it, a
- * temperature is overwritten at the next tick).
+ * The register bank of one simulated device: its points fill and move it, and it answers
+ * exception 2 (illegal data address) for any address no point covers, as real devices do. Clients
+ * may write holding registers and coils; a written point keeps the value (a meter counts on from
+ * it, a temperature is overwritten at the next tick). It does no I/O: a {@link ModbusSimulator}
+ * serves one on TCP, a {@link ModbusRtuSimulator} several on a serial line.
  */
-export class ModbusSimulator {
+export class SimulatedDevice {
   private readonly banks: Record<Table, Map<number, number>> = { holding: new Map(), input: new Map(), coil: new Map(), discrete: new Map() };
   /** Which point covers each address. */
   private readonly owners: Record<Table, Map<number, SimulatedPoint>> = { holding: new Map(), input: new Map(), coil: new Map(), discrete: new Map() };
@@ -101,12 +105,10 @@ export class ModbusSimulator {
   private readonly values = new Map<SimulatedPoint, number | boolean | string>();
   private readonly now: () => number;
   private lastTick: number;
-  private server: ServerTCP | undefined;
-  private timer: NodeJS.Timeout | undefined;
   private silent = false;
 
   /** @throws RangeError for points that overlap, leave 0..65535, or do not fit their type */
-  constructor(private readonly options: ModbusSimulatorOptions) {
+  constructor(private readonly options: SimulatedDeviceOptions) {
     this.now = options.now ?? Date.now;
     this.lastTick = this.now();
     for (const p of options.points) {
@@ -124,47 +126,14 @@ export class ModbusSimulator {
     this.tick();
   }
 
-  /**
-   * Starts listening and updating values.
-   * @returns the address to connect to
-   */
-  async start(): Promise<{ host: string; port: number }> {
-    if (this.server) throw new Error('the simulator is already started');
-    const host = this.options.host ?? '127.0.0.1';
-    // modbus-serial reads a port of 0 as its default, 502; the string '0' reaches net.listen as
-    // 0, which picks a free port without a window for another process to take it.
-    const port = this.options.port || ('0' as unknown as number);
-    const server = new ServerTCP(this.vector(), { host, port, unitID: this.options.unitId ?? 255 });
-    this.server = server;
-    // Clients that vanish are their own business: never crash the process for them.
-    server.on('socketError', () => undefined);
-    server.on('error', () => undefined);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('initialized', () => resolve());
-        server.once('serverError', reject);
-      });
-    } catch (error) {
-      this.server = undefined;
-      throw error;
-    }
-    this.timer = setInterval(() => this.tick(), this.options.tickMs ?? 1000);
-    const address = (server as unknown as { _server: Server })._server.address() as AddressInfo;
-    return { host, port: address.port };
-  }
-
-  /** Stops the timer, closes every connection and the listening socket. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
   /** While on, requests get no answer at all, as from a device that died or a cut cable. */
   silence(on: boolean): void {
     this.silent = on;
+  }
+
+  /** True while {@link silence}d. */
+  get silenced(): boolean {
+    return this.silent;
   }
 
   /**
@@ -189,7 +158,8 @@ export class ModbusSimulator {
     return isBitTable(table) ? words[0] === 1 : decodeRegisters(words, type, order, length);
   }
 
-  private tick(): void {
+  /** Moves every moving value to the clock's time; the servers call it every `tickMs`. */
+  tick(): void {
     const now = this.now();
     const hours = Math.max(0, now - this.lastTick) / 3_600_000;
     this.lastTick = now;
@@ -206,6 +176,30 @@ export class ModbusSimulator {
         this.values.set(p, b.mean + b.dailyAmplitude * daily + 0.05 * b.dailyAmplitude * noise(now, p.address));
       }
       this.store(p);
+    }
+  }
+
+  /**
+   * Words (or bits, as 0 and 1) for a request.
+   * @throws modbus-serial's exception 2 when no point covers them
+   */
+  read(table: Table, address: number, count: number): number[] {
+    if (!this.covers(table, address, count)) throw illegalAddress();
+    return Array.from({ length: count }, (_, i) => this.banks[table].get(address + i)!);
+  }
+
+  /**
+   * Writes words and gives every point they touch its new value.
+   * @throws modbus-serial's exception 2 when no point covers them
+   */
+  write(table: Table, address: number, words: readonly number[]): void {
+    if (!this.covers(table, address, words.length)) throw illegalAddress();
+    words.forEach((w, i) => this.banks[table].set(address + i, w));
+    const touched = new Set(words.map((_, i) => this.owners[table].get(address + i)!));
+    for (const p of touched) {
+      const count = registerCount(p.type, p.length);
+      const raw = isBitTable(table) ? this.banks[table].get(p.address) === 1 : decodeRegisters(this.read(table, p.address, count), p.type, p.order ?? 'ABCD', p.length);
+      this.values.set(p, typeof raw === 'number' ? raw * (p.scale ?? 1) : raw);
     }
   }
 
@@ -229,39 +223,139 @@ export class ModbusSimulator {
     for (let a = address; a < address + count; a++) if (!this.owners[table].has(a)) return false;
     return true;
   }
+}
 
-  private read(table: Table, address: number, count: number): number[] {
-    if (!this.covers(table, address, count)) throw illegalAddress();
-    return Array.from({ length: count }, (_, i) => this.banks[table].get(address + i)!);
+/**
+ * modbus-serial's server handlers (for ServerTCP and ServerSerial alike) over the devices that
+ * `deviceFor` finds by unit id. A request for a unit no device answers, or for a silenced device,
+ * gets no answer: its handler's promises stay pending forever.
+ */
+export function simulatorVector(deviceFor: (unitId: number) => SimulatedDevice | undefined) {
+  const never = <T>() => new Promise<T>(() => undefined);
+  const answer = <T>(unitId: number, fn: (device: SimulatedDevice) => T): T | Promise<T> => {
+    const device = deviceFor(unitId);
+    return !device || device.silenced ? never<T>() : fn(device);
+  };
+  const many = (table: Table, address: number, length: number, unitId: number) => {
+    const device = deviceFor(unitId);
+    return !device || device.silenced ? Array.from({ length }, () => never<number>()) : device.read(table, address, length);
+  };
+  return {
+    getCoil: (address: number, unitId: number) => answer(unitId, (d) => d.read('coil', address, 1)[0] === 1),
+    getDiscreteInput: (address: number, unitId: number) => answer(unitId, (d) => d.read('discrete', address, 1)[0] === 1),
+    getHoldingRegister: (address: number, unitId: number) => answer(unitId, (d) => d.read('holding', address, 1)[0]!),
+    getInputRegister: (address: number, unitId: number) => answer(unitId, (d) => d.read('input', address, 1)[0]!),
+    getMultipleHoldingRegisters: (address: number, length: number, unitId: number) => many('holding', address, length, unitId),
+    getMultipleInputRegisters: (address: number, length: number, unitId: number) => many('input', address, length, unitId),
+    setCoil: (address: number, value: boolean, unitId: number) => answer(unitId, (d) => d.write('coil', address, [value ? 1 : 0])),
+    setRegister: (address: number, value: number, unitId: number) => answer(unitId, (d) => d.write('holding', address, [value])),
+    setRegisterArray: (address: number, values: number[], unitId: number) => answer(unitId, (d) => d.write('holding', address, values)),
+  };
+}
+
+/**
+ * A Modbus TCP device on a real socket, for tests and the demo: one {@link SimulatedDevice}
+ * answering any unit id (or the configured one).
+ */
+export class ModbusSimulator {
+  /** The register bank this simulator serves. */
+  readonly device: SimulatedDevice;
+  private server: ServerTCP | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private garbled = false;
+  private received = 0;
+
+  /** @throws RangeError for points that overlap, leave 0..65535, or do not fit their type */
+  constructor(private readonly options: ModbusSimulatorOptions) {
+    this.device = new SimulatedDevice(options);
   }
 
-  /** Writes words and gives every point they touch its new value. */
-  private write(table: Table, address: number, words: readonly number[]): void {
-    if (!this.covers(table, address, words.length)) throw illegalAddress();
-    words.forEach((w, i) => this.banks[table].set(address + i, w));
-    const touched = new Set(words.map((_, i) => this.owners[table].get(address + i)!));
-    for (const p of touched) {
-      const count = registerCount(p.type, p.length);
-      const raw = isBitTable(table) ? this.banks[table].get(p.address) === 1 : decodeRegisters(this.read(table, p.address, count), p.type, p.order ?? 'ABCD', p.length);
-      this.values.set(p, typeof raw === 'number' ? raw * (p.scale ?? 1) : raw);
+  /**
+   * Starts listening and updating values.
+   * @returns the address to connect to
+   */
+  async start(): Promise<{ host: string; port: number }> {
+    if (this.server) throw new Error('the simulator is already started');
+    const host = this.options.host ?? '127.0.0.1';
+    // modbus-serial reads a port of 0 as its default, 502; the string '0' reaches net.listen as
+    // 0, which picks a free port without a window for another process to take it.
+    const port = this.options.port || ('0' as unknown as number);
+    // ServerTCP itself drops requests for other unit ids when it has one.
+    const server = new ServerTCP(simulatorVector(() => this.device), { host, port, unitID: this.options.unitId ?? 255 });
+    this.server = server;
+    // Clients that vanish are their own business: never crash the process for them.
+    server.on('socketError', () => undefined);
+    server.on('error', () => undefined);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('initialized', () => resolve());
+        server.once('serverError', reject);
+      });
+    } catch (error) {
+      this.server = undefined;
+      throw error;
     }
+    this.timer = setInterval(() => this.device.tick(), this.options.tickMs ?? 1000);
+    const listener = (server as unknown as { _server: Server })._server;
+    listener.on('connection', (socket: Socket) => this.watch(socket));
+    const address = listener.address() as AddressInfo;
+    return { host, port: address.port };
   }
 
-  /** modbus-serial's server handlers. A silenced device leaves their promises pending forever. */
-  private vector() {
-    const answer = <T>(fn: () => T): T | Promise<T> => (this.silent ? new Promise<T>(() => undefined) : fn());
-    const many = (table: Table, address: number, length: number) =>
-      this.silent ? Array.from({ length }, () => new Promise<number>(() => undefined)) : this.read(table, address, length);
-    return {
-      getCoil: (address: number) => answer(() => this.read('coil', address, 1)[0] === 1),
-      getDiscreteInput: (address: number) => answer(() => this.read('discrete', address, 1)[0] === 1),
-      getHoldingRegister: (address: number) => answer(() => this.read('holding', address, 1)[0]!),
-      getInputRegister: (address: number) => answer(() => this.read('input', address, 1)[0]!),
-      getMultipleHoldingRegisters: (address: number, length: number) => many('holding', address, length),
-      getMultipleInputRegisters: (address: number, length: number) => many('input', address, length),
-      setCoil: (address: number, value: boolean) => answer(() => this.write('coil', address, [value ? 1 : 0])),
-      setRegister: (address: number, value: number) => answer(() => this.write('holding', address, [value])),
-      setRegisterArray: (address: number, values: number[]) => answer(() => this.write('holding', address, values)),
-    };
+  /** Stops the timer, closes every connection and the listening socket. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** While on, requests get no answer at all, as from a device that died or a cut cable. */
+  silence(on: boolean): void {
+    this.device.silence(on);
+  }
+
+  /**
+   * While on, every answer is a malformed frame: one byte short of what its byte count (or its
+   * function) promises, as from a faulty device or gateway.
+   */
+  garble(on: boolean): void {
+    this.garbled = on;
+  }
+
+  /** Requests received since the simulator was created, answered or not. */
+  get requests(): number {
+    return this.received;
+  }
+
+  /** Counts a connection's requests and, while {@link garble}d, cuts its answers short. */
+  private watch(socket: Socket): void {
+    let pending = Buffer.alloc(0);
+    socket.on('data', (data: Buffer) => {
+      pending = Buffer.concat([pending, data]);
+      // A Modbus TCP frame: a 6-byte header whose last field is the length of what follows.
+      while (pending.length >= 6 && pending.length >= 6 + pending.readUInt16BE(4)) {
+        this.received++;
+        pending = pending.subarray(6 + pending.readUInt16BE(4));
+      }
+    });
+    const write = socket.write.bind(socket) as (frame: Buffer) => boolean;
+    socket.write = ((frame: Buffer) => {
+      if (!this.garbled) return write(frame);
+      const cut = Buffer.from(frame.subarray(0, frame.length - 1));
+      cut.writeUInt16BE(cut.length - 6, 4);
+      return write(cut);
+    }) as typeof socket.write;
+  }
+
+  /** {@link SimulatedDevice.set} on this simulator's device. */
+  set(table: Table, address: number, value: number | boolean | string, type: DataType, order: WordOrder = 'ABCD', length?: number): void {
+    this.device.set(table, address, value, type, order, length);
+  }
+
+  /** {@link SimulatedDevice.get} on this simulator's device. */
+  get(table: Table, address: number, type: DataType, order: WordOrder = 'ABCD', length?: number): number | boolean | string {
+    return this.device.get(table, address, type, order, length);
   }
 }
