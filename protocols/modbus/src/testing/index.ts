@@ -4,3 +4,4 @@ export { ModbusSimulator, SimulatedDevice, type ModbusSimulatorOptions, type Sim
 export { ModbusRtuSimulator, type ModbusRtuSimulatorOptions } from '../rtu-simulator.js';
 export { openPtyPair, socatMissing, type PtyPair } from './pty.js';
 export { demoBuildings } from '../demo-buildings.js';
+export { knownVectors, type KnownVector } from './vectors.js';
