@@ -65,6 +65,7 @@ describe('Modbus plugin manifest and schema', () => {
       pauseBetweenRequests: '0ms',
       retries: 0,
       unitId: 1,
+      writeFunctions: 'single-when-possible',
       addressing: 'zero-based',
       maxRegistersPerRequest: 125,
       maxGap: 0,

@@ -69,6 +69,11 @@ const connection = Type.Object(
       description: 'Times a request that got no answer within the timeout is sent again before the device is marked bad; each retry adds up to the timeout to the read.',
     }),
     unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Unit id (slave address) of the device; on a serial line or behind a gateway, its address on the line.' }),
+    writeFunctions: StringEnum(['single-when-possible', 'multiple-only'] as const, {
+      default: 'single-when-possible',
+      description:
+        'Write functions used: single-when-possible writes a coil with function 5 and a one-register value with function 6, longer values with 16; multiple-only always uses 15 and 16, for devices without 5 and 6.',
+    }),
     addressing: StringEnum(['zero-based', 'one-based'] as const, {
       default: 'zero-based',
       description: 'How the addresses of this device are written: zero-based, as sent on the wire; or one-based, as in manuals that number registers from 1 (address 1 is register 0).',
@@ -168,7 +173,7 @@ export function createModbusPlugin() {
         if (!(error instanceof ModbusLinkConflictError)) throw error;
         throw new ConfigError([{ path: ['connection', error.setting], message: error.message }], { cause: error });
       }
-      return new ModbusDriver(points, requests, unitId, client);
+      return new ModbusDriver(points, requests, unitId, client, device.connection.writeFunctions === 'single-when-possible');
     },
   });
 }
@@ -264,6 +269,7 @@ class ModbusDriver implements Driver {
     private readonly requests: readonly ReadRequest<PlannedPoint>[],
     private readonly unitId: number,
     private readonly client: ModbusClient,
+    private readonly singleWrites: boolean,
   ) {
     this.byId = new Map(points.map((p) => [p.id, p]));
     this.plan = requests;
@@ -346,12 +352,14 @@ class ModbusDriver implements Driver {
     try {
       if (p.table === 'coil') {
         const bit = words[0] === 1;
-        await this.client.writeCoils(this.unitId, p.address, [bit]);
+        if (this.singleWrites) await this.client.writeCoil(this.unitId, p.address, bit);
+        else await this.client.writeCoils(this.unitId, p.address, [bit]);
         const [back] = await this.client.readBits(this.unitId, 'coil', p.address, 1);
         if (back !== bit) throw new DeviceProtocolError(`coil ${p.address} reads back ${back} after writing ${bit}`);
         return;
       }
-      await this.client.writeRegisters(this.unitId, p.address, words);
+      if (this.singleWrites && words.length === 1) await this.client.writeRegister(this.unitId, p.address, words[0]!);
+      else await this.client.writeRegisters(this.unitId, p.address, words);
       const back = await this.client.readRegisters(this.unitId, 'holding', p.address, words.length);
       if (back.some((w, i) => w !== words[i])) throw new DeviceProtocolError(`holding ${p.address} reads back [${back.join(', ')}] after writing [${words.join(', ')}]`);
     } catch (error) {

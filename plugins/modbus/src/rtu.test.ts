@@ -128,6 +128,38 @@ describe.skipIf(missing)(`Modbus plugin on a serial line (a pty pair)${missing ?
     expect(simulator.maxInFlight).toBe(1);
   });
 
+  it('writes with functions 5 and 6 for single values unless the device takes multiple writes only', async () => {
+    const target = () =>
+      new SimulatedDevice({
+        points: [
+          { table: 'holding', address: 0, type: 'uint16', behaviour: { kind: 'constant', value: 0 } },
+          { table: 'holding', address: 2, type: 'float32', behaviour: { kind: 'constant', value: 0 } },
+          { table: 'coil', address: 0, type: 'bool', behaviour: { kind: 'constant', value: false } },
+        ],
+      });
+    const writable = [
+      { id: 'setpoint', writable: true, address: { table: 'holding', address: 0, type: 'uint16' } },
+      { id: 'limit', writable: true, address: { table: 'holding', address: 2, type: 'float32' } },
+      { id: 'pump', kind: 'boolean', writable: true, address: { table: 'coil', address: 0, type: 'bool' } },
+    ];
+    const { pty, simulator } = await line(new Map([[1, target()], [2, target()]]));
+    const plugin = createModbusPlugin();
+    const writes = (unitId: number) => simulator.requests.filter((r) => r.unitId === unitId && [5, 6, 15, 16].includes(r.functionCode)).map((r) => r.functionCode);
+    for (const [unitId, writeFunctions] of [[1, 'single-when-possible'], [2, 'multiple-only']] as const) {
+      const driver = create(plugin, device(plugin, `d${unitId}`, { transport: 'rtu', serialPort: pty.a, unitId, writeFunctions }, writable), 1000);
+      await driver.write!('setpoint', 215);
+      await driver.write!('limit', 1.5);
+      await driver.write!('pump', true);
+      expect(await driver.read()).toEqual([
+        { point: 'setpoint', value: 215, quality: 'good' },
+        { point: 'limit', value: 1.5, quality: 'good' },
+        { point: 'pump', value: true, quality: 'good' },
+      ]);
+    }
+    expect(writes(1)).toEqual([6, 16, 5]);
+    expect(writes(2)).toEqual([16, 16, 15]);
+  });
+
   it('reads a device through a serial-to-Ethernet gateway, with a pause between requests', async () => {
     const { pty, simulator } = await line(new Map([[3, meter(3000)]]));
     const gateway = await pty.bridgeTcp();

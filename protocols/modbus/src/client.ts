@@ -22,6 +22,10 @@ export interface ModbusClient {
   writeRegisters(unitId: number, address: number, values: readonly number[]): Promise<void>;
   /** Writes 1..1968 coils (FC 15). */
   writeCoils(unitId: number, address: number, values: readonly boolean[]): Promise<void>;
+  /** Writes one holding register (FC 6), for devices that take single writes only. */
+  writeRegister(unitId: number, address: number, value: number): Promise<void>;
+  /** Writes one coil (FC 5). */
+  writeCoil(unitId: number, address: number, value: boolean): Promise<void>;
   /**
    * Lets the request in flight finish, refuses the ones not sent yet (and any later one), and
    * releases the connection.
@@ -114,6 +118,14 @@ export class ModbusTcpClient implements ModbusClient {
     return this.client.writeCoils(unitId, address, values);
   }
 
+  writeRegister(unitId: number, address: number, value: number): Promise<void> {
+    return this.client.writeRegister(unitId, address, value);
+  }
+
+  writeCoil(unitId: number, address: number, value: boolean): Promise<void> {
+    return this.client.writeCoil(unitId, address, value);
+  }
+
   close(): Promise<void> {
     return this.client.close();
   }
@@ -167,6 +179,17 @@ export class LineClient implements ModbusClient {
   async writeCoils(unitId: number, address: number, values: readonly boolean[]): Promise<void> {
     checkRequest(unitId, address, values.length, PROTOCOL_LIMITS.writeCoils);
     await this.request(unitId, (link) => link.writeCoils(address, [...values]));
+  }
+
+  async writeRegister(unitId: number, address: number, value: number): Promise<void> {
+    checkRequest(unitId, address, 1, 1);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new RangeError(`register value ${value} is outside 0..65535`);
+    await this.request(unitId, (link) => link.writeRegister(address, value));
+  }
+
+  async writeCoil(unitId: number, address: number, value: boolean): Promise<void> {
+    checkRequest(unitId, address, 1, 1);
+    await this.request(unitId, (link) => link.writeCoil(address, value));
   }
 
   async close(): Promise<void> {
