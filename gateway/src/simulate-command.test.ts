@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { openPtyPair, socatMissing } from '@citypilot/protocol-modbus/testing';
 import { parseGatewayConfig } from './config.js';
 import { ProfileLibrary } from './profiles.js';
 import { PluginRegistry } from './registry.js';
@@ -47,6 +48,36 @@ describe('citypilot simulate', () => {
       }
     });
   }
+
+  const missing = socatMissing();
+  it.skipIf(missing)(`serves a profile as a Modbus RTU unit on a serial line${missing ? ` (skipped: ${missing})` : ''}`, async () => {
+    const pty = await openPtyPair();
+    const { io, out } = capture();
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const running = runSimulateCli(['modbus', '--profile', 'eastron-sdm630', '--serial', pty.b, '--unit-id', '7'], io, stopped);
+    try {
+      await expect.poll(() => out.join('\n'), { timeout: 5000 }).toMatch(/as unit 7 on .* \(Modbus RTU\)/);
+      const config = parseGatewayConfig(
+        `gateway:\n  id: t\ndevices:\n  - id: m\n    plugin: modbus\n    profile: eastron-sdm630\n    connection: { transport: rtu, serialPort: ${pty.a}, unitId: 7 }\n`,
+        '/tmp/simulate-rtu-test.yaml',
+        registry,
+      );
+      const { config: device, plugin } = config.devices[0]!;
+      const driver = plugin.create(device, { timeoutMs: 1000, logger: quiet });
+      try {
+        const readings = await driver.read();
+        expect(readings).toHaveLength(device.points.length);
+        expect(readings.filter((r) => r.quality !== 'good')).toEqual([]);
+      } finally {
+        await driver.close();
+      }
+    } finally {
+      stop();
+      expect(await running).toBe(0);
+      await pty.close();
+    }
+  });
 
   it('says which profiles exist when given an unknown one, and what it needs when called wrong', async () => {
     const unknown = capture();

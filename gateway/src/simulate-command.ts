@@ -4,13 +4,15 @@ import { PluginRegistry } from './registry.js';
 import type { CliIo } from './commands.js';
 import { GatewayConfigError } from './yaml-source.js';
 
-export const SIMULATE_USAGE = `Usage: citypilot simulate <plugin> --profile ID [--port N] [--host H] [--profile-dir DIR]
+export const SIMULATE_USAGE = `Usage: citypilot simulate <plugin> --profile ID [--port N] [--host H] [--serial PATH [--unit-id N]] [--profile-dir DIR]
 
 Runs a simulated device serving the points of a device profile, with values that move like a
 real building's, until Ctrl-C. Prints a device block that reaches it.
   --profile ID       the profile (e.g. eastron-sdm630; see plugins/<plugin>/profiles)
   --port N           port to listen on (default: a free one)
   --host H           address to listen on (default 127.0.0.1)
+  --serial PATH      answer on a serial line instead (Modbus RTU), e.g. one end of a socat pty pair
+  --unit-id N        the unit id to answer on the serial line (default 1)
   --profile-dir DIR  a folder of site profiles, searched after the plugin's own`;
 
 /**
@@ -23,15 +25,24 @@ export async function runSimulateCli(args: readonly string[], io: CliIo, stopped
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { profile: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, 'profile-dir': { type: 'string', multiple: true } },
+      options: {
+        profile: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        serial: { type: 'string' },
+        'unit-id': { type: 'string' },
+        'profile-dir': { type: 'string', multiple: true },
+      },
     });
   } catch (error) {
     io.err(`${(error as Error).message}\n\n${SIMULATE_USAGE}`);
     return 2;
   }
   const [pluginId, ...extra] = parsed.positionals;
-  const { profile: profileId, port, host } = parsed.values;
-  if (!pluginId || extra.length || !profileId || (port !== undefined && !/^\d+$/.test(port))) {
+  const { profile: profileId, port, host, serial } = parsed.values;
+  const unitId = parsed.values['unit-id'];
+  const number = (v: string | undefined) => v === undefined || /^\d+$/.test(v);
+  if (!pluginId || extra.length || !profileId || !number(port) || !number(unitId) || (unitId !== undefined && !serial)) {
     io.err(SIMULATE_USAGE);
     return 2;
   }
@@ -56,11 +67,15 @@ export async function runSimulateCli(args: readonly string[], io: CliIo, stopped
     return 2;
   }
   const { profile } = loaded;
-  const running = await plugin.simulate(profile.points, { host, port: port === undefined ? 0 : Number(port), connection: profile.connection });
-  const connection = Object.entries(running.connection)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join(', ');
-  io.out(`Simulating ${profile.name} (${profile.points.length} points) at ${connection}. A device block for it:
+  const line = serial ? { transport: 'rtu', serialPort: serial, unitId: unitId === undefined ? 1 : Number(unitId) } : {};
+  const running = await plugin.simulate(profile.points, { host, port: port === undefined ? 0 : Number(port), connection: { ...profile.connection, ...line } });
+  const connection = serial
+    ? `transport: rtu, serialPort: <the other end of the line>, unitId: ${line.unitId}`
+    : Object.entries(running.connection)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ');
+  const where = serial ? `as unit ${line.unitId} on ${serial} (Modbus RTU)` : `at ${connection}`;
+  io.out(`Simulating ${profile.name} (${profile.points.length} points) ${where}. A device block for it:
 
   - id: simulated-${profile.id}
     plugin: ${pluginId}

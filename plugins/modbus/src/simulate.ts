@@ -1,5 +1,5 @@
 import type { PointConfig, RunningSimulator, SimulateOptions } from '@citypilot/sdk';
-import { isBitTable, ModbusSimulator, type SimulatedBehaviour, type SimulatedPoint } from '@citypilot/protocol-modbus';
+import { isBitTable, ModbusRtuSimulator, ModbusSimulator, SimulatedDevice, type SimulatedBehaviour, type SimulatedPoint } from '@citypilot/protocol-modbus';
 import type { ModbusAddressConfig } from './plugin.js';
 
 /**
@@ -32,14 +32,22 @@ export function simulatedPoint(point: PointConfig, oneBased: boolean): Simulated
   return sim;
 }
 
-/** Starts a Modbus TCP simulator serving `points`, e.g. a profile's. */
+/**
+ * Starts a simulated device serving `points`, e.g. a profile's: Modbus TCP on `host:port`, or,
+ * when `options.connection` says `transport: rtu`, Modbus RTU on `connection.serialPort` (one
+ * end of a serial line or pty pair) as unit `connection.unitId` (default 1).
+ */
 export async function simulate(points: PointConfig[], options: SimulateOptions): Promise<RunningSimulator> {
-  const oneBased = options.connection?.addressing === 'one-based';
-  const simulator = new ModbusSimulator({
-    host: options.host ?? '127.0.0.1',
-    port: options.port ?? 0,
-    points: points.map((p) => simulatedPoint(p, oneBased)),
-  });
+  const connection = options.connection ?? {};
+  const simulated = points.map((p) => simulatedPoint(p, connection.addressing === 'one-based'));
+  if (connection.transport === 'rtu') {
+    const path = String(connection.serialPort);
+    const unitId = Number(connection.unitId ?? 1);
+    const simulator = new ModbusRtuSimulator({ path, devices: new Map([[unitId, new SimulatedDevice({ points: simulated })]]) });
+    await simulator.start();
+    return { connection: { transport: 'rtu', serialPort: path, unitId }, stop: () => simulator.stop() };
+  }
+  const simulator = new ModbusSimulator({ host: options.host ?? '127.0.0.1', port: options.port ?? 0, points: simulated });
   const { host, port } = await simulator.start();
   return { connection: { host, port }, stop: () => simulator.stop() };
 }
