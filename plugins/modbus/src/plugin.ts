@@ -102,6 +102,13 @@ const address = Type.Object(
       description: 'Byte and word order of values over several registers: ABCD big-endian, CDAB words swapped ("low word first"), BADC bytes swapped, DCBA both.',
     }),
     length: Type.Optional(Type.Integer({ minimum: 1, maximum: 125, description: 'Length of a string in registers (two characters each); required for strings, only for them.' })),
+    bit: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 15,
+        description: 'For a flag packed in a register (a status or alarm word): the bit to read, 0 the least significant; the point reads true or false.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Where the value is on the device and how it is encoded.' },
 );
@@ -126,6 +133,8 @@ interface PlannedPoint {
   type: DataType;
   order: WordOrder;
   length?: number;
+  /** For a flag packed in a register: which bit, 0 the least significant. */
+  bit?: number;
   writable: boolean;
 }
 
@@ -225,7 +234,12 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
     const before = issues.length;
     const bits = isBitTable(a.table);
     if (bits && a.type !== 'bool') issue(['address', 'type'], `a ${a.table} holds one bit: expected "bool", got ${JSON.stringify(a.type)}`);
-    if (!bits && a.type === 'bool') issue(['address', 'type'], `"bool" is for coils and discrete inputs: read a ${a.table} register as uint16 (with kind: boolean for true/false)`);
+    if (!bits && a.type === 'bool') issue(['address', 'type'], `"bool" is for coils and discrete inputs: for a flag in a ${a.table} register, give its bit (bit: 0..15)`);
+    if (a.bit !== undefined) {
+      if (bits) issue(['address', 'bit'], `applies to holding and input registers, not to a ${a.table}`);
+      else if (a.type !== 'uint16' && a.type !== 'int16') issue(['address', 'bit'], `applies to one 16-bit register (type uint16), not to a ${a.type}`);
+      if (p.writable) issue(['writable'], 'a bit of a register cannot be written: the write would overwrite the other bits of the register');
+    }
     if (a.type === 'string' && a.length === undefined) issue(['address', 'length'], 'is required for a string: its length in registers (two characters each)');
     if (a.type !== 'string' && a.length !== undefined) issue(['address', 'length'], `applies to strings only, not to ${a.type}`);
     if (a.type === 'string' && p.kind !== 'string') issue(['kind'], `must be "string" for a string register, got ${JSON.stringify(p.kind)}`);
@@ -244,13 +258,17 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
       issue(['address', a.type === 'string' ? 'length' : 'type'], `takes ${count} registers, more than connection.maxRegistersPerRequest (${maxRegistersPerRequest})`);
       return;
     }
-    const overlap = planned.find((o) => o.table === a.table && wire < o.address + o.count && o.address < wire + count);
+    // Flags of one status word may share its register with each other (different bits) and with
+    // the word read whole; anything else sharing a register is a mistake in the map.
+    const sharesWord = (o: PlannedPoint) =>
+      o.address === wire && count === 1 && o.count === 1 && (o.bit !== undefined || a.bit !== undefined) && o.bit !== a.bit;
+    const overlap = planned.find((o) => o.table === a.table && wire < o.address + o.count && o.address < wire + count && !sharesWord(o));
     if (overlap) {
       const range = (o: { address: number; count: number }) => (o.count === 1 ? `${o.address + base}` : `${o.address + base}..${o.address + o.count - 1 + base}`);
       issue(['address'], `${a.table} ${range({ address: wire, count })} overlaps point ${JSON.stringify(overlap.id)} (${a.table} ${range(overlap)})`);
       return;
     }
-    planned.push({ id: p.id, index, table: a.table, address: wire, count, type: a.type, order: a.order, length: a.length, writable: p.writable });
+    planned.push({ id: p.id, index, table: a.table, address: wire, count, type: a.type, order: a.order, length: a.length, bit: a.bit, writable: p.writable });
   });
   if (issues.length > 0) throw new ConfigError(issues);
   return planned;
@@ -382,6 +400,7 @@ function isGatewayFailure(error: ModbusExceptionError): boolean {
 /** A reading of one point from its words (or bit). */
 function decode(p: PlannedPoint, values: readonly number[] | readonly boolean[]): Reading {
   if (isBitTable(p.table)) return { point: p.id, value: values[0] as boolean, quality: 'good' };
+  if (p.bit !== undefined) return { point: p.id, value: (((values[0] as number) >> p.bit) & 1) === 1, quality: 'good' };
   const value = decodeRegisters(values as number[], p.type, p.order, p.length);
   if (typeof value === 'number' && !Number.isFinite(value)) return { point: p.id, value: null, quality: 'bad', reason: 'not a number' };
   if ((p.type === 'int64' || p.type === 'uint64') && !Number.isSafeInteger(value)) {
