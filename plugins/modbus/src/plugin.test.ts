@@ -135,7 +135,7 @@ describe('Modbus plugin cross-field checks', () => {
     ]);
     expect(e.issues).toEqual([
       { path: ['points', 0, 'address', 'length'], message: 'is required for a string: its length in registers (two characters each)' },
-      { path: ['points', 1, 'address', 'type'], message: '"bool" is for coils and discrete inputs: read a holding register as uint16 (with kind: boolean for true/false)' },
+      { path: ['points', 1, 'address', 'type'], message: '"bool" is for coils and discrete inputs: for a flag in a holding register, give its bit (bit: 0..15)' },
       { path: ['points', 2, 'address', 'type'], message: 'a coil holds one bit: expected "bool", got "uint16"' },
       { path: ['points', 3, 'address', 'address'], message: '65535 is outside 0..65534 (zero-based: a float32 takes 2 registers and the last one is 65535)' },
     ]);
