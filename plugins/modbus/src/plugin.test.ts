@@ -12,6 +12,7 @@ import {
   type Driver,
 } from '@citypilot/sdk';
 import { demoBuildings, ModbusProtocolError, ModbusSimulator, ModbusTimeoutError, type SimulatedPoint } from '@citypilot/protocol-modbus';
+import { constantPoint } from '@citypilot/protocol-modbus/testing';
 import { modbusPlugin } from './plugin.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -32,13 +33,6 @@ function createError(points: unknown[], connection: object = {}): ConfigError {
   throw new Error('create() accepted the configuration');
 }
 
-const constant = (table: SimulatedPoint['table'], address: number, type: SimulatedPoint['type'], value: number | boolean | string, extra: Partial<SimulatedPoint> = {}): SimulatedPoint => ({
-  table,
-  address,
-  type,
-  behaviour: { kind: 'constant', value },
-  ...extra,
-});
 
 describe('Modbus plugin manifest and schema', () => {
   it('is loadable by this SDK', () => {
@@ -216,10 +210,10 @@ describe('Modbus plugin against a simulated device', () => {
 
   it('reads coils, discrete inputs, strings and one-based addresses', async () => {
     const { port } = await start([
-      constant('holding', 0, 'uint16', 7),
-      constant('holding', 1, 'string', 'CP-42', { length: 3 }),
-      constant('coil', 3, 'bool', true),
-      constant('discrete', 0, 'bool', false),
+      constantPoint('holding', 0, 'uint16', 7),
+      constantPoint('holding', 1, 'string', 'CP-42', { length: 3 }),
+      constantPoint('coil', 3, 'bool', true),
+      constantPoint('discrete', 0, 'bool', false),
     ]);
     const driver = create(
       device(
@@ -242,7 +236,7 @@ describe('Modbus plugin against a simulated device', () => {
   });
 
   it('marks only the points of a refused request bad, with the exception', async () => {
-    const { port } = await start([constant('holding', 0, 'uint16', 42), constant('input', 0, 'uint16', 43)]);
+    const { port } = await start([constantPoint('holding', 0, 'uint16', 42), constantPoint('input', 0, 'uint16', 43)]);
     const driver = create(
       device(port, [
         { id: 'ok', address: { table: 'holding', address: 0 } },
@@ -260,7 +254,7 @@ describe('Modbus plugin against a simulated device', () => {
   it('splits a request refused for an address in a gap it reads across, and reads around the addresses it learnt', async () => {
     // Registers 0..29, but for 8 (in the gap between b and c) and 20 (where point e is).
     const mapped = Array.from({ length: 30 }, (_, a) => a).filter((a) => a !== 8 && a !== 20);
-    const { simulator, port } = await start(mapped.map((a) => constant('holding', a, 'uint16', a * 10)));
+    const { simulator, port } = await start(mapped.map((a) => constantPoint('holding', a, 'uint16', a * 10)));
     const addresses = { a: 0, b: 4, c: 12, d: 16, e: 20, f: 24, g: 28 };
     const driver = create(
       device(
@@ -288,7 +282,7 @@ describe('Modbus plugin against a simulated device', () => {
   });
 
   it('fails the whole device on a garbled answer, and reads again once the answers are whole', async () => {
-    const { simulator, port } = await start([constant('holding', 0, 'float32', 21.5, { order: 'CDAB' }), constant('coil', 0, 'bool', true)]);
+    const { simulator, port } = await start([constantPoint('holding', 0, 'float32', 21.5, { order: 'CDAB' }), constantPoint('coil', 0, 'bool', true)]);
     const driver = create(
       device(port, [
         { id: 't', address: { table: 'holding', address: 0, type: 'float32', order: 'CDAB' } },
@@ -310,7 +304,7 @@ describe('Modbus plugin against a simulated device', () => {
   });
 
   it('marks values that are not numbers bad, and 64-bit values beyond 2^53 uncertain', async () => {
-    const { simulator, port } = await start([constant('holding', 0, 'float32', 1), constant('holding', 2, 'uint64', 0)]);
+    const { simulator, port } = await start([constantPoint('holding', 0, 'float32', 1), constantPoint('holding', 2, 'uint64', 0)]);
     simulator.set('holding', 0, NaN, 'float32');
     const driver = create(
       device(port, [
@@ -330,7 +324,7 @@ describe('Modbus plugin against a simulated device', () => {
   });
 
   it('fails the whole device with a timeout when it falls silent, and reads again when it answers', async () => {
-    const { simulator, port } = await start([constant('input', 5, 'int16', -7)]);
+    const { simulator, port } = await start([constantPoint('input', 5, 'int16', -7)]);
     const driver = create(device(port, [{ id: 't', address: { table: 'input', address: 5, type: 'int16' } }]), 300);
     expect(await driver.read()).toEqual([{ point: 't', value: -7, quality: 'good' }]);
     simulator.silence(true);
@@ -354,7 +348,7 @@ describe('Modbus plugin against a simulated device', () => {
   });
 
   it('writes writable points, reads them back, and refuses the others', async () => {
-    const { simulator, port } = await start([constant('holding', 0, 'float32', 20, { order: 'CDAB' }), constant('coil', 0, 'bool', false), constant('holding', 10, 'uint16', 1)]);
+    const { simulator, port } = await start([constantPoint('holding', 0, 'float32', 20, { order: 'CDAB' }), constantPoint('coil', 0, 'bool', false), constantPoint('holding', 10, 'uint16', 1)]);
     const driver = create(
       device(port, [
         { id: 'setpoint', writable: true, address: { table: 'holding', address: 0, type: 'float32', order: 'CDAB' } },

@@ -2,23 +2,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ModbusTcpClient } from './client.js';
 import { ModbusConnectionError, ModbusExceptionError, ModbusTimeoutError } from './errors.js';
 import { ModbusSimulator, type ModbusSimulatorOptions, type SimulatedPoint } from './simulator.js';
+import { constantPoint } from './testing/points.js';
 
-const constant = (table: SimulatedPoint['table'], address: number, type: SimulatedPoint['type'], value: number | boolean | string, extra: Partial<SimulatedPoint> = {}): SimulatedPoint => ({
-  table,
-  address,
-  type,
-  behaviour: { kind: 'constant', value },
-  ...extra,
-});
 
 const points: SimulatedPoint[] = [
-  constant('holding', 0, 'float32', 123.456, { order: 'CDAB' }),
-  constant('holding', 2, 'int32', -2),
-  constant('holding', 10, 'string', 'CP-1', { length: 3 }),
-  constant('input', 5, 'int16', -7),
-  constant('coil', 0, 'bool', true),
-  constant('coil', 1, 'bool', false),
-  constant('discrete', 7, 'bool', true),
+  constantPoint('holding', 0, 'float32', 123.456, { order: 'CDAB' }),
+  constantPoint('holding', 2, 'int32', -2),
+  constantPoint('holding', 10, 'string', 'CP-1', { length: 3 }),
+  constantPoint('input', 5, 'int16', -7),
+  constantPoint('coil', 0, 'bool', true),
+  constantPoint('coil', 1, 'bool', false),
+  constantPoint('discrete', 7, 'bool', true),
 ];
 
 /** Resources that keep a process alive: sockets, servers and timers. */

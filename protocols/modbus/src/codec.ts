@@ -31,7 +31,8 @@ const FIXED_SIZES: Readonly<Record<Exclude<DataType, 'string'>, number>> = {
   float64: 4,
 };
 
-const INTEGER_RANGES: Readonly<Partial<Record<DataType, readonly [number, number]>>> = {
+/** The values each integer type can hold, as [lowest, highest]. */
+export const INTEGER_RANGES: Readonly<Partial<Record<DataType, readonly [number, number]>>> = {
   int16: [-0x8000, 0x7fff],
   uint16: [0, 0xffff],
   int32: [-0x80000000, 0x7fffffff],

@@ -1,6 +1,6 @@
 import modbusSerial from 'modbus-serial';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { decodeRegisters, encodeValue, registerCount, type DataType, type WordOrder } from './codec.js';
+import { decodeRegisters, encodeValue, INTEGER_RANGES, registerCount, type DataType, type WordOrder } from './codec.js';
 import { isBitTable, type Table } from './tables.js';
 
 const { ServerTCP } = modbusSerial;
@@ -75,15 +75,6 @@ function noise(time: number, address: number): number {
   const x = Math.sin(Math.floor(time / 1000) * 12.9898 + address * 78.233) * 43758.5453;
   return 2 * (x - Math.floor(x)) - 1;
 }
-
-const INTEGER_LIMITS: Partial<Record<DataType, readonly [number, number]>> = {
-  int16: [-0x8000, 0x7fff],
-  uint16: [0, 0xffff],
-  int32: [-0x80000000, 0x7fffffff],
-  uint32: [0, 0xffffffff],
-  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  uint64: [0, Number.MAX_SAFE_INTEGER],
-};
 
 const FLOAT32_LIMITS = [-3.4028234663852886e38, 3.4028234663852886e38] as const;
 
@@ -213,7 +204,7 @@ export class SimulatedDevice {
     let raw = value;
     if (typeof value === 'number') {
       raw = value / (p.scale ?? 1);
-      const limits = INTEGER_LIMITS[p.type] ?? (p.type === 'float32' ? FLOAT32_LIMITS : undefined);
+      const limits = INTEGER_RANGES[p.type] ?? (p.type === 'float32' ? FLOAT32_LIMITS : undefined);
       if (limits) raw = Math.min(limits[1], Math.max(limits[0], p.type === 'float32' ? raw : Math.round(raw)));
     }
     encodeValue(raw, p.type, p.order ?? 'ABCD', p.length).forEach((w, i) => this.banks[p.table].set(p.address + i, w));

@@ -5,3 +5,4 @@ export { ModbusRtuSimulator, type ModbusRtuSimulatorOptions } from '../rtu-simul
 export { openPtyPair, socatMissing, type PtyPair } from './pty.js';
 export { demoBuildings } from '../demo-buildings.js';
 export { knownVectors, type KnownVector } from './vectors.js';
+export { constantPoint } from './points.js';
