@@ -15,8 +15,9 @@ import {
 } from '@citypilot/sdk';
 import { ProfileLibrary, type LoadedProfile } from './profiles.js';
 import type { PluginRegistry } from './registry.js';
-import { GatewayConfigError, parseYaml } from './yaml-source.js';
+import { ConfigFileError as GatewayConfigError, parseYaml } from '@citypilot/sdk';
 
+/** A gateway configuration or device profile that cannot be used (see ConfigFileError). */
 export { GatewayConfigError };
 
 /** The gateway's own settings; each device block is checked against its plugin's schema. */
@@ -27,8 +28,8 @@ export const GatewayConfigSchema = Type.Object(
         /** The gateway's id: its NATS subjects and the hub's records are named after it. */
         id: Type.String({ pattern: ID_PATTERN, expected: 'an id of lowercase letters, digits, - and _ (such as town-hall)' }),
         name: Type.Optional(Type.String({ minLength: 1 })),
-        /** The building this gateway serves, as the hub knows it. */
-        building: Type.Optional(Type.String({ minLength: 1 })),
+        /** The building this gateway serves: its id in the hub's catalog. */
+        building: Type.Optional(Type.String({ pattern: ID_PATTERN, expected: 'a building id of the hub catalog (such as town-hall)' })),
       },
       { additionalProperties: false },
     ),

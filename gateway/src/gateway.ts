@@ -73,7 +73,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gateway = new Gateway(options);
     await gateway.startApi();
-    gateway.outbox.announcePoints(gateway.pointDefinitions());
+    gateway.outbox.announcePoints(gateway.pointDefinitions(), options.config.gateway.building);
     gateway.outbox.start();
     for (const p of gateway.pollers) p.start();
     gateway.connecting = gateway.connectNats();

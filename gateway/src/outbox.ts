@@ -39,6 +39,7 @@ export class Outbox {
   private queue: Sample[] = [];
   private inFlight: Batch | undefined;
   private announce: PointDefinition[] | undefined;
+  private building: string | undefined;
   private dropped = 0;
   private lastSeq: number | null = null;
   private lastForwardAt: Date | null = null;
@@ -49,9 +50,13 @@ export class Outbox {
 
   constructor(private readonly options: OutboxOptions) {}
 
-  /** Point definitions to send with the next batch (at start, and when the configuration changes). */
-  announcePoints(points: PointDefinition[]): void {
+  /**
+   * The gateway's complete point list (and its building) to send with the next batch: at start,
+   * and when the configuration changes.
+   */
+  announcePoints(points: PointDefinition[], building?: string): void {
     this.announce = points;
+    this.building = building;
     this.wake?.();
   }
 
@@ -139,6 +144,7 @@ export class Outbox {
     const batch: Batch = { v: BATCH_VERSION, gateway: this.options.gatewayId, seq: this.options.sequence.take(), createdAt: Date.now(), samples };
     if (this.announce) {
       batch.points = this.announce;
+      if (this.building) batch.building = this.building;
       this.announce = undefined;
     }
     return batch;

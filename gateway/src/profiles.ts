@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { profileSchema, validate, type DeviceProfile, type DriverPlugin } from '@citypilot/sdk';
-import { GatewayConfigError, parseYaml, type YamlSource } from './yaml-source.js';
+import { ConfigFileError as GatewayConfigError, parseYaml, type YamlSource } from '@citypilot/sdk';
 
 /** A profile read from its file, with the means to point at its lines. */
 export interface LoadedProfile {

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ProfileLibrary } from './profiles.js';
 import { PluginRegistry } from './registry.js';
 import type { CliIo } from './commands.js';
-import { GatewayConfigError } from './yaml-source.js';
+import { ConfigFileError as GatewayConfigError } from '@citypilot/sdk';
 
 export const SIMULATE_USAGE = `Usage: citypilot simulate <plugin> --profile ID [--port N] [--host H] [--serial PATH [--unit-id N]] [--profile-dir DIR]
 

@@ -1,4 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { listBuildings } from './storage/catalog.js';
+import { completeness } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
 import type { HubMetrics } from './metrics.js';
 
@@ -11,7 +13,8 @@ export interface ApiDependencies {
 
 /**
  * The hub's HTTP API: `/healthz`, Prometheus `/metrics`, `/api/status` (gateways, points and
- * their last values) and `/`, the same status as a page for people.
+ * their last values), `/api/buildings` (the catalog), `/api/completeness` (samples received
+ * against expected, per point or building, per hour or day), and `/`, the status as a page.
  */
 export function buildApi({ storage, metrics, natsConnected }: ApiDependencies): FastifyInstance {
   const app = Fastify({ logger: false });
@@ -30,6 +33,26 @@ export function buildApi({ storage, metrics, natsConnected }: ApiDependencies): 
 
   app.get('/metrics', async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get('/api/buildings', async () => listBuildings(storage.pool));
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/completeness', async (request, reply) => {
+    const { by = 'building', step = 'day', from, to, timezone } = request.query;
+    const problem =
+      (!['point', 'building'].includes(by) && `by must be "point" or "building", not ${JSON.stringify(by)}`) ||
+      (!['hour', 'day'].includes(step) && `step must be "hour" or "day", not ${JSON.stringify(step)}`) ||
+      ((!from || Number.isNaN(Date.parse(from))) && 'from must be an ISO 8601 date-time, e.g. 2026-10-25T00:00:00+02:00') ||
+      ((!to || Number.isNaN(Date.parse(to))) && 'to must be an ISO 8601 date-time') ||
+      (Date.parse(to!) <= Date.parse(from!) && 'to must be after from') ||
+      ((Date.parse(to!) - Date.parse(from!)) / 3_600_000 > (step === 'hour' ? 24 * 31 : 24 * 366) && `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request`);
+    if (problem) return reply.code(400).send({ error: problem });
+    try {
+      return await completeness(storage.pool, { by: by as 'point' | 'building', step: step as 'hour' | 'day', from: new Date(from!), to: new Date(to!), timezone });
+    } catch (error) {
+      if ((error as { code?: string }).code === '22023') return reply.code(400).send({ error: `unknown time zone ${JSON.stringify(timezone)}` });
+      throw error;
+    }
   });
 
   app.get('/api/status', async () => ({

@@ -2,6 +2,8 @@ import { describeFailure, runGatewayCli, runSimulateCli, createLogger, type CliI
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { Storage } from './storage/storage.js';
+import { importCatalog, loadCatalog } from './storage/catalog.js';
+import { ConfigFileError } from '@citypilot/sdk';
 import { runDemo } from './demo.js';
 
 const USAGE = `Usage: citypilot <command>
@@ -10,6 +12,7 @@ Commands:
   demo                      run the demo city: services, hub, two gateways, two simulated buildings
   hub run                   run the hub (ingest, storage, HTTP API)
   hub migrate               bring the database schema up to date, then exit
+  hub catalog import FILE   create or update the organisation, sites and buildings of a catalog file
   gateway run|validate|points FILE
                             the edge gateway (see \`citypilot gateway help\`)
   simulate PLUGIN --profile ID [--port N]
@@ -49,6 +52,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
       case 'hub':
         if (sub === 'run' && !rest.length) return await runHub(io);
         if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
+        if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
         io.err(USAGE);
         return 2;
       case undefined:
@@ -95,6 +99,28 @@ async function runHub(io: CliIo): Promise<number> {
   await hub.stop();
   logger.info({}, 'stopped');
   return 0;
+}
+
+async function catalogImport(file: string, io: CliIo): Promise<number> {
+  const databaseUrl = requireDatabaseUrl(io);
+  if (!databaseUrl) return 2;
+  let catalog;
+  try {
+    catalog = loadCatalog(file);
+  } catch (error) {
+    if (!(error instanceof ConfigFileError)) throw error;
+    io.err(error.message);
+    return 2;
+  }
+  const storage = await Storage.open({ databaseUrl, logger: createLogger('citypilot-hub') });
+  try {
+    const result = await importCatalog(storage.pool, catalog);
+    io.out(`${file}: ${result.sites} site(s), ${result.buildings} building(s) imported.`);
+    if (result.notInFile.length) io.out(`In the database but not in the file (kept): ${result.notInFile.join(', ')}.`);
+    return 0;
+  } finally {
+    await storage.close();
+  }
 }
 
 async function migrateOnly(io: CliIo): Promise<number> {

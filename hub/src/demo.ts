@@ -5,7 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { ModbusSimulator, demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
 import type { CliIo } from '@citypilot/gateway';
 import { ensureDatabase, ensureServices, freePort, stopChild, type Services } from './services/local-services.js';
-import type { PointStatus } from './storage/storage.js';
+import { Storage, type PointStatus } from './storage/storage.js';
+import { importCatalog, loadCatalog } from './storage/catalog.js';
+
+const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Root of the repository (this file is hub/dist/demo.js once built). */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,6 +38,13 @@ export async function runDemo(io: CliIo): Promise<number> {
   try {
     services = await ensureServices({ stateDir: join(stateDir, 'services'), log: (m) => io.out(m) });
     const databaseUrl = services.origin.postgres === 'environment' ? services.databaseUrl : await ensureDatabase(services.databaseUrl, 'citypilot');
+    // The buildings' catalog (floor areas, usages) before the gateways announce themselves.
+    const storage = await Storage.open({ databaseUrl, logger: silentLogger });
+    try {
+      await importCatalog(storage.pool, loadCatalog(join(repoRoot, 'hub', 'demo', 'catalog.yaml')));
+    } finally {
+      await storage.close();
+    }
 
     const hubPort = await freePort(8080);
     const env = { ...process.env, DATABASE_URL: databaseUrl, NATS_URL: services.natsUrl, HUB_PORT: String(hubPort) };
@@ -73,6 +83,7 @@ export async function runDemo(io: CliIo): Promise<number> {
     io.out(`\nHub status page:   ${hubUrl}/`);
     io.out(`Hub status (JSON): ${hubUrl}/api/status`);
     io.out(`Hub metrics:       ${hubUrl}/metrics`);
+    io.out(`Buildings:         ${hubUrl}/api/buildings`);
     for (const line of gatewayUrls) io.out(`Gateway ${line}`);
     io.out(`Logs:              ${logDir}`);
     io.out('\nPress Ctrl-C to stop everything.');
@@ -127,6 +138,7 @@ export function gatewayConfig(building: DemoBuilding, settings: DemoGatewaySetti
 gateway:
   id: ${building.id}
   name: ${JSON.stringify(building.name)}
+  building: ${building.id}
 hub:
   natsUrl: ${natsUrl}
   subjectPrefix: ${settings.subjectPrefix ?? 'citypilot'}

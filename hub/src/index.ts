@@ -4,3 +4,5 @@ export { migrate, migrations, type Migration } from './storage/migrations.js';
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';
 export { runCli, streamNamesFromEnv } from './commands.js';
+export { BUILDING_USAGES, CatalogSchema, importCatalog, listBuildings, loadCatalog, applyAnnouncement, type Catalog, type BuildingSummary } from './storage/catalog.js';
+export { completeness, type CompletenessQuery, type CompletenessRow } from './storage/completeness.js';

@@ -66,6 +66,57 @@ export const migrations: readonly Migration[] = [
       }
     },
   },
+  {
+    id: 2,
+    name: 'catalog: organisation, sites, buildings, equipment; retired points',
+    async up(client) {
+      await client.query(`
+        CREATE TABLE organisations (
+          id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          key   text NOT NULL UNIQUE,
+          name  text NOT NULL
+        );
+        CREATE TABLE sites (
+          id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          organisation_id  bigint NOT NULL REFERENCES organisations (id),
+          key              text NOT NULL UNIQUE,
+          name             text NOT NULL,
+          address          text,
+          latitude         double precision CHECK (latitude BETWEEN -90 AND 90),
+          longitude        double precision CHECK (longitude BETWEEN -180 AND 180)
+        );
+        CREATE TABLE buildings (
+          id                     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          site_id                bigint NOT NULL REFERENCES sites (id),
+          key                    text NOT NULL UNIQUE,
+          name                   text NOT NULL,
+          -- school, town-hall, gymnasium …: what the building is used for (comparisons, targets).
+          usage                  text NOT NULL,
+          -- Heated floor area, for normalised indicators (kWh/m²).
+          area_m2                double precision CHECK (area_m2 > 0),
+          address                text,
+          latitude               double precision CHECK (latitude BETWEEN -90 AND 90),
+          longitude              double precision CHECK (longitude BETWEEN -180 AND 180),
+          -- Reference year of energy objectives (the French tertiary decree's baseline).
+          energy_reference_year  integer CHECK (energy_reference_year BETWEEN 2000 AND 2100)
+        );
+        -- A device a gateway reads: registered from the gateway's announcements.
+        CREATE TABLE equipment (
+          id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          gateway_id  text NOT NULL REFERENCES gateways (id),
+          key         text NOT NULL,
+          plugin      text,
+          UNIQUE (gateway_id, key)
+        );
+        -- The building a gateway serves, by the key its configuration names (it may be announced
+        -- before the catalog has the building: the link is made by key, not by a foreign key).
+        ALTER TABLE gateways ADD COLUMN building_key text;
+        ALTER TABLE points ADD COLUMN equipment_id bigint REFERENCES equipment (id);
+        -- When the gateway's announced point list stopped including the point; null while it does.
+        ALTER TABLE points ADD COLUMN retired_at timestamptz;
+      `);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
+import { applyAnnouncement } from './catalog.js';
 import { migrate } from './migrations.js';
 
 /** Which engine stores the samples. */
@@ -181,6 +182,7 @@ export class Storage {
       ],
     );
     for (const r of rows) learnt.set(pointKey(batch.gateway, r.point_key), Number(r.id));
+    await applyAnnouncement(client, batch);
   }
 
   /** Points that samples name but no announcement has registered yet get a minimal entry. */

@@ -43,8 +43,14 @@ export const BatchSchema = Type.Object({
   seq: Type.Integer({ minimum: 1 }),
   /** When the gateway built the batch, milliseconds since the Unix epoch. */
   createdAt: Type.Integer({ minimum: 0 }),
-  /** Points announced with this batch: new ones, or ones whose definition changed. */
+  /**
+   * The gateway's complete list of points, sent at start and whenever its configuration changes.
+   * The hub registers new points, updates changed ones, and marks retired (never deletes) those
+   * the list no longer has.
+   */
   points: Type.Optional(Type.Array(PointDefinitionSchema)),
+  /** The building the gateway serves, as the hub's catalog knows it; sent with `points`. */
+  building: Type.Optional(Type.String({ pattern: ID_PATTERN })),
   samples: Type.Array(SampleSchema),
 });
 

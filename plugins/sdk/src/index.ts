@@ -3,3 +3,4 @@ export * from './model.js';
 export * from './batch.js';
 export * from './schema.js';
 export * from './plugin.js';
+export * from './config-file.js';

@@ -1,16 +1,22 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { CityPilotError, formatPath, type ConfigIssue, type ConfigPath } from '@citypilot/sdk';
+import { CityPilotError, formatPath, type ConfigIssue, type ConfigPath } from './errors.js';
 
 /**
- * A configuration file that cannot be used. Its message lists every problem as
- * `file:line:column path: what was expected`, ready to show a technician as it is.
+ * A configuration file (gateway configuration, device profile, catalog) that cannot be used. Its
+ * message lists every problem as `file:line:column path: what was expected`, ready to show a
+ * technician or an operator as it is.
  */
-export class GatewayConfigError extends CityPilotError {
+export class ConfigFileError extends CityPilotError {
+  /**
+   * @param outcome what was therefore not done, for the last line: "nothing was started" (a
+   *   gateway), "nothing was imported" (a catalog)
+   */
   constructor(
     readonly file: string,
     readonly problems: readonly string[],
+    outcome = 'nothing was started',
   ) {
-    super('CONFIG_INVALID', `${problems.join('\n')}\n${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}; nothing was started.`);
+    super('CONFIG_INVALID', `${problems.join('\n')}\n${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}; ${outcome}.`);
   }
 }
 
@@ -20,16 +26,16 @@ export interface YamlSource {
   data: unknown;
   /** `file:line:column` of the deepest node on `path` (the key of the last property reached). */
   where(path: ConfigPath): string;
-  /** Issues as the lines of a {@link GatewayConfigError}. */
+  /** Issues as the lines of a {@link ConfigFileError}. */
   describe(issues: readonly ConfigIssue[]): string[];
 }
 
-/** Parses YAML text. @throws GatewayConfigError with the position of each syntax error. */
+/** Parses YAML text. @throws ConfigFileError with the position of each syntax error. */
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
-    throw new GatewayConfigError(
+    throw new ConfigFileError(
       file,
       doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);

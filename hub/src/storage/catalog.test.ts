@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { BATCH_VERSION, ConfigFileError, type Batch, type PointDefinition } from '@citypilot/sdk';
+import { createTestDatabase } from '../testing/index.js';
+import { importCatalog, listBuildings, loadCatalog } from './catalog.js';
+import { completeness } from './completeness.js';
+import { Storage } from './storage.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const dir = mkdtempSync(join(tmpdir(), 'citypilot-catalog-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const catalogYaml = `organisation: { id: ville-exemple, name: Ville d'Exemple }
+sites:
+  - id: centre
+    name: Centre-ville
+    buildings:
+      - { id: town-hall, name: Hôtel de ville, usage: town-hall, area: 4200, energyReferenceYear: 2019 }
+      - { id: school, name: École Jules Ferry, usage: school, area: 2850, latitude: 48.9, longitude: 2.25 }
+`;
+
+function point(id: string, intervalMs: number, device = 'meters'): PointDefinition {
+  return { id, name: id, kind: 'number', tags: [], source: { plugin: 'modbus', device, address: {} }, intervalMs };
+}
+
+function announce(gateway: string, seq: number, points: PointDefinition[], building?: string): Batch {
+  return { v: BATCH_VERSION, gateway, seq, createdAt: Date.now(), points, ...(building ? { building } : {}), samples: [] };
+}
+
+describe('catalog file', () => {
+  it('reports every mistake with file, line and path, and accepts the corrected file', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      `organisation: { id: ville-exemple, name: Ville }
+sites:
+  - id: centre
+    name: Centre
+    buildings:
+      - { id: school, name: École, usage: scool, area: 0 }
+      - { id: school, name: Gymnase, usage: gymnasium, area: 900 }
+`,
+    );
+    let error: unknown;
+    try {
+      loadCatalog(bad);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigFileError);
+    expect((error as ConfigFileError).problems).toEqual([
+      `${bad}:6:36 sites[0].buildings[0].usage: expected one of "town-hall", "offices", "school", "nursery", "gymnasium", "swimming-pool", "library", "cultural", "social", "technical", "other", got "scool"`,
+      `${bad}:6:50 sites[0].buildings[0].area: expected a floor area in m², greater than 0, got 0`,
+    ]);
+    writeFileSync(bad, catalogYaml.replace('id: school', 'id: town-hall'));
+    expect(() => loadCatalog(bad)).toThrow(`${bad}:7:11 sites[0].buildings[1].id: "town-hall" is already the id of sites[0].buildings[0]\n${bad}: 1 problem; nothing was imported.`);
+  });
+});
+
+describe('catalog in the database', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let storage: Storage;
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('adminDatabaseUrl'), 'catalog');
+    storage = await Storage.open({ databaseUrl: db.url, logger: quiet });
+  });
+  afterAll(async () => {
+    await storage?.close();
+    await db?.drop();
+  });
+
+  it('imports buildings, links gateways by their announced building, and retires points a gateway stops listing', async () => {
+    const file = join(dir, 'catalog.yaml');
+    writeFileSync(file, catalogYaml);
+    expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [] });
+    // Importing again changes nothing and duplicates nothing.
+    expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [] });
+
+    await storage.writeBatches([announce('gw-school', 1, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school')]);
+    let buildings = await listBuildings(storage.pool);
+    expect(buildings.find((b) => b.id === 'school')).toMatchObject({ usage: 'school', areaM2: 2850, site: 'centre', gateways: ['gw-school'], points: 3 });
+    const equipment = await storage.pool.query(`SELECT e.key, count(p.id)::int AS n FROM equipment e JOIN points p ON p.equipment_id = e.id GROUP BY e.key ORDER BY 1`);
+    expect(equipment.rows).toEqual([
+      { key: 'boiler', n: 1 },
+      { key: 'meters', n: 2 },
+    ]);
+
+    // The gateway's configuration lost its boiler: the point is marked, not deleted.
+    await storage.writeBatches([announce('gw-school', 2, [point('meters.energy', 900_000), point('meters.temp', 300_000)], 'school')]);
+    const retired = await storage.pool.query(`SELECT point_key, retired_at IS NOT NULL AS retired FROM points ORDER BY 1`);
+    expect(retired.rows).toEqual([
+      { point_key: 'boiler.flow', retired: true },
+      { point_key: 'meters.energy', retired: false },
+      { point_key: 'meters.temp', retired: false },
+    ]);
+    buildings = await listBuildings(storage.pool);
+    expect(buildings.find((b) => b.id === 'school')!.points).toBe(2);
+    // Back in the configuration: active again.
+    await storage.writeBatches([announce('gw-school', 3, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school')]);
+    expect((await storage.pool.query(`SELECT count(*)::int AS n FROM points WHERE retired_at IS NOT NULL`)).rows[0].n).toBe(0);
+  });
+
+  it('reports completeness per point and per building, per hour and per day, across daylight-saving changes', async () => {
+    // An hourly point on both change days of 2026 in Europe/Paris: every real hour has its sample.
+    const hourly = point('meters.hourly', 3_600_000);
+    const quarter = point('meters.quarter', 900_000);
+    await storage.writeBatches([announce('gw-th', 1, [hourly, quarter], 'town-hall')]);
+    const samples: Batch['samples'] = [];
+    for (const [from, hours] of [[Date.UTC(2026, 2, 28, 23), 23], [Date.UTC(2026, 9, 24, 22), 25]] as const) {
+      for (let h = 0; h < hours; h++) samples.push({ point: 'meters.hourly', time: from + h * 3_600_000, value: h, quality: 'good' });
+    }
+    // The 15-minute point: 2 of the 4 samples of 10:00–11:00 local (08:00 UTC) on 2026-10-25.
+    for (const m of [0, 30]) samples.push({ point: 'meters.quarter', time: Date.UTC(2026, 9, 25, 9) + m * 60_000, value: 1, quality: 'good' });
+    await storage.writeBatches([{ v: BATCH_VERSION, gateway: 'gw-th', seq: 2, createdAt: Date.now(), samples }]);
+
+    const days = await completeness(storage.pool, { by: 'point', step: 'day', from: new Date('2026-03-28T23:00:00Z'), to: new Date('2026-03-29T22:00:00Z') });
+    expect(days.find((r) => r.key === 'gw-th/meters.hourly')).toEqual({ key: 'gw-th/meters.hourly', bucket: '2026-03-29T00:00:00', received: 23, expected: 23, ratio: 1 });
+    const autumn = await completeness(storage.pool, { by: 'point', step: 'day', from: new Date('2026-10-24T22:00:00Z'), to: new Date('2026-10-25T23:00:00Z') });
+    expect(autumn.find((r) => r.key === 'gw-th/meters.hourly')).toEqual({ key: 'gw-th/meters.hourly', bucket: '2026-10-25T00:00:00', received: 25, expected: 25, ratio: 1 });
+    expect(autumn.find((r) => r.key === 'gw-th/meters.quarter')).toMatchObject({ received: 2, expected: 100 });
+
+    const hours = await completeness(storage.pool, { by: 'point', step: 'hour', from: new Date('2026-10-25T09:00:00Z'), to: new Date('2026-10-25T10:00:00Z') });
+    expect(hours.find((r) => r.key === 'gw-th/meters.quarter')).toEqual({ key: 'gw-th/meters.quarter', bucket: '2026-10-25T10:00:00', received: 2, expected: 4, ratio: 0.5 });
+
+    const building = await completeness(storage.pool, { by: 'building', step: 'hour', from: new Date('2026-10-25T09:00:00Z'), to: new Date('2026-10-25T10:00:00Z') });
+    // Town hall: the hourly point (1 of 1) and the quarter-hour one (2 of 4) → 3 of 5.
+    expect(building.find((r) => r.key === 'town-hall')).toEqual({ key: 'town-hall', bucket: '2026-10-25T10:00:00', received: 3, expected: 5, ratio: 0.6 });
+  });
+});
