@@ -3,6 +3,8 @@ import type pg from 'pg';
 /** What a migration may depend on: whether the database has TimescaleDB. */
 export interface MigrationContext {
   timescale: boolean;
+  /** IANA time zone of the city (e.g. Europe/Paris): rollups are bucketed in it. Default Europe/Paris. */
+  timezone?: string;
 }
 
 export interface Migration {
@@ -115,6 +117,96 @@ export const migrations: readonly Migration[] = [
         -- When the gateway's announced point list stopped including the point; null while it does.
         ALTER TABLE points ADD COLUMN retired_at timestamptz;
       `);
+    },
+  },
+  {
+    id: 3,
+    name: 'hourly, daily and monthly rollups of samples in the city time zone',
+    async up(client, { timescale, timezone = 'Europe/Paris' }) {
+      const tz = client.escapeLiteral(timezone);
+      // The time zone the buckets were cut in; the hub refuses to start with another one.
+      await client.query(`
+        CREATE TABLE rollup_settings (
+          singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+          timezone   text NOT NULL
+        );
+        INSERT INTO rollup_settings (timezone) VALUES (${tz});
+      `);
+      // Only numeric values are rolled up. first/last value and time serve meter deltas.
+      const columns = `n, sum, min, max, first_time, first_value, last_time, last_value`;
+      const hypertable = timescale && ((await client.query(
+        `SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = current_schema() AND hypertable_name = 'samples'`,
+      )).rowCount ?? 0) > 0;
+      if (hypertable) {
+        // Hierarchical continuous aggregates (hour -> day -> month), real-time (materialized_only
+        // = false); time_bucket with a time zone cuts local days and months, 23 or 25 h long on
+        // DST change days. Hours are UTC hours, which are the local hours of every zone whose
+        // offset is whole hours (the repeated autumn hour stays two real hours): TimescaleDB 2.28
+        // loses the hour at chunk boundaries when it refreshes late data into hourly buckets cut
+        // with a time zone.
+        await client.query(`
+          CREATE MATERIALIZED VIEW rollup_hour WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+            SELECT point_id, time_bucket(INTERVAL '1 hour', time) AS bucket,
+                   count(value) AS n, sum(value) AS sum, min(value) AS min, max(value) AS max,
+                   min(time) AS first_time, first(value, time) AS first_value,
+                   max(time) AS last_time, last(value, time) AS last_value
+              FROM samples WHERE value IS NOT NULL
+             GROUP BY point_id, time_bucket(INTERVAL '1 hour', time)
+          WITH NO DATA;
+        `);
+        for (const [name, parent, width] of [['rollup_day', 'rollup_hour', '1 day'], ['rollup_month', 'rollup_day', '1 month']] as const) {
+          await client.query(`
+            CREATE MATERIALIZED VIEW ${name} WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+              SELECT point_id, time_bucket(INTERVAL '${width}', bucket, ${tz}) AS bucket,
+                     sum(n)::bigint AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+                     min(first_time) AS first_time, first(first_value, first_time) AS first_value,
+                     max(last_time) AS last_time, last(last_value, last_time) AS last_value
+                FROM ${parent}
+               GROUP BY point_id, time_bucket(INTERVAL '${width}', bucket, ${tz})
+            WITH NO DATA;
+          `);
+        }
+        // Backstop for writes the hub does not refresh itself (other processes, manual loads):
+        // the whole range, which only recomputes the buckets TimescaleDB recorded as invalidated.
+        for (const [name, every] of [['rollup_hour', '5 minutes'], ['rollup_day', '15 minutes'], ['rollup_month', '1 hour']]) {
+          await client.query(`SELECT add_continuous_aggregate_policy('${name}', start_offset => NULL, end_offset => NULL, schedule_interval => INTERVAL '${every}')`);
+        }
+        return;
+      }
+      // Plain PostgreSQL: tables the hub keeps up to date in the transaction that inserts samples.
+      for (const name of ['rollup_hour', 'rollup_day', 'rollup_month']) {
+        await client.query(`
+          CREATE TABLE ${name} (
+            point_id     bigint NOT NULL,
+            -- Start of the bucket: a local hour, local midnight, or local midnight of the 1st.
+            bucket       timestamptz NOT NULL,
+            n            bigint NOT NULL,
+            sum          double precision NOT NULL,
+            min          double precision NOT NULL,
+            max          double precision NOT NULL,
+            first_time   timestamptz NOT NULL,
+            first_value  double precision NOT NULL,
+            last_time    timestamptz NOT NULL,
+            last_value   double precision NOT NULL,
+            PRIMARY KEY (point_id, bucket)
+          );
+        `);
+      }
+      // Samples stored before this migration.
+      await client.query(`
+        INSERT INTO rollup_hour (point_id, bucket, ${columns})
+        SELECT point_id, date_trunc('hour', time, ${tz}), count(*), sum(value), min(value), max(value),
+               min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
+          FROM samples WHERE value IS NOT NULL GROUP BY 1, 2;
+      `);
+      for (const [name, parent, field] of [['rollup_day', 'rollup_hour', 'day'], ['rollup_month', 'rollup_day', 'month']]) {
+        await client.query(`
+          INSERT INTO ${name} (point_id, bucket, ${columns})
+          SELECT point_id, date_trunc('${field}', bucket, ${tz}), sum(n), sum(sum), min(min), max(max),
+                 min(first_time), (array_agg(first_value ORDER BY first_time))[1], max(last_time), (array_agg(last_value ORDER BY last_time DESC))[1]
+            FROM ${parent} GROUP BY 1, 2;
+        `);
+      }
     },
   },
 ];

@@ -1,7 +1,11 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
 import { applyAnnouncement } from './catalog.js';
 import { migrate } from './migrations.js';
+import { checkTimeZone, Rollups } from './rollups.js';
 
 /** Which engine stores the samples. */
 export type StorageMode = 'timescaledb' | 'postgresql';
@@ -13,6 +17,8 @@ export interface StorageOptions {
   timescale?: 'auto' | 'off';
   /** Connections in the pool. Default 4. */
   poolSize?: number;
+  /** IANA time zone of the city, in which rollups cut hours, days and months. Default `Europe/Paris`. */
+  timezone?: string;
 }
 
 /** Outcome of writing batches: samples newly stored, and those already there (redeliveries). */
@@ -42,6 +48,16 @@ export interface PointStatus {
 }
 
 /**
+ * Transactions with at least this many samples load them with COPY, smaller ones with INSERT …
+ * unnest. Measured on 2 cores, PostgreSQL 15, 100 gateways × 200 points, 1,000-sample batches
+ * (rollups left out): with 1,000 and 5,000 samples per transaction unnest is 5–10 % faster (one
+ * round trip and one statement fewer, and its arrays are no bigger than COPY's text); at 10,000
+ * they are even (~115,000 rows/s each); at 20,000 COPY does ~100,000 rows/s and unnest ~70,000
+ * (the parameter arrays' text grows large and is parsed in one piece).
+ */
+export const COPY_MIN_ROWS = 10_000;
+
+/**
  * The hub's database: schema at start, idempotent writes of gateway batches, status queries.
  * Safe to share between concurrent ingest loops (each write is its own transaction).
  */
@@ -54,6 +70,8 @@ export class Storage {
     readonly mode: StorageMode,
     /** TimescaleDB's version when used, or why it is not. */
     readonly modeDetail: string,
+    /** Hourly, daily and monthly rollups of the samples, and the queries over them. */
+    readonly rollups: Rollups,
   ) {}
 
   static async open(options: StorageOptions): Promise<Storage> {
@@ -61,9 +79,11 @@ export class Storage {
     pool.on('error', (error) => options.logger.warn({ err: error.message }, 'idle database connection failed'));
     try {
       const timescale = options.timescale === 'off' ? { enabled: false as const, reason: 'disabled by configuration' } : await enableTimescale(pool);
+      const timezone = options.timezone ?? 'Europe/Paris';
+      await checkTimeZone(pool, timezone);
       const client = await pool.connect();
       try {
-        const applied = await migrate(client, { timescale: timescale.enabled });
+        const applied = await migrate(client, { timescale: timescale.enabled, timezone });
         if (applied.length) options.logger.info({ migrations: applied }, 'database migrated');
       } finally {
         client.release();
@@ -72,7 +92,7 @@ export class Storage {
       const mode: StorageMode = hypertable ? 'timescaledb' : 'postgresql';
       const detail = hypertable ? `TimescaleDB ${timescale.enabled ? timescale.version : ''}`.trim() : timescale.enabled ? 'samples was created before TimescaleDB was enabled' : timescale.reason;
       options.logger.info({ storage: mode, detail }, mode === 'timescaledb' ? `storage: TimescaleDB (${detail})` : `storage: plain PostgreSQL (TimescaleDB not used: ${detail})`);
-      return new Storage(pool, mode, detail);
+      return new Storage(pool, mode, detail, await Rollups.open(pool, mode, timezone));
     } catch (error) {
       await pool.end();
       throw error;
@@ -86,41 +106,36 @@ export class Storage {
   async writeBatches(batches: readonly Batch[]): Promise<WriteResult> {
     const client = await this.pool.connect();
     const learnt = new Map<string, number>();
+    let total = 0;
+    for (const batch of batches) total += batch.samples.length;
+    const copy = total >= this.copyMinRows;
+    let broken: Error | undefined;
     try {
+      if (copy) await this.ensureStaging(client);
       await client.query('BEGIN');
-      await this.upsertGateways(client, batches);
-      for (const batch of batches) {
-        if (batch.points?.length) await this.upsertPoints(client, batch, learnt);
-      }
-      await this.resolveUnknownPoints(client, batches, learnt);
-
-      const pointIds: number[] = [];
-      const times: number[] = [];
-      const values: (number | null)[] = [];
-      const texts: (string | null)[] = [];
-      const qualities: string[] = [];
-      const reasons: (string | null)[] = [];
-      const latest = new Map<number, Sample>();
-      for (const batch of batches) {
-        for (const s of batch.samples) {
-          const id = learnt.get(pointKey(batch.gateway, s.point)) ?? this.pointIds.get(pointKey(batch.gateway, s.point))!;
-          pointIds.push(id);
-          times.push(s.time);
-          values.push(numericColumn(s.value));
-          texts.push(textColumn(s.value));
-          qualities.push(s.quality);
-          reasons.push(s.reason ?? null);
-          const previous = latest.get(id);
-          if (!previous || previous.time <= s.time) latest.set(id, s);
+      // Lock order, so that concurrent writers never deadlock: a transaction takes its gateways'
+      // rows (sorted by id) before any row of their points. When it has no point to register it
+      // takes them as late as possible, after the samples, so that writers sharing gateways
+      // insert their samples concurrently and only serialize on the short updates at the end.
+      const registers = batches.some((b) => b.points?.length) || this.hasUnknownPoints(batches);
+      if (registers) {
+        await this.upsertGateways(client, batches);
+        for (const batch of batches) {
+          if (batch.points?.length) await this.upsertPoints(client, batch, learnt);
         }
+        await this.resolveUnknownPoints(client, batches, learnt);
       }
-      const inserted = await client.query(
-        `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
-         SELECT p, to_timestamp(t / 1000.0), v, x, q::sample_quality, r
-           FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::text[]) AS u(p, t, v, x, q, r)
-         ON CONFLICT (point_id, time) DO NOTHING`,
-        [pointIds, times, values, texts, qualities, reasons],
-      );
+      const idOf = (gateway: string, point: string) => learnt.get(pointKey(gateway, point)) ?? this.pointIds.get(pointKey(gateway, point))!;
+      const latest = new Map<number, Sample>();
+      let inserted: number;
+      try {
+        inserted = copy ? await this.copySamples(client, batches, idOf, latest) : await this.insertSamples(client, batches, idOf, latest);
+      } catch (error) {
+        if (copy) broken = error as Error; // the connection may be left mid-COPY: do not reuse it
+        throw error;
+      }
+      if (!registers) await this.upsertGateways(client, batches);
+      await this.rollups.touchBatches(client, batches, idOf);
       if (latest.size) {
         const l = [...latest.entries()];
         await client.query(
@@ -138,24 +153,120 @@ export class Storage {
       }
       await client.query('COMMIT');
       for (const [key, id] of learnt) this.pointIds.set(key, id);
-      const count = inserted.rowCount ?? 0;
-      return { inserted: count, duplicates: pointIds.length - count };
+      return { inserted, duplicates: total - inserted };
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
+  }
+
+  /**
+   * Samples from which a transaction loads them with COPY through a staging table rather than
+   * with one INSERT … unnest(arrays): see COPY_MIN_ROWS. Tests and the bench may change it.
+   */
+  copyMinRows = COPY_MIN_ROWS;
+
+  /** Connections that have their session's staging table. */
+  private readonly staged = new WeakSet<pg.PoolClient>();
+
+  /** Creates the connection's staging table (temporary: unlogged, private, emptied at commit). */
+  private async ensureStaging(client: pg.PoolClient): Promise<void> {
+    if (this.staged.has(client)) return;
+    // Temporary tables live in the session's own buffers (8 MB by default): room for a large
+    // write without spilling to disk. Only settable before the session's first temporary table.
+    await client.query(`SET temp_buffers = '64MB'`);
+    await client.query(
+      `CREATE TEMPORARY TABLE IF NOT EXISTS samples_staging (t float8, p bigint, v float8, x text, q sample_quality, r text) ON COMMIT DELETE ROWS`,
+    );
+    this.staged.add(client);
+  }
+
+  private hasUnknownPoints(batches: readonly Batch[]): boolean {
+    for (const batch of batches) {
+      for (const s of batch.samples) if (!this.pointIds.has(pointKey(batch.gateway, s.point))) return true;
+    }
+    return false;
+  }
+
+  /** Small writes: one INSERT of the samples passed as arrays. Returns the rows inserted. */
+  private async insertSamples(client: pg.ClientBase, batches: readonly Batch[], idOf: PointIdOf, latest: Map<number, Sample>): Promise<number> {
+    const pointIds: number[] = [];
+    const times: number[] = [];
+    const values: (number | null)[] = [];
+    const texts: (string | null)[] = [];
+    const qualities: string[] = [];
+    const reasons: (string | null)[] = [];
+    for (const batch of batches) {
+      for (const s of batch.samples) {
+        const id = idOf(batch.gateway, s.point);
+        pointIds.push(id);
+        times.push(s.time);
+        values.push(numericColumn(s.value));
+        texts.push(textColumn(s.value));
+        qualities.push(s.quality);
+        reasons.push(s.reason ?? null);
+        const previous = latest.get(id);
+        if (!previous || previous.time <= s.time) latest.set(id, s);
+      }
+    }
+    const result = await client.query(
+      `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
+       SELECT p, to_timestamp(t / 1000.0), v, x, q::sample_quality, r
+         FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::text[]) AS u(p, t, v, x, q, r)
+       ON CONFLICT (point_id, time) DO NOTHING`,
+      [pointIds, times, values, texts, qualities, reasons],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /**
+   * Large writes: COPY (text format) into the session's staging table, then one INSERT … SELECT
+   * that keeps the samples already stored. Returns the rows inserted.
+   */
+  private async copySamples(client: pg.PoolClient, batches: readonly Batch[], idOf: PointIdOf, latest: Map<number, Sample>): Promise<number> {
+    const stream = client.query(copyFrom('COPY samples_staging (t, p, v, x, q, r) FROM STDIN'));
+    async function* rows() {
+      let chunk = '';
+      for (const batch of batches) {
+        for (const s of batch.samples) {
+          const id = idOf(batch.gateway, s.point);
+          const v = s.value;
+          chunk +=
+            `${s.time}\t${id}\t` +
+            (typeof v === 'number' ? `${v}\t\\N\t` : typeof v === 'boolean' ? (v ? '1\t\\N\t' : '0\t\\N\t') : v === null ? '\\N\t\\N\t' : `\\N\t${copyText(v)}\t`) +
+            `${s.quality}\t${s.reason == null ? '\\N' : copyText(s.reason)}\n`;
+          const previous = latest.get(id);
+          if (!previous || previous.time <= s.time) latest.set(id, s);
+        }
+        if (chunk.length >= 256 * 1024) {
+          yield chunk;
+          chunk = '';
+        }
+      }
+      if (chunk) yield chunk;
+    }
+    await pipeline(Readable.from(rows(), { objectMode: false }), stream);
+    const result = await client.query(
+      `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
+       SELECT p, to_timestamp(t / 1000.0), v, x, q, r FROM samples_staging
+        ORDER BY p, t -- in index order: the primary key's pages are visited once, not at random
+       ON CONFLICT (point_id, time) DO NOTHING`,
+    );
+    return result.rowCount ?? 0;
   }
 
   private async upsertGateways(client: pg.ClientBase, batches: readonly Batch[]): Promise<void> {
     const maxSeq = new Map<string, number>();
     for (const b of batches) maxSeq.set(b.gateway, Math.max(maxSeq.get(b.gateway) ?? 0, b.seq));
+    // Sorted: concurrent writers lock the rows in the same order (see writeBatches).
+    const ids = [...maxSeq.keys()].sort();
     await client.query(
       `INSERT INTO gateways (id, last_seen, last_seq)
        SELECT g, now(), s FROM unnest($1::text[], $2::bigint[]) AS u(g, s)
        ON CONFLICT (id) DO UPDATE SET last_seen = now(), last_seq = GREATEST(gateways.last_seq, excluded.last_seq)`,
-      [[...maxSeq.keys()], [...maxSeq.values()]],
+      [ids, ids.map((id) => maxSeq.get(id)!)],
     );
   }
 
@@ -261,6 +372,15 @@ function numericColumn(value: Sample['value']): number | null {
 function textColumn(value: Sample['value']): string | null {
   return typeof value === 'string' ? value : null;
 }
+
+/** A text for COPY's text format: backslash, tab, newline and carriage return escaped. */
+function copyText(text: string): string {
+  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : text;
+}
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+type PointIdOf = (gateway: string, point: string) => number;
 
 function pointKey(gateway: string, point: string): string {
   return `${gateway}\0${point}`;
