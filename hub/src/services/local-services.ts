@@ -62,6 +62,33 @@ export async function ensureServices(options: EnsureServicesOptions): Promise<Se
   }
 }
 
+/**
+ * A PostgreSQL server with TimescaleDB loaded, for tests of that path: `databaseUrl` itself when
+ * its server preloads the extension; otherwise, when the machine has the extension installed, a
+ * project-local cluster in `stateDir/timescale` started for the purpose (stopped by the returned
+ * `stop`); otherwise undefined, with the reason.
+ */
+export async function timescaleServer(
+  databaseUrl: string,
+  options: EnsureServicesOptions,
+): Promise<{ url: string; stop: () => Promise<void> } | { url: undefined; reason: string }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  let preloaded: boolean;
+  try {
+    const { rows } = await client.query<{ libs: string }>(`SELECT current_setting('shared_preload_libraries') AS libs`);
+    preloaded = /(^|[\s,])timescaledb([\s,]|$)/.test(rows[0]!.libs);
+  } finally {
+    await client.end();
+  }
+  if (preloaded) return { url: databaseUrl, stop: async () => undefined };
+  const bin = findPostgresBin();
+  if (!bin || !existsSync(join(bin, '..', 'lib', 'timescaledb.so'))) return { url: undefined, reason: 'TimescaleDB is not installed on this machine' };
+  const started: ChildProcess[] = [];
+  const { url } = await startLocalPostgres(bin, join(options.stateDir, 'timescale'), options, started);
+  return { url, stop: async () => void (await Promise.all(started.splice(0).map((child) => stopChild(child)))) };
+}
+
 /** The same server URL with another database name. */
 export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
@@ -184,7 +211,14 @@ async function ensurePostgres(options: EnsureServicesOptions, started: ChildProc
         'or set DATABASE_URL to a server where the user may create databases.',
     );
   }
-  const dir = join(options.stateDir, 'postgres');
+  return startLocalPostgres(bin, join(options.stateDir, 'postgres'), options, started);
+}
+
+/**
+ * A project-local PostgreSQL cluster in `dir` (created on first use), on a free loopback port,
+ * with TimescaleDB preloaded when the machine has it; reused when a killed run left it running.
+ */
+async function startLocalPostgres(bin: string, dir: string, options: EnsureServicesOptions, started: ChildProcess[]) {
   const data = join(dir, 'data');
   const log = join(dir, 'postgres.log');
   mkdirSync(dir, { recursive: true });

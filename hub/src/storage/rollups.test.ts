@@ -24,8 +24,8 @@ async function timescaleUnavailable(adminUrl: string): Promise<string | undefine
 }
 
 const adminUrl = inject('adminDatabaseUrl');
-// A TimescaleDB server for this file when the shared test server lacks it (optional).
-const timescaleAdminUrl = process.env.CITYPILOT_TEST_TIMESCALE_URL ?? adminUrl;
+// The TimescaleDB server the test setup found or started (or one named in the environment).
+const timescaleAdminUrl = process.env.CITYPILOT_TEST_TIMESCALE_URL || inject('timescaleDatabaseUrl') || adminUrl;
 const timescaleSkip = await timescaleUnavailable(timescaleAdminUrl);
 
 const engines = [

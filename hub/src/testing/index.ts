@@ -19,6 +19,8 @@ declare module 'vitest' {
     natsUrl: string;
     /** PostgreSQL URL whose user may create databases. */
     adminDatabaseUrl: string;
+    /** A PostgreSQL server that preloads TimescaleDB (same kind of URL), or '' when none can be had. */
+    timescaleDatabaseUrl: string;
   }
 }
 
