@@ -25,6 +25,7 @@ Hub environment:
   HUB_INGEST_WORKERS  ingest loops in this process (default 1)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
   CITYPILOT_TIMESCALE  auto (default) or off
+  CITYPILOT_TIMEZONE  the city's time zone for rollups (default Europe/Paris; fixed once rollups exist)
   LOG_LEVEL         debug, info (default), warn, error`;
 
 const processIo: CliIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
@@ -90,6 +91,7 @@ async function runHub(io: CliIo): Promise<number> {
     http: { host: env.HUB_HOST, port: env.HUB_PORT === undefined ? undefined : Number(env.HUB_PORT) },
     ingestWorkers: env.HUB_INGEST_WORKERS ? Number(env.HUB_INGEST_WORKERS) : undefined,
     timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
+    timezone: env.CITYPILOT_TIMEZONE,
   });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -112,7 +114,7 @@ async function catalogImport(file: string, io: CliIo): Promise<number> {
     io.err(error.message);
     return 2;
   }
-  const storage = await Storage.open({ databaseUrl, logger: createLogger('citypilot-hub') });
+  const storage = await Storage.open({ databaseUrl, logger: createLogger('citypilot-hub'), timezone: process.env.CITYPILOT_TIMEZONE });
   try {
     const result = await importCatalog(storage.pool, catalog);
     io.out(`${file}: ${result.sites} site(s), ${result.buildings} building(s) imported.`);
@@ -126,7 +128,7 @@ async function catalogImport(file: string, io: CliIo): Promise<number> {
 async function migrateOnly(io: CliIo): Promise<number> {
   const databaseUrl = requireDatabaseUrl(io);
   if (!databaseUrl) return 2;
-  const storage = await Storage.open({ databaseUrl, logger: createLogger('citypilot-hub') });
+  const storage = await Storage.open({ databaseUrl, logger: createLogger('citypilot-hub'), timezone: process.env.CITYPILOT_TIMEZONE });
   io.out(`Database schema up to date (storage: ${storage.mode}).`);
   await storage.close();
   return 0;

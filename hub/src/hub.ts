@@ -18,6 +18,8 @@ export interface HubOptions {
   /** Concurrent ingest loops in this process, all on the shared durable consumer. Default 1. */
   ingestWorkers?: number;
   timescale?: 'auto' | 'off';
+  /** The city's time zone (IANA name), for rollups and calendars. Default Europe/Paris. */
+  timezone?: string;
 }
 
 /** A running hub: storage, ingest from JetStream, HTTP API. */
@@ -36,7 +38,7 @@ export class Hub {
   static async start(options: HubOptions): Promise<Hub> {
     const names = options.names ?? defaultStreamNames;
     const metrics = createHubMetrics();
-    const storage = await Storage.open({ databaseUrl: options.databaseUrl, logger: options.logger, timescale: options.timescale });
+    const storage = await Storage.open({ databaseUrl: options.databaseUrl, logger: options.logger, timescale: options.timescale, timezone: options.timezone });
     let nc: NatsConnection | undefined;
     try {
       nc = await connect({ servers: options.natsUrl, name: 'citypilot-hub', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });

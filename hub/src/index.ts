@@ -6,3 +6,14 @@ export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavaila
 export { runCli, streamNamesFromEnv } from './commands.js';
 export { BUILDING_USAGES, CatalogSchema, importCatalog, listBuildings, loadCatalog, applyAnnouncement, type Catalog, type BuildingSummary } from './storage/catalog.js';
 export { completeness, type CompletenessQuery, type CompletenessRow } from './storage/completeness.js';
+export {
+  Rollups,
+  ROLLUP_STEPS,
+  RollupTimeZoneMismatchError,
+  UnknownTimeZoneError,
+  type BuildingEnergy,
+  type EnergyQuery,
+  type RollupBucket,
+  type RollupStep,
+  type SeriesQuery,
+} from './storage/rollups.js';
