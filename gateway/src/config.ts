@@ -7,6 +7,7 @@ import {
   ID_PATTERN,
   parseDuration,
   pluginDeviceSchema,
+  silentLogger,
   validate,
   type ConfigIssue,
   type DeviceConfig,
@@ -197,4 +198,3 @@ function mergeProfile(raw: Record<string, unknown>, profile: DeviceProfile): { m
   };
 }
 
-const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };

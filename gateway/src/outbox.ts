@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { batchMessageId, BATCH_VERSION, encodeBatch, type Batch, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
+import { batchMessageId, BATCH_VERSION, encodeBatch, Pause, type Batch, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
 import type { GatewayMetrics } from './metrics.js';
 import type { SequenceStore } from './sequence.js';
 
@@ -46,7 +46,8 @@ export class Outbox {
   private lastError: string | null = null;
   private running = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  /** The sender's wait (batch delay, idle, back-off): new samples and stop() end it early. */
+  private readonly pause = new Pause();
 
   constructor(private readonly options: OutboxOptions) {}
 
@@ -57,7 +58,7 @@ export class Outbox {
   announcePoints(points: PointDefinition[], building?: string): void {
     this.announce = points;
     this.building = building;
-    this.wake?.();
+    this.pause.wake();
   }
 
   /** Accepts samples; returns how many were accepted (the rest were dropped: outbox full). */
@@ -74,7 +75,7 @@ export class Outbox {
     }
     this.options.metrics.outboxDepth.set(this.depth());
     // Wake the sender: to start the batch delay when it was idle, or to send a full batch now.
-    if (wasEmpty || this.queue.length >= this.options.batchMaxSamples) this.wake?.();
+    if (wasEmpty || this.queue.length >= this.options.batchMaxSamples) this.pause.wake();
     return accepted;
   }
 
@@ -105,11 +106,11 @@ export class Outbox {
   async stop(flushMs = 5000): Promise<number> {
     const deadline = Date.now() + flushMs;
     while (this.depth() > 0 && Date.now() < deadline) {
-      this.wake?.();
+      this.pause.wake();
       await sleep(50);
     }
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
     return this.depth();
   }
@@ -119,10 +120,10 @@ export class Outbox {
     while (this.running) {
       if (!this.inFlight) {
         if (this.queue.length === 0 && !this.announce) {
-          await this.waitForWork(60_000);
+          await this.pause.for(60_000);
           continue;
         }
-        if (this.queue.length < this.options.batchMaxSamples) await this.waitForWork(this.options.batchMaxDelayMs);
+        if (this.queue.length < this.options.batchMaxSamples) await this.pause.for(this.options.batchMaxDelayMs);
         if (!this.running && this.queue.length === 0) break;
         this.inFlight = this.buildBatch();
       }
@@ -133,7 +134,7 @@ export class Outbox {
       } catch (error) {
         this.recordError(error as Error);
         if (!this.running) break;
-        await this.waitForWork(backoffMs);
+        await this.pause.for(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
       }
     }
@@ -174,16 +175,6 @@ export class Outbox {
     this.lastError = message;
   }
 
-  private waitForWork(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModbusSimulator, demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
 import type { CliIo } from '@citypilot/gateway';
+import { silentLogger } from '@citypilot/sdk';
 import { ensureDatabase, ensureServices, freePort, stopChild, type Services } from './services/local-services.js';
 import { Storage, type PointStatus } from './storage/storage.js';
+import { waitFor } from './wait.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
-
-const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Root of the repository (this file is hub/dist/demo.js once built). */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,7 +50,7 @@ export async function runDemo(io: CliIo): Promise<number> {
     const env = { ...process.env, DATABASE_URL: databaseUrl, NATS_URL: services.natsUrl, HUB_PORT: String(hubPort) };
     children.push(spawnLogged('hub', ['hub', 'run'], env, logDir));
     const hubUrl = `http://127.0.0.1:${hubPort}`;
-    await waitUntil(async () => (await fetch(`${hubUrl}/healthz`)).ok, 30_000, `the hub did not start; see ${join(logDir, 'hub.log')}`);
+    await waitFor(async () => (await fetch(`${hubUrl}/healthz`)).ok, 30_000, `the hub did not start; see ${join(logDir, 'hub.log')}`);
 
     const gatewayUrls: string[] = [];
     for (const building of demoBuildings) {
@@ -65,7 +65,7 @@ export async function runDemo(io: CliIo): Promise<number> {
     }
 
     io.out('Waiting for samples from both buildings …');
-    const points = await waitUntil(
+    const points = await waitFor(
       async () => {
         const status = (await (await fetch(`${hubUrl}/api/status`)).json()) as { points: PointStatus[] };
         const live = status.points.filter((p) => p.lastValue !== null);
@@ -164,18 +164,4 @@ function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logDi
   const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   return child;
-}
-
-async function waitUntil<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, message: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const result = await probe();
-      if (result) return result;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(message);
 }

@@ -1,6 +1,6 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { decodeBatch, DecodeError, subjects, type Batch, type Logger } from '@citypilot/sdk';
+import { decodeBatch, Pause, DecodeError, subjects, type Batch, type Logger } from '@citypilot/sdk';
 import type { Storage } from '../storage/storage.js';
 import type { HubMetrics } from '../metrics.js';
 
@@ -106,8 +106,8 @@ export class IngestWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastError: string | undefined;
-  /** Ends the back-off pause early, so that stop() does not wait out a retry delay. */
-  private interrupt: (() => void) | undefined;
+  /** The back-off after a failure, which stop() ends early. */
+  private readonly backoff = new Pause();
   /** The delivery in progress, stopped by stop(). */
   private consuming: ConsumerMessages | undefined;
   /** Messages received and not yet taken by a write. */
@@ -126,7 +126,7 @@ export class IngestWorker {
   /** Stops fetching, finishes the write in progress (and its acks), then resolves. */
   async stop(): Promise<void> {
     this.running = false;
-    this.interrupt?.();
+    this.backoff.wake();
     this.consuming?.stop();
     this.wake();
     await this.loop;
@@ -184,7 +184,7 @@ export class IngestWorker {
         this.failed(error as Error);
         if (this.running) {
           await this.release(reader);
-          await this.pause(backoffMs);
+          await this.backoff.for(backoffMs);
         }
         backoffMs = Math.min(backoffMs * 2, 10_000);
       }
@@ -251,16 +251,6 @@ export class IngestWorker {
     this.options.logger.error({ err: error.message }, 'ingest failing; retrying');
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      this.interrupt = done;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  }
 
   private recovered(): void {
     if (this.lastError === undefined) return;

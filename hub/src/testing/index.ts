@@ -112,18 +112,4 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
   };
 }
 
-/** Polls `probe` until it returns a truthy value; fails with `message` after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, message: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${message}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-}
+export { waitFor } from '../wait.js';

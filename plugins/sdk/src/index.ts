@@ -4,3 +4,4 @@ export * from './batch.js';
 export * from './schema.js';
 export * from './plugin.js';
 export * from './config-file.js';
+export * from './timing.js';

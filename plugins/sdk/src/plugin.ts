@@ -83,6 +83,9 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
+/** A logger that drops everything: for checks that must stay quiet (validation, bootstrap). */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
 /** What the gateway core hands a driver when it creates one. */
 export interface DriverContext {
   /** Time allowed for one request to the device, in milliseconds. */
