@@ -186,6 +186,23 @@ for (const engine of engines) {
       }
     });
 
+    it('counts a redelivered batch once, and only the new samples of a batch that repeats stored ones', async () => {
+      const from = Date.UTC(2026, 8, 14, 22); // local midnight, 15 September
+      const first = hourly('m.energy', from, from + 6 * HOUR, (t) => (t - from) / HOUR);
+      await write('again', first);
+      await write('again', first); // the same samples again, as after a hub crash before its ack
+      // Three stored samples and three new ones, one of which falls in a new local day.
+      const overlapping = hourly('m.energy', from + 3 * HOUR, from + 6 * HOUR, (t) => (t - from) / HOUR);
+      overlapping.push(...hourly('m.energy', from + 6 * HOUR + HOUR / 2, from + 8 * HOUR, () => 100), { point: 'm.energy', time: from + 30 * HOUR, value: 7, quality: 'good' });
+      await write('again', overlapping);
+      expect(await buckets('again', 'm.energy', 'day', from, from + 48 * HOUR)).toEqual([
+        [new Date(from).toISOString(), 8, 15 + 200, 0, 100],
+        [new Date(from + 24 * HOUR).toISOString(), 1, 7, 7, 7],
+      ]);
+      const { rows } = await storage.pool.query(`SELECT count(*)::int AS n FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = 'again'`);
+      expect(rows[0].n).toBe(9);
+    });
+
     it('rolls up the samples stored before the rollups existed', async () => {
       const from = Date.UTC(2026, 7, 31, 22); // local midnight, 1 September
       await write('before', hourly('m.energy', from, from + 48 * HOUR));

@@ -51,8 +51,8 @@ describe('Storage writes through COPY', () => {
       { k: 'plc.none', time: at, value: null, x: null, q: 'stale', r: null },
       { k: 'plc.tiny', time: at, value: 1e-300, x: null, q: 'good', r: null },
     ]);
-    const latest = await storage.pool.query(`SELECT last_text FROM points WHERE point_key = 'plc.label'`);
-    expect(latest.rows).toEqual([{ last_text: awkward }]);
+    const latest = (await storage.points()).find((p) => p.id === 'plc.label');
+    expect(latest).toMatchObject({ lastValue: awkward, lastQuality: 'good' });
   });
 
   it('stores redelivered and overlapping samples once, within one write and across writes', async () => {
@@ -95,5 +95,17 @@ describe('Storage writes through COPY', () => {
     const writes = Array.from({ length: 8 }, (_, i) => storage.writeBatches(make(2 + i, i % 2 ? [...gateways].reverse() : gateways)));
     const results = await Promise.all(writes);
     expect(results.every((r) => r.inserted === 800 && r.duplicates === 0)).toBe(true);
+  });
+
+  it('stores the samples of concurrent writers that all name the same new points', async () => {
+    // Each writer finds the points unknown; whichever commits first registers them, and the
+    // others must then take their ids, whether from the database or from the first's commit.
+    const t = Date.UTC(2026, 1, 6);
+    const make = (seq: number) =>
+      ['gw-new-a', 'gw-new-b'].map((g) => batch(seq, Array.from({ length: 100 }, (_, i) => ({ point: `plc.n${i % 25}`, time: t + seq * 60_000 + (i % 4) * 1000, value: i, quality: 'good' as const })), g));
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => storage.writeBatches(make(i + 1))));
+    expect(results.map((r) => r.inserted)).toEqual(Array(8).fill(200));
+    const { rows } = await storage.pool.query(`SELECT gateway_id, count(*)::int AS n FROM points WHERE gateway_id LIKE 'gw-new-%' GROUP BY 1 ORDER BY 1`);
+    expect(rows).toEqual([{ gateway_id: 'gw-new-a', n: 25 }, { gateway_id: 'gw-new-b', n: 25 }]);
   });
 });

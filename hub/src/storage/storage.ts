@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
 import { applyAnnouncement } from './catalog.js';
 import { migrate } from './migrations.js';
-import { checkTimeZone, Rollups } from './rollups.js';
+import { checkTimeZone, RollupPartials, Rollups } from './rollups.js';
 
 /** Which engine stores the samples. */
 export type StorageMode = 'timescaledb' | 'postgresql';
@@ -62,8 +62,8 @@ export const COPY_MIN_ROWS = 10_000;
  * Safe to share between concurrent ingest loops (each write is its own transaction).
  */
 export class Storage {
-  /** Point ids by `<gateway>\0<point key>`; filled only from committed rows. */
-  private readonly pointIds = new Map<string, number>();
+  /** Point ids; filled only from committed rows. */
+  private readonly pointIds = new PointIds();
 
   private constructor(
     readonly pool: pg.Pool,
@@ -102,57 +102,78 @@ export class Storage {
   /**
    * Stores the samples and point announcements of `batches` in one transaction. A sample already
    * stored (same point and time) is left as it is, so a batch delivered twice is stored once.
+   *
+   * Samples are first loaded as they come, as a raw COPY would; only when the database finds
+   * one already stored is the transaction redone keeping just the new ones (slower: every row is
+   * checked, and the stored ones are told apart). Redeliveries are rare, but a source that keeps
+   * repeating samples would pay twice at every write: after a conflict the next writes go
+   * straight to the checking path for DEDUPE_AFTER_CONFLICT_MS.
    */
   async writeBatches(batches: readonly Batch[]): Promise<WriteResult> {
+    if (Date.now() >= this.checkStoredUntil) {
+      try {
+        return await this.writeTransaction(batches, 'all-new');
+      } catch (error) {
+        if (!(error instanceof AlreadyStoredError)) throw error;
+        this.checkStoredUntil = Date.now() + DEDUPE_AFTER_CONFLICT_MS;
+      }
+    }
+    return await this.writeTransaction(batches, 'skip-stored');
+  }
+
+  /** Until when writes check every sample against those stored (epoch ms); see writeBatches. */
+  private checkStoredUntil = 0;
+
+  private async writeTransaction(batches: readonly Batch[], mode: 'all-new' | 'skip-stored'): Promise<WriteResult> {
     const client = await this.pool.connect();
-    const learnt = new Map<string, number>();
-    let total = 0;
-    for (const batch of batches) total += batch.samples.length;
+    const learnt = new PointIds();
+    // Ids of the points known already; those of new points (0 here) are filled in below.
+    const rows = flatten(batches, this.pointIds);
+    const total = rows.ids.length;
     const copy = total >= this.copyMinRows;
     let broken: Error | undefined;
     try {
-      if (copy) await this.ensureStaging(client);
+      if (copy && mode === 'skip-stored') await this.ensureStaging(client);
       await client.query('BEGIN');
       // Lock order, so that concurrent writers never deadlock: a transaction takes its gateways'
       // rows (sorted by id) before any row of their points. When it has no point to register it
       // takes them as late as possible, after the samples, so that writers sharing gateways
       // insert their samples concurrently and only serialize on the short updates at the end.
-      const registers = batches.some((b) => b.points?.length) || this.hasUnknownPoints(batches);
+      const registers = rows.unknown > 0 || batches.some((b) => b.points?.length);
       if (registers) {
         await this.upsertGateways(client, batches);
         for (const batch of batches) {
           if (batch.points?.length) await this.upsertPoints(client, batch, learnt);
         }
         await this.resolveUnknownPoints(client, batches, learnt);
+        if (rows.unknown) {
+          // Learnt here, or since flatten() by another write that committed them meanwhile.
+          const idOf = (g: string, p: string) => learnt.get(g, p) ?? this.pointIds.get(g, p)!;
+          for (let i = 0; i < total; i++) if (!rows.ids[i]) rows.ids[i] = idOf(rows.gateways[i]!, rows.samples[i]!.point);
+        }
       }
-      const idOf = (gateway: string, point: string) => learnt.get(pointKey(gateway, point)) ?? this.pointIds.get(pointKey(gateway, point))!;
-      const latest = new Map<number, Sample>();
-      let inserted: number;
+      // Which samples this write stored; undefined when all of them.
+      let isNew: boolean[] | undefined;
       try {
-        inserted = copy ? await this.copySamples(client, batches, idOf, latest) : await this.insertSamples(client, batches, idOf, latest);
+        if (mode === 'all-new') await (copy ? this.copySamples(client, rows) : this.insertSamples(client, rows));
+        else isNew = await (copy ? this.copyNewSamples(client, rows) : this.insertNewSamples(client, rows));
       } catch (error) {
-        if (copy) broken = error as Error; // the connection may be left mid-COPY: do not reuse it
+        // An interrupted COPY may leave the connection mid-protocol: never reuse it.
+        if (copy) broken = error as Error;
+        if (isUniqueViolation(error)) throw new AlreadyStoredError('some samples are already stored', { cause: error });
         throw error;
       }
       if (!registers) await this.upsertGateways(client, batches);
-      await this.rollups.touchBatches(client, batches, idOf);
-      if (latest.size) {
-        const l = [...latest.entries()];
-        await client.query(
-          `UPDATE points SET last_time = to_timestamp(u.t / 1000.0), last_value = u.v, last_text = u.x, last_quality = u.q
-             FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[]) AS u(p, t, v, x, q)
-            WHERE points.id = u.p AND (points.last_time IS NULL OR points.last_time <= to_timestamp(u.t / 1000.0))`,
-          [
-            l.map(([id]) => id),
-            l.map(([, s]) => s.time),
-            l.map(([, s]) => numericColumn(s.value)),
-            l.map(([, s]) => textColumn(s.value)),
-            l.map(([, s]) => s.quality),
-          ],
-        );
+      const partials = new RollupPartials();
+      let inserted = 0;
+      for (let i = 0; i < rows.ids.length; i++) {
+        if (isNew && !isNew[i]) continue;
+        inserted++;
+        partials.add(rows.ids[i]!, rows.samples[i]!.time, rows.samples[i]!.value);
       }
+      await this.rollups.add(client, partials);
       await client.query('COMMIT');
-      for (const [key, id] of learnt) this.pointIds.set(key, id);
+      this.pointIds.addAll(learnt);
       return { inserted, duplicates: total - inserted };
     } catch (error) {
       if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -163,8 +184,8 @@ export class Storage {
   }
 
   /**
-   * Samples from which a transaction loads them with COPY through a staging table rather than
-   * with one INSERT … unnest(arrays): see COPY_MIN_ROWS. Tests and the bench may change it.
+   * Samples from which a transaction loads them with COPY rather than with one INSERT …
+   * unnest(arrays): see COPY_MIN_ROWS. Tests and the bench may change it.
    */
   copyMinRows = COPY_MIN_ROWS;
 
@@ -178,68 +199,67 @@ export class Storage {
     // write without spilling to disk. Only settable before the session's first temporary table.
     await client.query(`SET temp_buffers = '64MB'`);
     await client.query(
-      `CREATE TEMPORARY TABLE IF NOT EXISTS samples_staging (t float8, p bigint, v float8, x text, q sample_quality, r text) ON COMMIT DELETE ROWS`,
+      `CREATE TEMPORARY TABLE IF NOT EXISTS samples_staging (point_id bigint, time timestamptz, value float8, text_value text, quality sample_quality, reason text) ON COMMIT DELETE ROWS`,
     );
     this.staged.add(client);
   }
 
-  private hasUnknownPoints(batches: readonly Batch[]): boolean {
-    for (const batch of batches) {
-      for (const s of batch.samples) if (!this.pointIds.has(pointKey(batch.gateway, s.point))) return true;
-    }
-    return false;
+  /** Small writes of samples none of which is stored yet: one INSERT of the samples passed as arrays. */
+  private async insertSamples(client: pg.ClientBase, rows: SampleRows): Promise<void> {
+    await client.query(`INSERT INTO samples (point_id, time, value, text_value, quality, reason) ${UNNEST_SAMPLES}`, sampleArrays(rows));
   }
 
-  /** Small writes: one INSERT of the samples passed as arrays. Returns the rows inserted. */
-  private async insertSamples(client: pg.ClientBase, batches: readonly Batch[], idOf: PointIdOf, latest: Map<number, Sample>): Promise<number> {
-    const pointIds: number[] = [];
-    const times: number[] = [];
-    const values: (number | null)[] = [];
-    const texts: (string | null)[] = [];
-    const qualities: string[] = [];
-    const reasons: (string | null)[] = [];
-    for (const batch of batches) {
-      for (const s of batch.samples) {
-        const id = idOf(batch.gateway, s.point);
-        pointIds.push(id);
-        times.push(s.time);
-        values.push(numericColumn(s.value));
-        texts.push(textColumn(s.value));
-        qualities.push(s.quality);
-        reasons.push(s.reason ?? null);
-        const previous = latest.get(id);
-        if (!previous || previous.time <= s.time) latest.set(id, s);
-      }
-    }
-    const result = await client.query(
-      `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
-       SELECT p, to_timestamp(t / 1000.0), v, x, q::sample_quality, r
-         FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::text[]) AS u(p, t, v, x, q, r)
-       ON CONFLICT (point_id, time) DO NOTHING`,
-      [pointIds, times, values, texts, qualities, reasons],
+  /** Small writes that may repeat stored samples: inserts the new ones and tells which they are. */
+  private async insertNewSamples(client: pg.ClientBase, rows: SampleRows): Promise<boolean[]> {
+    const result = await client.query<{ p: string; t: number }>(
+      `INSERT INTO samples (point_id, time, value, text_value, quality, reason) ${UNNEST_SAMPLES}
+       ON CONFLICT (point_id, time) DO NOTHING
+       RETURNING point_id AS p, (extract(epoch FROM time) * 1000)::float8 AS t`,
+      sampleArrays(rows),
     );
-    return result.rowCount ?? 0;
+    return storedAmong(rows, result.rows);
+  }
+
+  /** Large writes of samples none of which is stored yet: COPY straight into the samples. */
+  private async copySamples(client: pg.PoolClient, rows: SampleRows): Promise<void> {
+    await this.copyRows(client, 'samples', rows);
   }
 
   /**
-   * Large writes: COPY (text format) into the session's staging table, then one INSERT … SELECT
-   * that keeps the samples already stored. Returns the rows inserted.
+   * Large writes that may repeat stored samples: COPY into the session's staging table, then one
+   * INSERT … SELECT that keeps the samples already stored, and tells which were new.
    */
-  private async copySamples(client: pg.PoolClient, batches: readonly Batch[], idOf: PointIdOf, latest: Map<number, Sample>): Promise<number> {
-    const stream = client.query(copyFrom('COPY samples_staging (t, p, v, x, q, r) FROM STDIN'));
-    async function* rows() {
+  private async copyNewSamples(client: pg.PoolClient, rows: SampleRows): Promise<boolean[]> {
+    await this.copyRows(client, 'samples_staging', rows);
+    const result = await client.query<{ p: string; t: number }>(
+      `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
+       SELECT point_id, time, value, text_value, quality, reason FROM samples_staging
+        ORDER BY point_id, time -- in index order: the primary key's pages are visited once, not at random
+       ON CONFLICT (point_id, time) DO NOTHING
+       RETURNING point_id AS p, (extract(epoch FROM time) * 1000)::float8 AS t`,
+    );
+    return storedAmong(rows, result.rows);
+  }
+
+  /** COPY (text format) of `rows` into `table`, which has the columns of samples. */
+  private async copyRows(client: pg.PoolClient, table: string, rows: SampleRows): Promise<void> {
+    const stream = client.query(copyFrom(`COPY ${table} (point_id, time, value, text_value, quality, reason) FROM STDIN`));
+    async function* text() {
+      // Samples of one gateway cycle share their time: format each instant once.
+      let lastTime = NaN;
+      let lastText = '';
       let chunk = '';
-      for (const batch of batches) {
-        for (const s of batch.samples) {
-          const id = idOf(batch.gateway, s.point);
-          const v = s.value;
-          chunk +=
-            `${s.time}\t${id}\t` +
-            (typeof v === 'number' ? `${v}\t\\N\t` : typeof v === 'boolean' ? (v ? '1\t\\N\t' : '0\t\\N\t') : v === null ? '\\N\t\\N\t' : `\\N\t${copyText(v)}\t`) +
-            `${s.quality}\t${s.reason == null ? '\\N' : copyText(s.reason)}\n`;
-          const previous = latest.get(id);
-          if (!previous || previous.time <= s.time) latest.set(id, s);
+      for (let i = 0; i < rows.ids.length; i++) {
+        const s = rows.samples[i]!;
+        if (s.time !== lastTime) {
+          lastTime = s.time;
+          lastText = new Date(s.time).toISOString();
         }
+        const v = s.value;
+        chunk +=
+          `${rows.ids[i]}\t${lastText}\t` +
+          (typeof v === 'number' ? `${v}\t\\N\t` : typeof v === 'boolean' ? (v ? '1\t\\N\t' : '0\t\\N\t') : v === null ? '\\N\t\\N\t' : `\\N\t${copyText(v)}\t`) +
+          `${s.quality}\t${s.reason == null ? '\\N' : copyText(s.reason)}\n`;
         if (chunk.length >= 256 * 1024) {
           yield chunk;
           chunk = '';
@@ -247,14 +267,7 @@ export class Storage {
       }
       if (chunk) yield chunk;
     }
-    await pipeline(Readable.from(rows(), { objectMode: false }), stream);
-    const result = await client.query(
-      `INSERT INTO samples (point_id, time, value, text_value, quality, reason)
-       SELECT p, to_timestamp(t / 1000.0), v, x, q, r FROM samples_staging
-        ORDER BY p, t -- in index order: the primary key's pages are visited once, not at random
-       ON CONFLICT (point_id, time) DO NOTHING`,
-    );
-    return result.rowCount ?? 0;
+    await pipeline(Readable.from(text(), { objectMode: false }), stream);
   }
 
   private async upsertGateways(client: pg.ClientBase, batches: readonly Batch[]): Promise<void> {
@@ -271,7 +284,7 @@ export class Storage {
   }
 
   /** Registers or updates the points a batch announces (name, unit, tags, source). */
-  private async upsertPoints(client: pg.ClientBase, batch: Batch, learnt: Map<string, number>): Promise<void> {
+  private async upsertPoints(client: pg.ClientBase, batch: Batch, learnt: PointIds): Promise<void> {
     const points = batch.points ?? [];
     const { rows } = await client.query<{ id: string; point_key: string }>(
       `INSERT INTO points (gateway_id, point_key, name, unit, kind, tags, source, interval_ms)
@@ -292,20 +305,19 @@ export class Storage {
         points.map((p) => p.intervalMs ?? null),
       ],
     );
-    for (const r of rows) learnt.set(pointKey(batch.gateway, r.point_key), Number(r.id));
+    for (const r of rows) learnt.set(batch.gateway, r.point_key, Number(r.id));
     await applyAnnouncement(client, batch);
   }
 
   /** Points that samples name but no announcement has registered yet get a minimal entry. */
-  private async resolveUnknownPoints(client: pg.ClientBase, batches: readonly Batch[], learnt: Map<string, number>): Promise<void> {
+  private async resolveUnknownPoints(client: pg.ClientBase, batches: readonly Batch[], learnt: PointIds): Promise<void> {
     const gateways: string[] = [];
     const keys: string[] = [];
-    const unknown = new Set<string>();
+    const unknown = new PointIds();
     for (const batch of batches) {
       for (const s of batch.samples) {
-        const key = pointKey(batch.gateway, s.point);
-        if (learnt.has(key) || this.pointIds.has(key) || unknown.has(key)) continue;
-        unknown.add(key);
+        if (learnt.get(batch.gateway, s.point) || this.pointIds.get(batch.gateway, s.point) || unknown.get(batch.gateway, s.point)) continue;
+        unknown.set(batch.gateway, s.point, 1);
         gateways.push(batch.gateway);
         keys.push(s.point);
       }
@@ -322,7 +334,7 @@ export class Storage {
          JOIN unnest($1::text[], $2::text[]) AS u(g, k) ON p.gateway_id = u.g AND p.point_key = u.k`,
       [gateways, keys],
     );
-    for (const r of rows) learnt.set(pointKey(r.gateway_id, r.point_key), Number(r.id));
+    for (const r of rows) learnt.set(r.gateway_id, r.point_key, Number(r.id));
   }
 
   async gateways(): Promise<GatewayStatus[]> {
@@ -342,8 +354,13 @@ export class Storage {
 
   async points(): Promise<PointStatus[]> {
     const { rows } = await this.pool.query(
-      `SELECT gateway_id, point_key, name, unit, kind, tags, last_time, last_value, last_text, last_quality
-         FROM points ORDER BY gateway_id, point_key`,
+      // The latest sample of each point, looked up in the primary key's index (newest first)
+      // rather than kept on the point's row: writes stay inserts only.
+      `SELECT p.gateway_id, p.point_key, p.name, p.unit, p.kind, p.tags,
+              s.time AS last_time, s.value AS last_value, s.text_value AS last_text, s.quality AS last_quality
+         FROM points p
+         LEFT JOIN LATERAL (SELECT time, value, text_value, quality FROM samples WHERE point_id = p.id ORDER BY time DESC LIMIT 1) s ON true
+        ORDER BY p.gateway_id, p.point_key`,
     );
     return rows.map((r) => ({
       gateway: r.gateway_id,
@@ -353,7 +370,7 @@ export class Storage {
       kind: r.kind,
       tags: r.tags,
       lastTime: r.last_time?.toISOString() ?? null,
-      lastValue: r.kind === 'string' ? r.last_text : r.kind === 'boolean' && r.last_value !== null ? r.last_value !== 0 : r.last_value,
+      lastValue: r.last_text !== null ? r.last_text : r.kind === 'boolean' && r.last_value !== null ? r.last_value !== 0 : r.last_value,
       lastQuality: r.last_quality,
     }));
   }
@@ -361,6 +378,64 @@ export class Storage {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** After a write finds samples already stored, how long writes check every sample first. */
+const DEDUPE_AFTER_CONFLICT_MS = 10_000;
+
+/** A write that assumed all its samples new found one already stored; it changed nothing. */
+class AlreadyStoredError extends Error {
+  readonly code = 'SAMPLES_ALREADY_STORED';
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown }).code === '23505';
+}
+
+/** The samples of a write, flattened: `samples[i]` is of point `ids[i]` of gateway `gateways[i]`. */
+interface SampleRows {
+  ids: number[];
+  samples: Sample[];
+  gateways: string[];
+  /** How many of `ids` are 0: points not known yet. */
+  unknown: number;
+}
+
+function flatten(batches: readonly Batch[], known: PointIds): SampleRows {
+  const rows: SampleRows = { ids: [], samples: [], gateways: [], unknown: 0 };
+  for (const batch of batches) {
+    for (const s of batch.samples) {
+      const id = known.get(batch.gateway, s.point) ?? 0;
+      if (!id) rows.unknown++;
+      rows.ids.push(id);
+      rows.samples.push(s);
+      rows.gateways.push(batch.gateway);
+    }
+  }
+  return rows;
+}
+
+/** SELECT of the samples passed as six arrays (see sampleArrays), for INSERT INTO samples. */
+const UNNEST_SAMPLES = `SELECT p, to_timestamp(t / 1000.0), v, x, q::sample_quality, r
+  FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::text[]) AS u(p, t, v, x, q, r)`;
+
+function sampleArrays(rows: SampleRows): unknown[] {
+  const { ids, samples } = rows;
+  return [
+    ids,
+    samples.map((s) => s.time),
+    samples.map((s) => numericColumn(s.value)),
+    samples.map((s) => textColumn(s.value)),
+    samples.map((s) => s.quality),
+    samples.map((s) => s.reason ?? null),
+  ];
+}
+
+/** Which of `rows` an INSERT … RETURNING point_id AS p, time (epoch ms) AS t actually inserted. */
+function storedAmong(rows: SampleRows, returned: readonly { p: string; t: number }[]): boolean[] {
+  const keys = new Set(returned.map((r) => `${r.p}:${r.t}`));
+  // A sample given twice in one write is inserted once: count it at its first place only.
+  return rows.ids.map((id, i) => keys.delete(`${id}:${rows.samples[i]!.time}`));
 }
 
 /** A sample's value as stored in `value`: numbers, and booleans as 0/1. */
@@ -380,10 +455,24 @@ function copyText(text: string): string {
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-type PointIdOf = (gateway: string, point: string) => number;
+/** Point ids (never 0) by gateway and point key. */
+class PointIds {
+  private readonly byGateway = new Map<string, Map<string, number>>();
 
-function pointKey(gateway: string, point: string): string {
-  return `${gateway}\0${point}`;
+  /** The point's id, or undefined when unknown. */
+  get(gateway: string, point: string): number | undefined {
+    return this.byGateway.get(gateway)?.get(point);
+  }
+
+  set(gateway: string, point: string, id: number): void {
+    let points = this.byGateway.get(gateway);
+    if (!points) this.byGateway.set(gateway, (points = new Map()));
+    points.set(point, id);
+  }
+
+  addAll(other: PointIds): void {
+    for (const [gateway, points] of other.byGateway) for (const [point, id] of points) this.set(gateway, point, id);
+  }
 }
 
 type TimescaleState = { enabled: true; version: string } | { enabled: false; reason: string };
