@@ -9,7 +9,7 @@
  *
  * Runs on the servers of NATS_URL / DATABASE_URL, or those on the standard ports, or ones it
  * starts (like `citypilot demo`); creates its own databases and streams and removes them.
- * Options: --samples N, --gateways N, --points N, --batch N, --workers N, --fetch-size N,
+ * Options: --samples N, --gateways N, --points N, --batch N, --workers N, --write-samples N,
  * --copy-min-rows N, --timescale (fail unless the samples go to TimescaleDB).
  */
 import { cpus, totalmem } from 'node:os';
@@ -38,7 +38,7 @@ interface Options {
   points: number;
   batch: number;
   workers: number;
-  fetchSize?: number;
+  writeSamples?: number;
   copyMinRows?: number;
   timescale: boolean;
 }
@@ -51,7 +51,7 @@ function parseArgs(argv: string[]): Options {
     '--points': 'points',
     '--batch': 'batch',
     '--workers': 'workers',
-    '--fetch-size': 'fetchSize',
+    '--write-samples': 'writeSamples',
     '--copy-min-rows': 'copyMinRows',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       commits.push({ at: performance.now(), inserted: r.inserted });
       return r;
     };
-    const workers = Array.from({ length: o.workers }, () => new IngestWorker({ nc, storage, names, logger: quiet, metrics, fetchSize: o.fetchSize }));
+    const workers = Array.from({ length: o.workers }, () => new IngestWorker({ nc, storage, names, logger: quiet, metrics, maxWriteSamples: o.writeSamples }));
     const started = performance.now();
     const cpuBefore = process.cpuUsage();
     for (const w of workers) w.start();

@@ -85,5 +85,31 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
     expect(msg?.header?.get('CityPilot-Reason')).toBe('batch is malformed at seq: Expected integer');
     expect(msg?.header?.get('CityPilot-Subject')).toBe(subject('gw-c'));
     expect(new TextDecoder().decode(msg?.data)).toBe(poison);
+    // Settled: it leaves the stream, and nothing waits for it any more.
+    await waitFor(async () => (await jsm.streams.info(names.stream)).state.messages === 0, 10_000, 'the dead-lettered message is still in the stream');
+  });
+
+  it('moves a batch the database refuses to the dead-letter stream, and stores the batches written with it', async () => {
+    const jsm = await jetstreamManager(nc);
+    const deadBefore = (await jsm.streams.info(deadLetterStream(names))).state.messages;
+    const t0 = Date.UTC(2026, 5, 1);
+    const refused = makeBatch('gw-d', 2, 3, t0 + 60_000);
+    refused.samples[1]!.value = 'a NUL \u0000 PostgreSQL cannot store';
+    const batches = [makeBatch('gw-d', 1, 10, t0), refused, makeBatch('gw-d', 3, 10, t0 + 120_000)];
+    // Published together, they are likely to be written in one transaction first.
+    await Promise.all(batches.map((b) => js().publish(subject('gw-d'), encodeBatch(b), { msgID: batchMessageId(b) })));
+    await waitFor(async () => (await count('gw-d')) === 20, 30_000, 'the batches sent with the refused one were not stored');
+    const dead = await waitFor(async () => {
+      const info = await jsm.streams.info(deadLetterStream(names));
+      return info.state.messages === deadBefore + 1 ? info : undefined;
+    }, 10_000, 'the refused batch is not in the dead-letter stream');
+    const msg = await jsm.streams.getMessage(deadLetterStream(names), { seq: dead.state.last_seq });
+    expect(msg?.header?.get('CityPilot-Reason')).toMatch(/^the database refused the batch: .*0x00/);
+    expect(JSON.parse(new TextDecoder().decode(msg?.data))).toMatchObject({ gateway: 'gw-d', seq: 2 });
+    // Acknowledgements follow the commits: wait for them rather than for the rows.
+    await waitFor(async () => {
+      const info = await jsm.consumers.info(names.stream, names.durable);
+      return info.num_pending + info.num_ack_pending === 0;
+    }, 10_000, 'some messages were never acknowledged');
   });
 });

@@ -79,28 +79,44 @@ export interface IngestWorkerOptions {
   names: StreamNames;
   logger: Logger;
   metrics: HubMetrics;
-  /** Messages fetched and written in one transaction, at most. Default FETCH_SIZE. */
-  fetchSize?: number;
+  /** Samples written in one transaction, at most (a larger batch is written alone). Default MAX_WRITE_SAMPLES. */
+  maxWriteSamples?: number;
+  /** Batches written in one transaction, at most. Default MAX_WRITE_BATCHES. */
+  maxWriteBatches?: number;
 }
 
 /**
- * Messages per write (one transaction), at most. Measured by bench/ingest on 2 cores with
- * 1,000-sample batches and rollups maintained: 20 → 37,000 samples/s, 50 → 44,000, 500 →
- * 21,000 (large transactions recompute more rollup buckets, sort beyond work_mem, and hold the
- * gateways' rows longer). JetStream's client cannot bound a pull by both messages and bytes
- * (bytes alone caps it at 100 messages), so it is bounded by messages.
+ * Samples per write (one transaction), at most. A transaction's fixed costs (round trips,
+ * commit, the gateways' rows) and its rollup additions (one per point and local hour it
+ * touches, whatever the number of samples) are shared by all its samples: the larger, the
+ * cheaper each sample, up to the memory held (about 200 bytes a decoded sample, twice over per
+ * worker: one write in progress, the next one buffered). Measured by bench/ingest on 2 cores
+ * with 1,000-sample batches from 100 gateways: see the README's benchmark figures.
  */
-const FETCH_SIZE = 50;
+const MAX_WRITE_SAMPLES = 200_000;
+
+/** Batches per write, at most: bounds the acknowledgements held back by one transaction. */
+const MAX_WRITE_BATCHES = 1_000;
+
+/** Messages JetStream delivers ahead of the reader (the client pulls again when half are taken). */
+const PREFETCH_MESSAGES = 100;
+
+/** A message taken from the stream and decoded. */
+interface Received {
+  msg: JsMsg;
+  batch: Batch;
+}
 
 /**
  * Moves batches from the shared durable consumer into the database. Every message is
  * acknowledged only after the transaction holding its samples has committed; a message that
  * cannot be decoded goes to the dead-letter stream with the reason and never blocks the others.
  *
- * JetStream delivers continuously (`consume()`) into a bounded buffer while the previous write
- * runs; each write takes everything buffered (up to `fetchSize` messages). At low rates a batch
- * is written as soon as it arrives; at high rates transactions grow and their fixed costs
- * (round trips, commit, gateway and latest-value updates) are shared by more samples.
+ * JetStream delivers continuously (`consume()`); messages are decoded as they arrive, into a
+ * buffer, while the previous write runs; each write takes everything buffered (up to
+ * `maxWriteSamples` samples and `maxWriteBatches` batches). At low rates a batch is written as
+ * soon as it arrives; at high rates transactions grow and their fixed costs are shared by more
+ * samples.
  */
 export class IngestWorker {
   private running = false;
@@ -110,12 +126,18 @@ export class IngestWorker {
   private readonly backoff = new Pause();
   /** The delivery in progress, stopped by stop(). */
   private consuming: ConsumerMessages | undefined;
-  /** Messages received and not yet taken by a write. */
-  private buffer: JsMsg[] = [];
+  /** Batches received and decoded, not yet taken by a write, and their samples. */
+  private buffer: Received[] = [];
+  private bufferedSamples = 0;
   private wakeWriter: (() => void) | undefined;
   private wakeReader: (() => void) | undefined;
+  private readonly maxSamples: number;
+  private readonly maxBatches: number;
 
-  constructor(private readonly options: IngestWorkerOptions) {}
+  constructor(private readonly options: IngestWorkerOptions) {
+    this.maxSamples = options.maxWriteSamples ?? MAX_WRITE_SAMPLES;
+    this.maxBatches = options.maxWriteBatches ?? MAX_WRITE_BATCHES;
+  }
 
   start(): void {
     if (this.running) return;
@@ -142,24 +164,27 @@ export class IngestWorker {
 
   private async run(): Promise<void> {
     const { nc, names } = this.options;
-    const size = this.options.fetchSize ?? FETCH_SIZE;
     const js = jetstream(nc);
     let backoffMs = 500;
     while (this.running) {
       let reader: Promise<void> | undefined;
       try {
         const consumer = await js.consumers.get(names.stream, names.durable);
-        // The client pulls `size` messages ahead, and pulls more only as the reader takes them:
-        // with the reader's own buffer, at most two writes' worth of messages wait in memory.
-        const messages = await consumer.consume({ max_messages: size, expires: 30_000 });
+        const messages = await consumer.consume({ max_messages: PREFETCH_MESSAGES, expires: 30_000 });
         this.consuming = messages;
         let ended: { error?: Error } | undefined;
         reader = (async () => {
           try {
-            for await (const m of messages) {
-              this.buffer.push(m);
+            for await (const msg of messages) {
+              const batch = await this.decode(msg);
+              if (!batch) continue;
+              this.buffer.push({ msg, batch });
+              this.bufferedSamples += batch.samples.length;
               this.wakeWriter?.();
-              while (this.buffer.length >= size && this.running) await new Promise<void>((r) => (this.wakeReader = r));
+              // At most one more write's worth waits in memory.
+              while ((this.bufferedSamples >= this.maxSamples || this.buffer.length >= this.maxBatches) && this.running) {
+                await new Promise<void>((r) => (this.wakeReader = r));
+              }
             }
             ended = {};
           } catch (error) {
@@ -174,9 +199,9 @@ export class IngestWorker {
             await new Promise<void>((r) => (this.wakeWriter = r));
             continue;
           }
-          const taken = this.buffer.splice(0, size);
+          const taken = this.take();
           this.wakeReader?.();
-          await this.handle(taken);
+          await this.write(taken);
           backoffMs = 500;
           this.recovered();
         }
@@ -192,56 +217,78 @@ export class IngestWorker {
     }
   }
 
+  /** The next write's batches from the front of the buffer: at least one, within the bounds. */
+  private take(): Received[] {
+    let n = 0;
+    let samples = 0;
+    while (n < this.buffer.length && n < this.maxBatches) {
+      const next = this.buffer[n]!.batch.samples.length;
+      if (n > 0 && samples + next > this.maxSamples) break;
+      samples += next;
+      n++;
+    }
+    this.bufferedSamples -= samples;
+    return this.buffer.splice(0, n);
+  }
+
   /** Ends the delivery and hands back what was received but not written, for redelivery now. */
   private async release(reader: Promise<void> | undefined): Promise<void> {
     this.consuming?.stop();
     this.consuming = undefined;
     this.wake();
     await reader;
-    for (const m of this.buffer.splice(0)) m.nak();
+    for (const { msg } of this.buffer.splice(0)) msg.nak();
+    this.bufferedSamples = 0;
   }
 
-  private async handle(messages: JsMsg[]): Promise<void> {
-    const { storage, metrics } = this.options;
-    const good: { msg: JsMsg; batch: Batch }[] = [];
-    const settled = new Set<JsMsg>();
+  /** The message's batch, or undefined when it cannot be decoded (it then goes to the dead-letter stream). */
+  private async decode(msg: JsMsg): Promise<Batch | undefined> {
     try {
-      for (const msg of messages) {
-        let batch: Batch;
-        try {
-          batch = decodeBatch(msg.data);
-        } catch (error) {
-          await this.deadLetter(msg, error as DecodeError);
-          settled.add(msg);
-          continue;
-        }
-        good.push({ msg, batch });
-      }
-      if (!good.length) return;
+      return decodeBatch(msg.data);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      await this.deadLetter(msg, error);
+      return undefined;
+    }
+  }
+
+  private async write(received: Received[]): Promise<void> {
+    const { storage, metrics } = this.options;
+    try {
       const started = performance.now();
-      const result = await storage.writeBatches(good.map((g) => g.batch));
+      const result = await storage.writeBatches(received.map((r) => r.batch));
       metrics.samplesInserted.inc(result.inserted);
       metrics.samplesDuplicate.inc(result.duplicates);
-      metrics.batches.inc(good.length);
+      metrics.batches.inc(received.length);
       metrics.writeSeconds.observe((performance.now() - started) / 1000);
     } catch (error) {
+      if (isDataError(error)) {
+        // A batch the database refuses (a text it cannot store, a time out of its range) would
+        // fail every write it is part of: write the batches one by one, so that only it goes
+        // to the dead-letter stream.
+        if (received.length === 1) await this.deadLetter(received[0]!.msg, new Error(`the database refused the batch: ${(error as Error).message}`));
+        else for (const r of received) await this.write([r]);
+        return;
+      }
       // Nothing of these was committed: let JetStream deliver them again after a pause.
-      for (const msg of messages) if (!settled.has(msg)) msg.nak(2000);
+      for (const { msg } of received) msg.nak(2000);
       throw error;
     }
-    for (const { msg } of good) msg.ack();
+    for (const { msg } of received) msg.ack();
   }
 
   private async deadLetter(msg: JsMsg, error: Error): Promise<void> {
     const { nc, names, logger, metrics } = this.options;
     const h = headers();
-    h.set('CityPilot-Reason', error.message.slice(0, 1000));
+    h.set('CityPilot-Reason', error.message.replace(/[\r\n]+/g, ' ').slice(0, 1000));
     h.set('CityPilot-Subject', msg.subject);
     h.set('CityPilot-Stream-Seq', String(msg.seq));
     await jetstream(nc).publish(deadLetterSubject(names), msg.data, { headers: h });
-    msg.term(error.message.slice(0, 200));
+    // Acknowledged, not terminated: it is safe in the dead-letter stream now, and a terminated
+    // message stays in a work-queue stream for ever on NATS 2.9 (Debian 12's nats-server).
+    msg.ack();
     metrics.deadLetters.inc();
-    logger.warn({ subject: msg.subject, seq: msg.seq, reason: error.message }, 'undecodable message moved to the dead-letter stream');
+    logger.warn({ subject: msg.subject, seq: msg.seq, reason: error.message }, 'message moved to the dead-letter stream');
   }
 
   /** Logs a failure once until it changes, not at every retry. */
@@ -259,3 +306,11 @@ export class IngestWorker {
   }
 }
 
+/**
+ * Whether the database refused a write for what it holds rather than for its own state: a data
+ * exception (SQLSTATE class 22), which the same batch meets again at every attempt.
+ */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('22');
+}
