@@ -1,6 +1,7 @@
 export { Hub, type HubOptions } from './hub.js';
 export { Storage, type StorageMode, type StorageOptions, type WriteResult, type GatewayStatus, type PointStatus } from './storage/storage.js';
 export { migrate, migrations, type Migration } from './storage/migrations.js';
+export { SamplePartitions, SampleTimeRangeError, MAX_PARTITIONS_PER_CALL, partitionName, sampleTimeRange, type PartitionMonth } from './storage/partitions.js';
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';
 export { runCli, streamNamesFromEnv } from './commands.js';

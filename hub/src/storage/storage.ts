@@ -5,6 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
 import { applyAnnouncement } from './catalog.js';
 import { migrate } from './migrations.js';
+import { SamplePartitions, sampleTimeRange } from './partitions.js';
 import { checkTimeZone, Rollups } from './rollups.js';
 
 /** Which engine stores the samples. */
@@ -72,6 +73,8 @@ export class Storage {
     readonly modeDetail: string,
     /** Hourly, daily and monthly rollups of the samples, and the queries over them. */
     readonly rollups: Rollups,
+    /** The monthly partitions of samples on plain PostgreSQL, made before each write. */
+    readonly partitions: SamplePartitions,
   ) {}
 
   static async open(options: StorageOptions): Promise<Storage> {
@@ -92,7 +95,7 @@ export class Storage {
       const mode: StorageMode = hypertable ? 'timescaledb' : 'postgresql';
       const detail = hypertable ? `TimescaleDB ${timescale.enabled ? timescale.version : ''}`.trim() : timescale.enabled ? 'samples was created before TimescaleDB was enabled' : timescale.reason;
       options.logger.info({ storage: mode, detail }, mode === 'timescaledb' ? `storage: TimescaleDB (${detail})` : `storage: plain PostgreSQL (TimescaleDB not used: ${detail})`);
-      return new Storage(pool, mode, detail, await Rollups.open(pool, mode, timezone));
+      return new Storage(pool, mode, detail, await Rollups.open(pool, mode, timezone), new SamplePartitions(pool, mode));
     } catch (error) {
       await pool.end();
       throw error;
@@ -104,6 +107,9 @@ export class Storage {
    * stored (same point and time) is left as it is, so a batch delivered twice is stored once.
    */
   async writeBatches(batches: readonly Batch[]): Promise<WriteResult> {
+    // Before taking a connection: creating a partition takes one of its own.
+    const range = sampleTimeRange(batches);
+    if (range) await this.partitions.ensurePartitions(range.from, range.to);
     const client = await this.pool.connect();
     const learnt = new Map<string, number>();
     let total = 0;
