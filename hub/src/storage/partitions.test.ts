@@ -139,6 +139,29 @@ for (const engine of engines) {
 
     it.skipIf(engine.mode !== 'postgresql')(
       engine.mode === 'postgresql'
+        ? 'makes again a partition that another hub process dropped for retention when a late sample needs it'
+        : 'makes again a partition another hub process dropped (skipped: TimescaleDB makes its own chunks)',
+      async () => {
+        const own = await createTestDatabase(engine.adminUrl, 'partitions_dropped');
+        const hub = await Storage.open({ databaseUrl: own.url, logger, timescale: 'off', lifecycle: { retention: { samples: '1 year' } } });
+        try {
+          const old = Date.now() - 2 * 365 * DAY;
+          const late = { point: 'm', time: old, value: 1, quality: 'good' as const };
+          expect(await hub.writeBatches([batch('late', [late])])).toEqual({ inserted: 1, duplicates: 0 });
+          // Another hub process's retention pass drops the month.
+          const [name] = await partitionNames(hub.pool);
+          await hub.pool.query(`DROP TABLE ${name}`);
+          expect(await hub.writeBatches([batch('late', [{ ...late, time: old + 1 }])])).toEqual({ inserted: 1, duplicates: 0 });
+          expect(await partitionNames(hub.pool)).toEqual([name]);
+        } finally {
+          await hub.close();
+          await own.drop();
+        }
+      },
+    );
+
+    it.skipIf(engine.mode !== 'postgresql')(
+      engine.mode === 'postgresql'
         ? "reads by point and time range, as the rollups read samples, only the range's partitions"
         : 'reads by point and time range only the partitions of the range (skipped: TimescaleDB excludes chunks itself)',
       async () => {

@@ -89,10 +89,16 @@ export class Rollups {
     readonly mode: StorageMode,
     /** IANA time zone the buckets are cut in. */
     readonly timezone: string,
+    /** PostgreSQL intervals: buckets of a step older than `now() - horizon` are never recomputed. */
+    private readonly horizons: Partial<Record<RollupStep, string>>,
   ) {}
 
-  /** Checks that the rollups of the (migrated) database were cut in `timezone`. */
-  static async open(pool: pg.Pool, mode: StorageMode, timezone: string): Promise<Rollups> {
+  /**
+   * Checks that the rollups of the (migrated) database were cut in `timezone`. `horizons` (see
+   * refreshHorizons in lifecycle.ts) keep late samples older than the retention from recomputing
+   * buckets whose data was dropped: such samples are stored but not rolled up. Default: none.
+   */
+  static async open(pool: pg.Pool, mode: StorageMode, timezone: string, horizons: Partial<Record<RollupStep, string>> = {}): Promise<Rollups> {
     const { rows } = await pool.query<{ timezone: string }>('SELECT timezone FROM rollup_settings');
     const stored = rows[0]?.timezone;
     if (stored !== timezone) {
@@ -100,7 +106,7 @@ export class Rollups {
         `timezone: the rollups of this database are cut in ${stored}, the configuration says ${timezone}; keep ${stored} or rebuild the rollups`,
       );
     }
-    return new Rollups(pool, mode, timezone);
+    return new Rollups(pool, mode, timezone, horizons);
   }
 
   /**
@@ -162,10 +168,10 @@ export class Rollups {
          FROM (SELECT DISTINCT p, date_trunc('hour', to_timestamp(t / 1000.0), $3) AS bucket
                  FROM unnest($1::bigint[], $2::float8[]) AS u(p, t)) AS b
          JOIN samples s ON s.point_id = b.p AND s.time >= b.bucket AND s.time < b.bucket + INTERVAL '1 hour'
-        WHERE s.value IS NOT NULL
+        WHERE s.value IS NOT NULL AND ($4::interval IS NULL OR b.bucket >= now() - $4::interval)
         GROUP BY s.point_id, b.bucket
        ON CONFLICT (point_id, bucket) DO UPDATE SET ${UPDATE_ALL}`,
-      [pointIds, times, this.timezone],
+      [pointIds, times, this.timezone, this.horizons.hour ?? null],
     );
     for (const [table, parent, field] of [['rollup_day', 'rollup_hour', 'day'], ['rollup_month', 'rollup_day', 'month']] as const) {
       await client.query(
@@ -177,16 +183,18 @@ export class Rollups {
                    FROM unnest($1::bigint[], $2::float8[]) AS u(p, t)) AS b
            JOIN ${parent} c ON c.point_id = b.p AND c.bucket >= b.bucket
                            AND c.bucket < ((b.bucket AT TIME ZONE $3) + INTERVAL '1 ${field}') AT TIME ZONE $3
+          WHERE $4::interval IS NULL OR b.bucket >= now() - $4::interval
           GROUP BY c.point_id, b.bucket
          ON CONFLICT (point_id, bucket) DO UPDATE SET ${UPDATE_ALL}`,
-        [pointIds, times, this.timezone],
+        [pointIds, times, this.timezone, this.horizons[field] ?? null],
       );
     }
   }
 
   /**
    * Recomputes every bucket of [from, to) (widened to whole local months) from the samples: for
-   * samples loaded without `touch` (bulk imports, benchmarks). Not inside a transaction.
+   * samples loaded without `touch` (bulk imports, benchmarks). Not inside a transaction. It
+   * ignores the horizons: never rebuild a range older than the samples retention.
    */
   async rebuild(range: { from: Instant; to: Instant }): Promise<void> {
     const { from, to } = await this.monthWindow(ms(range.from), ms(range.to));
@@ -236,7 +244,7 @@ export class Rollups {
       this.pending = undefined;
       try {
         const { from, to } = await this.monthWindow(pending.from, pending.to + 1);
-        await this.refreshWindow(from, to);
+        await this.refreshWindow(from, to, this.horizons);
       } catch (error) {
         const now = this.pending as { from: number; to: number } | undefined;
         this.pending = now ? { from: Math.min(now.from, pending.from), to: Math.max(now.to, pending.to) } : pending;
@@ -302,14 +310,32 @@ export class Rollups {
     return rows[0]!;
   }
 
-  /** Refreshes the continuous aggregates over [from, to), finest first (each feeds the next). */
-  private async refreshWindow(from: Date, to: Date): Promise<void> {
-    for (const view of Object.values(TABLES)) {
+  /**
+   * Refreshes the continuous aggregates over [from, to) (local month starts), finest first (each
+   * feeds the next). When `horizons` gives one, an aggregate is refreshed only from the first
+   * local month starting after its horizon: TimescaleDB refuses a window holding no whole bucket,
+   * and the refresh policies (whose start_offset is the horizon) catch up on the partial month.
+   */
+  private async refreshWindow(from: Date, to: Date, horizons: Partial<Record<RollupStep, string>> = {}): Promise<void> {
+    const floor = (n: number) => `((date_trunc('month', now() - $${n}::interval, $4) AT TIME ZONE $4) + INTERVAL '1 month') AT TIME ZONE $4`;
+    const floors = Object.values(horizons).some((h) => h !== undefined)
+      ? (await this.pool.query<Record<RollupStep, Date | null>>(`SELECT ${floor(1)} AS hour, ${floor(2)} AS day, ${floor(3)} AS month`, [
+          horizons.hour ?? null,
+          horizons.day ?? null,
+          horizons.month ?? null,
+          this.timezone,
+        ])).rows[0]
+      : undefined;
+    for (const step of ROLLUP_STEPS) {
+      const view = TABLES[step];
+      const earliest = floors?.[step];
+      const start = earliest && earliest > from ? earliest : from;
+      if (start >= to) continue;
       // A refresh policy (or another hub) refreshing the same aggregate makes TimescaleDB give up
       // rather than wait: try again for up to about 30 s.
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.pool.query(`CALL refresh_continuous_aggregate($1, $2::timestamptz, $3::timestamptz)`, [view, from, to]);
+          await this.pool.query(`CALL refresh_continuous_aggregate($1, $2::timestamptz, $3::timestamptz)`, [view, start, to]);
           break;
         } catch (error) {
           if (attempt >= 30 || !/concurrent refresh/i.test((error as Error).message)) throw error;
