@@ -1,6 +1,7 @@
 import { describeFailure, runGatewayCli, runSimulateCli, createLogger, type CliIo } from '@citypilot/gateway';
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
+import { InvalidStorageSettingError, type LifecycleOptions, type LifecycleSetting } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import { ConfigFileError } from '@citypilot/sdk';
@@ -26,6 +27,10 @@ Hub environment:
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
   CITYPILOT_TIMESCALE  auto (default) or off
   CITYPILOT_TIMEZONE  the city's time zone for rollups (default Europe/Paris; fixed once rollups exist)
+  CITYPILOT_COMPRESS_AFTER  age at which TimescaleDB compresses samples (default 7 days)
+  CITYPILOT_RETENTION_SAMPLES, CITYPILOT_RETENTION_HOUR, CITYPILOT_RETENTION_DAY, CITYPILOT_RETENTION_MONTH
+                    how long raw samples and hourly, daily, monthly rollups are kept: a PostgreSQL
+                    interval such as '3 years', or 'forever' (defaults 3 years, 10 years, forever, forever)
   LOG_LEVEL         debug, info (default), warn, error`;
 
 const processIo: CliIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
@@ -37,6 +42,26 @@ export function streamNamesFromEnv(env: NodeJS.ProcessEnv): StreamNames {
     stream: env.CITYPILOT_STREAM ?? defaultStreamNames.stream,
     durable: env.CITYPILOT_DURABLE ?? defaultStreamNames.durable,
   };
+}
+
+/** The environment variable of each lifecycle setting. */
+const LIFECYCLE_ENV: Readonly<Record<LifecycleSetting, string>> = {
+  compressAfter: 'CITYPILOT_COMPRESS_AFTER',
+  'retention.samples': 'CITYPILOT_RETENTION_SAMPLES',
+  'retention.hour': 'CITYPILOT_RETENTION_HOUR',
+  'retention.day': 'CITYPILOT_RETENTION_DAY',
+  'retention.month': 'CITYPILOT_RETENTION_MONTH',
+};
+
+/** Compression and retention from the environment; unset variables keep their defaults. Checked by Storage.open. */
+export function lifecycleFromEnv(env: NodeJS.ProcessEnv): LifecycleOptions {
+  const retention: NonNullable<LifecycleOptions['retention']> = {};
+  for (const dataClass of ['samples', 'hour', 'day', 'month'] as const) {
+    const value = env[LIFECYCLE_ENV[`retention.${dataClass}`]];
+    if (value !== undefined) retention[dataClass] = value;
+  }
+  const compressAfter = env[LIFECYCLE_ENV.compressAfter];
+  return { ...(compressAfter !== undefined ? { compressAfter } : {}), retention };
 }
 
 /** `citypilot …`: resolves with the process exit code. */
@@ -83,16 +108,25 @@ async function runHub(io: CliIo): Promise<number> {
   if (!databaseUrl) return 2;
   const env = process.env;
   const logger = createLogger('citypilot-hub');
-  const hub = await Hub.start({
-    databaseUrl,
-    natsUrl: env.NATS_URL ?? 'nats://127.0.0.1:4222',
-    logger,
-    names: streamNamesFromEnv(env),
-    http: { host: env.HUB_HOST, port: env.HUB_PORT === undefined ? undefined : Number(env.HUB_PORT) },
-    ingestWorkers: env.HUB_INGEST_WORKERS ? Number(env.HUB_INGEST_WORKERS) : undefined,
-    timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
-    timezone: env.CITYPILOT_TIMEZONE,
-  });
+  let hub: Hub;
+  try {
+    hub = await Hub.start({
+      databaseUrl,
+      natsUrl: env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      logger,
+      names: streamNamesFromEnv(env),
+      http: { host: env.HUB_HOST, port: env.HUB_PORT === undefined ? undefined : Number(env.HUB_PORT) },
+      ingestWorkers: env.HUB_INGEST_WORKERS ? Number(env.HUB_INGEST_WORKERS) : undefined,
+      timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
+      timezone: env.CITYPILOT_TIMEZONE,
+      lifecycle: lifecycleFromEnv(env),
+    });
+  } catch (error) {
+    // Checked before anything starts: say which variable is wrong, as for DATABASE_URL.
+    if (!(error instanceof InvalidStorageSettingError)) throw error;
+    io.err(`${LIFECYCLE_ENV[error.setting]}: ${JSON.stringify(error.value)} ${error.problem}`);
+    return 2;
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

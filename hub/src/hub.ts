@@ -5,6 +5,7 @@ import type { Logger } from '@citypilot/sdk';
 import { buildApi } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
+import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 
 export interface HubOptions {
@@ -20,6 +21,8 @@ export interface HubOptions {
   timescale?: 'auto' | 'off';
   /** The city's time zone (IANA name), for rollups and calendars. Default Europe/Paris. */
   timezone?: string;
+  /** Compression and retention of the stored data, (re)applied at start. Defaults in lifecycle.ts. */
+  lifecycle?: LifecycleOptions;
 }
 
 /** A running hub: storage, ingest from JetStream, HTTP API. */
@@ -38,7 +41,13 @@ export class Hub {
   static async start(options: HubOptions): Promise<Hub> {
     const names = options.names ?? defaultStreamNames;
     const metrics = createHubMetrics();
-    const storage = await Storage.open({ databaseUrl: options.databaseUrl, logger: options.logger, timescale: options.timescale, timezone: options.timezone });
+    const storage = await Storage.open({
+      databaseUrl: options.databaseUrl,
+      logger: options.logger,
+      timescale: options.timescale,
+      timezone: options.timezone,
+      lifecycle: options.lifecycle ?? {},
+    });
     let nc: NatsConnection | undefined;
     try {
       nc = await connect({ servers: options.natsUrl, name: 'citypilot-hub', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });

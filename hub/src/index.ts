@@ -1,9 +1,26 @@
 export { Hub, type HubOptions } from './hub.js';
 export { Storage, type StorageMode, type StorageOptions, type WriteResult, type GatewayStatus, type PointStatus } from './storage/storage.js';
 export { migrate, migrations, type Migration } from './storage/migrations.js';
+export {
+  checkLifecycleOptions,
+  refreshHorizons,
+  StorageLifecycle,
+  InvalidStorageSettingError,
+  DATA_CLASSES,
+  DEFAULT_COMPRESS_AFTER,
+  DEFAULT_RETENTION,
+  RETENTION_INTERVAL_MS,
+  type CheckedInterval,
+  type DataClass,
+  type LifecycleOptions,
+  type LifecycleSetting,
+  type LifecycleSettings,
+  type RetentionPass,
+} from './storage/lifecycle.js';
+export { SamplePartitions, SampleTimeRangeError, MAX_PARTITIONS_PER_CALL, partitionName, sampleTimeRange, type PartitionMonth } from './storage/partitions.js';
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';
-export { runCli, streamNamesFromEnv } from './commands.js';
+export { runCli, streamNamesFromEnv, lifecycleFromEnv } from './commands.js';
 export { BUILDING_USAGES, CatalogSchema, importCatalog, listBuildings, loadCatalog, applyAnnouncement, type Catalog, type BuildingSummary } from './storage/catalog.js';
 export { completeness, type CompletenessQuery, type CompletenessRow } from './storage/completeness.js';
 export {

@@ -25,6 +25,7 @@ import { BATCH_VERSION, batchMessageId, encodeBatch, subjects, type Batch } from
 import { ensureIngestStreams, IngestWorker, type StreamNames } from '../ingest/ingest.js';
 import { createHubMetrics } from '../metrics.js';
 import { ensureServices, type Services } from '../services/local-services.js';
+import { sampleTimeRange } from '../storage/partitions.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase, deleteStreams, uniqueSuffix } from '../testing/index.js';
 
@@ -235,6 +236,8 @@ async function main(): Promise<void> {
 
     // Baseline: the same rows, raw COPY into an identical empty samples table (same migrations).
     const baseline = await Storage.open({ databaseUrl: baselineDb.url, logger: quiet });
+    const range = sampleTimeRange(batches);
+    if (range) await baseline.partitions.ensurePartitions(range.from, range.to); // as writeBatches does
     await baseline.close();
     const ids = new Map<string, number>();
     for (const r of (await storage.pool.query<{ id: string; gateway_id: string; point_key: string }>('SELECT id, gateway_id, point_key FROM points')).rows) {

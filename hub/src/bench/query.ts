@@ -82,6 +82,7 @@ function median(xs: number[]): number {
 
 /** Loads the readings: point-major (kind to the primary key), split over two connections. */
 async function generate(storage: Storage, o: Options, from: Date, to: Date): Promise<number> {
+  await storage.partitions.ensurePartitions(from.getTime(), to.getTime() - 1); // plain PostgreSQL: samples is partitioned by month
   await storage.pool.query(
     `INSERT INTO gateways (id, building_key) SELECT format('bench-gw-%s', lpad(b::text, 3, '0')), format('b%s', lpad(b::text, 3, '0')) FROM generate_series(1, $1) b`,
     [o.buildings],

@@ -1,6 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { decodeBatch, Pause, DecodeError, subjects, type Batch, type Logger } from '@citypilot/sdk';
+import { SampleTimeRangeError } from '../storage/partitions.js';
 import type { Storage } from '../storage/storage.js';
 import type { HubMetrics } from '../metrics.js';
 
@@ -307,10 +308,12 @@ export class IngestWorker {
 }
 
 /**
- * Whether the database refused a write for what it holds rather than for its own state: a data
- * exception (SQLSTATE class 22), which the same batch meets again at every attempt.
+ * Whether a write was refused for what it holds rather than for the database's state, so that
+ * the same batch would meet it again at every attempt: a data exception (SQLSTATE class 22), or
+ * sample times no partition can be made for.
  */
 function isDataError(error: unknown): boolean {
+  if (error instanceof SampleTimeRangeError) return true;
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' && code.startsWith('22');
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { createPartitionSql, monthOf } from './partitions.js';
 
 /** What a migration may depend on: whether the database has TimescaleDB. */
 export interface MigrationContext {
@@ -209,15 +210,61 @@ export const migrations: readonly Migration[] = [
       }
     },
   },
+  {
+    id: 4,
+    name: 'samples partitioned by month on plain PostgreSQL; compression settings on TimescaleDB',
+    async up(client, { timescale }) {
+      const hypertable = timescale && ((await client.query(
+        `SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = current_schema() AND hypertable_name = 'samples'`,
+      )).rowCount ?? 0) > 0;
+      if (hypertable) {
+        // Chunks are compressed by a policy the hub applies at start (its age is a setting).
+        // Segments per point, ordered by time: what the rollups and the point queries read.
+        await client.query(`ALTER TABLE samples SET (timescaledb.compress, timescaledb.compress_segmentby = 'point_id', timescaledb.compress_orderby = 'time')`);
+        return;
+      }
+      const { rows: kind } = await client.query<{ relkind: string }>(`SELECT relkind FROM pg_class WHERE oid = 'samples'::regclass`);
+      if (kind[0]?.relkind === 'p') return; // partitioned already (by hand)
+      // Partitions are UTC months, made on demand by SamplePartitions before each write. There
+      // is no DEFAULT partition on purpose: once a default partition holds rows of a month,
+      // creating that month's partition fails (PostgreSQL refuses a partition whose range has
+      // rows in the default one), so a single early write would block the month for good.
+      // The rows move in this transaction: for a large table it takes a while and needs the
+      // table's size again in free disk until it commits.
+      await client.query(`
+        ALTER TABLE samples RENAME TO samples_unpartitioned;
+        ALTER TABLE samples_unpartitioned RENAME CONSTRAINT samples_pkey TO samples_unpartitioned_pkey;
+        CREATE TABLE samples (
+          point_id    bigint NOT NULL,
+          time        timestamptz NOT NULL,
+          value       double precision,
+          text_value  text,
+          quality     sample_quality NOT NULL,
+          reason      text,
+          PRIMARY KEY (point_id, time)
+        ) PARTITION BY RANGE (time);
+      `);
+      const { rows } = await client.query<{ month: Date }>(
+        `SELECT DISTINCT date_trunc('month', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month FROM samples_unpartitioned ORDER BY 1`,
+      );
+      for (const { month } of rows) await client.query(createPartitionSql(monthOf(month.getTime())));
+      await client.query(`
+        INSERT INTO samples (point_id, time, value, text_value, quality, reason)
+        SELECT point_id, time, value, text_value, quality, reason FROM samples_unpartitioned;
+        DROP TABLE samples_unpartitioned;
+      `);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';
 
 /**
  * Applies the migrations a database lacks, in one transaction, under an advisory lock so that
- * hub processes starting together do not race. Returns the ids applied.
+ * hub processes starting together do not race. Returns the ids applied. `through` stops after
+ * that migration id (tests of a later migration start from the schema before it).
  */
-export async function migrate(client: pg.ClientBase, context: MigrationContext): Promise<number[]> {
+export async function migrate(client: pg.ClientBase, context: MigrationContext, options: { through?: number } = {}): Promise<number[]> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK_KEY]);
@@ -227,6 +274,7 @@ export async function migrate(client: pg.ClientBase, context: MigrationContext):
     const done = new Set(rows.map((r) => r.id));
     const applied: number[] = [];
     for (const m of migrations) {
+      if (options.through !== undefined && m.id > options.through) break;
       if (done.has(m.id)) continue;
       await m.up(client, context);
       await client.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [m.id, m.name]);

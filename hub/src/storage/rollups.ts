@@ -74,7 +74,7 @@ const TABLES: Record<RollupStep, string> = { hour: 'rollup_hour', day: 'rollup_d
  *
  * With TimescaleDB they are hierarchical continuous aggregates (real-time); the hub refreshes the
  * range its own writes touched before it answers a query, and refresh policies catch up on
- * writes made elsewhere. On plain PostgreSQL they are tables that `touch` updates in the
+ * writes made elsewhere. On plain PostgreSQL they are tables that `add` updates in the
  * transaction inserting the samples. The same views answer on both engines.
  */
 export class Rollups {
@@ -88,10 +88,17 @@ export class Rollups {
     readonly mode: StorageMode,
     /** IANA time zone the buckets are cut in. */
     readonly timezone: string,
+    /** PostgreSQL intervals: buckets of a step older than `now() - horizon` never change any more. */
+    private readonly horizons: Partial<Record<RollupStep, string>>,
   ) {}
 
-  /** Checks that the rollups of the (migrated) database were cut in `timezone`. */
-  static async open(pool: pg.Pool, mode: StorageMode, timezone: string): Promise<Rollups> {
+  /**
+   * Checks that the rollups of the (migrated) database were cut in `timezone`. `horizons` (see
+   * refreshHorizons in lifecycle.ts) make buckets older than the retention final: TimescaleDB
+   * would recompute them from samples already dropped, so on both engines a late sample older
+   * than that is stored but not rolled up. Default: none.
+   */
+  static async open(pool: pg.Pool, mode: StorageMode, timezone: string, horizons: Partial<Record<RollupStep, string>> = {}): Promise<Rollups> {
     const { rows } = await pool.query<{ timezone: string }>('SELECT timezone FROM rollup_settings');
     const stored = rows[0]?.timezone;
     if (stored !== timezone) {
@@ -99,7 +106,7 @@ export class Rollups {
         `timezone: the rollups of this database are cut in ${stored}, the configuration says ${timezone}; keep ${stored} or rebuild the rollups`,
       );
     }
-    return new Rollups(pool, mode, timezone);
+    return new Rollups(pool, mode, timezone, horizons);
   }
 
   /**
@@ -117,12 +124,13 @@ export class Rollups {
       this.pending = this.pending ? { from: Math.min(this.pending.from, from), to: Math.max(this.pending.to, to) } : { from, to };
       return;
     }
-    await client.query(MERGE_SQL, [...partials.columns(), this.timezone]);
+    await client.query(MERGE_SQL, [...partials.columns(), this.timezone, this.horizons.hour ?? null, this.horizons.day ?? null, this.horizons.month ?? null]);
   }
 
   /**
    * Recomputes every bucket of [from, to) (widened to whole local months) from the samples: for
-   * samples loaded without `touch` (bulk imports, benchmarks). Not inside a transaction.
+   * samples loaded without `touch` (bulk imports, benchmarks). Not inside a transaction. It
+   * ignores the horizons: never rebuild a range older than the samples retention.
    */
   async rebuild(range: { from: Instant; to: Instant }): Promise<void> {
     const { from, to } = await this.monthWindow(ms(range.from), ms(range.to));
@@ -172,7 +180,7 @@ export class Rollups {
       this.pending = undefined;
       try {
         const { from, to } = await this.monthWindow(pending.from, pending.to + 1);
-        await this.refreshWindow(from, to);
+        await this.refreshWindow(from, to, this.horizons);
       } catch (error) {
         const now = this.pending as { from: number; to: number } | undefined;
         this.pending = now ? { from: Math.min(now.from, pending.from), to: Math.max(now.to, pending.to) } : pending;
@@ -238,19 +246,37 @@ export class Rollups {
     return rows[0]!;
   }
 
-  /** Refreshes the continuous aggregates over [from, to), finest first (each feeds the next). */
-  private async refreshWindow(from: Date, to: Date): Promise<void> {
+  /**
+   * Refreshes the continuous aggregates over [from, to) (local month starts), finest first (each
+   * feeds the next). When `horizons` gives one, an aggregate is refreshed only from the first
+   * local month starting after its horizon: TimescaleDB refuses a window holding no whole bucket,
+   * and the refresh policies (whose start_offset is the horizon) catch up on the partial month.
+   */
+  private async refreshWindow(from: Date, to: Date, horizons: Partial<Record<RollupStep, string>> = {}): Promise<void> {
+    const floor = (n: number) => `((date_trunc('month', now() - $${n}::interval, $4) AT TIME ZONE $4) + INTERVAL '1 month') AT TIME ZONE $4`;
+    const floors = Object.values(horizons).some((h) => h !== undefined)
+      ? (await this.pool.query<Record<RollupStep, Date | null>>(`SELECT ${floor(1)} AS hour, ${floor(2)} AS day, ${floor(3)} AS month`, [
+          horizons.hour ?? null,
+          horizons.day ?? null,
+          horizons.month ?? null,
+          this.timezone,
+        ])).rows[0]
+      : undefined;
     // Two passes: TimescaleDB 2.28 at times leaves the last hour of an invalidated range
     // unmaterialized when the newest sample written starts that hour exactly (a meter read at
     // 10:00:00), and materializes it at the next refresh (seen with a transaction writing
     // 04:30, 05:30 and 04:00 the next day, after one writing 22:00 to 03:00: 7 times in 8
     // without the second pass, never with it). Otherwise the second pass finds nothing to do.
-    for (const view of [...Object.values(TABLES), ...Object.values(TABLES)]) {
+    for (const step of [...ROLLUP_STEPS, ...ROLLUP_STEPS]) {
+      const view = TABLES[step];
+      const earliest = floors?.[step];
+      const start = earliest && earliest > from ? earliest : from;
+      if (start >= to) continue;
       // A refresh policy (or another hub) refreshing the same aggregate makes TimescaleDB give up
       // rather than wait: try again for up to about 30 s.
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.pool.query(`CALL refresh_continuous_aggregate($1, $2::timestamptz, $3::timestamptz)`, [view, from, to]);
+          await this.pool.query(`CALL refresh_continuous_aggregate($1, $2::timestamptz, $3::timestamptz)`, [view, start, to]);
           break;
         } catch (error) {
           if (attempt >= 30 || !/concurrent refresh/i.test((error as Error).message)) throw error;
@@ -269,7 +295,7 @@ export class Rollups {
  */
 export class RollupPartials {
   /** Partials by point: a write holds a few quarter hours of each point, searched in turn. */
-  private readonly byPoint = new Map<number, Partial[]>();
+  private readonly byPoint = new Map<number, PartialAggregate[]>();
   private count = 0;
 
   /** Partials (one per point and quarter hour) collected so far. */
@@ -317,7 +343,7 @@ export class RollupPartials {
     return { from, to };
   }
 
-  private *all(): Iterable<Partial> {
+  private *all(): Iterable<PartialAggregate> {
     for (const partials of this.byPoint.values()) yield* partials;
   }
 
@@ -340,7 +366,7 @@ export class RollupPartials {
   }
 }
 
-interface Partial {
+interface PartialAggregate {
   pointId: number;
   /** Start of the UTC quarter hour, epoch ms. */
   quarter: number;
@@ -367,7 +393,7 @@ const ADD_TO_ROW = `n = r.n + excluded.n, sum = r.sum + excluded.sum,
   last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END`;
 
 /** One level of MERGE_SQL: the partials of `source` grouped into `field` buckets and added to `table`. */
-function mergeLevel(table: string, source: string, field: 'hour' | 'day' | 'month'): string {
+function mergeLevel(table: string, source: string, field: 'hour' | 'day' | 'month', horizon: string): string {
   return `${field} AS (
     SELECT p, date_trunc('${field}', b, $11) AS b, sum(n)::bigint AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
            min(ft) AS ft, (array_agg(fv ORDER BY ft))[1] AS fv, max(lt) AS lt, (array_agg(lv ORDER BY lt DESC))[1] AS lv
@@ -375,6 +401,7 @@ function mergeLevel(table: string, source: string, field: 'hour' | 'day' | 'mont
   ), ${field}_added AS (
     INSERT INTO ${table} AS r (point_id, bucket, n, sum, min, max, first_time, first_value, last_time, last_value)
     SELECT p, b, n, sum, min, max, ft, fv, lt, lv FROM ${field}
+     WHERE ${horizon}::interval IS NULL OR b >= now() - ${horizon}::interval
      ORDER BY p, b -- the same lock order in every transaction: concurrent merges never deadlock
     ON CONFLICT (point_id, bucket) DO UPDATE SET ${ADD_TO_ROW}
   )`;
@@ -382,14 +409,15 @@ function mergeLevel(table: string, source: string, field: 'hour' | 'day' | 'mont
 
 /**
  * Plain PostgreSQL: adds the partials ($1..$10, see RollupPartials.columns) to the hourly, daily
- * and monthly rollups in the city's time zone ($11), in one statement. Days and months are cut
- * from the local hours, as the rollups are on TimescaleDB.
+ * and monthly rollups in the city's time zone ($11), in one statement, leaving alone the buckets
+ * older than each step's horizon ($12..$14, null for none). Days and months are cut from the
+ * local hours, as the rollups are on TimescaleDB.
  */
 const MERGE_SQL = `WITH quarter AS (
     SELECT p, to_timestamp(q / 1000.0) AS b, n, sum, min, max, to_timestamp(ft / 1000.0) AS ft, fv, to_timestamp(lt / 1000.0) AS lt, lv
       FROM unnest($1::bigint[], $2::float8[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[])
            AS u(p, q, n, sum, min, max, ft, fv, lt, lv)
-  ), ${mergeLevel('rollup_hour', 'quarter', 'hour')}, ${mergeLevel('rollup_day', 'hour', 'day')}, ${mergeLevel('rollup_month', 'day', 'month')}
+  ), ${mergeLevel('rollup_hour', 'quarter', 'hour', '$12')}, ${mergeLevel('rollup_day', 'hour', 'day', '$13')}, ${mergeLevel('rollup_month', 'day', 'month', '$14')}
   SELECT 1`;
 
 /** Energy per building and bucket; the raw-samples equivalent is in bench/query.ts. */

@@ -4,7 +4,9 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
 import { applyAnnouncement } from './catalog.js';
+import { checkLifecycleOptions, refreshHorizons, StorageLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { migrate } from './migrations.js';
+import { SamplePartitions, sampleTimeRange } from './partitions.js';
 import { checkTimeZone, RollupPartials, Rollups } from './rollups.js';
 
 /** Which engine stores the samples. */
@@ -19,6 +21,13 @@ export interface StorageOptions {
   poolSize?: number;
   /** IANA time zone of the city, in which rollups cut hours, days and months. Default `Europe/Paris`. */
   timezone?: string;
+  /**
+   * Compression and retention (defaults in lifecycle.ts), checked before anything else and
+   * applied at open: TimescaleDB's policies replaced where they differ; on plain PostgreSQL, old
+   * data removed now and hourly until close. Left out, the database's policies and data are left
+   * as they are: for commands that only migrate or import, and tests. The hub always gives it.
+   */
+  lifecycle?: LifecycleOptions;
 }
 
 /** Outcome of writing batches: samples newly stored, and those already there (redeliveries). */
@@ -72,12 +81,17 @@ export class Storage {
     readonly modeDetail: string,
     /** Hourly, daily and monthly rollups of the samples, and the queries over them. */
     readonly rollups: Rollups,
+    /** The monthly partitions of samples on plain PostgreSQL, made before each write. */
+    readonly partitions: SamplePartitions,
+    /** Compression and retention, when StorageOptions.lifecycle was given. */
+    readonly lifecycle: StorageLifecycle | undefined,
   ) {}
 
   static async open(options: StorageOptions): Promise<Storage> {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 4 });
     pool.on('error', (error) => options.logger.warn({ err: error.message }, 'idle database connection failed'));
     try {
+      const settings = options.lifecycle && (await checkLifecycleOptions(pool, options.lifecycle));
       const timescale = options.timescale === 'off' ? { enabled: false as const, reason: 'disabled by configuration' } : await enableTimescale(pool);
       const timezone = options.timezone ?? 'Europe/Paris';
       await checkTimeZone(pool, timezone);
@@ -92,7 +106,11 @@ export class Storage {
       const mode: StorageMode = hypertable ? 'timescaledb' : 'postgresql';
       const detail = hypertable ? `TimescaleDB ${timescale.enabled ? timescale.version : ''}`.trim() : timescale.enabled ? 'samples was created before TimescaleDB was enabled' : timescale.reason;
       options.logger.info({ storage: mode, detail }, mode === 'timescaledb' ? `storage: TimescaleDB (${detail})` : `storage: plain PostgreSQL (TimescaleDB not used: ${detail})`);
-      return new Storage(pool, mode, detail, await Rollups.open(pool, mode, timezone));
+      const horizons = settings && refreshHorizons(settings);
+      const rollups = await Rollups.open(pool, mode, timezone, { hour: horizons?.hour?.text, day: horizons?.day?.text, month: horizons?.month?.text });
+      const partitions = new SamplePartitions(pool, mode, settings?.retention.samples?.seconds);
+      const lifecycle = settings && (await StorageLifecycle.start({ pool, mode, settings, partitions, logger: options.logger }));
+      return new Storage(pool, mode, detail, rollups, partitions, lifecycle);
     } catch (error) {
       await pool.end();
       throw error;
@@ -110,6 +128,9 @@ export class Storage {
    * straight to the checking path for DEDUPE_AFTER_CONFLICT_MS.
    */
   async writeBatches(batches: readonly Batch[]): Promise<WriteResult> {
+    // Before taking a connection: creating a partition takes one of its own.
+    const range = sampleTimeRange(batches);
+    if (range) await this.partitions.ensurePartitions(range.from, range.to);
     if (Date.now() >= this.checkStoredUntil) {
       try {
         return await this.writeTransaction(batches, 'all-new');
@@ -376,6 +397,7 @@ export class Storage {
   }
 
   async close(): Promise<void> {
+    await this.lifecycle?.close();
     await this.pool.end();
   }
 }

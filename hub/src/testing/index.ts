@@ -50,6 +50,38 @@ export async function createTestDatabase(adminUrl: string, label: string): Promi
   };
 }
 
+/**
+ * The two storage engines a storage test runs its cases on: plain PostgreSQL on `adminUrl`, and
+ * TimescaleDB on CITYPILOT_TEST_TIMESCALE_URL or else `timescaleUrl` (inject('adminDatabaseUrl')
+ * and inject('timescaleDatabaseUrl') in a test file), with the reason to skip it when it cannot
+ * run TimescaleDB.
+ */
+export async function storageEngines(
+  adminUrl: string,
+  timescaleUrl: string,
+): Promise<{ mode: 'postgresql' | 'timescaledb'; adminUrl: string; skip: string | undefined }[]> {
+  const timescaleAdminUrl = process.env.CITYPILOT_TEST_TIMESCALE_URL || timescaleUrl || adminUrl;
+  return [
+    { mode: 'postgresql', adminUrl, skip: undefined },
+    { mode: 'timescaledb', adminUrl: timescaleAdminUrl, skip: await timescaleUnavailable(timescaleAdminUrl) },
+  ];
+}
+
+/** Why the server of `adminUrl` cannot run TimescaleDB, or undefined when it can. */
+export async function timescaleUnavailable(adminUrl: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const available = await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`);
+    if (!available.rowCount) return 'the test server has no timescaledb extension';
+    const { rows } = await client.query<{ libs: string }>(`SELECT current_setting('shared_preload_libraries') AS libs`);
+    if (!/(^|[\s,])timescaledb([\s,]|$)/.test(rows[0]!.libs)) return 'the test server does not preload timescaledb';
+    return undefined;
+  } finally {
+    await client.end();
+  }
+}
+
 /** JetStream names of a test file's own: subject prefix, stream and durable consumer. */
 export function uniqueStreamNames(label: string): StreamNames {
   const suffix = uniqueSuffix();
