@@ -255,6 +255,22 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 5,
+    name: 'points keep no latest sample; rollup tables leave room to update rows in place',
+    async up(client) {
+      // Rewriting thousands of point rows at every write cost more than the samples' own
+      // insert; Storage.points() finds each point's latest sample in the primary key's index.
+      await client.query(`ALTER TABLE points DROP COLUMN last_time, DROP COLUMN last_value, DROP COLUMN last_text, DROP COLUMN last_quality`);
+      // Plain PostgreSQL: every write adds to rollup rows. With free room on its page, a row is
+      // updated in place (a HOT update: no new index entry); full pages force a new index entry
+      // at every update. Applies to pages written from now on.
+      const { rows } = await client.query<{ relname: string }>(
+        `SELECT relname FROM pg_class WHERE relkind = 'r' AND relname IN ('rollup_hour', 'rollup_day', 'rollup_month') AND relnamespace = current_schema()::regnamespace`,
+      );
+      for (const { relname } of rows) await client.query(`ALTER TABLE ${relname} SET (fillfactor = 70)`);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';

@@ -124,7 +124,35 @@ export class Rollups {
       this.pending = this.pending ? { from: Math.min(this.pending.from, from), to: Math.max(this.pending.to, to) } : { from, to };
       return;
     }
-    await client.query(MERGE_SQL, [...partials.columns(), this.timezone, this.horizons.hour ?? null, this.horizons.day ?? null, this.horizons.month ?? null]);
+    const starts = await this.bucketStarts(client, partials.quarters());
+    const params: unknown[] = [];
+    for (let level = 0; level < ROLLUP_STEPS.length; level++) params.push(...columns(partials.regroup((quarter) => starts.get(quarter)![level]!)));
+    await client.query(ADD_SQL, [...params, this.horizons.hour ?? null, this.horizons.day ?? null, this.horizons.month ?? null]);
+  }
+
+  /** Local hour, day and month starts (epoch ms) of UTC quarter hours, as PostgreSQL cuts them. */
+  private readonly starts = new Map<number, readonly [number, number, number]>();
+
+  /**
+   * The local hour, day and month each quarter hour falls in, in the city's time zone, asked of
+   * PostgreSQL (whose time zone rules cut the buckets everywhere else) once per quarter hour.
+   */
+  private async bucketStarts(client: pg.ClientBase, quarters: readonly number[]): Promise<Map<number, readonly [number, number, number]>> {
+    // A few quarter hours a write: live data keeps asking for the same ones, a backlog for new
+    // ones. Forget them all now and then rather than keep them for ever.
+    if (this.starts.size + quarters.length > 100_000) this.starts.clear();
+    const missing = quarters.filter((q) => !this.starts.has(q));
+    if (missing.length) {
+      const { rows } = await client.query<{ q: number; h: number; d: number; m: number }>(
+        `SELECT q, (extract(epoch FROM date_trunc('hour', t, $2)) * 1000)::float8 AS h,
+                   (extract(epoch FROM date_trunc('day', t, $2)) * 1000)::float8 AS d,
+                   (extract(epoch FROM date_trunc('month', t, $2)) * 1000)::float8 AS m
+           FROM unnest($1::float8[]) AS q, to_timestamp(q / 1000.0) AS t`,
+        [missing, this.timezone],
+      );
+      for (const r of rows) this.starts.set(r.q, [r.h, r.d, r.m]);
+    }
+    return this.starts;
   }
 
   /**
@@ -290,8 +318,8 @@ export class Rollups {
 /**
  * Numeric samples summed per point and UTC quarter hour, ready to be added to the rollups. A
  * quarter hour aligned on UTC lies within one local hour in every time zone (offsets are
- * multiples of 15 minutes), so the database can place each partial in its local hour, day and
- * month without seeing the samples one by one.
+ * multiples of 15 minutes), so knowing the local hour, day and month of each quarter hour is
+ * enough to sum the partials per rollup bucket, without seeing the samples again.
  */
 export class RollupPartials {
   /** Partials by point: a write holds a few quarter hours of each point, searched in turn. */
@@ -309,27 +337,7 @@ export class RollupPartials {
       if (typeof value !== 'boolean') return;
       value = Number(value);
     }
-    const quarter = time - (time % QUARTER_HOUR);
-    let partials = this.byPoint.get(pointId);
-    if (!partials) this.byPoint.set(pointId, (partials = []));
-    const p = partials.find((x) => x.quarter === quarter);
-    if (!p) {
-      partials.push({ pointId, quarter, n: 1, sum: value, min: value, max: value, firstTime: time, firstValue: value, lastTime: time, lastValue: value });
-      this.count++;
-      return;
-    }
-    p.n++;
-    p.sum += value;
-    if (value < p.min) p.min = value;
-    if (value > p.max) p.max = value;
-    if (time < p.firstTime) {
-      p.firstTime = time;
-      p.firstValue = value;
-    }
-    if (time > p.lastTime) {
-      p.lastTime = time;
-      p.lastValue = value;
-    }
+    this.merge({ pointId, start: time - (time % QUARTER_HOUR), n: 1, sum: value, min: value, max: value, firstTime: time, firstValue: value, lastTime: time, lastValue: value });
   }
 
   /** Earliest and latest sample time counted (epoch ms). */
@@ -347,29 +355,49 @@ export class RollupPartials {
     for (const partials of this.byPoint.values()) yield* partials;
   }
 
-  /** The partials as the ten parallel arrays MERGE_SQL takes. */
-  columns(): unknown[][] {
-    const cols: unknown[][] = Array.from({ length: 10 }, () => []);
-    for (const p of this.all()) {
-      cols[0]!.push(p.pointId);
-      cols[1]!.push(p.quarter);
-      cols[2]!.push(p.n);
-      cols[3]!.push(p.sum);
-      cols[4]!.push(p.min);
-      cols[5]!.push(p.max);
-      cols[6]!.push(p.firstTime);
-      cols[7]!.push(p.firstValue);
-      cols[8]!.push(p.lastTime);
-      cols[9]!.push(p.lastValue);
+  /** The UTC quarter hours the partials cover (epoch ms), each once. */
+  quarters(): number[] {
+    const quarters = new Set<number>();
+    for (const p of this.all()) quarters.add(p.start);
+    return [...quarters];
+  }
+
+  /** The partials summed into the buckets that `bucketOf` gives their quarter hours. */
+  regroup(bucketOf: (quarter: number) => number): PartialAggregate[] {
+    const grouped = new RollupPartials();
+    for (const p of this.all()) grouped.merge({ ...p, start: bucketOf(p.start) });
+    return [...grouped.all()];
+  }
+
+  /** Adds `p` to the partial of its point and start, or keeps it as a new one. */
+  private merge(p: PartialAggregate): void {
+    let partials = this.byPoint.get(p.pointId);
+    if (!partials) this.byPoint.set(p.pointId, (partials = []));
+    const into = partials.find((x) => x.start === p.start);
+    if (!into) {
+      partials.push(p);
+      this.count++;
+      return;
     }
-    return cols;
+    into.n += p.n;
+    into.sum += p.sum;
+    if (p.min < into.min) into.min = p.min;
+    if (p.max > into.max) into.max = p.max;
+    if (p.firstTime < into.firstTime) {
+      into.firstTime = p.firstTime;
+      into.firstValue = p.firstValue;
+    }
+    if (p.lastTime > into.lastTime) {
+      into.lastTime = p.lastTime;
+      into.lastValue = p.lastValue;
+    }
   }
 }
 
 interface PartialAggregate {
   pointId: number;
-  /** Start of the UTC quarter hour, epoch ms. */
-  quarter: number;
+  /** Start of the UTC quarter hour, or of the rollup bucket, epoch ms. */
+  start: number;
   n: number;
   sum: number;
   min: number;
@@ -392,32 +420,48 @@ const ADD_TO_ROW = `n = r.n + excluded.n, sum = r.sum + excluded.sum,
   last_time = greatest(r.last_time, excluded.last_time),
   last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END`;
 
-/** One level of MERGE_SQL: the partials of `source` grouped into `field` buckets and added to `table`. */
-function mergeLevel(table: string, source: string, field: 'hour' | 'day' | 'month', horizon: string): string {
-  return `${field} AS (
-    SELECT p, date_trunc('${field}', b, $11) AS b, sum(n)::bigint AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
-           min(ft) AS ft, (array_agg(fv ORDER BY ft))[1] AS fv, max(lt) AS lt, (array_agg(lv ORDER BY lt DESC))[1] AS lv
-      FROM ${source} GROUP BY 1, 2
-  ), ${field}_added AS (
+/**
+ * Partials as the ten parallel arrays one level of ADD_SQL takes, each as an array literal:
+ * numbers need no quoting, and joining them is many times faster than the client's generic
+ * conversion of a JavaScript array (which escapes every element).
+ */
+function columns(partials: readonly PartialAggregate[]): string[] {
+  const cols: number[][] = Array.from({ length: 10 }, () => []);
+  for (const p of partials) {
+    cols[0]!.push(p.pointId);
+    cols[1]!.push(p.start);
+    cols[2]!.push(p.n);
+    cols[3]!.push(p.sum);
+    cols[4]!.push(p.min);
+    cols[5]!.push(p.max);
+    cols[6]!.push(p.firstTime);
+    cols[7]!.push(p.firstValue);
+    cols[8]!.push(p.lastTime);
+    cols[9]!.push(p.lastValue);
+  }
+  return cols.map((c) => `{${c.join(',')}}`);
+}
+
+/** One level of ADD_SQL: ten arrays from parameter `$first` added to `table`, within `$horizon`. */
+function addLevel(table: string, first: number, horizon: number): string {
+  const $ = (i: number, type: string) => `$${first + i}::${type}[]`;
+  return `${table}_added AS (
     INSERT INTO ${table} AS r (point_id, bucket, n, sum, min, max, first_time, first_value, last_time, last_value)
-    SELECT p, b, n, sum, min, max, ft, fv, lt, lv FROM ${field}
-     WHERE ${horizon}::interval IS NULL OR b >= now() - ${horizon}::interval
-     ORDER BY p, b -- the same lock order in every transaction: concurrent merges never deadlock
+    SELECT p, to_timestamp(b / 1000.0), n, sum, min, max, to_timestamp(ft / 1000.0), fv, to_timestamp(lt / 1000.0), lv
+      FROM unnest(${$(0, 'bigint')}, ${$(1, 'float8')}, ${$(2, 'bigint')}, ${$(3, 'float8')}, ${$(4, 'float8')}, ${$(5, 'float8')},
+                  ${$(6, 'float8')}, ${$(7, 'float8')}, ${$(8, 'float8')}, ${$(9, 'float8')}) AS u(p, b, n, sum, min, max, ft, fv, lt, lv)
+     WHERE $${horizon}::interval IS NULL OR to_timestamp(b / 1000.0) >= now() - $${horizon}::interval
+     ORDER BY p, b -- the same lock order in every transaction: concurrent additions never deadlock
     ON CONFLICT (point_id, bucket) DO UPDATE SET ${ADD_TO_ROW}
   )`;
 }
 
 /**
- * Plain PostgreSQL: adds the partials ($1..$10, see RollupPartials.columns) to the hourly, daily
- * and monthly rollups in the city's time zone ($11), in one statement, leaving alone the buckets
- * older than each step's horizon ($12..$14, null for none). Days and months are cut from the
- * local hours, as the rollups are on TimescaleDB.
+ * Plain PostgreSQL: adds partials already summed per local hour ($1..$10), day ($11..$20) and
+ * month ($21..$30) to the rollups, in one statement, leaving alone the buckets older than each
+ * step's horizon ($31..$33, null for none).
  */
-const MERGE_SQL = `WITH quarter AS (
-    SELECT p, to_timestamp(q / 1000.0) AS b, n, sum, min, max, to_timestamp(ft / 1000.0) AS ft, fv, to_timestamp(lt / 1000.0) AS lt, lv
-      FROM unnest($1::bigint[], $2::float8[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[])
-           AS u(p, q, n, sum, min, max, ft, fv, lt, lv)
-  ), ${mergeLevel('rollup_hour', 'quarter', 'hour', '$12')}, ${mergeLevel('rollup_day', 'hour', 'day', '$13')}, ${mergeLevel('rollup_month', 'day', 'month', '$14')}
+const ADD_SQL = `WITH ${addLevel('rollup_hour', 1, 31)}, ${addLevel('rollup_day', 11, 32)}, ${addLevel('rollup_month', 21, 33)}
   SELECT 1`;
 
 /** Energy per building and bucket; the raw-samples equivalent is in bench/query.ts. */
