@@ -21,7 +21,7 @@ export { SamplePartitions, SampleTimeRangeError, MAX_PARTITIONS_PER_CALL, partit
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';
 export { runCli, streamNamesFromEnv, lifecycleFromEnv } from './commands.js';
-export { BUILDING_USAGES, CatalogSchema, importCatalog, listBuildings, loadCatalog, applyAnnouncement, type Catalog, type BuildingSummary } from './storage/catalog.js';
+export { BUILDING_USAGES, CatalogSchema, importCatalog, listBuildings, loadCatalog, applyAnnouncements, collectAnnouncements, type Announcements, type AnnouncedPoint, type Catalog, type BuildingSummary } from './storage/catalog.js';
 export { completeness, type CompletenessQuery, type CompletenessRow } from './storage/completeness.js';
 export {
   Rollups,

@@ -102,6 +102,32 @@ describe('catalog in the database', () => {
     expect((await storage.pool.query(`SELECT count(*)::int AS n FROM points WHERE retired_at IS NOT NULL`)).rows[0].n).toBe(0);
   });
 
+  it("applies several announcements in one write as if one after the other, in each gateway's order", async () => {
+    const renamed = { ...point('plant.b', 60_000, 'plant'), name: 'B, renamed' };
+    await storage.writeBatches([
+      // Out of order on purpose: seq 2 is the gateway's latest list, whatever the arrival.
+      announce('gw-plant', 2, [renamed, point('plant.c', 60_000, 'plant-2')], 'library'),
+      announce('gw-other', 1, [point('x.one', 60_000, 'x')]),
+      announce('gw-plant', 1, [point('plant.a', 60_000, 'plant'), point('plant.b', 60_000, 'plant')], 'museum'),
+    ]);
+    const { rows } = await storage.pool.query(
+      `SELECT p.gateway_id AS g, p.point_key AS k, p.name, e.key AS device, p.retired_at IS NOT NULL AS retired
+         FROM points p LEFT JOIN equipment e ON e.id = p.equipment_id
+        WHERE p.gateway_id IN ('gw-plant', 'gw-other') ORDER BY 1, 2`,
+    );
+    expect(rows).toEqual([
+      { g: 'gw-other', k: 'x.one', name: 'x.one', device: 'x', retired: false },
+      { g: 'gw-plant', k: 'plant.a', name: 'plant.a', device: 'plant', retired: true },
+      { g: 'gw-plant', k: 'plant.b', name: 'B, renamed', device: 'plant', retired: false },
+      { g: 'gw-plant', k: 'plant.c', name: 'plant.c', device: 'plant-2', retired: false },
+    ]);
+    const gateways = await storage.pool.query(`SELECT id, building_key FROM gateways WHERE id IN ('gw-plant', 'gw-other') ORDER BY id`);
+    expect(gateways.rows).toEqual([
+      { id: 'gw-other', building_key: null },
+      { id: 'gw-plant', building_key: 'library' },
+    ]);
+  });
+
   it('reports completeness per point and per building, per hour and per day, across daylight-saving changes', async () => {
     // An hourly point on both change days of 2026 in Europe/Paris: every real hour has its sample.
     const hourly = point('meters.hourly', 3_600_000);

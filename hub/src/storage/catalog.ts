@@ -161,31 +161,78 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
   }
 }
 
+/** A point as a gateway announces it. */
+export type AnnouncedPoint = NonNullable<Batch['points']>[number];
+
 /**
- * The catalog side of a gateway's announcement (its complete point list), applied inside the
- * ingest transaction after the points were upserted: the gateway's building, its devices as
- * equipment, and points it no longer lists marked retired (those it lists again, un-retired).
+ * What the announcements (complete point lists) of one write say, as if they were applied one by
+ * one in each gateway's order: a point's definition is the one of the latest announcement that
+ * names it, and a gateway's list, building and retirements are those of its latest announcement.
  */
-export async function applyAnnouncement(client: pg.ClientBase, batch: Batch): Promise<void> {
-  const points = batch.points ?? [];
-  const keys = points.map((p) => p.id);
-  if (batch.building !== undefined) await client.query('UPDATE gateways SET building_key = $2 WHERE id = $1', [batch.gateway, batch.building]);
-  const devices = [...new Map(points.map((p) => [p.source.device, p.source.plugin])).entries()];
+export interface Announcements {
+  /** Every point announced, once, sorted by gateway and point id. */
+  points: { gateway: string; point: AnnouncedPoint }[];
+  /** The latest announcement of each gateway that announced, sorted by gateway. */
+  latest: Batch[];
+}
+
+export function collectAnnouncements(batches: readonly Batch[]): Announcements {
+  const announcing = batches.filter((b) => b.points?.length).sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : a.seq - b.seq));
+  const points = new Map<string, { gateway: string; point: AnnouncedPoint }>();
+  const latest = new Map<string, Batch>();
+  for (const batch of announcing) {
+    latest.set(batch.gateway, batch);
+    for (const point of batch.points!) points.set(`${batch.gateway}\0${point.id}`, { gateway: batch.gateway, point });
+  }
+  const byKey = (a: { gateway: string; point: AnnouncedPoint }, b: { gateway: string; point: AnnouncedPoint }) =>
+    a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : a.point.id < b.point.id ? -1 : a.point.id > b.point.id ? 1 : 0;
+  return { points: [...points.values()].sort(byKey), latest: [...latest.values()] };
+}
+
+/**
+ * The catalog side of gateways' announcements, applied inside the ingest transaction after the
+ * points were upserted: each gateway's building, its devices as equipment, and points it no
+ * longer lists marked retired (those it lists again, un-retired). A few statements, however many
+ * gateways announce in the write.
+ */
+export async function applyAnnouncements(client: pg.ClientBase, announcements: Announcements): Promise<void> {
+  const { points, latest } = announcements;
+  if (!latest.length) return;
+  const withBuilding = latest.filter((b) => b.building !== undefined);
+  if (withBuilding.length) {
+    await client.query(
+      `UPDATE gateways g SET building_key = u.b FROM unnest($1::text[], $2::text[]) AS u(g, b) WHERE g.id = u.g AND g.building_key IS DISTINCT FROM u.b`,
+      [withBuilding.map((b) => b.gateway), withBuilding.map((b) => b.building)],
+    );
+  }
+  // Devices: the plugin of a device is the one its latest-defined point names.
+  const devices = new Map<string, [string, string, string]>();
+  for (const { gateway, point } of points) devices.set(`${gateway}\0${point.source.device}`, [gateway, point.source.device, point.source.plugin]);
+  const d = [...devices.values()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   await client.query(
-    `INSERT INTO equipment (gateway_id, key, plugin) SELECT $1, d, p FROM unnest($2::text[], $3::text[]) AS u(d, p)
-     ON CONFLICT (gateway_id, key) DO UPDATE SET plugin = excluded.plugin`,
-    [batch.gateway, devices.map(([d]) => d), devices.map(([, p]) => p)],
+    `INSERT INTO equipment (gateway_id, key, plugin) SELECT g, k, p FROM unnest($1::text[], $2::text[], $3::text[]) AS u(g, k, p)
+     ON CONFLICT (gateway_id, key) DO UPDATE SET plugin = excluded.plugin WHERE equipment.plugin IS DISTINCT FROM excluded.plugin`,
+    [d.map((x) => x[0]), d.map((x) => x[1]), d.map((x) => x[2])],
   );
   await client.query(
-    `UPDATE points p SET equipment_id = e.id FROM equipment e
-      WHERE p.gateway_id = $1 AND e.gateway_id = $1 AND e.key = p.source->>'device'
-        AND p.point_key = ANY($2) AND p.equipment_id IS DISTINCT FROM e.id`,
-    [batch.gateway, keys],
+    `UPDATE points p SET equipment_id = e.id
+       FROM unnest($1::text[], $2::text[]) AS u(g, k), equipment e
+      WHERE p.gateway_id = u.g AND p.point_key = u.k AND e.gateway_id = u.g AND e.key = p.source->>'device'
+        AND p.equipment_id IS DISTINCT FROM e.id`,
+    [points.map((x) => x.gateway), points.map((x) => x.point.id)],
+  );
+  const listed = latest.flatMap((b) => b.points!.map((p) => [b.gateway, p.id] as const));
+  const lists = [listed.map(([g]) => g), listed.map(([, k]) => k)];
+  await client.query(
+    `UPDATE points p SET retired_at = NULL FROM unnest($1::text[], $2::text[]) AS u(g, k)
+      WHERE p.gateway_id = u.g AND p.point_key = u.k AND p.retired_at IS NOT NULL`,
+    lists,
   );
   await client.query(
-    `UPDATE points SET retired_at = CASE WHEN point_key = ANY($2) THEN NULL ELSE now() END
-      WHERE gateway_id = $1 AND (retired_at IS NULL) <> (point_key = ANY($2))`,
-    [batch.gateway, keys],
+    `UPDATE points p SET retired_at = now()
+      WHERE p.gateway_id = ANY ($3::text[]) AND p.retired_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS u(g, k) WHERE u.g = p.gateway_id AND u.k = p.point_key)`,
+    [...lists, latest.map((b) => b.gateway)],
   );
 }
 

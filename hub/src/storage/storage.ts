@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
-import { applyAnnouncement } from './catalog.js';
+import { applyAnnouncements, collectAnnouncements, type Announcements } from './catalog.js';
 import { checkLifecycleOptions, refreshHorizons, StorageLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { migrate } from './migrations.js';
 import { SamplePartitions, sampleTimeRange } from './partitions.js';
@@ -163,8 +163,10 @@ export class Storage {
       const registers = rows.unknown > 0 || batches.some((b) => b.points?.length);
       if (registers) {
         await this.upsertGateways(client, batches);
-        for (const batch of batches) {
-          if (batch.points?.length) await this.upsertPoints(client, batch, learnt);
+        const announced = collectAnnouncements(batches);
+        if (announced.points.length) {
+          await this.upsertPoints(client, announced, learnt);
+          await applyAnnouncements(client, announced);
         }
         await this.resolveUnknownPoints(client, batches, learnt);
         if (rows.unknown) {
@@ -304,30 +306,29 @@ export class Storage {
     );
   }
 
-  /** Registers or updates the points a batch announces (name, unit, tags, source). */
-  private async upsertPoints(client: pg.ClientBase, batch: Batch, learnt: PointIds): Promise<void> {
-    const points = batch.points ?? [];
-    const { rows } = await client.query<{ id: string; point_key: string }>(
+  /** Registers or updates the points gateways announce (name, unit, tags, source). */
+  private async upsertPoints(client: pg.ClientBase, announced: Announcements, learnt: PointIds): Promise<void> {
+    const { points } = announced;
+    const { rows } = await client.query<{ id: string; gateway_id: string; point_key: string }>(
       `INSERT INTO points (gateway_id, point_key, name, unit, kind, tags, source, interval_ms)
-       SELECT $1, k, n, u, kd, ARRAY(SELECT jsonb_array_elements_text(tg)), src, iv
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[]) AS x(k, n, u, kd, tg, src, iv)
+       SELECT g, k, n, u, kd, ARRAY(SELECT jsonb_array_elements_text(tg)), src, iv
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[]) AS x(g, k, n, u, kd, tg, src, iv)
        ON CONFLICT (gateway_id, point_key) DO UPDATE SET
          name = excluded.name, unit = excluded.unit, kind = excluded.kind, tags = excluded.tags,
          source = excluded.source, interval_ms = excluded.interval_ms, updated_at = now()
-       RETURNING id, point_key`,
+       RETURNING id, gateway_id, point_key`,
       [
-        batch.gateway,
-        points.map((p) => p.id),
-        points.map((p) => p.name),
-        points.map((p) => p.unit ?? null),
-        points.map((p) => p.kind),
-        points.map((p) => JSON.stringify(p.tags)),
-        points.map((p) => JSON.stringify(p.source)),
-        points.map((p) => p.intervalMs ?? null),
+        points.map((x) => x.gateway),
+        points.map((x) => x.point.id),
+        points.map((x) => x.point.name),
+        points.map((x) => x.point.unit ?? null),
+        points.map((x) => x.point.kind),
+        points.map((x) => JSON.stringify(x.point.tags)),
+        points.map((x) => JSON.stringify(x.point.source)),
+        points.map((x) => x.point.intervalMs ?? null),
       ],
     );
-    for (const r of rows) learnt.set(batch.gateway, r.point_key, Number(r.id));
-    await applyAnnouncement(client, batch);
+    for (const r of rows) learnt.set(r.gateway_id, r.point_key, Number(r.id));
   }
 
   /** Points that samples name but no announcement has registered yet get a minimal entry. */
