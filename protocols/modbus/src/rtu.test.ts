@@ -123,12 +123,17 @@ describe.skipIf(missing)(`Modbus RTU over a pty pair${missing ? ` (skipped: ${mi
     const device = meter(1);
     device.silence(true);
     const simulator = await line(new Map([[1, device]]));
-    const c = client(createModbusClient({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 150, retries: 2, retryBackoffMs: 20 }));
-    setTimeout(() => device.silence(false), 250);
+    const c = client(createModbusClient({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 150, retries: 2, retryBackoffMs: 100 }));
+    // Attempts at about 0, 150 + 100 and 250 + 150 + 200 ms: the device answers from 450 ms on.
+    setTimeout(() => device.silence(false), 450);
     expect(await c.readRegisters(1, 'holding', 0, 1)).toEqual([1]);
-    // 150 ms, 20 ms, 150 ms, 40 ms, then the third attempt.
     expect(simulator.requests).toHaveLength(3);
-    expect(simulator.requests[1]!.receivedAt - simulator.requests[0]!.receivedAt).toBeGreaterThanOrEqual(165);
+    // Gaps of timeout + backoff, the backoff doubling. The margin (20 ms) absorbs how late the
+    // simulator may see one request against another on a loaded machine; it is far below the
+    // backoffs, so a retry without backoff, or without doubling, still fails.
+    const [first, second, third] = simulator.requests.map((r) => r.receivedAt) as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(150 + 100 - 20);
+    expect(third - second).toBeGreaterThanOrEqual(150 + 200 - 20);
   });
 
   it('reaches devices through a serial-to-Ethernet gateway (RTU over TCP), sharing its connection', async () => {
