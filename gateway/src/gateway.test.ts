@@ -50,13 +50,17 @@ describe('a gateway with a device that falls silent', () => {
     expect(silentSamples.length).toBeLessThanOrEqual(2);
     expect(silentSamples.every((s) => s.quality === 'bad' && s.value === null && /did not answer|no answer|timed? ?out/i.test(s.reason ?? ''))).toBe(true);
 
+    // A cycle may end while the status is fetched: its samples then count on one side only.
+    const emittedBefore = samples.length;
     const status = (await (await fetch(`${gateway.url}/api/status`)).json()) as GatewayStatus;
+    const emittedAfter = samples.length;
     const silentStatus = status.devices.find((d) => d.id === 'silent')!;
     expect(silentStatus.state).toBe('failing');
     expect(silentStatus.skipped).toBeGreaterThanOrEqual(2);
     expect(status.devices.find((d) => d.id === 'healthy')).toMatchObject({ state: 'ok', lastError: null });
     expect(status.nats).toBe('connecting');
-    expect(status.outbox.depth).toBe(samples.length);
+    expect(status.outbox.depth).toBeGreaterThanOrEqual(emittedBefore);
+    expect(status.outbox.depth).toBeLessThanOrEqual(emittedAfter);
 
     // It answers again: its points are good from the next cycle on.
     simulators[0]!.silence(false);
