@@ -1,42 +1,18 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { BATCH_VERSION, type Batch, type Sample } from '@citypilot/sdk';
-import { createTestDatabase } from '../testing/index.js';
+import { createTestDatabase, storageEngines } from '../testing/index.js';
 import { RollupTimeZoneMismatchError, UnknownTimeZoneError, type RollupStep } from './rollups.js';
 import { Storage } from './storage.js';
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 const HOUR = 3_600_000;
 
-/** Why the test server cannot run TimescaleDB, or undefined when it can. */
-async function timescaleUnavailable(adminUrl: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    const available = await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`);
-    if (!available.rowCount) return 'the test server has no timescaledb extension';
-    const { rows } = await client.query<{ libs: string }>(`SELECT current_setting('shared_preload_libraries') AS libs`);
-    if (!/(^|[\s,])timescaledb([\s,]|$)/.test(rows[0]!.libs)) return 'the test server does not preload timescaledb';
-    return undefined;
-  } finally {
-    await client.end();
-  }
-}
-
-const adminUrl = inject('adminDatabaseUrl');
-// The TimescaleDB server the test setup found or started (or one named in the environment).
-const timescaleAdminUrl = process.env.CITYPILOT_TEST_TIMESCALE_URL || inject('timescaleDatabaseUrl') || adminUrl;
-const timescaleSkip = await timescaleUnavailable(timescaleAdminUrl);
-
-const engines = [
-  { mode: 'postgresql' as const, title: 'Rollups on plain PostgreSQL', adminUrl, skip: undefined },
-  {
-    mode: 'timescaledb' as const,
-    title: timescaleSkip ? `Rollups on TimescaleDB (skipped: ${timescaleSkip})` : 'Rollups on TimescaleDB',
-    adminUrl: timescaleAdminUrl,
-    skip: timescaleSkip,
-  },
-];
+const titles = { postgresql: 'Rollups on plain PostgreSQL', timescaledb: 'Rollups on TimescaleDB' };
+const engines = (await storageEngines(inject('adminDatabaseUrl'), inject('timescaleDatabaseUrl'))).map((e) => ({
+  ...e,
+  title: e.skip ? `${titles[e.mode]} (skipped: ${e.skip})` : titles[e.mode],
+}));
 
 for (const engine of engines) {
   describe.skipIf(engine.skip !== undefined)(engine.title, () => {
