@@ -34,3 +34,4 @@ export {
   type RollupStep,
   type SeriesQuery,
 } from './storage/rollups.js';
+export { parseFormula, FormulaError, type Formula, type FormulaContext, type FormulaDependencies, type PointAggregate, type ServiceAggregate, type Attribute } from './objectives/formula.js';
