@@ -54,6 +54,8 @@ export const CatalogSchema = Type.Object(
                 ...place,
                 /** Reference year of the building's energy objectives. */
                 energyReferenceYear: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100 })),
+                /** Public light points the building serves (a lighting cabinet), for energy per light point. */
+                lightPoints: Type.Optional(Type.Integer({ minimum: 0 })),
               },
               { additionalProperties: false },
             ),
@@ -139,12 +141,12 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
       );
       for (const b of site.buildings) {
         await client.query(
-          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (key) DO UPDATE SET site_id = excluded.site_id, name = excluded.name, usage = excluded.usage,
              area_m2 = excluded.area_m2, address = excluded.address, latitude = excluded.latitude,
-             longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year`,
-          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null],
+             longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year, light_points = excluded.light_points`,
+          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null, b.lightPoints ?? null],
         );
         buildings++;
       }

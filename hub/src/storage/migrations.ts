@@ -271,6 +271,57 @@ export const migrations: readonly Migration[] = [
       for (const { relname } of rows) await client.query(`ALTER TABLE ${relname} SET (fillfactor = 70)`);
     },
   },
+  {
+    id: 8,
+    name: 'objectives, their versions and results; light points; imported outdoor temperatures',
+    async up(client) {
+      await client.query(`
+        -- One row per version of an objective's definition; the current one is not superseded.
+        CREATE TABLE objectives (
+          id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          key            text NOT NULL,
+          version        integer NOT NULL,
+          definition     jsonb NOT NULL,
+          published      boolean NOT NULL,
+          created_at     timestamptz NOT NULL DEFAULT now(),
+          created_by     text NOT NULL,
+          superseded_at  timestamptz,
+          UNIQUE (key, version)
+        );
+        CREATE UNIQUE INDEX objectives_current ON objectives (key) WHERE superseded_at IS NULL;
+        -- Results per version, scope (city, site:<key>, building:<key>) and period.
+        CREATE TABLE objective_results (
+          objective_id     bigint NOT NULL REFERENCES objectives (id),
+          scope            text NOT NULL,
+          parent           text,
+          level            text NOT NULL,
+          period           text NOT NULL,
+          period_start     timestamptz NOT NULL,
+          period_end       timestamptz NOT NULL,
+          value            double precision,
+          target           double precision,
+          status           text NOT NULL CHECK (status IN ('green', 'amber', 'red', 'unknown')),
+          previous_value   double precision,
+          last_year_value  double precision,
+          -- For a period in progress: where it is heading.
+          forecast         double precision,
+          complete         boolean NOT NULL,
+          computed_at      timestamptz NOT NULL,
+          PRIMARY KEY (objective_id, scope, period_start)
+        );
+        CREATE INDEX objective_results_parent ON objective_results (objective_id, parent, period_start);
+        -- Public lighting: the light points a building (a lighting cabinet, a district) serves.
+        ALTER TABLE buildings ADD COLUMN light_points integer CHECK (light_points >= 0);
+        -- Daily mean outdoor temperatures imported from a weather service, for degree-days where
+        -- no outdoor sensor reports.
+        CREATE TABLE outdoor_temperatures (
+          day     date PRIMARY KEY,
+          mean_c  double precision NOT NULL,
+          source  text NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';

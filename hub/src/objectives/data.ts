@@ -1,0 +1,190 @@
+import type pg from 'pg';
+import type { Attribute, PointAggregate, ServiceAggregate } from './formula.js';
+
+/**
+ * The data objectives are computed from, loaded in bulk for a range of local months: the
+ * catalog (sites, buildings, their points), monthly rollups of the points formulas name, daily
+ * outdoor temperatures for degree-days, and service data per month. Everything is keyed by
+ * local month (`YYYY-MM` in the city's time zone), the unit every period is made of.
+ */
+
+/** Tags of the outdoor air temperature points degree-days are computed from. */
+export const OUTDOOR_TEMPERATURE_TAGS = ['outside', 'temp'] as const;
+
+export interface CatalogBuilding {
+  key: string;
+  site: string;
+  usage: string;
+  areaM2: number | null;
+  lightPoints: number | null;
+  referenceYear: number | null;
+}
+
+export interface CatalogPoint {
+  id: number;
+  building: string;
+  tags: ReadonlySet<string>;
+}
+
+/** One local month of the city's calendar. */
+export interface Month {
+  /** `YYYY-MM`, local. */
+  key: string;
+  start: Date;
+  end: Date;
+  /** Real length: 743 or 745 hours in the months of a daylight-saving change. */
+  hours: number;
+}
+
+/** A point's numeric samples in one month (from the monthly rollup). */
+export interface PointMonth {
+  n: number;
+  sum: number;
+  min: number;
+  max: number;
+  firstValue: number;
+  lastValue: number;
+}
+
+/** Service data of one metric, scope key and month. */
+export interface ServiceMonth {
+  sum: number;
+  min: number;
+  max: number;
+  count: number;
+}
+
+/** Where service data comes from: the service-data module, or a test's own rows. */
+export interface ServiceDataReader {
+  /** Current values per metric, scope key (building, site, or `city`) and local month. */
+  monthly(query: { metrics: readonly string[]; from: Date; to: Date; timezone: string }): Promise<{ metric: string; scope: string; month: string; sum: number; min: number; max: number; count: number }[]>;
+}
+
+export interface ObjectiveData {
+  timezone: string;
+  months: Month[];
+  buildings: Map<string, CatalogBuilding>;
+  points: CatalogPoint[];
+  /** Monthly rollups by point id, then month key. */
+  pointMonths: Map<number, Map<string, PointMonth>>;
+  /** Daily mean outdoor temperature per building (buildings with an outdoor sensor) and for the whole city (`city`): scope → month → daily means. */
+  outdoorDays: Map<string, Map<string, number[]>>;
+  /** Service data: metric → scope key → month → values. */
+  services: Map<string, Map<string, Map<string, ServiceMonth>>>;
+}
+
+export interface LoadRequest {
+  /** Local months `YYYY-MM`, first included, last included. */
+  firstMonth: string;
+  lastMonth: string;
+  /** Points whose tags include one of these tag sets are loaded (plus outdoor temperatures when degree-days are needed). */
+  tagSets: readonly (readonly string[])[];
+  serviceMetrics: readonly string[];
+  degreeDays: boolean;
+}
+
+/** Loads what `request` needs in five queries, whatever the number of buildings and months. */
+export async function loadObjectiveData(pool: pg.Pool, timezone: string, request: LoadRequest, services?: ServiceDataReader): Promise<ObjectiveData> {
+  const months = (
+    await pool.query<{ key: string; start: Date; end: Date; hours: number }>(
+      `SELECT to_char(d, 'YYYY-MM') AS key, d AT TIME ZONE $3 AS start, (d + INTERVAL '1 month') AT TIME ZONE $3 AS end,
+              extract(epoch FROM ((d + INTERVAL '1 month') AT TIME ZONE $3) - (d AT TIME ZONE $3)) / 3600 AS hours
+         FROM generate_series(($1 || '-01')::timestamp, ($2 || '-01')::timestamp, INTERVAL '1 month') AS d`,
+      [request.firstMonth, request.lastMonth, timezone],
+    )
+  ).rows.map((r) => ({ ...r, hours: Number(r.hours) }));
+  const from = months[0]!.start;
+  const to = months.at(-1)!.end;
+
+  const buildings = new Map<string, CatalogBuilding>();
+  for (const r of (
+    await pool.query<{ key: string; site: string; usage: string; area_m2: number | null; light_points: number | null; energy_reference_year: number | null }>(
+      `SELECT b.key, s.key AS site, b.usage, b.area_m2, b.light_points, b.energy_reference_year FROM buildings b JOIN sites s ON s.id = b.site_id`,
+    )
+  ).rows) {
+    buildings.set(r.key, { key: r.key, site: r.site, usage: r.usage, areaM2: r.area_m2, lightPoints: r.light_points, referenceYear: r.energy_reference_year });
+  }
+
+  const tagSets = request.degreeDays ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
+  const points = (
+    await pool.query<{ id: string; building: string; tags: string[] }>(
+      `SELECT p.id, g.building_key AS building, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
+        WHERE g.building_key IS NOT NULL AND p.retired_at IS NULL
+          AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(set) WHERE p.tags @> string_to_array(t.set, ' '))`,
+      [tagSets.map((t) => t.join(' '))],
+    )
+  ).rows.map((r) => ({ id: Number(r.id), building: r.building, tags: new Set(r.tags) }));
+
+  const pointMonths = new Map<number, Map<string, PointMonth>>();
+  // The month before the first, for meter deltas across the first boundary.
+  const before = (await pool.query<{ start: Date }>(`SELECT (($1::timestamptz AT TIME ZONE $2) - INTERVAL '1 month') AT TIME ZONE $2 AS start`, [from, timezone])).rows[0]!.start;
+  for (const r of (
+    await pool.query<{ point_id: string; month: string; n: string; sum: number; min: number; max: number; first_value: number; last_value: number }>(
+      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value
+         FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
+      [points.map((p) => p.id), before, to, timezone],
+    )
+  ).rows) {
+    const id = Number(r.point_id);
+    let byMonth = pointMonths.get(id);
+    if (!byMonth) pointMonths.set(id, (byMonth = new Map()));
+    byMonth.set(r.month, { n: Number(r.n), sum: r.sum, min: r.min, max: r.max, firstValue: r.first_value, lastValue: r.last_value });
+  }
+
+  const outdoorDays = new Map<string, Map<string, number[]>>();
+  if (request.degreeDays) {
+    const outdoor = points.filter((p) => OUTDOOR_TEMPERATURE_TAGS.every((t) => p.tags.has(t)));
+    const rows = (
+      await pool.query<{ building: string; month: string; mean: number }>(
+        `SELECT g.building_key AS building, to_char(r.bucket AT TIME ZONE $4, 'YYYY-MM') AS month, avg(r.sum / r.n) AS mean
+           FROM rollup_day r JOIN points p ON p.id = r.point_id JOIN gateways g ON g.id = p.gateway_id
+          WHERE r.point_id = ANY ($1::bigint[]) AND r.bucket >= $2 AND r.bucket < $3 AND r.n > 0
+          GROUP BY g.building_key, r.bucket ORDER BY r.bucket`,
+        [outdoor.map((p) => p.id), from, to, timezone],
+      )
+    ).rows;
+    for (const r of rows) {
+      let byMonth = outdoorDays.get(r.building);
+      if (!byMonth) outdoorDays.set(r.building, (byMonth = new Map()));
+      (byMonth.get(r.month) ?? byMonth.set(r.month, []).get(r.month)!).push(r.mean);
+    }
+    // The city's daily mean: the mean of its buildings' sensors, day by day.
+    const cityRows = (
+      await pool.query<{ month: string; mean: number }>(
+        `SELECT to_char(r.bucket AT TIME ZONE $4, 'YYYY-MM') AS month, avg(r.sum / r.n) AS mean
+           FROM rollup_day r WHERE r.point_id = ANY ($1::bigint[]) AND r.bucket >= $2 AND r.bucket < $3 AND r.n > 0
+          GROUP BY r.bucket ORDER BY r.bucket`,
+        [outdoor.map((p) => p.id), from, to, timezone],
+      )
+    ).rows;
+    const cityMonths = new Map<string, number[]>();
+    for (const r of cityRows) (cityMonths.get(r.month) ?? cityMonths.set(r.month, []).get(r.month)!).push(r.mean);
+    // Imported daily means (a weather service's) stand in for the months no sensor measured.
+    const imported = new Map<string, number[]>();
+    for (const r of (
+      await pool.query<{ month: string; mean: number }>(
+        `SELECT to_char(day, 'YYYY-MM') AS month, mean_c AS mean FROM outdoor_temperatures
+          WHERE day >= ($1 || '-01')::date AND day < (($2 || '-01')::date + INTERVAL '1 month') ORDER BY day`,
+        [request.firstMonth, request.lastMonth],
+      )
+    ).rows) {
+      (imported.get(r.month) ?? imported.set(r.month, []).get(r.month)!).push(r.mean);
+    }
+    for (const [month, means] of imported) if (!cityMonths.has(month)) cityMonths.set(month, means);
+    outdoorDays.set('city', cityMonths);
+  }
+
+  const serviceMap = new Map<string, Map<string, Map<string, ServiceMonth>>>();
+  if (request.serviceMetrics.length && services) {
+    for (const r of await services.monthly({ metrics: request.serviceMetrics, from, to, timezone })) {
+      let byScope = serviceMap.get(r.metric);
+      if (!byScope) serviceMap.set(r.metric, (byScope = new Map()));
+      let byMonth = byScope.get(r.scope);
+      if (!byMonth) byScope.set(r.scope, (byMonth = new Map()));
+      byMonth.set(r.month, { sum: r.sum, min: r.min, max: r.max, count: r.count });
+    }
+  }
+  return { timezone, months, buildings, points, pointMonths, outdoorDays, services: serviceMap };
+}
+
+export type { Attribute, PointAggregate, ServiceAggregate };

@@ -1,0 +1,340 @@
+import type { Formula, FormulaContext, PointAggregate, ServiceAggregate, Attribute } from './formula.js';
+import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData } from './data.js';
+import type { Level, ObjectiveDefinition, Target } from './model.js';
+
+/**
+ * Evaluation of objectives on data already loaded (data.ts): synchronous, so that every
+ * objective for every building and month of a city takes well under a second.
+ */
+
+export type Status = 'green' | 'amber' | 'red' | 'unknown';
+
+/** Where a result applies: `city`, `site:<key>` or `building:<key>`. */
+export type ScopeKey = string;
+
+/** What the objective is measured on at one level: a set of buildings. */
+export interface Unit {
+  scope: ScopeKey;
+  level: Level;
+  /** The unit one level up (none for the objective's own level). */
+  parent: ScopeKey | undefined;
+  buildings: CatalogBuilding[];
+}
+
+/** A calendar period: consecutive local months. */
+export interface PeriodSpan {
+  /** `2026-10`, `2026-Q4` or `2026`. */
+  key: string;
+  year: number;
+  months: Month[];
+}
+
+export interface Result {
+  scope: ScopeKey;
+  level: Level;
+  parent: ScopeKey | undefined;
+  period: string;
+  start: Date;
+  end: Date;
+  /** The value so far when the period is in progress. */
+  value: number | null;
+  target: number | null;
+  status: Status;
+  previous: number | null;
+  lastYear: number | null;
+  /** Value expected at the end of a period in progress: the extensive quantities (sums, meter advances, degree-days, hours) extended at their pace so far. Null once the period is over. */
+  forecast: number | null;
+  complete: boolean;
+}
+
+/** The units of an objective, its own level first, then each level below (for drill-down). */
+export function unitsOf(definition: ObjectiveDefinition, buildings: Iterable<CatalogBuilding>): Unit[] {
+  const { level, keys, usages } = definition.scope;
+  let chosen = [...buildings].filter((b) => !usages || usages.includes(b.usage));
+  if (keys && level === 'building') chosen = chosen.filter((b) => keys.includes(b.key));
+  if (keys && level === 'site') chosen = chosen.filter((b) => keys.includes(b.site));
+  chosen.sort((a, b) => (a.key < b.key ? -1 : 1));
+  const units: Unit[] = [];
+  if (level === 'city') units.push({ scope: 'city', level: 'city', parent: undefined, buildings: chosen });
+  if (level !== 'building') {
+    for (const site of [...new Set(chosen.map((b) => b.site))].sort()) {
+      units.push({ scope: `site:${site}`, level: 'site', parent: level === 'city' ? 'city' : undefined, buildings: chosen.filter((b) => b.site === site) });
+    }
+  }
+  for (const b of chosen) units.push({ scope: `building:${b.key}`, level: 'building', parent: level === 'building' ? undefined : `site:${b.site}`, buildings: [b] });
+  return units;
+}
+
+/** The periods of `kind` made of whole groups of `months` (which must be consecutive). */
+export function periodsOf(kind: ObjectiveDefinition['period'], months: readonly Month[]): PeriodSpan[] {
+  const groups = new Map<string, Month[]>();
+  for (const m of months) {
+    const [year, month] = m.key.split('-').map(Number) as [number, number];
+    const key = kind === 'month' ? m.key : kind === 'quarter' ? `${year}-Q${Math.ceil(month / 3)}` : String(year);
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(m);
+  }
+  const size = kind === 'month' ? 1 : kind === 'quarter' ? 3 : 12;
+  return [...groups.entries()].filter(([, ms]) => ms.length === size).map(([key, ms]) => ({ key, year: Number(key.slice(0, 4)), months: ms }));
+}
+
+/** The same period `years` earlier or later, when the data holds it. */
+function shifted(period: PeriodSpan, years: number, monthsByKey: ReadonlyMap<string, Month>): PeriodSpan | undefined {
+  const months: Month[] = [];
+  for (const m of period.months) {
+    const shiftedMonth = monthsByKey.get(`${Number(m.key.slice(0, 4)) + years}${m.key.slice(4)}`);
+    if (!shiftedMonth) return undefined;
+    months.push(shiftedMonth);
+  }
+  return { key: `${period.year + years}${period.key.slice(4)}`, year: period.year + years, months };
+}
+
+/** The relative change a trajectory asks for in `year`: 0 at the baseline, linear between steps, the last step's after it. */
+export function trajectoryChange(target: Extract<Target, { kind: 'trajectory' }>, baselineYear: number, year: number): number {
+  const points = [{ year: baselineYear, change: 0 }, ...target.steps.filter((s) => s.year > baselineYear)];
+  if (year <= baselineYear) return 0;
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1]!;
+    const b = points[i]!;
+    if (year <= b.year) return a.change + ((b.change - a.change) * (year - a.year)) / (b.year - a.year);
+  }
+  return points.at(-1)!.change;
+}
+
+/** Green when the target is met, amber within `tolerance` of it (relative), red beyond. */
+export function statusOf(value: number | null, target: number | null, direction: 'down' | 'up', tolerance: number): Status {
+  if (value === null || target === null) return 'unknown';
+  const gap = direction === 'down' ? value - target : target - value;
+  if (gap <= 0) return 'green';
+  return gap <= Math.abs(target) * tolerance ? 'amber' : 'red';
+}
+
+/**
+ * Evaluates one objective for every unit and every whole period of `data` from `first` on
+ * (earlier months serve as baselines and last year's values). `now` decides which period is
+ * still in progress.
+ */
+export function evaluateObjective(definition: ObjectiveDefinition, formula: Formula, data: ObjectiveData, options: { firstPeriodMonth: string; now: Date }): Result[] {
+  const monthsByKey = new Map(data.months.map((m) => [m.key, m]));
+  const pointsByBuilding = new Map<string, CatalogPoint[]>();
+  for (const p of data.points) (pointsByBuilding.get(p.building) ?? pointsByBuilding.set(p.building, []).get(p.building)!).push(p);
+  const periods = periodsOf(definition.period, data.months);
+  const now = options.now.getTime();
+  const results: Result[] = [];
+  const valueCache = new Map<string, number | null>();
+  for (const unit of unitsOf(definition, data.buildings.values())) {
+    const source = new UnitData(unit, data, pointsByBuilding);
+    const valueOf = (period: PeriodSpan | undefined): number | null => {
+      if (!period) return null;
+      const key = `${unit.scope}|${period.key}`;
+      if (!valueCache.has(key)) valueCache.set(key, formula.evaluate(source.context(period.months, now, 1)));
+      return valueCache.get(key)!;
+    };
+    for (let i = 0; i < periods.length; i++) {
+      const period = periods[i]!;
+      if (period.months[0]!.key < options.firstPeriodMonth) continue;
+      const start = period.months[0]!.start;
+      const end = period.months.at(-1)!.end;
+      if (start.getTime() > now) break;
+      const complete = end.getTime() <= now;
+      const value = valueOf(period);
+      let forecast: number | null = null;
+      if (!complete) {
+        const total = period.months.reduce((h, m) => h + m.hours, 0);
+        const elapsed = period.months.reduce((h, m) => h + hoursElapsed(m, now), 0);
+        forecast = elapsed > 0 ? formula.evaluate(source.context(period.months, now, total / elapsed)) : null;
+      }
+      const target = targetFor(definition.target, unit, period, (p) => valueOf(p), monthsByKey);
+      results.push({
+        scope: unit.scope,
+        level: unit.level,
+        parent: unit.parent,
+        period: period.key,
+        start,
+        end,
+        value,
+        target,
+        // A period in progress is judged on where it is heading.
+        status: statusOf(complete ? value : (forecast ?? value), target, definition.direction, definition.tolerance),
+        previous: i > 0 ? valueOf(periods[i - 1]) : null,
+        lastYear: valueOf(shifted(period, -1, monthsByKey)),
+        forecast,
+        complete,
+      });
+    }
+  }
+  return results;
+}
+
+function targetFor(target: Target, unit: Unit, period: PeriodSpan, valueOf: (p: PeriodSpan | undefined) => number | null, monthsByKey: ReadonlyMap<string, Month>): number | null {
+  if (target.kind === 'value') return target.value;
+  const baselineYear = target.baseline === 'reference-year' ? referenceYear(unit) : target.baseline;
+  if (baselineYear === null) return null;
+  const baseline = valueOf(shifted(period, baselineYear - period.year, monthsByKey));
+  if (baseline === null) return null;
+  const change = target.kind === 'change' ? target.change : trajectoryChange(target, baselineYear, period.year);
+  return baseline * (1 + change);
+}
+
+/** A building's energy reference year; for several, the earliest (the whole scope is then compared with that year). */
+function referenceYear(unit: Unit): number | null {
+  const years = unit.buildings.map((b) => b.referenceYear).filter((y): y is number => y !== null);
+  return years.length ? Math.min(...years) : null;
+}
+
+function hoursElapsed(month: Month, now: number): number {
+  if (now >= month.end.getTime()) return month.hours;
+  if (now <= month.start.getTime()) return 0;
+  return (now - month.start.getTime()) / 3_600_000;
+}
+
+/** The data of one unit, answering a formula's questions for a set of months. */
+class UnitData {
+  private readonly pointsByTags = new Map<string, CatalogPoint[]>();
+
+  constructor(
+    private readonly unit: Unit,
+    private readonly data: ObjectiveData,
+    private readonly pointsByBuilding: ReadonlyMap<string, CatalogPoint[]>,
+  ) {}
+
+  private matching(tags: readonly string[]): CatalogPoint[] {
+    const key = tags.join(' ');
+    let points = this.pointsByTags.get(key);
+    if (!points) {
+      points = this.unit.buildings.flatMap((b) => this.pointsByBuilding.get(b.key) ?? []).filter((p) => tags.every((t) => p.tags.has(t)));
+      this.pointsByTags.set(key, points);
+    }
+    return points;
+  }
+
+  /**
+   * The context of `months`; `scale` > 1 extends the extensive quantities of a period in
+   * progress to its whole length (the forecast), 1 gives the value so far.
+   */
+  context(months: readonly Month[], now: number, scale: number): FormulaContext {
+    const hours = months.reduce((h, m) => h + (scale === 1 ? hoursElapsed(m, now) : m.hours), 0);
+    return {
+      points: (fn, tags) => {
+        const v = this.points(fn, tags, months, now);
+        return v !== null && (fn === 'sum' || fn === 'delta' || fn === 'integral') ? v * scale : v;
+      },
+      service: (fn, metric) => {
+        const v = this.service(fn, metric, months);
+        return v !== null && (fn === 'sum' || fn === 'count') ? v * scale : v;
+      },
+      attribute: (name) => this.attribute(name),
+      degreeDays: (base) => {
+        const v = this.degreeDays(base, months);
+        return v === null ? null : v * scale;
+      },
+      openingHours: () => {
+        const v = this.service('sum', 'opening.hours', months);
+        return v === null ? null : v * scale;
+      },
+      periodHours: () => hours,
+    };
+  }
+
+  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number): number | null {
+    const points = this.matching(tags);
+    if (fn === 'count') return points.length;
+    let n = 0;
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    let integral = 0;
+    let advance = 0;
+    let any = false;
+    for (const p of points) {
+      const byMonth = this.data.pointMonths.get(p.id);
+      if (!byMonth) continue;
+      let start: number | undefined;
+      let last: number | undefined;
+      // The reading a meter had when the period began: its last one in the month before (else
+      // its first in the period).
+      const previous = byMonth.get(previousMonthKey(months[0]!.key));
+      if (previous && previous.n > 0) start = previous.lastValue;
+      for (const m of months) {
+        const pm = byMonth.get(m.key);
+        if (!pm || pm.n === 0) continue;
+        any = true;
+        n += pm.n;
+        sum += pm.sum;
+        if (pm.min < min) min = pm.min;
+        if (pm.max > max) max = pm.max;
+        integral += (pm.sum / pm.n) * hoursElapsed(m, now);
+        if (start === undefined) start = pm.firstValue;
+        last = pm.lastValue;
+      }
+      if (start !== undefined && last !== undefined) advance += last - start;
+    }
+    if (!any) return null;
+    switch (fn) {
+      case 'sum':
+        return sum;
+      case 'avg':
+        return sum / n;
+      case 'min':
+        return min;
+      case 'max':
+        return max;
+      case 'integral':
+        return integral;
+      case 'delta':
+        return advance;
+    }
+  }
+
+  private service(fn: ServiceAggregate, metric: string, months: readonly Month[]): number | null {
+    const byScope = this.data.services.get(metric);
+    if (!byScope) return null;
+    const scopes =
+      this.unit.level === 'city' ? [...byScope.keys()] : [...(this.unit.level === 'site' ? [this.unit.scope.slice(5)] : []), ...this.unit.buildings.map((b) => b.key)];
+    let sum = 0;
+    let count = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const scope of scopes) {
+      const byMonth = byScope.get(scope);
+      if (!byMonth) continue;
+      for (const m of months) {
+        const v = byMonth.get(m.key);
+        if (!v) continue;
+        sum += v.sum;
+        count += v.count;
+        if (v.min < min) min = v.min;
+        if (v.max > max) max = v.max;
+      }
+    }
+    if (!count) return null;
+    return fn === 'sum' ? sum : fn === 'count' ? count : fn === 'avg' ? sum / count : fn === 'min' ? min : max;
+  }
+
+  private attribute(name: Attribute): number | null {
+    const { buildings } = this.unit;
+    if (name === 'buildings') return buildings.length;
+    const values = buildings.map((b) => (name === 'area' ? b.areaM2 : b.lightPoints)).filter((v): v is number => v !== null);
+    return values.length ? values.reduce((a, b) => a + b, 0) : null;
+  }
+
+  /** Heating degree-days: the sum over days of max(0, base − daily mean outdoor temperature). */
+  private degreeDays(base: number, months: readonly Month[]): number | null {
+    const own = this.unit.level === 'building' ? this.data.outdoorDays.get(this.unit.buildings[0]!.key) : undefined;
+    const days = own ?? this.data.outdoorDays.get('city');
+    if (!days) return null;
+    let total = 0;
+    let any = false;
+    for (const m of months) {
+      for (const mean of days.get(m.key) ?? []) {
+        any = true;
+        total += Math.max(0, base - mean);
+      }
+    }
+    return any ? total : null;
+  }
+}
+
+function previousMonthKey(key: string): string {
+  const [y, m] = key.split('-').map(Number) as [number, number];
+  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+}
