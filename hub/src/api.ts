@@ -3,12 +3,16 @@ import { listBuildings } from './storage/catalog.js';
 import { completeness } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
 import type { HubMetrics } from './metrics.js';
+import type { Objectives } from './objectives/objectives.js';
+import { objectiveRoutes } from './objectives/routes.js';
 
 export interface ApiDependencies {
   storage: Storage;
   metrics: HubMetrics;
   /** Whether the hub's NATS connection is up, for /healthz. */
   natsConnected: () => boolean;
+  /** The objectives API (objectives/routes.ts), when given. */
+  objectives?: Objectives;
 }
 
 /**
@@ -16,8 +20,9 @@ export interface ApiDependencies {
  * their last values), `/api/buildings` (the catalog), `/api/completeness` (samples received
  * against expected, per point or building, per hour or day), and `/`, the status as a page.
  */
-export function buildApi({ storage, metrics, natsConnected }: ApiDependencies): FastifyInstance {
+export function buildApi({ storage, metrics, natsConnected, objectives }: ApiDependencies): FastifyInstance {
   const app = Fastify({ logger: false });
+  if (objectives) objectiveRoutes(app, { objectives, pool: storage.pool, rollups: storage.rollups });
 
   app.get('/healthz', async (_request, reply) => {
     let database = 'ok';

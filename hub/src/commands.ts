@@ -4,8 +4,12 @@ import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { InvalidStorageSettingError, type LifecycleOptions, type LifecycleSetting } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
-import { ConfigFileError } from '@citypilot/sdk';
+import { ConfigFileError, silentLogger } from '@citypilot/sdk';
 import { runDemo } from './demo.js';
+import { loadObjectivesFile } from './objectives/file.js';
+import { Objectives } from './objectives/objectives.js';
+import { operatExport } from './objectives/operat.js';
+import { monthsAgo } from './objectives/routes.js';
 
 const USAGE = `Usage: citypilot <command>
 
@@ -14,6 +18,11 @@ Commands:
   hub run                   run the hub (ingest, storage, HTTP API)
   hub migrate               bring the database schema up to date, then exit
   hub catalog import FILE   create or update the organisation, sites and buildings of a catalog file
+  hub objectives apply FILE define the objectives of a file (hub/objectives/ holds templates)
+  hub objectives evaluate [--from YYYY-MM]
+                            evaluate every objective again (default: the last 12 months)
+  hub objectives operat --year YYYY
+                            the year's energy per building for OPERAT (CSV on standard output)
   gateway run|validate|points FILE
                             the edge gateway (see \`citypilot gateway help\`)
   simulate PLUGIN --profile ID [--port N]
@@ -79,6 +88,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         if (sub === 'run' && !rest.length) return await runHub(io);
         if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
         if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
+        if (sub === 'objectives') return await objectivesCommand(rest, io);
         io.err(USAGE);
         return 2;
       case undefined:
@@ -166,4 +176,55 @@ async function migrateOnly(io: CliIo): Promise<number> {
   io.out(`Database schema up to date (storage: ${storage.mode}).`);
   await storage.close();
   return 0;
+}
+
+/** `citypilot hub objectives apply FILE | evaluate [--from YYYY-MM] | operat --year YYYY`. */
+async function objectivesCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = args;
+  const usage = () => {
+    io.err('Usage: citypilot hub objectives apply FILE | evaluate [--from YYYY-MM] | operat --year YYYY');
+    return 2;
+  };
+  const option = (name: string, pattern: RegExp) => {
+    const i = rest.indexOf(name);
+    if (i < 0) return undefined;
+    const value = rest[i + 1];
+    return value !== undefined && pattern.test(value) ? value : null;
+  };
+  if (action === 'apply' && rest.length === 1) {
+    const definitions = loadObjectivesFile(rest[0]!); // before any connection: a bad file changes nothing
+    return withObjectives(io, async (objectives) => {
+      for (const definition of definitions) {
+        const { objective, created } = await objectives.define(definition, 'cli');
+        io.out(`${objective.key}: ${created ? `version ${objective.version}` : `unchanged (version ${objective.version})`}`);
+      }
+    });
+  }
+  if (action === 'evaluate' && (rest.length === 0 || rest.length === 2)) {
+    const from = rest.length ? option('--from', /^\d{4}-(0[1-9]|1[0-2])$/) : undefined;
+    if (from === null || (rest.length && from === undefined)) return usage();
+    return withObjectives(io, async (objectives, timezone) => {
+      const summary = await objectives.evaluate({ fromMonth: from ?? monthsAgo(12, timezone) });
+      io.out(`${summary.objectives} objectives, ${summary.results} results, ${summary.changes.length} status changes`);
+    });
+  }
+  if (action === 'operat' && rest.length === 2) {
+    const year = option('--year', /^\d{4}$/);
+    if (!year) return usage();
+    return withObjectives(io, async (_objectives, timezone, storage) => io.out((await operatExport(storage.pool, timezone, Number(year))).trimEnd()));
+  }
+  return usage();
+}
+
+async function withObjectives(io: CliIo, run: (objectives: Objectives, timezone: string, storage: Storage) => Promise<void>): Promise<number> {
+  const databaseUrl = requireDatabaseUrl(io);
+  if (!databaseUrl) return 2;
+  // Quiet: `operat` writes its CSV on standard output.
+  const storage = await Storage.open({ databaseUrl, logger: silentLogger, timezone: process.env.CITYPILOT_TIMEZONE });
+  try {
+    await run(new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone }), storage.rollups.timezone, storage);
+    return 0;
+  } finally {
+    await storage.close();
+  }
 }

@@ -7,6 +7,8 @@ import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames
 import { createHubMetrics, type HubMetrics } from './metrics.js';
 import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
+import { Objectives, type StatusChange } from './objectives/objectives.js';
+import { ObjectiveSchedule } from './objectives/schedule.js';
 
 export interface HubOptions {
   databaseUrl: string;
@@ -23,6 +25,13 @@ export interface HubOptions {
   timezone?: string;
   /** Compression and retention of the stored data, (re)applied at start. Defaults in lifecycle.ts. */
   lifecycle?: LifecycleOptions;
+  /** How often the objectives are evaluated again (ms). Default 5 minutes. */
+  objectivesEveryMs?: number;
+}
+
+/** Subject on which the hub publishes the objectives' status changes (JSON StatusChange). */
+export function objectiveStatusSubject(prefix: string): string {
+  return `${prefix}.objectives.status`;
 }
 
 /** A running hub: storage, ingest from JetStream, HTTP API. */
@@ -36,6 +45,8 @@ export class Hub {
     private readonly lagTimer: NodeJS.Timeout,
     /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080. */
     readonly url: string,
+    readonly objectives: Objectives,
+    private readonly schedule: ObjectiveSchedule,
   ) {}
 
   static async start(options: HubOptions): Promise<Hub> {
@@ -57,7 +68,16 @@ export class Hub {
         () => new IngestWorker({ nc: nc!, storage, names, logger: options.logger, metrics }),
       );
       const connection = nc;
-      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed() });
+      const timezone = storage.rollups.timezone;
+      const objectives = new Objectives({
+        pool: storage.pool,
+        timezone,
+        onStatusChanges: (changes: StatusChange[]) => {
+          for (const change of changes) connection.publish(objectiveStatusSubject(names.prefix), JSON.stringify(change));
+        },
+      });
+      const schedule = new ObjectiveSchedule(objectives, { timezone, logger: options.logger, everyMs: options.objectivesEveryMs ?? 300_000 });
+      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), objectives });
       const address = await api.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 8080 });
       const jsm = await jetstreamManager(nc);
       const lagTimer = setInterval(() => {
@@ -67,8 +87,9 @@ export class Hub {
           .catch(() => undefined);
       }, 5000);
       for (const w of workers) w.start();
+      schedule.start();
       options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
-      return new Hub(storage, metrics, nc, workers, api, lagTimer, address);
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule);
     } catch (error) {
       await nc?.close();
       await storage.close();
@@ -79,6 +100,7 @@ export class Hub {
   /** Stops taking messages, finishes the writes in progress, and closes everything. */
   async stop(): Promise<void> {
     clearInterval(this.lagTimer);
+    await this.schedule.stop();
     await Promise.all(this.workers.map((w) => w.stop()));
     await this.api.close();
     // Every message taken has been acknowledged or left to redelivery: nothing to drain, and

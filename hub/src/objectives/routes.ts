@@ -1,0 +1,274 @@
+import type {} from '@fastify/swagger'; // the schema's description and tags, for the OpenAPI document
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import { ANONYMOUS, requireRole, type Role } from '../auth/principal.js';
+import type { Rollups } from '../storage/rollups.js';
+import { parseFormula } from './formula.js';
+import { ObjectiveDefinitionError, THEMES, type Theme } from './model.js';
+import type { Objectives } from './objectives.js';
+import { operatExport } from './operat.js';
+
+/** Roles that see unpublished objectives and every result; anyone sees the published ones. */
+const STAFF: Role[] = ['operator', 'director', 'elected', 'agent', 'technician'];
+
+const MONTH = '^\\d{4}-(0[1-9]|1[0-2])$';
+const PERIOD = '^\\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$';
+const SCOPE = '^(city|site:[a-z0-9_-]+|building:[a-z0-9_-]+)$';
+
+export interface ObjectiveRoutesOptions {
+  objectives: Objectives;
+  pool: pg.Pool;
+  rollups: Rollups;
+}
+
+/**
+ * The objectives API: objectives by theme with their status, one KPI's history with its
+ * comparisons, drill-down from the city to a site, a building and its points, the series behind
+ * a chart, and the definitions (operators). Registered by buildApi.
+ */
+export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollups }: ObjectiveRoutesOptions): void {
+  const isStaff = (request: FastifyRequest) => {
+    const { role } = request.principal ?? ANONYMOUS;
+    return role === 'admin' || STAFF.includes(role);
+  };
+
+  /** The current version of `key` if the caller may see it. */
+  async function visible(request: FastifyRequest, key: string) {
+    const [current] = await objectives.versions(key); // newest first: the current one
+    if (!current || (!current.definition.published && !isStaff(request))) return undefined;
+    return current;
+  }
+
+  app.get<{ Querystring: { theme?: Theme } }>(
+    '/api/objectives',
+    {
+      schema: {
+        description: 'Objectives (current versions) by theme, each with the results of its latest period at its own level. Anyone sees the published ones; staff tokens see all.',
+        tags: ['objectives'],
+        querystring: { type: 'object', properties: { theme: { type: 'string', enum: [...THEMES] } }, additionalProperties: false },
+      },
+    },
+    async (request) => {
+      const list = await objectives.list({ includeUnpublished: isStaff(request), theme: request.query.theme });
+      if (!list.length) return [];
+      const { rows } = await pool.query(
+        `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.forecast, r.complete
+           FROM objective_results r
+          WHERE r.objective_id = ANY ($1::bigint[]) AND r.parent IS NULL AND r.period_start <= now()
+          ORDER BY r.objective_id, r.scope, r.period_start DESC`,
+        [list.map((o) => o.id)],
+      );
+      return list.map((o) => ({
+        key: o.key,
+        version: o.version,
+        theme: o.definition.theme,
+        label: o.definition.label,
+        unit: o.definition.unit,
+        period: o.definition.period,
+        level: o.definition.scope.level,
+        direction: o.definition.direction,
+        published: o.definition.published,
+        latest: rows.filter((r) => Number(r.objective_id) === o.id).map(result),
+      }));
+    },
+  );
+
+  app.get<{ Querystring: { year: number } }>(
+    '/api/objectives/operat',
+    {
+      preHandler: requireRole('operator', 'director', 'elected'),
+      schema: {
+        description: "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree: CSV, semicolon-separated.",
+        tags: ['objectives'],
+        querystring: { type: 'object', required: ['year'], properties: { year: { type: 'integer', minimum: 2000, maximum: 2100 } }, additionalProperties: false },
+      },
+    },
+    async (request, reply) => {
+      const csv = await operatExport(pool, rollups.timezone, request.query.year);
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="operat-${request.query.year}.csv"`).send(csv);
+    },
+  );
+
+  app.get<{ Params: { key: string } }>(
+    '/api/objectives/:key',
+    { schema: { description: 'An objective: its current definition (formula, target, methodology) and its versions.', tags: ['objectives'], params: keyParams } },
+    async (request, reply) => {
+      const current = await visible(request, request.params.key);
+      if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
+      const versions = await objectives.versions(current.key);
+      return { ...current, versions: versions.map((v) => ({ version: v.version, createdAt: v.createdAt, createdBy: v.createdBy })) };
+    },
+  );
+
+  app.get<{ Params: { key: string }; Querystring: { scope?: string; from?: string; to?: string } }>(
+    '/api/objectives/:key/results',
+    {
+      schema: {
+        description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, and the forecast of a period in progress.",
+        tags: ['objectives'],
+        params: keyParams,
+        querystring: {
+          type: 'object',
+          properties: { scope: { type: 'string', pattern: SCOPE }, from: { type: 'string', pattern: MONTH }, to: { type: 'string', pattern: MONTH } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const current = await visible(request, request.params.key);
+      if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
+      const { scope, from, to } = request.query;
+      const { rows } = await pool.query(
+        `SELECT scope, period, value, target, status, previous_value, last_year_value, forecast, complete, period_start, period_end
+           FROM objective_results
+          WHERE objective_id = $1 AND (scope = $2 OR ($2 IS NULL AND parent IS NULL))
+            AND ($3::text IS NULL OR period_start >= ($3 || '-01')::timestamp AT TIME ZONE $5)
+            AND ($4::text IS NULL OR period_start < (($4 || '-01')::timestamp + INTERVAL '1 month') AT TIME ZONE $5)
+          ORDER BY scope, period_start`,
+        [current.id, scope ?? null, from ?? null, to ?? null, rollups.timezone],
+      );
+      return { key: current.key, version: current.version, unit: current.definition.unit, results: rows.map(result) };
+    },
+  );
+
+  app.get<{ Params: { key: string }; Querystring: { scope?: string; period: string } }>(
+    '/api/objectives/:key/drilldown',
+    {
+      schema: {
+        description: "One period of a KPI at one scope (default: the city or the objective's level) and the scopes one level down; at a building, the points its formula reads.",
+        tags: ['objectives'],
+        params: keyParams,
+        querystring: {
+          type: 'object',
+          required: ['period'],
+          properties: { scope: { type: 'string', pattern: SCOPE }, period: { type: 'string', pattern: PERIOD } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const current = await visible(request, request.params.key);
+      if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
+      const { period } = request.query;
+      const scope = request.query.scope ?? (current.definition.scope.level === 'city' ? 'city' : undefined);
+      const { rows } = await pool.query(
+        `SELECT scope, parent, level, period, value, target, status, previous_value, last_year_value, forecast, complete, period_start, period_end
+           FROM objective_results WHERE objective_id = $1 AND period = $2 AND (scope = $3 OR parent = $3 OR ($3 IS NULL AND parent IS NULL))
+          ORDER BY level = 'building', scope`,
+        [current.id, period, scope ?? null],
+      );
+      const self = scope ? rows.find((r) => r.scope === scope) : undefined;
+      if (scope && !self) return reply.code(404).send({ error: `no result for ${scope} in ${period}` });
+      const children = rows.filter((r) => r !== self).map(result);
+      let points: unknown[] | undefined;
+      if (scope?.startsWith('building:')) {
+        const tagSets = parseFormula(current.definition.formula).dependencies.points.map((p) => p.tags.join(' '));
+        points = (
+          await pool.query(
+            `SELECT p.gateway_id AS gateway, p.point_key AS point, p.name, p.unit, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
+              WHERE g.building_key = $1 AND p.retired_at IS NULL AND EXISTS (SELECT 1 FROM unnest($2::text[]) t(s) WHERE p.tags @> string_to_array(t.s, ' '))
+              ORDER BY 1, 2`,
+            [scope.slice('building:'.length), tagSets],
+          )
+        ).rows;
+      }
+      return { key: current.key, version: current.version, period, scope: self ? result(self) : undefined, children, points };
+    },
+  );
+
+  app.get<{ Querystring: { gateway: string; point: string; step?: 'hour' | 'day' | 'month'; from: string; to: string } }>(
+    '/api/series',
+    {
+      preHandler: requireRole(...STAFF),
+      schema: {
+        description: "The series behind a chart: one point's hourly, daily or monthly buckets (count, sum, min, max, first and last readings) in the city's time zone.",
+        tags: ['objectives'],
+        querystring: {
+          type: 'object',
+          required: ['gateway', 'point', 'from', 'to'],
+          properties: {
+            gateway: { type: 'string', minLength: 1 },
+            point: { type: 'string', minLength: 1 },
+            step: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { gateway, point, step = 'day', from, to } = request.query;
+      const span = Date.parse(to) - Date.parse(from);
+      if (!(span > 0)) return reply.code(400).send({ error: 'to must be after from' });
+      const limit = { hour: 31, day: 3 * 366, month: 50 * 366 }[step];
+      if (span > limit * 86_400_000) return reply.code(400).send({ error: `at most ${limit} days of ${step} buckets per request` });
+      return rollups.series({ points: [{ gateway, point }], from: new Date(from), to: new Date(to), step });
+    },
+  );
+
+  app.put<{ Params: { key: string }; Body: Record<string, unknown> }>(
+    '/api/objectives/:key',
+    {
+      preHandler: requireRole('operator'),
+      schema: {
+        description: 'Defines an objective, or its new version when it differs from the current one (results of older versions are kept). 400 says what is wrong, field by field.',
+        tags: ['objectives'],
+        params: keyParams,
+        body: { type: 'object' },
+      },
+    },
+    async (request, reply) => {
+      if (request.body.key !== undefined && request.body.key !== request.params.key) {
+        return reply.code(400).send({ error: `key: ${JSON.stringify(request.body.key)} differs from the URL's ${JSON.stringify(request.params.key)}` });
+      }
+      try {
+        const { objective, created } = await objectives.define({ ...request.body, key: request.params.key }, request.principal.id);
+        return reply.code(created ? 201 : 200).send(objective);
+      } catch (error) {
+        if (error instanceof ObjectiveDefinitionError) return reply.code(400).send({ error: error.message, issues: error.issues });
+        throw error;
+      }
+    },
+  );
+
+  app.post<{ Body: { fromMonth?: string } }>(
+    '/api/objectives/evaluate',
+    {
+      preHandler: requireRole('operator'),
+      schema: {
+        description: 'Evaluates every objective again from a month on (default: the hub evaluates the last 13 months on its own schedule).',
+        tags: ['objectives'],
+        body: { type: 'object', properties: { fromMonth: { type: 'string', pattern: MONTH } }, additionalProperties: false },
+      },
+    },
+    async (request) => {
+      const summary = await objectives.evaluate({ fromMonth: request.body?.fromMonth ?? monthsAgo(12, rollups.timezone) });
+      return { objectives: summary.objectives, results: summary.results, changes: summary.changes.length, timings: summary.timings };
+    },
+  );
+}
+
+const keyParams = { type: 'object', required: ['key'], properties: { key: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' } } };
+
+function result(r: Record<string, unknown>) {
+  return {
+    scope: r.scope,
+    period: r.period,
+    value: r.value,
+    target: r.target,
+    status: r.status,
+    ...('previous_value' in r ? { previous: r.previous_value, lastYear: r.last_year_value } : {}),
+    forecast: r.forecast,
+    complete: r.complete,
+  };
+}
+
+/** `YYYY-MM`, local, `n` months before now's month. */
+export function monthsAgo(n: number, timezone: string, now = new Date()): string {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit' }).formatToParts(now);
+  const year = Number(parts.find((p) => p.type === 'year')!.value);
+  const month = Number(parts.find((p) => p.type === 'month')!.value) - 1 - n;
+  const d = new Date(Date.UTC(year, month, 1));
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
