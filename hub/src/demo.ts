@@ -9,6 +9,9 @@ import { ensureDatabase, ensureServices, freePort, stopChild, type Services } fr
 import { Storage, type PointStatus } from './storage/storage.js';
 import { waitFor } from './wait.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
+import { backfillDemoHistory } from './demo-history.js';
+import { loadObjectivesFile } from './objectives/file.js';
+import { Objectives } from './objectives/objectives.js';
 
 /** Root of the repository (this file is hub/dist/demo.js once built). */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,6 +45,12 @@ export async function runDemo(io: CliIo): Promise<number> {
     const storage = await Storage.open({ databaseUrl, logger: silentLogger });
     try {
       await importCatalog(storage.pool, loadCatalog(join(repoRoot, 'hub', 'demo', 'catalog.yaml')));
+      // Years of readings and the shipped objectives, so that statuses and trends mean something.
+      if (await backfillDemoHistory(storage)) io.out('Wrote the demo buildings\' history (hourly for a year, daily since 2019).');
+      const objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone });
+      for (const file of ['energy.yaml', 'services.yaml']) {
+        for (const definition of loadObjectivesFile(join(repoRoot, 'hub', 'objectives', file))) await objectives.define(definition, 'demo');
+      }
     } finally {
       await storage.close();
     }
@@ -80,7 +89,22 @@ export async function runDemo(io: CliIo): Promise<number> {
       const value = typeof p.lastValue === 'number' ? p.lastValue.toFixed(2) : String(p.lastValue);
       io.out(`  ${p.gateway.padEnd(10)} ${p.id.padEnd(28)} ${value.padStart(12)} ${(p.unit ?? '').padEnd(4)} ${p.lastQuality}`);
     }
-    io.out(`\nHub status page:   ${hubUrl}/`);
+    const shown = await waitFor(
+      async () => {
+        const list = (await (await fetch(`${hubUrl}/api/objectives`)).json()) as { key: string; unit: string; latest: { scope: string; period: string; value: number | null; status: string }[] }[];
+        return list.length && list.every((o) => o.latest.length) ? list : undefined;
+      },
+      60_000,
+      `the hub did not evaluate the objectives within 60 s; see ${join(logDir, 'hub.log')}`,
+    );
+    io.out('\nObjectives (published), latest period:');
+    for (const o of shown) {
+      for (const r of o.latest.slice(0, 3)) {
+        io.out(`  ${o.key.padEnd(26)} ${r.scope.padEnd(18)} ${r.period.padEnd(8)} ${(r.value === null ? '—' : r.value.toFixed(2)).padStart(12)} ${o.unit.padEnd(11)} ${r.status}`);
+      }
+    }
+    io.out(`\nObjectives (JSON):  ${hubUrl}/api/objectives`);
+    io.out(`Hub status page:   ${hubUrl}/`);
     io.out(`Hub status (JSON): ${hubUrl}/api/status`);
     io.out(`Hub metrics:       ${hubUrl}/metrics`);
     io.out(`Buildings:         ${hubUrl}/api/buildings`);
