@@ -67,8 +67,8 @@ export interface ObjectiveData {
   points: CatalogPoint[];
   /** Monthly rollups by point id, then month key. */
   pointMonths: Map<number, Map<string, PointMonth>>;
-  /** Daily mean outdoor temperature per building (buildings with an outdoor sensor) and for the whole city (`city`): scope → month → daily means. */
-  outdoorDays: Map<string, Map<string, number[]>>;
+  /** Heating degree-days: `building:<key>` (buildings with an outdoor sensor) or `city` → base (°C) → month → degree-days. */
+  degreeDays: Map<string, Map<number, Map<string, number>>>;
   /** Service data: metric → scope key → month → values. */
   services: Map<string, Map<string, Map<string, ServiceMonth>>>;
 }
@@ -80,7 +80,8 @@ export interface LoadRequest {
   /** Points whose tags include one of these tag sets are loaded (plus outdoor temperatures when degree-days are needed). */
   tagSets: readonly (readonly string[])[];
   serviceMetrics: readonly string[];
-  degreeDays: boolean;
+  /** Bases (°C) of the heating degree-days formulas ask for. */
+  degreeDayBases: readonly number[];
 }
 
 /** Loads what `request` needs in five queries, whatever the number of buildings and months. */
@@ -105,7 +106,7 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     buildings.set(r.key, { key: r.key, site: r.site, usage: r.usage, areaM2: r.area_m2, lightPoints: r.light_points, referenceYear: r.energy_reference_year });
   }
 
-  const tagSets = request.degreeDays ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
+  const tagSets = request.degreeDayBases.length ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
   const points = (
     await pool.query<{ id: string; building: string; tags: string[] }>(
       `SELECT p.id, g.building_key AS building, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
@@ -131,47 +132,39 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     byMonth.set(r.month, { n: Number(r.n), sum: r.sum, min: r.min, max: r.max, firstValue: r.first_value, lastValue: r.last_value });
   }
 
-  const outdoorDays = new Map<string, Map<string, number[]>>();
-  if (request.degreeDays) {
+  const degreeDays = new Map<string, Map<number, Map<string, number>>>();
+  if (request.degreeDayBases.length) {
     const outdoor = points.filter((p) => OUTDOOR_TEMPERATURE_TAGS.every((t) => p.tags.has(t)));
-    const rows = (
-      await pool.query<{ building: string; month: string; mean: number }>(
-        `SELECT g.building_key AS building, to_char(r.bucket AT TIME ZONE $4, 'YYYY-MM') AS month, avg(r.sum / r.n) AS mean
+    // Heating degree-days per month and base: the sum over days of max(0, base − daily mean),
+    // for each building with its own sensors and for the city (the mean of all sensors, day by
+    // day; imported daily means for the months no sensor measured).
+    const { rows } = await pool.query<{ scope: string; base: number; month: string; dd: number }>(
+      `WITH daily AS (
+         SELECT g.building_key AS building, r.bucket, r.sum / r.n AS mean
            FROM rollup_day r JOIN points p ON p.id = r.point_id JOIN gateways g ON g.id = p.gateway_id
           WHERE r.point_id = ANY ($1::bigint[]) AND r.bucket >= $2 AND r.bucket < $3 AND r.n > 0
-          GROUP BY g.building_key, r.bucket ORDER BY r.bucket`,
-        [outdoor.map((p) => p.id), from, to, timezone],
-      )
-    ).rows;
+       ), building_days AS (
+         SELECT building, bucket, avg(mean) AS mean FROM daily GROUP BY building, bucket
+       ), city_days AS (
+         SELECT to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, avg(mean) AS mean FROM daily GROUP BY bucket
+       ), imported AS (
+         SELECT to_char(day, 'YYYY-MM') AS month, mean_c AS mean FROM outdoor_temperatures
+          WHERE day >= ($2::timestamptz AT TIME ZONE $4)::date AND day < ($3::timestamptz AT TIME ZONE $4)::date
+            AND to_char(day, 'YYYY-MM') NOT IN (SELECT month FROM city_days)
+       )
+       SELECT 'building:' || building AS scope, b AS base, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, sum(greatest(0, b - mean)) AS dd
+         FROM building_days, unnest($5::float8[]) AS b GROUP BY 1, 2, 3
+       UNION ALL
+       SELECT 'city', b, month, sum(greatest(0, b - mean)) FROM (SELECT * FROM city_days UNION ALL SELECT * FROM imported) d, unnest($5::float8[]) AS b GROUP BY 1, 2, 3`,
+      [outdoor.map((p) => p.id), from, to, timezone, request.degreeDayBases],
+    );
     for (const r of rows) {
-      let byMonth = outdoorDays.get(r.building);
-      if (!byMonth) outdoorDays.set(r.building, (byMonth = new Map()));
-      (byMonth.get(r.month) ?? byMonth.set(r.month, []).get(r.month)!).push(r.mean);
+      let byBase = degreeDays.get(r.scope);
+      if (!byBase) degreeDays.set(r.scope, (byBase = new Map()));
+      let byMonth = byBase.get(r.base);
+      if (!byMonth) byBase.set(r.base, (byMonth = new Map()));
+      byMonth.set(r.month, r.dd);
     }
-    // The city's daily mean: the mean of its buildings' sensors, day by day.
-    const cityRows = (
-      await pool.query<{ month: string; mean: number }>(
-        `SELECT to_char(r.bucket AT TIME ZONE $4, 'YYYY-MM') AS month, avg(r.sum / r.n) AS mean
-           FROM rollup_day r WHERE r.point_id = ANY ($1::bigint[]) AND r.bucket >= $2 AND r.bucket < $3 AND r.n > 0
-          GROUP BY r.bucket ORDER BY r.bucket`,
-        [outdoor.map((p) => p.id), from, to, timezone],
-      )
-    ).rows;
-    const cityMonths = new Map<string, number[]>();
-    for (const r of cityRows) (cityMonths.get(r.month) ?? cityMonths.set(r.month, []).get(r.month)!).push(r.mean);
-    // Imported daily means (a weather service's) stand in for the months no sensor measured.
-    const imported = new Map<string, number[]>();
-    for (const r of (
-      await pool.query<{ month: string; mean: number }>(
-        `SELECT to_char(day, 'YYYY-MM') AS month, mean_c AS mean FROM outdoor_temperatures
-          WHERE day >= ($1 || '-01')::date AND day < (($2 || '-01')::date + INTERVAL '1 month') ORDER BY day`,
-        [request.firstMonth, request.lastMonth],
-      )
-    ).rows) {
-      (imported.get(r.month) ?? imported.set(r.month, []).get(r.month)!).push(r.mean);
-    }
-    for (const [month, means] of imported) if (!cityMonths.has(month)) cityMonths.set(month, means);
-    outdoorDays.set('city', cityMonths);
   }
 
   const serviceMap = new Map<string, Map<string, Map<string, ServiceMonth>>>();
@@ -184,7 +177,7 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       byMonth.set(r.month, { sum: r.sum, min: r.min, max: r.max, count: r.count });
     }
   }
-  return { timezone, months, buildings, points, pointMonths, outdoorDays, services: serviceMap };
+  return { timezone, months, buildings, points, pointMonths, degreeDays, services: serviceMap };
 }
 
 export type { Attribute, PointAggregate, ServiceAggregate };

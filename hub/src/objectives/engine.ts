@@ -317,18 +317,18 @@ class UnitData {
     return values.length ? values.reduce((a, b) => a + b, 0) : null;
   }
 
-  /** Heating degree-days: the sum over days of max(0, base − daily mean outdoor temperature). */
+  /** Heating degree-days of the unit's own sensor (a building's), else the city's. */
   private degreeDays(base: number, months: readonly Month[]): number | null {
-    const own = this.unit.level === 'building' ? this.data.outdoorDays.get(this.unit.buildings[0]!.key) : undefined;
-    const days = own ?? this.data.outdoorDays.get('city');
-    if (!days) return null;
+    const own = this.unit.level === 'building' ? this.data.degreeDays.get(this.unit.scope)?.get(base) : undefined;
+    const byMonth = own ?? this.data.degreeDays.get('city')?.get(base);
+    if (!byMonth) return null;
     let total = 0;
     let any = false;
     for (const m of months) {
-      for (const mean of days.get(m.key) ?? []) {
-        any = true;
-        total += Math.max(0, base - mean);
-      }
+      const dd = byMonth.get(m.key);
+      if (dd === undefined) continue;
+      any = true;
+      total += dd;
     }
     return any ? total : null;
   }

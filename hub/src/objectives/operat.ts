@@ -32,7 +32,7 @@ export async function operatExport(pool: pg.Pool, timezone: string, year: number
     lastMonth: `${year}-12`,
     tagSets: Object.values(ENERGIES).map((t) => t.split(' ')),
     serviceMetrics: [],
-    degreeDays: false,
+    degreeDayBases: [],
   });
   const definition: ObjectiveDefinition = {
     key: 'operat',

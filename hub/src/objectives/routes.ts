@@ -27,6 +27,27 @@ export interface ObjectiveRoutesOptions {
  * a chart, and the definitions (operators). Registered by buildApi.
  */
 export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollups }: ObjectiveRoutesOptions): void {
+  // Results change only when objectives are evaluated (every few minutes) or defined: the
+  // answers of the reading routes are kept until then, or CACHE_MS at most (another hub process
+  // may have evaluated meanwhile). Dashboards under load then cost no database query.
+  const cache = new Map<string, { generation: number; at: number; status: number; type: string; body: unknown }>();
+  const served = new WeakSet<FastifyRequest>();
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'GET' || !request.url.startsWith('/api/objectives')) return;
+    const hit = cache.get(cacheKey(request));
+    if (!hit || hit.generation !== objectives.generation || Date.now() - hit.at >= CACHE_MS) return;
+    served.add(request);
+    await reply.code(hit.status).type(hit.type).send(hit.body);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (served.has(request) || request.method !== 'GET' || !request.url.startsWith('/api/objectives') || request.url.startsWith('/api/objectives/operat') || reply.statusCode >= 500) {
+      return payload;
+    }
+    if (cache.size >= CACHE_ENTRIES) cache.clear();
+    cache.set(cacheKey(request), { generation: objectives.generation, at: Date.now(), status: reply.statusCode, type: String(reply.getHeader('content-type') ?? 'application/json'), body: payload });
+    return payload;
+  });
+  const cacheKey = (request: FastifyRequest) => `${isStaff(request) ? 'staff' : 'public'} ${request.url}`;
   const isStaff = (request: FastifyRequest) => {
     const { role } = request.principal ?? ANONYMOUS;
     return role === 'admin' || STAFF.includes(role);
@@ -248,6 +269,11 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     },
   );
 }
+
+/** How long a reading route's answer may be served again, at most (ms). */
+const CACHE_MS = 5000;
+/** Answers kept at most (distinct URLs × visibility); the cache is emptied when full. */
+const CACHE_ENTRIES = 2000;
 
 const keyParams = { type: 'object', required: ['key'], properties: { key: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' } } };
 

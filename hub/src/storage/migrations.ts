@@ -306,6 +306,7 @@ export const migrations: readonly Migration[] = [
           -- For a period in progress: where it is heading.
           forecast         double precision,
           complete         boolean NOT NULL,
+          -- When the result last changed (an evaluation with the same outcome leaves the row).
           computed_at      timestamptz NOT NULL,
           PRIMARY KEY (objective_id, scope, period_start)
         );
