@@ -34,3 +34,4 @@ export {
   type RollupStep,
   type SeriesQuery,
 } from './storage/rollups.js';
+export * from './service-data/index.js';
