@@ -322,12 +322,7 @@ export class ServiceData {
     const where = ['v.superseded_at IS NULL'];
     const list = (name: 'metrics' | 'scopes' | 'sources', column: string, check: (x: unknown) => string | undefined) => {
       const items = query[name];
-      if (items === undefined) return;
-      if (!Array.isArray(items)) return void issues.push({ path: name, message: `expected a list, got ${show(items)}` });
-      items.forEach((x, i) => {
-        const problem = check(x);
-        if (problem) issues.push({ path: `${name}[${i}]`, message: problem });
-      });
+      if (items === undefined || !checkList(items, name, check, issues)) return;
       params.push(items);
       where.push(`${column} = ANY($${params.length}::text[])`);
     };
@@ -363,11 +358,8 @@ export class ServiceData {
   async aggregate(query: AggregateQuery): Promise<AggregateRow[]> {
     const issues: ServiceDataIssue[] = [];
     if (!Array.isArray(query.metrics) || query.metrics.length === 0) issues.push({ path: 'metrics', message: 'expected a list of at least one metric' });
-    else query.metrics.forEach((m, i) => void (checkMetric(m) && issues.push({ path: `metrics[${i}]`, message: checkMetric(m)! })));
-    if (query.scopes !== undefined) {
-      if (!Array.isArray(query.scopes)) issues.push({ path: 'scopes', message: `expected a list, got ${show(query.scopes)}` });
-      else query.scopes.forEach((s, i) => void (checkScope(s) && issues.push({ path: `scopes[${i}]`, message: checkScope(s)! })));
-    }
+    else checkList(query.metrics, 'metrics', checkMetric, issues);
+    if (query.scopes !== undefined) checkList(query.scopes, 'scopes', checkScope, issues);
     if (query.step !== 'day' && query.step !== 'month') issues.push({ path: 'step', message: `expected "day" or "month", got ${show(query.step)}` });
     const timezone = query.timezone ?? this.timezone;
     if (typeof timezone !== 'string' || timezone === '') issues.push({ path: 'timezone', message: `expected an IANA time zone such as Europe/Paris, got ${show(timezone)}` });
@@ -523,6 +515,20 @@ function toSource(r: { key: string; name: string; mapping: CsvMapping | null; cr
 
 function unknownSource(key: string): ServiceDataError {
   return ServiceDataError.of('SERVICE_SOURCE_UNKNOWN', [{ path: 'source', message: `no source ${show(key)} is defined (an operator defines sources)` }]);
+}
+
+/** Records an issue for each bad item of a list (or for a list that is not one); whether all are good. */
+function checkList(items: unknown, name: string, check: (x: unknown) => string | undefined, issues: ServiceDataIssue[]): boolean {
+  if (!Array.isArray(items)) {
+    issues.push({ path: name, message: `expected a list, got ${show(items)}` });
+    return false;
+  }
+  const before = issues.length;
+  items.forEach((item, i) => {
+    const problem = check(item);
+    if (problem) issues.push({ path: `${name}[${i}]`, message: problem });
+  });
+  return issues.length === before;
 }
 
 /** A query's time bound as a period text; records an issue and returns undefined when it is not one. */
