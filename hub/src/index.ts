@@ -35,3 +35,4 @@ export {
   type SeriesQuery,
 } from './storage/rollups.js';
 export { parseFormula, FormulaError, type Formula, type FormulaContext, type FormulaDependencies, type PointAggregate, type ServiceAggregate, type Attribute } from './objectives/formula.js';
+export * from './service-data/index.js';

@@ -272,6 +272,58 @@ export const migrations: readonly Migration[] = [
     },
   },
   {
+    id: 6,
+    name: 'service data: sources and values submitted by municipal agents, with their corrections',
+    async up(client) {
+      // Service data (hub/src/service-data/): values the municipal services submit, such as
+      // reception waiting times or calls answered, by API or CSV file. The period of a value is
+      // (period_start, granularity): a local day or month of the city starts at its local
+      // midnight (of the 1st), and an instantaneous value has granularity 'instant' and its exact
+      // time. A correction never updates a value: it inserts a new row and marks the previous
+      // one superseded, so that every version stays with who submitted it, when and how.
+      await client.query(`
+        CREATE TABLE service_sources (
+          key         text PRIMARY KEY CHECK (key ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+          name        text NOT NULL CHECK (name <> ''),
+          -- Column mapping of the source's CSV files (CsvMapping); null until one is saved.
+          mapping     jsonb,
+          created_at  timestamptz NOT NULL DEFAULT now(),
+          updated_at  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE service_values (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          source_key    text NOT NULL REFERENCES service_sources (key),
+          metric        text NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$' AND length(metric) <= 100),
+          -- 'city', 'site:<site key>' or 'building:<building key>': catalog keys as text, no
+          -- foreign key (data may come before the catalog knows the building).
+          scope         text NOT NULL CHECK (scope ~ '^(city|(site|building):[a-z0-9][a-z0-9_-]{0,62})$'),
+          period_start  timestamptz NOT NULL,
+          granularity   text NOT NULL CHECK (granularity IN ('instant', 'day', 'month')),
+          value         double precision NOT NULL CHECK (value <> 'NaN' AND value NOT IN ('Infinity', '-Infinity')),
+          -- Provenance: the principal id, when, and how (an API call, or a CSV file and its row).
+          submitted_by  text NOT NULL,
+          submitted_at  timestamptz NOT NULL DEFAULT now(),
+          via           text NOT NULL CHECK (via IN ('api', 'csv')),
+          file_name     text,
+          file_row      integer,
+          -- The version this one corrects; that one's superseded_at is this one's submitted_at.
+          supersedes    bigint REFERENCES service_values (id),
+          -- Null while this is the current version.
+          superseded_at timestamptz,
+          CHECK ((via = 'csv') = (file_name IS NOT NULL AND file_row IS NOT NULL))
+        );
+        -- One current version per (source, metric, scope, period); the write path's lookup.
+        CREATE UNIQUE INDEX service_values_current ON service_values (source_key, metric, scope, period_start, granularity)
+          WHERE superseded_at IS NULL;
+        -- Reads and aggregates: current values of some metrics (and scopes) over a time range.
+        CREATE INDEX service_values_by_metric ON service_values (metric, scope, period_start) INCLUDE (value, granularity)
+          WHERE superseded_at IS NULL;
+        -- Every version of one value, for its history.
+        CREATE INDEX service_values_versions ON service_values (source_key, metric, scope, period_start);
+      `);
+    },
+  },
+  {
     id: 8,
     name: 'objectives, their versions and results; light points; imported outdoor temperatures',
     async up(client) {

@@ -1,0 +1,27 @@
+// The public names of service data, exported by the hub package as they are.
+export {
+  ServiceData,
+  type AggregateQuery,
+  type AggregateRow,
+  type CsvImportOptions,
+  type CsvImportResult,
+  type CurrentQuery,
+  type ServiceSource,
+  type SubmitHow,
+  type TimeBound,
+} from './service-data.js';
+export { CsvMappingSchema, checkMapping, parseCsv, type CsvMapping, type CsvRowError, type CsvValue, type ParsedCsv } from './csv.js';
+export {
+  ServiceDataError,
+  GRANULARITIES,
+  parsePeriod,
+  type Granularity,
+  type ParsedPeriod,
+  type ServiceDataErrorCode,
+  type ServiceDataIssue,
+  type ServiceValue,
+  type ServiceValueInput,
+  type SubmitResult,
+  type Via,
+} from './model.js';
+export { serviceDataRoutes, ServiceValueInputSchema, ServiceValueSchema, MAX_VALUES_PER_REQUEST, type ServiceDataRoutesOptions } from './routes.js';
