@@ -57,7 +57,7 @@ export class Hub {
         () => new IngestWorker({ nc: nc!, storage, names, logger: options.logger, metrics }),
       );
       const connection = nc;
-      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed() });
+      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), logger: options.logger });
       const address = await api.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 8080 });
       const jsm = await jetstreamManager(nc);
       const lagTimer = setInterval(() => {
