@@ -6,6 +6,7 @@ import { Storage } from './storage/storage.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import { ConfigFileError } from '@citypilot/sdk';
 import { runDemo } from './demo.js';
+import { runTokenCli } from './auth/token-command.js';
 
 const USAGE = `Usage: citypilot <command>
 
@@ -14,6 +15,11 @@ Commands:
   hub run                   run the hub (ingest, storage, HTTP API)
   hub migrate               bring the database schema up to date, then exit
   hub catalog import FILE   create or update the organisation, sites and buildings of a catalog file
+  hub token create --role ROLE --label TEXT [--sites SITE,…]
+                            make an API token, printed once; roles: admin, operator, technician
+                            (with --sites), director, elected, agent
+  hub token list            the API tokens (never their secrets)
+  hub token revoke ID       stop accepting an API token
   gateway run|validate|points FILE
                             the edge gateway (see \`citypilot gateway help\`)
   simulate PLUGIN --profile ID [--port N]
@@ -79,6 +85,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         if (sub === 'run' && !rest.length) return await runHub(io);
         if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
         if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
+        if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
         io.err(USAGE);
         return 2;
       case undefined:
