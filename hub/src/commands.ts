@@ -10,6 +10,7 @@ import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 import { operatExport } from './objectives/operat.js';
 import { monthsAgo } from './objectives/routes.js';
+import { runTokenCli } from './auth/token-command.js';
 
 const USAGE = `Usage: citypilot <command>
 
@@ -23,6 +24,11 @@ Commands:
                             evaluate every objective again (default: the last 12 months)
   hub objectives operat --year YYYY
                             the year's energy per building for OPERAT (CSV on standard output)
+  hub token create --role ROLE --label TEXT [--sites SITE,…]
+                            make an API token, printed once; roles: admin, operator, technician
+                            (with --sites), director, elected, agent
+  hub token list            the API tokens (never their secrets)
+  hub token revoke ID       stop accepting an API token
   gateway run|validate|points FILE
                             the edge gateway (see \`citypilot gateway help\`)
   simulate PLUGIN --profile ID [--port N]
@@ -89,6 +95,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
         if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
         if (sub === 'objectives') return await objectivesCommand(rest, io);
+        if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
         io.err(USAGE);
         return 2;
       case undefined:

@@ -9,6 +9,8 @@ import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 import { Objectives, type StatusChange } from './objectives/objectives.js';
 import { ObjectiveSchedule } from './objectives/schedule.js';
+import { serviceDataReader } from './objectives/data.js';
+import { ServiceData } from './service-data/index.js';
 
 export interface HubOptions {
   databaseUrl: string;
@@ -69,15 +71,21 @@ export class Hub {
       );
       const connection = nc;
       const timezone = storage.rollups.timezone;
+      const serviceData = await ServiceData.open(storage.pool);
       const objectives = new Objectives({
         pool: storage.pool,
         timezone,
+        services: serviceDataReader(serviceData),
         onStatusChanges: (changes: StatusChange[]) => {
           for (const change of changes) connection.publish(objectiveStatusSubject(names.prefix), JSON.stringify(change));
         },
       });
       const schedule = new ObjectiveSchedule(objectives, { timezone, logger: options.logger, everyMs: options.objectivesEveryMs ?? 300_000 });
-      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), objectives });
+      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), logger: options.logger, objectives, serviceData });
+      // New service data moves the objectives that read it: evaluate soon rather than at the next tick.
+      api.addHook('onResponse', async (request, reply) => {
+        if (request.method === 'POST' && request.url.startsWith('/api/service-data') && reply.statusCode < 300) schedule.poke();
+      });
       const address = await api.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 8080 });
       const jsm = await jetstreamManager(nc);
       const lagTimer = setInterval(() => {

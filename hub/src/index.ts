@@ -1,4 +1,21 @@
 export { Hub, type HubOptions } from './hub.js';
+export { ANONYMOUS, ROLES, requireRole, type Principal, type Role, type RoleGuard } from './auth/principal.js';
+export { registerAuth, AuthenticationError, type AuthOptions, type AuthenticationFailure } from './auth/authenticate.js';
+export { registerAudit, auditRoutes, queryAudit, bodySummary, type AuditEntry, type AuditOptions } from './auth/audit.js';
+export { registerOpenApi, BEARER_SCHEME } from './auth/openapi.js';
+export {
+  TOKEN_ROLES,
+  checkTokenRequest,
+  createToken,
+  listTokens,
+  revokeToken,
+  parseToken,
+  TokenRequestError,
+  TokenNotFoundError,
+  type CheckedTokenRequest,
+  type TokenInfo,
+  type TokenRequest,
+} from './auth/tokens.js';
 export { Storage, type StorageMode, type StorageOptions, type WriteResult, type GatewayStatus, type PointStatus } from './storage/storage.js';
 export { migrate, migrations, type Migration } from './storage/migrations.js';
 export {

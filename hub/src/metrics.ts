@@ -20,6 +20,11 @@ export function createHubMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    auditFailures: new Counter({
+      name: 'citypilot_hub_audit_failures_total',
+      help: 'API writes that could not be recorded in the audit (each one logged).',
+      registers: [registry],
+    }),
     consumerPending: new Gauge({
       name: 'citypilot_hub_ingest_pending_messages',
       help: 'Batches waiting in JetStream for the ingest consumer (lag).',

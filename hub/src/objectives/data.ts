@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Attribute, PointAggregate, ServiceAggregate } from './formula.js';
+import type { ServiceData } from '../service-data/index.js';
 
 /**
  * The data objectives are computed from, loaded in bulk for a range of local months: the
@@ -54,9 +55,9 @@ export interface ServiceMonth {
   count: number;
 }
 
-/** Where service data comes from: the service-data module, or a test's own rows. */
+/** Where service data comes from: the service-data module (serviceDataReader). */
 export interface ServiceDataReader {
-  /** Current values per metric, scope key (building, site, or `city`) and local month. */
+  /** Current values per metric, scope (`city`, `site:<key>`, `building:<key>`) and local month. */
   monthly(query: { metrics: readonly string[]; from: Date; to: Date; timezone: string }): Promise<{ metric: string; scope: string; month: string; sum: number; min: number; max: number; count: number }[]>;
 }
 
@@ -69,7 +70,7 @@ export interface ObjectiveData {
   pointMonths: Map<number, Map<string, PointMonth>>;
   /** Heating degree-days: `building:<key>` (buildings with an outdoor sensor) or `city` → base (°C) → month → degree-days. */
   degreeDays: Map<string, Map<number, Map<string, number>>>;
-  /** Service data: metric → scope key → month → values. */
+  /** Service data: metric → scope (`city`, `site:<key>`, `building:<key>`) → month → values. */
   services: Map<string, Map<string, Map<string, ServiceMonth>>>;
 }
 
@@ -181,3 +182,20 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
 }
 
 export type { Attribute, PointAggregate, ServiceAggregate };
+
+/** The service data module as the objectives read it: monthly aggregates of current values. */
+export function serviceDataReader(serviceData: ServiceData): ServiceDataReader {
+  return {
+    monthly: async ({ metrics, from, to, timezone }) =>
+      (await serviceData.aggregate({ metrics: [...metrics], from, to, step: 'month', timezone })).map((r) => ({
+        metric: r.metric,
+        scope: r.scope,
+        // Buckets are local starts such as 2026-10-01T00:00:00+02:00.
+        month: r.bucket.slice(0, 7),
+        sum: r.sum,
+        min: r.min,
+        max: r.max,
+        count: r.count,
+      })),
+  };
+}

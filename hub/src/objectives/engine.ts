@@ -288,8 +288,10 @@ class UnitData {
   private service(fn: ServiceAggregate, metric: string, months: readonly Month[]): number | null {
     const byScope = this.data.services.get(metric);
     if (!byScope) return null;
-    const scopes =
-      this.unit.level === 'city' ? [...byScope.keys()] : [...(this.unit.level === 'site' ? [this.unit.scope.slice(5)] : []), ...this.unit.buildings.map((b) => b.key)];
+    // A unit's values: those submitted for it and for every unit inside it.
+    const { level, buildings } = this.unit;
+    const sites = level === 'city' ? [...new Set(buildings.map((b) => `site:${b.site}`))] : level === 'site' ? [this.unit.scope] : [];
+    const scopes = [...(level === 'city' ? ['city'] : []), ...sites, ...buildings.map((b) => `building:${b.key}`)];
     let sum = 0;
     let count = 0;
     let min = Infinity;

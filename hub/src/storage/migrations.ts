@@ -324,6 +324,52 @@ export const migrations: readonly Migration[] = [
     },
   },
   {
+    id: 7,
+    name: 'API tokens with roles, and the audit of API writes',
+    async up(client) {
+      // The roles are spelled out rather than taken from ROLES: a shipped migration must not
+      // change when the code's list does. `public` is having no token, so no token has it.
+      await client.query(`
+        CREATE TABLE api_tokens (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          label         text NOT NULL CHECK (label <> ''),
+          role          text NOT NULL CHECK (role IN ('admin', 'operator', 'technician', 'director', 'elected', 'agent')),
+          -- Site keys a technician's token is limited to; NULL (every site) for the other roles.
+          sites         text[] CHECK ((role = 'technician') = (sites IS NOT NULL AND cardinality(sites) > 0)),
+          -- SHA-256 of the token's secret. The secret is shown once, when the token is created,
+          -- and stored nowhere.
+          secret_hash   bytea NOT NULL CHECK (length(secret_hash) = 32),
+          created_at    timestamptz NOT NULL DEFAULT now(),
+          created_by    text NOT NULL,
+          -- Updated at most once a minute: a day-level "is it still used", not a request log.
+          last_used_at  timestamptz,
+          revoked_at    timestamptz,
+          revoked_by    text
+        );
+        -- One row per API request that may change something (any method but GET, HEAD, OPTIONS)
+        -- and reached a route, whatever its outcome.
+        CREATE TABLE api_audit (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          -- When the response was sent.
+          at            timestamptz NOT NULL,
+          -- The token's id, or 'anonymous'; never the token.
+          principal_id  text NOT NULL,
+          role          text NOT NULL,
+          method        text NOT NULL,
+          -- The route as declared (/api/objectives/:id) and the path requested (/api/objectives/12).
+          route         text NOT NULL,
+          target        text NOT NULL,
+          status_code   smallint NOT NULL,
+          -- What was changed, in short: the route's own summary, or the top level of the body,
+          -- secrets redacted.
+          summary       jsonb
+        );
+        CREATE INDEX api_audit_at ON api_audit (at);
+        CREATE INDEX api_audit_principal_at ON api_audit (principal_id, at);
+      `);
+    },
+  },
+  {
     id: 8,
     name: 'objectives, their versions and results; light points; imported outdoor temperatures',
     async up(client) {

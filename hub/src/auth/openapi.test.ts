@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildApi } from '../api.js';
+import { createHubMetrics } from '../metrics.js';
+import { Storage } from '../storage/storage.js';
+import { createTestDatabase } from '../testing/index.js';
+import { requireRole } from './principal.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface Operation {
+  parameters?: { name: string; in: string; required: boolean; schema: Record<string, unknown> }[];
+  security?: Record<string, string[]>[];
+  'x-roles': string[];
+  description: string;
+  responses: Record<string, unknown>;
+}
+
+describe('hub API: the OpenAPI document', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let storage: Storage;
+  let app: ReturnType<typeof buildApi>;
+  let doc: { openapi: string; paths: Record<string, Record<string, Operation>>; components: { securitySchemes: Record<string, unknown> } };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('adminDatabaseUrl'), 'openapi');
+    storage = await Storage.open({ databaseUrl: db.url, logger: quiet });
+    app = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true });
+    // A route written later, as the objectives API will be: its schema and guard are enough.
+    app.register(async (api) => {
+      api.put(
+        '/api/objectives/:id',
+        {
+          preHandler: requireRole('operator'),
+          schema: { summary: 'Change an objective', params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }, body: { type: 'object' } },
+        },
+        async () => ({}),
+      );
+    });
+    const response = await app.inject({ url: '/api/openapi.json' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    doc = JSON.parse(response.body);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await storage?.close();
+    await db?.drop();
+  });
+
+  it('is an OpenAPI 3 document of every route, served whole', () => {
+    expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/', '/api/audit', '/api/buildings', '/api/completeness', '/api/objectives/{id}', '/api/openapi.json', '/api/status', '/healthz', '/metrics']);
+    // Its response schema lets every property through.
+    expect(doc).toEqual(JSON.parse(JSON.stringify(app.swagger())));
+  });
+
+  it('lists the parameters of /api/completeness and its responses', () => {
+    const operation = doc.paths['/api/completeness']!.get!;
+    expect(operation.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([
+      ['by', 'query', false],
+      ['step', 'query', false],
+      ['from', 'query', true],
+      ['to', 'query', true],
+      ['timezone', 'query', false],
+    ]);
+    expect(operation.parameters![0]!.schema).toEqual({ type: 'string', enum: ['point', 'building'], default: 'building' });
+    expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401']);
+  });
+
+  it('documents the bearer scheme and the roles of each route', () => {
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const audit = doc.paths['/api/audit']!.get!;
+    expect(audit['x-roles']).toEqual(['operator', 'admin']);
+    expect(audit.security).toEqual([{ bearerAuth: [] }]);
+    expect(audit.description).toMatch(/Roles: operator, admin\.$/);
+    expect(Object.keys(audit.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403']));
+    const later = doc.paths['/api/objectives/{id}']!.put!;
+    expect(later['x-roles']).toEqual(['operator', 'admin']);
+    expect(later.security).toEqual([{ bearerAuth: [] }]);
+    for (const path of ['/healthz', '/metrics', '/api/status', '/api/buildings', '/api/completeness']) {
+      const operation = doc.paths[path]!.get!;
+      expect(operation['x-roles'], path).toEqual(['public']);
+      expect(operation.security, path).toBeUndefined();
+      expect(operation.responses['200'], path).toBeDefined();
+    }
+  });
+
+  it('leaves the answers of the documented routes as they were', async () => {
+    const metrics = await app.inject({ url: '/metrics' });
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.body).toContain('# TYPE citypilot_hub_samples_inserted_total counter');
+    const page = await app.inject({ url: '/' });
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.body).toMatch(/^<!doctype html>/);
+    expect((await app.inject({ url: '/api/status' })).json()).toEqual({ storage: { mode: storage.mode, detail: storage.modeDetail }, gateways: [], points: [] });
+    expect((await app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok', database: 'ok', nats: 'ok', storage: storage.mode });
+  });
+});
