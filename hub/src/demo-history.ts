@@ -1,5 +1,6 @@
 import { demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
 import { BATCH_VERSION, type Batch, type Sample } from '@citypilot/sdk';
+import type { ServiceData, ServiceValueInput } from './service-data/index.js';
 import type { Storage } from './storage/storage.js';
 
 const HOUR = 3_600_000;
@@ -94,4 +95,57 @@ function consumption(pointId: string, peakPerHour: number, from: number, to: num
     total += rate * yearFactor * hours;
   }
   return total;
+}
+
+/** Sources of the demo's service data: the town hall's reception desk, switchboard and mail room. */
+const DEMO_SOURCES = [
+  { key: 'demo-reception', name: 'Town hall reception desk (demo)' },
+  { key: 'demo-switchboard', name: 'Town hall switchboard (demo)' },
+  { key: 'demo-mail', name: 'Town hall mail room (demo)' },
+] as const;
+
+/**
+ * A year of the town hall's service data up to yesterday, as its agents would have submitted
+ * it: visitors and mean waiting time each opening day, calls offered and answered, mail received
+ * and answered within 15 days each month. Waiting times lengthen in September (school
+ * registrations) and in the weeks before the holidays. Written once: false when already there.
+ */
+export async function backfillDemoServiceData(serviceData: ServiceData, timezone: string, now = Date.now()): Promise<boolean> {
+  const existing = await serviceData.current({ metrics: ['visitors'], scopes: ['building:town-hall'], from: new Date(now - 400 * DAY), to: new Date(now) });
+  if (existing.length) return false;
+  for (const s of DEMO_SOURCES) await serviceData.defineSource(s.key, s.name);
+  const local = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', weekday: 'short' });
+  const values: ServiceValueInput[] = [];
+  const scope = 'building:town-hall';
+  for (let t = now - 365 * DAY; t < now - DAY; t += DAY) {
+    const parts = Object.fromEntries(local.formatToParts(t).map((p) => [p.type, p.value]));
+    if (parts.weekday === 'Sun') continue;
+    const day = `${parts.year}-${parts.month}-${parts.day}`;
+    const month = Number(parts.month);
+    const n = Number(parts.day);
+    const wave = Math.sin(t / (5.3 * DAY)) + Math.sin(t / (2.1 * DAY));
+    const busy = month === 9 ? 1.5 : month === 12 || month === 6 ? 1.2 : 1;
+    const saturday = parts.weekday === 'Sat';
+    values.push(
+      { source: 'demo-reception', metric: 'visitors', scope, period: day, value: Math.round((saturday ? 45 : 110) * busy + 12 * wave) },
+      { source: 'demo-reception', metric: 'reception.wait_minutes', scope, period: day, value: Math.round((7.5 * busy + 1.8 * wave + (n % 7 === 1 ? 2 : 0)) * 10) / 10 },
+    );
+    if (!saturday) {
+      const offered = Math.round(190 * busy + 20 * wave);
+      values.push(
+        { source: 'demo-switchboard', metric: 'calls.offered', scope, period: day, value: offered },
+        { source: 'demo-switchboard', metric: 'calls.answered', scope, period: day, value: Math.round(offered * (0.93 - 0.05 * (busy - 1) + 0.01 * wave)) },
+      );
+    }
+    if (n === 28) {
+      const received = Math.round(420 * busy + 30 * wave);
+      const monthKey = `${parts.year}-${parts.month}`;
+      values.push(
+        { source: 'demo-mail', metric: 'mail.received', scope, period: monthKey, value: received },
+        { source: 'demo-mail', metric: 'mail.answered_15d', scope, period: monthKey, value: Math.round(received * (0.96 - 0.04 * (busy - 1))) },
+      );
+    }
+  }
+  for (let i = 0; i < values.length; i += 1000) await serviceData.submit({ id: 'demo' }, values.slice(i, i + 1000));
+  return true;
 }

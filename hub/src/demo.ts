@@ -9,7 +9,8 @@ import { ensureDatabase, ensureServices, freePort, stopChild, type Services } fr
 import { Storage, type PointStatus } from './storage/storage.js';
 import { waitFor } from './wait.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
-import { backfillDemoHistory } from './demo-history.js';
+import { backfillDemoHistory, backfillDemoServiceData } from './demo-history.js';
+import { ServiceData } from './service-data/index.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 
@@ -47,6 +48,7 @@ export async function runDemo(io: CliIo): Promise<number> {
       await importCatalog(storage.pool, loadCatalog(join(repoRoot, 'hub', 'demo', 'catalog.yaml')));
       // Years of readings and the shipped objectives, so that statuses and trends mean something.
       if (await backfillDemoHistory(storage)) io.out('Wrote the demo buildings\' history (hourly for a year, daily since 2019).');
+      if (await backfillDemoServiceData(await ServiceData.open(storage.pool), storage.rollups.timezone)) io.out('Wrote a year of the town hall\'s service data (reception, calls, mail).');
       const objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone });
       for (const file of ['energy.yaml', 'services.yaml']) {
         for (const definition of loadObjectivesFile(join(repoRoot, 'hub', 'objectives', file))) await objectives.define(definition, 'demo');

@@ -64,7 +64,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     '/api/objectives',
     {
       schema: {
-        description: 'Objectives (current versions) by theme, each with the results of its latest period at its own level. Anyone sees the published ones; staff tokens see all.',
+        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level. Anyone sees the published ones; staff tokens see all.',
         tags: ['objectives'],
         querystring: { type: 'object', properties: { theme: { type: 'string', enum: [...THEMES] } }, additionalProperties: false },
       },
@@ -76,7 +76,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
         `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.forecast, r.complete
            FROM objective_results r
           WHERE r.objective_id = ANY ($1::bigint[]) AND r.parent IS NULL AND r.period_start <= now()
-          ORDER BY r.objective_id, r.scope, r.period_start DESC`,
+          ORDER BY r.objective_id, r.scope, r.value IS NULL, r.period_start DESC -- the latest period with a value`,
         [list.map((o) => o.id)],
       );
       return list.map((o) => ({

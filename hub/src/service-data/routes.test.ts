@@ -56,7 +56,7 @@ describe('service-data routes', () => {
     const anonymous = await app.inject({ method: 'PUT', url, headers: json, payload: body });
     expect([anonymous.statusCode, anonymous.json()]).toEqual([401, { error: 'this needs a token with the role operator' }]);
     const byAgent = await app.inject({ method: 'PUT', url, headers: { ...json, ...as('agent') }, payload: body });
-    expect([byAgent.statusCode, byAgent.json()]).toEqual([403, { error: 'a agent token may not do this: it needs the role operator' }]);
+    expect([byAgent.statusCode, byAgent.json()]).toEqual([403, { error: 'an agent token may not do this: it needs the role operator' }]);
     const created = await app.inject({ method: 'PUT', url, headers: { ...json, ...as('operator') }, payload: body });
     expect(created.statusCode).toBe(201);
     expect(created.json().source).toMatchObject({ key: 'reception-town-hall', name: body.name, mapping: body.mapping });
