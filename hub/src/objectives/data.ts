@@ -136,35 +136,43 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
   const degreeDays = new Map<string, Map<number, Map<string, number>>>();
   if (request.degreeDayBases.length) {
     const outdoor = points.filter((p) => OUTDOOR_TEMPERATURE_TAGS.every((t) => p.tags.has(t)));
-    // Heating degree-days per month and base: the sum over days of max(0, base − daily mean),
-    // for each building with its own sensors and for the city (the mean of all sensors, day by
-    // day; imported daily means for the months no sensor measured).
-    const { rows } = await pool.query<{ scope: string; base: number; month: string; dd: number }>(
-      `WITH daily AS (
-         SELECT g.building_key AS building, r.bucket, r.sum / r.n AS mean
-           FROM rollup_day r JOIN points p ON p.id = r.point_id JOIN gateways g ON g.id = p.gateway_id
-          WHERE r.point_id = ANY ($1::bigint[]) AND r.bucket >= $2 AND r.bucket < $3 AND r.n > 0
-       ), building_days AS (
-         SELECT building, bucket, avg(mean) AS mean FROM daily GROUP BY building, bucket
-       ), city_days AS (
-         SELECT to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, avg(mean) AS mean FROM daily GROUP BY bucket
-       ), imported AS (
-         SELECT to_char(day, 'YYYY-MM') AS month, mean_c AS mean FROM outdoor_temperatures
-          WHERE day >= ($2::timestamptz AT TIME ZONE $4)::date AND day < ($3::timestamptz AT TIME ZONE $4)::date
-            AND to_char(day, 'YYYY-MM') NOT IN (SELECT month FROM city_days)
-       )
-       SELECT 'building:' || building AS scope, b AS base, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, sum(greatest(0, b - mean)) AS dd
-         FROM building_days, unnest($5::float8[]) AS b GROUP BY 1, 2, 3
-       UNION ALL
-       SELECT 'city', b, month, sum(greatest(0, b - mean)) FROM (SELECT * FROM city_days UNION ALL SELECT * FROM imported) d, unnest($5::float8[]) AS b GROUP BY 1, 2, 3`,
+    // Heating degree-days of each outdoor sensor per month and base: the sum over its days of
+    // max(0, base − daily mean). Grouped per sensor first, without joins, then averaged here: a
+    // building's degree-days are the mean of its sensors', the city's the mean of all sensors'.
+    const { rows } = await pool.query<{ point_id: string; month: string; base: number; dd: number }>(
+      `SELECT point_id, to_char(m AT TIME ZONE $4, 'YYYY-MM') AS month, base, dd FROM (
+         SELECT point_id, date_trunc('month', bucket, $4) AS m, base, sum(greatest(0, base - sum / n)) AS dd
+           FROM rollup_day, unnest($5::float8[]) AS base
+          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0
+          GROUP BY 1, 2, 3) AS per_sensor`,
       [outdoor.map((p) => p.id), from, to, timezone, request.degreeDayBases],
     );
+    const buildingOf = new Map(outdoor.map((p) => [p.id, p.building]));
+    /** scope → base → month → [sum of sensors' degree-days, sensors]. */
+    const sums = new Map<string, Map<number, Map<string, [number, number]>>>();
+    const add = (scope: string, base: number, month: string, dd: number) => {
+      let byBase = sums.get(scope);
+      if (!byBase) sums.set(scope, (byBase = new Map()));
+      let byMonth = byBase.get(base);
+      if (!byMonth) byBase.set(base, (byMonth = new Map()));
+      const acc = byMonth.get(month) ?? [0, 0];
+      byMonth.set(month, [acc[0] + dd, acc[1] + 1]);
+    };
     for (const r of rows) {
-      let byBase = degreeDays.get(r.scope);
-      if (!byBase) degreeDays.set(r.scope, (byBase = new Map()));
-      let byMonth = byBase.get(r.base);
-      if (!byMonth) byBase.set(r.base, (byMonth = new Map()));
-      byMonth.set(r.month, r.dd);
+      add(`building:${buildingOf.get(Number(r.point_id))}`, r.base, r.month, r.dd);
+      add('city', r.base, r.month, r.dd);
+    }
+    // Daily means imported from a weather service stand in for the months no sensor measured.
+    const imported = await pool.query<{ month: string; base: number; dd: number }>(
+      `SELECT to_char(day, 'YYYY-MM') AS month, base, sum(greatest(0, base - mean_c)) AS dd
+         FROM outdoor_temperatures, unnest($3::float8[]) AS base
+        WHERE day >= ($1::timestamptz AT TIME ZONE $4)::date AND day < ($2::timestamptz AT TIME ZONE $4)::date
+        GROUP BY 1, 2`,
+      [from, to, request.degreeDayBases, timezone],
+    );
+    for (const r of imported.rows) if (!sums.get('city')?.get(r.base)?.has(r.month)) add('city', r.base, r.month, r.dd);
+    for (const [scope, byBase] of sums) {
+      degreeDays.set(scope, new Map([...byBase].map(([base, byMonth]) => [base, new Map([...byMonth].map(([month, [sum, n]]) => [month, sum / n]))])));
     }
   }
 
