@@ -44,7 +44,9 @@ export async function backfillDemoHistory(storage: Storage, now = Date.now()): P
         }
         times.forEach((t, i) => samples.push({ point: `meters.${point.id}`, time: t, value: readings[i]!, quality: 'good' }));
       } else if (point.id === 'outdoor-temp') {
-        for (const t of times) samples.push({ point: `meters.${point.id}`, time: t, value: Math.round(outdoor(t) * 10) / 10, quality: 'good' });
+        // A daily reading stands for its day: the day's mean, not the cold of midnight.
+        const value = (t: number) => (t < hourlyFrom ? Array.from({ length: 24 }, (_, h) => outdoor(t + h * HOUR)).reduce((a, b) => a + b) / 24 : outdoor(t));
+        for (const t of times) samples.push({ point: `meters.${point.id}`, time: t, value: Math.round(value(t) * 10) / 10, quality: 'good' });
       }
     }
     samples.sort((a, b) => a.time - b.time);

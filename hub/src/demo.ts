@@ -79,7 +79,8 @@ export async function runDemo(io: CliIo): Promise<number> {
     const points = await waitFor(
       async () => {
         const status = (await (await fetch(`${hubUrl}/api/status`)).json()) as { points: PointStatus[] };
-        const live = status.points.filter((p) => p.lastValue !== null);
+        // Samples read since the demo started, not the history written before.
+        const live = status.points.filter((p) => p.lastValue !== null && p.lastTime !== null && Date.parse(p.lastTime) >= startedAt);
         return demoBuildings.every((b) => live.some((p) => p.gateway === b.id)) ? live : undefined;
       },
       60_000,
@@ -93,7 +94,11 @@ export async function runDemo(io: CliIo): Promise<number> {
     }
     const shown = await waitFor(
       async () => {
-        const list = (await (await fetch(`${hubUrl}/api/objectives`)).json()) as { key: string; unit: string; latest: { scope: string; period: string; value: number | null; status: string }[] }[];
+        const list = (await (await fetch(`${hubUrl}/api/objectives`)).json()) as {
+          key: string;
+          unit: string;
+          latest: { scope: string; period: string; value: number | null; status: string; forecast: number | null; complete: boolean }[];
+        }[];
         return list.length && list.every((o) => o.latest.length) ? list : undefined;
       },
       60_000,
@@ -102,7 +107,9 @@ export async function runDemo(io: CliIo): Promise<number> {
     io.out('\nObjectives (published), latest period:');
     for (const o of shown) {
       for (const r of o.latest.slice(0, 3)) {
-        io.out(`  ${o.key.padEnd(26)} ${r.scope.padEnd(18)} ${r.period.padEnd(8)} ${(r.value === null ? '—' : r.value.toFixed(2)).padStart(12)} ${o.unit.padEnd(11)} ${r.status}`);
+        const value = (v: number | null) => (v === null ? '—' : v.toFixed(2));
+        const heading = r.complete || r.forecast === null ? '' : ` (so far; heading for ${value(r.forecast)})`;
+        io.out(`  ${o.key.padEnd(26)} ${r.scope.padEnd(18)} ${r.period.padEnd(8)} ${value(r.value).padStart(12)} ${o.unit.padEnd(11)} ${r.status}${heading}`);
       }
     }
     io.out(`\nObjectives (JSON):  ${hubUrl}/api/objectives`);

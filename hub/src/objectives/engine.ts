@@ -42,7 +42,7 @@ export interface Result {
   status: Status;
   previous: number | null;
   lastYear: number | null;
-  /** Value expected at the end of a period in progress: the extensive quantities (sums, meter advances, degree-days, hours) extended at their pace so far. Null once the period is over. */
+  /** Value expected at the end of a period in progress (see UnitData.forecastContext). Null once the period is over. */
   forecast: number | null;
   complete: boolean;
 }
@@ -126,12 +126,13 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
     const valueOf = (period: PeriodSpan | undefined): number | null => {
       if (!period) return null;
       const key = `${unit.scope}|${period.key}`;
-      if (!valueCache.has(key)) valueCache.set(key, formula.evaluate(source.context(period.months, now, 1)));
+      if (!valueCache.has(key)) valueCache.set(key, formula.evaluate(source.context(period.months, now)));
       return valueCache.get(key)!;
     };
     for (let i = 0; i < periods.length; i++) {
       const period = periods[i]!;
-      if (period.months[0]!.key < options.firstPeriodMonth) continue;
+      // Every period that ends at or after the first month asked: a year in progress, and the last one.
+      if (period.months.at(-1)!.key < options.firstPeriodMonth) continue;
       const start = period.months[0]!.start;
       const end = period.months.at(-1)!.end;
       if (start.getTime() > now) break;
@@ -139,9 +140,8 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
       const value = valueOf(period);
       let forecast: number | null = null;
       if (!complete) {
-        const total = period.months.reduce((h, m) => h + m.hours, 0);
-        const elapsed = period.months.reduce((h, m) => h + hoursElapsed(m, now), 0);
-        forecast = elapsed > 0 ? formula.evaluate(source.context(period.months, now, total / elapsed)) : null;
+        const context = source.forecastContext(period.months, now, monthsByKey);
+        forecast = context ? formula.evaluate(context) : null;
       }
       const target = targetFor(definition.target, unit, period, (p) => valueOf(p), monthsByKey);
       results.push({
@@ -207,31 +207,52 @@ class UnitData {
     return points;
   }
 
-  /**
-   * The context of `months`; `scale` > 1 extends the extensive quantities of a period in
-   * progress to its whole length (the forecast), 1 gives the value so far.
-   */
-  context(months: readonly Month[], now: number, scale: number): FormulaContext {
-    const hours = months.reduce((h, m) => h + (scale === 1 ? hoursElapsed(m, now) : m.hours), 0);
+  /** The context of `months` so far: the value of a period, in progress or not. */
+  context(months: readonly Month[], now: number): FormulaContext {
+    const hours = months.reduce((h, m) => h + hoursElapsed(m, now), 0);
     return {
-      points: (fn, tags) => {
-        const v = this.points(fn, tags, months, now);
-        return v !== null && (fn === 'sum' || fn === 'delta' || fn === 'integral') ? v * scale : v;
-      },
-      service: (fn, metric) => {
-        const v = this.service(fn, metric, months);
-        return v !== null && (fn === 'sum' || fn === 'count') ? v * scale : v;
-      },
+      points: (fn, tags) => this.points(fn, tags, months, now),
+      service: (fn, metric) => this.service(fn, metric, months),
       attribute: (name) => this.attribute(name),
-      degreeDays: (base) => {
-        const v = this.degreeDays(base, months);
-        return v === null ? null : v * scale;
-      },
-      openingHours: () => {
-        const v = this.service('sum', 'opening.hours', months);
-        return v === null ? null : v * scale;
-      },
+      degreeDays: (base) => this.degreeDays(base, months),
+      openingHours: () => this.service('sum', 'opening.hours', months),
       periodHours: () => hours,
+    };
+  }
+
+  /**
+   * The context of a period in progress as it is expected to end: each extensive quantity
+   * (sums, meter advances, integrals, degree-days, hours) is its value so far, plus the rest of
+   * the current month at its pace so far, plus the months still to come as they were a year
+   * before (seasons repeat: December's heating is not October's) or, without last year's data,
+   * at the pace so far. Averages, extremes and counts are those so far.
+   */
+  forecastContext(months: readonly Month[], now: number, monthsByKey: ReadonlyMap<string, Month>): FormulaContext | undefined {
+    const elapsed = months.filter((m) => m.start.getTime() < now);
+    const current = elapsed.at(-1);
+    if (!current) return undefined;
+    const remaining = months.filter((m) => m.start.getTime() >= now);
+    const lastYear = remaining.map((m) => monthsByKey.get(`${Number(m.key.slice(0, 4)) - 1}${m.key.slice(4)}`));
+    const fraction = hoursElapsed(current, now) / current.hours;
+    const elapsedHours = elapsed.reduce((h, m) => h + hoursElapsed(m, now), 0);
+    const remainingHours = remaining.reduce((h, m) => h + m.hours, 0);
+    const extend = (of: (ms: readonly Month[]) => number | null): number | null => {
+      const soFar = of(elapsed);
+      if (soFar === null) return null;
+      const currentSoFar = fraction > 0 ? (of([current]) ?? 0) : 0;
+      const restOfCurrent = fraction > 0 ? currentSoFar * (1 / fraction - 1) : 0;
+      const seasonal = remaining.length && lastYear.every((m) => m !== undefined) ? of(lastYear as Month[]) : null;
+      const rest = !remaining.length ? 0 : seasonal ?? (elapsedHours > 0 ? (soFar / elapsedHours) * remainingHours : null);
+      return rest === null ? null : soFar + restOfCurrent + rest;
+    };
+    const so = this.context(months, now);
+    return {
+      points: (fn, tags) => (fn === 'sum' || fn === 'delta' || fn === 'integral' ? extend((ms) => this.points(fn, tags, ms, now)) : so.points(fn, tags)),
+      service: (fn, metric) => (fn === 'sum' || fn === 'count' ? extend((ms) => this.service(fn, metric, ms)) : so.service(fn, metric)),
+      attribute: (name) => this.attribute(name),
+      degreeDays: (base) => extend((ms) => this.degreeDays(base, ms)),
+      openingHours: () => extend((ms) => this.service('sum', 'opening.hours', ms)),
+      periodHours: () => months.reduce((h, m) => h + m.hours, 0),
     };
   }
 
