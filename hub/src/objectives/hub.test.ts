@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { createToken } from '../auth/tokens.js';
+import { Hub, objectiveStatusSubject } from '../hub.js';
+import { createTestDatabase, deleteStreams, natsConnection, uniqueStreamNames, waitFor } from '../testing/index.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe('a hub publishing the objectives', () => {
+  const names = uniqueStreamNames('objectives');
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let hub: Hub;
+  let nc: NatsConnection;
+  let sub: Subscription;
+  const received: { objective: string; scope: string; period: string; from: string | null; to: string }[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('adminDatabaseUrl'), 'objectives_hub');
+    nc = await natsConnection(inject('natsUrl'));
+    sub = nc.subscribe(objectiveStatusSubject(names.prefix));
+    void (async () => {
+      for await (const m of sub) received.push(m.json());
+    })();
+    hub = await Hub.start({ databaseUrl: db.url, natsUrl: inject('natsUrl'), logger: quiet, names, http: { port: 0 }, timescale: 'off' });
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    sub?.unsubscribe();
+    await nc?.close();
+    await deleteStreams(inject('natsUrl'), names);
+    await db?.drop();
+  });
+
+  it('publishes the status changes an evaluation finds on NATS, and serves its OpenAPI document with the objectives routes', async () => {
+    const operator = (await createToken(hub.storage.pool, { role: 'operator', label: 'test' }, 'test')).token;
+    const headers = { authorization: `Bearer ${operator}`, 'content-type': 'application/json' };
+    const defined = await fetch(`${hub.url}/api/objectives/buildings-known`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({
+        theme: 'other',
+        label: { fr: 'Bâtiments connus', en: 'Buildings known' },
+        unit: '',
+        formula: 'buildings',
+        scope: { level: 'city' },
+        period: 'month',
+        target: { kind: 'value', value: 1 },
+        direction: 'up',
+        tolerance: 0,
+        owner: 'Test',
+        methodology: 'The number of buildings in the catalog: none here, so no value.',
+        published: true,
+      }),
+    });
+    expect(defined.status).toBe(201);
+    const evaluated = await fetch(`${hub.url}/api/objectives/evaluate`, { method: 'POST', headers, body: '{}' });
+    expect(evaluated.status).toBe(200);
+    // A catalog without buildings: 0 buildings against a target of 1, red, for every month evaluated.
+    await waitFor(async () => received.some((r) => r.objective === 'buildings-known'), 10_000, 'no status change was published');
+    expect(received.find((r) => r.objective === 'buildings-known')).toMatchObject({ scope: 'city', from: null, to: 'red' });
+
+    const doc = (await (await fetch(`${hub.url}/api/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { 'x-roles'?: string[] }>> };
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const path of ['/api/objectives', '/api/objectives/{key}', '/api/objectives/{key}/results', '/api/objectives/{key}/drilldown', '/api/series', '/api/service-data']) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+    expect(doc.paths['/api/objectives/{key}']!.put!['x-roles']).toEqual(['operator', 'admin']);
+  });
+});
