@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { describeFailure, runGatewayCli, runSimulateCli, createLogger, type CliIo } from '@citypilot/gateway';
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
@@ -10,6 +12,7 @@ import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 import { operatExport } from './objectives/operat.js';
 import { monthsAgo } from './objectives/routes.js';
+import { importOutdoorTemperatures, WeatherFileError } from './objectives/weather.js';
 import { runTokenCli } from './auth/token-command.js';
 
 const USAGE = `Usage: citypilot <command>
@@ -24,6 +27,7 @@ Commands:
                             evaluate every objective again (default: the last 12 months)
   hub objectives operat --year YYYY
                             the year's energy per building for OPERAT (CSV on standard output)
+  hub weather import FILE   daily mean outdoor temperatures (CSV: date;mean_c) for degree-days
   hub token create --role ROLE --label TEXT [--sites SITE,…]
                             make an API token, printed once; roles: admin, operator, technician
                             (with --sites), director, elected, agent
@@ -95,6 +99,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
         if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
         if (sub === 'objectives') return await objectivesCommand(rest, io);
+        if (sub === 'weather' && rest[0] === 'import' && rest.length === 2) return await weatherImport(rest[1]!, io);
         if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
         io.err(USAGE);
         return 2;
@@ -234,4 +239,29 @@ async function withObjectives(io: CliIo, run: (objectives: Objectives, timezone:
   } finally {
     await storage.close();
   }
+}
+
+/** `citypilot hub weather import FILE`: bad rows are listed with their row and column, the others stored. */
+async function weatherImport(file: string, io: CliIo): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    io.err(`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    return 2;
+  }
+  let status = 0;
+  const code = await withObjectives(io, async (_objectives, _timezone, storage) => {
+    try {
+      const { stored, errors } = await importOutdoorTemperatures(storage.pool, text, basename(file));
+      for (const e of errors) io.err(`${file}: ${e.message}`);
+      io.out(`${file}: ${stored} days stored${errors.length ? `, ${errors.length} problems (those rows were not stored)` : ''}`);
+      if (errors.length) status = 1;
+    } catch (error) {
+      if (!(error instanceof WeatherFileError)) throw error;
+      io.err(`${file}: ${error.message}; nothing was imported`);
+      status = 2;
+    }
+  });
+  return code || status;
 }

@@ -48,9 +48,10 @@ export interface Result {
 }
 
 /** The units of an objective, its own level first, then each level below (for drill-down). */
-export function unitsOf(definition: ObjectiveDefinition, buildings: Iterable<CatalogBuilding>): Unit[] {
-  const { level, keys, usages } = definition.scope;
+export function unitsOf(definition: ObjectiveDefinition, buildings: Iterable<CatalogBuilding>, pointsByBuilding: ReadonlyMap<string, readonly CatalogPoint[]>): Unit[] {
+  const { level, keys, usages, tags } = definition.scope;
   let chosen = [...buildings].filter((b) => !usages || usages.includes(b.usage));
+  if (tags) chosen = chosen.filter((b) => (pointsByBuilding.get(b.key) ?? []).some((p) => tags.every((t) => p.tags.has(t))));
   if (keys && level === 'building') chosen = chosen.filter((b) => keys.includes(b.key));
   if (keys && level === 'site') chosen = chosen.filter((b) => keys.includes(b.site));
   chosen.sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -121,7 +122,7 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
   const now = options.now.getTime();
   const results: Result[] = [];
   const valueCache = new Map<string, number | null>();
-  for (const unit of unitsOf(definition, data.buildings.values())) {
+  for (const unit of unitsOf(definition, data.buildings.values(), pointsByBuilding)) {
     const source = new UnitData(unit, data, pointsByBuilding);
     const valueOf = (period: PeriodSpan | undefined): number | null => {
       if (!period) return null;

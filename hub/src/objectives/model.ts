@@ -66,6 +66,11 @@ export const ObjectiveSchema = Type.Object(
         keys: Type.Optional(Type.Array(Type.String({ pattern: ID_PATTERN }), { minItems: 1 })),
         /** Only buildings of these usages (school, town-hall …). */
         usages: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+        /**
+         * Only buildings with a point tagged with all of these (Haystack markers): a group such as
+         * the buildings with a lighting meter (`[lighting, meter]`) or a swimming pool's heat pump.
+         */
+        tags: Type.Optional(Type.Array(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_-]*$' }), { minItems: 1 })),
       },
       { additionalProperties: false },
     ),

@@ -5,6 +5,7 @@ import { Storage } from '../storage/storage.js';
 import { trajectoryChange } from './engine.js';
 import { ObjectiveDefinitionError, type ObjectiveDefinition } from './model.js';
 import { Objectives, type StatusChange } from './objectives.js';
+import { importOutdoorTemperatures, WeatherFileError } from './weather.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HOUR = 3_600_000;
@@ -168,6 +169,22 @@ describe('objectives on real data', () => {
       { version: 1, status: 'green' },
       { version: 2, status: 'amber' },
     ]);
+  });
+
+  it('imports daily outdoor temperatures for degree-days, reporting bad rows by row and column', async () => {
+    const csv = ['date;mean_c', '2026-01-01;4,5', '02/01/2026;5.5', '2026-02-30;3', '2026-01-03;chaud'].join('\n');
+    const { stored, errors } = await importOutdoorTemperatures(storage.pool, csv, 'meteo.csv');
+    expect(stored).toBe(2);
+    expect(errors.map((e) => [e.row, e.column])).toEqual([
+      [4, 'date'],
+      [5, 'mean_c'],
+    ]);
+    const { rows } = await storage.pool.query(`SELECT to_char(day, 'YYYY-MM-DD') AS day, mean_c, source FROM outdoor_temperatures ORDER BY day`);
+    expect(rows).toEqual([
+      { day: '2026-01-01', mean_c: 4.5, source: 'meteo.csv' },
+      { day: '2026-01-02', mean_c: 5.5, source: 'meteo.csv' },
+    ]);
+    await expect(importOutdoorTemperatures(storage.pool, 'jour;temperature\n2026-01-01;4', 'x.csv')).rejects.toThrow(WeatherFileError);
   });
 
   it('refuses a malformed definition or formula, saying where, and stores nothing', async () => {

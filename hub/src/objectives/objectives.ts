@@ -128,7 +128,7 @@ export class Objectives {
       {
         firstMonth: `${firstYear}-01`,
         lastMonth,
-        tagSets: dependencies.flatMap((d) => d.points.map((p) => p.tags)),
+        tagSets: [...dependencies.flatMap((d) => d.points.map((p) => p.tags)), ...objectives.flatMap((o) => (o.definition.scope.tags ? [o.definition.scope.tags] : []))],
         serviceMetrics: [...new Set(dependencies.flatMap((d) => [...d.services.map((s) => s.metric), ...(d.openingHours ? ['opening.hours'] : [])]))],
         degreeDayBases: [...new Set(dependencies.flatMap((d) => d.degreeDayBases))],
       },

@@ -120,6 +120,9 @@ describe('the shipped objectives on known data', () => {
 
   it('public lighting: the energy of the month per light point, against 2020', async () => {
     expect(await result('lighting-energy-per-point', 'city', '2026-10')).toEqual({ value: 6000 / 500, target: (10000 / 500) * 0.7, status: 'green' });
+    // Its scope is the buildings with a lighting meter: the cabinet, not the town hall.
+    expect(await result('lighting-energy-per-point', 'building:cabinet', '2026-10')).toMatchObject({ value: 12 });
+    expect(await result('lighting-energy-per-point', 'building:hall', '2026-10')).toBeUndefined();
   });
 
   it('reception quality: mean waiting time, share of calls answered, mail answered within 15 days', async () => {
