@@ -1,7 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BATCH_VERSION, type Sample } from '@citypilot/sdk';
+import { BATCH_VERSION, ConfigFileError, type Sample } from '@citypilot/sdk';
 import { ServiceData, type ServiceValueInput } from '../service-data/index.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase } from '../testing/index.js';
@@ -134,6 +136,31 @@ describe('the shipped objectives on known data', () => {
 
   it('car park occupancy: mean occupied spaces over mean capacity', async () => {
     expect(await result('parking-occupancy', 'city', '2026-10')).toEqual({ value: 80, target: 85, status: 'green' });
+  });
+
+  it('reports every mistake of an objectives file with its line and column, and applies nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citypilot-objectives-'));
+    try {
+      const file = join(dir, 'bad.yaml');
+      const good = readFileSync(join(shipped, 'services.yaml'), 'utf8');
+      // The shipped file with a misspelt name in a formula and a key used twice.
+      writeFileSync(file, good.replace('service_avg("reception.wait_minutes")', 'service_avg("reception.wait_minutes") / aera').replace('key: calls-answered', 'key: reception-waiting-time'));
+      expect(() => loadObjectivesFile(file)).toThrow(ConfigFileError);
+      const lines = (() => {
+        try {
+          loadObjectivesFile(file);
+          return [];
+        } catch (error) {
+          return (error as ConfigFileError).problems;
+        }
+      })();
+      expect(lines).toEqual([
+        expect.stringMatching(new RegExp(`^${file}:\\d+:\\d+ objectives\\[0\\]\\.formula: column 41: unknown name "aera"`)),
+        expect.stringMatching(new RegExp(`^${file}:\\d+:\\d+ objectives\\[1\\]\\.key: "reception-waiting-time" is already the key of objectives\\[0\\]$`)),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exports the annual energy per building and energy for OPERAT', async () => {

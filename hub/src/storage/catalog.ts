@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import type pg from 'pg';
-import { ConfigFileError, ID_PATTERN, parseYaml, StringEnum, validate, type Batch, type ConfigIssue } from '@citypilot/sdk';
+import { ConfigFileError, ID_PATTERN, readYamlFile, StringEnum, validate, type Batch, type ConfigIssue } from '@citypilot/sdk';
 
 /**
  * The city's catalog: its organisation, sites and buildings (with what objectives need: floor
@@ -76,18 +75,7 @@ export type Catalog = Static<typeof CatalogSchema>;
  * @throws ConfigFileError naming the file, line and path of every problem
  */
 export function loadCatalog(file: string): Catalog {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigFileError(file, [`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`], NOT_IMPORTED);
-  }
-  let source;
-  try {
-    source = parseYaml(text, file);
-  } catch (error) {
-    throw error instanceof ConfigFileError ? new ConfigFileError(file, error.problems, NOT_IMPORTED) : error;
-  }
+  const source = readYamlFile(file, NOT_IMPORTED);
   const result = validate(CatalogSchema, source.data);
   if (!result.ok) throw new ConfigFileError(file, source.describe(result.issues), NOT_IMPORTED);
   const issues: ConfigIssue[] = [];

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { CityPilotError, formatPath, type ConfigIssue, type ConfigPath } from './errors.js';
 
@@ -28,6 +29,24 @@ export interface YamlSource {
   where(path: ConfigPath): string;
   /** Issues as the lines of a {@link ConfigFileError}. */
   describe(issues: readonly ConfigIssue[]): string[];
+}
+
+/**
+ * Reads and parses a YAML file. @throws ConfigFileError saying the file cannot be read, or where
+ * each syntax error is, with `outcome` as what was therefore not done ("nothing was imported").
+ */
+export function readYamlFile(file: string, outcome?: string): YamlSource {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigFileError(file, [`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`], outcome);
+  }
+  try {
+    return parseYaml(text, file);
+  } catch (error) {
+    throw error instanceof ConfigFileError && outcome !== undefined ? new ConfigFileError(file, error.problems, outcome) : error;
+  }
 }
 
 /** Parses YAML text. @throws ConfigFileError with the position of each syntax error. */
