@@ -66,4 +66,40 @@ describe('a hub publishing the objectives', () => {
     }
     expect(doc.paths['/api/objectives/{key}']!.put!['x-roles']).toEqual(['operator', 'admin']);
   });
+
+  it('evaluates again as soon as service data arrives, without waiting for its schedule', async () => {
+    const operator = (await createToken(hub.storage.pool, { role: 'operator', label: 'test' }, 'test')).token;
+    const agent = (await createToken(hub.storage.pool, { role: 'agent', label: 'desk' }, 'test')).token;
+    const json = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+    const defined = await fetch(`${hub.url}/api/objectives/waiting`, {
+      method: 'PUT',
+      headers: json(operator),
+      body: JSON.stringify({
+        theme: 'reception',
+        label: { fr: 'Attente', en: 'Waiting' },
+        unit: 'min',
+        formula: 'service_avg("reception.wait_minutes")',
+        scope: { level: 'city' },
+        period: 'month',
+        target: { kind: 'value', value: 10 },
+        direction: 'down',
+        tolerance: 0,
+        owner: 'Accueil',
+        methodology: 'Mean waiting time.',
+        published: true,
+      }),
+    });
+    expect(defined.status).toBe(201);
+    await fetch(`${hub.url}/api/service-data/sources/desk`, { method: 'PUT', headers: json(operator), body: JSON.stringify({ name: 'Desk' }) });
+    // Yesterday, in the city's calendar: its month is among those the hub evaluates.
+    const day = new Date(Date.now() - 86_400_000).toLocaleDateString('en-CA', { timeZone: 'Europe/Paris' });
+    const submitted = await fetch(`${hub.url}/api/service-data`, {
+      method: 'POST',
+      headers: json(agent),
+      body: JSON.stringify({ values: [{ source: 'desk', metric: 'reception.wait_minutes', scope: 'city', period: day, value: 25 }] }),
+    });
+    expect(submitted.status).toBe(200);
+    // The hub's own schedule runs every 5 minutes: only the submission can have caused this.
+    await waitFor(async () => received.some((r) => r.objective === 'waiting' && r.to === 'red'), 15_000, 'the submission did not lead to an evaluation');
+  });
 });

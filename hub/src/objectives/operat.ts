@@ -34,6 +34,8 @@ export async function operatExport(pool: pg.Pool, timezone: string, year: number
     serviceMetrics: [],
     degreeDayBases: [],
   });
+  // The engine evaluates objectives; of this one only the scope (each building) and the period
+  // (the year) matter: the export reads the values, never the target or the status.
   const definition: ObjectiveDefinition = {
     key: 'operat',
     theme: 'energy',
