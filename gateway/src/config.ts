@@ -38,6 +38,12 @@ export const GatewayConfigSchema = Type.Object(
       {
         /** NATS server of the hub. Default: the NATS_URL environment variable, else nats://127.0.0.1:4222. */
         natsUrl: Type.Optional(Type.String({ pattern: '^(nats|tls)://', expected: 'a URL such as nats://hub.example.org:4222' })),
+        /**
+         * File holding this gateway's NATS credentials (its nkey seed), given by the hub operator;
+         * relative paths start at the config file's folder. Without it the gateway connects
+         * anonymously, which only a NATS server without authorization accepts.
+         */
+        credentials: Type.Optional(Type.String({ minLength: 1, expected: 'the path of a credentials file (such as town-hall.nk)' })),
         /** Subject prefix shared with the hub. */
         subjectPrefix: Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'citypilot' }),
         /** Largest batch sent to the hub, in samples. */
@@ -84,6 +90,10 @@ export interface GatewayConfig extends Omit<CoreConfig, 'devices'> {
   dataDir: string;
   /** Absolute paths of the site's profile folders. */
   profileDirs: string[];
+  hub: CoreConfig['hub'] & {
+    /** Absolute path of the credentials file, when there is one. */
+    credentials?: string;
+  };
   devices: { config: DeviceConfig; plugin: DriverPlugin }[];
 }
 
@@ -178,7 +188,8 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
   });
   if (!core.ok || problems.length) throw new GatewayConfigError(file, problems);
   const config = core.value;
-  return { ...config, dataDir: resolve(base, config.dataDir), profileDirs, devices };
+  const hub = { ...config.hub, ...(config.hub.credentials ? { credentials: resolve(base, config.hub.credentials) } : {}) };
+  return { ...config, hub, dataDir: resolve(base, config.dataDir), profileDirs, devices };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ConfigError, parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
@@ -8,6 +8,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
 import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
 import { SequenceStore } from './sequence.js';
+import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -20,6 +21,8 @@ export interface GatewayOptions {
 export interface GatewayStatus {
   gateway: string;
   nats: 'connecting' | 'connected' | 'disconnected';
+  /** Why the gateway is not connected to NATS (refused credentials, unreachable server), while it is not. */
+  natsError?: string;
   devices: DeviceStatus[];
   points: Sample[];
   outbox: OutboxStatus;
@@ -39,6 +42,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
   private natsState: GatewayStatus['nats'] = 'connecting';
+  private natsError: string | undefined;
   private readonly latest = new Map<string, Sample>();
   private readonly pollers: DevicePoller[];
   private readonly outbox: Outbox;
@@ -98,6 +102,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return {
       gateway: this.options.config.gateway.id,
       nats: this.natsState,
+      ...(this.natsError ? { natsError: this.natsError } : {}),
       devices: this.pollers.map((p) => p.status()),
       points: [...this.latest.values()],
       outbox: this.outbox.status(),
@@ -145,14 +150,29 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     );
   }
 
-  /** Connects to NATS, trying again every second until it succeeds or the gateway stops. */
+  /**
+   * Connects to NATS, trying again every second until it succeeds or the gateway stops; a
+   * connection the server closes for good (credentials revoked) starts this again. The
+   * credentials file is read at each attempt, so that fixing it is enough. A failure is logged
+   * once until it changes, and shown in the status as `natsError`.
+   */
   private async connectNats(): Promise<void> {
     const { config, logger } = this.options;
     const servers = config.hub.natsUrl ?? this.options.defaultNatsUrl ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+    const credentials = config.hub.credentials;
     let lastError = '';
     while (!this.closed) {
       try {
-        const nc = await connect({ servers, name: `citypilot-gateway ${config.gateway.id}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+        const auth = credentials ? natsCredentialsOptions(credentials) : {};
+        const nc = await connect({
+          servers,
+          name: `citypilot-gateway ${config.gateway.id}`,
+          // The only inbox this gateway's NATS user may read: JetStream acks arrive there.
+          inboxPrefix: subjects(config.hub.subjectPrefix).inbox(config.gateway.id),
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1000,
+          ...auth,
+        });
         if (this.closed) {
           await nc.close();
           return;
@@ -160,16 +180,28 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.nc = nc;
         this.js = jetstream(nc);
         this.natsState = 'connected';
+        this.natsError = undefined;
         logger.info({ servers }, 'connected to NATS');
         void (async () => {
           for await (const s of nc.status()) {
             if (s.type === 'disconnect') this.natsState = 'disconnected';
             if (s.type === 'reconnect') this.natsState = 'connected';
+            // A publish or subscription the server's permissions refuse (a misconfigured server).
+            if (s.type === 'error') logger.error({ servers, err: s.error.message }, 'NATS reported an error');
           }
         })();
+        void nc.closed().then((error) => {
+          if (this.closed || this.nc !== nc) return;
+          this.js = undefined;
+          this.natsState = 'disconnected';
+          this.natsError = error ? natsFailure(error, credentials) : 'the NATS connection was closed';
+          logger.error({ servers, err: this.natsError }, 'NATS connection closed; connecting again');
+          this.connecting = this.connectNats();
+        });
         return;
       } catch (error) {
-        const message = (error as Error).message;
+        const message = natsFailure(error, credentials);
+        this.natsError = message;
         if (message !== lastError) logger.warn({ servers, err: message }, 'cannot connect to NATS yet; retrying');
         lastError = message;
         await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -207,4 +239,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.url = await app.listen({ host, port });
     this.api = app;
   }
+}
+
+/** What to tell the technician about a failed connection: refused credentials name their file. */
+function natsFailure(error: unknown, credentials: string | undefined): string {
+  if (error instanceof NatsCredentialsError) return error.message;
+  const message = (error as Error).message;
+  if (error instanceof errors.AuthorizationError || /authorization/i.test(message)) {
+    return credentials
+      ? `the NATS server refused the credentials in ${credentials} (${message}): ask the hub operator for this gateway's credentials`
+      : `the NATS server requires credentials (${message}): set hub.credentials to this gateway's credentials file`;
+  }
+  return message;
 }

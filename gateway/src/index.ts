@@ -6,3 +6,4 @@ export { createLogger } from './logger.js';
 export { runSimulateCli, SIMULATE_USAGE } from './simulate-command.js';
 export { ProfileLibrary, type LoadedProfile } from './profiles.js';
 export { WriteRefusedError } from './poller.js';
+export { NatsCredentialsError, readNatsSeed, natsCredentialsOptions, createNatsUser, natsPublicKey } from './nats-credentials.js';

@@ -98,6 +98,16 @@ export interface Subjects {
   telemetry(gateway: string): string;
   /** Wildcard the telemetry stream captures. */
   readonly telemetryAll: string;
+  /**
+   * Subject on which a gateway may receive its own configuration (and nothing else of the
+   * others'); the hub publishes there.
+   */
+  config(gateway: string): string;
+  /**
+   * Inbox prefix of a gateway's connection: replies to its requests (JetStream acks) arrive
+   * under `<inbox>.>`, which only that gateway's NATS user may subscribe to.
+   */
+  inbox(gateway: string): string;
 }
 
 /**
@@ -108,5 +118,8 @@ export function subjects(prefix = 'citypilot'): Subjects {
   return {
     telemetry: (gateway) => `${prefix}.telemetry.${gateway}`,
     telemetryAll: `${prefix}.telemetry.>`,
+    config: (gateway) => `${prefix}.config.${gateway}`,
+    // Independent of the prefix: NATS users are per server, whatever the prefix of a deployment.
+    inbox: (gateway) => `_INBOX_${gateway}`,
   };
 }
