@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { describeFailure, runGatewayCli, runSimulateCli, createLogger, type CliIo } from '@citypilot/gateway';
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
@@ -14,6 +14,7 @@ import { operatExport } from './objectives/operat.js';
 import { monthsAgo } from './objectives/routes.js';
 import { importOutdoorTemperatures, WeatherFileError } from './objectives/weather.js';
 import { runTokenCli } from './auth/token-command.js';
+import { ensureNatsCredentials } from './services/nats-auth.js';
 
 const USAGE = `Usage: citypilot <command>
 
@@ -31,6 +32,10 @@ Commands:
   hub token create --role ROLE --label TEXT [--sites SITE,…]
                             make an API token, printed once; roles: admin, operator, technician
                             (with --sites), director, elected, agent
+  hub nats-auth DIR GATEWAY…
+                            NATS credentials of the hub and of each gateway in DIR (made once,
+                            kept after), and DIR/nats-auth.conf, the nats-server authorization
+                            that lets each gateway publish and read only its own subjects
   hub token list            the API tokens (never their secrets)
   hub token revoke ID       stop accepting an API token
   gateway run|validate|points FILE
@@ -41,6 +46,7 @@ Commands:
 Hub environment:
   DATABASE_URL      PostgreSQL database (required)
   NATS_URL          NATS server with JetStream (default nats://127.0.0.1:4222)
+  NATS_CREDENTIALS  the hub's NATS credentials file, for a server with per-gateway users
   HUB_HOST, HUB_PORT  HTTP API address (default 127.0.0.1:8080)
   HUB_INGEST_WORKERS  ingest loops in this process (default 1)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
@@ -100,6 +106,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
         if (sub === 'objectives') return await objectivesCommand(rest, io);
         if (sub === 'weather' && rest[0] === 'import' && rest.length === 2) return await weatherImport(rest[1]!, io);
+        if (sub === 'nats-auth' && rest.length >= 2) return natsAuthCommand(rest[0]!, rest.slice(1), io);
         if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
         io.err(USAGE);
         return 2;
@@ -119,6 +126,17 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
   }
 }
 
+function natsAuthCommand(dir: string, gateways: string[], io: CliIo): number {
+  const prefix = process.env.CITYPILOT_SUBJECT_PREFIX ?? defaultStreamNames.prefix;
+  const result = ensureNatsCredentials(dir, gateways, { prefix });
+  const conf = join(dir, 'nats-auth.conf');
+  writeFileSync(conf, result.authorization);
+  io.out(`Wrote ${conf} (public keys and permissions only): add \`include ${JSON.stringify(conf)}\` to the nats-server configuration and reload it.`);
+  io.out(`The hub's credentials: ${result.hub.file} (run the hub with NATS_CREDENTIALS=${result.hub.file}).`);
+  for (const g of result.gateways) io.out(`Gateway ${g.id}: ${g.file} (copy it to the gateway; its config's hub.credentials names it).`);
+  return 0;
+}
+
 function requireDatabaseUrl(io: CliIo): string | undefined {
   const url = process.env.DATABASE_URL;
   if (!url) io.err('DATABASE_URL is not set: give the hub its PostgreSQL database, e.g. postgres://user@127.0.0.1:5432/citypilot');
@@ -135,6 +153,7 @@ async function runHub(io: CliIo): Promise<number> {
     hub = await Hub.start({
       databaseUrl,
       natsUrl: env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      natsCredentials: env.NATS_CREDENTIALS || undefined,
       logger,
       names: streamNamesFromEnv(env),
       http: { host: env.HUB_HOST, port: env.HUB_PORT === undefined ? undefined : Number(env.HUB_PORT) },

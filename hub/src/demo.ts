@@ -144,6 +144,8 @@ export interface DemoGatewaySettings {
   subjectPrefix?: string;
   /** Default `<building id>-data`, next to the file. */
   dataDir?: string;
+  /** The gateway's NATS credentials file; none by default. */
+  credentials?: string;
 }
 
 /** The YAML a technician would write for one demo building. */
@@ -174,7 +176,7 @@ gateway:
   building: ${building.id}
 hub:
   natsUrl: ${natsUrl}
-  subjectPrefix: ${settings.subjectPrefix ?? 'citypilot'}
+${settings.credentials ? `  credentials: ${JSON.stringify(settings.credentials)}\n` : ''}  subjectPrefix: ${settings.subjectPrefix ?? 'citypilot'}
 dataDir: ${settings.dataDir ?? `${building.id}-data`}
 status:
   port: ${statusPort}

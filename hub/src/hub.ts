@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
+import { natsCredentialsOptions } from '@citypilot/gateway';
 import { buildApi } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
@@ -15,6 +16,8 @@ import { ServiceData } from './service-data/index.js';
 export interface HubOptions {
   databaseUrl: string;
   natsUrl: string;
+  /** The hub's NATS credentials file (nkey seed, see services/nats-auth.ts); none for a server without authorization. */
+  natsCredentials?: string;
   logger: Logger;
   /** JetStream names; tests give each file its own. */
   names?: StreamNames;
@@ -63,7 +66,8 @@ export class Hub {
     });
     let nc: NatsConnection | undefined;
     try {
-      nc = await connect({ servers: options.natsUrl, name: 'citypilot-hub', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+      const auth = options.natsCredentials ? natsCredentialsOptions(options.natsCredentials) : {};
+      nc = await connect({ servers: options.natsUrl, name: 'citypilot-hub', maxReconnectAttempts: -1, reconnectTimeWait: 1000, ...auth });
       await ensureIngestStreams(nc, names);
       const workers = Array.from(
         { length: options.ingestWorkers ?? 1 },

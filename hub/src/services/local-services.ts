@@ -1,11 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, chownSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, chownSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { CityPilotError } from '@citypilot/sdk';
+import { natsCredentialsOptions } from '@citypilot/gateway';
 
 /**
  * Finds or starts the two services CityPilot needs, NATS with JetStream and PostgreSQL, in this
@@ -38,6 +39,20 @@ export interface EnsureServicesOptions {
   log: (message: string) => void;
   /** Environment to read NATS_URL, DATABASE_URL, PGUSER, PGPASSWORD from. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * NATS must run with these users (see nats-auth.ts): a server already on the standard port
+   * is not used (it does not know them); a project-local one is started with `authorization`.
+   * NATS_URL is still used as it is, and must then name a server configured with them.
+   */
+  natsAuth?: SecuredNats;
+}
+
+/** Users of a secured NATS server. */
+export interface SecuredNats {
+  /** The `authorization { … }` block of the server's configuration. */
+  authorization: string;
+  /** Credentials file of a user allowed to use the JetStream API (the hub's), to check readiness. */
+  credentials: string;
 }
 
 /** A required service could be neither found nor started. The message says what to do. */
@@ -118,10 +133,10 @@ export async function ensureDatabase(adminUrl: string, database: string): Promis
 
 // ---------------------------------------------------------------------------------------- NATS
 
-async function natsHasJetStream(url: string): Promise<boolean | 'unreachable'> {
+async function natsHasJetStream(url: string, auth: Partial<ConnectionOptions> = {}): Promise<boolean | 'unreachable'> {
   let nc;
   try {
-    nc = await connect({ servers: url, timeout: 2000, reconnect: false });
+    nc = await connect({ servers: url, timeout: 2000, reconnect: false, ...auth });
   } catch {
     return 'unreachable';
   }
@@ -151,13 +166,29 @@ async function ensureNats(options: EnsureServicesOptions, started: ChildProcess[
     return { url: env.NATS_URL, origin: 'environment' as const };
   }
   const standard = 'nats://127.0.0.1:4222';
+  if (options.natsAuth) {
+    const server = await startNatsServer({ dir: join(options.stateDir, 'nats-secured'), auth: options.natsAuth, log: options.log }, started);
+    return { url: server.url, origin: 'started' as const };
+  }
   const state = await natsHasJetStream(standard);
   if (state === true) {
     options.log(`NATS: ${standard} (already running)`);
     return { url: standard, origin: 'standard-port' as const };
   }
   if (state === false) options.log(`NATS on ${standard} has no JetStream; starting a project-local server instead.`);
+  const server = await startNatsServer({ dir: join(options.stateDir, 'nats'), log: options.log }, started);
+  return { url: server.url, origin: 'started' as const };
+}
 
+/**
+ * Starts the machine's nats-server (installing Debian's package when missing and we are root)
+ * on a free port of 127.0.0.1, JetStream enabled with its data in `dir`, with `auth`'s users
+ * when given; resolves once JetStream answers. `stop` stops it (also pushed on `started`).
+ */
+export async function startNatsServer(
+  options: { dir: string; auth?: SecuredNats; log: (message: string) => void },
+  started: ChildProcess[] = [],
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const binary = findBinary('nats-server') ?? installDebianPackage('nats-server', 'nats-server', options) ?? undefined;
   if (!binary) {
     throw new ServiceUnavailableError(
@@ -165,15 +196,26 @@ async function ensureNats(options: EnsureServicesOptions, started: ChildProcess[
         'or start one with `nats-server -js`, or set NATS_URL to a server with JetStream.',
     );
   }
-  const dir = join(options.stateDir, 'nats');
+  const { dir, auth } = options;
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  options.log(`NATS: starting ${binary} on 127.0.0.1:${port} (data in ${dir})`);
-  const child = spawnLogged(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], join(dir, 'nats-server.log'));
+  const configFile = join(dir, 'nats-server.conf');
+  writeFileSync(
+    configFile,
+    `# Written by CityPilot at each start.
+listen: "127.0.0.1:${port}"
+jetstream { store_dir: ${JSON.stringify(dir)} }
+${auth?.authorization ?? ''}`,
+    { mode: 0o600 },
+  );
+  const logFile = join(dir, 'nats-server.log');
+  options.log(`NATS: starting ${binary} on 127.0.0.1:${port}${auth ? ' with per-gateway users' : ''} (data in ${dir})`);
+  const child = spawnLogged(binary, ['-c', configFile], logFile);
   started.push(child);
-  await waitFor(async () => (await natsHasJetStream(url)) === true, child, 'nats-server', join(dir, 'nats-server.log'));
-  return { url, origin: 'started' as const };
+  const credentials = auth ? natsCredentialsOptions(auth.credentials) : {};
+  await waitFor(async () => (await natsHasJetStream(url, credentials)) === true, child, 'nats-server', logFile);
+  return { url, stop: () => stopChild(child) };
 }
 
 // ---------------------------------------------------------------------------------- PostgreSQL
@@ -315,7 +357,7 @@ function findBinary(name: string): string | undefined {
 }
 
 /** Installs a Debian package when we may (root, apt-get present); returns the binary's path. */
-function installDebianPackage(pkg: string, binary: string, options: EnsureServicesOptions): string | undefined {
+function installDebianPackage(pkg: string, binary: string, options: { log: (message: string) => void }): string | undefined {
   if (process.getuid?.() !== 0 || !findBinary('apt-get')) return undefined;
   options.log(`Installing Debian's ${pkg} package (apt-get install ${pkg}) …`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
