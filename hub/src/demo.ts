@@ -6,6 +6,7 @@ import { ModbusSimulator, demoBuildings, type DemoBuilding } from '@citypilot/pr
 import type { CliIo } from '@citypilot/gateway';
 import { silentLogger } from '@citypilot/sdk';
 import { ensureDatabase, ensureServices, freePort, stopChild, type Services } from './services/local-services.js';
+import { ensureNatsCredentials } from './services/nats-auth.js';
 import { Storage, type PointStatus } from './storage/storage.js';
 import { waitFor } from './wait.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
@@ -19,7 +20,8 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cliPath = join(repoRoot, 'hub', 'dist', 'cli.js');
 
 /**
- * `citypilot demo`: the demo city on this machine. Finds or starts NATS and PostgreSQL, starts
+ * `citypilot demo`: the demo city on this machine. Starts NATS with a user per gateway (a
+ * project-local server, unless NATS_URL names one) and finds or starts PostgreSQL, starts
  * two simulated buildings (real Modbus TCP servers), a hub and one gateway per building as
  * separate processes, waits until both buildings' samples are in the hub, prints where to look,
  * and on Ctrl-C stops everything it started.
@@ -40,7 +42,18 @@ export async function runDemo(io: CliIo): Promise<number> {
   const simulators: ModbusSimulator[] = [];
   let services: Services | undefined;
   try {
-    services = await ensureServices({ stateDir: join(stateDir, 'services'), log: (m) => io.out(m) });
+    // The demo runs NATS secured as a city would: one user per gateway, which may publish only
+    // its own batches, and one for the hub (credentials made once, kept in .citypilot/).
+    const nats = ensureNatsCredentials(
+      join(stateDir, 'services', 'nats-credentials'),
+      demoBuildings.map((b) => b.id),
+    );
+    writeFileSync(join(stateDir, 'services', 'nats-credentials', 'nats-auth.conf'), nats.authorization);
+    services = await ensureServices({
+      stateDir: join(stateDir, 'services'),
+      log: (m) => io.out(m),
+      natsAuth: { authorization: nats.authorization, credentials: nats.hub.file },
+    });
     const databaseUrl = services.origin.postgres === 'environment' ? services.databaseUrl : await ensureDatabase(services.databaseUrl, 'citypilot');
     // The buildings' catalog (floor areas, usages) before the gateways announce themselves.
     const storage = await Storage.open({ databaseUrl, logger: silentLogger });
@@ -58,7 +71,7 @@ export async function runDemo(io: CliIo): Promise<number> {
     }
 
     const hubPort = await freePort(8080);
-    const env = { ...process.env, DATABASE_URL: databaseUrl, NATS_URL: services.natsUrl, HUB_PORT: String(hubPort) };
+    const env = { ...process.env, DATABASE_URL: databaseUrl, NATS_URL: services.natsUrl, NATS_CREDENTIALS: nats.hub.file, HUB_PORT: String(hubPort) };
     children.push(spawnLogged('hub', ['hub', 'run'], env, logDir));
     const hubUrl = `http://127.0.0.1:${hubPort}`;
     await waitFor(async () => (await fetch(`${hubUrl}/healthz`)).ok, 30_000, `the hub did not start; see ${join(logDir, 'hub.log')}`);
@@ -70,7 +83,8 @@ export async function runDemo(io: CliIo): Promise<number> {
       const { port } = await simulator.start();
       const statusPort = await freePort(0);
       const file = join(demoDir, `${building.id}.yaml`);
-      writeFileSync(file, gatewayConfig(building, { modbusPort: port, statusPort, natsUrl: services.natsUrl }));
+      const credentials = nats.gateways.find((g) => g.id === building.id)!.file;
+      writeFileSync(file, gatewayConfig(building, { modbusPort: port, statusPort, natsUrl: services.natsUrl, credentials }));
       children.push(spawnLogged(`gateway-${building.id}`, ['gateway', 'run', file], env, logDir));
       gatewayUrls.push(`${building.name}: http://127.0.0.1:${statusPort}/api/status (config ${file})`);
     }

@@ -154,7 +154,7 @@ async function natsHasJetStream(url: string, auth: Partial<ConnectionOptions> = 
 async function ensureNats(options: EnsureServicesOptions, started: ChildProcess[]) {
   const env = options.env ?? process.env;
   if (env.NATS_URL) {
-    const state = await natsHasJetStream(env.NATS_URL);
+    const state = await natsHasJetStream(env.NATS_URL, options.natsAuth ? natsCredentialsOptions(options.natsAuth.credentials) : {});
     if (state !== true) {
       throw new ServiceUnavailableError(
         state === 'unreachable'
