@@ -38,6 +38,15 @@ describe('gateway configuration', () => {
     expect(config.dataDir.startsWith(packageDir)).toBe(true);
   });
 
+  it('reads hub.credentials relative to the file, and the sample\'s commented line is valid', () => {
+    const sample = readFileSync(join(packageDir, 'sample.yaml'), 'utf8');
+    const line = sample.split('\n').find((l) => l.trim().startsWith('# credentials:'))!;
+    const text = sample.replace(line, line.replace('# ', ''));
+    const config = parseGatewayConfig(text, join('/etc/citypilot', 'gateway.yaml'), registry);
+    expect(config.hub.credentials).toBe('/etc/citypilot/credentials/town-hall.nk');
+    expect(loadGatewayConfig(join(packageDir, 'sample.yaml'), registry).hub.credentials).toBeUndefined();
+  });
+
   it("accepts each plugin's sample device block", () => {
     for (const id of registry.ids()) {
       const sample = join(packageDir, '..', 'plugins', id, 'sample.yaml');
