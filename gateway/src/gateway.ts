@@ -183,11 +183,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.natsError = undefined;
         logger.info({ servers }, 'connected to NATS');
         void (async () => {
+          let lastReported = '';
           for await (const s of nc.status()) {
             if (s.type === 'disconnect') this.natsState = 'disconnected';
             if (s.type === 'reconnect') this.natsState = 'connected';
-            // A publish or subscription the server's permissions refuse (a misconfigured server).
-            if (s.type === 'error') logger.error({ servers, err: s.error.message }, 'NATS reported an error');
+            // A publish or subscription the server's permissions refuse (credentials of another
+            // gateway, or a server configured for other subjects): once until it changes.
+            if (s.type === 'error' && s.error.message !== lastReported) {
+              lastReported = s.error.message;
+              logger.error({ servers, err: s.error.message }, 'NATS reported an error');
+            }
           }
         })();
         void nc.closed().then((error) => {
