@@ -53,14 +53,21 @@ export const GatewayConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    /** Folder for the gateway's state (batch sequence). Relative paths start at the config file's folder. */
+    /** Folder for the gateway's state (the outbox file, outbox.sqlite). Relative paths start at the config file's folder. */
     dataDir: Type.String({ minLength: 1, default: 'data' }),
     /** Folders of device profiles of this site, searched after the plugins' own (relative to this file). */
     profileDirs: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     outbox: Type.Object(
       {
-        /** Samples held while the hub cannot be reached; beyond that, new samples are dropped and counted. */
+        /**
+         * Samples held on disk while the hub cannot be reached, the batch in flight included.
+         * When full, new samples are refused and counted (drop newest): accepted ones are kept.
+         */
         maxSamples: Type.Integer({ minimum: 1000, default: 1_000_000 }),
+        /** Bytes of sample data held at most (the file is somewhat larger); same policy when reached. */
+        maxBytes: Type.Integer({ minimum: 1_048_576, default: 536_870_912 }),
+        /** Forwarding rate limit in samples per second, so that a gateway catching up does not flood the hub. */
+        maxSamplesPerSecond: Type.Integer({ minimum: 1, default: 5000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -7,7 +7,6 @@ import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
 import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
-import { SequenceStore } from './sequence.js';
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
 
 export interface GatewayOptions {
@@ -61,10 +60,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       js: () => this.js,
       gatewayId: config.gateway.id,
       subject: subjects(config.hub.subjectPrefix).telemetry(config.gateway.id),
-      sequence: new SequenceStore(config.dataDir),
+      dataDir: config.dataDir,
       logger,
       metrics: this.metrics,
       maxSamples: config.outbox.maxSamples,
+      maxBytes: config.outbox.maxBytes,
+      maxSamplesPerSecond: config.outbox.maxSamplesPerSecond,
       batchMaxSamples: config.hub.batchMaxSamples,
       batchMaxDelayMs: parseDuration(config.hub.batchMaxDelay),
     });
@@ -111,13 +112,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /**
    * Stops polling, gives the outbox `flushMs` to hand what it holds to the hub, then closes.
-   * Resolves with the number of samples that could not be forwarded.
+   * Resolves with the number of samples not forwarded yet: they stay in the outbox file and are
+   * sent after the next start.
    */
   async stop(flushMs = 5000): Promise<number> {
     this.closed = true;
     await Promise.all(this.pollers.map((p) => p.stop()));
     const unsent = await this.outbox.stop(flushMs);
-    if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded');
+    if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
     await this.connecting;
     // The outbox has had its chance to flush; drain() would wait for a server that may be gone.
