@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { createToken } from '../auth/tokens.js';
 import { Hub, objectiveStatusSubject } from '../hub.js';
-import { createTestDatabase, deleteStreams, natsConnection, uniqueStreamNames, waitFor } from '../testing/index.js';
+import { createTestDatabase, deleteStreams, natsConnection, objectiveDefinition, uniqueStreamNames, waitFor } from '../testing/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -37,20 +37,9 @@ describe('a hub publishing the objectives', () => {
     const defined = await fetch(`${hub.url}/api/objectives/buildings-known`, {
       method: 'PUT',
       headers,
-      body: JSON.stringify({
-        theme: 'other',
-        label: { fr: 'Bâtiments connus', en: 'Buildings known' },
-        unit: '',
-        formula: 'buildings',
-        scope: { level: 'city' },
-        period: 'month',
-        target: { kind: 'value', value: 1 },
-        direction: 'up',
-        tolerance: 0,
-        owner: 'Test',
-        methodology: 'The number of buildings in the catalog: none here, so no value.',
-        published: true,
-      }),
+      body: JSON.stringify(
+        objectiveDefinition({ key: 'buildings-known', theme: 'other', formula: 'buildings', scope: { level: 'city' }, target: { kind: 'value', value: 1 }, direction: 'up', tolerance: 0 }),
+      ),
     });
     expect(defined.status).toBe(201);
     const evaluated = await fetch(`${hub.url}/api/objectives/evaluate`, { method: 'POST', headers, body: '{}' });
@@ -74,20 +63,9 @@ describe('a hub publishing the objectives', () => {
     const defined = await fetch(`${hub.url}/api/objectives/waiting`, {
       method: 'PUT',
       headers: json(operator),
-      body: JSON.stringify({
-        theme: 'reception',
-        label: { fr: 'Attente', en: 'Waiting' },
-        unit: 'min',
-        formula: 'service_avg("reception.wait_minutes")',
-        scope: { level: 'city' },
-        period: 'month',
-        target: { kind: 'value', value: 10 },
-        direction: 'down',
-        tolerance: 0,
-        owner: 'Accueil',
-        methodology: 'Mean waiting time.',
-        published: true,
-      }),
+      body: JSON.stringify(
+        objectiveDefinition({ key: 'waiting', theme: 'reception', formula: 'service_avg("reception.wait_minutes")', scope: { level: 'city' }, target: { kind: 'value', value: 10 }, tolerance: 0 }),
+      ),
     });
     expect(defined.status).toBe(201);
     await fetch(`${hub.url}/api/service-data/sources/desk`, { method: 'PUT', headers: json(operator), body: JSON.stringify({ name: 'Desk' }) });

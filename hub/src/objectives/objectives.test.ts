@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BATCH_VERSION, type Batch, type Sample } from '@citypilot/sdk';
-import { createTestDatabase } from '../testing/index.js';
+import { createTestDatabase, objectiveDefinition } from '../testing/index.js';
 import { Storage } from '../storage/storage.js';
 import { trajectoryChange } from './engine.js';
 import { ObjectiveDefinitionError, type ObjectiveDefinition } from './model.js';
@@ -11,24 +11,7 @@ const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HOUR = 3_600_000;
 
 /** An objective on buildings, monthly, that a test changes where it needs to. */
-function objective(overrides: Partial<ObjectiveDefinition>): unknown {
-  return {
-    key: 'test',
-    theme: 'energy',
-    label: { fr: 'Test', en: 'Test' },
-    unit: 'kWh',
-    formula: 'delta("elec meter energy")',
-    scope: { level: 'building' },
-    period: 'month',
-    target: { kind: 'value', value: 100 },
-    direction: 'down',
-    tolerance: 0.1,
-    owner: 'Direction des bâtiments',
-    methodology: 'Test data.',
-    published: true,
-    ...overrides,
-  };
-}
+const objective = (overrides: Partial<ObjectiveDefinition>) => objectiveDefinition(overrides);
 
 describe('objectives on real data', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -5,28 +5,25 @@ import { createToken } from '../auth/tokens.js';
 import { createHubMetrics } from '../metrics.js';
 import { ServiceData } from '../service-data/index.js';
 import { Storage } from '../storage/storage.js';
-import { createTestDatabase } from '../testing/index.js';
+import { createTestDatabase, objectiveDefinition } from '../testing/index.js';
 import { serviceDataReader } from './data.js';
 import { Objectives } from './objectives.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** A reception objective of the city; the key comes from the URL it is PUT to. */
 function definition(key: string, published: boolean, overrides: Record<string, unknown> = {}) {
-  return {
+  return objectiveDefinition({
+    key,
     theme: 'reception',
-    label: { fr: `Objectif ${key}`, en: `Objective ${key}` },
     unit: 'min',
     formula: 'service_avg("reception.wait_minutes")',
     scope: { level: 'city' },
-    period: 'month',
     target: { kind: 'value', value: 10 },
-    direction: 'down',
     tolerance: 0.2,
-    owner: 'Accueil',
-    methodology: 'Mean waiting time recorded by the desks.',
     published,
     ...overrides,
-  };
+  });
 }
 
 describe('objectives API with tokens, service data and corrections', () => {

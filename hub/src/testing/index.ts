@@ -145,3 +145,26 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
 }
 
 export { waitFor } from '../wait.js';
+
+/**
+ * An objective definition as the API and Objectives.define take it: monthly electricity per
+ * building, with `overrides` for what a test is about.
+ */
+export function objectiveDefinition(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    key: 'test',
+    theme: 'energy',
+    label: { fr: 'Test', en: 'Test' },
+    unit: 'kWh',
+    formula: 'delta("elec meter energy")',
+    scope: { level: 'building' },
+    period: 'month',
+    target: { kind: 'value', value: 100 },
+    direction: 'down',
+    tolerance: 0.1,
+    owner: 'Direction des bâtiments',
+    methodology: 'Test data.',
+    published: true,
+    ...overrides,
+  };
+}
