@@ -2,6 +2,7 @@ import { CityPilotError } from '@citypilot/sdk';
 import { GatewayConfigError, loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
+import { discoverDevices, discoverHelp, DiscoverUsageError } from './discover-command.js';
 import { PluginRegistry } from './registry.js';
 
 const USAGE = `Usage: citypilot gateway <command> <config.yaml>
@@ -10,6 +11,9 @@ Commands:
   run FILE        run the gateway described by FILE until SIGINT or SIGTERM
   validate FILE   check FILE (schemas and each plugin's own rules) without connecting to anything
   points FILE     list the points FILE defines, with their stable ids
+  discover PLUGIN [--option value]…
+                  look for devices (read only) and print draft device blocks to paste into a
+                  configuration; \`discover PLUGIN --help\` lists the plugin's options
 
 Environment: NATS_URL (when the file names no hub.natsUrl), LOG_LEVEL.`;
 
@@ -32,6 +36,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     io.out(USAGE);
     return command ? 0 : 2;
   }
+  if (command === 'discover') return discover(file, rest, io);
   if (!['run', 'validate', 'points'].includes(command)) {
     io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
     return 2;
@@ -64,6 +69,26 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     return 0;
   } catch (error) {
     if (error instanceof GatewayConfigError) {
+      io.err(error.message);
+      return 2;
+    }
+    io.err(describeFailure(error));
+    return 1;
+  }
+}
+
+async function discover(pluginId: string | undefined, args: readonly string[], io: CliIo): Promise<number> {
+  const registry = new PluginRegistry();
+  const plugin = pluginId ? registry.get(pluginId) : undefined;
+  if (plugin && (args.includes('--help') || args.includes('-h'))) {
+    io.out(discoverHelp(plugin));
+    return 0;
+  }
+  try {
+    io.out((await discoverDevices(registry, pluginId, args)).trimEnd());
+    return 0;
+  } catch (error) {
+    if (error instanceof DiscoverUsageError) {
       io.err(error.message);
       return 2;
     }

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { simulate } from './simulate.js';
+import { modbusDiscovery } from './discover.js';
 import { Type, type Static } from '@sinclair/typebox';
 import {
   ConfigError,
@@ -13,6 +14,7 @@ import {
   type ConfigIssue,
   type DeviceConfig,
   type Driver,
+  type DriverPlugin,
   type Reading,
 } from '@citypilot/sdk';
 import {
@@ -145,7 +147,9 @@ interface PlannedPoint {
  */
 export function createModbusPlugin() {
   const links = new ModbusLinks();
-  return definePlugin({
+  // The plugin as its discovery sees it: it probes devices with drivers the plugin creates.
+  const self: { plugin?: DriverPlugin } = {};
+  const plugin = definePlugin({
     manifest: {
       id: 'modbus',
       version: '0.1.0',
@@ -157,6 +161,7 @@ export function createModbusPlugin() {
     // Device profiles of common meters, next to the package's dist/ folder.
     profilesDir: fileURLToPath(new URL('../profiles/', import.meta.url)),
     simulate,
+    discovery: modbusDiscovery(connection, () => self.plugin!),
     create(device, context): Driver {
       // Every problem at once, the connection's first (as in the file).
       const issues = connectionIssues(device);
@@ -185,6 +190,8 @@ export function createModbusPlugin() {
       return new ModbusDriver(points, requests, unitId, client, device.connection.writeFunctions === 'single-when-possible');
     },
   });
+  self.plugin = plugin as unknown as DriverPlugin;
+  return plugin;
 }
 
 /**

@@ -149,11 +149,49 @@ export interface DriverPlugin<C extends TSchema = TSchema, A extends TSchema = T
    */
   simulate?(points: PointConfig<A>[], options: SimulateOptions): Promise<RunningSimulator>;
   /**
+   * Finds the devices reachable with some connection settings and drafts their device blocks
+   * (`citypilot gateway discover <plugin>`), for a technician to review before they go into a
+   * configuration.
+   */
+  readonly discovery?: Discovery;
+  /**
    * Checks the cross-field rules the schema cannot express and plans the requests, without any
    * I/O (no socket is opened before the first `read`).
    * @throws ConfigError with paths relative to the device block.
    */
   create(device: DeviceConfig<C, A>, context: DriverContext): Driver;
+}
+
+/** A plugin's way of finding devices. */
+export interface Discovery<O extends TSchema = TSchema> {
+  /**
+   * The options of `citypilot gateway discover <plugin> --<option> <value> …`: each property's
+   * `description` is its help line, and strings from the command line are converted to the
+   * property's type before validation.
+   */
+  readonly options: O;
+  /**
+   * Looks for devices; never writes to them. Resolves with what answered, possibly nothing.
+   * @throws a typed error when the network or line itself cannot be used (port refused, …)
+   */
+  run(options: Static<O>, context: DiscoveryContext): Promise<DiscoveredDevice[]>;
+}
+
+/** What the gateway core hands a discovery. */
+export interface DiscoveryContext {
+  /** Time allowed for one request, in milliseconds. */
+  timeoutMs: number;
+  /** The device profiles available to the plugin, so that a found device can be matched to its model. */
+  profiles: readonly DeviceProfile[];
+  logger: Logger;
+}
+
+/** A device found by discovery. */
+export interface DiscoveredDevice {
+  /** A draft device block (id, name, plugin, connection, and a profile or points), ready to edit. */
+  device: Record<string, unknown>;
+  /** What the technician should check before using it (several profiles fit, unit id ignored, …). */
+  notes: string[];
 }
 
 /** Where a simulated device listens, and the connection settings of the points it serves. */
