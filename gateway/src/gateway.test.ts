@@ -62,6 +62,12 @@ describe('a gateway with a device that falls silent', () => {
     expect(status.outbox.depth).toBeGreaterThanOrEqual(emittedBefore);
     expect(status.outbox.depth).toBeLessThanOrEqual(emittedAfter);
 
+    // The same, as the technician's page: the failing device and its reason, problems first.
+    const page = await (await fetch(`${gateway.url}/`)).text();
+    expect(page).toMatch(/<tr class="bad"><td>silent<\/td><td>modbus<\/td><td>failing<\/td>/);
+    expect(page.indexOf('silent.value')).toBeLessThan(page.indexOf('healthy.value'));
+    expect(page).toMatch(/Samples waiting in the outbox<\/th><td class="n">\d+/);
+
     // It answers again: its points are good from the next cycle on.
     simulators[0]!.silence(false);
     const from = Date.now();

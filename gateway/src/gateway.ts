@@ -8,6 +8,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
 import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
+import { renderStatusPage } from './status-page.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -224,6 +225,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
     app.get('/api/status', async () => this.status());
+    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderStatusPage(this.status(), Date.now())));
     app.post<{ Params: { id: string }; Body: { value?: unknown } }>('/api/points/:id/write', async (request, reply) => {
       if (!this.options.config.status.allowWrites) {
         return reply.code(403).send({ error: 'writes are disabled on this gateway (status.allowWrites: false)' });
