@@ -8,7 +8,7 @@ import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import type { Quality, Sample } from '@citypilot/sdk';
 import { gatewayConfig } from './demo.js';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, deleteStreams, hubEnv, spawnCli, uniqueStreamNames, waitFor, type CliProcess } from './testing/index.js';
+import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats } from './testing/index.js';
 
 const KILLS = 5;
 
@@ -35,8 +35,11 @@ describe('gateway killed repeatedly while forwarding → hub', () => {
   let hub: CliProcess | undefined;
   let gateway: CliProcess | undefined;
   let client: pg.Client;
+  // NATS secured as in production: the gateway process runs with its own credentials.
+  let nats: SecuredTestNats;
 
   beforeAll(async () => {
+    nats = await startSecuredTestNats(join(dir, 'services'), [building.id], names);
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'crash');
     client = new pg.Client({ connectionString: db.url });
     simulator = new ModbusSimulator({ points: building.points.map((p) => p.sim) });
@@ -46,22 +49,22 @@ describe('gateway killed repeatedly while forwarding → hub', () => {
     await hub?.stop('SIGKILL');
     await simulator?.stop();
     await client?.end().catch(() => undefined);
-    await deleteStreams(inject('natsUrl'), names);
+    await nats?.stop();
     await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('stores every sample the outbox accepted exactly once, through 5 SIGKILLs', async () => {
-    const natsUrl = inject('natsUrl');
+    const natsUrl = nats.url;
     const { port: modbusPort } = await simulator.start();
     const hubPort = await freePort();
-    const env = hubEnv(db.url, natsUrl, names, hubPort);
+    const env = { ...hubEnv(db.url, natsUrl, names, hubPort), NATS_CREDENTIALS: nats.hubCredentials };
     hub = spawnCli(['hub', 'run'], env);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${hub.output()}`);
     await client.connect();
 
     const file = join(dir, 'gateway.yaml');
-    const yaml = gatewayConfig(building, { modbusPort, statusPort: 0, natsUrl, interval: '500ms', subjectPrefix: names.prefix, dataDir: 'data' });
+    const yaml = gatewayConfig(building, { modbusPort, statusPort: 0, natsUrl, interval: '500ms', subjectPrefix: names.prefix, dataDir: 'data', credentials: nats.gatewayCredentials[building.id] });
     // Small batches, and during the killed runs a rate limit half the polling rate: a backlog
     // builds, and the next batch is built and stored while the limit holds it back, so kills
     // find batches not yet acknowledged in the file, which the next run must send again under

@@ -8,15 +8,16 @@ import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import type { Sample } from '@citypilot/sdk';
 import { gatewayConfig } from './demo.js';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, deleteStreams, hubEnv, spawnCli, uniqueStreamNames, waitFor, type CliProcess } from './testing/index.js';
+import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats } from './testing/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HUB_DOWN_MS = 20_000;
 
 /**
  * The first end-to-end path, real everywhere: a Modbus TCP simulator, a gateway running the
- * Modbus plugin, JetStream, and a hub running as its own process, stopped for 20 s and started
- * again while the gateway keeps polling.
+ * Modbus plugin, JetStream on a NATS server secured as in production (the hub and the gateway
+ * each with their own credentials and permissions), and a hub running as its own process,
+ * stopped for 20 s and started again while the gateway keeps polling.
  */
 describe('device → gateway → JetStream → hub process → PostgreSQL', () => {
   const names = uniqueStreamNames('e2e');
@@ -27,8 +28,10 @@ describe('device → gateway → JetStream → hub process → PostgreSQL', () =
   let gateway: Gateway | undefined;
   let hub: CliProcess | undefined;
   let client: pg.Client;
+  let nats: SecuredTestNats;
 
   beforeAll(async () => {
+    nats = await startSecuredTestNats(join(dataDir, 'services'), [building.id], names);
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'e2e');
     client = new pg.Client({ connectionString: db.url });
     simulator = new ModbusSimulator({ points: building.points.map((p) => p.sim) });
@@ -38,16 +41,16 @@ describe('device → gateway → JetStream → hub process → PostgreSQL', () =
     await hub?.stop('SIGKILL');
     await simulator?.stop();
     await client?.end().catch(() => undefined);
-    await deleteStreams(inject('natsUrl'), names);
+    await nats?.stop();
     await db?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('stores every sample exactly once although the hub was down for 20 s', async () => {
-    const natsUrl = inject('natsUrl');
+    const natsUrl = nats.url;
     const { port: modbusPort } = await simulator.start();
     const hubPort = await freePort();
-    const env = hubEnv(db.url, natsUrl, names, hubPort);
+    const env = { ...hubEnv(db.url, natsUrl, names, hubPort), NATS_CREDENTIALS: nats.hubCredentials };
     const startHub = async () => {
       const process = spawnCli(['hub', 'run'], env);
       await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${process.output()}`);
@@ -57,7 +60,7 @@ describe('device → gateway → JetStream → hub process → PostgreSQL', () =
     await client.connect();
 
     const config = parseGatewayConfig(
-      gatewayConfig(building, { modbusPort, statusPort: 0, natsUrl, interval: '1s', subjectPrefix: names.prefix, dataDir }),
+      gatewayConfig(building, { modbusPort, statusPort: 0, natsUrl, interval: '1s', subjectPrefix: names.prefix, dataDir, credentials: nats.gatewayCredentials[building.id] }),
       join(dataDir, 'gateway.yaml'),
       new PluginRegistry(),
     );

@@ -10,7 +10,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import type {} from 'vitest';
-import { withDatabase } from '../services/local-services.js';
+import { startNatsServer, withDatabase } from '../services/local-services.js';
+import { ensureNatsCredentials } from '../services/nats-auth.js';
 import { deadLetterStream, type StreamNames } from '../ingest/ingest.js';
 
 declare module 'vitest' {
@@ -102,6 +103,32 @@ export async function deleteStreams(natsUrl: string, names: StreamNames): Promis
 
 export async function natsConnection(natsUrl: string): Promise<NatsConnection> {
   return connect({ servers: natsUrl });
+}
+
+/** A NATS server of a test's own, secured as in production: a user for the hub and one per gateway. */
+export interface SecuredTestNats {
+  url: string;
+  /** The hub's credentials file: NATS_CREDENTIALS of a hub process. */
+  hubCredentials: string;
+  /** Each gateway's credentials file (its config's `hub.credentials`), by gateway id. */
+  gatewayCredentials: Record<string, string>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts a project-local nats-server (JetStream, data in `dir`, a free loopback port) whose users
+ * are the hub and `gateways`, each allowed only what nats-auth.ts gives it under `names.prefix`:
+ * the permissions the demo and a city run with, so that tests exercise them too.
+ */
+export async function startSecuredTestNats(dir: string, gateways: readonly string[], names: StreamNames): Promise<SecuredTestNats> {
+  const creds = ensureNatsCredentials(join(dir, 'credentials'), gateways, { prefix: names.prefix });
+  const server = await startNatsServer({ dir: join(dir, 'nats'), auth: { authorization: creds.authorization, credentials: creds.hub.file }, log: () => undefined });
+  return {
+    url: server.url,
+    hubCredentials: creds.hub.file,
+    gatewayCredentials: Object.fromEntries(creds.gateways.map((g) => [g.id, g.file])),
+    stop: server.stop,
+  };
 }
 
 /** The environment that points a hub process at a test's own database and stream. */
