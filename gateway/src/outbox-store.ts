@@ -54,8 +54,8 @@ const SCHEMA = `
  * and the last sequence number used, so that `<gateway>:<seq>` never names two batches and a
  * batch sent again after a crash is the same bytes under the same id.
  *
- * Synchronous (better-sqlite3); one instance per file: a second process on the same file would
- * wait for the first's transactions but share its queue, which is never what a gateway wants.
+ * Synchronous (better-sqlite3); one instance per file, which it keeps locked while open: a second
+ * one, in this process or another, is refused (OutboxStorageError).
  */
 export class OutboxStore {
   private readonly db: Database.Database;
@@ -72,9 +72,16 @@ export class OutboxStore {
    */
   constructor(readonly dataDir: string) {
     const file = join(dataDir, OUTBOX_FILE);
+    let db: Database.Database | undefined;
     try {
       mkdirSync(dataDir, { recursive: true });
-      this.db = new Database(file, { timeout: 5000 });
+      // Another process waiting for this one's lock would wait forever: fail at once instead.
+      db = new Database(file, { timeout: 0 });
+      this.db = db;
+      // One gateway per outbox: the connection keeps the file locked until it closes (the
+      // system releases it when a process dies, SIGKILL included), so a second gateway given
+      // the same dataDir is refused at start instead of sharing, and confusing, the queue.
+      this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       // FULL: a commit is fsynced before it returns. NORMAL would make WAL commits durable only
       // at the next checkpoint, and "accepted" must mean "on disk".
@@ -83,6 +90,10 @@ export class OutboxStore {
       const legacy = readLegacySequence(dataDir);
       this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)').run('seq', legacy);
     } catch (cause) {
+      db?.close();
+      if ((cause as { code?: string }).code === 'SQLITE_BUSY') {
+        throw new OutboxStorageError(`the outbox ${file} is in use by another process (another gateway with the same dataDir?): give each gateway its own dataDir`, { cause });
+      }
       throw new OutboxStorageError(`cannot open the outbox ${file}: ${(cause as Error).message}`, { cause });
     }
     this.statements = {

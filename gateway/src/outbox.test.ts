@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,5 +219,26 @@ describe('the durable outbox against a real JetStream', () => {
     expect(messages[0]).toEqual({ id: `restart:${before.seq}`, seq: before.seq, samples: before.samples });
     expect(messages[1]!.seq).toBeGreaterThan(before.seq);
     expect(messages.flatMap((m) => m.samples)).toEqual(samples(0, 35));
+  });
+});
+
+describe('one gateway per outbox file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'citypilot-outbox-lock-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a second user of the same dataDir, in this process or another, until the first closes or dies', async () => {
+    const first = new OutboxStore(dir);
+    first.append([{ point: 'd.p', time: 1000, value: 1, quality: 'good' }], { maxSamples: 1000, maxBytes: 1 << 20 });
+    expect(() => new OutboxStore(dir)).toThrow(/is in use by another process .*give each gateway its own dataDir/);
+    // Another process, as a second gateway started by mistake with the same configuration.
+    const script = `import('${new URL('./outbox-store.js', import.meta.url).href}').then(({ OutboxStore }) => {
+      try { new OutboxStore(${JSON.stringify(dir)}); console.log('opened'); } catch (e) { console.log(e.code + ': ' + e.message); }
+    })`;
+    const other = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(other.stdout).toMatch(/^OUTBOX_STORAGE: .*in use by another process/);
+    first.close();
+    const again = new OutboxStore(dir);
+    expect(again.depth()).toBe(1);
+    again.close();
   });
 });
