@@ -31,6 +31,7 @@ describe('writing points through the gateway', () => {
     const config = parseGatewayConfig(
       `gateway: { id: plant-room }
 hub: { natsUrl: nats://127.0.0.1:1 }
+dataDir: data-${allowWrites}
 status: { port: 0, allowWrites: ${allowWrites} }
 devices:
   - id: boiler
