@@ -86,15 +86,17 @@ describe.skipIf(missing)(`Modbus RTU over a pty pair${missing ? ` (skipped: ${mi
       ]),
     );
     const links = new ModbusLinks();
-    const slow = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000, pauseMs: 80 }));
+    const slow = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000, pauseMs: 500 }));
     const other = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000 }));
     await Promise.all([slow.readRegisters(1, 'holding', 0, 1), other.readRegisters(2, 'holding', 0, 1), slow.readRegisters(1, 'holding', 0, 1), other.readRegisters(2, 'holding', 0, 1)]);
     const r = simulator.requests;
     expect(r.map((x) => x.unitId)).toEqual([1, 2, 1, 2]);
-    // After unit 1's requests the line stays quiet for 80 ms (less the client's reading of the answer).
-    expect(r[1]!.receivedAt - r[0]!.answeredAt!).toBeGreaterThanOrEqual(75);
-    expect(r[3]!.receivedAt - r[2]!.answeredAt!).toBeGreaterThanOrEqual(75);
-    expect(r[2]!.receivedAt - r[1]!.answeredAt!).toBeLessThan(75);
+    // After unit 1's requests the line stays quiet for 500 ms (less the client's reading of the answer).
+    expect(r[1]!.receivedAt - r[0]!.answeredAt!).toBeGreaterThanOrEqual(490);
+    expect(r[3]!.receivedAt - r[2]!.answeredAt!).toBeGreaterThanOrEqual(490);
+    // Unit 2 asks for no pause: the next request does not wait for one. The pause is long so
+    // that a busy machine's scheduling delays (tens of ms) cannot be mistaken for it.
+    expect(r[2]!.receivedAt - r[1]!.answeredAt!).toBeLessThan(490);
   });
 
   it('keeps reading a device on the line while another one is silent, after its timeout', async () => {
@@ -123,17 +125,18 @@ describe.skipIf(missing)(`Modbus RTU over a pty pair${missing ? ` (skipped: ${mi
     const device = meter(1);
     device.silence(true);
     const simulator = await line(new Map([[1, device]]));
-    const c = client(createModbusClient({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 150, retries: 2, retryBackoffMs: 100 }));
-    // Attempts at about 0, 150 + 100 and 250 + 150 + 200 ms: the device answers from 450 ms on.
-    setTimeout(() => device.silence(false), 450);
+    const c = client(createModbusClient({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 300, retries: 2, retryBackoffMs: 200 }));
+    // Attempts at about 0, 300 + 200 and 800 + 400 ms: the device answers from 1000 ms on.
+    setTimeout(() => device.silence(false), 1000);
     expect(await c.readRegisters(1, 'holding', 0, 1)).toEqual([1]);
     expect(simulator.requests).toHaveLength(3);
-    // Gaps of timeout + backoff, the backoff doubling. The margin (20 ms) absorbs how late the
-    // simulator may see one request against another on a loaded machine; it is far below the
-    // backoffs, so a retry without backoff, or without doubling, still fails.
+    // Gaps of timeout + backoff, the backoff doubling. The margin (100 ms) absorbs how late the
+    // simulator may see one request against another on a loaded machine (20 ms was not enough
+    // with other test files running); a retry without backoff (300) or without doubling (500
+    // instead of 700) still fails.
     const [first, second, third] = simulator.requests.map((r) => r.receivedAt) as [number, number, number];
-    expect(second - first).toBeGreaterThanOrEqual(150 + 100 - 20);
-    expect(third - second).toBeGreaterThanOrEqual(150 + 200 - 20);
+    expect(second - first).toBeGreaterThanOrEqual(300 + 200 - 100);
+    expect(third - second).toBeGreaterThanOrEqual(300 + 400 - 100);
   });
 
   it('reaches devices through a serial-to-Ethernet gateway (RTU over TCP), sharing its connection', async () => {
