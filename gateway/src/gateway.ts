@@ -43,6 +43,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private js: JetStreamClient | undefined;
   private natsState: GatewayStatus['nats'] = 'connecting';
   private natsError: string | undefined;
+  /** The last publish or subscription the server's permissions refused, and when. */
+  private refused: { message: string; at: number } | undefined;
   private readonly latest = new Map<string, Sample>();
   private readonly pollers: DevicePoller[];
   private readonly outbox: Outbox;
@@ -104,7 +106,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return {
       gateway: this.options.config.gateway.id,
       nats: this.natsState,
-      ...(this.natsError ? { natsError: this.natsError } : {}),
+      ...(this.natsError || this.refusedError() ? { natsError: this.natsError ?? this.refusedError() } : {}),
       devices: this.pollers.map((p) => p.status()),
       points: [...this.latest.values()],
       outbox: this.outbox.status(),
@@ -126,6 +128,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // The outbox has had its chance to flush; drain() would wait for a server that may be gone.
     await this.nc?.close();
     return unsent;
+  }
+
+  /**
+   * A refusal by the server's permissions, while nothing was forwarded since: connected, but
+   * publishing with credentials that do not allow this gateway's subjects (another gateway's
+   * credentials, or a server set up for another subject prefix).
+   */
+  private refusedError(): string | undefined {
+    if (!this.refused) return undefined;
+    const lastForward = this.outbox.status().lastForwardAt;
+    if (lastForward && Date.parse(lastForward) > this.refused.at) return undefined;
+    const { credentials } = this.options.config.hub;
+    return `the NATS server refused this gateway's messages (${this.refused.message}): ${credentials ? `the credentials in ${credentials} are not this gateway's, or` : 'no credentials are set, or'} the hub uses another subject prefix than hub.subjectPrefix`;
   }
 
   private accept(samples: Sample[]): void {
@@ -192,6 +207,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
             if (s.type === 'reconnect') this.natsState = 'connected';
             // A publish or subscription the server's permissions refuse (credentials of another
             // gateway, or a server configured for other subjects): once until it changes.
+            if (s.type === 'error' && s.error instanceof errors.PermissionViolationError) this.refused = { message: s.error.message, at: Date.now() };
             if (s.type === 'error' && s.error.message !== lastReported) {
               lastReported = s.error.message;
               logger.error({ servers, err: s.error.message }, 'NATS reported an error');

@@ -180,8 +180,10 @@ describe('NATS security per gateway', () => {
       // Still polling its devices.
       await waitFor(async () => unknown.status().points.length || undefined, 10_000, 'the gateway stopped polling');
 
-      await new Promise((r) => setTimeout(r, 3000));
-      expect(impostor.status().nats).toBe('connected');
+      // Connected, but its batches are refused: the status says so, naming the credentials.
+      await waitFor(async () => impostor.status().natsError, 15_000, 'the refused publishes are not in the status');
+      expect(gateways[0]!.status().natsError).toBeUndefined();
+      expect(impostor.status()).toMatchObject({ nats: 'connected', natsError: expect.stringMatching(/refused this gateway's messages .*Permissions Violation.*town-hall\.nk are not this gateway's/) });
       expect(await (await jetstreamManager(hub)).streams.getMessage(names.stream, { last_by_subj: subj.telemetry('school') })).toBeNull();
     } finally {
       await Promise.all(gateways.map((g) => g.stop(0)));
