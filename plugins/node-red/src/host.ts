@@ -99,6 +99,8 @@ export class NodeRedHost {
       red.init(server, nodeRedSettings(options, bridge));
       app.use('/', red.httpAdmin);
       app.use('/', red.httpNode);
+      await red.start();
+      // Only now: before the runtime has started, the admin API answers but cannot deploy.
       const listening = server;
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);
@@ -107,7 +109,6 @@ export class NodeRedHost {
           resolve();
         });
       });
-      await red.start();
       const { port } = listening.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
       logger.info({ url, flowsFile: config.flowsFile, points: config.points.length }, 'Node-RED started');
@@ -160,7 +161,8 @@ function nodeRedSettings({ config, userDir, logger }: NodeRedHostOptions, bridge
     externalModules: { autoInstall: false, palette: { allowInstall: false, allowUpload: false }, modules: { allowInstall: false } },
     editorTheme: {
       ...user.editorTheme,
-      projects: { enabled: false },
+      // Projects (git) off; `enabled: false` would be logged as a warning at every start.
+      projects: {},
       tours: false,
     },
     logging: {
