@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, deleteStreams, hubEnv, spawnCli, uniqueStreamNames, waitFor, type CliProcess } from './testing/index.js';
+import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats } from './testing/index.js';
 
 const nodeRedPlugin = fileURLToPath(new URL('../../plugins/node-red/', import.meta.url));
 const DERIVED_WANTED = 5;
@@ -14,7 +14,8 @@ const DERIVED_WANTED = 5;
 /**
  * The issue's "Done when": a Node-RED flow deployed through the gateway derives a point that
  * reaches the hub. Real everywhere: a Modbus simulator (the main meter's active power), a gateway
- * process with Node-RED enabled, JetStream, a hub process, PostgreSQL. The flow is the plugin's
+ * process with Node-RED enabled, JetStream secured as in production (the hub and the gateway
+ * with their own credentials), a hub process, PostgreSQL. The flow is the plugin's
  * sample-flows.json, deployed through the gateway's Node-RED admin API: power in W, and a
  * boolean alarm above 5 kW, each derived sample at the time of the sample it comes from.
  */
@@ -26,8 +27,10 @@ describe('Node-RED flow in the gateway → derived points in the hub', () => {
   let hub: CliProcess | undefined;
   let gateway: CliProcess | undefined;
   let client: pg.Client;
+  let nats: SecuredTestNats;
 
   beforeAll(async () => {
+    nats = await startSecuredTestNats(join(dir, 'services'), ['nodered-e2e'], names);
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'nodered');
     client = new pg.Client({ connectionString: db.url });
     // Between a quarter and all of 10 kW through the day, with noise: both sides of 5 kW over a day.
@@ -38,17 +41,17 @@ describe('Node-RED flow in the gateway → derived points in the hub', () => {
     await hub?.stop('SIGKILL');
     await simulator?.stop();
     await client?.end().catch(() => undefined);
-    await deleteStreams(inject('natsUrl'), names);
+    await nats?.stop();
     await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('stores the samples the deployed flow derives, consistent with their source', async () => {
-    const natsUrl = inject('natsUrl');
+    const natsUrl = nats.url;
     const { port: modbusPort } = await simulator.start();
     const hubPort = await freePort();
     const nodeRedPort = await freePort();
-    const env = hubEnv(db.url, natsUrl, names, hubPort);
+    const env = { ...hubEnv(db.url, natsUrl, names, hubPort), NATS_CREDENTIALS: nats.hubCredentials };
     hub = spawnCli(['hub', 'run'], env);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${hub.output()}`);
     await client.connect();
@@ -62,6 +65,7 @@ describe('Node-RED flow in the gateway → derived points in the hub', () => {
   id: nodered-e2e
 hub:
   natsUrl: ${natsUrl}
+  credentials: ${JSON.stringify(nats.gatewayCredentials['nodered-e2e'])}
   subjectPrefix: ${names.prefix}
 dataDir: data
 status:
