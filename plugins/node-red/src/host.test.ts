@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,7 +167,23 @@ describe('Node-RED host', () => {
     const before = accepted.length;
     await waitFor(() => accepted.slice(before).some((s) => s.point === 'node-red.power-w'), 60_000, 'the saved flows did not run again', () => link.accept([powerSample(2)]));
     // Node-RED wrote nothing beside the flows in the configuration folder but its own backup and credentials.
-    const { readdirSync } = await import('node:fs');
     expect(readdirSync(configDir).filter((f) => !/^(flows\.json|\.flows\.json\.backup|flows_cred\.json|\.flows_cred\.json\.backup)$/.test(f))).toEqual([]);
+  });
+
+  it('reports a port already taken, and leaves the process free to start Node-RED again', async () => {
+    await host!.stop();
+    host = undefined;
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const failed = NodeRedHost.start({ config: { ...config, port }, userDir: join(dir, 'data', 'node-red'), owner: 'gateway test', link, logger });
+      await expect(failed).rejects.toMatchObject({ code: 'NODE_RED_START_FAILED', message: expect.stringContaining(`127.0.0.1:${port}`) });
+    } finally {
+      taken.close();
+    }
+    expect(gatewaySamples.listenerCount('samples')).toBe(0);
+    host = await NodeRedHost.start({ config, userDir: join(dir, 'data', 'node-red'), owner: 'gateway test', link, logger });
+    expect(host.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 });
