@@ -1,4 +1,5 @@
 import { CityPilotError } from '@citypilot/sdk';
+import { virtualPointDefinitions } from '@citypilot/plugin-node-red';
 import { GatewayConfigError, loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -57,6 +58,9 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
         for (const p of device.points) {
           io.out(`${device.id}.${p.id}\t${p.name ?? p.id}\t${p.unit ?? ''}\t${plugin.manifest.id}\t${JSON.stringify(p.address)}`);
         }
+      }
+      if (config.nodeRed.enabled) {
+        for (const p of virtualPointDefinitions(config.nodeRed)) io.out(`${p.id}\t${p.name}\t${p.unit ?? ''}\t${p.source.plugin}\t${JSON.stringify(p.source.address)}`);
       }
       return 0;
     }

@@ -56,6 +56,20 @@ describe('gateway configuration', () => {
     }
   });
 
+  it("accepts the Node-RED plugin's sample section, its commented settings too, and reads flowsFile relative to the file", () => {
+    const modbus = readFileSync(join(packageDir, '..', 'plugins', 'modbus', 'sample.yaml'), 'utf8');
+    const nodeRed = readFileSync(join(packageDir, '..', 'plugins', 'node-red', 'sample.yaml'), 'utf8');
+    const config = parseGatewayConfig(`gateway:\n  id: sample\n${modbus}${nodeRed}`, '/etc/citypilot/gateway.yaml', registry);
+    expect(config.nodeRed).toMatchObject({ enabled: true, host: '127.0.0.1', flowsFile: '/etc/citypilot/flows.json' });
+    expect(config.nodeRed.points.map((p) => p.id)).toEqual(['power-w', 'power-high']);
+    expect(loadGatewayConfig(join(packageDir, 'sample.yaml'), registry).nodeRed).toMatchObject({ enabled: false, points: [] });
+
+    // Uncommented, the settings block (a login) lets the editor listen beyond loopback.
+    const uncommented = nodeRed.replace(/^ {2}# ( *)(settings:|credentialSecret:|adminAuth:|type:|users:|- username:|password:|permissions:)/gm, '  $1$2');
+    const open = parseGatewayConfig(`gateway:\n  id: sample\n${modbus}${uncommented.replace('host: 127.0.0.1', 'host: 0.0.0.0')}`, 'gateway.yaml', registry);
+    expect(open.nodeRed.settings).toMatchObject({ credentialSecret: expect.any(String), adminAuth: { type: 'credentials' } });
+  });
+
   it('names a file it cannot read', () => {
     expect(() => loadGatewayConfig('/nonexistent/gateway.yaml', registry)).toThrow(/\/nonexistent\/gateway.yaml: cannot read the file \(ENOENT\)/);
   });

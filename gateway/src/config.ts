@@ -14,6 +14,7 @@ import {
   type DeviceProfile,
   type DriverPlugin,
 } from '@citypilot/sdk';
+import { NODE_RED_SOURCE, NodeRedConfigSchema, checkNodeRedConfig } from '@citypilot/plugin-node-red';
 import { ProfileLibrary, type LoadedProfile } from './profiles.js';
 import type { PluginRegistry } from './registry.js';
 import { ConfigFileError as GatewayConfigError, parseYaml } from '@citypilot/sdk';
@@ -82,6 +83,8 @@ export const GatewayConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Node-RED hosted by the gateway (see plugins/node-red): off by default. */
+    nodeRed: NodeRedConfigSchema,
     devices: Type.Array(Type.Object({ plugin: Type.String({ expected: 'the id of a driver plugin' }) }, { additionalProperties: true }), {
       minItems: 1,
     }),
@@ -101,6 +104,8 @@ export interface GatewayConfig extends Omit<CoreConfig, 'devices'> {
     /** Absolute path of the credentials file, when there is one. */
     credentials?: string;
   };
+  /** `flowsFile` is an absolute path. */
+  nodeRed: CoreConfig['nodeRed'];
   devices: { config: DeviceConfig; plugin: DriverPlugin }[];
 }
 
@@ -193,10 +198,19 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
     }
     devices.push({ config: device, plugin });
   });
+  if (core.ok) {
+    const nodeRed = core.value.nodeRed;
+    fail(checkNodeRedConfig(nodeRed).map((issue) => ({ path: ['nodeRed', ...issue.path], message: issue.message })));
+    const clash = seenIds.get(NODE_RED_SOURCE);
+    if (nodeRed.enabled && nodeRed.points.length && clash !== undefined) {
+      fail([{ path: ['devices', clash, 'id'], message: `"${NODE_RED_SOURCE}" names the Node-RED virtual points (nodeRed.points): choose another device id` }]);
+    }
+  }
   if (!core.ok || problems.length) throw new GatewayConfigError(file, problems);
   const config = core.value;
   const hub = { ...config.hub, ...(config.hub.credentials ? { credentials: resolve(base, config.hub.credentials) } : {}) };
-  return { ...config, hub, dataDir: resolve(base, config.dataDir), profileDirs, devices };
+  const nodeRed = { ...config.nodeRed, flowsFile: resolve(base, config.nodeRed.flowsFile) };
+  return { ...config, hub, nodeRed, dataDir: resolve(base, config.dataDir), profileDirs, devices };
 }
 
 /**

@@ -3,11 +3,13 @@ import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ConfigError, parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
+import { virtualPointDefinitions, type NodeRedHost } from '@citypilot/plugin-node-red';
 import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
 import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
+import { startNodeRed } from './node-red.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface GatewayOptions {
@@ -52,6 +54,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private api: FastifyInstance | undefined;
+  private nodeRed: NodeRedHost | undefined;
   /** Base URL of the status API once started. */
   url = '';
 
@@ -83,6 +86,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await gateway.startApi();
     gateway.outbox.announcePoints(gateway.pointDefinitions(), options.config.gateway.building);
     gateway.outbox.start();
+    if (options.config.nodeRed.enabled) {
+      // Before the first poll, so that the flows see every sample.
+      try {
+        gateway.nodeRed = await startNodeRed(options.config, gateway.nodeRedLink(), options.logger);
+      } catch (error) {
+        await gateway.stop(0);
+        throw error;
+      }
+    }
     for (const p of gateway.pollers) p.start();
     gateway.connecting = gateway.connectNats();
     options.logger.info({ gateway: options.config.gateway.id, devices: gateway.pollers.length, status: gateway.url }, 'gateway started');
@@ -120,7 +132,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   async stop(flushMs = 5000): Promise<number> {
     this.closed = true;
-    await Promise.all(this.pollers.map((p) => p.stop()));
+    const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
+    await Promise.all([...this.pollers.map((p) => p.stop()), nodeRed]);
     const unsent = await this.outbox.stop(flushMs);
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
@@ -151,7 +164,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (kept.length) this.emit('samples', kept);
   }
 
+  /** What the hosted Node-RED reaches: the points, the accepted samples, and accept() for derived ones. */
+  private nodeRedLink() {
+    return {
+      points: () => this.pointDefinitions(),
+      subscribe: (listener: (samples: Sample[]) => void) => {
+        this.on('samples', listener);
+        return () => void this.off('samples', listener);
+      },
+      accept: (samples: Sample[]) => this.accept(samples),
+      refused: () => this.metrics.nodeRedRefused.inc(),
+    };
+  }
+
   private pointDefinitions(): PointDefinition[] {
+    const { nodeRed } = this.options.config;
+    return this.devicePointDefinitions().concat(nodeRed.enabled ? virtualPointDefinitions(nodeRed) : []);
+  }
+
+  private devicePointDefinitions(): PointDefinition[] {
     return this.options.config.devices.flatMap(({ config: device, plugin }) =>
       device.points.map((p) => {
         const def: PointDefinition = {

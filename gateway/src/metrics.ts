@@ -12,6 +12,7 @@ export function createGatewayMetrics() {
     deviceErrors: counter('citypilot_gateway_device_errors_total', 'Poll cycles in which the device failed as a whole.', ['device']),
     samplesAccepted: counter('citypilot_gateway_samples_accepted_total', 'Samples accepted into the outbox.'),
     samplesDropped: counter('citypilot_gateway_samples_dropped_total', 'Samples dropped because the outbox was full.'),
+    nodeRedRefused: counter('citypilot_gateway_node_red_refused_total', 'Values Node-RED flows published that were refused (undeclared point, wrong kind, bad time).'),
     samplesForwarded: counter('citypilot_gateway_samples_forwarded_total', 'Samples acknowledged by the hub stream.'),
     batchesForwarded: counter('citypilot_gateway_batches_forwarded_total', 'Batches acknowledged by the hub stream.'),
     batchesDuplicate: counter('citypilot_gateway_batches_duplicate_total', 'Batches the stream had already (a retry after a lost acknowledgement).'),
