@@ -7,7 +7,8 @@ import { PluginRegistry } from './registry.js';
 const USAGE = `Usage: citypilot gateway <command> <config.yaml>
 
 Commands:
-  run FILE        run the gateway described by FILE until SIGINT or SIGTERM
+  run FILE        run the gateway described by FILE until SIGINT or SIGTERM; FILE is applied
+                  again when it changes or on SIGHUP (if valid; else the running one is kept)
   validate FILE   check FILE (schemas and each plugin's own rules) without connecting to anything
   points FILE     list the points FILE defines, with their stable ids
 
@@ -41,7 +42,8 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     return 2;
   }
   try {
-    const config = loadGatewayConfig(file, new PluginRegistry());
+    const registry = new PluginRegistry();
+    const config = loadGatewayConfig(file, registry);
     if (command === 'validate') {
       const points = config.devices.reduce((n, d) => n + d.config.points.length, 0);
       io.out(`${file}: valid — gateway ${config.gateway.id}, ${config.devices.length} device(s), ${points} point(s).`);
@@ -55,11 +57,14 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
       }
       return 0;
     }
-    const gateway = await Gateway.start({ config, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+    const gateway = await Gateway.start({ config, configFile: file, registry, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+    const reload = () => void gateway.reload();
+    process.on('SIGHUP', reload);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    process.off('SIGHUP', reload);
     await gateway.stop();
     return 0;
   } catch (error) {

@@ -7,3 +7,5 @@ export { runSimulateCli, SIMULATE_USAGE } from './simulate-command.js';
 export { ProfileLibrary, type LoadedProfile } from './profiles.js';
 export { WriteRefusedError } from './poller.js';
 export { NatsCredentialsError, readNatsSeed, natsCredentialsOptions, createNatsUser, natsPublicKey } from './nats-credentials.js';
+export { RESTART_ONLY, type ConfigStatus, type ConfigRefusal } from './live-config.js';
+export { fetchPushedConfig, directGetSubject, readConfigState, CONFIG_STATE_FILE, type PushedConfig, type ConfigState } from './hub-config.js';
