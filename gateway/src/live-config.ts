@@ -50,8 +50,8 @@ export const RESTART_ONLY: readonly string[] = [
 /** A configuration refused, as the status shows it. */
 export interface ConfigRefusal {
   source: 'file' | 'hub';
-  /** The refused configuration's revision (see {@link ConfigStatus.revision}). */
-  revision: number | string;
+  /** The refused configuration's revision (see {@link ConfigStatus.revision}); null for a file that cannot be read. */
+  revision: number | string | null;
   /** When it was refused (ISO 8601). */
   at: string;
   /** Every problem, one per line, as file:line:column path: what was expected. */
@@ -164,8 +164,17 @@ export class LiveConfig {
     this.watcher?.close();
     clearTimeout(this.settle);
     clearInterval(this.checkTimer);
-    this.subscription?.unsubscribe();
+    this.unsubscribe();
     await this.queue;
+  }
+
+  private unsubscribe(): void {
+    try {
+      this.subscription?.unsubscribe();
+    } catch {
+      // Its connection is closed already, and the subscription with it.
+    }
+    this.subscription = undefined;
   }
 
   /**
@@ -176,7 +185,7 @@ export class LiveConfig {
     const { fileConfig } = this.options;
     if (!fileConfig.hub.remoteConfig) return;
     this.nc = nc;
-    this.subscription?.unsubscribe();
+    this.unsubscribe();
     this.subscription = nc.subscribe(subjects(fileConfig.hub.subjectPrefix).config(fileConfig.gateway.id), { callback: () => void this.checkHub() });
     void this.checkHub();
   }
@@ -194,7 +203,7 @@ export class LiveConfig {
         text = readFileSync(file, 'utf8');
       } catch (error) {
         const message = `${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
-        return this.refuse('file', this.current.source === 'file' ? this.current.revision ?? '' : '', message);
+        return this.refuse('file', null, `${message}\n${file}: ${KEPT}.`);
       }
       if (trigger === 'change' && text === this.fileText) return;
       this.fileText = text;
@@ -302,7 +311,7 @@ export class LiveConfig {
     return true;
   }
 
-  private refuse(source: 'file' | 'hub', revision: number | string, message: string): void {
+  private refuse(source: 'file' | 'hub', revision: number | string | null, message: string): void {
     const key = `${source}\n${revision}\n${message}`;
     if (key !== this.lastLogged) {
       this.options.logger.error({ source, revision, err: message, running: { source: this.current.source, revision: this.current.revision } }, 'configuration refused; the running one is kept');
