@@ -145,6 +145,23 @@ describe('configuration pushed by the hub', () => {
     await expect.poll(() => emitted.filter((s) => s.point === 'boiler.b').length, { timeout: 15_000 }).toBeGreaterThan(count);
   });
 
+  it('runs whichever came last: a change of the local file, then the next revision pushed', async () => {
+    writeFileSync(localFile, yaml(point('b', 1)));
+    await expect.poll(() => config().source, { timeout: 20_000 }).toBe('file');
+    // The hub's latest revision, refused above, is still not running: its error stays until the next.
+    expect(config().lastError).toMatchObject({ source: 'hub' });
+    await expect.poll(() => gateway!.status().points.map((p) => p.point), { timeout: 15_000 }).toEqual(['boiler.b']);
+    expect(JSON.parse(readFileSync(join(gatewayDir, 'data', CONFIG_STATE_FILE), 'utf8'))).toMatchObject({ source: 'file' });
+
+    const file = join(dir, 'pushed-again.yaml');
+    writeFileSync(file, yaml(point('a', 0) + point('b', 1)));
+    const push = pushCli(file);
+    expect(await push.exited, push.output()).toBe(0);
+    const revision = Number(/as revision (\d+)/.exec(push.output())?.[1]);
+    await expect.poll(() => config().revision, { timeout: 20_000 }).toBe(revision);
+    expect(config()).toMatchObject({ source: 'hub', lastError: null });
+  });
+
   it('runs the last pushed configuration applied after a restart without the hub', async () => {
     const running = config();
     await gateway!.stop(0);
