@@ -78,9 +78,11 @@ describe('citypilot-gateway run and SIGHUP', () => {
       await expect.poll(() => logged('configuration refused; the running one is kept'), { timeout: 10_000 }).toBe(true);
       expect(out).toContain(`${file}:7:5 devices[0].interval: expected a duration`);
       expect(child.exitCode).toBeNull();
-    } finally {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     }
   });

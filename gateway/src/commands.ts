@@ -57,15 +57,23 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
       }
       return 0;
     }
-    const gateway = await Gateway.start({ config, configFile: file, registry, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
-    const reload = () => void gateway.reload();
+    // Handled from now on: SIGHUP's default action would end the process. One received while
+    // the gateway starts is served once it has.
+    let gateway: Gateway | undefined;
+    let reloadAsked = false;
+    const reload = () => (gateway ? void gateway.reload() : (reloadAsked = true));
     process.on('SIGHUP', reload);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    process.off('SIGHUP', reload);
-    await gateway.stop();
+    try {
+      gateway = await Gateway.start({ config, configFile: file, registry, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+      if (reloadAsked) void gateway.reload();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await gateway.stop();
+    } finally {
+      process.off('SIGHUP', reload);
+    }
     return 0;
   } catch (error) {
     if (error instanceof GatewayConfigError) {
