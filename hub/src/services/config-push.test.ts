@@ -162,6 +162,24 @@ describe('configuration pushed by the hub', () => {
     expect(config()).toMatchObject({ source: 'hub', lastError: null });
   });
 
+  it('finds a revision whose announcement it missed at its next periodic check', async () => {
+    const schoolDir = join(dir, 'school');
+    mkdirSync(schoolDir, { recursive: true });
+    const schoolYaml = (points: string) =>
+      yaml(points, 'school').replace('town-hall.nk', 'school.nk').replace(`configBucket: ${bucket}`, `configBucket: ${bucket}\n  configCheckInterval: 1s`);
+    writeFileSync(join(schoolDir, 'gateway.yaml'), schoolYaml(point('a', 0)));
+    const registry = new PluginRegistry();
+    const school = await Gateway.start({ config: loadGatewayConfig(join(schoolDir, 'gateway.yaml'), registry), configFile: join(schoolDir, 'gateway.yaml'), registry, logger: quiet });
+    try {
+      await waitFor(() => school.status().nats === 'connected', 15_000, 'the gateway did not connect');
+      // Put without any announcement, as if the gateway had been disconnected when it was sent.
+      const revision = await (await new Kvm(hub).open(bucket)).put('school', schoolYaml(point('a', 0) + point('b', 1)));
+      await expect.poll(() => school.status().config, { timeout: 20_000 }).toMatchObject({ source: 'hub', revision });
+    } finally {
+      await school.stop(0);
+    }
+  });
+
   it('runs the last pushed configuration applied after a restart without the hub', async () => {
     const running = config();
     await gateway!.stop(0);
