@@ -254,7 +254,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           let lastReported = '';
           for await (const s of nc.status()) {
             if (s.type === 'disconnect') this.natsState = 'disconnected';
-            if (s.type === 'reconnect') this.natsState = 'connected';
+            if (s.type === 'reconnect') {
+              this.natsState = 'connected';
+              // A configuration announced while disconnected was missed.
+              void this.live.checkHub();
+            }
             // A publish or subscription the server's permissions refuse (credentials of another
             // gateway, or a server configured for other subjects): once until it changes.
             if (s.type === 'error' && s.error.message !== lastReported) {
