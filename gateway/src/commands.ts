@@ -42,8 +42,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     return 2;
   }
   try {
-    const registry = new PluginRegistry();
-    const config = loadGatewayConfig(file, registry);
+    const config = loadGatewayConfig(file, new PluginRegistry());
     if (command === 'validate') {
       const points = config.devices.reduce((n, d) => n + d.config.points.length, 0);
       io.out(`${file}: valid — gateway ${config.gateway.id}, ${config.devices.length} device(s), ${points} point(s).`);
@@ -64,7 +63,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     const reload = () => (gateway ? void gateway.reload() : (reloadAsked = true));
     process.on('SIGHUP', reload);
     try {
-      gateway = await Gateway.start({ config, configFile: file, registry, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+      gateway = await Gateway.start({ config, configFile: file, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
       if (reloadAsked) void gateway.reload();
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -9,7 +9,7 @@ import { Outbox, type OutboxStatus } from './outbox.js';
 import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
 import { LiveConfig, type ConfigStatus } from './live-config.js';
-import { PluginRegistry } from './registry.js';
+import { createBuiltinPlugins, PluginRegistry } from './registry.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -21,8 +21,12 @@ export interface GatewayOptions {
    * changes while running (live-config.ts). Without it the configuration changes only by the hub.
    */
   configFile?: string;
-  /** Plugins to validate changed configurations with. Default: the built-in ones. */
-  registry?: PluginRegistry;
+  /**
+   * Makes the plugins a new configuration is validated and run with: new instances each time,
+   * so that they share no link (serial line) with the running configuration's. Default: the
+   * built-in plugins.
+   */
+  registry?: () => PluginRegistry;
 }
 
 /** What `/api/status` returns. */
@@ -76,7 +80,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.live = new LiveConfig({
       file: options.configFile,
       fileConfig: options.config,
-      registry: options.registry ?? new PluginRegistry(),
+      registry: options.registry ?? (() => new PluginRegistry(createBuiltinPlugins())),
       logger,
       metrics: this.metrics,
       apply: (config) => this.applyConfig(config),

@@ -1,6 +1,6 @@
 export { GatewayConfigSchema, GatewayConfigError, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from './config.js';
 export { Gateway, type GatewayOptions, type GatewayStatus } from './gateway.js';
-export { PluginRegistry, PluginRegistrationError, builtinPlugins } from './registry.js';
+export { PluginRegistry, PluginRegistrationError, builtinPlugins, createBuiltinPlugins } from './registry.js';
 export { runGatewayCli, describeFailure, type CliIo } from './commands.js';
 export { createLogger } from './logger.js';
 export { runSimulateCli, SIMULATE_USAGE } from './simulate-command.js';

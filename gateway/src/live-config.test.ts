@@ -61,9 +61,8 @@ describe('a gateway whose configuration file changes while it runs', () => {
 
   it('applies a valid change, refuses an invalid one, and forwards every sample once across both', async () => {
     writeFileSync(file, yaml(point('a', 0)));
-    const registry = new PluginRegistry();
     // No stream yet: the hub's side is missing, so samples wait in the outbox.
-    gateway = await Gateway.start({ config: loadGatewayConfig(file, registry), configFile: file, registry, logger: quiet });
+    gateway = await Gateway.start({ config: loadGatewayConfig(file, new PluginRegistry()), configFile: file, logger: quiet });
     const emitted: Sample[] = [];
     gateway.on('samples', (s) => emitted.push(...s));
     const first = gateway.status().config;
@@ -122,5 +121,28 @@ describe('a gateway whose configuration file changes while it runs', () => {
     const announced = batches.filter((b) => b.points).map((b) => b.points!.map((p) => p.id));
     expect(announced.length).toBeGreaterThanOrEqual(2);
     expect(announced.at(-1)).toEqual(['boiler.a']);
+  });
+
+  it('applies new settings of a serial line its running devices hold (a wrong baud rate fixed live)', async () => {
+    const rtuDir = mkdtempSync(join(tmpdir(), 'citypilot-live-rtu-'));
+    const rtuFile = join(rtuDir, 'gateway.yaml');
+    // No such port: the devices fail to read, which is not what is watched here.
+    const rtu = (baudRate: number) =>
+      `gateway:\n  id: live-rtu\nhub: { natsUrl: nats://127.0.0.1:1 }\nstatus: { port: 0 }\ndevices:\n` +
+      ['m1', 'm2']
+        .map((id, i) => `  - id: ${id}\n    plugin: modbus\n    interval: 1s\n    connection: { transport: rtu, serialPort: /dev/citypilot-test-none, baudRate: ${baudRate}, unitId: ${i + 1} }\n    points:\n${point('a', 0)}`)
+        .join('');
+    writeFileSync(rtuFile, rtu(9600));
+    const rtuGateway = await Gateway.start({ config: loadGatewayConfig(rtuFile, new PluginRegistry()), configFile: rtuFile, logger: quiet });
+    try {
+      const before = rtuGateway.status().config;
+      writeFileSync(rtuFile, rtu(19200));
+      await rtuGateway.reload();
+      expect(rtuGateway.status().config.lastError).toBeNull();
+      expect(rtuGateway.status().config.revision).not.toBe(before.revision);
+    } finally {
+      await rtuGateway.stop(0);
+      rmSync(rtuDir, { recursive: true, force: true });
+    }
   });
 });

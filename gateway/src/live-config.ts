@@ -79,7 +79,8 @@ export interface LiveConfigOptions {
   file?: string;
   /** The file's configuration, as loaded at start: it says whether the hub's is accepted. */
   fileConfig: GatewayConfig;
-  registry: PluginRegistry;
+  /** Plugins for each configuration validated: new instances, whose links are not the running configuration's. */
+  registry: () => PluginRegistry;
   logger: Logger;
   metrics: GatewayMetrics;
   /**
@@ -215,7 +216,7 @@ export class LiveConfig {
       }
       let config: GatewayConfig;
       try {
-        config = parseGatewayConfig(text, file, this.options.registry);
+        config = parseGatewayConfig(text, file, this.options.registry());
       } catch (error) {
         if (!(error instanceof GatewayConfigError)) throw error;
         return this.refuse('file', revision, new GatewayConfigError(file, error.problems, KEPT).message);
@@ -261,7 +262,7 @@ export class LiveConfig {
   /** A pushed configuration, its relative paths anchored at the file's folder. @throws GatewayConfigError */
   private parsePushed(pushed: PushedConfig, name: string): GatewayConfig {
     const { file, registry, fileConfig } = this.options;
-    const config = parseGatewayConfig(pushed.text, name, registry, file ? dirname(resolve(file)) : process.cwd());
+    const config = parseGatewayConfig(pushed.text, name, registry(), file ? dirname(resolve(file)) : process.cwd());
     if (config.gateway.id !== fileConfig.gateway.id) {
       throw new GatewayConfigError(name, [`${name}: is the configuration of gateway ${config.gateway.id}, not of this gateway (${fileConfig.gateway.id})`]);
     }
