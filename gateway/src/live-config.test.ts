@@ -68,7 +68,7 @@ describe('a gateway whose configuration file changes while it runs', () => {
     const first = gateway.status().config;
     expect(first).toMatchObject({ source: 'file', revision: expect.stringMatching(/^[0-9a-f]{12}$/), lastError: null });
     await expect.poll(() => gateway!.status().outbox.depth, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
-    expect(gateway.status().outbox.lastError).not.toBeNull();
+    await expect.poll(() => gateway!.status().outbox.lastError, { timeout: 15_000 }).not.toBeNull();
 
     // A point added, by replacing the file: applied while the outbox holds samples.
     replaceFile(yaml(point('a', 0) + point('b', 1)));
