@@ -1,4 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -45,5 +47,43 @@ describe('citypilot-gateway with a bad configuration', () => {
     const result = run('start');
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^Unknown command "start"\./);
+  });
+});
+
+describe('citypilot-gateway run and SIGHUP', () => {
+  it('re-reads its file on SIGHUP, applies it when valid, and keeps running when it is not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citypilot-cli-sighup-'));
+    const file = join(dir, 'gateway.yaml');
+    // A device nobody answers (port 1) and no NATS: what is watched here is the configuration.
+    const config = (interval: string) =>
+      `gateway:\n  id: sighup\nstatus: { port: 0 }\ndevices:\n  - id: d\n    plugin: modbus\n    interval: ${interval}\n` +
+      `    connection: { host: 127.0.0.1, port: 1 }\n    points:\n      - { id: p, address: { table: holding, address: 0 } }\n`;
+    writeFileSync(file, config('1s'));
+    const child = spawn(process.execPath, [cli, 'run', file], { env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const logged = (msg: string, times = 1) => out.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length >= times;
+    try {
+      await expect.poll(() => logged('gateway started'), { timeout: 20_000 }).toBe(true);
+      // Unchanged: nothing to apply, and the process is still there (SIGHUP's default would end it).
+      child.kill('SIGHUP');
+      await expect.poll(() => logged('configuration file unchanged'), { timeout: 10_000 }).toBe(true);
+      writeFileSync(file, config('5s'));
+      child.kill('SIGHUP');
+      await expect.poll(() => logged('configuration applied'), { timeout: 10_000 }).toBe(true);
+      writeFileSync(file, config('never'));
+      child.kill('SIGHUP');
+      await expect.poll(() => logged('configuration refused; the running one is kept'), { timeout: 10_000 }).toBe(true);
+      expect(out).toContain(`${file}:7:5 devices[0].interval: expected a duration`);
+      expect(child.exitCode).toBeNull();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

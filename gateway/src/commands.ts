@@ -9,7 +9,8 @@ import { PluginRegistry } from './registry.js';
 const USAGE = `Usage: citypilot gateway <command> <config.yaml>
 
 Commands:
-  run FILE        run the gateway described by FILE until SIGINT or SIGTERM
+  run FILE        run the gateway described by FILE until SIGINT or SIGTERM; FILE is applied
+                  again when it changes or on SIGHUP (if valid; else the running one is kept)
   validate FILE   check FILE (schemas and each plugin's own rules) without connecting to anything
   points FILE     list the points FILE defines, with their stable ids
   discover PLUGIN [--option value]…
@@ -64,12 +65,23 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
       }
       return 0;
     }
-    const gateway = await Gateway.start({ config, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    await gateway.stop();
+    // Handled from now on: SIGHUP's default action would end the process. One received while
+    // the gateway starts is served once it has.
+    let gateway: Gateway | undefined;
+    let reloadAsked = false;
+    const reload = () => (gateway ? void gateway.reload() : (reloadAsked = true));
+    process.on('SIGHUP', reload);
+    try {
+      gateway = await Gateway.start({ config, configFile: file, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+      if (reloadAsked) void gateway.reload();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await gateway.stop();
+    } finally {
+      process.off('SIGHUP', reload);
+    }
     return 0;
   } catch (error) {
     if (error instanceof GatewayConfigError) {

@@ -51,6 +51,15 @@ export const GatewayConfigSchema = Type.Object(
         batchMaxSamples: Type.Integer({ minimum: 1, maximum: 50_000, default: 1000 }),
         /** Longest a sample waits for its batch to fill before it is sent. */
         batchMaxDelay: Duration({ default: '1s' }),
+        /**
+         * Whether this gateway runs the configuration the hub pushes for it (`citypilot hub
+         * push-config`), see live-config.ts. Off: only this file configures the gateway.
+         */
+        remoteConfig: Type.Boolean({ default: false }),
+        /** Key-value bucket of the configurations pushed by the hub (the hub's CITYPILOT_CONFIG_BUCKET). */
+        configBucket: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'citypilot-config', expected: 'a bucket name of letters, digits, - and _' }),
+        /** How often the gateway checks the bucket besides the hub's notifications, as a safety net. */
+        configCheckInterval: Duration({ default: '5m' }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -122,12 +131,14 @@ export function loadGatewayConfig(file: string, registry: PluginRegistry): Gatew
 
 /**
  * Like {@link loadGatewayConfig}, from text; `file` names it in messages and anchors the relative
- * paths it contains (`dataDir`, `profileDirs`). Every problem found is reported at once, those
- * of the device profiles it uses with their own file and line.
+ * paths it contains (`dataDir`, `profileDirs`, `hub.credentials`), unless `baseDir` is given (a
+ * configuration pushed by the hub is named after its revision and anchored at the local file's
+ * folder). Every problem found is reported at once, those of the device profiles it uses with
+ * their own file and line.
  */
-export function parseGatewayConfig(text: string, file: string, registry: PluginRegistry): GatewayConfig {
+export function parseGatewayConfig(text: string, file: string, registry: PluginRegistry, baseDir?: string): GatewayConfig {
   const source = parseYaml(text, file);
-  const base = dirname(resolve(file));
+  const base = baseDir ?? dirname(resolve(file));
   const core = validate(GatewayConfigSchema, source.data);
   const problems: string[] = core.ok ? [] : source.describe(core.issues);
   const fail = (issues: readonly ConfigIssue[]) => problems.push(...source.describe(issues));

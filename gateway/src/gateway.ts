@@ -11,12 +11,25 @@ import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js'
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
 import { startNodeRed } from './node-red.js';
 import { renderStatusPage } from './status-page.js';
+import { LiveConfig, type ConfigStatus } from './live-config.js';
+import { createBuiltinPlugins, PluginRegistry } from './registry.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
   logger: Logger;
   /** NATS URL used when the config names none. Default: NATS_URL, else nats://127.0.0.1:4222. */
   defaultNatsUrl?: string;
+  /**
+   * The file `config` was read from: watched, and re-read by {@link Gateway.reload}, to apply its
+   * changes while running (live-config.ts). Without it the configuration changes only by the hub.
+   */
+  configFile?: string;
+  /**
+   * Makes the plugins a new configuration is validated and run with: new instances each time,
+   * so that they share no link (serial line) with the running configuration's. Default: the
+   * built-in plugins.
+   */
+  registry?: () => PluginRegistry;
 }
 
 /** What `/api/status` returns. */
@@ -28,6 +41,13 @@ export interface GatewayStatus {
   devices: DeviceStatus[];
   points: Sample[];
   outbox: OutboxStatus;
+  /** The configuration running: its source and revision, and the latest one refused. */
+  config: ConfigStatus;
+}
+
+/** What the gateway builds from a configuration, and replaces whole when the configuration changes. */
+interface ConfigParts {
+  pollers: DevicePoller[];
 }
 
 export interface GatewayEvents {
@@ -48,8 +68,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The last publish or subscription the server's permissions refused, and when. */
   private refused: { message: string; at: number } | undefined;
   private readonly latest = new Map<string, Sample>();
-  private readonly pollers: DevicePoller[];
+  private parts: ConfigParts;
   private readonly outbox: Outbox;
+  private readonly live: LiveConfig;
   private readonly metrics: GatewayMetrics;
   private connecting: Promise<void> | undefined;
   private closed = false;
@@ -60,8 +81,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private constructor(private readonly options: GatewayOptions) {
     super();
-    const { config, logger } = options;
+    const { logger } = options;
     this.metrics = createGatewayMetrics();
+    this.live = new LiveConfig({
+      file: options.configFile,
+      fileConfig: options.config,
+      registry: options.registry ?? (() => new PluginRegistry(createBuiltinPlugins())),
+      logger,
+      metrics: this.metrics,
+      apply: (config) => this.applyConfig(config),
+    });
+    // The file's, or the hub's saved at the last run: the same restart-only settings.
+    const config = (options.config = this.live.config);
     this.outbox = new Outbox({
       js: () => this.js,
       gatewayId: config.gateway.id,
@@ -75,30 +106,66 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       batchMaxSamples: config.hub.batchMaxSamples,
       batchMaxDelayMs: parseDuration(config.hub.batchMaxDelay),
     });
-    this.pollers = config.devices.map(({ config: device, plugin }) => {
-      const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger });
-      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), logger, this.metrics);
-    });
+    this.parts = this.build(config);
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const gateway = new Gateway(options);
+    // A copy: `config` is replaced when the configuration changes.
+    const gateway = new Gateway({ ...options });
+    const { config } = gateway.options;
     await gateway.startApi();
-    gateway.outbox.announcePoints(gateway.pointDefinitions(), options.config.gateway.building);
+    gateway.outbox.announcePoints(gateway.pointDefinitions(), config.gateway.building);
     gateway.outbox.start();
-    if (options.config.nodeRed.enabled) {
+    if (config.nodeRed.enabled) {
       // Before the first poll, so that the flows see every sample.
       try {
-        gateway.nodeRed = await startNodeRed(options.config, gateway.nodeRedLink(), options.logger);
+        gateway.nodeRed = await startNodeRed(config, gateway.nodeRedLink(), options.logger);
       } catch (error) {
         await gateway.stop(0);
         throw error;
       }
     }
-    for (const p of gateway.pollers) p.start();
+    for (const p of gateway.parts.pollers) p.start();
+    gateway.live.start();
     gateway.connecting = gateway.connectNats();
-    options.logger.info({ gateway: options.config.gateway.id, devices: gateway.pollers.length, status: gateway.url }, 'gateway started');
+    const { source, revision } = gateway.live.status();
+    options.logger.info({ gateway: config.gateway.id, devices: gateway.parts.pollers.length, status: gateway.url, config: { source, revision } }, 'gateway started');
     return gateway;
+  }
+
+  /**
+   * Reads the configuration file again and applies it if it is valid (SIGHUP). Resolves once
+   * done; a refused file is logged and shown in the status, the running configuration kept.
+   */
+  reload(): Promise<void> {
+    return this.live.reloadFile('signal');
+  }
+
+  /** The parts built from a configuration (not started): one poller per device. */
+  private build(config: GatewayConfig): ConfigParts {
+    const pollers = config.devices.map(({ config: device, plugin }) => {
+      const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger: this.options.logger });
+      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics);
+    });
+    return { pollers };
+  }
+
+  /**
+   * Replaces the running configuration (live-config.ts has checked that its restart-only settings
+   * are the same): stops the pollers, each after its cycle in progress, whose samples are then in
+   * the outbox; starts those of `config`; announces the new point list with the next batch. The
+   * outbox and what it holds are untouched, so nothing is lost or sent twice across the change.
+   */
+  private async applyConfig(config: GatewayConfig): Promise<void> {
+    if (this.closed) return;
+    const next = this.build(config); // before stopping anything: a failure leaves the old ones running
+    await Promise.all(this.parts.pollers.map((p) => p.stop()));
+    this.options.config = config;
+    this.parts = next;
+    const ids = new Set(this.pointDefinitions().map((p) => p.id));
+    for (const id of this.latest.keys()) if (!ids.has(id)) this.latest.delete(id);
+    this.outbox.announcePoints(this.pointDefinitions(), config.gateway.building);
+    for (const p of next.pollers) p.start();
   }
 
   /**
@@ -108,7 +175,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   async write(pointId: string, value: number | boolean | string): Promise<void> {
     const dot = pointId.indexOf('.');
-    const poller = this.pollers.find((p) => p.status().id === pointId.slice(0, dot));
+    const poller = this.parts.pollers.find((p) => p.status().id === pointId.slice(0, dot));
     if (dot < 0 || !poller) throw new WriteRefusedError(`no point ${pointId}`);
     await poller.write(pointId.slice(dot + 1), value);
     this.options.logger.info({ point: pointId, value }, 'point written');
@@ -119,9 +186,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       gateway: this.options.config.gateway.id,
       nats: this.natsState,
       ...(this.natsError || this.refusedError() ? { natsError: this.natsError ?? this.refusedError() } : {}),
-      devices: this.pollers.map((p) => p.status()),
+      devices: this.parts.pollers.map((p) => p.status()),
       points: [...this.latest.values()],
       outbox: this.outbox.status(),
+      config: this.live.status(),
     };
   }
 
@@ -131,9 +199,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * sent after the next start.
    */
   async stop(flushMs = 5000): Promise<number> {
+    await this.live.stop();
     this.closed = true;
     const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
-    await Promise.all([...this.pollers.map((p) => p.stop()), nodeRed]);
+    await Promise.all([...this.parts.pollers.map((p) => p.stop()), nodeRed]);
     const unsent = await this.outbox.stop(flushMs);
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
@@ -231,11 +300,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.natsState = 'connected';
         this.natsError = undefined;
         logger.info({ servers }, 'connected to NATS');
+        this.live.attach(nc);
         void (async () => {
           let lastReported = '';
           for await (const s of nc.status()) {
             if (s.type === 'disconnect') this.natsState = 'disconnected';
-            if (s.type === 'reconnect') this.natsState = 'connected';
+            if (s.type === 'reconnect') {
+              this.natsState = 'connected';
+              // A configuration announced while disconnected was missed.
+              void this.live.checkHub();
+            }
             // A publish or subscription the server's permissions refuse (credentials of another
             // gateway, or a server configured for other subjects): once until it changes.
             if (s.type === 'error' && s.error instanceof errors.PermissionViolationError) this.refused = { message: s.error.message, at: Date.now() };

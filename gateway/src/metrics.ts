@@ -17,6 +17,14 @@ export function createGatewayMetrics() {
     batchesForwarded: counter('citypilot_gateway_batches_forwarded_total', 'Batches acknowledged by the hub stream.'),
     batchesDuplicate: counter('citypilot_gateway_batches_duplicate_total', 'Batches the stream had already (a retry after a lost acknowledgement).'),
     outboxDepth: new Gauge({ name: 'citypilot_gateway_outbox_samples', help: 'Samples waiting to be forwarded.', registers: [registry] }),
+    configInfo: new Gauge({
+      name: 'citypilot_gateway_config_info',
+      help: 'The configuration running: 1 for its source (file or hub) and revision (hub revision, or the start of the file SHA-256).',
+      labelNames: ['source', 'revision'],
+      registers: [registry],
+    }),
+    configHubRevision: new Gauge({ name: 'citypilot_gateway_config_hub_revision', help: 'Revision of the configuration pushed by the hub that runs; 0 while the file runs.', registers: [registry] }),
+    configRefused: counter('citypilot_gateway_config_refused_total', 'Configurations refused (invalid, or changing a restart-only setting), per source.', ['source']),
   };
 }
 

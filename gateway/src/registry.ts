@@ -1,8 +1,17 @@
 import { CityPilotError, manifestProblem, type DriverPlugin } from '@citypilot/sdk';
-import { modbusPlugin } from '@citypilot/plugin-modbus';
+import { createModbusPlugin, modbusPlugin } from '@citypilot/plugin-modbus';
 
 /** The plugins built into the gateway, one line each. */
 export const builtinPlugins: readonly DriverPlugin[] = [modbusPlugin];
+
+/**
+ * New instances of the built-in plugins (the same list as {@link builtinPlugins}), with links of
+ * their own: a configuration validated and started while another one runs must neither share
+ * nor conflict with the serial lines the running one holds (a baud rate changed live).
+ */
+export function createBuiltinPlugins(): DriverPlugin[] {
+  return [createModbusPlugin()];
+}
 
 /** A plugin that cannot be registered: incompatible SDK range, duplicate id, bad manifest. */
 export class PluginRegistrationError extends CityPilotError {

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { describeFailure, runGatewayCli, runSimulateCli, createLogger, type CliIo } from '@citypilot/gateway';
+import { describeFailure, runGatewayCli, runSimulateCli, createLogger, GatewayConfigError, natsCredentialsOptions, type CliIo } from '@citypilot/gateway';
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { InvalidStorageSettingError, type LifecycleOptions, type LifecycleSetting } from './storage/lifecycle.js';
@@ -15,6 +15,8 @@ import { monthsAgo } from './objectives/routes.js';
 import { importOutdoorTemperatures, WeatherFileError } from './objectives/weather.js';
 import { runTokenCli } from './auth/token-command.js';
 import { ensureNatsCredentials } from './services/nats-auth.js';
+import { pushGatewayConfig, validatePushedConfig } from './services/config-push.js';
+import { connect } from '@nats-io/transport-node';
 
 const USAGE = `Usage: citypilot <command>
 
@@ -36,6 +38,10 @@ Commands:
                             NATS credentials of the hub and of each gateway in DIR (made once,
                             kept after), and DIR/nats-auth.conf, the nats-server authorization
                             that lets each gateway publish and read only its own subjects
+  hub push-config FILE      validate the gateway configuration FILE as its gateway would, then
+                            push it to that gateway through NATS (key-value bucket
+                            CITYPILOT_CONFIG_BUCKET, key = its gateway.id); a gateway whose
+                            own file sets hub.remoteConfig: true applies it if valid
   hub token list            the API tokens (never their secrets)
   hub token revoke ID       stop accepting an API token
   gateway run|validate|points FILE
@@ -50,6 +56,7 @@ Hub environment:
   HUB_HOST, HUB_PORT  HTTP API address (default 127.0.0.1:8080)
   HUB_INGEST_WORKERS  ingest loops in this process (default 1)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
+  CITYPILOT_CONFIG_BUCKET  key-value bucket of the gateways' configurations (default citypilot-config)
   CITYPILOT_TIMESCALE  auto (default) or off
   CITYPILOT_TIMEZONE  the city's time zone for rollups (default Europe/Paris; fixed once rollups exist)
   CITYPILOT_COMPRESS_AFTER  age at which TimescaleDB compresses samples (default 7 days)
@@ -107,6 +114,7 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
         if (sub === 'objectives') return await objectivesCommand(rest, io);
         if (sub === 'weather' && rest[0] === 'import' && rest.length === 2) return await weatherImport(rest[1]!, io);
         if (sub === 'nats-auth' && rest.length >= 2) return natsAuthCommand(rest[0]!, rest.slice(1), io);
+        if (sub === 'push-config' && rest.length === 1) return await pushConfigCommand(rest[0]!, io);
         if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
         io.err(USAGE);
         return 2;
@@ -126,9 +134,44 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
   }
 }
 
+/** The gateways' configuration bucket: the same for `nats-auth` (permissions) and `push-config`. */
+function configBucketFromEnv(env: NodeJS.ProcessEnv): string {
+  return env.CITYPILOT_CONFIG_BUCKET || 'citypilot-config';
+}
+
+/** `citypilot hub push-config FILE`: nothing is sent unless the gateway's own validator accepts FILE. */
+async function pushConfigCommand(file: string, io: CliIo): Promise<number> {
+  let text: string;
+  let gateway: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    io.err(`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing was pushed.`);
+    return 2;
+  }
+  try {
+    gateway = validatePushedConfig(text, file);
+  } catch (error) {
+    if (!(error instanceof GatewayConfigError)) throw error;
+    io.err(error.message);
+    return 2;
+  }
+  const env = process.env;
+  const servers = env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  const nc = await connect({ servers, name: 'citypilot-hub push-config', ...(env.NATS_CREDENTIALS ? natsCredentialsOptions(env.NATS_CREDENTIALS) : {}) });
+  try {
+    const bucket = configBucketFromEnv(env);
+    const revision = await pushGatewayConfig(nc, gateway, text, { prefix: streamNamesFromEnv(env).prefix, bucket });
+    io.out(`${file}: pushed to gateway ${gateway} as revision ${revision} (bucket ${bucket}); its /api/status shows config.revision ${revision} once it runs it.`);
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
 function natsAuthCommand(dir: string, gateways: string[], io: CliIo): number {
   const prefix = process.env.CITYPILOT_SUBJECT_PREFIX ?? defaultStreamNames.prefix;
-  const result = ensureNatsCredentials(dir, gateways, { prefix });
+  const result = ensureNatsCredentials(dir, gateways, { prefix, configBucket: configBucketFromEnv(process.env) });
   const conf = join(dir, 'nats-auth.conf');
   writeFileSync(conf, result.authorization);
   io.out(`Wrote ${conf} (public keys and permissions only): add \`include ${JSON.stringify(conf)}\` to the nats-server configuration and reload it.`);

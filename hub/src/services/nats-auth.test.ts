@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import { Gateway, PluginRegistry, createNatsUser, natsCredentialsOptions, parseGatewayConfig } from '@citypilot/gateway';
+import { Gateway, PluginRegistry, createNatsUser, fetchPushedConfig, natsCredentialsOptions, parseGatewayConfig } from '@citypilot/gateway';
 import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import { decodeBatch, subjects } from '@citypilot/sdk';
 import { gatewayConfig } from '../demo.js';
@@ -117,6 +117,15 @@ describe('NATS security per gateway', () => {
     await expect(gatewayA.request(`$JS.API.STREAM.MSG.GET.${kvStream}`, JSON.stringify({ last_by_subj: `$KV.${bucket}.school` }), { timeout: 3000 })).rejects.toThrow(
       /permissions violation/i,
     );
+    // What the gateway itself uses (hub-config.ts): its own key with its revision, not another's.
+    expect(await fetchPushedConfig(gatewayA, bucket, 'town-hall')).toEqual({ revision: expect.any(Number), text: 'config of town-hall' });
+    await expect(fetchPushedConfig(gatewayA, bucket, 'school')).rejects.toThrow(/permissions violation/i);
+    // Nor a consumer on the bucket (a key-value watch), which could deliver every key.
+    await expect(
+      gatewayA.request(`$JS.API.CONSUMER.CREATE.${kvStream}`, JSON.stringify({ stream_name: kvStream, config: { filter_subject: `$KV.${bucket}.school`, ack_policy: 'none' } }), {
+        timeout: 3000,
+      }),
+    ).rejects.toThrow(/permissions violation/i);
 
     // The configuration subject: its own arrives, the other's subscription is refused.
     const ownSub = gatewayA.subscribe(subj.config('town-hall'), { max: 1 });
@@ -132,7 +141,8 @@ describe('NATS security per gateway', () => {
   });
 
   it("keeps a gateway from reading another gateway's replies or the hub's", async () => {
-    for (const inbox of [`${subj.inbox('school')}.>`, '_INBOX.>', `${names.prefix}.telemetry.>`]) {
+    // …nor the bucket's subjects, on which every put of a key passes.
+    for (const inbox of [`${subj.inbox('school')}.>`, '_INBOX.>', `${names.prefix}.telemetry.>`, `$KV.${bucket}.school`, `$KV.${bucket}.>`]) {
       const sub = gatewayA.subscribe(inbox);
       const closed = sub.closed;
       await gatewayA.flush();

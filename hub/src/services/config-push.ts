@@ -1,0 +1,58 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { subjects } from '@citypilot/sdk';
+import { GatewayConfigError, parseGatewayConfig, PluginRegistry } from '@citypilot/gateway';
+
+/**
+ * Configurations pushed to gateways (the gateway side is gateway/src/hub-config.ts): the YAML of
+ * gateway `<g>` is the value of key `<g>` of a JetStream key-value bucket (default
+ * `citypilot-config`, keeping {@link CONFIG_HISTORY} revisions per gateway), and a message on
+ * `<prefix>.config.<g>` tells the gateway to fetch it. A gateway that accepts pushed
+ * configurations (`hub.remoteConfig: true`) applies a revision if it is valid for it, and keeps
+ * the one it runs otherwise; its status API reports the revision it runs.
+ */
+
+/** Revisions kept per gateway in the bucket (the latest is the one gateways read). */
+export const CONFIG_HISTORY = 10;
+
+export interface ConfigPushOptions {
+  /** Subject prefix of the deployment. */
+  prefix: string;
+  /** The configurations' bucket; created when missing. */
+  bucket: string;
+}
+
+/**
+ * Checks a gateway configuration with the gateway's own validator (plugins' rules included),
+ * before anything is sent. Relative paths in it are the gateway's business (they resolve against
+ * its local configuration file's folder), but device profiles must be found here too: a pushed
+ * file should use the plugins' profiles or ones the hub also has at the same relative place.
+ * @throws GatewayConfigError listing every problem as file:line:column path: expected
+ */
+export function validatePushedConfig(text: string, file: string, registry = new PluginRegistry()): string {
+  try {
+    return parseGatewayConfig(text, file, registry).gateway.id;
+  } catch (error) {
+    if (!(error instanceof GatewayConfigError)) throw error;
+    throw new GatewayConfigError(file, error.problems, 'nothing was pushed');
+  }
+}
+
+/**
+ * Puts `text` as gateway `gateway`'s configuration and notifies it; resolves with the revision
+ * the gateway will report once it runs it. The bucket is made when missing (with direct get,
+ * which is the only way a gateway may read its key).
+ */
+export async function pushGatewayConfig(nc: NatsConnection, gateway: string, text: string, options: ConfigPushOptions): Promise<number> {
+  const kv = await new Kvm(nc).create(options.bucket, { history: CONFIG_HISTORY, allow_direct: true });
+  // A bucket made by another tool without direct get: gateways could not read it.
+  const jsm = await jetstreamManager(nc);
+  const stream = `KV_${options.bucket}`;
+  const info = await jsm.streams.info(stream);
+  if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
+  const revision = await kv.put(gateway, text);
+  nc.publish(subjects(options.prefix).config(gateway), JSON.stringify({ revision }));
+  await nc.flush();
+  return revision;
+}
