@@ -11,6 +11,9 @@ import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js'
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
 import { startNodeRed } from './node-red.js';
 import { renderStatusPage } from './status-page.js';
+import { LocalAggregation, announcedDefinitions } from './aggregate.js';
+import { ClockWatch } from './clock.js';
+import { pointIntervalMs } from './point-settings.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -51,6 +54,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly pollers: DevicePoller[];
   private readonly outbox: Outbox;
   private readonly metrics: GatewayMetrics;
+  private readonly aggregation: LocalAggregation;
   private connecting: Promise<void> | undefined;
   private closed = false;
   private api: FastifyInstance | undefined;
@@ -75,9 +79,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       batchMaxSamples: config.hub.batchMaxSamples,
       batchMaxDelayMs: parseDuration(config.hub.batchMaxDelay),
     });
+    const clock = new ClockWatch({
+      thresholdMs: parseDuration(config.clock.jumpThreshold),
+      onJump: (stepMs) => {
+        this.metrics.clockJumps.inc({ direction: stepMs > 0 ? 'forward' : 'backward' });
+        logger.warn({ stepMs }, 'the wall clock jumped: polling re-aligned on the new time; slots already read are not read again');
+      },
+    });
+    const schedule = { pollGroups: config.pollGroups, clock, deviceTimeToleranceMs: parseDuration(config.clock.deviceTimeTolerance) };
+    this.aggregation = new LocalAggregation(config.devices, clock.now());
     this.pollers = config.devices.map(({ config: device, plugin }) => {
       const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger });
-      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), logger, this.metrics);
+      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), logger, this.metrics, schedule);
     });
   }
 
@@ -134,6 +147,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.closed = true;
     const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
     await Promise.all([...this.pollers.map((p) => p.stop()), nodeRed]);
+    this.accept(this.aggregation.cut(), false);
     const unsent = await this.outbox.stop(flushMs);
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
@@ -156,11 +170,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return `the NATS server refused this gateway's messages (${this.refused.message}): ${credentials ? `the credentials in ${credentials} are not this gateway's, or` : 'no credentials are set, or'} the hub uses another subject prefix than hub.subjectPrefix`;
   }
 
-  private accept(samples: Sample[]): void {
+  /** Readings of the pollers (raw: the status shows them), sent once aggregated and filtered. */
+  private accept(readings: Sample[], raw = true): void {
+    if (raw) for (const s of readings) this.latest.set(s.point, s);
+    const samples = this.aggregation.process(readings);
     const accepted = this.outbox.push(samples);
     const kept = accepted === samples.length ? samples : samples.slice(0, accepted);
     this.metrics.samplesAccepted.inc(kept.length);
-    for (const s of samples) this.latest.set(s.point, s);
     if (kept.length) this.emit('samples', kept);
   }
 
@@ -184,17 +200,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private devicePointDefinitions(): PointDefinition[] {
     return this.options.config.devices.flatMap(({ config: device, plugin }) =>
-      device.points.map((p) => {
+      device.points.flatMap((p) => {
         const def: PointDefinition = {
           id: `${device.id}.${p.id}`,
           name: p.name ?? p.id,
           kind: p.kind,
           tags: p.tags,
           source: { plugin: plugin.manifest.id, device: device.id, address: p.address },
-          intervalMs: parseDuration(device.interval),
+          intervalMs: pointIntervalMs(device, p, this.options.config.pollGroups),
         };
         if (p.unit) def.unit = p.unit;
-        return def;
+        return announcedDefinitions(def, p);
       }),
     );
   }
