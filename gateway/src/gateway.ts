@@ -147,7 +147,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.closed = true;
     const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
     await Promise.all([...this.pollers.map((p) => p.stop()), nodeRed]);
-    this.accept(this.aggregation.cut(), false);
+    this.accept(this.aggregation.cut(), true);
     const unsent = await this.outbox.stop(flushMs);
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
@@ -170,10 +170,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return `the NATS server refused this gateway's messages (${this.refused.message}): ${credentials ? `the credentials in ${credentials} are not this gateway's, or` : 'no credentials are set, or'} the hub uses another subject prefix than hub.subjectPrefix`;
   }
 
-  /** Readings of the pollers (raw: the status shows them), sent once aggregated and filtered. */
-  private accept(readings: Sample[], raw = true): void {
-    if (raw) for (const s of readings) this.latest.set(s.point, s);
-    const samples = this.aggregation.process(readings);
+  /**
+   * Readings of the pollers (the status shows them as they are), sent once aggregated and
+   * filtered; or, `aggregated`, samples the aggregation made already (windows cut short).
+   */
+  private accept(readings: Sample[], aggregated = false): void {
+    if (!aggregated) for (const s of readings) this.latest.set(s.point, s);
+    const samples = aggregated ? readings : this.aggregation.process(readings);
     const accepted = this.outbox.push(samples);
     const kept = accepted === samples.length ? samples : samples.slice(0, accepted);
     this.metrics.samplesAccepted.inc(kept.length);

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { describeMs } from './normalise.js';
 import { Duration, ID_PATTERN, parseDuration, type ConfigIssue, type DeviceConfig, type PointConfig } from '@citypilot/sdk';
 
 /** One poll group of the gateway's `pollGroups`. */
@@ -9,8 +10,9 @@ export const PollGroupSchema = Type.Object(
     /**
      * Each (device, group) fires at a stable offset in [0, jitter) after its grid slot, so that a
      * site's devices do not all fire at once; samples keep the slot's time. Less than `interval`.
+     * Default none. (Optional rather than defaulted: defaults do not reach into a record.)
      */
-    jitter: Duration({ default: '0ms' }),
+    jitter: Type.Optional(Duration()),
   },
   { additionalProperties: false },
 );
@@ -40,7 +42,7 @@ export function pollGroupIssues(groups: Record<string, PollGroupConfig>): Config
   for (const [name, group] of Object.entries(groups)) {
     if (!new RegExp(ID_PATTERN).test(name)) issues.push({ path: ['pollGroups', name], message: 'a group name is lowercase letters, digits, - and _ (such as fast)' });
     if (parseDuration(group.interval) <= 0) issues.push({ path: ['pollGroups', name, 'interval'], message: 'must be longer than 0' });
-    else if (parseDuration(group.jitter) >= parseDuration(group.interval)) {
+    else if (parseDuration(group.jitter ?? '0ms') >= parseDuration(group.interval)) {
       issues.push({ path: ['pollGroups', name, 'jitter'], message: `must be shorter than the group's interval (${group.interval})` });
     }
   }
@@ -69,13 +71,12 @@ export function pointSettingIssues(device: DeviceConfig, groups: Record<string, 
       issue(['group'], `unknown poll group ${JSON.stringify(p.group)}: expected one of ${known.map((k) => JSON.stringify(k)).join(', ') || '(none: declare it under pollGroups)'}`);
     }
     const { aggregate, filter } = p;
-    if (aggregate && filter) issue(['filter'], 'cannot be combined with aggregate: a point sends either its windows or its filtered readings');
     if (aggregate) {
       const window = parseDuration(aggregate.window);
       if (window <= 0) issue(['aggregate', 'window'], 'must be longer than 0');
       else if (p.group === undefined || groups?.[p.group]) {
         const interval = pointIntervalMs(device, p, groups ?? {});
-        if (window < interval) issue(['aggregate', 'window'], `${aggregate.window} is shorter than the point's read interval (${interval / 1000}s): a window must hold at least one reading`);
+        if (window < interval) issue(['aggregate', 'window'], `${aggregate.window} is shorter than the point's read interval (${describeMs(interval)}): a window must hold at least one reading`);
       }
       aggregate.functions.forEach((fn, i) => {
         if (aggregate.functions.indexOf(fn) < i) issue(['aggregate', 'functions', i], `${JSON.stringify(fn)} is already in the list`);
@@ -83,7 +84,8 @@ export function pointSettingIssues(device: DeviceConfig, groups: Record<string, 
       });
       if (aggregate.rollover !== undefined && !aggregate.functions.includes('delta')) issue(['aggregate', 'rollover'], 'applies to "delta" only: add delta to functions or remove rollover');
     }
-    if (filter) {
+    if (aggregate && filter) issue(['filter'], 'cannot be combined with aggregate: a point sends either its windows or its filtered readings');
+    else if (filter) {
       if (p.kind !== 'number' && filter.deadband !== undefined) issue(['filter', 'deadband'], `applies to number points, not to a ${p.kind} (any change of it is sent)`);
       if (p.kind !== 'number' && filter.deadbandPercent !== undefined) issue(['filter', 'deadbandPercent'], `applies to number points, not to a ${p.kind} (any change of it is sent)`);
       if (parseDuration(filter.heartbeat) <= 0) issue(['filter', 'heartbeat'], 'must be longer than 0');

@@ -101,7 +101,7 @@ export class DevicePoller {
         status: {
           group: name,
           intervalMs: parseDuration(config.interval),
-          offsetMs: jitterOffset(device.id, name ?? '', parseDuration(config.jitter)),
+          offsetMs: jitterOffset(device.id, name ?? '', parseDuration(config.jitter ?? '0ms')),
           points: points.length,
           cycles: 0,
           skipped: 0,
