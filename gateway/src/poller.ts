@@ -93,7 +93,9 @@ export class DevicePoller {
     const byGroup = new Map<string | null, PointConfig[]>();
     for (const p of device.points) {
       const key = p.group ?? null;
-      byGroup.set(key, [...(byGroup.get(key) ?? []), p]);
+      const list = byGroup.get(key);
+      if (list) list.push(p);
+      else byGroup.set(key, [p]);
     }
     this.groups = [...byGroup].map(([name, points]) => {
       const config = name === null ? { interval: device.interval, jitter: '0ms' } : schedule.pollGroups[name]!;
