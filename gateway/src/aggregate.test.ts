@@ -118,6 +118,18 @@ describe('meter deltas', () => {
     }
   });
 
+  it('counts from the reading kept over a restart, saying so, and gives the last reading to keep', () => {
+    const devices = [{ config: { id: 'm', points: [{ id: 'e', kind: 'number', aggregate: { window: '15m', functions: ['delta'] } }] } as unknown as DeviceConfig }];
+    const restarted = T0 + 20 * MIN;
+    const agg = new LocalAggregation(devices, restarted, { 'm.e': { value: 100, time: T0 + 15 * MIN }, 'm.gone': { value: 1, time: T0 } });
+    agg.process([e(T0 + 30 * MIN, 130), e(T0 + 35 * MIN, 131)]);
+    const [out] = agg.process([e(T0 + 45 * MIN, 132)]);
+    // 30 counted while the gateway was stopped, then 1: in the first window after the restart.
+    expect(out).toMatchObject({ point: 'm.e', time: T0 + 30 * MIN, value: 31, quality: 'uncertain' });
+    expect(out!.reason).toMatch(/counted from the reading of 2026-01-05T10:15:00.000Z, kept over the gateway's restart/);
+    expect(agg.counters()).toEqual({ 'm.e': { value: 132, time: T0 + 45 * MIN } });
+  });
+
   it('counts across bad readings from the last good one', () => {
     const agg = delta();
     run(agg, [e(T0, 10), bad(T0 + 5 * MIN, 'timeout', 'm.e'), e(T0 + 10 * MIN, 16)]);

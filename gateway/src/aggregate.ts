@@ -29,6 +29,13 @@ import { describeMs } from './normalise.js';
  * `heartbeat` old or older.
  */
 
+/** A counter's reading, kept from one window (and one run of the gateway) to the next. */
+export interface CounterReading {
+  value: number;
+  /** ms since the epoch. */
+  time: number;
+}
+
 /** A point's aggregation settings, durations in ms. */
 export interface WindowSettings {
   windowMs: number;
@@ -76,19 +83,32 @@ export function aggregateIds(pointId: string, functions: readonly AggregateFunct
 /** Aggregates the readings of one point over clock-aligned windows. */
 export class WindowAggregator {
   private open: Window | undefined;
-  /** The last usable counter value, kept across windows for `delta`. */
-  private counter: number | undefined;
+  /** The last usable counter reading, kept across windows (and restarts) for `delta`. */
+  private counter: CounterReading | undefined;
+  /** `counter` is the one kept over a restart: the first step from it says so. */
+  private restored = false;
   private readonly ids: string[];
 
   /**
    * @param startedAt when the gateway started reading: a window begun before it is partial
+   * @param counter for `delta`, the last counter reading before a restart (see {@link counterReading})
    */
   constructor(
     private readonly pointId: string,
     private readonly settings: WindowSettings,
     private readonly startedAt: number,
+    counter?: CounterReading,
   ) {
     this.ids = aggregateIds(pointId, settings.functions);
+    if (counter && settings.functions.includes('delta')) {
+      this.counter = counter;
+      this.restored = true;
+    }
+  }
+
+  /** The last usable counter reading, for `delta` points: to keep over a restart. */
+  counterReading(): CounterReading | undefined {
+    return this.counter;
   }
 
   /**
@@ -120,7 +140,7 @@ export class WindowAggregator {
       w.sum += v;
       w.min = Math.min(w.min, v);
       w.max = Math.max(w.max, v);
-      if (this.settings.functions.includes('delta')) this.count(w, v);
+      if (this.settings.functions.includes('delta')) this.count(w, v, sample.time);
     }
     return out;
   }
@@ -132,10 +152,15 @@ export class WindowAggregator {
     return w ? this.emit(w, true) : [];
   }
 
-  private count(w: Window, v: number): void {
-    const previous = this.counter;
-    this.counter = v;
-    if (previous === undefined) return;
+  private count(w: Window, v: number, time: number): void {
+    const before = this.counter;
+    const restored = this.restored;
+    this.counter = { value: v, time };
+    this.restored = false;
+    // A kept reading not older than this one (the clock was set back meanwhile) counts nothing.
+    if (before === undefined || time <= before.time) return;
+    const previous = before.value;
+    if (restored) w.resets.push(`counted from the reading of ${new Date(before.time).toISOString()}, kept over the gateway's restart`);
     let step = v - previous;
     const { rollover } = this.settings;
     if (step < 0 && rollover !== undefined && step + rollover >= 0 && step + rollover < rollover / 2) step += rollover;
@@ -231,13 +256,16 @@ export class LocalAggregation {
   private readonly windows = new Map<string, WindowAggregator>();
   private readonly filters = new Map<string, ChangeFilter>();
 
-  /** @param startedAt when the gateway starts reading (see {@link WindowAggregator}) */
-  constructor(devices: readonly { config: DeviceConfig }[], startedAt: number) {
+  /**
+   * @param startedAt when the gateway starts reading (see {@link WindowAggregator})
+   * @param counters the {@link counters} of the previous run, by point id
+   */
+  constructor(devices: readonly { config: DeviceConfig }[], startedAt: number, counters: Readonly<Record<string, CounterReading>> = {}) {
     for (const { config: device } of devices) {
       for (const p of device.points) {
         const id = `${device.id}.${p.id}`;
         const windowSettings = aggregateSettings(p);
-        if (windowSettings) this.windows.set(id, new WindowAggregator(id, windowSettings, startedAt));
+        if (windowSettings) this.windows.set(id, new WindowAggregator(id, windowSettings, startedAt, counters[id]));
         else if (p.filter) this.filters.set(id, new ChangeFilter(filterSettings(p)!));
       }
     }
@@ -262,6 +290,19 @@ export class LocalAggregation {
   /** Every open window, cut short: for a gateway that stops, so that nothing read is left unsent. */
   cut(): Sample[] {
     return [...this.windows.values()].flatMap((w) => w.cut());
+  }
+
+  /**
+   * The last reading of every `delta` counter, by point id: kept over a restart, the first
+   * step after it counts what the meter counted while the gateway was stopped.
+   */
+  counters(): Record<string, CounterReading> {
+    const out: Record<string, CounterReading> = {};
+    for (const [id, w] of this.windows) {
+      const c = w.counterReading();
+      if (c) out[id] = c;
+    }
+    return out;
   }
 }
 

@@ -13,6 +13,7 @@ import { startNodeRed } from './node-red.js';
 import { renderStatusPage } from './status-page.js';
 import { LocalAggregation, announcedDefinitions } from './aggregate.js';
 import { ClockWatch } from './clock.js';
+import { loadCounters, saveCounters } from './counter-store.js';
 import { pointIntervalMs } from './point-settings.js';
 
 export interface GatewayOptions {
@@ -87,7 +88,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       },
     });
     const schedule = { pollGroups: config.pollGroups, clock, deviceTimeToleranceMs: parseDuration(config.clock.deviceTimeTolerance) };
-    this.aggregation = new LocalAggregation(config.devices, clock.now());
+    this.aggregation = new LocalAggregation(config.devices, clock.now(), loadCounters(config.dataDir, logger));
     this.pollers = config.devices.map(({ config: device, plugin }) => {
       const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger });
       return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), logger, this.metrics, schedule);
@@ -148,6 +149,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
     await Promise.all([...this.pollers.map((p) => p.stop()), nodeRed]);
     this.accept(this.aggregation.cut(), true);
+    saveCounters(this.options.config.dataDir, this.aggregation.counters(), this.options.logger);
     const unsent = await this.outbox.stop(flushMs);
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
