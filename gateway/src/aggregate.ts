@@ -21,7 +21,10 @@ import { describeMs } from './normalise.js';
  *   counted in the window of the later reading (so nothing between two windows is lost). A
  *   decrease is a wrap when `rollover` is set and wrapping gives an increase under half of it;
  *   any other decrease is a reset or a replaced meter: counting starts again from the new value
- *   (that step counts 0, never a negative or huge delta) and the window is `uncertain`.
+ *   (that step counts 0, never a negative or huge delta) and the window is `uncertain`. The
+ *   last counter reading is kept over a clean restart ({@link LocalAggregation.counters}), so
+ *   what the meter counted while the gateway was stopped counts in the first window after it
+ *   (`uncertain`, saying so).
  *
  * Filtered points (`filter:`) send a reading when its value moved by more than the deadband
  * since the last one sent (numbers: the larger of `deadband` and `deadbandPercent` of the last
