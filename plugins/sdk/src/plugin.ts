@@ -89,7 +89,6 @@ export const pointCoreProperties = {
   ),
 };
 
-
 /** Schema of one point of a device whose plugin addresses points with `address`. */
 export function pointConfigSchema<A extends TSchema>(address: A) {
   return Type.Object({ ...pointCoreProperties, address }, { additionalProperties: false });
