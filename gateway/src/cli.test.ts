@@ -30,16 +30,25 @@ describe('citypilot-gateway with a bad configuration', () => {
   it('validate says a good file is valid and runs nothing', () => {
     const result = run('validate', join(packageDir, 'sample.yaml'));
     expect(result.stderr).toBe('');
-    expect(result.stdout).toMatch(/sample\.yaml: valid — gateway town-hall, 2 device\(s\), 17 point\(s\)\./);
+    expect(result.stdout).toMatch(/sample\.yaml: valid — gateway town-hall, 2 device\(s\), 18 point\(s\)\./);
     expect(result.status).toBe(0);
   });
 
   it('points lists the stable ids', () => {
     const result = run('points', join(packageDir, 'sample.yaml'));
     const ids = result.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]);
-    // The device's own points, then those its profile (eastron-sdm630, 15 points) gives the second.
-    expect(ids.slice(0, 3)).toEqual(['main-meter.energy', 'main-meter.power', 'heating-meter.voltage-l1']);
-    expect(ids).toHaveLength(17);
+    // The device's own points (aggregated ones once per function sent), then those its profile
+    // (eastron-sdm630, 15 points) gives the second.
+    expect(ids.slice(0, 7)).toEqual([
+      'main-meter.energy',
+      'main-meter.energy.last',
+      'main-meter.power',
+      'main-meter.power.max',
+      'main-meter.power.count',
+      'main-meter.power-factor',
+      'heating-meter.voltage-l1',
+    ]);
+    expect(ids).toHaveLength(21);
     expect(ids).toContain('heating-meter.energy-total');
   });
 

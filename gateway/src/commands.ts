@@ -1,6 +1,7 @@
 import { CityPilotError } from '@citypilot/sdk';
 import { virtualPointDefinitions } from '@citypilot/plugin-node-red';
 import { GatewayConfigError, loadGatewayConfig } from './config.js';
+import { aggregateIds } from './aggregate.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
 import { discoverDevices, discoverHelp, DiscoverUsageError } from './discover-command.js';
@@ -57,7 +58,9 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     if (command === 'points') {
       for (const { config: device, plugin } of config.devices) {
         for (const p of device.points) {
-          io.out(`${device.id}.${p.id}\t${p.name ?? p.id}\t${p.unit ?? ''}\t${plugin.manifest.id}\t${JSON.stringify(p.address)}`);
+          // An aggregated point reaches the hub as one point per function.
+          const ids = p.aggregate ? aggregateIds(`${device.id}.${p.id}`, p.aggregate.functions) : [`${device.id}.${p.id}`];
+          for (const id of ids) io.out(`${id}\t${p.name ?? p.id}\t${p.unit ?? ''}\t${plugin.manifest.id}\t${JSON.stringify(p.address)}`);
         }
       }
       if (config.nodeRed.enabled) {

@@ -18,6 +18,7 @@ import { NODE_RED_SOURCE, NodeRedConfigSchema, checkNodeRedConfig } from '@cityp
 import { ProfileLibrary, type LoadedProfile } from './profiles.js';
 import type { PluginRegistry } from './registry.js';
 import { ConfigFileError as GatewayConfigError, parseYaml } from '@citypilot/sdk';
+import { ClockSchema, PollGroupsSchema, pointSettingIssues, pollGroupIssues } from './point-settings.js';
 
 /** A gateway configuration or device profile that cannot be used (see ConfigFileError). */
 export { GatewayConfigError };
@@ -94,6 +95,10 @@ export const GatewayConfigSchema = Type.Object(
     ),
     /** Node-RED hosted by the gateway (see plugins/node-red): off by default. */
     nodeRed: NodeRedConfigSchema,
+    /** Named poll groups (interval, jitter) that points join with `group:`. */
+    pollGroups: PollGroupsSchema,
+    /** Guards on timestamps: device clocks and jumps of the gateway's own clock. */
+    clock: ClockSchema,
     devices: Type.Array(Type.Object({ plugin: Type.String({ expected: 'the id of a driver plugin' }) }, { additionalProperties: true }), {
       minItems: 1,
     }),
@@ -142,6 +147,7 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
   const core = validate(GatewayConfigSchema, source.data);
   const problems: string[] = core.ok ? [] : source.describe(core.issues);
   const fail = (issues: readonly ConfigIssue[]) => problems.push(...source.describe(issues));
+  if (core.ok) fail(pollGroupIssues(core.value.pollGroups));
 
   // Report the devices' problems along with the rest, whenever the list itself is readable.
   const rawDevices = core.ok ? core.value.devices : (source.data as { devices?: unknown }).devices;
@@ -199,6 +205,8 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
     const earlier = seenIds.get(device.id);
     if (earlier !== undefined) return fail([{ path: at('id'), message: `${JSON.stringify(device.id)} is already the id of devices[${earlier}]` }]);
     seenIds.set(device.id, index);
+    const settings = pointSettingIssues(device, core.ok ? core.value.pollGroups : undefined);
+    if (settings.length) return report(settings);
     try {
       // create() validates cross-field rules and plans requests without I/O; the driver it
       // returns is dropped at once.

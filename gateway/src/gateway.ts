@@ -13,6 +13,10 @@ import { startNodeRed } from './node-red.js';
 import { renderStatusPage } from './status-page.js';
 import { LiveConfig, type ConfigStatus } from './live-config.js';
 import { createBuiltinPlugins, PluginRegistry } from './registry.js';
+import { LocalAggregation, announcedDefinitions } from './aggregate.js';
+import { ClockWatch } from './clock.js';
+import { loadCounters, saveCounters } from './counter-store.js';
+import { pointIntervalMs } from './point-settings.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -72,6 +76,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly outbox: Outbox;
   private readonly live: LiveConfig;
   private readonly metrics: GatewayMetrics;
+  /** The configuration's windows and filters, replaced (after its windows are cut) when it changes. */
+  private aggregation: LocalAggregation;
+  /** Watches the wall clock against the monotonic one, for the life of the process. */
+  private readonly clock: ClockWatch;
   private connecting: Promise<void> | undefined;
   private closed = false;
   private api: FastifyInstance | undefined;
@@ -106,6 +114,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       batchMaxSamples: config.hub.batchMaxSamples,
       batchMaxDelayMs: parseDuration(config.hub.batchMaxDelay),
     });
+    this.clock = new ClockWatch({
+      thresholdMs: parseDuration(config.clock.jumpThreshold),
+      onJump: (stepMs) => {
+        this.metrics.clockJumps.inc({ direction: stepMs > 0 ? 'forward' : 'backward' });
+        logger.warn({ stepMs }, 'the wall clock jumped: polling re-aligned on the new time; slots already read are not read again');
+      },
+    });
+    this.aggregation = new LocalAggregation(config.devices, this.clock.now(), loadCounters(config.dataDir, logger));
     this.parts = this.build(config);
   }
 
@@ -143,9 +159,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** The parts built from a configuration (not started): one poller per device. */
   private build(config: GatewayConfig): ConfigParts {
+    const schedule = { pollGroups: config.pollGroups, clock: this.clock, deviceTimeToleranceMs: parseDuration(config.clock.deviceTimeTolerance) };
     const pollers = config.devices.map(({ config: device, plugin }) => {
       const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger: this.options.logger });
-      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics);
+      return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics, schedule);
     });
     return { pollers };
   }
@@ -160,6 +177,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.closed) return;
     const next = this.build(config); // before stopping anything: a failure leaves the old ones running
     await Promise.all(this.parts.pollers.map((p) => p.stop()));
+    // Open windows end here, sent as cut short; meter counters carry over to the new windows.
+    this.accept(this.aggregation.cut(), true);
+    this.aggregation = new LocalAggregation(config.devices, this.clock.now(), this.aggregation.counters());
     this.options.config = config;
     this.parts = next;
     const ids = new Set(this.pointDefinitions().map((p) => p.id));
@@ -203,6 +223,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.closed = true;
     const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
     await Promise.all([...this.parts.pollers.map((p) => p.stop()), nodeRed]);
+    this.accept(this.aggregation.cut(), true);
+    saveCounters(this.options.config.dataDir, this.aggregation.counters(), this.options.logger);
     const unsent = await this.outbox.stop(flushMs);
     if (unsent) this.options.logger.warn({ unsent }, 'stopped with samples not forwarded yet; they stay in the outbox');
     await this.api?.close();
@@ -225,11 +247,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return `the NATS server refused this gateway's messages (${this.refused.message}): ${credentials ? `the credentials in ${credentials} are not this gateway's, or` : 'no credentials are set, or'} the hub uses another subject prefix than hub.subjectPrefix`;
   }
 
-  private accept(samples: Sample[]): void {
+  /**
+   * Readings of the pollers (the status shows them as they are), sent once aggregated and
+   * filtered; or, `aggregated`, samples the aggregation made already (windows cut short).
+   */
+  private accept(readings: Sample[], aggregated = false): void {
+    if (!aggregated) for (const s of readings) this.latest.set(s.point, s);
+    const samples = aggregated ? readings : this.aggregation.process(readings);
     const accepted = this.outbox.push(samples);
     const kept = accepted === samples.length ? samples : samples.slice(0, accepted);
     this.metrics.samplesAccepted.inc(kept.length);
-    for (const s of samples) this.latest.set(s.point, s);
     if (kept.length) this.emit('samples', kept);
   }
 
@@ -253,17 +280,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private devicePointDefinitions(): PointDefinition[] {
     return this.options.config.devices.flatMap(({ config: device, plugin }) =>
-      device.points.map((p) => {
+      device.points.flatMap((p) => {
         const def: PointDefinition = {
           id: `${device.id}.${p.id}`,
           name: p.name ?? p.id,
           kind: p.kind,
           tags: p.tags,
           source: { plugin: plugin.manifest.id, device: device.id, address: p.address },
-          intervalMs: parseDuration(device.interval),
+          intervalMs: pointIntervalMs(device, p, this.options.config.pollGroups),
         };
         if (p.unit) def.unit = p.unit;
-        return def;
+        return announcedDefinitions(def, p);
       }),
     );
   }

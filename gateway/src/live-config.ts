@@ -45,6 +45,8 @@ export const RESTART_ONLY: readonly string[] = [
   'outbox.maxSamples',
   'outbox.maxBytes',
   'outbox.maxSamplesPerSecond',
+  // The clock watch runs for the whole process.
+  'clock.jumpThreshold',
   // Node-RED keeps state for the whole process (a new runtime in the same process costs memory
   // it never gives back): its section, virtual points included, changes with a restart.
   'nodeRed',

@@ -1,13 +1,27 @@
-import type { DeviceConfig, Driver, Logger, Sample } from '@citypilot/sdk';
+import type { DeviceConfig, Driver, Logger, PointConfig, Sample } from '@citypilot/sdk';
 import { CityPilotError, parseDuration } from '@citypilot/sdk';
+import { jitterOffset, type ClockWatch } from './clock.js';
 import type { GatewayMetrics } from './metrics.js';
-import { badSample, toSample } from './normalise.js';
+import { badSample, guardTime, toSample } from './normalise.js';
+import type { PollGroupConfig } from './point-settings.js';
 
 /** A write the gateway will not pass to the device: unknown or read-only point, wrong kind of value. */
 export class WriteRefusedError extends CityPilotError {
   constructor(message: string) {
     super('WRITE_REFUSED', message);
   }
+}
+
+/** What the status page shows of one poll group of a device. */
+export interface GroupStatus {
+  /** The poll group's name; null for the points read at the device's own `interval`. */
+  group: string | null;
+  intervalMs: number;
+  /** Stable offset after each grid slot at which the group is read (from the group's jitter). */
+  offsetMs: number;
+  points: number;
+  cycles: number;
+  skipped: number;
 }
 
 /** What the status page shows of a device. */
@@ -17,25 +31,54 @@ export interface DeviceStatus {
   state: 'starting' | 'ok' | 'failing';
   lastError: string | null;
   lastReadAt: string | null;
+  /** Cycles run and skipped, all groups together. */
   cycles: number;
   skipped: number;
+  groups: GroupStatus[];
+}
+
+/** How a device's points are scheduled, shared by every poller of a gateway. */
+export interface PollerSchedule {
+  pollGroups: Record<string, PollGroupConfig>;
+  /** The gateway's clock and its jumps. */
+  clock: ClockWatch;
+  /** A device time further than this from the gateway's clock is replaced by the slot's. */
+  deviceTimeToleranceMs: number;
+}
+
+/** The points of one device read together: one poll group, or those at the device's interval. */
+interface Group {
+  status: GroupStatus;
+  points: PointConfig[];
+  /** What the driver is asked to read: undefined when the group is the whole device. */
+  ids: readonly string[] | undefined;
+  timer?: NodeJS.Timeout;
+  busy?: Promise<void>;
+  /** Slot of the last cycle run: a later cycle must have a later slot. */
+  lastSlot: number;
+  /** The clock's epoch when the timer was set: a jump since makes the timer's slot meaningless. */
+  epoch: number;
 }
 
 /**
- * Reads one device at its interval, on a grid aligned to the clock (a 15 s device reads at :00,
- * :15, :30, :45), so every point of a cycle shares one timestamp. A cycle that finds the previous
- * one still running is skipped and counted, never queued. A failing device marks its own points
- * bad and logs the same error once until it changes; other devices are not affected.
+ * Reads one device, each of its poll groups at its own interval, on a grid aligned to the clock
+ * (a 15 s group reads at :00, :15, :30, :45, plus the group's stable jitter offset), so every
+ * point of a cycle shares one timestamp: the slot's, unless the device gives its own. Calls to
+ * the driver are serialized (one request in flight per link); a group's cycle that finds its
+ * previous one still running is skipped and counted, never queued. After a jump of the gateway's
+ * clock every group re-aligns on the new grid, and a cycle never has a slot earlier than or equal
+ * to the previous one's, so no point gets two samples at one time or goes back in time. A
+ * failing device marks its own points bad and logs the same error once until it changes; other
+ * devices are not affected.
  */
 export class DevicePoller {
-  private timer: NodeJS.Timeout | undefined;
-  private busy: Promise<void> | undefined;
   /** Every call to the driver goes through this chain: reads and writes never overlap. */
   private driverCalls: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  private lastTime = 0;
-  private readonly intervalMs: number;
-  private readonly state: DeviceStatus;
+  private readonly state: Omit<DeviceStatus, 'cycles' | 'skipped' | 'groups'>;
+  private readonly groups: Group[];
+  /** Time of the last sample emitted per point id: a device time may not go back. */
+  private readonly lastTimes = new Map<string, number>();
 
   constructor(
     private readonly device: DeviceConfig,
@@ -44,20 +87,44 @@ export class DevicePoller {
     private readonly emit: (samples: Sample[]) => void,
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
+    private readonly schedule: PollerSchedule,
   ) {
-    this.intervalMs = parseDuration(device.interval);
-    this.state = { id: device.id, plugin, state: 'starting', lastError: null, lastReadAt: null, cycles: 0, skipped: 0 };
+    this.state = { id: device.id, plugin, state: 'starting', lastError: null, lastReadAt: null };
+    const byGroup = new Map<string | null, PointConfig[]>();
+    for (const p of device.points) {
+      const key = p.group ?? null;
+      const list = byGroup.get(key);
+      if (list) list.push(p);
+      else byGroup.set(key, [p]);
+    }
+    this.groups = [...byGroup].map(([name, points]) => {
+      const config = name === null ? { interval: device.interval, jitter: '0ms' } : schedule.pollGroups[name]!;
+      return {
+        status: {
+          group: name,
+          intervalMs: parseDuration(config.interval),
+          offsetMs: jitterOffset(device.id, name ?? '', parseDuration(config.jitter ?? '0ms')),
+          points: points.length,
+          cycles: 0,
+          skipped: 0,
+        },
+        points,
+        ids: byGroup.size === 1 ? undefined : points.map((p) => p.id),
+        lastSlot: 0,
+        epoch: 0,
+      };
+    });
   }
 
   start(): void {
-    this.schedule();
+    for (const g of this.groups) this.plan(g);
   }
 
   /** Stops scheduling, waits for a cycle in progress, and closes the driver. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.busy;
+    for (const g of this.groups) clearTimeout(g.timer);
+    await Promise.all(this.groups.map((g) => g.busy));
     await this.driver.close();
   }
 
@@ -88,43 +155,58 @@ export class DevicePoller {
   }
 
   status(): DeviceStatus {
-    return { ...this.state };
+    const groups = this.groups.map((g) => ({ ...g.status }));
+    return {
+      ...this.state,
+      cycles: groups.reduce((n, g) => n + g.cycles, 0),
+      skipped: groups.reduce((n, g) => n + g.skipped, 0),
+      groups,
+    };
   }
 
-  private schedule(): void {
+  /** Sets the group's timer for its next slot on the clock as it is now. */
+  private plan(g: Group): void {
     if (this.stopped) return;
-    const now = Date.now();
-    const next = (Math.floor(now / this.intervalMs) + 1) * this.intervalMs;
-    this.timer = setTimeout(() => this.tick(next), next - now);
+    const { clock } = this.schedule;
+    clock.check();
+    g.epoch = clock.epoch;
+    const now = clock.now();
+    const { intervalMs, offsetMs } = g.status;
+    const slot = (Math.floor((now - offsetMs) / intervalMs) + 1) * intervalMs;
+    g.timer = setTimeout(() => this.tick(g, slot), slot + offsetMs - now);
   }
 
-  private tick(time: number): void {
-    this.schedule();
-    if (this.busy) {
-      this.state.skipped++;
-      this.metrics.cyclesSkipped.inc({ device: this.device.id });
+  private tick(g: Group, slot: number): void {
+    // The timer was set on a clock that has jumped since: its slot means nothing now.
+    this.schedule.clock.check();
+    if (this.schedule.clock.epoch !== g.epoch) return this.plan(g);
+    this.plan(g);
+    if (g.busy) {
+      g.status.skipped++;
+      this.metrics.cyclesSkipped.inc({ device: this.device.id, group: g.status.group ?? '' });
       return;
     }
-    // Two cycles must never share a timestamp (the clock stepped back): skip until it passes.
-    if (time <= this.lastTime) return;
-    this.lastTime = time;
-    this.busy = this.cycle(time).finally(() => {
-      this.busy = undefined;
+    // After the clock stepped back, slots already read come again: skip them until they pass.
+    if (slot <= g.lastSlot) return;
+    g.lastSlot = slot;
+    g.busy = this.cycle(g, slot).finally(() => {
+      g.busy = undefined;
     });
   }
 
-  private async cycle(time: number): Promise<void> {
-    this.state.cycles++;
-    this.metrics.cycles.inc({ device: this.device.id });
+  private async cycle(g: Group, slot: number): Promise<void> {
+    g.status.cycles++;
+    this.metrics.cycles.inc({ device: this.device.id, group: g.status.group ?? '' });
     const id = (pointId: string) => `${this.device.id}.${pointId}`;
     let samples: Sample[];
     try {
-      const readings = new Map((await this.exclusive(() => this.driver.read())).map((r) => [r.point, r]));
-      samples = this.device.points.map((p) => {
+      const readings = new Map((await this.exclusive(() => this.driver.read(g.ids))).map((r) => [r.point, r]));
+      const guard = { slot, now: this.schedule.clock.now(), intervalMs: g.status.intervalMs, toleranceMs: this.schedule.deviceTimeToleranceMs };
+      samples = g.points.map((p) => {
         const reading = readings.get(p.id);
-        return reading ? toSample(id(p.id), p, reading, time) : badSample(id(p.id), time, 'the driver returned no reading');
+        return reading ? guardTime(toSample(id(p.id), p, reading, slot), reading.time, guard) : badSample(id(p.id), slot, 'the driver returned no reading');
       });
-      this.state.lastReadAt = new Date().toISOString();
+      this.state.lastReadAt = new Date(guard.now).toISOString();
       if (this.state.state !== 'ok') {
         if (this.state.lastError) this.logger.info({ device: this.device.id }, 'device answering again');
         this.state.state = 'ok';
@@ -132,7 +214,7 @@ export class DevicePoller {
       }
     } catch (error) {
       const reason = (error as Error).message || String(error);
-      samples = this.device.points.map((p) => badSample(id(p.id), time, reason));
+      samples = g.points.map((p) => badSample(id(p.id), slot, reason));
       this.metrics.deviceErrors.inc({ device: this.device.id });
       if (reason !== this.state.lastError) {
         this.logger.warn({ device: this.device.id, code: (error as { code?: string }).code, err: reason }, 'device read failed');
@@ -140,6 +222,23 @@ export class DevicePoller {
       this.state.state = 'failing';
       this.state.lastError = reason;
     }
-    this.emit(samples);
+    this.emit(this.inOrder(samples));
+  }
+
+  /**
+   * Drops (and counts) samples not later than the point's previous one: only a device time can
+   * do that (a device repeating its last timestamp, or its clock stepping back), as slots only
+   * grow. The hub keeps one sample per point and time, and aggregation needs them in order.
+   */
+  private inOrder(samples: Sample[]): Sample[] {
+    return samples.filter((s) => {
+      const last = this.lastTimes.get(s.point);
+      if (last !== undefined && s.time <= last) {
+        this.metrics.samplesOutOfOrder.inc();
+        return false;
+      }
+      this.lastTimes.set(s.point, s.time);
+      return true;
+    });
   }
 }

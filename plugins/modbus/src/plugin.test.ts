@@ -281,6 +281,32 @@ describe('Modbus plugin against a simulated device', () => {
     expect(await requests()).toBe(4);
   });
 
+  it('reads a subset of points (a poll group) with requests for those only, planned once per subset', async () => {
+    const { simulator, port } = await start([0, 1, 2, 3, 10, 11].map((a) => constantPoint('holding', a, 'uint16', a * 10)));
+    const seen: string[] = [];
+    const read = simulator.device.read.bind(simulator.device);
+    simulator.device.read = (table, address, count) => {
+      seen.push(`${address}+${count}`);
+      return read(table, address, count);
+    };
+    const ids = ['a', 'b', 'c', 'd', 'k', 'l'];
+    const driver = create(device(port, [0, 1, 2, 3, 10, 11].map((address, i) => ({ id: ids[i], address: { table: 'holding', address } }))));
+    const fast = ['b', 'c'];
+    const slow = ['l', 'a', 'nope'];
+    expect(await driver.read(fast)).toEqual([
+      { point: 'b', value: 10, quality: 'good' },
+      { point: 'c', value: 20, quality: 'good' },
+    ]);
+    // In the device's order; ids it does not have are ignored.
+    expect(await driver.read(slow)).toEqual([
+      { point: 'a', value: 0, quality: 'good' },
+      { point: 'l', value: 110, quality: 'good' },
+    ]);
+    expect(await driver.read(fast)).toHaveLength(2);
+    expect((await driver.read()).map((r) => r.point)).toEqual(ids);
+    expect(seen).toEqual(['1+2', '0+1', '11+1', '1+2', '0+4', '10+2']);
+  });
+
   it('fails the whole device on a garbled answer, and reads again once the answers are whole', async () => {
     const { simulator, port } = await start([constantPoint('holding', 0, 'float32', 21.5, { order: 'CDAB' }), constantPoint('coil', 0, 'bool', true)]);
     const driver = create(

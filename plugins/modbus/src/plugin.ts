@@ -174,10 +174,8 @@ export function createModbusPlugin() {
       }
       if (issues.length > 0) throw new ConfigError(issues);
       const transport = transportOf(device.connection);
-      const requests = planReads(
-        points.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })),
-        { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap },
-      );
+      const limits = { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap };
+      const plan = (subset: readonly PlannedPoint[]) => planReads(subset.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })), limits);
       const { unitId, retries, pauseBetweenRequests } = device.connection;
       // No I/O here: the link opens on the first request.
       let client: ModbusClient;
@@ -187,7 +185,7 @@ export function createModbusPlugin() {
         if (!(error instanceof ModbusLinkConflictError)) throw error;
         throw new ConfigError([{ path: ['connection', error.setting], message: error.message }], { cause: error });
       }
-      return new ModbusDriver(points, requests, unitId, client, device.connection.writeFunctions === 'single-when-possible');
+      return new ModbusDriver(points, plan, unitId, client, device.connection.writeFunctions === 'single-when-possible');
     },
   });
   self.plugin = plugin as unknown as DriverPlugin;
@@ -281,28 +279,54 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
   return planned;
 }
 
+/** The requests that read a set of points (all of them, or a poll group's). */
+interface ReadPlan {
+  points: readonly PlannedPoint[];
+  requests: readonly ReadRequest<PlannedPoint>[];
+  /** `requests` planned again around the driver's `avoid`; stale when `avoid` has grown since. */
+  current: readonly ReadRequest<PlannedPoint>[];
+  plannedAround: number;
+}
+
 class ModbusDriver implements Driver {
   private readonly byId: Map<string, PlannedPoint>;
   /** Addresses this device refused (exception 2) while reading merged requests. */
   private readonly avoid: AddressRange[] = [];
-  /** `requests` planned again around `avoid`; stale when `avoid` has grown since. */
-  private plan: readonly ReadRequest<PlannedPoint>[];
-  private plannedAround = 0;
+  /** Plans by list of point ids read (`*`: every point, planned by create()), made at the first read of each list. */
+  private readonly plans = new Map<string, ReadPlan>();
 
   constructor(
     private readonly points: readonly PlannedPoint[],
-    private readonly requests: readonly ReadRequest<PlannedPoint>[],
+    private readonly planReads: (points: readonly PlannedPoint[]) => ReadRequest<PlannedPoint>[],
     private readonly unitId: number,
     private readonly client: ModbusClient,
     private readonly singleWrites: boolean,
   ) {
     this.byId = new Map(points.map((p) => [p.id, p]));
-    this.plan = requests;
+    this.planFor(undefined);
+  }
+
+  /**
+   * The plan of a list of ids, made once per list: a poll group reads only its own points'
+   * registers (merged as the connection's maxGap allows), not those of the others.
+   */
+  private planFor(ids: readonly string[] | undefined): ReadPlan {
+    const key = ids === undefined ? '*' : ids.join(',');
+    let plan = this.plans.get(key);
+    if (!plan) {
+      const wanted = ids && new Set(ids);
+      const points = wanted ? this.points.filter((p) => wanted.has(p.id)) : this.points;
+      const requests = this.planReads(points);
+      plan = { points, requests, current: requests, plannedAround: 0 };
+      this.plans.set(key, plan);
+    }
+    return plan;
   }
 
   /**
    * Runs the planned requests one after another and returns one reading per point, in the
-   * order of the device's points. An exception answer fails only its request's points; a
+   * order of the device's points; only the points listed in `ids` when given (ids the device
+   * does not have are ignored). An exception answer fails only its request's points; a
    * timeout, a lost connection or a garbled answer fails the whole read.
    *
    * A request of several points refused with exception 2 (illegal data address) is split in
@@ -310,14 +334,15 @@ class ModbusDriver implements Driver {
    * in this cycle. The driver remembers the addresses it learnt so, and from the next cycle on
    * reads around them, in as few requests as they allow.
    */
-  async read(): Promise<Reading[]> {
-    if (this.plannedAround < this.avoid.length) {
-      this.plannedAround = this.avoid.length;
-      this.plan = this.requests.flatMap((r) => replanRequest(r, this.avoid));
+  async read(ids?: readonly string[]): Promise<Reading[]> {
+    const plan = this.planFor(ids);
+    if (plan.plannedAround < this.avoid.length) {
+      plan.plannedAround = this.avoid.length;
+      plan.current = plan.requests.flatMap((r) => replanRequest(r, this.avoid));
     }
     const readings = new Map<PlannedPoint, Reading>();
-    for (const request of this.plan) await this.readRequest(request, readings);
-    return this.points.map((p) => readings.get(p)!);
+    for (const request of plan.current) await this.readRequest(request, readings);
+    return plan.points.map((p) => readings.get(p)!);
   }
 
   /**

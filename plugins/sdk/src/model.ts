@@ -37,8 +37,12 @@ export interface PointDefinition {
   kind: ValueKind;
   /** Haystack-style marker tags, e.g. `['elec', 'meter', 'energy']`. */
   tags: string[];
-  /** Where the value comes from: the driver plugin, the device, and the plugin's own address. */
-  source: { plugin: string; device: string; address: unknown };
+  /**
+   * Where the value comes from: the driver plugin, the device, and the plugin's own address;
+   * for a point the gateway aggregates, the function and the window (`{ function: 'avg',
+   * windowMs: 900000 }`).
+   */
+  source: { plugin: string; device: string; address: unknown; aggregate?: { function: string; windowMs: number } };
   /** Expected interval between two samples, in milliseconds (for completeness and staleness). */
   intervalMs?: number;
 }

@@ -21,6 +21,10 @@ export interface PluginManifest {
   description: string;
 }
 
+/** What an aggregated point can send per window. */
+export const AGGREGATE_FUNCTIONS = ['avg', 'min', 'max', 'last', 'count', 'delta'] as const;
+export type AggregateFunction = (typeof AGGREGATE_FUNCTIONS)[number];
+
 /** Settings every point has, whatever its plugin; the plugin adds the point's `address`. */
 export const pointCoreProperties = {
   /** Id within its device; the point's stable id is `<device id>.<point id>`. */
@@ -38,6 +42,51 @@ export const pointCoreProperties = {
   offset: Type.Number({ default: 0 }),
   /** Whether the gateway may write to this point. */
   writable: Type.Boolean({ default: false }),
+  /**
+   * Name of one of the gateway's `pollGroups`: the point is read at that group's interval, on
+   * its own grid, instead of its device's `interval`.
+   */
+  group: Type.Optional(Type.String({ pattern: ID_PATTERN, expected: 'the name of one of the gateway\'s pollGroups (such as fast)' })),
+  /**
+   * Local aggregation: the gateway sends, per clock-aligned window, the first function's value
+   * under the point's own id and each other function as the point `<device>.<point>.<function>`,
+   * instead of every reading.
+   */
+  aggregate: Type.Optional(
+    Type.Object(
+      {
+        /** Length of a window, aligned to the clock (a 15m window closes at :00, :15, :30, :45). */
+        window: Duration({ expected: 'a window length such as 1m, 15m or 1h' }),
+        /** What is sent per window; the first goes under the point's own id. */
+        functions: Type.Array(StringEnum(AGGREGATE_FUNCTIONS), { minItems: 1 }),
+        /**
+         * For `delta` of a counter that wraps: the value (in engineering units, after scale) at
+         * which it goes back to 0, e.g. 65536 for a uint16 counter with scale 1. A decrease is
+         * then a wrap when that makes a delta under half of it; any other decrease is a reset.
+         */
+        rollover: Type.Optional(Type.Number({ exclusiveMinimum: 0, expected: 'a positive number: the value at which the counter goes back to 0' })),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  /**
+   * Change-of-value filtering of a point that is not aggregated: a reading is sent when it
+   * differs from the last one sent by more than the deadbands, when its quality changes, or
+   * when nothing was sent for `heartbeat`.
+   */
+  filter: Type.Optional(
+    Type.Object(
+      {
+        /** Smallest change sent, in the point's unit (numbers only). Default 0: any change. */
+        deadband: Type.Optional(Type.Number({ minimum: 0 })),
+        /** Smallest change sent, in % of the last value sent (numbers only); with `deadband`, the larger applies. */
+        deadbandPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
+        /** Longest silence: an unchanged value is sent again after this long. */
+        heartbeat: Duration({ default: '15m' }),
+      },
+      { additionalProperties: false },
+    ),
+  ),
 };
 
 /** Schema of one point of a device whose plugin addresses points with `address`. */
@@ -122,12 +171,16 @@ export interface PointDraft {
  */
 export interface Driver {
   /**
-   * Reads every point of the device once and returns one reading per point it could address.
+   * Reads the device's points once and returns one reading per point it could address: every
+   * point when `points` is undefined, else only those whose ids it lists (a poll group), at the
+   * cost of those only. A device has few distinct lists (one per poll group), each given in
+   * the same order at every call, so a driver may plan its requests once per list, at its first
+   * read. Drivers written before `points` existed read everything, which the core tolerates.
    * A failure of a single point is that reading's quality; a failure of the whole device
    * (unreachable, timeout) rejects with a typed error (`DeviceTimeoutError`, …) and the core
    * marks all the device's points bad with its message.
    */
-  read(): Promise<Reading[]>;
+  read(points?: readonly string[]): Promise<Reading[]>;
   /** Writes a raw value (the core has already removed scale and offset) to a writable point. */
   write?(point: string, value: number | boolean | string): Promise<void>;
   /** Lists the points the device offers, as drafts. */
