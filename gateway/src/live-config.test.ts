@@ -123,6 +123,44 @@ describe('a gateway whose configuration file changes while it runs', () => {
     expect(announced.at(-1)).toEqual(['boiler.a']);
   });
 
+  it('cuts the open aggregation windows at a change, sending them as cut short, and goes on with new ones', async () => {
+    const aggDir = mkdtempSync(join(tmpdir(), 'citypilot-live-agg-'));
+    const aggFile = join(aggDir, 'gateway.yaml');
+    // A window far longer than the test: only a cut can close it.
+    const config = (window: string) =>
+      `gateway:\n  id: live-agg\nhub: { natsUrl: nats://127.0.0.1:1 }\nstatus: { port: 0 }\ndevices:\n` +
+      `  - id: boiler\n    plugin: modbus\n    interval: 1s\n    connection: { host: 127.0.0.1, port: ${modbusPort} }\n    points:\n` +
+      `      - { id: a, address: { table: holding, address: 0 }, aggregate: { window: ${window}, functions: [avg, count] } }\n`;
+    writeFileSync(aggFile, config('1h'));
+    const aggGateway = await Gateway.start({ config: loadGatewayConfig(aggFile, new PluginRegistry()), configFile: aggFile, logger: quiet });
+    const emitted: Sample[] = [];
+    aggGateway.on('samples', (s) => emitted.push(...s));
+    try {
+      await expect.poll(() => aggGateway.status().points.length, { timeout: 15_000 }).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(emitted).toEqual([]);
+      writeFileSync(aggFile, config('2h'));
+      await aggGateway.reload();
+      expect(aggGateway.status().config.lastError).toBeNull();
+      // The 1 h window, cut: its average of the readings so far, and how many there were.
+      const avg = emitted.find((s) => s.point === 'boiler.a')!;
+      const count = emitted.find((s) => s.point === 'boiler.a.count')!;
+      expect(avg).toMatchObject({ value: 7, quality: 'uncertain', reason: expect.stringMatching(/cut short/) });
+      expect(count.value).toBeGreaterThanOrEqual(2);
+      expect(count.time).toBe(avg.time);
+      // Readings into the new window.
+      const reloadedAt = Date.now();
+      await expect.poll(() => aggGateway.status().points.some((p) => p.time > reloadedAt), { timeout: 15_000 }).toBe(true);
+    } finally {
+      await aggGateway.stop(0);
+      rmSync(aggDir, { recursive: true, force: true });
+    }
+    // The 2 h window of the new configuration, cut by the stop: a window of its own, later.
+    const second = emitted.filter((s) => s.point === 'boiler.a');
+    expect(second).toHaveLength(2);
+    expect(second[1]!.time).toBeGreaterThan(second[0]!.time);
+  });
+
   it('applies new settings of a serial line its running devices hold (a wrong baud rate fixed live)', async () => {
     const rtuDir = mkdtempSync(join(tmpdir(), 'citypilot-live-rtu-'));
     const rtuFile = join(rtuDir, 'gateway.yaml');
