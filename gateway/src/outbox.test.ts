@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decodeBatch, type Sample } from '@citypilot/sdk';
 import { createGatewayMetrics } from './metrics.js';
-import { Outbox, type OutboxOptions } from './outbox.js';
+import { announcementParts, Outbox, type OutboxOptions } from './outbox.js';
 import { OutboxStore } from './outbox-store.js';
 
 declare module 'vitest' {
@@ -185,6 +185,44 @@ describe('the durable outbox against a real JetStream', () => {
     expect(box.depth()).toBeGreaterThanOrEqual(150);
   });
 
+  it("sends the point list of a large gateway in parts that each fit the server's message limit", async () => {
+    const subject = `${prefix}.telemetry.large`;
+    const js = jetstream(nc);
+    const big = outbox(subject, tempDir(), () => js);
+    // 6,000 points: about 1.2 MB of definitions, beyond NATS's default max_payload (1 MiB).
+    const points = Array.from({ length: 6000 }, (_, i) => ({
+      id: `ahu-${Math.floor(i / 100)}.point-with-a-descriptive-id-${i}`,
+      name: `Air handling unit ${Math.floor(i / 100)}, supply air temperature sensor ${i}`,
+      unit: '°C',
+      kind: 'number' as const,
+      tags: ['air', 'temp', 'sensor', 'supply'],
+      source: { plugin: 'modbus', device: `ahu-${Math.floor(i / 100)}`, address: { table: 'holding', address: i, type: 'float32', order: 'CDAB' } },
+      intervalMs: 60_000,
+    }));
+    expect(Buffer.byteLength(JSON.stringify(points))).toBeGreaterThan(nc.info!.max_payload);
+    big.announcePoints(points, 'town-hall');
+    big.start();
+    big.push(samples(0, 10));
+    const sent = async () => {
+      const info = await jsm.streams.info(stream);
+      const found = [];
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+        if (msg?.subject === subject) found.push(decodeBatch(msg.data));
+      }
+      return found;
+    };
+    await expect.poll(async () => (await sent()).some((b) => b.pointIds), { timeout: 20_000 }).toBe(true);
+    expect(big.depth()).toBe(0);
+    expect(big.status().lastError).toBeNull();
+    const batches = await sent();
+    const parts = batches.filter((b) => b.points);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.flatMap((b) => b.points)).toEqual(points);
+    expect(parts.at(-1)!.pointIds).toEqual(points.map((p) => p.id));
+    expect(batches.flatMap((b) => b.samples)).toEqual(samples(0, 10));
+  });
+
   it('after a restart, resends the batch it had built under the same message id, and numbering goes on', async () => {
     const subject = `${prefix}.restart`;
     const dir = tempDir();
@@ -240,5 +278,24 @@ describe('one gateway per outbox file', () => {
     const again = new OutboxStore(dir);
     expect(again.depth()).toBe(1);
     again.close();
+  });
+});
+
+describe('the point list in batches', () => {
+  const definition = (i: number) => ({ id: `device.point-${i}`, name: `Point ${i}`, kind: 'number' as const, tags: ['elec'], source: { plugin: 'modbus', device: 'device', address: { table: 'holding', address: i } } });
+
+  it('goes whole when it fits, and in parts each within the bound otherwise, the last with every id', () => {
+    const points = Array.from({ length: 5000 }, (_, i) => definition(i));
+    expect(announcementParts(points.slice(0, 10), 256 * 1024)).toEqual([{ points: points.slice(0, 10) }]);
+    const parts = announcementParts(points, 256 * 1024);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.flatMap((p) => p.points)).toEqual(points);
+    parts.forEach((p, i) => {
+      expect(p.pointsPart).toEqual({ index: i + 1, count: parts.length });
+      expect(Buffer.byteLength(JSON.stringify(p.points))).toBeLessThanOrEqual(256 * 1024);
+      expect(p.pointIds).toEqual(i === parts.length - 1 ? points.map((x) => x.id) : undefined);
+    });
+    // A single definition beyond the bound still goes, alone.
+    expect(announcementParts(points.slice(0, 2), 10).map((p) => p.points!.length)).toEqual([1, 1]);
   });
 });

@@ -29,6 +29,39 @@ export interface OutboxOptions {
   maxSamplesPerSecond: number;
   batchMaxSamples: number;
   batchMaxDelayMs: number;
+  /** Bytes of point definitions a batch carries at most; a longer list goes in parts. Default {@link ANNOUNCEMENT_PART_BYTES}. */
+  maxAnnouncementBytes?: number;
+}
+
+/**
+ * Point definitions one batch carries at most, in bytes of JSON: a gateway of a few thousand
+ * points sends its list over several batches rather than one message beyond NATS's default
+ * max_payload (1 MiB), which the server would refuse every time.
+ */
+export const ANNOUNCEMENT_PART_BYTES = 256 * 1024;
+
+/**
+ * The point list as the batches carry it: whole when it fits `maxBytes`, else in consecutive
+ * parts of at most `maxBytes` each (one point at least), the last with every id.
+ */
+export function announcementParts(points: readonly PointDefinition[], maxBytes: number): Pick<Batch, 'points' | 'pointsPart' | 'pointIds'>[] {
+  const chunks: PointDefinition[][] = [[]];
+  let bytes = 0;
+  for (const point of points) {
+    const size = Buffer.byteLength(JSON.stringify(point)) + 1;
+    if (bytes + size > maxBytes && chunks.at(-1)!.length) {
+      chunks.push([]);
+      bytes = 0;
+    }
+    chunks.at(-1)!.push(point);
+    bytes += size;
+  }
+  if (chunks.length === 1) return [{ points: chunks[0]! }];
+  return chunks.map((chunk, i) => ({
+    points: chunk,
+    pointsPart: { index: i + 1, count: chunks.length },
+    ...(i === chunks.length - 1 ? { pointIds: points.map((p) => p.id) } : {}),
+  }));
 }
 
 /** What the status page shows of the outbox. */
@@ -56,7 +89,8 @@ export interface OutboxStatus {
 export class Outbox {
   private readonly store: OutboxStore;
   private readonly limits: OutboxLimits;
-  private announce: PointDefinition[] | undefined;
+  /** The point list still to announce, in parts that each fit a message, the next one first. */
+  private announce: Pick<Batch, 'points' | 'pointsPart' | 'pointIds'>[] = [];
   private building: string | undefined;
   private lastForwardAt: Date | null = null;
   private lastError: string | null = null;
@@ -78,7 +112,7 @@ export class Outbox {
    * and when the configuration changes.
    */
   announcePoints(points: PointDefinition[], building?: string): void {
-    this.announce = points;
+    this.announce = announcementParts(points, this.options.maxAnnouncementBytes ?? ANNOUNCEMENT_PART_BYTES);
     this.building = building;
     this.pause.wake();
   }
@@ -161,14 +195,17 @@ export class Outbox {
     while (this.running) {
       let batch = this.store.pendingBatch();
       if (!batch) {
-        if (this.store.queued() === 0 && !this.announce) {
+        if (this.store.queued() === 0 && !this.announce.length) {
           await this.pause.for(60_000);
           continue;
         }
         if (this.store.queued() < this.options.batchMaxSamples) await this.pause.for(this.options.batchMaxDelayMs);
         if (!this.running) break;
         try {
+          const announcing = this.announce.length > 0;
           batch = this.store.buildBatch(this.options.batchMaxSamples, (seq, samples) => this.makeBatch(seq, samples));
+          // Only once the batch is stored: a part whose batch failed goes with the next one.
+          if (announcing) this.announce.shift();
         } catch (error) {
           this.recordError(error as Error);
           await this.pause.for(5000);
@@ -194,10 +231,10 @@ export class Outbox {
 
   private makeBatch(seq: number, samples: Sample[]): Batch {
     const batch: Batch = { v: BATCH_VERSION, gateway: this.options.gatewayId, seq, createdAt: Date.now(), samples };
-    if (this.announce) {
-      batch.points = this.announce;
+    const part = this.announce[0];
+    if (part) {
+      Object.assign(batch, part);
       if (this.building) batch.building = this.building;
-      this.announce = undefined;
     }
     return batch;
   }

@@ -102,6 +102,32 @@ describe('catalog in the database', () => {
     expect((await storage.pool.query(`SELECT count(*)::int AS n FROM points WHERE retired_at IS NOT NULL`)).rows[0].n).toBe(0);
   });
 
+  it('takes a long point list in parts, and retires only with the last part, which lists every id', async () => {
+    await storage.writeBatches([announce('gw-parts', 1, [point('m.a', 60_000), point('m.old', 60_000)])]);
+    const part = (seq: number, points: PointDefinition[], index: number, pointIds?: string[]): Batch => ({
+      ...announce('gw-parts', seq, points),
+      pointsPart: { index, count: 2 },
+      ...(pointIds ? { pointIds } : {}),
+    });
+    const state = async () =>
+      (await storage.pool.query(`SELECT point_key AS k, retired_at IS NOT NULL AS retired FROM points WHERE gateway_id = 'gw-parts' ORDER BY 1`)).rows;
+    // The first part alone: its points registered, nothing retired (m.old may be in the next part).
+    await storage.writeBatches([part(2, [point('m.a', 60_000), point('m.b', 60_000)], 1)]);
+    expect(await state()).toEqual([
+      { k: 'm.a', retired: false },
+      { k: 'm.b', retired: false },
+      { k: 'm.old', retired: false },
+    ]);
+    // The last part: its points, and the whole list's ids, which m.old is no longer in.
+    await storage.writeBatches([part(3, [point('m.c', 60_000)], 2, ['m.a', 'm.b', 'm.c'])]);
+    expect(await state()).toEqual([
+      { k: 'm.a', retired: false },
+      { k: 'm.b', retired: false },
+      { k: 'm.c', retired: false },
+      { k: 'm.old', retired: true },
+    ]);
+  });
+
   it("applies several announcements in one write as if one after the other, in each gateway's order", async () => {
     const renamed = { ...point('plant.b', 60_000, 'plant'), name: 'B, renamed' };
     await storage.writeBatches([

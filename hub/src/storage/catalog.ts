@@ -171,7 +171,8 @@ export function collectAnnouncements(batches: readonly Batch[]): Announcements {
   const points = new Map<string, { gateway: string; point: AnnouncedPoint }>();
   const latest = new Map<string, Batch>();
   for (const batch of announcing) {
-    latest.set(batch.gateway, batch);
+    // A list sent in parts says what it retires with its last part only (see Batch.pointsPart).
+    if (!batch.pointsPart || batch.pointIds) latest.set(batch.gateway, batch);
     for (const point of batch.points!) points.set(`${batch.gateway}\0${point.id}`, { gateway: batch.gateway, point });
   }
   const byKey = (a: { gateway: string; point: AnnouncedPoint }, b: { gateway: string; point: AnnouncedPoint }) =>
@@ -187,7 +188,7 @@ export function collectAnnouncements(batches: readonly Batch[]): Announcements {
  */
 export async function applyAnnouncements(client: pg.ClientBase, announcements: Announcements): Promise<void> {
   const { points, latest } = announcements;
-  if (!latest.length) return;
+  if (!points.length) return;
   const withBuilding = latest.filter((b) => b.building !== undefined);
   if (withBuilding.length) {
     await client.query(
@@ -211,13 +212,15 @@ export async function applyAnnouncements(client: pg.ClientBase, announcements: A
         AND p.equipment_id IS DISTINCT FROM e.id`,
     [points.map((x) => x.gateway), points.map((x) => x.point.id)],
   );
-  const listed = latest.flatMap((b) => b.points!.map((p) => [b.gateway, p.id] as const));
-  const lists = [listed.map(([g]) => g), listed.map(([, k]) => k)];
+  // Every point announced is in use again, a part's included.
   await client.query(
     `UPDATE points p SET retired_at = NULL FROM unnest($1::text[], $2::text[]) AS u(g, k)
       WHERE p.gateway_id = u.g AND p.point_key = u.k AND p.retired_at IS NOT NULL`,
-    lists,
+    [points.map((x) => x.gateway), points.map((x) => x.point.id)],
   );
+  if (!latest.length) return;
+  const listed = latest.flatMap((b) => (b.pointIds ?? b.points!.map((p) => p.id)).map((id) => [b.gateway, id] as const));
+  const lists = [listed.map(([g]) => g), listed.map(([, k]) => k)];
   await client.query(
     `UPDATE points p SET retired_at = now()
       WHERE p.gateway_id = ANY ($3::text[]) AND p.retired_at IS NULL

@@ -45,11 +45,19 @@ export const BatchSchema = Type.Object({
   /** When the gateway built the batch, milliseconds since the Unix epoch. */
   createdAt: Type.Integer({ minimum: 0 }),
   /**
-   * The gateway's complete list of points, sent at start and whenever its configuration changes.
-   * The hub registers new points, updates changed ones, and marks retired (never deletes) those
-   * the list no longer has.
+   * The gateway's complete list of points, sent at start and whenever its configuration changes
+   * (a long one in parts: see `pointsPart`). The hub registers new points, updates changed ones,
+   * and marks retired (never deletes) those the list no longer has.
    */
   points: Type.Optional(Type.Array(PointDefinitionSchema)),
+  /**
+   * Set when the list is too long for one message (several thousand points) and goes over
+   * consecutive batches: this batch's `points` are part `index` of `count`, counted from 1. Only
+   * the last part, with `pointIds`, says which points the gateway no longer lists.
+   */
+  pointsPart: Type.Optional(Type.Object({ index: Type.Integer({ minimum: 1 }), count: Type.Integer({ minimum: 1 }) })),
+  /** With the last part of a list sent in parts: the id of every point of the whole list. */
+  pointIds: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** The building the gateway serves, as the hub's catalog knows it; sent with `points`. */
   building: Type.Optional(Type.String({ pattern: ID_PATTERN })),
   samples: Type.Array(SampleSchema),
