@@ -30,3 +30,5 @@ export function readOutboxFile(dataDir: string): OutboxContents {
     db.close();
   }
 }
+
+export { syntheticDevices, syntheticGatewayYaml, type SyntheticDevice, type SyntheticGatewaySettings, type SyntheticPoint } from './synthetic-site.js';

@@ -202,9 +202,8 @@ export class IngestWorker {
           }
           const taken = this.take();
           this.wakeReader?.();
-          await this.write(taken);
+          await this.writeUntilStored(taken);
           backoffMs = 500;
-          this.recovered();
         }
       } catch (error) {
         this.failed(error as Error);
@@ -242,6 +241,35 @@ export class IngestWorker {
     this.bufferedSamples = 0;
   }
 
+  /**
+   * Writes `taken` and acknowledges it, trying again in place while the database refuses the
+   * write (it is down or restarting), until it succeeds or the worker stops. Batches keep their
+   * order: nothing is handed back to JetStream, whose redelivery would let the batches behind
+   * these overtake them and store a point's samples out of order. While it waits, the batches it
+   * holds (these and the buffered ones, which the reader keeps taking) are marked in progress so
+   * that their ack wait does not run out. On stop, these are handed back (nak) ahead of the
+   * buffered ones, which release() hands back next.
+   */
+  private async writeUntilStored(taken: Received[]): Promise<void> {
+    let backoffMs = 500;
+    for (;;) {
+      try {
+        await this.write(taken);
+        this.recovered();
+        return;
+      } catch (error) {
+        this.failed(error as Error);
+        if (!this.running) {
+          for (const { msg } of taken) msg.nak();
+          return;
+        }
+        for (const { msg } of [...taken, ...this.buffer]) msg.working();
+        await this.backoff.for(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5_000);
+      }
+    }
+  }
+
   /** The message's batch, or undefined when it cannot be decoded (it then goes to the dead-letter stream). */
   private async decode(msg: JsMsg): Promise<Batch | undefined> {
     try {
@@ -271,8 +299,6 @@ export class IngestWorker {
         else for (const r of received) await this.write([r]);
         return;
       }
-      // Nothing of these was committed: let JetStream deliver them again after a pause.
-      for (const { msg } of received) msg.nak(2000);
       throw error;
     }
     for (const { msg } of received) msg.ack();

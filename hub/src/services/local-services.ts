@@ -182,13 +182,15 @@ async function ensureNats(options: EnsureServicesOptions, started: ChildProcess[
 
 /**
  * Starts the machine's nats-server (installing Debian's package when missing and we are root)
- * on a free port of 127.0.0.1, JetStream enabled with its data in `dir`, with `auth`'s users
- * when given; resolves once JetStream answers. `stop` stops it (also pushed on `started`).
+ * on a free port of 127.0.0.1 (`port` when it is free: a server started again on the same `dir`
+ * and port is the same server to its clients), JetStream enabled with its data in `dir`, with
+ * `auth`'s users when given; resolves once JetStream answers. `stop` stops it (also pushed on
+ * `started`), with SIGINT (a clean stop) unless told otherwise.
  */
 export async function startNatsServer(
-  options: { dir: string; auth?: SecuredNats; log: (message: string) => void },
+  options: { dir: string; auth?: SecuredNats; log: (message: string) => void; port?: number },
   started: ChildProcess[] = [],
-): Promise<{ url: string; stop: () => Promise<void> }> {
+): Promise<{ url: string; port: number; stop: (signal?: NodeJS.Signals) => Promise<void> }> {
   const binary = findBinary('nats-server') ?? installDebianPackage('nats-server', 'nats-server', options) ?? undefined;
   if (!binary) {
     throw new ServiceUnavailableError(
@@ -198,7 +200,7 @@ export async function startNatsServer(
   }
   const { dir, auth } = options;
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  const port = await freePort(options.port);
   const url = `nats://127.0.0.1:${port}`;
   const configFile = join(dir, 'nats-server.conf');
   writeFileSync(
@@ -215,7 +217,7 @@ ${auth?.authorization ?? ''}`,
   started.push(child);
   const credentials = auth ? natsCredentialsOptions(auth.credentials) : {};
   await waitFor(async () => (await natsHasJetStream(url, credentials)) === true, child, 'nats-server', logFile);
-  return { url, stop: () => stopChild(child) };
+  return { url, port, stop: (signal) => stopChild(child, signal) };
 }
 
 // ---------------------------------------------------------------------------------- PostgreSQL
@@ -264,10 +266,30 @@ async function ensurePostgres(options: EnsureServicesOptions, started: ChildProc
 }
 
 /**
+ * A PostgreSQL cluster of its own in `dir` (created on first use) from the machine's binaries, on
+ * a free loopback port (`port` when it is free), for tests that must stop and restart the
+ * database under a running hub. `stop` stops it: SIGINT is a fast shutdown (`pg_ctl stop -m
+ * fast`), SIGQUIT an immediate one; start it again with the same `dir` and `port`.
+ */
+export async function startPostgresCluster(options: {
+  dir: string;
+  port?: number;
+  log: (message: string) => void;
+}): Promise<{ url: string; port: number; stop: (signal?: NodeJS.Signals) => Promise<void> }> {
+  const bin = findPostgresBin();
+  if (!bin) throw new ServiceUnavailableError('PostgreSQL 15 or later is needed (the postgres and initdb binaries) and none was found.');
+  const started: ChildProcess[] = [];
+  const { url } = await startLocalPostgres(bin, options.dir, options, started, options.port);
+  const child = started[0];
+  if (!child) throw new ServiceUnavailableError(`a PostgreSQL server already runs on ${options.dir}: stop it first`);
+  return { url, port: Number(new URL(url).port), stop: (signal) => stopChild(child, signal) };
+}
+
+/**
  * A project-local PostgreSQL cluster in `dir` (created on first use), on a free loopback port,
  * with TimescaleDB preloaded when the machine has it; reused when a killed run left it running.
  */
-async function startLocalPostgres(bin: string, dir: string, options: EnsureServicesOptions, started: ChildProcess[]) {
+async function startLocalPostgres(bin: string, dir: string, options: Pick<EnsureServicesOptions, 'log'>, started: ChildProcess[], preferredPort = 0) {
   const data = join(dir, 'data');
   const log = join(dir, 'postgres.log');
   mkdirSync(dir, { recursive: true });
@@ -290,7 +312,7 @@ async function startLocalPostgres(bin: string, dir: string, options: EnsureServi
     });
     if (init.status !== 0) throw new ServiceUnavailableError(`initdb failed: ${init.stderr || init.stdout}`);
   }
-  const port = await freePort();
+  const port = await freePort(preferredPort);
   const args = ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
   const timescale = existsSync(join(bin, '..', 'lib', 'timescaledb.so'));
   if (timescale) args.push('-c', 'shared_preload_libraries=timescaledb');
