@@ -6,7 +6,7 @@ import pg from 'pg';
 import { Gateway, PluginRegistry, parseGatewayConfig } from '@citypilot/gateway';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, deleteStreams, hubEnv, spawnCli, uniqueStreamNames, waitFor, type CliProcess } from './testing/index.js';
+import { createTestDatabase, deleteStreams, hubEnv, uniqueStreamNames, waitFor, type CliProcess, startHubProcess } from './testing/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -45,8 +45,7 @@ describe('gateway aggregates → hub', () => {
     const natsUrl = inject('natsUrl');
     const { port: modbusPort } = await simulator.start();
     const hubPort = await freePort();
-    hub = spawnCli(['hub', 'run'], hubEnv(db.url, natsUrl, names, hubPort));
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${hub.output()}`);
+    hub = await startHubProcess(hubEnv(db.url, natsUrl, names, hubPort), hubPort);
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
 

@@ -8,7 +8,7 @@ import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import type { Quality, Sample } from '@citypilot/sdk';
 import { gatewayConfig } from './demo.js';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats } from './testing/index.js';
+import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats, startHubProcess } from './testing/index.js';
 
 const KILLS = 5;
 
@@ -59,8 +59,7 @@ describe('gateway killed repeatedly while forwarding → hub', () => {
     const { port: modbusPort } = await simulator.start();
     const hubPort = await freePort();
     const env = { ...hubEnv(db.url, natsUrl, names, hubPort), NATS_CREDENTIALS: nats.hubCredentials };
-    hub = spawnCli(['hub', 'run'], env);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${hub.output()}`);
+    hub = await startHubProcess(env, hubPort);
     await client.connect();
 
     const file = join(dir, 'gateway.yaml');

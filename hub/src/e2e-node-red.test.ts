@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats } from './testing/index.js';
+import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats, startHubProcess } from './testing/index.js';
 
 const nodeRedPlugin = fileURLToPath(new URL('../../plugins/node-red/', import.meta.url));
 const DERIVED_WANTED = 5;
@@ -52,8 +52,7 @@ describe('Node-RED flow in the gateway → derived points in the hub', () => {
     const hubPort = await freePort();
     const nodeRedPort = await freePort();
     const env = { ...hubEnv(db.url, natsUrl, names, hubPort), NATS_CREDENTIALS: nats.hubCredentials };
-    hub = spawnCli(['hub', 'run'], env);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${hub.output()}`);
+    hub = await startHubProcess(env, hubPort);
     await client.connect();
 
     // The plugin's sample section declares the two virtual points the sample flow publishes.

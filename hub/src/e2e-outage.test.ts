@@ -7,7 +7,7 @@ import { readOutboxFile, syntheticDevices, syntheticGatewayYaml } from '@citypil
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import type { Quality, Sample } from '@citypilot/sdk';
 import { ensureDatabase, freePort, startNatsServer, startPostgresCluster } from './services/local-services.js';
-import { createTestDatabase, deleteStreams, hubEnv, spawnCli, uniqueStreamNames, waitFor, type CliProcess } from './testing/index.js';
+import { createTestDatabase, deleteStreams, hubEnv, spawnCli, uniqueStreamNames, waitFor, type CliProcess, startHubProcess } from './testing/index.js';
 import type { StreamNames } from './ingest/ingest.js';
 
 /**
@@ -153,8 +153,7 @@ class OutageRig {
     const ports = await Promise.all(this.simulators.map(async (s) => (await s.start()).port));
     const hubPort = await freePort();
     this.hubUrl = `http://127.0.0.1:${hubPort}`;
-    this.hub = spawnCli(['hub', 'run'], hubEnv(databaseUrl, natsUrl, this.names, hubPort));
-    await waitFor(async () => (await fetch(`${this.hubUrl}/healthz`)).ok, 60_000, `hub did not start: ${this.hub.output()}`);
+    this.hub = await startHubProcess(hubEnv(databaseUrl, natsUrl, this.names, hubPort), hubPort, 60_000);
 
     const statusPort = await freePort();
     this.statusUrl = `http://127.0.0.1:${statusPort}`;

@@ -8,7 +8,7 @@ import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import type { Sample } from '@citypilot/sdk';
 import { gatewayConfig } from './demo.js';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats } from './testing/index.js';
+import { createTestDatabase, hubEnv, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats, startHubProcess } from './testing/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HUB_DOWN_MS = 20_000;
@@ -51,11 +51,7 @@ describe('device → gateway → JetStream → hub process → PostgreSQL', () =
     const { port: modbusPort } = await simulator.start();
     const hubPort = await freePort();
     const env = { ...hubEnv(db.url, natsUrl, names, hubPort), NATS_CREDENTIALS: nats.hubCredentials };
-    const startHub = async () => {
-      const process = spawnCli(['hub', 'run'], env);
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${hubPort}/healthz`)).ok, 30_000, `hub did not start: ${process.output()}`);
-      return process;
-    };
+    const startHub = () => startHubProcess(env, hubPort);
     hub = await startHub();
     await client.connect();
 

@@ -12,6 +12,7 @@ import pg from 'pg';
 import type {} from 'vitest';
 import { startNatsServer, withDatabase } from '../services/local-services.js';
 import { ensureNatsCredentials } from '../services/nats-auth.js';
+import { waitFor } from '../wait.js';
 import { deadLetterStream, type StreamNames } from '../ingest/ingest.js';
 
 declare module 'vitest' {
@@ -103,6 +104,16 @@ export async function deleteStreams(natsUrl: string, names: StreamNames): Promis
 
 export async function natsConnection(natsUrl: string): Promise<NatsConnection> {
   return connect({ servers: natsUrl });
+}
+
+/**
+ * Starts `citypilot hub run` with `env` and resolves once its API on `port` answers /healthz.
+ * @throws when it does not within `timeoutMs`, with what the process printed
+ */
+export async function startHubProcess(env: NodeJS.ProcessEnv, port: number, timeoutMs = 30_000): Promise<CliProcess> {
+  const hub = spawnCli(['hub', 'run'], env);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, timeoutMs, () => `hub did not start: ${hub.output()}`);
+  return hub;
 }
 
 /** A NATS server of a test's own, secured as in production: a user for the hub and one per gateway. */
