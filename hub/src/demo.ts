@@ -86,7 +86,7 @@ export async function runDemo(io: CliIo): Promise<number> {
       const credentials = nats.gateways.find((g) => g.id === building.id)!.file;
       writeFileSync(file, gatewayConfig(building, { modbusPort: port, statusPort, natsUrl: services.natsUrl, credentials }));
       children.push(spawnLogged(`gateway-${building.id}`, ['gateway', 'run', file], env, logDir));
-      gatewayUrls.push(`${building.name}: http://127.0.0.1:${statusPort}/api/status (config ${file})`);
+      gatewayUrls.push(`${building.name}: http://127.0.0.1:${statusPort}/ (status page; JSON at /api/status; config ${file})`);
     }
 
     io.out('Waiting for samples from both buildings …');
