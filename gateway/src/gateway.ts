@@ -47,6 +47,8 @@ export interface GatewayStatus {
   outbox: OutboxStatus;
   /** The configuration running: its source and revision, and the latest one refused. */
   config: ConfigStatus;
+  /** The hosted Node-RED, when enabled: its editor's address and the values its flows published that were refused. */
+  nodeRed?: { url: string; refused: number };
 }
 
 /** What the gateway builds from a configuration, and replaces whole when the configuration changes. */
@@ -84,6 +86,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private closed = false;
   private api: FastifyInstance | undefined;
   private nodeRed: NodeRedHost | undefined;
+  private nodeRedRefused = 0;
   /** Base URL of the status API once started. */
   url = '';
 
@@ -210,6 +213,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       points: [...this.latest.values()],
       outbox: this.outbox.status(),
       config: this.live.status(),
+      ...(this.nodeRed ? { nodeRed: { url: this.nodeRed.url, refused: this.nodeRedRefused } } : {}),
     };
   }
 
@@ -269,7 +273,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         return () => void this.off('samples', listener);
       },
       accept: (samples: Sample[]) => this.accept(samples),
-      refused: () => this.metrics.nodeRedRefused.inc(),
+      refused: () => {
+        this.nodeRedRefused++;
+        this.metrics.nodeRedRefused.inc();
+      },
     };
   }
 
