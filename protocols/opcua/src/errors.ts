@@ -46,16 +46,20 @@ export class OpcuaServerCertificateUntrustedError extends OpcuaError {
   /** Where the certificate was put. */
   readonly file: string;
 
-  constructor(info: { thumbprint: string; subject: string; file: string }, options?: { cause?: unknown }) {
+  /** Why our store refused it: `BadCertificateUntrusted`, `BadCertificateTimeInvalid`, … */
+  readonly status: string;
+
+  constructor(info: { thumbprint: string; subject: string; file: string; status: string }, options?: { cause?: unknown }) {
     super(
       'OPCUA_SERVER_CERTIFICATE_UNTRUSTED',
-      `the server's certificate is not trusted by us: ${info.subject} (thumbprint ${info.thumbprint}); ` +
+      `the server's certificate is not trusted by us (${info.status}): ${info.subject}, thumbprint ${info.thumbprint}; ` +
         `it was put in ${info.file}; trust it by its thumbprint if it is the right server`,
       options,
     );
     this.thumbprint = info.thumbprint;
     this.subject = info.subject;
     this.file = info.file;
+    this.status = info.status;
   }
 }
 
