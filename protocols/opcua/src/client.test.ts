@@ -5,7 +5,7 @@ import { StatusCodes } from 'node-opcua-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listServerCertificates, trustServerCertificate } from './certificates.js';
 import { discoverEndpoints, OpcuaConnection, type OpcuaConnectOptions, type OpcuaValue } from './client.js';
-import { OpcuaBadCredentialsError, OpcuaClientCertificateRejectedError, OpcuaRequestError, OpcuaServerCertificateUntrustedError } from './errors.js';
+import { OpcuaBadCredentialsError, OpcuaClientCertificateRejectedError, OpcuaConnectionError, OpcuaRequestError, OpcuaServerCertificateUntrustedError } from './errors.js';
 import { buildingNodeId, OpcuaSimulator, type OpcuaSimulatorOptions } from './simulator.js';
 import { trustEachOther, waitUntil } from './testing/pki.js';
 
@@ -101,6 +101,18 @@ describe('OPC UA client against the simulated building', () => {
       },
       { allowAnonymous: false },
     );
+  });
+
+  it('says which securities the server offers when the one asked is not, and when nothing answers', async () => {
+    const url = await withSimulator(async (simulator) => {
+      await expect(OpcuaConnection.connect(simulator.endpointUrl, { pkiDir: clientPki, securityMode: 'Sign', securityPolicy: 'Basic128Rsa15' })).rejects.toThrow(
+        /offers no endpoint with security Sign\/Basic128Rsa15; it offers None\/None, Sign\/Basic256Sha256/,
+      );
+      return simulator.endpointUrl;
+    });
+    // The simulator is stopped: its port is closed.
+    await expect(OpcuaConnection.connect(url, { pkiDir: clientPki })).rejects.toBeInstanceOf(OpcuaConnectionError);
+    await expect(OpcuaConnection.connect(url, { pkiDir: clientPki, securityMode: 'SignAndEncrypt' })).rejects.toThrow(/cannot reach the OPC UA server at opc\.tcp:\/\/127\.0\.0\.1:\d+/);
   });
 
   it('opens a session with an X.509 certificate identity', async () => {

@@ -304,7 +304,10 @@ export class OpcuaConnection {
     if (mode !== 'None' || policy !== 'None') {
       // Check the server's certificate ourselves, before the secure channel: node-opcua would
       // refuse it too, but with a message that does not tell a technician what to do.
-      const endpoints = await fetchEndpoints(endpointUrl, store, requestTimeoutMs);
+      const endpoints = await fetchEndpoints(endpointUrl, store, requestTimeoutMs).catch(async (err: unknown) => {
+        await store.dispose();
+        throw err;
+      });
       const endpoint = endpoints.find((e) => MODE_NAMES[e.securityMode] === mode && e.securityPolicyUri?.endsWith(`#${policy}`));
       if (!endpoint) {
         await store.dispose();
