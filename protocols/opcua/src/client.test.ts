@@ -280,6 +280,8 @@ describe('OPC UA client against the simulated building', () => {
         const setpoint = buildingNodeId('AHU1.SupplyAirSetpoint');
         const energy = buildingNodeId('Meters.Main.Energy');
         const notified: OpcuaValue[] = [];
+        const states: string[] = [];
+        connection.onConnectionState((state) => states.push(state));
         const subscription = await connection.subscribe(
           [
             { nodeId: setpoint, samplingIntervalMs: 100 },
@@ -297,6 +299,7 @@ describe('OPC UA client against the simulated building', () => {
         await waitUntil('the setpoint after the restart', () => notified.slice(before).some((v) => v.nodeId === setpoint && v.value === 23), 60_000);
         await waitUntil('energy after the restart', () => notified.slice(before).some((v) => v.nodeId === energy), 60_000);
         expect(simulator.monitoredItems()).toEqual(new Map([[setpoint, 1], [energy, 1]]));
+        expect(states).toEqual(['reconnecting', 'connected']);
         await subscription.close();
       });
     });

@@ -257,7 +257,8 @@ function toValue(nodeId: string, dv: DataValue): OpcuaValue {
     nodeId,
     value: dv.value?.value ?? null,
     statusCode: code.name,
-    quality: code.isGood() ? 'good' : code.value >>> 30 === 1 ? 'uncertain' : 'bad',
+    // The two high bits of a StatusCode are its severity: 00 good, 01 uncertain, 10 bad.
+    quality: code.value >>> 30 === 0 ? 'good' : code.value >>> 30 === 1 ? 'uncertain' : 'bad',
     ...(dv.sourceTimestamp ? { sourceTimestamp: dv.sourceTimestamp } : {}),
     ...(dv.serverTimestamp ? { serverTimestamp: dv.serverTimestamp } : {}),
   };
@@ -545,6 +546,15 @@ export class OpcuaConnection {
         await subscription.terminate().catch(() => undefined);
       },
     };
+  }
+
+  /**
+   * Calls `listener` when the connection breaks (`reconnecting`: values are stale until
+   * `connected`) and when it is back with its session and subscriptions.
+   */
+  onConnectionState(listener: (state: 'reconnecting' | 'connected') => void): void {
+    this.client.on('connection_lost', () => listener('reconnecting'));
+    this.client.on('connection_reestablished', () => listener('connected'));
   }
 
   /** Closes the session and the connection; no reconnection after this. */
