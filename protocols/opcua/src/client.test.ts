@@ -232,26 +232,28 @@ describe('OPC UA client against the simulated building', () => {
     });
   });
 
-  it('notifies changes beyond an absolute deadband only', async () => {
+  // The setpoint's EURange is 10..30 °C: 10 % of it is 2 °C.
+  it.each([
+    { type: 'absolute', value: 1, small: [19.3, 19.9, 18.5], large: 21 },
+    { type: 'percent', value: 10, small: [20, 20.9, 17.5], large: 21.5 },
+  ] as const)('notifies changes beyond a $type deadband of $value only', async ({ type, value, small, large }) => {
     await withSimulator(async (simulator) => {
       await withConnection(simulator.endpointUrl, {}, async (connection) => {
         const nodeId = buildingNodeId('AHU1.SupplyAirSetpoint');
         const withDeadband: number[] = [];
         const everyChange: number[] = [];
-        const filtered = await connection.subscribe([{ nodeId, samplingIntervalMs: 50, queueSize: 10, deadband: { type: 'absolute', value: 1 } }], (v) =>
-          withDeadband.push(v.value as number),
-        );
+        const filtered = await connection.subscribe([{ nodeId, samplingIntervalMs: 50, queueSize: 10, deadband: { type, value } }], (v) => withDeadband.push(v.value as number));
         // A second subscription without deadband shows when the server has seen each change.
         const all = await connection.subscribe([{ nodeId, samplingIntervalMs: 50, queueSize: 10 }], (v) => everyChange.push(v.value as number));
         expect([...filtered.refused, ...all.refused]).toEqual([]);
         await waitUntil('the initial values', () => withDeadband.length === 1 && everyChange.length === 1);
-        for (const small of [19.3, 19.6, 18.5]) {
-          simulator.set('AHU1.SupplyAirSetpoint', small);
-          await waitUntil(`the server has notified ${small}`, () => everyChange.includes(small));
+        for (const change of small) {
+          simulator.set('AHU1.SupplyAirSetpoint', change);
+          await waitUntil(`the server has notified ${change}`, () => everyChange.includes(change));
         }
-        simulator.set('AHU1.SupplyAirSetpoint', 21);
-        await waitUntil('the large change', () => withDeadband.includes(21));
-        expect(withDeadband).toEqual([19, 21]);
+        simulator.set('AHU1.SupplyAirSetpoint', large);
+        await waitUntil('the large change', () => withDeadband.includes(large));
+        expect(withDeadband).toEqual([19, large]);
         await filtered.close();
         await all.close();
       });
