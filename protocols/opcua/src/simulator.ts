@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { DataType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant, type StatusCode } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { OPCUAServer } from 'node-opcua-server';
@@ -42,6 +43,8 @@ export const SIMULATOR_SECURITY_POLICIES: readonly SecurityPolicy[] = [
   SecurityPolicy.Aes128_Sha256_RsaOaep,
   SecurityPolicy.Aes256_Sha256_RsaPss,
 ];
+
+const SIMULATOR_APPLICATION_URI = 'urn:citypilot:opcua-simulator';
 
 /** Namespace of the building's nodes: node ids are `ns=1;s=Building.<path>`. */
 export const BUILDING_NAMESPACE_INDEX = 1;
@@ -106,6 +109,18 @@ export class OpcuaSimulator {
     if (this.port === 0) this.port = await freePort();
     const certificateManager = new OPCUACertificateManager({ rootFolder: this.options.pkiDir, automaticallyAcceptUnknownCertificate: false });
     await certificateManager.initialize();
+    if (!existsSync(this.certificateFile)) {
+      // node-opcua would make one too, but with its author's organisation and town in the subject.
+      await certificateManager.createSelfSignedCertificate({
+        applicationUri: SIMULATOR_APPLICATION_URI,
+        dns: [hostname(), 'localhost'],
+        ip: ['127.0.0.1'],
+        subject: '/CN=CityPilot OPC UA simulator/O=CityPilot',
+        startDate: new Date(),
+        validity: 365 * 10,
+        outputFile: this.certificateFile,
+      });
+    }
     for (const file of this.trusted) await certificateManager.trustCertificate(readCertificateFile(file));
     const users = this.options.users ?? [];
     const server = new OPCUAServer({
@@ -121,7 +136,7 @@ export class OpcuaSimulator {
       allowAnonymous: this.options.allowAnonymous ?? true,
       userManager: { isValidUser: (userName: string, password: string) => users.some((u) => u.userName === userName && u.password === password) },
       buildInfo: { productName: 'CityPilot OPC UA simulator', manufacturerName: 'CityPilot' },
-      serverInfo: { applicationName: { text: 'CityPilot OPC UA simulator' }, applicationUri: 'urn:citypilot:opcua-simulator' },
+      serverInfo: { applicationName: { text: 'CityPilot OPC UA simulator' }, applicationUri: SIMULATOR_APPLICATION_URI },
     });
     try {
       await server.initialize();
