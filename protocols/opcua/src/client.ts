@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -24,6 +24,7 @@ import {
   type UserIdentityInfo,
 } from 'node-opcua-client';
 import type { OPCUACertificateManager } from 'node-opcua-certificate-manager';
+import { keyOperationsFromPrivateKey, readPrivateKey } from 'node-opcua-crypto';
 import { certificateThumbprint, listServerCertificates, openCertificateStore, readCertificateFile } from './certificates.js';
 import {
   OpcuaBadCredentialsError,
@@ -365,7 +366,7 @@ export class OpcuaConnection {
       userIdentity = {
         type: UserTokenType.Certificate,
         certificateData: readCertificateFile(identity.certificateFile),
-        privateKey: readFileSync(identity.privateKeyFile, 'utf8'),
+        keyOperations: keyOperationsFromPrivateKey(readPrivateKey(identity.privateKeyFile)),
       };
     }
     try {
