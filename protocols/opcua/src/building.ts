@@ -1,0 +1,135 @@
+import { DataType } from 'node-opcua-client';
+import { makeEUInformation, standardUnits, type EUInformation } from 'node-opcua-data-access';
+
+/** A value the simulated building holds: numbers, Booleans, strings and dates. */
+export type SimulatedValue = number | boolean | string | Date;
+
+/** One variable of the simulated building, under Objects/Building. */
+export interface BuildingVariable {
+  /** Dotted path under Objects/Building, e.g. `AHU1.SupplyAirTemperature`. */
+  path: string;
+  dataType: DataType.Double | DataType.Boolean | DataType.UInt32 | DataType.Int16 | DataType.String | DataType.DateTime;
+  /** Engineering units (UNECE codes); the variable is then an AnalogItem. */
+  unit?: EUInformation;
+  /** EURange: the values expected in normal operation (required with `unit`: AnalogItems have one). */
+  range?: { low: number; high: number };
+  /** Writable by clients (a setpoint). */
+  writable?: boolean;
+  initial(now: number): SimulatedValue;
+  /** The next value, `elapsedMs` after the last one; `get` reads the other variables' current values. */
+  move?(current: SimulatedValue, now: number, elapsedMs: number, get: (path: string) => SimulatedValue): SimulatedValue;
+}
+
+/**
+ * Share of full load at `time`, in the process's local time zone: full from 8:00 to 18:00 on
+ * weekdays, ramping from 6:00 and down until 21:00, a quarter at night, little more at weekends.
+ */
+export function buildingLoad(time: number): number {
+  const d = new Date(time);
+  const hour = d.getHours() + d.getMinutes() / 60;
+  const weekend = d.getDay() === 0 || d.getDay() === 6;
+  const day = hour < 6 || hour >= 21 ? 0 : hour < 8 ? (hour - 6) / 2 : hour < 18 ? 1 : (21 - hour) / 3;
+  return weekend ? 0.25 + 0.15 * day : 0.25 + 0.75 * day;
+}
+
+/** Noise in -1..1, the same for the same second and seed: runs with a fixed clock repeat. */
+function noise(time: number, seed: number): number {
+  const x = Math.sin(Math.floor(time / 1000) * 12.9898 + seed * 78.233) * 43758.5453;
+  return 2 * (x - Math.floor(x)) - 1;
+}
+
+const round = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
+
+const units = {
+  celsius: standardUnits.degree_celsius,
+  percent: standardUnits.percent,
+  kilowatt: standardUnits.kilowatt,
+  kilowattHour: makeEUInformation('KWH', 'kWh', 'kilowatt hour'),
+  litre: makeEUInformation('LTR', 'l', 'litre'),
+  kilovar: makeEUInformation('KVR', 'kvar', 'kilovar'),
+};
+
+function airHandlingUnit(name: string, seed: number): BuildingVariable[] {
+  const running = (now: number) => buildingLoad(now) > 0.3;
+  return [
+    { path: `${name}.SupplyAirSetpoint`, dataType: DataType.Double, unit: units.celsius, range: { low: 10, high: 30 }, writable: true, initial: () => 19 },
+    {
+      path: `${name}.SupplyAirTemperature`,
+      dataType: DataType.Double,
+      unit: units.celsius,
+      range: { low: -20, high: 60 },
+      initial: () => 19,
+      move: (_, now, __, get) => round((get(`${name}.SupplyAirSetpoint`) as number) + (running(now) ? 0.3 : -2) + 0.2 * noise(now, seed), 2),
+    },
+    {
+      path: `${name}.ReturnAirTemperature`,
+      dataType: DataType.Double,
+      unit: units.celsius,
+      range: { low: -20, high: 60 },
+      initial: () => 21,
+      move: (_, now) => round(20.5 + 1.5 * buildingLoad(now) + 0.2 * noise(now, seed + 1), 2),
+    },
+    {
+      path: `${name}.FanSpeed`,
+      dataType: DataType.Double,
+      unit: units.percent,
+      range: { low: 0, high: 100 },
+      initial: () => 0,
+      move: (_, now) => (running(now) ? round(30 + 60 * buildingLoad(now) + 2 * noise(now, seed + 2), 1) : 0),
+    },
+    { path: `${name}.FanRunning`, dataType: DataType.Boolean, initial: () => false, move: (_, now) => running(now) },
+  ];
+}
+
+/** The simulated building: two air handling units, a boiler and a main meter. */
+export function buildingVariables(): BuildingVariable[] {
+  return [
+    ...airHandlingUnit('AHU1', 1),
+    ...airHandlingUnit('AHU2', 11),
+    {
+      path: 'Boiler1.FlowTemperature',
+      dataType: DataType.Double,
+      unit: units.celsius,
+      range: { low: 0, high: 110 },
+      initial: () => 65,
+      move: (_, now) => round(55 + 20 * buildingLoad(now) + 0.5 * noise(now, 21), 2),
+    },
+    { path: 'Boiler1.Running', dataType: DataType.Boolean, initial: () => true, move: (_, now) => buildingLoad(now) > 0.2 },
+    {
+      path: 'Boiler1.Power',
+      dataType: DataType.Double,
+      unit: units.kilowatt,
+      range: { low: 0, high: 400 },
+      initial: () => 0,
+      move: (_, now) => round(300 * buildingLoad(now) * (1 + 0.05 * noise(now, 22)), 1),
+    },
+    {
+      path: 'Meters.Main.Energy',
+      dataType: DataType.Double,
+      unit: units.kilowattHour,
+      range: { low: 0, high: 1e9 },
+      initial: () => 125_000,
+      // 120 kW at full load.
+      move: (current, now, elapsedMs) => (current as number) + (120 * buildingLoad(now) * elapsedMs) / 3_600_000,
+    },
+    {
+      path: 'Meters.Main.WaterVolume',
+      dataType: DataType.UInt32,
+      unit: units.litre,
+      range: { low: 0, high: 2 ** 32 - 1 },
+      initial: () => 3_400_000,
+      // About a litre a second at full load; a counter of whole litres that never stalls.
+      move: (current, now, elapsedMs) => ((current as number) + Math.max(1, Math.round((buildingLoad(now) * elapsedMs) / 1000))) % 2 ** 32,
+    },
+    {
+      path: 'Meters.Main.ReactivePower',
+      dataType: DataType.Int16,
+      unit: units.kilovar,
+      range: { low: -100, high: 100 },
+      initial: () => 12,
+      move: (_, now) => Math.round(10 + 30 * buildingLoad(now) + 5 * noise(now, 31)),
+    },
+    { path: 'Meters.Main.Status', dataType: DataType.String, initial: () => 'OK' },
+    { path: 'Meters.Main.LastReset', dataType: DataType.DateTime, initial: () => new Date(Date.UTC(2026, 0, 1)) },
+  ];
+}

@@ -1,0 +1,22 @@
+export { OpcuaError, OpcuaConnectionError, OpcuaBadCredentialsError, OpcuaIdentityRejectedError, OpcuaServerCertificateUntrustedError, OpcuaClientCertificateRejectedError, OpcuaRequestError } from './errors.js';
+export { OpcuaSimulator, buildingNodeId, BUILDING_NAMESPACE_INDEX, SIMULATOR_SECURITY_POLICIES, type OpcuaSimulatorOptions, type SimulatedUser } from './simulator.js';
+export { buildingVariables, buildingLoad, type BuildingVariable, type SimulatedValue } from './building.js';
+export { readCertificateFile } from './certificates.js';
+export { certificateThumbprint, listServerCertificates, trustServerCertificate, type SeenCertificate } from './certificates.js';
+export {
+  OpcuaConnection,
+  OPCUA_SECURITY_MODES,
+  clientCertificatePaths,
+  discoverEndpoints,
+  ensureClientCertificate,
+  type OpcuaConnectOptions,
+  type OpcuaEndpoint,
+  type OpcuaEngineeringUnits,
+  type OpcuaIdentity,
+  type OpcuaMonitoredItemRequest,
+  type OpcuaSecurityMode,
+  type OpcuaSecurityPolicy,
+  type OpcuaSubscription,
+  type OpcuaValue,
+  type OpcuaVariable,
+} from './client.js';

@@ -1,0 +1,4 @@
+// Test helpers: a simulated building OPC UA server on loopback, and certificate stores that
+// trust each other as a commissioning technician would have set them up.
+export { OpcuaSimulator, buildingNodeId, type OpcuaSimulatorOptions, type SimulatedUser } from '../simulator.js';
+export { trustEachOther, waitUntil } from './pki.js';
