@@ -5,3 +5,4 @@ export * from './schema.js';
 export * from './plugin.js';
 export * from './config-file.js';
 export * from './timing.js';
+export * from './simulation.js';

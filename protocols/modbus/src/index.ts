@@ -4,6 +4,6 @@ export { createModbusClient, describeTransport, ModbusTcpClient, type ModbusClie
 export { ModbusLinks, ModbusLinkConflictError } from './links.js';
 export { planReads, replanRequest, splitRequest, type AddressRange, type PlanLimits, type PlanOptions, type ReadItem, type ReadRequest } from './planner.js';
 export { TABLES, PROTOCOL_LIMITS, isBitTable, type BitTable, type RegisterTable, type Table } from './tables.js';
-export { ModbusSimulator, SimulatedDevice, loadShape, type ModbusSimulatorOptions, type SimulatedBehaviour, type SimulatedDeviceOptions, type SimulatedPoint } from './simulator.js';
+export { ModbusSimulator, SimulatedDevice, type ModbusSimulatorOptions, type SimulatedBehaviour, type SimulatedDeviceOptions, type SimulatedPoint } from './simulator.js';
 export { ModbusRtuSimulator, type HeardRequest, type ModbusRtuSimulatorOptions } from './rtu-simulator.js';
 export { demoBuildings, type DemoBuilding, type DemoPoint } from './demo-buildings.js';

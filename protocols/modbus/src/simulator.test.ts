@@ -3,20 +3,12 @@ import { ModbusTcpClient } from './client.js';
 import { registerCount } from './codec.js';
 import { ModbusProtocolError } from './errors.js';
 import { demoBuildings } from './demo-buildings.js';
-import { loadShape, ModbusSimulator, type SimulatedPoint } from './simulator.js';
+import { ModbusSimulator, type SimulatedPoint } from './simulator.js';
 
 // Local times, so that the load curve (in the process's time zone) is the same everywhere.
 const tuesday = (hour: number) => new Date(2026, 0, 6, hour).getTime();
-const saturday = (hour: number) => new Date(2026, 0, 10, hour).getTime();
 
 describe('Modbus simulator', () => {
-  it('follows a daily load curve: full in working hours, low at night, lower at weekends', () => {
-    expect(loadShape(tuesday(11))).toBe(1);
-    expect(loadShape(tuesday(3))).toBe(0.25);
-    expect(loadShape(tuesday(7))).toBeCloseTo(0.625);
-    expect(loadShape(saturday(11))).toBeCloseTo(0.4);
-  });
-
   it('counts a meter up along the load curve, in engineering units over scaled registers', async () => {
     let now = tuesday(10);
     const meter: SimulatedPoint = { table: 'input', address: 0, type: 'uint32', scale: 0.001, behaviour: { kind: 'meter', startValue: 1000, kWhPerHour: 40 } };

@@ -1,3 +1,4 @@
+import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import modbusSerial from 'modbus-serial';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { decodeRegisters, encodeValue, INTEGER_RANGES, registerCount, type DataType, type WordOrder } from './codec.js';
@@ -8,7 +9,7 @@ type ServerTCP = InstanceType<typeof ServerTCP>;
 
 /**
  * How a simulated value moves. Values are in engineering units: the device holds value / scale.
- * Moving values follow {@link loadShape} and the simulator's clock, updated every tick.
+ * Moving values follow {@link buildingLoad} (@citypilot/sdk) and the simulator's clock, updated every tick.
  */
 export type SimulatedBehaviour =
   /** A fixed value; only writes change it. */
@@ -55,25 +56,6 @@ export interface ModbusSimulatorOptions extends SimulatedDeviceOptions {
   unitId?: number;
   /** How often moving values are updated, in milliseconds. Default 1000. */
   tickMs?: number;
-}
-
-/**
- * Share of full load of a municipal building at `time`, in the process's local time zone: full
- * from 8:00 to 18:00 on weekdays, ramping up from 6:00 and down until 21:00, a quarter at night,
- * and little more at weekends.
- */
-export function loadShape(time: number): number {
-  const d = new Date(time);
-  const hour = d.getHours() + d.getMinutes() / 60;
-  const weekend = d.getDay() === 0 || d.getDay() === 6;
-  const day = hour < 6 || hour >= 21 ? 0 : hour < 8 ? (hour - 6) / 2 : hour < 18 ? 1 : (21 - hour) / 3;
-  return weekend ? 0.25 + 0.15 * day : 0.25 + 0.75 * day;
-}
-
-/** Noise in -1..1, the same for the same second and address: runs with a fixed clock repeat. */
-function noise(time: number, address: number): number {
-  const x = Math.sin(Math.floor(time / 1000) * 12.9898 + address * 78.233) * 43758.5453;
-  return 2 * (x - Math.floor(x)) - 1;
 }
 
 const FLOAT32_LIMITS = [-3.4028234663852886e38, 3.4028234663852886e38] as const;
@@ -160,11 +142,11 @@ export class SimulatedDevice {
       const b = p.behaviour;
       // Constants are stored once, by the constructor, and then only changed by writes.
       if (b.kind === 'constant') continue;
-      if (b.kind === 'meter') this.values.set(p, (this.values.get(p) as number) + b.kWhPerHour * loadShape(now) * hours);
-      if (b.kind === 'load') this.values.set(p, b.peak * loadShape(now) * (1 + 0.05 * noise(now, p.address)));
+      if (b.kind === 'meter') this.values.set(p, (this.values.get(p) as number) + b.kWhPerHour * buildingLoad(now) * hours);
+      if (b.kind === 'load') this.values.set(p, b.peak * buildingLoad(now) * (1 + 0.05 * simulationNoise(now, p.address)));
       if (b.kind === 'temperature') {
         const daily = Math.sin((2 * Math.PI * (hour - 9)) / 24);
-        this.values.set(p, b.mean + b.dailyAmplitude * daily + 0.05 * b.dailyAmplitude * noise(now, p.address));
+        this.values.set(p, b.mean + b.dailyAmplitude * daily + 0.05 * b.dailyAmplitude * simulationNoise(now, p.address));
       }
       this.store(p);
     }

@@ -1,3 +1,4 @@
+import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import { DataType } from 'node-opcua-client';
 import { makeEUInformation, standardUnits, type EUInformation } from 'node-opcua-data-access';
 
@@ -18,24 +19,6 @@ export interface BuildingVariable {
   initial(now: number): SimulatedValue;
   /** The next value, `elapsedMs` after the last one; `get` reads the other variables' current values. */
   move?(current: SimulatedValue, now: number, elapsedMs: number, get: (path: string) => SimulatedValue): SimulatedValue;
-}
-
-/**
- * Share of full load at `time`, in the process's local time zone: full from 8:00 to 18:00 on
- * weekdays, ramping from 6:00 and down until 21:00, a quarter at night, little more at weekends.
- */
-export function buildingLoad(time: number): number {
-  const d = new Date(time);
-  const hour = d.getHours() + d.getMinutes() / 60;
-  const weekend = d.getDay() === 0 || d.getDay() === 6;
-  const day = hour < 6 || hour >= 21 ? 0 : hour < 8 ? (hour - 6) / 2 : hour < 18 ? 1 : (21 - hour) / 3;
-  return weekend ? 0.25 + 0.15 * day : 0.25 + 0.75 * day;
-}
-
-/** Noise in -1..1, the same for the same second and seed: runs with a fixed clock repeat. */
-function noise(time: number, seed: number): number {
-  const x = Math.sin(Math.floor(time / 1000) * 12.9898 + seed * 78.233) * 43758.5453;
-  return 2 * (x - Math.floor(x)) - 1;
 }
 
 const round = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
@@ -59,7 +42,7 @@ function airHandlingUnit(name: string, seed: number): BuildingVariable[] {
       unit: units.celsius,
       range: { low: -20, high: 60 },
       initial: () => 19,
-      move: (_, now, __, get) => round((get(`${name}.SupplyAirSetpoint`) as number) + (running(now) ? 0.3 : -2) + 0.2 * noise(now, seed), 2),
+      move: (_, now, __, get) => round((get(`${name}.SupplyAirSetpoint`) as number) + (running(now) ? 0.3 : -2) + 0.2 * simulationNoise(now, seed), 2),
     },
     {
       path: `${name}.ReturnAirTemperature`,
@@ -67,7 +50,7 @@ function airHandlingUnit(name: string, seed: number): BuildingVariable[] {
       unit: units.celsius,
       range: { low: -20, high: 60 },
       initial: () => 21,
-      move: (_, now) => round(20.5 + 1.5 * buildingLoad(now) + 0.2 * noise(now, seed + 1), 2),
+      move: (_, now) => round(20.5 + 1.5 * buildingLoad(now) + 0.2 * simulationNoise(now, seed + 1), 2),
     },
     {
       path: `${name}.FanSpeed`,
@@ -75,7 +58,7 @@ function airHandlingUnit(name: string, seed: number): BuildingVariable[] {
       unit: units.percent,
       range: { low: 0, high: 100 },
       initial: () => 0,
-      move: (_, now) => (running(now) ? round(30 + 60 * buildingLoad(now) + 2 * noise(now, seed + 2), 1) : 0),
+      move: (_, now) => (running(now) ? round(30 + 60 * buildingLoad(now) + 2 * simulationNoise(now, seed + 2), 1) : 0),
     },
     { path: `${name}.FanRunning`, dataType: DataType.Boolean, initial: () => false, move: (_, now) => running(now) },
   ];
@@ -92,7 +75,7 @@ export function buildingVariables(): BuildingVariable[] {
       unit: units.celsius,
       range: { low: 0, high: 110 },
       initial: () => 65,
-      move: (_, now) => round(55 + 20 * buildingLoad(now) + 0.5 * noise(now, 21), 2),
+      move: (_, now) => round(55 + 20 * buildingLoad(now) + 0.5 * simulationNoise(now, 21), 2),
     },
     { path: 'Boiler1.Running', dataType: DataType.Boolean, initial: () => true, move: (_, now) => buildingLoad(now) > 0.2 },
     {
@@ -101,7 +84,7 @@ export function buildingVariables(): BuildingVariable[] {
       unit: units.kilowatt,
       range: { low: 0, high: 400 },
       initial: () => 0,
-      move: (_, now) => round(300 * buildingLoad(now) * (1 + 0.05 * noise(now, 22)), 1),
+      move: (_, now) => round(300 * buildingLoad(now) * (1 + 0.05 * simulationNoise(now, 22)), 1),
     },
     {
       path: 'Meters.Main.Energy',
@@ -127,7 +110,7 @@ export function buildingVariables(): BuildingVariable[] {
       unit: units.kilovar,
       range: { low: -100, high: 100 },
       initial: () => 12,
-      move: (_, now) => Math.round(10 + 30 * buildingLoad(now) + 5 * noise(now, 31)),
+      move: (_, now) => Math.round(10 + 30 * buildingLoad(now) + 5 * simulationNoise(now, 31)),
     },
     { path: 'Meters.Main.Status', dataType: DataType.String, initial: () => 'OK' },
     { path: 'Meters.Main.LastReset', dataType: DataType.DateTime, initial: () => new Date(Date.UTC(2026, 0, 1)) },
