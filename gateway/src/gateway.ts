@@ -205,13 +205,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   status(): GatewayStatus {
+    const outbox = this.outbox.status();
+    const natsError = this.natsError ?? this.refusedError(outbox.lastForwardAt);
     return {
       gateway: this.options.config.gateway.id,
       nats: this.natsState,
-      ...(this.natsError || this.refusedError() ? { natsError: this.natsError ?? this.refusedError() } : {}),
+      ...(natsError ? { natsError } : {}),
       devices: this.parts.pollers.map((p) => p.status()),
       points: [...this.latest.values()],
-      outbox: this.outbox.status(),
+      outbox,
       config: this.live.status(),
       ...(this.nodeRed ? { nodeRed: { url: this.nodeRed.url, refused: this.nodeRedRefused } } : {}),
     };
@@ -243,9 +245,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * publishing with credentials that do not allow this gateway's subjects (another gateway's
    * credentials, or a server set up for another subject prefix).
    */
-  private refusedError(): string | undefined {
+  private refusedError(lastForward: string | null): string | undefined {
     if (!this.refused) return undefined;
-    const lastForward = this.outbox.status().lastForwardAt;
     if (lastForward && Date.parse(lastForward) > this.refused.at) return undefined;
     const { credentials } = this.options.config.hub;
     return `the NATS server refused this gateway's messages (${this.refused.message}): ${credentials ? `the credentials in ${credentials} are not this gateway's, or` : 'no credentials are set, or'} the hub uses another subject prefix than hub.subjectPrefix`;
