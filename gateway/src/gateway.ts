@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -34,6 +35,11 @@ export interface GatewayOptions {
    * built-in plugins.
    */
   registry?: () => PluginRegistry;
+}
+
+/** The plugin's own folder in the gateway's data folder (see `DriverContext.stateDir`). */
+export function pluginStateDir(dataDir: string, pluginId: string): string {
+  return join(dataDir, 'plugins', pluginId);
 }
 
 /** What `/api/status` returns. */
@@ -164,7 +170,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private build(config: GatewayConfig): ConfigParts {
     const schedule = { pollGroups: config.pollGroups, clock: this.clock, deviceTimeToleranceMs: parseDuration(config.clock.deviceTimeTolerance) };
     const pollers = config.devices.map(({ config: device, plugin }) => {
-      const driver = plugin.create(device, { timeoutMs: parseDuration(device.timeout), logger: this.options.logger });
+      const driver = plugin.create(device, {
+        timeoutMs: parseDuration(device.timeout),
+        logger: this.options.logger,
+        stateDir: pluginStateDir(config.dataDir, plugin.manifest.id),
+      });
       return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics, schedule);
     });
     return { pollers };

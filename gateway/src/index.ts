@@ -1,5 +1,5 @@
 export { GatewayConfigSchema, GatewayConfigError, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from './config.js';
-export { Gateway, type GatewayOptions, type GatewayStatus } from './gateway.js';
+export { Gateway, pluginStateDir, type GatewayOptions, type GatewayStatus } from './gateway.js';
 export { PluginRegistry, PluginRegistrationError, builtinPlugins, createBuiltinPlugins } from './registry.js';
 export { runGatewayCli, describeFailure, type CliIo } from './commands.js';
 export { createLogger } from './logger.js';

@@ -140,6 +140,13 @@ export interface DriverContext {
   /** Time allowed for one request to the device, in milliseconds. */
   timeoutMs: number;
   logger: Logger;
+  /**
+   * A folder of the plugin's own in the gateway's data folder (`<dataDir>/plugins/<plugin id>`),
+   * kept across restarts and shared by the plugin's devices: certificates, trust lists, state a
+   * driver must not lose. Absent when the driver is only created to check a configuration. The
+   * driver creates it if needed, at its first I/O, never in `create`.
+   */
+  stateDir?: string;
 }
 
 /** A raw value read by a driver, before the core's scaling. */
@@ -168,6 +175,13 @@ export interface PointDraft {
 /**
  * A live connection to one device, created by {@link DriverPlugin.create}. The core calls its
  * methods one at a time (never concurrently) and owns timing, scaling, quality and buffering.
+ *
+ * A protocol that pushes changes (OPC UA subscriptions, BACnet change-of-value) is used the same
+ * way: the driver subscribes at its first `read`, keeps the latest value each notification
+ * brought, and answers later reads from those, asking the device only for the points without a
+ * live subscription (refused, lapsed, or configured to be polled). The core still samples every
+ * point on its grid, so a point keeps one sample per slot, at the slot's time, and the device
+ * is spared the polling. Such a reading carries no `time`: the value holds at the slot.
  */
 export interface Driver {
   /**

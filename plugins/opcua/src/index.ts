@@ -1,0 +1,1 @@
+export { opcuaConnection, opcuaAddress, type OpcuaConnectionConfig, type OpcuaAddressConfig } from './schema.js';
