@@ -270,7 +270,29 @@ describe('OPC UA client against the simulated building', () => {
           ],
           () => undefined,
         );
-        expect(subscription.refused).toEqual([{ nodeId: buildingNodeId('Meters.Main.Status'), reason: expect.stringMatching(/^Bad/) }]);
+        expect(subscription.refused).toEqual([{ nodeId: buildingNodeId('Meters.Main.Status'), reason: expect.stringMatching(/^Bad/), index: 1 }]);
+        await subscription.close();
+      });
+    });
+  });
+
+  it('monitors more items than one request holds, in batches, each notified once with its index', async () => {
+    await withSimulator(async (simulator) => {
+      await withConnection(simulator.endpointUrl, {}, async (connection) => {
+        // 1,200 items over the building's nodes, in two parameter sets: three requests of up
+        // to 500 for the first set, one for the second.
+        const nodes = simulator.paths.map(buildingNodeId);
+        const items = Array.from({ length: 1200 }, (_, i) => ({ nodeId: nodes[i % nodes.length]!, samplingIntervalMs: i < 1100 ? 1000 : 500 }));
+        const notified = new Set<number>();
+        const wrong: number[] = [];
+        const subscription = await connection.subscribe(items, (v, index) => {
+          notified.add(index);
+          if (v.nodeId !== items[index]!.nodeId) wrong.push(index);
+        });
+        expect(subscription.refused).toEqual([]);
+        await waitUntil('an initial value for every item', () => notified.size === items.length, 60_000);
+        expect(wrong).toEqual([]);
+        expect([...simulator.monitoredItems().values()].reduce((a, b) => a + b, 0)).toBe(1200);
         await subscription.close();
       });
     });

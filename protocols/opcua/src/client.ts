@@ -5,6 +5,7 @@ import {
   AttributeIds,
   BrowseDirection,
   ClientSubscription,
+  type ClientMonitoredItemGroup,
   DataChangeFilter,
   DataChangeTrigger,
   DataType,
@@ -16,6 +17,8 @@ import {
   SecurityPolicy,
   TimestampsToReturn,
   UserTokenType,
+  VariantArrayType,
+  readOperationLimits,
   type ClientSession,
   type DataValue,
   type EndpointDescription,
@@ -78,6 +81,10 @@ export interface OpcuaValue {
   nodeId: string;
   /** The value: number, bigint-like [high, low] pair for 64-bit integers as node-opcua gives them, boolean, string, Date, or an array. */
   value: unknown;
+  /** Built-in type of the value (`Double`, `Int64`, `LocalizedText`, `ByteString`, `ExtensionObject`, …); `Null` when there is none. */
+  dataType: string;
+  /** Whether the value is an array (or a matrix) of `dataType` rather than one value. */
+  array: boolean;
   /** StatusCode name: `Good`, `BadSensorFailure`, `UncertainLastUsableValue`, … */
   statusCode: string;
   /** `good`, `uncertain` or `bad`: the StatusCode's severity. */
@@ -130,12 +137,15 @@ export interface OpcuaMonitoredItemRequest {
 
 /** A subscription's monitored items, alive across reconnections until closed. */
 export interface OpcuaSubscription {
-  /** Items the server refused, with the reason (`BadNodeIdUnknown`, `BadFilterNotAllowed`, …). */
-  readonly refused: readonly { nodeId: string; reason: string }[];
+  /** Items the server refused, with the reason (`BadNodeIdUnknown`, `BadFilterNotAllowed`, …) and their index in the items asked. */
+  readonly refused: readonly { nodeId: string; reason: string; index: number }[];
   close(): Promise<void>;
 }
 
 const DEFAULT_APPLICATION_NAME = 'CityPilot gateway';
+
+/** Most monitored items created by one request: a few hundred keeps each request and its answer small. */
+export const MONITORED_ITEMS_PER_REQUEST = 500;
 
 /** Our application URI: in our certificate and in the session, which must agree. */
 function applicationUri(applicationName: string): string {
@@ -257,6 +267,8 @@ function toValue(nodeId: string, dv: DataValue): OpcuaValue {
   return {
     nodeId,
     value: dv.value?.value ?? null,
+    dataType: DataType[dv.value?.dataType ?? DataType.Null] ?? 'Null',
+    array: (dv.value?.arrayType ?? VariantArrayType.Scalar) !== VariantArrayType.Scalar,
     statusCode: code.name,
     // The two high bits of a StatusCode are its severity: 00 good, 01 uncertain, 10 bad.
     quality: code.value >>> 30 === 0 ? 'good' : code.value >>> 30 === 1 ? 'uncertain' : 'bad',
@@ -497,11 +509,21 @@ export class OpcuaConnection {
   }
 
   /**
-   * Monitors these nodes in one subscription; `onValue` gets each notification, with the
-   * initial value first. After a reconnection node-opcua restores the subscription on the
-   * server (transferred, or recreated with the same items); nothing is added twice.
+   * Monitors these nodes in one subscription; `onValue` gets each notification with the index
+   * of its item in `items`, the initial value first. After a reconnection node-opcua restores
+   * the subscription on the server (transferred, or recreated with the same items); nothing is
+   * added twice.
+   *
+   * Items are created in batches, one CreateMonitoredItems request per batch of items that
+   * share their parameters (sampling interval, queue size, deadband) and at most
+   * {@link MONITORED_ITEMS_PER_REQUEST} (or the server's own limit) items: a building's
+   * thousands of points take a few round trips, not one each.
    */
-  async subscribe(items: readonly OpcuaMonitoredItemRequest[], onValue: (value: OpcuaValue) => void, options: { publishingIntervalMs?: number } = {}): Promise<OpcuaSubscription> {
+  async subscribe(
+    items: readonly OpcuaMonitoredItemRequest[],
+    onValue: (value: OpcuaValue, index: number) => void,
+    options: { publishingIntervalMs?: number } = {},
+  ): Promise<OpcuaSubscription> {
     const publishingIntervalMs = options.publishingIntervalMs ?? Math.max(100, Math.min(...items.map((i) => i.samplingIntervalMs), 1000));
     const subscription = ClientSubscription.create(this.session, {
       requestedPublishingInterval: publishingIntervalMs,
@@ -515,30 +537,47 @@ export class OpcuaConnection {
       subscription.once('started', () => resolve());
       subscription.once('internal_error', (err: Error) => reject(new OpcuaRequestError(`the server refused the subscription: ${reason(err)}`, { cause: err })));
     });
-    const refused: { nodeId: string; reason: string }[] = [];
-    for (const item of items) {
-      const filter = item.deadband
-        ? new DataChangeFilter({
-            trigger: DataChangeTrigger.StatusValue,
-            deadbandType: item.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
-            deadbandValue: item.deadband.value,
-          })
-        : null;
-      try {
-        const monitored = await subscription.monitor(
-          { nodeId: item.nodeId, attributeId: AttributeIds.Value },
-          { samplingInterval: item.samplingIntervalMs, queueSize: item.queueSize ?? 1, discardOldest: true, filter },
-          TimestampsToReturn.Both,
-        );
-        // node-opcua resolves with the item even when the server refused it.
-        if (monitored.statusCode.isNotGood()) {
-          refused.push({ nodeId: item.nodeId, reason: monitored.statusCode.name });
-          await monitored.terminate().catch(() => undefined);
+    const limits = await readOperationLimits(this.session).catch(() => ({}) as { maxMonitoredItemsPerCall?: number });
+    const perRequest = Math.min(MONITORED_ITEMS_PER_REQUEST, limits.maxMonitoredItemsPerCall || MONITORED_ITEMS_PER_REQUEST);
+    // Items with the same parameters, by their parameters, each with its index in `items`.
+    const batches = new Map<string, number[]>();
+    items.forEach((item, index) => {
+      const key = JSON.stringify([item.samplingIntervalMs, item.queueSize ?? 1, item.deadband?.type, item.deadband?.value]);
+      const batch = batches.get(key);
+      if (batch) batch.push(index);
+      else batches.set(key, [index]);
+    });
+    const refused: { nodeId: string; reason: string; index: number }[] = [];
+    for (const indexes of batches.values()) {
+      for (let from = 0; from < indexes.length; from += perRequest) {
+        const chunk = indexes.slice(from, from + perRequest);
+        const first = items[chunk[0]!]!;
+        const filter = first.deadband
+          ? new DataChangeFilter({
+              trigger: DataChangeTrigger.StatusValue,
+              deadbandType: first.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
+              deadbandValue: first.deadband.value,
+            })
+          : null;
+        let group: ClientMonitoredItemGroup;
+        try {
+          group = await subscription.monitorItems(
+            chunk.map((i) => ({ nodeId: items[i]!.nodeId, attributeId: AttributeIds.Value })),
+            { samplingInterval: first.samplingIntervalMs, queueSize: first.queueSize ?? 1, discardOldest: true, filter },
+            TimestampsToReturn.Both,
+          );
+        } catch (err) {
+          // The whole request failed (a node id that does not parse, too many operations, …).
+          const why = statusName(err) ?? reason(err);
+          for (const i of chunk) refused.push({ nodeId: items[i]!.nodeId, reason: why, index: i });
           continue;
         }
-        monitored.on('changed', (dv: DataValue) => onValue(toValue(item.nodeId, dv)));
-      } catch (err) {
-        refused.push({ nodeId: item.nodeId, reason: statusName(err) ?? reason(err) });
+        // node-opcua resolves with every item, those the server refused included: it has
+        // already dropped those from the subscription, so they are not recreated on reconnection.
+        group.monitoredItems.forEach((monitored, j) => {
+          if (monitored.statusCode.isNotGood()) refused.push({ nodeId: items[chunk[j]!]!.nodeId, reason: monitored.statusCode.name, index: chunk[j]! });
+        });
+        group.on('changed', (_monitored, dv: DataValue, j: number) => onValue(toValue(items[chunk[j]!]!.nodeId, dv), chunk[j]!));
       }
     }
     return {
