@@ -174,6 +174,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         timeoutMs: parseDuration(device.timeout),
         logger: this.options.logger,
         stateDir: pluginStateDir(config.dataDir, plugin.manifest.id),
+        pointIntervalMs: (id) => {
+          const point = device.points.find((p) => p.id === id);
+          return point ? pointIntervalMs(device, point, config.pollGroups) : parseDuration(device.interval);
+        },
       });
       return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics, schedule);
     });
