@@ -1,3 +1,5 @@
+// First: node-opcua's warnings off stdout from the moment it is loaded.
+import './logging.js';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,5 @@
+// First: node-opcua's warnings off stdout from the moment it is loaded.
+import './logging.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
@@ -288,9 +290,22 @@ export class OpcuaSimulator {
   }
 }
 
+const TYPED_ARRAYS: Partial<Record<DataType, Float64ArrayConstructor | Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor>> = {
+  [DataType.Double]: Float64Array,
+  [DataType.Float]: Float32Array,
+  [DataType.Int32]: Int32Array,
+  [DataType.UInt32]: Uint32Array,
+  [DataType.Int16]: Int16Array,
+  [DataType.UInt16]: Uint16Array,
+};
+
 /** The OPC UA value of a variable: one value, or an array. */
 function variantOf(v: BuildingVariable, value: SimulatedValue): Variant {
-  if (v.arrayLength !== undefined) return new Variant({ dataType: v.dataType, arrayType: VariantArrayType.Array, value });
+  if (v.arrayLength !== undefined) {
+    // Typed arrays for numbers: node-opcua checks (and warns about) every element of a plain one.
+    const Typed = TYPED_ARRAYS[v.dataType];
+    return new Variant({ dataType: v.dataType, arrayType: VariantArrayType.Array, value: Typed ? Typed.from(value as number[]) : value });
+  }
   // Explicit: node-opcua cannot tell a 64-bit integer's [high, low] pair from an array.
   return new Variant({ dataType: v.dataType, arrayType: VariantArrayType.Scalar, value });
 }
