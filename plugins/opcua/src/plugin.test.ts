@@ -289,6 +289,53 @@ describe('OPC UA plugin against the simulated building', () => {
     });
   });
 
+  it('fails reads while the connection is lost, and serves nothing from before the loss once it is back', async () => {
+    await withSimulator(async (simulator) => {
+      const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '100ms' })], { publishingInterval: '100ms' });
+      const debug: string[] = [];
+      const logger: Logger = { ...quiet, debug: (_o, msg) => void debug.push(msg ?? '') };
+      await withDriver(
+        config,
+        async (driver) => {
+          await driver.read();
+          await waitUntil('the value notified', () => debug.some((m) => /every monitored item has reported/.test(m)));
+          expect(byPoint(await driver.read()).setpoint!.value).toBe(19);
+          await simulator.stop();
+          let error: unknown;
+          const deadline = Date.now() + 30_000;
+          while (!error && Date.now() < deadline) {
+            error = await driver.read().then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          expect(error).toBeInstanceOf(DeviceUnreachableError);
+          expect((error as Error).message).toMatch(/connection to opc\.tcp:\/\/127\.0\.0\.1:\d+ is lost; reconnecting/);
+          // Changed while the server was away: the cached 19 must not come back as current.
+          simulator.set('AHU1.SupplyAirSetpoint', 23);
+          await simulator.start();
+          const seen: unknown[] = [];
+          const until = Date.now() + 60_000;
+          while (seen.length < 5 && Date.now() < until) {
+            try {
+              const r = byPoint(await driver.read()).setpoint!;
+              if (r.quality === 'good') seen.push(r.value);
+            } catch (e) {
+              // Until node-opcua has reconnected.
+              if (!(e instanceof DeviceUnreachableError)) throw e;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          expect(seen.length).toBeGreaterThanOrEqual(5);
+          expect(seen.every((v) => v === 23)).toBe(true);
+          expect(simulator.monitoredItems()).toEqual(new Map([[buildingNodeId('AHU1.SupplyAirSetpoint'), 1]]));
+        },
+        { logger },
+      );
+    });
+  });
+
   it('converts every type to the point kind, arrays by index, and says why a value does not fit', async () => {
     const extraVariables: BuildingVariable[] = [
       { path: 'Test.Int64', dataType: DataType.Int64, initial: () => [0xffffffff, 0xfffffffe] }, // -2

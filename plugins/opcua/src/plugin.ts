@@ -300,6 +300,11 @@ class OpcuaDriver implements Driver {
         { publishingIntervalMs: parseDuration(this.connection.publishingInterval) },
       );
     } catch (error) {
+      if (!this.online) {
+        // Not refused: the connection broke meanwhile. Subscribe at a read once it is back.
+        this.subscribed = false;
+        throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} was lost while subscribing; reconnecting`, { cause: error });
+      }
       this.logger.warn({ device: this.device.id, err: (error as Error).message }, 'OPC UA subscription refused: every point is read at each interval instead');
       return;
     }
