@@ -22,7 +22,7 @@ const options = Type.Object(
       default: 'data',
       description: "The gateway's data folder (dataDir of its configuration): our certificate and the trusted server certificates are in its plugins/opcua/pki.",
     }),
-    from: Type.String({ minLength: 1, default: 'ns=0;i=85', description: 'The node to browse from, such as ns=2;s=Plant (default the Objects folder).' }),
+    from: Type.String({ minLength: 1, default: 'ns=0;i=85', description: 'The node to browse from, such as ns=2;s=Plant; ns=0;i=85 is the Objects folder.' }),
   },
   { additionalProperties: false },
 );
@@ -149,10 +149,14 @@ export function draftDevice(o: Pick<DiscoverOptions, 'endpointUrl' | 'securityMo
   return { device, notes };
 }
 
+/** Accents off (`Température` → `Temperature`): ids and tags are ASCII. */
+function ascii(text: string): string {
+  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '');
+}
+
 /** `['AHU1', 'SupplyAirTemperature']` → `ahu1-supply-air-temperature`, within ID_PATTERN's 63 characters. */
 export function idFrom(segments: readonly string[]): string {
-  const words = segments
-    .join('-')
+  const words = ascii(segments.join('-'))
     .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
     .toLowerCase()
     .replace(/[^a-z0-9_]+/g, '-')
@@ -199,33 +203,33 @@ const UNIT_TAGS: Record<string, string[]> = {
 };
 
 const WORD_TAGS: [RegExp, string][] = [
-  [/supply|discharge/, 'supply'],
-  [/return/, 'return'],
-  [/outside|outdoor|exterior/, 'outside'],
-  [/setpoint|^sp$/, 'sp'],
-  [/fan/, 'fan'],
-  [/valve/, 'valve'],
+  [/supply|discharge|soufflage|depart/, 'supply'],
+  [/return|reprise|retour/, 'return'],
+  [/outside|outdoor|exterior|exterieur/, 'outside'],
+  [/setpoint|consigne|^sp$/, 'sp'],
+  [/fan|ventilat/, 'fan'],
+  [/valve|vanne/, 'valve'],
   [/damper/, 'damper'],
-  [/pump/, 'pump'],
-  [/boiler/, 'boiler'],
-  [/^ahu\d*$/, 'ahu'],
-  [/meter/, 'meter'],
-  [/air/, 'air'],
-  [/water/, 'water'],
+  [/pump|pompe/, 'pump'],
+  [/boiler|chaudiere/, 'boiler'],
+  [/^(ahu|cta)\d*$/, 'ahu'],
+  [/^meters?$|compteur/, 'meter'],
+  [/^air$/, 'air'],
+  [/water|^eau$/, 'water'],
   [/temp/, 'temp'],
   [/humid/, 'humidity'],
   [/co2/, 'co2'],
   [/pressure/, 'pressure'],
-  [/energy/, 'energy'],
-  [/power/, 'power'],
+  [/energy|energie/, 'energy'],
+  [/power|puissance/, 'power'],
   [/running|^run$/, 'run'],
-  [/alarm|fault/, 'alarm'],
+  [/alarm|alarme|fault|defaut/, 'alarm'],
 ];
 
 /** Haystack-style tags suggested by a unit and the words of a browse path. */
 export function suggestTags(unit: string | undefined, segments: readonly string[]): string[] {
   const tags = new Set<string>(unit ? (UNIT_TAGS[unit] ?? []) : []);
-  const words = segments.flatMap((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/)).filter(Boolean);
+  const words = segments.flatMap((s) => ascii(s).replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/)).filter(Boolean);
   for (const word of words) for (const [pattern, tag] of WORD_TAGS) if (pattern.test(word)) tags.add(tag);
   return [...tags];
 }
