@@ -298,6 +298,31 @@ describe('OPC UA client against the simulated building', () => {
     });
   });
 
+  it("keeps within the server's operation limits: reads and monitored items split into as many requests as needed", async () => {
+    await withSimulator(
+      async (simulator) => {
+        await withConnection(simulator.endpointUrl, {}, async (connection) => {
+          const nodes = simulator.paths.map(buildingNodeId);
+          const many = Array.from({ length: 45 }, (_, i) => nodes[i % nodes.length]!);
+          const values = await connection.read(many);
+          expect(values.map((v) => v.nodeId)).toEqual(many);
+          expect(values.every((v) => v.quality === 'good')).toBe(true);
+          const notified = new Set<number>();
+          const subscription = await connection.subscribe(
+            many.map((nodeId) => ({ nodeId, samplingIntervalMs: 500 })),
+            (_, index) => void notified.add(index),
+          );
+          expect(subscription.refused).toEqual([]);
+          await waitUntil('every item notified', () => notified.size === many.length);
+          await subscription.close();
+          // Browsing reads four attributes of each variable: more than 10 too.
+          expect(await connection.browse()).toHaveLength(simulator.paths.length);
+        });
+      },
+      { operationLimits: { maxNodesPerRead: 10, maxMonitoredItemsPerCall: 10 } },
+    );
+  });
+
   it('resumes a subscription after the server restarts, with each monitored item once', async () => {
     await withSimulator(async (simulator) => {
       await withConnection(simulator.endpointUrl, { securityMode: 'SignAndEncrypt', reconnectDelayMs: { initial: 100, max: 1000 } }, async (connection) => {

@@ -20,7 +20,6 @@ import {
   TimestampsToReturn,
   UserTokenType,
   VariantArrayType,
-  readOperationLimits,
   type ClientSession,
   type DataValue,
   type EndpointDescription,
@@ -293,6 +292,8 @@ export class OpcuaConnection {
   private readonly client: OPCUAClient;
   private readonly session: ClientSession;
   private readonly dataTypes = new Map<string, DataType>();
+  /** The server's operation limits, asked at the first read or subscription. */
+  private limits: Promise<{ maxNodesPerRead: number; maxMonitoredItemsPerCall: number }> | undefined;
   /** Our application certificate, the one the server must trust for Sign and SignAndEncrypt. */
   readonly certificateFile: string;
 
@@ -408,11 +409,45 @@ export class OpcuaConnection {
   async read(nodeIds: readonly string[]): Promise<OpcuaValue[]> {
     if (nodeIds.length === 0) return [];
     try {
-      const values = await this.session.read(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })), 0);
+      const values = await this.readAttributes(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
       return values.map((dv, i) => toValue(nodeIds[i]!, dv));
     } catch (err) {
       throw new OpcuaRequestError(`reading ${nodeIds.length} node(s) failed: ${reason(err)}`, { cause: err });
     }
+  }
+
+  /**
+   * Reads attributes in as few Read requests as the server's MaxNodesPerRead allows (read once
+   * from its OperationLimits; none given, one request): many servers of building systems cap
+   * it at a few hundred or a thousand, and refuse a longer request whole.
+   */
+  private async readAttributes(nodesToRead: { nodeId: string | NodeId; attributeId: number }[]): Promise<DataValue[]> {
+    const perRequest = (await this.operationLimits()).maxNodesPerRead;
+    if (nodesToRead.length <= perRequest) return await this.session.read(nodesToRead, 0);
+    const values: DataValue[] = [];
+    for (let from = 0; from < nodesToRead.length; from += perRequest) values.push(...(await this.session.read(nodesToRead.slice(from, from + perRequest), 0)));
+    return values;
+  }
+
+  /**
+   * The server's MaxNodesPerRead and MaxMonitoredItemsPerCall (Infinity when it sets none or
+   * does not say), read once. Two nodes read by themselves: node-opcua's readOperationLimits
+   * reads a dozen in one request, which a server with a limit under that refuses.
+   */
+  private operationLimits(): Promise<{ maxNodesPerRead: number; maxMonitoredItemsPerCall: number }> {
+    this.limits ??= this.session
+      .read([
+        { nodeId: 'ns=0;i=11705', attributeId: AttributeIds.Value }, // Server_ServerCapabilities_OperationLimits_MaxNodesPerRead
+        { nodeId: 'ns=0;i=11714', attributeId: AttributeIds.Value }, // …_MaxMonitoredItemsPerCall
+      ])
+      .then(
+        (values) => {
+          const limit = (dv: DataValue | undefined) => (dv?.statusCode.isGood() && typeof dv.value.value === 'number' && dv.value.value > 0 ? dv.value.value : Infinity);
+          return { maxNodesPerRead: limit(values[0]), maxMonitoredItemsPerCall: limit(values[1]) };
+        },
+        () => ({ maxNodesPerRead: Infinity, maxMonitoredItemsPerCall: Infinity }),
+      );
+    return this.limits;
   }
 
   /** Writes a value to a writable node, as the node's data type. Throws with the server's status when refused. */
@@ -469,7 +504,7 @@ export class OpcuaConnection {
   private async describeVariables(found: { ref: ReferenceDescription; path: string }[]): Promise<OpcuaVariable[]> {
     if (found.length === 0) return [];
     const attributes = [AttributeIds.DataType, AttributeIds.ValueRank, AttributeIds.ArrayDimensions, AttributeIds.UserAccessLevel];
-    const values = await this.session.read(found.flatMap((f) => attributes.map((attributeId) => ({ nodeId: f.ref.nodeId, attributeId }))));
+    const values = await this.readAttributes(found.flatMap((f) => attributes.map((attributeId) => ({ nodeId: f.ref.nodeId, attributeId }))));
     const properties = await this.session.browse(
       found.map((f) => ({ nodeId: f.ref.nodeId, browseDirection: BrowseDirection.Forward, referenceTypeId: 'HasProperty', includeSubtypes: true, resultMask: 63 })),
     );
@@ -479,7 +514,7 @@ export class OpcuaConnection {
         if (ref.browseName.name === 'EngineeringUnits' || ref.browseName.name === 'EURange') wanted.push({ index, name: ref.browseName.name, nodeId: ref.nodeId });
       }
     });
-    const propertyValues = wanted.length ? await this.session.read(wanted.map((w) => ({ nodeId: w.nodeId, attributeId: AttributeIds.Value }))) : [];
+    const propertyValues = wanted.length ? await this.readAttributes(wanted.map((w) => ({ nodeId: w.nodeId, attributeId: AttributeIds.Value }))) : [];
     return found.map((f, i) => {
       const [dataType, valueRank, arrayDimensions, userAccessLevel] = values.slice(i * 4, i * 4 + 4) as [DataValue, DataValue, DataValue, DataValue];
       const variable: OpcuaVariable = {
@@ -539,8 +574,7 @@ export class OpcuaConnection {
       subscription.once('started', () => resolve());
       subscription.once('internal_error', (err: Error) => reject(new OpcuaRequestError(`the server refused the subscription: ${reason(err)}`, { cause: err })));
     });
-    const limits = await readOperationLimits(this.session).catch(() => ({}) as { maxMonitoredItemsPerCall?: number });
-    const perRequest = Math.min(MONITORED_ITEMS_PER_REQUEST, limits.maxMonitoredItemsPerCall || MONITORED_ITEMS_PER_REQUEST);
+    const perRequest = Math.min(MONITORED_ITEMS_PER_REQUEST, (await this.operationLimits()).maxMonitoredItemsPerCall);
     // Items with the same parameters, by their parameters, each with its index in `items`.
     const batches = new Map<string, number[]>();
     items.forEach((item, index) => {

@@ -38,6 +38,12 @@ export interface OpcuaSimulatorOptions {
    * arrays for tests of a client's conversions.
    */
   extraVariables?: readonly BuildingVariable[];
+  /**
+   * The server's operation limits (OperationLimits in its ServerCapabilities): operations a
+   * request may hold, beyond which the server refuses it whole, as many building systems' do.
+   * Default: node-opcua's.
+   */
+  operationLimits?: { maxNodesPerRead?: number; maxMonitoredItemsPerCall?: number };
   /** How often moving values are updated, in milliseconds. Default 1000. */
   tickMs?: number;
   /** The clock, in milliseconds since the epoch. Default Date.now. */
@@ -143,6 +149,7 @@ export class OpcuaSimulator {
       allowAnonymous: this.options.allowAnonymous ?? true,
       userManager: { isValidUser: (userName: string, password: string) => users.some((u) => u.userName === userName && u.password === password) },
       buildInfo: { productName: 'CityPilot OPC UA simulator', manufacturerName: 'CityPilot' },
+      ...(this.options.operationLimits ? { serverCapabilities: { operationLimits: this.options.operationLimits } } : {}),
       serverInfo: { applicationName: { text: 'CityPilot OPC UA simulator' }, applicationUri: SIMULATOR_APPLICATION_URI },
     });
     try {
