@@ -318,8 +318,14 @@ describe('OPC UA client against the simulated building', () => {
           // Browsing reads four attributes of each variable: more than 10 too.
           expect(await connection.browse()).toHaveLength(simulator.paths.length);
         });
+        // Two references per answer: every folder is read through BrowseNext.
+        await withConnection(simulator.endpointUrl, { maxReferencesPerNode: 2 }, async (connection) => {
+          const variables = await connection.browse();
+          expect(variables.map((v) => v.browsePath).sort()).toEqual(simulator.paths.map((p) => `Building/${p.replace(/\./g, '/')}`).sort());
+          expect(variables.find((v) => v.browsePath === 'Building/AHU1/SupplyAirSetpoint')).toMatchObject({ engineeringUnits: { displayName: '°C' }, euRange: { low: 10, high: 30 } });
+        });
       },
-      { operationLimits: { maxNodesPerRead: 10, maxMonitoredItemsPerCall: 10 } },
+      { operationLimits: { maxNodesPerRead: 10, maxMonitoredItemsPerCall: 10, maxNodesPerBrowse: 3 } },
     );
   });
 

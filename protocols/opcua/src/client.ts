@@ -25,6 +25,8 @@ import {
   type EndpointDescription,
   type NodeId,
   type ReferenceDescription,
+  type BrowseDescriptionOptions,
+  type BrowseResult,
   type UserIdentityInfo,
 } from 'node-opcua-client';
 import type { OPCUACertificateManager } from 'node-opcua-certificate-manager';
@@ -64,6 +66,8 @@ export interface OpcuaConnectOptions {
   reconnectDelayMs?: { initial: number; max: number };
   /** Timeout of each request, in milliseconds. Default 10000. */
   requestTimeoutMs?: number;
+  /** References a browse asks per node in one answer; the server sends the rest on BrowseNext. Default 1000. */
+  maxReferencesPerNode?: number;
 }
 
 /** An endpoint the server offers. */
@@ -144,6 +148,13 @@ export interface OpcuaSubscription {
 }
 
 const DEFAULT_APPLICATION_NAME = 'CityPilot gateway';
+
+/** Operations a server takes in one request (Infinity: it sets no limit, or does not say). */
+interface OperationLimits {
+  maxNodesPerRead: number;
+  maxMonitoredItemsPerCall: number;
+  maxNodesPerBrowse: number;
+}
 
 /** Most monitored items created by one request: a few hundred keeps each request and its answer small. */
 export const MONITORED_ITEMS_PER_REQUEST = 500;
@@ -292,8 +303,8 @@ export class OpcuaConnection {
   private readonly client: OPCUAClient;
   private readonly session: ClientSession;
   private readonly dataTypes = new Map<string, DataType>();
-  /** The server's operation limits, asked at the first read or subscription. */
-  private limits: Promise<{ maxNodesPerRead: number; maxMonitoredItemsPerCall: number }> | undefined;
+  /** The server's operation limits, asked at the first read, browse or subscription. */
+  private limits: Promise<OperationLimits> | undefined;
   /** Our application certificate, the one the server must trust for Sign and SignAndEncrypt. */
   readonly certificateFile: string;
 
@@ -386,6 +397,7 @@ export class OpcuaConnection {
     }
     try {
       const session = await client.createSession(userIdentity);
+      session.requestedMaxReferencesPerNode = options.maxReferencesPerNode ?? 1000;
       return new OpcuaConnection(client, session, certificateFile);
     } catch (err) {
       await client.disconnect().catch(() => undefined);
@@ -430,22 +442,52 @@ export class OpcuaConnection {
   }
 
   /**
+   * Browses these nodes in as few Browse requests as the server's MaxNodesPerBrowse allows, and
+   * follows continuation points (BrowseNext) until every reference is in: a folder of a
+   * building system holds more references than a server returns in one answer.
+   */
+  private async browseAll(nodesToBrowse: BrowseDescriptionOptions[]): Promise<BrowseResult[]> {
+    const perRequest = (await this.operationLimits()).maxNodesPerBrowse;
+    const results: BrowseResult[] = [];
+    for (let from = 0; from < nodesToBrowse.length; from += perRequest) results.push(...(await this.session.browse(nodesToBrowse.slice(from, from + perRequest))));
+    let pending = results.flatMap((r, index) => (r.continuationPoint && r.continuationPoint.length > 0 ? [{ index, point: r.continuationPoint }] : []));
+    while (pending.length > 0) {
+      const next: typeof pending = [];
+      for (let from = 0; from < pending.length; from += perRequest) {
+        const chunk = pending.slice(from, from + perRequest);
+        const more = await this.session.browseNext(
+          chunk.map((p) => p.point),
+          false,
+        );
+        more.forEach((r, i) => {
+          const { index } = chunk[i]!;
+          results[index]!.references = [...(results[index]!.references ?? []), ...(r.references ?? [])];
+          if (r.continuationPoint && r.continuationPoint.length > 0) next.push({ index, point: r.continuationPoint });
+        });
+      }
+      pending = next;
+    }
+    return results;
+  }
+
+  /**
    * The server's MaxNodesPerRead and MaxMonitoredItemsPerCall (Infinity when it sets none or
    * does not say), read once. Two nodes read by themselves: node-opcua's readOperationLimits
    * reads a dozen in one request, which a server with a limit under that refuses.
    */
-  private operationLimits(): Promise<{ maxNodesPerRead: number; maxMonitoredItemsPerCall: number }> {
+  private operationLimits(): Promise<OperationLimits> {
     this.limits ??= this.session
       .read([
         { nodeId: 'ns=0;i=11705', attributeId: AttributeIds.Value }, // Server_ServerCapabilities_OperationLimits_MaxNodesPerRead
         { nodeId: 'ns=0;i=11714', attributeId: AttributeIds.Value }, // …_MaxMonitoredItemsPerCall
+        { nodeId: 'ns=0;i=11710', attributeId: AttributeIds.Value }, // …_MaxNodesPerBrowse
       ])
       .then(
         (values) => {
           const limit = (dv: DataValue | undefined) => (dv?.statusCode.isGood() && typeof dv.value.value === 'number' && dv.value.value > 0 ? dv.value.value : Infinity);
-          return { maxNodesPerRead: limit(values[0]), maxMonitoredItemsPerCall: limit(values[1]) };
+          return { maxNodesPerRead: limit(values[0]), maxMonitoredItemsPerCall: limit(values[1]), maxNodesPerBrowse: limit(values[2]) };
         },
-        () => ({ maxNodesPerRead: Infinity, maxMonitoredItemsPerCall: Infinity }),
+        () => ({ maxNodesPerRead: Infinity, maxMonitoredItemsPerCall: Infinity, maxNodesPerBrowse: Infinity }),
       );
     return this.limits;
   }
@@ -473,7 +515,7 @@ export class OpcuaConnection {
     const variables: OpcuaVariable[] = [];
     let level: { nodeId: string; path: string }[] = [{ nodeId: from, path: '' }];
     for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
-      const results = await this.session.browse(
+      const results = await this.browseAll(
         level.map((n) => ({
           nodeId: n.nodeId,
           browseDirection: BrowseDirection.Forward,
@@ -505,7 +547,7 @@ export class OpcuaConnection {
     if (found.length === 0) return [];
     const attributes = [AttributeIds.DataType, AttributeIds.ValueRank, AttributeIds.ArrayDimensions, AttributeIds.UserAccessLevel];
     const values = await this.readAttributes(found.flatMap((f) => attributes.map((attributeId) => ({ nodeId: f.ref.nodeId, attributeId }))));
-    const properties = await this.session.browse(
+    const properties = await this.browseAll(
       found.map((f) => ({ nodeId: f.ref.nodeId, browseDirection: BrowseDirection.Forward, referenceTypeId: 'HasProperty', includeSubtypes: true, resultMask: 63 })),
     );
     const wanted: { index: number; name: 'EngineeringUnits' | 'EURange'; nodeId: NodeId }[] = [];

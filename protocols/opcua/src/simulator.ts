@@ -43,7 +43,7 @@ export interface OpcuaSimulatorOptions {
    * request may hold, beyond which the server refuses it whole, as many building systems' do.
    * Default: node-opcua's.
    */
-  operationLimits?: { maxNodesPerRead?: number; maxMonitoredItemsPerCall?: number };
+  operationLimits?: { maxNodesPerRead?: number; maxMonitoredItemsPerCall?: number; maxNodesPerBrowse?: number };
   /** How often moving values are updated, in milliseconds. Default 1000. */
   tickMs?: number;
   /** The clock, in milliseconds since the epoch. Default Date.now. */
