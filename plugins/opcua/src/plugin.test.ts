@@ -336,6 +336,25 @@ describe('OPC UA plugin against the simulated building', () => {
     });
   });
 
+  it('discovers with a user name (password from the environment) over SignAndEncrypt, and drafts that identity, never the password', async () => {
+    process.env.CITYPILOT_TEST_OPCUA_DISCOVER = 'correct horse';
+    await withSimulator(
+      async (simulator) => {
+        const discovery = opcuaPlugin.discovery!;
+        const options = { endpointUrl: simulator.endpointUrl, securityMode: 'SignAndEncrypt', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_DISCOVER', dataDir: join(root, 'data'), from: 'ns=1;s=Building.AHU2' } as const;
+        const [found] = await discovery.run(options, { timeoutMs: 5000, profiles: [], logger: quiet });
+        expect(found!.device).toMatchObject({
+          plugin: 'opcua',
+          connection: { endpointUrl: simulator.endpointUrl, securityMode: 'SignAndEncrypt', identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_DISCOVER' } },
+        });
+        expect(JSON.stringify(found)).not.toContain('correct horse');
+        expect((found!.device as { points: { id: string }[] }).points.map((p) => p.id)).toEqual(['supply-air-setpoint', 'supply-air-temperature', 'return-air-temperature', 'fan-speed', 'fan-running']);
+        await expect(discovery.run({ ...options, passwordEnv: 'CITYPILOT_TEST_OPCUA_UNSET_TOO' }, { timeoutMs: 5000, profiles: [], logger: quiet })).rejects.toThrow(/CITYPILOT_TEST_OPCUA_UNSET_TOO is not set/);
+      },
+      { allowAnonymous: false },
+    );
+  });
+
   it('converts every type to the point kind, arrays by index, and says why a value does not fit', async () => {
     const extraVariables: BuildingVariable[] = [
       { path: 'Test.Int64', dataType: DataType.Int64, initial: () => [0xffffffff, 0xfffffffe] }, // -2
