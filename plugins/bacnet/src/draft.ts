@@ -181,18 +181,19 @@ export function idFromName(name: string): string | undefined {
 /**
  * Unique ids: a base used once stays; every use of a base used more than once becomes
  * `<base>-<suffix>` (the suffix identifies the object, so the result does not depend on the
- * order); should that still collide, `-2`, `-3`… in order.
+ * order). Bases used once are served first: a made-up id yields to an object really named so,
+ * and then takes `-2`, `-3`… in order.
  */
 function uniqueIds(items: readonly { base: string; suffix: string }[]): string[] {
   const count = new Map<string, number>();
   for (const { base } of items) count.set(base, (count.get(base) ?? 0) + 1);
-  const wanted = items.map(({ base, suffix }) => (count.get(base)! > 1 ? withSuffix(base, suffix) : base));
-  const used = new Set<string>();
-  const taken = new Set(wanted);
-  return wanted.map((id) => {
-    let unique = id;
-    // A later duplicate (same type and instance twice, or a suffixed id equal to another's base).
-    for (let n = 2; used.has(unique) || (unique !== id && taken.has(unique)); n++) unique = withSuffix(id, String(n));
+  const ids: (string | undefined)[] = items.map(({ base }) => (count.get(base) === 1 ? base : undefined));
+  const used = new Set(ids.filter((id): id is string => id !== undefined));
+  return items.map(({ base, suffix }, i) => {
+    if (ids[i] !== undefined) return ids[i]!;
+    const wanted = withSuffix(base, suffix);
+    let unique = wanted;
+    for (let n = 2; used.has(unique); n++) unique = withSuffix(wanted, String(n));
     used.add(unique);
     return unique;
   });
