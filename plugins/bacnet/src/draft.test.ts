@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ObjectType, EngineeringUnits } from '@bacnet-js/client';
 import { deviceConfigSchema, parseConfig } from '@citypilot/sdk';
@@ -119,6 +122,17 @@ describe('the tables of units and object types', () => {
     const symbols = Object.fromEntries([62, 98, 19, 48, 135, 53, 96, 87, 29, 146, 80, 37].map((c) => [c, bacnetUnit(c)?.symbol]));
     expect(symbols).toEqual({ 62: '°C', 98: '%', 19: 'kWh', 48: 'kW', 135: 'm3/h', 53: 'Pa', 96: 'ppm', 87: 'l/s', 29: '%RH', 146: 'MWh', 80: 'm3', 37: 'lx' });
     expect(bacnetUnit(95)?.symbol).toBeUndefined();
+  });
+
+  it("agree with the README's table of units", () => {
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| (\d+) \| ([a-z-]+) \| ([^|]+) \|$/gm)];
+    expect(rows.length).toBeGreaterThan(30);
+    for (const [, code, name, symbol] of rows) {
+      const unit = bacnetUnit(Number(code));
+      expect(unit?.name, `README unit ${code}`).toBe(name);
+      expect(unit?.symbol ?? '(none)', `README unit ${code}`).toBe(symbol!.trim());
+    }
   });
 
   it('name every object type the schema accepts, with a kind', () => {

@@ -118,7 +118,7 @@ describe('EDE import of an integrator\'s file', () => {
     expect(ahu!.notes[0]).toMatch(/^no address: the gateway will look for device 11001 with a Who-Is/);
   });
 
-  it('reads the same drafts from the file in UTF-8 with a BOM, with commas, with tabs', () => {
+  it('reads the same drafts from the file in UTF-8 with a BOM, with commas, with tabs, in UTF-16', () => {
     const text = new TextDecoder('windows-1252').decode(mairie);
     const states = { bytes: mairieStates, file: 'Mairie_StateTexts.csv' };
     const bom = importEde(utf8('\uFEFF' + text), { file: 'bom.csv', stateTexts: states });
@@ -132,6 +132,10 @@ describe('EDE import of an integrator\'s file', () => {
     const tabs = importEde(utf8(withSeparator(text, '\t').replace(/\r\n/g, '\n')), { file: 'tabs.csv', stateTexts: states });
     expect(tabs.ede.separator).toBe('\t');
     expect(devices(tabs)).toEqual(devices(result));
+    // Excel's "Unicode text": UTF-16 little-endian with a BOM, tab-separated.
+    const unicode = importEde(Buffer.from('\uFEFF' + withSeparator(text, '\t'), 'utf16le'), { file: 'unicode.txt', stateTexts: states });
+    expect(unicode.ede.encoding).toBe('utf-16le');
+    expect(devices(unicode)).toEqual(devices(result));
   });
 
   it('drafts one device on request, with its address', () => {
