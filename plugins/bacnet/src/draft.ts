@@ -94,6 +94,9 @@ export function draftPoints(objects: readonly BacnetObjectInfo[]): { points: Bac
       address: {
         objectType: type?.name ?? object.objectType,
         instance: object.instance,
+        // Known to have no COV: in mode cov the driver would read it anyway once the device
+        // refuses the subscription, but would ask again at every renewal, wasted requests on a
+        // small controller. Unknown (undefined) stays with the device's mode.
         ...(object.supportsCov === false ? { read: 'poll' as const } : {}),
       },
     };
