@@ -185,14 +185,18 @@ describe('EDE rows that cannot be read', () => {
     const text =
       '\uFEFF' +
       edeText([
-        row('a', '7', '"AHU ""north"""', '0', '1', '"Supply air; after the coil\nsecond line of the description"', '62'), // lines 9-10
+        row('a', '7', '"AHU ""north"""', '0', '1', '"Supply air; after the coil\nsecond line of the description"', '62', 'perhaps'), // lines 9-10
         '',
         '# a comment from the integrator',
         ';;;;;;;;;;;;;;;',
         row('b', '7', 'B', '0', 'zz'), // line 14
       ]);
     const result = importEde(utf8(text), { file: 'quoted.csv' });
-    expect(result.problems.map(formatEdeProblem)).toEqual(['quoted.csv:14: column object-instance: expected an integer 0..4194302, got "zz" (row left out)']);
+    expect(result.problems.map(formatEdeProblem)).toEqual([
+      // A row is reported on the line it starts on.
+      'quoted.csv:9: column settable: expected Y or N (or 1, 0, true, false), got "perhaps": ignored',
+      'quoted.csv:14: column object-instance: expected an integer 0..4194302, got "zz" (row left out)',
+    ]);
     expect(result.drafts[0]!.device).toMatchObject({ id: 'device-7', name: 'BACnet device 7', points: [{ id: 'ahu-north', name: 'Supply air; after the coil\nsecond line of the description', unit: '°C' }] });
     expect(result.drafts[0]!.notes).toContain('no device object row (object type 8) for instance 7 in quoted.csv: named after its instance');
   });
