@@ -1,4 +1,4 @@
-import bacnet, {
+import {
   AbortReason,
   ApplicationTag,
   ASN1_ARRAY_ALL,
@@ -14,10 +14,9 @@ import bacnet, {
 import { BacnetAbortError, BacnetError, BacnetProtocolError, BacnetRejectError, BacnetServiceError, BacnetSocketError, BacnetTimeoutError } from './errors.js';
 import { formatObjectId, propertyName, type BacnetObjectId } from './names.js';
 import { planReadPropertyMultiple, type PropertyRef } from './planner.js';
+import { LibraryClient } from './library.js';
 import { peekApdu, UdpTransport } from './transport.js';
 
-const LibraryClient = bacnet.default;
-type LibraryClient = InstanceType<typeof LibraryClient>;
 const P = PropertyIdentifier;
 /** Instance 4194303 of the Device type names "the device that receives this request" (clause 15.5.1.1.1). */
 const THIS_DEVICE = 4194303;
@@ -599,19 +598,19 @@ export class BacnetClient {
       throw error;
     }
     this.scheduleRenewal(live, options.lifetimeSeconds);
-    const client = this;
+    const cancel = async () => {
+      live.cancelled = true;
+      if (live.timer) clearTimeout(live.timer);
+      this.subscriptions.delete(processId);
+      if (!this.closed) await this.sendSubscribe(live, true);
+    };
     return {
       processId,
       object: { ...object },
       get renewals() {
         return live.renewals;
       },
-      async cancel() {
-        live.cancelled = true;
-        if (live.timer) clearTimeout(live.timer);
-        client.subscriptions.delete(processId);
-        if (!client.closed) await client.sendSubscribe(live, true);
-      },
+      cancel,
     };
   }
 
@@ -657,7 +656,8 @@ export class BacnetClient {
     const flags = values.find((v) => v.property === P.STATUS_FLAGS)?.values[0]?.value as BACNetBitString | undefined;
     const notification: CovNotification = {
       address: sender?.address ?? '',
-      deviceInstance: p.initiatingDeviceId,
+      // Typed as a number by the library, decoded as an object identifier.
+      deviceInstance: typeof p.initiatingDeviceId === 'number' ? p.initiatingDeviceId : (p.initiatingDeviceId as BacnetObjectId).instance,
       object: { type: p.monitoredObjectId.type, instance: p.monitoredObjectId.instance },
       timeRemaining: p.timeRemaining,
       presentValue: pv,
