@@ -105,6 +105,8 @@ describe('BACnet client: reading points', () => {
     expect(requests).toBeLessThanOrEqual(maxApdu === 206 ? 30 : 12);
     expect(sim.stats.aborts).toBe(0);
     expect(sim.stats.largestApdu).toBeLessThanOrEqual(maxApdu);
+    // No request said it accepts a segmented answer (the library's reassembly is not per transaction).
+    expect(sim.stats.segmentedResponseAccepted).toBe(0);
   });
 
   it('reads status flags, reliability and out-of-service along with the value, for quality', async () => {
@@ -171,8 +173,9 @@ describe('BACnet client: reading points', () => {
 
   it('reports a silent device as timeouts of its points, after the retries, without failing the read', async () => {
     const sim = await simulator();
-    const c = await client({ timeoutMs: 200, retries: 2 });
-    const device = { address: sim.address, readMethod: 'rpm' as const, maxApdu: 480 };
+    // The device's own timeout, shorter than the client's.
+    const c = await client({ timeoutMs: 2000, retries: 2 });
+    const device = { address: sim.address, readMethod: 'rpm' as const, maxApdu: 480, timeoutMs: 200 };
     sim.misbehave('silent');
     const results = await c.readPoints(device, [{ objectType: AI, instance: 1 }, { objectType: AI, instance: 2 }]);
     for (const r of results) {

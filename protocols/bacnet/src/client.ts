@@ -29,8 +29,8 @@ export interface BacnetClientOptions {
   /** Where Who-Is broadcasts go: the subnet's directed broadcast, `ip` (to our own port) or `ip:port`. Default 255.255.255.255. */
   broadcastAddress?: string;
   /**
-   * Time to wait for each answer, in milliseconds, for every device of this client (the library
-   * has one timeout per socket). Default 3000.
+   * Time to wait for each answer, in milliseconds: the default for the devices of this client and
+   * the longest any of them may ask for (a device's own `timeoutMs` is capped by it). Default 3000.
    */
   timeoutMs?: number;
   /** Times a request without an answer is sent again, unless the device says otherwise. Default 1. */
@@ -53,6 +53,8 @@ export interface BacnetDevice {
   maxRequestsInFlight?: number;
   /** Overrides the client's retries for this device. */
   retries?: number;
+  /** Time to wait for each answer of this device, in milliseconds; at most the client's `timeoutMs` (the default). */
+  timeoutMs?: number;
 }
 
 /** What a device announced in its I-Am. */
@@ -159,6 +161,8 @@ export interface CovNotification {
 export interface CovSubscribeOptions {
   /** Ask for confirmed notifications (acknowledged by us). Default false. */
   confirmed?: boolean;
+  /** Subscriber process identifier (unsigned 32 bits) to use; default: the next free one of this client. */
+  processId?: number;
   /** Lifetime asked, in seconds; renewed before it ends. 0 asks for an indefinite subscription (not renewed). */
   lifetimeSeconds: number;
   onNotification: (notification: CovNotification) => void;
@@ -247,6 +251,19 @@ export class BacnetClient {
       interface: this.options.interface,
       port: this.options.port,
       broadcastAddress: this.options.broadcastAddress,
+      inspectOutgoing: (buffer, length) => {
+        // Tell devices we do not accept segmented answers (clause 20.1.2.4: SA bit clear, max
+        // segments unspecified): the library reassembles segments in one store for all
+        // transactions of the socket, so two segmented answers at once would be mixed into wrong
+        // values. Reads are planned to fit one APDU; an answer that does not fit is aborted by the
+        // device with segmentation-not-supported, and the request is split.
+        const apdu = peekApdu(buffer.subarray(0, length));
+        if (apdu && apdu.pduType === 0x00) {
+          buffer[apdu.offset] = buffer[apdu.offset]! & ~0x02;
+          buffer[apdu.offset + 1] = buffer[apdu.offset + 1]! & 0x0f;
+        }
+        return true;
+      },
       inspect: (buffer) => {
         const apdu = peekApdu(buffer);
         if (apdu && (apdu.pduType === 0x60 || apdu.pduType === 0x70) && apdu.invokeId !== undefined) this.naks.set(apdu.invokeId, apdu.pduType === 0x60 ? 'reject' : 'abort');
@@ -587,7 +604,14 @@ export class BacnetClient {
    */
   async subscribeCov(device: BacnetDevice, object: BacnetObjectId, options: CovSubscribeOptions): Promise<CovSubscription> {
     if (!Number.isInteger(options.lifetimeSeconds) || options.lifetimeSeconds < 0) throw new RangeError(`lifetime ${options.lifetimeSeconds} s is not a whole number of seconds`);
-    const processId = this.nextProcessId++;
+    let processId = options.processId;
+    if (processId !== undefined) {
+      if (!Number.isInteger(processId) || processId < 0 || processId > 0xffffffff) throw new RangeError(`process identifier ${processId} is not an unsigned 32-bit integer`);
+      if (this.subscriptions.has(processId)) throw new RangeError(`process identifier ${processId} is already used by a subscription of this client`);
+    } else {
+      while (this.subscriptions.has(this.nextProcessId)) this.nextProcessId++;
+      processId = this.nextProcessId++;
+    }
     const live: LiveSubscription = { processId, device, object: { ...object }, options, renewals: 0, cancelled: false };
     // Registered before asking: the first notification may arrive before the acknowledgement is handled.
     this.subscriptions.set(processId, live);
@@ -752,30 +776,47 @@ export class BacnetClient {
    * library's counter would hand out an id still in use after 256 requests, and matching a Reject
    * to its request needs the id), again after each timeout, and turns the library's errors, which
    * are plain messages, into typed ones.
+   *
+   * The device's timeout is ours to keep (the library has one per socket, the client's
+   * `timeoutMs`): an attempt given up keeps its invoke id reserved until the library gives it up
+   * too, so that a late answer cannot be taken for the answer to a later request.
    */
   private async request<T>(device: BacnetDevice, what: string, send: (invokeId: number) => Promise<T>): Promise<T> {
     if (this.closed) throw new BacnetSocketError(`${what}: the BACnet client is closed`);
     await this.open();
     const attempts = (device.retries ?? this.options.retries) + 1;
+    const timeoutMs = Math.min(device.timeoutMs ?? this.options.timeoutMs, this.options.timeoutMs);
     return this.limiter(device).run(async () => {
       let last: unknown;
       for (let attempt = 1; attempt <= attempts; attempt++) {
         if (this.closed) throw new BacnetSocketError(`${what}: the BACnet client is closed`);
         const invokeId = this.allocateInvokeId();
         this.naks.delete(invokeId);
+        const sent = send(invokeId);
+        sent.then(
+          () => this.invokeIdsInUse.delete(invokeId),
+          () => this.invokeIdsInUse.delete(invokeId),
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), timeoutMs)));
         try {
-          return await send(invokeId);
+          const outcome = await Promise.race([sent.then((value) => ({ value })), expired]);
+          if (outcome === 'expired') {
+            last = new Error('ERR_TIMEOUT');
+            continue;
+          }
+          return outcome.value;
         } catch (error) {
           last = error;
           const message = (error as Error)?.message ?? String(error);
           if (message === 'ERR_TIMEOUT') continue;
           throw this.translate(what, invokeId, error);
         } finally {
-          this.invokeIdsInUse.delete(invokeId);
+          clearTimeout(timer);
         }
       }
       if (this.closed) throw new BacnetSocketError(`${what}: the BACnet client is closed`, { cause: last });
-      throw new BacnetTimeoutError(`${what}: no answer after ${attempts} attempt${attempts > 1 ? 's' : ''} of ${this.options.timeoutMs} ms`, { cause: last });
+      throw new BacnetTimeoutError(`${what}: no answer after ${attempts} attempt${attempts > 1 ? 's' : ''} of ${timeoutMs} ms`, { cause: last });
     });
   }
 

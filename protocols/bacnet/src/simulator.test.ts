@@ -113,6 +113,8 @@ describe('BACnet simulator: behaviour', () => {
     expect(ids[2]).toEqual(expect.arrayContaining([P.PRIORITY_ARRAY, P.RELINQUISH_DEFAULT, P.DESCRIPTION]));
     expect(ids[2]).not.toContain(P.PRESENT_VALUE);
     expect(result.values[3]!.values[0]!.value[0]!.value).toEqual({ type: ObjectType.DEVICE, instance: sim.deviceInstance });
+    // The library itself says it accepts segmented answers (our client clears that bit).
+    expect(sim.stats.segmentedResponseAccepted).toBe(1);
   });
 
   it('sends a confirmed COV notification again until the subscriber acknowledges it', async () => {

@@ -112,6 +112,8 @@ export interface BacnetSimulatorStats {
   foreignDeviceRegistrations: number;
   /** Largest APDU sent, in octets. */
   largestApdu: number;
+  /** Confirmed requests that said the requester accepts a segmented answer (the SA bit). */
+  segmentedResponseAccepted: number;
 }
 
 /** One active COV subscription, as the device holds it. */
@@ -209,6 +211,7 @@ export class BacnetSimulator {
     covResends: 0,
     foreignDeviceRegistrations: 0,
     largestApdu: 0,
+    segmentedResponseAccepted: 0,
   };
 
   constructor(options: BacnetSimulatorOptions = {}) {
@@ -406,6 +409,7 @@ export class BacnetSimulator {
       const name = SERVICE_NAMES[service] ?? `service-${service}`;
       // Counted even when silent: tests count the attempts a client makes.
       this.stats.requests[name] = (this.stats.requests[name] ?? 0) + 1;
+      if (apdu.flags & 0x02) this.stats.segmentedResponseAccepted++;
       if (this.misbehaviour === 'silent') return false;
       const invokeId = apdu.invokeId ?? 0;
       if (this.misbehaviour === 'malformed' || this.misbehaviour === 'wrong-invoke-id') {
