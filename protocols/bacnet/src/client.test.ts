@@ -1,4 +1,5 @@
 import { EngineeringUnits, ObjectType, PropertyIdentifier, Reliability } from '@bacnet-js/client';
+import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BacnetClient, type BacnetClientOptions, type CovNotification } from './client.js';
 import { BacnetAbortError, BacnetProtocolError, BacnetRejectError, BacnetServiceError, BacnetSocketError, BacnetTimeoutError } from './errors.js';
@@ -202,6 +203,32 @@ describe('BACnet client: reading points', () => {
     sim.misbehave('none');
     const [fine] = await c.readPoints(device, [{ objectType: AI, instance: 1 }]);
     expect(fine!.value).toBe(sim.get(AI, 1));
+  });
+
+  it('drops datagrams it cannot decode, on both sides, and goes on answering', async () => {
+    const sim = await simulator();
+    const c = await client();
+    const socket = createSocket({ type: 'udp4', reuseAddr: false });
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const garbage = [
+      '', 'ff', '8100', '810a0004', '810a00ff0100', '810a0006 0100', '810a0007 0100 30',
+      '810a0008 0100 3001', '810a0009 0100 30010c', '810a000c 0100 30010c 0c0000', '810a0007 0100 50',
+      '810a000a 0100 500112 91', '810a0007 0100 60', '810a0007 0100 10', '810a0008 0100 1000', '810a000a 0100 1000 c402',
+      '810a0008 0100 1002', '810a000b 0100 00050105 09', '810a0009 0100 000501', '810a0008 0100 4001', '810a0008 0100 f000',
+      '810b0008 0120 ffff', '8104000a 7f000001 bac0', '8105000a 7f000001 bac0 00', '8100 0006 0000',
+    ].map((hex) => Buffer.from(hex.replaceAll(' ', ''), 'hex'));
+    try {
+      for (const target of [sim.address, c.localAddress!]) {
+        const [host, port] = target.split(':');
+        for (const datagram of garbage) await new Promise<void>((resolve) => socket.send(datagram, Number(port), host, () => resolve()));
+      }
+    } finally {
+      socket.close();
+    }
+    // Answers from a stranger for invoke ids the client is about to use are not taken for the device's.
+    const [fine] = await c.readPoints({ address: sim.address, readMethod: 'rpm', maxApdu: 480 }, [{ objectType: AI, instance: 1 }]);
+    expect(fine!.value).toBe(sim.get(AI, 1));
+    expect(sim.stats.inFlight).toBe(0);
   });
 
   it('serves several devices on one socket', async () => {

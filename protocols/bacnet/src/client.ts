@@ -228,7 +228,8 @@ export class BacnetClient {
   private readonly infos = new Map<string, BacnetDeviceInfo>();
   /** Devices found to reject ReadPropertyMultiple, by address. */
   private readonly noRpm = new Set<string>();
-  private readonly invokeIdsInUse = new Set<number>();
+  /** The peer (`ip:port`) each invoke id in use was sent to. */
+  private readonly pendingPeers = new Map<number, string>();
   private nextInvokeId = 0;
   /** Reject or Abort received for an invoke id: the library reports both as "BacnetAbort". */
   private readonly naks = new Map<number, 'reject' | 'abort'>();
@@ -264,9 +265,14 @@ export class BacnetClient {
         }
         return true;
       },
-      inspect: (buffer) => {
+      inspect: (buffer, from) => {
         const apdu = peekApdu(buffer);
-        if (apdu && (apdu.pduType === 0x60 || apdu.pduType === 0x70) && apdu.invokeId !== undefined) this.naks.set(apdu.invokeId, apdu.pduType === 0x60 ? 'reject' : 'abort');
+        if (!apdu || apdu.invokeId === undefined || apdu.pduType === 0x00) return true;
+        // An answer (ack, error, reject, abort, segment ack) belongs to the transaction of its
+        // peer and invoke id (clause 5.4). The library matches invoke ids alone: drop an answer
+        // from anyone but the device the request went to, or it could be taken for its answer.
+        if (this.pendingPeers.get(apdu.invokeId) !== from) return false;
+        if (apdu.pduType === 0x60 || apdu.pduType === 0x70) this.naks.set(apdu.invokeId, apdu.pduType === 0x60 ? 'reject' : 'abort');
         return true;
       },
     });
@@ -758,13 +764,13 @@ export class BacnetClient {
     return limiter;
   }
 
-  private allocateInvokeId(): number {
+  private allocateInvokeId(peer: string): number {
     // 1..255: the library replaces an invoke id of 0 by one of its own.
     for (let i = 0; i < 255; i++) {
       const id = ((this.nextInvokeId + i) % 255) + 1;
-      if (!this.invokeIdsInUse.has(id)) {
+      if (!this.pendingPeers.has(id)) {
         this.nextInvokeId = id % 255;
-        this.invokeIdsInUse.add(id);
+        this.pendingPeers.set(id, peer);
         return id;
       }
     }
@@ -790,12 +796,12 @@ export class BacnetClient {
       let last: unknown;
       for (let attempt = 1; attempt <= attempts; attempt++) {
         if (this.closed) throw new BacnetSocketError(`${what}: the BACnet client is closed`);
-        const invokeId = this.allocateInvokeId();
+        const invokeId = this.allocateInvokeId(normalizeAddress(device.address));
         this.naks.delete(invokeId);
         const sent = send(invokeId);
         sent.then(
-          () => this.invokeIdsInUse.delete(invokeId),
-          () => this.invokeIdsInUse.delete(invokeId),
+          () => this.pendingPeers.delete(invokeId),
+          () => this.pendingPeers.delete(invokeId),
         );
         let timer: NodeJS.Timeout | undefined;
         const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), timeoutMs)));

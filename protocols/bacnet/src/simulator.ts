@@ -97,7 +97,7 @@ export interface BacnetSimulatorOptions {
 export interface BacnetSimulatorStats {
   /** Confirmed requests received (also while silent), by service name (`readProperty`, `readPropertyMultiple`, …). */
   requests: Record<string, number>;
-  /** Confirmed requests received and not yet answered. */
+  /** Confirmed requests decoded and not yet answered. */
   inFlight: number;
   /** The most confirmed requests ever not yet answered at once. */
   maxInFlight: number;
@@ -431,8 +431,6 @@ export class BacnetSimulator {
         this.reject(from, invokeId, RejectReason.UNRECOGNIZED_SERVICE);
         return false;
       }
-      this.stats.inFlight++;
-      this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.stats.inFlight);
     } else if (this.misbehaviour === 'silent') {
       return false;
     } else if (apdu.pduType === PduType.SIMPLE_ACK && apdu.service === ConfirmedServiceChoice.CONFIRMED_COV_NOTIFICATION) {
@@ -450,6 +448,9 @@ export class BacnetSimulator {
       service: raw.service ?? 0,
       maxApduAccepted: MAX_APDU_BY_CODE[raw.maxApdu ?? 5] ?? 1476,
     };
+    // Counted here, not on arrival: a request the library cannot decode never reaches a handler.
+    this.stats.inFlight++;
+    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.stats.inFlight);
     const run = () => {
       this.stats.inFlight = Math.max(0, this.stats.inFlight - 1);
       if (!this.client) return;

@@ -167,7 +167,14 @@ export class UdpTransport extends EventEmitter {
       }
       if (!keep) return;
     }
-    this.emit('message', message, from);
+    try {
+      this.emit('message', message, from);
+    } catch (error) {
+      // The library's decoders throw on some truncated datagrams (reads past the end of the
+      // buffer); thrown from the socket's handler that would end the process. A datagram the
+      // library cannot decode is dropped, as a lost one would be.
+      this.emit('undecodable', message, from, error);
+    }
   }
 
   getBroadcastAddress(): string {
