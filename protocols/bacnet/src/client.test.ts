@@ -185,6 +185,9 @@ describe('BACnet client: reading points', () => {
     }
     expect(sim.stats.requests.readPropertyMultiple).toBe(3);
     await expect(c.whoIs({ address: sim.address, waitMs: 200 })).resolves.toEqual([]);
+    // Unknown yet, the device's abilities cannot be read either: each point says so, the read resolves.
+    const unknown = await c.readPoints({ address: sim.address, timeoutMs: 200, retries: 0 }, [{ objectType: AI, instance: 1 }]);
+    expect(unknown[0]!.error).toBeInstanceOf(BacnetTimeoutError);
     sim.misbehave('none');
     expect((await c.readPoints(device, [{ objectType: AI, instance: 1 }]))[0]!.value).toBe(sim.get(AI, 1));
   });

@@ -226,6 +226,7 @@ export class BacnetClient {
   private readonly limiters = new Map<string, Limiter>();
   private readonly iAms = new Map<string, IAm>();
   private readonly infos = new Map<string, BacnetDeviceInfo>();
+  private readonly pendingInfos = new Map<string, Promise<BacnetDeviceInfo>>();
   /** Devices found to reject ReadPropertyMultiple, by address. */
   private readonly noRpm = new Set<string>();
   /** The peer (`ip:port`) each invoke id in use was sent to. */
@@ -511,9 +512,22 @@ export class BacnetClient {
   private async readRefs(device: BacnetDevice, refs: readonly PropertyRef[]): Promise<RefResult[]> {
     const address = normalizeAddress(device.address);
     let method = device.readMethod ?? 'auto';
-    if (method === 'auto') method = this.noRpm.has(address) ? 'rp' : (await this.info(device)).supportsReadPropertyMultiple ? 'rpm' : 'rp';
-    if (method === 'rp') return Promise.all(refs.map((ref) => this.readByRp(device, ref)));
-    const maxApdu = device.maxApdu ?? this.infos.get(address)?.maxApdu ?? this.iAms.get(address)?.maxApdu ?? (await this.info(device)).maxApdu;
+    let maxApdu = device.maxApdu ?? this.infos.get(address)?.maxApdu ?? this.iAms.get(address)?.maxApdu;
+    if (method === 'auto' && this.noRpm.has(address)) method = 'rp';
+    if (method === 'auto' || (method === 'rpm' && maxApdu === undefined)) {
+      // What the device can do comes from its Device object, read once; a device that does not
+      // answer that fails each point with the same error, as it would fail each read.
+      let info: BacnetDeviceInfo;
+      try {
+        info = await this.info(device);
+      } catch (error) {
+        if (error instanceof BacnetError && !(error instanceof BacnetSocketError)) return refs.map(() => ({ error }));
+        throw error;
+      }
+      if (method === 'auto') method = info.supportsReadPropertyMultiple ? 'rpm' : 'rp';
+      maxApdu ??= info.maxApdu;
+    }
+    if (method === 'rp' || maxApdu === undefined) return Promise.all(refs.map((ref) => this.readByRp(device, ref)));
     const results = new Array<RefResult>(refs.length);
     const plan = planReadPropertyMultiple(refs, { maxApdu });
     await Promise.all(
@@ -752,8 +766,17 @@ export class BacnetClient {
 
   // ---- requests ----------------------------------------------------------------------------
 
+  /** The device's info, read once even when several reads ask for it at the same time. */
   private async info(device: BacnetDevice): Promise<BacnetDeviceInfo> {
-    return this.infos.get(normalizeAddress(device.address)) ?? this.readDeviceInfo(device);
+    const address = normalizeAddress(device.address);
+    const known = this.infos.get(address);
+    if (known) return known;
+    let pending = this.pendingInfos.get(address);
+    if (!pending) {
+      pending = this.readDeviceInfo(device).finally(() => this.pendingInfos.delete(address));
+      this.pendingInfos.set(address, pending);
+    }
+    return pending;
   }
 
   private limiter(device: BacnetDevice): Limiter {

@@ -774,7 +774,7 @@ export class BacnetSimulator {
 
   private buffer(): EncodeBuffer {
     // Large enough for any answer built before its size is checked (an object-list of thousands).
-    return { buffer: Buffer.alloc(64 * 1024), offset: 4 };
+    return { buffer: Buffer.allocUnsafe(64 * 1024), offset: 4 };
   }
 
   private sendBvlc(buffer: EncodeBuffer, to: string): void {
