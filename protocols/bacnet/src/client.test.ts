@@ -279,7 +279,7 @@ describe('BACnet client: COV', () => {
   });
 
   it('acknowledges confirmed notifications, so that the device sends each once', async () => {
-    const sim = await simulator({ covAckTimeoutMs: 300 });
+    const sim = await simulator({ covAckTimeoutMs: 5000 });
     const c = await client();
     const seen: CovNotification[] = [];
     await c.subscribeCov({ address: sim.address }, { type: ObjectType.BINARY_INPUT, instance: 1 }, { confirmed: true, lifetimeSeconds: 60, onNotification: (n) => seen.push(n) });
@@ -295,13 +295,15 @@ describe('BACnet client: COV', () => {
   });
 
   it('renews a subscription before its lifetime ends', async () => {
-    const sim = await simulator();
+    // The device checks lifetimes at each tick.
+    const sim = await simulator({ tickMs: 50 });
     const c = await client();
     const errors: Error[] = [];
     const subscription = await c.subscribeCov({ address: sim.address }, { type: AI, instance: 4 }, { lifetimeSeconds: 2, onNotification: () => undefined, onError: (e) => errors.push(e) });
     // Renewed every second: after three renewals the first lifetime is long over, and the device still holds it.
     await waitUntil('three renewals', () => subscription.renewals >= 3, 20_000);
     expect(sim.covSubscriptions).toHaveLength(1);
+    expect(sim.stats.covExpired).toBe(0);
     expect(sim.stats.requests.subscribeCov).toBeGreaterThanOrEqual(4);
     expect(errors).toEqual([]);
     await subscription.cancel();
@@ -313,6 +315,7 @@ describe('BACnet client: COV', () => {
     const subscription = await c.subscribeCov({ address: sim.address }, { type: AI, instance: 4 }, { lifetimeSeconds: 1, onNotification: () => undefined });
     c.close(); // stops renewals
     await waitUntil('the subscription expired on the device', () => sim.covSubscriptions.length === 0, 20_000);
+    expect(sim.stats.covExpired).toBe(1);
     expect(subscription.renewals).toBe(0);
   });
 });

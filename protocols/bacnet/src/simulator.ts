@@ -109,6 +109,8 @@ export interface BacnetSimulatorStats {
   covAcks: number;
   /** Confirmed COV notifications sent again for want of an acknowledgement. */
   covResends: number;
+  /** Subscriptions dropped because their lifetime ended without renewal. */
+  covExpired: number;
   foreignDeviceRegistrations: number;
   /** Largest APDU sent, in octets. */
   largestApdu: number;
@@ -209,6 +211,7 @@ export class BacnetSimulator {
     covNotifications: 0,
     covAcks: 0,
     covResends: 0,
+    covExpired: 0,
     foreignDeviceRegistrations: 0,
     largestApdu: 0,
     segmentedResponseAccepted: 0,
@@ -393,7 +396,10 @@ export class BacnetSimulator {
       if (object.spec.move && !object.outOfService && !object.priorityArray) object.presentValue = object.spec.move(object.presentValue, now, elapsed);
     }
     for (const [id, subscription] of this.subscriptions) {
-      if (subscription.expiresAt !== undefined && subscription.expiresAt <= now) this.subscriptions.delete(id);
+      if (subscription.expiresAt !== undefined && subscription.expiresAt <= now) {
+        this.subscriptions.delete(id);
+        this.stats.covExpired++;
+      }
     }
     for (const object of this.objects.values()) this.checkCov(object);
   }
