@@ -117,6 +117,21 @@ describe('BACnet simulator: behaviour', () => {
     expect(sim.stats.segmentedResponseAccepted).toBe(1);
   });
 
+  it('sends an answer longer than one APDU in segments to a requester that accepts them, if it segments', async () => {
+    const sim = await simulator({ maxApdu: 206, segmentation: 'both', generatedAnalogInputs: 300 });
+    const c = await libraryClient();
+    const list = await c.readProperty({ address: sim.address }, { type: ObjectType.DEVICE, instance: sim.deviceInstance }, P.OBJECT_LIST);
+    expect(list.values.map((v) => v.value)).toEqual(sim.objectList);
+    // 313 identifiers of 5 octets in segments of at most 201 octets.
+    expect(sim.stats.segmentedAnswers).toBe(1);
+    expect(sim.stats.segmentsSent).toBe(Math.ceil((313 * 5 + 5 + 2 + 2) / 201));
+    expect(sim.stats.largestApdu).toBeLessThanOrEqual(206);
+    expect(sim.stats.largestApdu).toBeGreaterThan(200);
+
+    const unsegmented = await simulator({ maxApdu: 206, segmentation: 'none', generatedAnalogInputs: 300 });
+    await expect(c.readProperty({ address: unsegmented.address }, { type: ObjectType.DEVICE, instance: unsegmented.deviceInstance }, P.OBJECT_LIST)).rejects.toThrow(/BacnetAbort - Reason:4/);
+  });
+
   it('sends a confirmed COV notification again until the subscriber acknowledges it', async () => {
     const sim = await simulator({ covAckTimeoutMs: 200, covRetries: 5 });
     const c = await libraryClient();

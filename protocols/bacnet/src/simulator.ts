@@ -65,12 +65,14 @@ export interface BacnetSimulatorOptions {
   /** Largest APDU the device accepts and sends. Default 1476. */
   maxApdu?: MaxApdu;
   /**
-   * Segmentation announced in the I-Am and the Device object. Default `none`. This simulator never
-   * sends a segmented answer: one that does not fit in one APDU is aborted with
-   * `segmentation-not-supported` whatever is announced, which a client planning its requests to
-   * fit one APDU never sees.
+   * Segmentation announced in the I-Am and the Device object. Default `none`. With `both` or
+   * `transmit`, an answer longer than one APDU goes in segments (window size 1, each segment
+   * acknowledged) to a requester that accepts them; otherwise it is aborted with
+   * `segmentation-not-supported` (clause 5.4.5). Segmented requests are not taken.
    */
   segmentation?: SegmentationSupport;
+  /** Time a segment of an answer waits for its Segment-ACK, in milliseconds. Default 1000; 3 tries. */
+  segmentTimeoutMs?: number;
   /** Offers ReadPropertyMultiple. Default true; false rejects it with `unrecognized-service`. */
   readPropertyMultiple?: boolean;
   /** Offers SubscribeCOV. Default true; false rejects it with `unrecognized-service`. */
@@ -116,6 +118,9 @@ export interface BacnetSimulatorStats {
   largestApdu: number;
   /** Confirmed requests that said the requester accepts a segmented answer (the SA bit). */
   segmentedResponseAccepted: number;
+  /** Answers sent in segments, and their segments (resent ones included). */
+  segmentedAnswers: number;
+  segmentsSent: number;
 }
 
 /** One active COV subscription, as the device holds it. */
@@ -153,7 +158,22 @@ interface RequestContext {
   service: number;
   /** Largest answer the requester accepts, in octets. */
   maxApduAccepted: number;
+  /** The requester accepts a segmented answer (SA bit), of at most this many segments (0: unspecified). */
+  segmentedAccepted: boolean;
+  maxSegments: number;
 }
+
+/** A segmented answer on its way: its segments, and the one awaiting its Segment-ACK. */
+interface SegmentedAnswer {
+  ctx: RequestContext;
+  segments: Buffer[];
+  next: number;
+  tries: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Max-segments-accepted codes (clause 20.1.2.4): 0 unspecified, then 2, 4, … 64, and more than 64. */
+const MAX_SEGMENTS_BY_CODE = [0, 2, 4, 8, 16, 32, 64, 255] as const;
 
 type PropertyResult = { values: BACNetAppData[] } | { error: [ErrorClass, ErrorCode] };
 
@@ -194,6 +214,7 @@ export class BacnetSimulator {
   private readonly objects = new Map<string, SimObject>();
   private readonly order: BACNetObjectID[] = [];
   private readonly subscriptions = new Map<string, Subscription>();
+  private readonly segmented = new Map<string, SegmentedAnswer>();
   private transport: UdpTransport | undefined;
   private client: LibraryClient | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -215,6 +236,8 @@ export class BacnetSimulator {
     foreignDeviceRegistrations: 0,
     largestApdu: 0,
     segmentedResponseAccepted: 0,
+    segmentedAnswers: 0,
+    segmentsSent: 0,
   };
 
   constructor(options: BacnetSimulatorOptions = {}) {
@@ -236,6 +259,7 @@ export class BacnetSimulator {
       responseDelayMs: options.responseDelayMs ?? 0,
       covAckTimeoutMs: options.covAckTimeoutMs ?? 1000,
       covRetries: options.covRetries ?? 3,
+      segmentTimeoutMs: options.segmentTimeoutMs ?? 1000,
     };
     if (!MAX_APDU_BY_CODE.includes(this.options.maxApdu)) throw new Error(`maxApdu ${this.options.maxApdu} is not one of ${MAX_APDU_BY_CODE.join(', ')}`);
     this.lastTick = this.now();
@@ -331,6 +355,8 @@ export class BacnetSimulator {
     this.pending.clear();
     this.stats.inFlight = 0;
     this.subscriptions.clear();
+    for (const answer of this.segmented.values()) clearTimeout(answer.timer);
+    this.segmented.clear();
     const transport = this.transport;
     this.client?.close();
     this.client = undefined;
@@ -439,6 +465,10 @@ export class BacnetSimulator {
       }
     } else if (this.misbehaviour === 'silent') {
       return false;
+    } else if (apdu.pduType === PduType.SEGMENT_ACK) {
+      // Handled here: the library would take a Segment-ACK for a segment of a request.
+      this.onSegmentAck(from, apdu.invokeId ?? 0, apdu.sequenceNumber ?? 0, (apdu.flags & 0x02) !== 0);
+      return false;
     } else if (apdu.pduType === PduType.SIMPLE_ACK && apdu.service === ConfirmedServiceChoice.CONFIRMED_COV_NOTIFICATION) {
       this.stats.covAcks++;
     }
@@ -447,12 +477,15 @@ export class BacnetSimulator {
 
   /** Runs a confirmed request's handler after the response delay, counting it in flight until it answers. */
   private later(content: { header?: { sender?: RequestContext['sender'] }; invokeId?: number; service?: number }, handle: (ctx: RequestContext) => void): void {
-    const raw = content as unknown as { maxApdu?: number; invokeId?: number; service?: number };
+    const raw = content as unknown as { maxApdu?: number; maxSegments?: number; invokeId?: number; service?: number; type?: number };
     const ctx: RequestContext = {
       sender: { ...(content.header?.sender ?? {}) },
       invokeId: raw.invokeId ?? 0,
       service: raw.service ?? 0,
       maxApduAccepted: MAX_APDU_BY_CODE[raw.maxApdu ?? 5] ?? 1476,
+      segmentedAccepted: ((raw.type ?? 0) & 0x02) !== 0,
+      // The library hands the octet's high nibble as it is.
+      maxSegments: MAX_SEGMENTS_BY_CODE[((raw.maxSegments ?? 0) >> 4) & 0x07] ?? 0,
     };
     // Counted here, not on arrival: a request the library cannot decode never reaches a handler.
     this.stats.inFlight++;
@@ -798,12 +831,70 @@ export class BacnetSimulator {
     const length = buffer.offset - start;
     const limit = Math.min(this.options.maxApdu, ctx.maxApduAccepted);
     if (length > limit) {
+      const canSegment = (this.options.segmentation === 'both' || this.options.segmentation === 'transmit') && ctx.segmentedAccepted;
+      if (canSegment && (buffer.buffer[start]! & 0xf0) === PduType.COMPLEX_ACK) {
+        // The service data after the Complex-ACK's three header octets, cut to fit segments of five.
+        return this.sendSegmented(ctx, Buffer.from(buffer.buffer.subarray(start + 3, buffer.offset)), limit - 5);
+      }
       // Clause 5.4.5.2: an answer longer than one APDU that cannot be segmented is aborted.
       this.stats.aborts++;
       return this.abort(ctx, AbortReason.SEGMENTATION_NOT_SUPPORTED);
     }
     this.stats.largestApdu = Math.max(this.stats.largestApdu, length);
     this.sendBvlc(buffer, to);
+  }
+
+  private sendSegmented(ctx: RequestContext, data: Buffer, segmentSize: number): void {
+    const count = Math.ceil(data.length / segmentSize);
+    const allowed = ctx.maxSegments === 0 ? 255 : ctx.maxSegments;
+    if (count > allowed || count > 255) {
+      // More segments than the requester takes: abort, buffer-overflow (clause 5.4.5.2).
+      this.stats.aborts++;
+      return this.abort(ctx, AbortReason.BUFFER_OVERFLOW);
+    }
+    const segments = Array.from({ length: count }, (_, i) => data.subarray(i * segmentSize, (i + 1) * segmentSize));
+    const answer: SegmentedAnswer = { ctx, segments, next: 0, tries: 0 };
+    this.segmented.set(`${ctx.sender.address}/${ctx.invokeId}`, answer);
+    this.stats.segmentedAnswers++;
+    this.sendSegment(answer);
+  }
+
+  private sendSegment(answer: SegmentedAnswer): void {
+    const { ctx, segments, next } = answer;
+    const to = ctx.sender.address;
+    if (!to || !this.client) return;
+    const buffer = this.buffer();
+    encodeNpdu(buffer, 0, ctx.sender);
+    const more = next < segments.length - 1 ? 0x04 : 0;
+    encodeComplexAck(buffer, PduType.COMPLEX_ACK | 0x08 | more, ctx.service, ctx.invokeId, next, 1);
+    segments[next]!.copy(buffer.buffer, buffer.offset);
+    buffer.offset += segments[next]!.length;
+    this.stats.segmentsSent++;
+    this.stats.largestApdu = Math.max(this.stats.largestApdu, 5 + segments[next]!.length);
+    this.sendBvlc(buffer, to);
+    if (answer.timer) clearTimeout(answer.timer);
+    answer.timer = setTimeout(() => {
+      // No Segment-ACK: send the segment again, three tries in all, then give the answer up.
+      if (++answer.tries >= 3) return this.segmented.delete(`${to}/${ctx.invokeId}`);
+      this.sendSegment(answer);
+    }, this.options.segmentTimeoutMs);
+    answer.timer.unref();
+  }
+
+  /** A Segment-ACK from the requester: the next segment, or the end of the answer. */
+  private onSegmentAck(from: string, invokeId: number, sequence: number, negative: boolean): void {
+    const id = `${from}/${invokeId}`;
+    const answer = this.segmented.get(id);
+    if (!answer) return;
+    if (answer.timer) clearTimeout(answer.timer);
+    // A negative ack names the last segment received in order: go on from the one after it.
+    answer.next = negative ? sequence + 1 : Math.max(answer.next, sequence + 1);
+    answer.tries = 0;
+    if (answer.next >= answer.segments.length) {
+      this.segmented.delete(id);
+      return;
+    }
+    this.sendSegment(answer);
   }
 
   private complexAck(ctx: RequestContext, encodeBody: (buffer: EncodeBuffer) => void): void {
