@@ -529,13 +529,23 @@ export class BacnetClient {
     }
     if (method === 'rp' || maxApdu === undefined) return Promise.all(refs.map((ref) => this.readByRp(device, ref)));
     const results = new Array<RefResult>(refs.length);
-    const plan = planReadPropertyMultiple(refs, { maxApdu });
-    await Promise.all(
-      plan.map(async (request) => {
-        const answers = await this.readByRpm(device, request.refs.map((i) => refs[i]!), maxApdu);
-        request.refs.forEach((refIndex, k) => (results[refIndex] = answers[k]!));
-      }),
+    // The library leaves an array index of 0 (the array's length) out of a ReadPropertyMultiple
+    // request, which would ask for the whole array: those go by ReadProperty.
+    const byRpm = refs.flatMap((ref, i) => (ref.arrayIndex === 0 ? [] : [i]));
+    const plan = planReadPropertyMultiple(
+      byRpm.map((i) => refs[i]!),
+      { maxApdu },
     );
+    await Promise.all([
+      ...plan.map(async (request) => {
+        const indexes = request.refs.map((k) => byRpm[k]!);
+        const answers = await this.readByRpm(device, indexes.map((i) => refs[i]!), maxApdu);
+        indexes.forEach((refIndex, k) => (results[refIndex] = answers[k]!));
+      }),
+      ...refs.map(async (ref, i) => {
+        if (ref.arrayIndex === 0) results[i] = await this.readByRp(device, ref);
+      }),
+    ]);
     return results;
   }
 
