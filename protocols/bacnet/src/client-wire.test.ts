@@ -135,6 +135,15 @@ describe('BACnet client on the wire', () => {
     expect((await reading)[0]!.value).toBe(16);
   });
 
+  it('rejects a confirmed request it does not serve, as the standard says', async () => {
+    const device = await fakeDevice();
+    const c = await client();
+    // A ReadProperty (12), invoke id 0x21, sent to the client as if it were a device.
+    device.answer('0104' + '000521' + '0c' + '0c00000001' + '1955', c.localAddress!);
+    await waitUntil('the reject', () => device.received.length === 1);
+    expect(device.received[0]!.data.toString('hex')).toBe('810a0009' + '0100' + '60' + '21' + '09');
+  });
+
   it('tells a Reject from an Abort, which the library reports alike', async () => {
     const device = await fakeDevice();
     const c = await client();

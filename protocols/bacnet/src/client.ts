@@ -15,7 +15,7 @@ import { BacnetAbortError, BacnetError, BacnetProtocolError, BacnetRejectError, 
 import { formatObjectId, propertyName, type BacnetObjectId } from './names.js';
 import { planReadPropertyMultiple, type PropertyRef } from './planner.js';
 import { LibraryClient } from './library.js';
-import { peekApdu, UdpTransport } from './transport.js';
+import { peekApdu, rejectDatagram, UdpTransport } from './transport.js';
 
 const P = PropertyIdentifier;
 /** Instance 4194303 of the Device type names "the device that receives this request" (clause 15.5.1.1.1). */
@@ -268,7 +268,14 @@ export class BacnetClient {
       },
       inspect: (buffer, from) => {
         const apdu = peekApdu(buffer);
-        if (!apdu || apdu.invokeId === undefined || apdu.pduType === 0x00) return true;
+        if (!apdu || apdu.invokeId === undefined) return true;
+        if (apdu.pduType === 0x00) {
+          if (apdu.service === ConfirmedServiceChoice.CONFIRMED_COV_NOTIFICATION) return true;
+          // We serve nothing but COV notifications: others get the standard's Reject (the
+          // library would answer an Error PDU of its own making).
+          this.transport.sendDatagram(rejectDatagram(apdu.invokeId, RejectReason.UNRECOGNIZED_SERVICE), from);
+          return false;
+        }
         // An answer (ack, error, reject, abort, segment ack) belongs to the transaction of its
         // peer and invoke id (clause 5.4). The library matches invoke ids alone: drop an answer
         // from anyone but the device the request went to, or it could be taken for its answer.

@@ -26,7 +26,7 @@ import { encode as encodeNpdu } from '@bacnet-js/client/dist/lib/npdu.js';
 import { CovNotify, ErrorService, IAm, ReadProperty, ReadPropertyMultiple } from '@bacnet-js/client/dist/lib/services/index.js';
 import { buildingObjects, type SimulatedObjectSpec } from './building.js';
 import { LibraryClient } from './library.js';
-import { peekApdu, UdpTransport } from './transport.js';
+import { peekApdu, rejectDatagram, UdpTransport } from './transport.js';
 
 
 /** Max-APDU-length-accepted values of the standard (clause 20.1.2.5). */
@@ -926,10 +926,6 @@ export class BacnetSimulator {
   }
 
   private reject(to: string, invokeId: number, reason: RejectReason): void {
-    if (!to) return;
-    const buffer = this.buffer();
-    encodeNpdu(buffer, 0, undefined);
-    encodeAbort(buffer, PduType.REJECT, invokeId, reason);
-    this.sendBvlc(buffer, to);
+    if (to) this.transport?.sendDatagram(rejectDatagram(invokeId, reason), to);
   }
 }

@@ -76,6 +76,14 @@ export function peekApdu(buffer: Buffer): PeekedApdu | undefined {
   }
 }
 
+/**
+ * A whole BACnet/IP datagram rejecting a confirmed request (clause 18.8): BVLC
+ * Original-Unicast-NPDU, NPDU without routing, Reject PDU with the invoke id and reason.
+ */
+export function rejectDatagram(invokeId: number, reason: number): Buffer {
+  return Buffer.from([0x81, 0x0a, 0x00, 0x09, 0x01, 0x00, 0x60, invokeId & 0xff, reason & 0xff]);
+}
+
 export interface UdpTransportOptions {
   /** Local IPv4 address to bind: 127.0.0.1 in tests, the building network's interface, or 0.0.0.0. */
   interface: string;
@@ -200,6 +208,14 @@ export class UdpTransport extends EventEmitter {
     socket.send(buffer, 0, length, port, host, (error) => {
       // A send to an unreachable address is the same as a lost datagram for BACnet: the
       // request times out. Report it without crashing.
+      if (error) this.emit('error', error);
+    });
+  }
+
+  /** Sends a whole datagram built elsewhere (a Reject) to `ip:port`. */
+  sendDatagram(datagram: Buffer, to: string): void {
+    const [host, portText] = to.split(':');
+    this.socket?.send(datagram, Number(portText) || BACNET_PORT, host, (error) => {
       if (error) this.emit('error', error);
     });
   }
