@@ -105,7 +105,12 @@ describe('BACnet simulator: behaviour', () => {
       { objectId: { type: ObjectType.ANALOG_VALUE, instance: 1 }, properties: [{ id: P.REQUIRED, index: ARRAY_ALL }] },
       { objectId: { type: ObjectType.ANALOG_VALUE, instance: 1 }, properties: [{ id: P.OPTIONAL, index: ARRAY_ALL }] },
       { objectId: { type: ObjectType.DEVICE, instance: 4194303 }, properties: [{ id: P.OBJECT_IDENTIFIER, index: ARRAY_ALL }] },
+      { objectId: { type: ObjectType.DEVICE, instance: sim.deviceInstance }, properties: [{ id: P.ALL, index: ARRAY_ALL }] },
     ]);
+    const device = new Map(result.values[4]!.values.map((v) => [v.id, v.value]));
+    expect(device.get(P.DEVICE_ADDRESS_BINDING)).toEqual([]);
+    expect(device.get(P.MAX_APDU_LENGTH_ACCEPTED)?.[0]?.value).toBe(1476);
+    expect(device.get(P.OBJECT_LIST)).toHaveLength(sim.objectList.length);
     const ids = result.values.map((o) => o.values.map((v) => v.id));
     expect(ids[0]).toEqual(expect.arrayContaining([P.OBJECT_IDENTIFIER, P.OBJECT_NAME, P.PRESENT_VALUE, P.STATUS_FLAGS, P.UNITS, P.DESCRIPTION, P.COV_INCREMENT]));
     expect(ids[1]).toEqual(expect.arrayContaining([P.PRESENT_VALUE, P.STATUS_FLAGS, P.UNITS]));

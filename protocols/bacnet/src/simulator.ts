@@ -669,6 +669,8 @@ export class BacnetSimulator {
       return element ? { values: [element] } : { error: [ErrorClass.PROPERTY, ErrorCode.INVALID_ARRAY_INDEX] };
     }
     if (index !== ASN1_ARRAY_ALL) return { error: [ErrorClass.PROPERTY, ErrorCode.PROPERTY_IS_NOT_AN_ARRAY] };
+    // A list with no element: nothing between the value's opening and closing tags.
+    if (id.type === ObjectType.DEVICE && property === P.DEVICE_ADDRESS_BINDING) return { values: [] };
     return { values: [this.scalarProperty(id, property)] };
   }
 
@@ -715,8 +717,6 @@ export class BacnetSimulator {
         case P.SEGMENTATION_SUPPORTED: return { type: ApplicationTag.ENUMERATED, value: SEGMENTATION[o.segmentation] };
         case P.APDU_TIMEOUT: return unsigned(3000);
         case P.NUMBER_OF_APDU_RETRIES: return unsigned(3);
-        // An empty list: the library has no encoding for it, so NULL stands in (never read by the client).
-        case P.DEVICE_ADDRESS_BINDING: return { type: ApplicationTag.NULL, value: null };
         case P.DATABASE_REVISION: return unsigned(1);
         case P.DESCRIPTION: return text('Simulated building controller of CityPilot');
         case P.LOCATION: return text('Plant room');
