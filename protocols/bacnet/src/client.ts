@@ -22,7 +22,11 @@ const P = PropertyIdentifier;
 const THIS_DEVICE = 4194303;
 
 export interface BacnetClientOptions {
-  /** Local IPv4 address to bind: the building network's interface, 0.0.0.0 for all, 127.0.0.1 in tests. Default 0.0.0.0. */
+  /**
+   * Local IPv4 address to bind: 0.0.0.0 for all (default), the building network's interface, or
+   * 127.0.0.1 in tests. A socket bound to one address receives no broadcast (measured on Linux):
+   * devices that answer Who-Is with a broadcast I-Am, as many do, are then found only with 0.0.0.0.
+   */
   interface?: string;
   /** Local UDP port. Default 47808; 0 for a free port chosen by the system (tests). */
   port?: number;
