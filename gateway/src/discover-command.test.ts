@@ -64,7 +64,7 @@ describe('citypilot gateway discover modbus', () => {
     await expect(discoverDevices(registry, 'modbus', ['--host', '127.0.0.1', '--port', 'abc'])).rejects.toThrow(/--port: .*integer/i);
     await expect(discoverDevices(registry, 'modbus', ['--host', '127.0.0.1', '--units', '3-1'])).rejects.toThrow(/--units: "3-1" is not a range/);
     await expect(discoverDevices(registry, 'modbus', ['--colour', 'red'])).rejects.toThrow(DiscoverUsageError);
-    await expect(discoverDevices(registry, 'bacnet', [])).rejects.toThrow(/unknown plugin "bacnet": expected one of modbus/);
+    await expect(discoverDevices(registry, 'knx', [])).rejects.toThrow(/unknown plugin "knx": expected one of bacnet, modbus/);
   });
 
   it('lists the plugin options from its schema (--help) and exits 2 on a bad option, from the command line', () => {

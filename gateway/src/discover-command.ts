@@ -91,11 +91,12 @@ function parseOptions(args: readonly string[]): Record<string, string> {
       options.help = '';
       continue;
     }
-    const match = /^--([A-Za-z][A-Za-z0-9]*)(?:=(.*))?$/.exec(arg);
+    const match = /^--([A-Za-z][A-Za-z0-9]*(?:-[a-z0-9]+)*)(?:=(.*))?$/.exec(arg);
     if (!match) throw new DiscoverUsageError(`unexpected argument ${JSON.stringify(arg)}: options are written --name value`);
     const value = match[2] ?? args[++i];
     if (value === undefined) throw new DiscoverUsageError(`--${match[1]} needs a value`);
-    options[match[1]!] = value;
+    // --broadcast-address is --broadcastAddress: command lines are written in kebab-case, schemas in camelCase.
+    options[match[1]!.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = value;
   }
   return options;
 }

@@ -87,7 +87,7 @@ describe('citypilot simulate', () => {
     expect(await runSimulateCli(['modbus'], usage.io, Promise.resolve())).toBe(2);
     expect(usage.err.join('')).toMatch(/^Usage: citypilot simulate <plugin> --profile ID/);
     const plugin = capture();
-    expect(await runSimulateCli(['bacnet', '--profile', 'x'], plugin.io, Promise.resolve())).toBe(2);
-    expect(plugin.err.join('')).toBe('No simulator for plugin "bacnet": expected one of "modbus".');
+    expect(await runSimulateCli(['knx', '--profile', 'x'], plugin.io, Promise.resolve())).toBe(2);
+    expect(plugin.err.join('')).toBe('No simulator for plugin "knx": expected one of "bacnet", "modbus".');
   });
 });
