@@ -115,6 +115,12 @@ describe('the BACnet driver', () => {
     expect(sim.stats.segmentedAnswers).toBe(0);
     expect(sim.stats.maxInFlight).toBe(1);
     expect(sim.stats.requests.readPropertyMultiple).toBeGreaterThan(4);
+
+    // More requests in flight for a device that takes them, never more than the setting.
+    const slow = await simulator({ objects: undefined, generatedAnalogInputs: 60, maxApdu: 128, responseDelayMs: 30 });
+    const parallel = await driverFor(slow, { mode: 'poll', maxRequestsInFlight: 3 }, points);
+    expect((await parallel.read()).filter((r) => r.quality !== 'good')).toEqual([]);
+    expect(slow.stats.maxInFlight).toBe(3);
   });
 
   it('maps status flags, reliability and out-of-service to the quality', async () => {

@@ -28,6 +28,8 @@ interface Entry {
   timeouts: Map<number, number>;
   client?: BacnetClient;
   opened?: Promise<BacnetClient>;
+  /** The client's timeout, once open: the longest a device joining later can wait. */
+  timeoutMs?: number;
 }
 
 /**
@@ -62,6 +64,9 @@ export class BacnetSockets {
     }
     const user = this.nextUser++;
     entry.timeouts.set(user, timeoutMs);
+    if (entry.timeoutMs !== undefined && timeoutMs > entry.timeoutMs) {
+      logger.warn({ socket: key, timeoutMs, socketTimeoutMs: entry.timeoutMs }, `BACnet socket ${key} is open with a timeout of ${entry.timeoutMs} ms: a device joining it waits no longer (restart the gateway to apply its ${timeoutMs} ms)`);
+    }
     const held = entry;
     let left = false;
     return {
@@ -88,13 +93,9 @@ export class BacnetSockets {
       const { settings } = entry;
       // The library waits as long for every answer on a socket: as long as its slowest device
       // allows; each device's own timeout still applies to its requests (BacnetDevice.timeoutMs).
-      const client = new BacnetClient({
-        interface: settings.interface,
-        port: settings.port,
-        broadcastAddress: settings.broadcastAddress,
-        timeoutMs: Math.max(...entry.timeouts.values()),
-        retries: 0,
-      });
+      entry.timeoutMs = Math.max(...entry.timeouts.values());
+      // Devices give their own retries; these are the BBMD registration's.
+      const client = new BacnetClient({ interface: settings.interface, port: settings.port, broadcastAddress: settings.broadcastAddress, timeoutMs: entry.timeoutMs, retries: 1 });
       entry.client = client;
       try {
         await client.open();
@@ -107,6 +108,7 @@ export class BacnetSockets {
       } catch (error) {
         client.close();
         entry.client = undefined;
+        entry.timeoutMs = undefined;
         // The next read tries again (the port may be free by then, the BBMD back).
         entry.opened = undefined;
         throw error;
