@@ -35,7 +35,7 @@ import { bacnetDiscovery } from './discover.js';
 import { objectTypeNumber, pointObjectType } from './object-types.js';
 import { bacnetAddress, bacnetConnection, type BacnetConnectionConfig } from './schema.js';
 import { simulate } from './simulate.js';
-import { BacnetSockets, SocketConflictError, type SharedSocket, type SocketSettings } from './sockets.js';
+import { BacnetSockets, type SharedSocket, type SocketSettings } from './sockets.js';
 import { errorReason, toReading, type ObjectStatus } from './values.js';
 
 type BacnetDeviceConfig = DeviceConfig<typeof bacnetConnection, typeof bacnetAddress>;
@@ -124,19 +124,19 @@ export function createBacnetPlugin() {
     simulate,
     discovery: bacnetDiscovery(),
     create(device, context): Driver {
-      const issues: ConfigIssue[] = connectionIssues(device.connection);
-      const points = checkPoints(device, issues);
-      if (issues.length > 0) throw new ConfigError(issues);
       const c = device.connection;
       const settings: SocketSettings = { interface: c.network.interface, port: c.network.port, broadcastAddress: c.network.broadcastAddress };
       if (c.network.bbmd) settings.bbmd = { address: c.network.bbmd.address, ttlSeconds: parseDuration(c.network.bbmd.ttl) / 1000 };
-      let socket: SharedSocket;
-      try {
-        socket = sockets.join(settings, context.timeoutMs, context.logger);
-      } catch (error) {
-        if (!(error instanceof SocketConflictError)) throw error;
-        throw new ConfigError([{ path: ['connection', 'network', error.setting], message: error.message }], { cause: error });
-      }
+      // Every problem at once, in the order of the block. The socket's settings are checked
+      // against the devices created before this one and not closed yet: the gateway's check of
+      // a file creates each device and closes it later (close() leaves the socket only after
+      // an await), so two devices of one file that disagree are told apart there too.
+      const issues: ConfigIssue[] = connectionIssues(c);
+      const conflict = sockets.conflict(settings);
+      if (conflict) issues.push({ path: ['connection', 'network', conflict.setting], message: conflict.message });
+      const points = checkPoints(device, issues);
+      if (issues.length > 0) throw new ConfigError(issues);
+      const socket: SharedSocket = sockets.join(settings, device.id, context.timeoutMs, context.logger);
       return new BacnetDriver(device.id, c, points, socket, context);
     },
   });
@@ -356,6 +356,9 @@ class BacnetDriver implements Driver {
     // Tell the device to stop notifying, unless it is silent (the cancels would only time out).
     if (!this.silent) await Promise.allSettled(subscriptions.map((s) => s.cancel()));
     else for (const s of subscriptions) void s.cancel().catch(() => undefined);
+    // Left after an await, always: the gateway's check of a file creates each device and closes
+    // it without waiting, and the next devices must still meet its socket's settings (create()).
+    await Promise.resolve();
     this.socket.leave();
   }
 

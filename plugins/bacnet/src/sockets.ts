@@ -26,6 +26,8 @@ interface Entry {
   settings: SocketSettings;
   /** Timeouts of the devices using it, by user: the client waits as long as the slowest asks. */
   timeouts: Map<number, number>;
+  /** Ids of the devices using it, by user, for messages. */
+  devices: Map<number, string>;
   client?: BacnetClient;
   opened?: Promise<BacnetClient>;
   /** The client's timeout, once open: the longest a device joining later can wait. */
@@ -46,24 +48,18 @@ export class BacnetSockets {
    * A handle on the socket of `settings.interface:settings.port`, for one device.
    * @throws SocketConflictError when a device already on that socket gave other settings
    */
-  join(settings: SocketSettings, timeoutMs: number, logger: Logger): SharedSocket {
+  join(settings: SocketSettings, device: string, timeoutMs: number, logger: Logger): SharedSocket {
+    const conflict = this.conflict(settings);
+    if (conflict) throw conflict;
     const key = `${settings.interface}:${settings.port}`;
     let entry = this.entries.get(key);
-    if (entry) {
-      const had = entry.settings;
-      if (had.broadcastAddress !== settings.broadcastAddress) {
-        throw new SocketConflictError('broadcastAddress', `${key} is already used with broadcastAddress ${had.broadcastAddress} by another device: devices on one interface and port share its socket and its settings`);
-      }
-      const bbmd = (s: SocketSettings) => (s.bbmd ? `${s.bbmd.address} with ttl ${s.bbmd.ttlSeconds}s` : 'none');
-      if (bbmd(had) !== bbmd(settings)) {
-        throw new SocketConflictError('bbmd', `${key} is already used with bbmd ${bbmd(had)} by another device: devices on one interface and port share its socket and its foreign-device registration`);
-      }
-    } else {
-      entry = { settings, timeouts: new Map() };
+    if (!entry) {
+      entry = { settings, timeouts: new Map(), devices: new Map() };
       this.entries.set(key, entry);
     }
     const user = this.nextUser++;
     entry.timeouts.set(user, timeoutMs);
+    entry.devices.set(user, device);
     if (entry.timeoutMs !== undefined && timeoutMs > entry.timeoutMs) {
       logger.warn({ socket: key, timeoutMs, socketTimeoutMs: entry.timeoutMs }, `BACnet socket ${key} is open with a timeout of ${entry.timeoutMs} ms: a device joining it waits no longer (restart the gateway to apply its ${timeoutMs} ms)`);
     }
@@ -76,11 +72,29 @@ export class BacnetSockets {
         if (left) return;
         left = true;
         held.timeouts.delete(user);
+        held.devices.delete(user);
         if (held.timeouts.size > 0) return;
         if (this.entries.get(key) === held) this.entries.delete(key);
         held.client?.close();
       },
     };
+  }
+
+  /** Why a device with `settings` cannot join the socket of its interface and port, or undefined when it can. */
+  conflict(settings: SocketSettings): SocketConflictError | undefined {
+    const key = `${settings.interface}:${settings.port}`;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    const had = entry.settings;
+    const by = `device ${[...entry.devices.values()].map((d) => JSON.stringify(d)).join(', ')}`;
+    if (had.broadcastAddress !== settings.broadcastAddress) {
+      return new SocketConflictError('broadcastAddress', `${key} is already used with broadcastAddress ${had.broadcastAddress} by ${by}: devices on one interface and port share its socket and its settings`);
+    }
+    const bbmd = (s: SocketSettings) => (s.bbmd ? `${s.bbmd.address} with ttl ${s.bbmd.ttlSeconds}s` : 'none');
+    if (bbmd(had) !== bbmd(settings)) {
+      return new SocketConflictError('bbmd', `${key} is already used with bbmd ${bbmd(had)} by ${by}: devices on one interface and port share its socket and its foreign-device registration`);
+    }
+    return undefined;
   }
 
   /** How many devices share each socket (`interface:port`), for tests and status pages. */
