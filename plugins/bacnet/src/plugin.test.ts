@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ObjectType, PropertyIdentifier, Reliability } from '@bacnet-js/client';
 import { BacnetClient } from '@citypilot/protocol-bacnet';
 import { BacnetSimulator, buildingObjects, waitUntil, type BacnetSimulatorOptions, type SimulatedObjectSpec } from '@citypilot/protocol-bacnet/testing';
-import { ConfigError, DeviceProtocolError, DeviceTimeoutError, pluginDeviceSchema, validate, type DeviceConfig, type Driver, type DriverPlugin, type Reading } from '@citypilot/sdk';
+import { ConfigError, DeviceProtocolError, DeviceTimeoutError, pluginDeviceSchema, validate, type DeviceConfig, type Driver, type DriverPlugin, type Logger, type Reading } from '@citypilot/sdk';
 import type { bacnetAddress, bacnetConnection } from './schema.js';
 import { createBacnetPlugin } from './plugin.js';
 import { freeUdpPort } from './simulate.js';
@@ -10,7 +10,7 @@ import { freeUdpPort } from './simulate.js';
 type BacnetPlugin = ReturnType<typeof createBacnetPlugin>;
 type BacnetDeviceConfig = DeviceConfig<typeof bacnetConnection, typeof bacnetAddress>;
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const AI = ObjectType.ANALOG_INPUT;
 const AV = ObjectType.ANALOG_VALUE;
 const BV = ObjectType.BINARY_VALUE;
@@ -42,10 +42,10 @@ describe('the BACnet driver', () => {
     return result.value as unknown as BacnetDeviceConfig;
   }
 
-  async function driverFor(sim: BacnetSimulator, connection: Record<string, unknown>, points: unknown[], plugin: BacnetPlugin = createBacnetPlugin(), timeoutMs = 1000) {
+  async function driverFor(sim: BacnetSimulator, connection: Record<string, unknown>, points: unknown[], plugin: BacnetPlugin = createBacnetPlugin(), timeoutMs = 1000, logger = quiet) {
     const port = await freeUdpPort();
     const device = block(plugin, { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port }, retries: 0, ...connection }, points);
-    const driver = plugin.create(device, { timeoutMs, logger: quiet });
+    const driver = plugin.create(device, { timeoutMs, logger });
     drivers.push(driver);
     return driver;
   }
@@ -266,7 +266,8 @@ describe('the BACnet driver', () => {
 
     it('reads the points of a device that refuses COV, and asks again after covLifetime', async () => {
       const sim = await simulator({ cov: false });
-      const driver = await driverFor(sim, { covLifetime: '1s' }, points);
+      const warnings: string[] = [];
+      const driver = await driverFor(sim, { covLifetime: '1s' }, points, undefined, 1000, { ...quiet, warn: (_: object, msg?: string) => void warnings.push(msg ?? '') });
       expect((await driver.read()).map((r) => r.quality)).toEqual(['good', 'good', 'good', 'good']);
       // One refusal is enough for the device: its other points are not asked.
       expect(sim.stats.requests.subscribeCov).toBe(1);
@@ -278,6 +279,8 @@ describe('the BACnet driver', () => {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await driver.read();
       expect(sim.stats.requests.subscribeCov).toBe(2);
+      // Said once, not at every refusal.
+      expect(warnings).toEqual(['BACnet device 1234: does not execute SubscribeCOV: its points are read at each interval; asked again in 1s']);
     });
 
     it('polls a point whose subscription is refused, and keeps the others subscribed', async () => {

@@ -492,14 +492,15 @@ class BacnetDriver implements Driver {
       return state && !state.subscription && !state.pending && state.retryAt <= now;
     });
     if (due.length === 0) return;
-    // The first asks alone: a device without COV rejects it, and the others are not asked.
+    // The first asks alone: a device without COV rejects it, and one that does not answer
+    // costs one timeout, not one per point; the read that follows tells whether it is silent.
     const [first, ...rest] = due;
-    await this.subscribeOne(client, first!);
-    if (this.covRefusedUntil > now || this.silent) return;
+    if ((await this.subscribeOne(client, first!)) !== 'answered') return;
     await Promise.all(rest.map((p) => this.subscribeOne(client, p)));
   }
 
-  private async subscribeOne(client: BacnetClient, p: PlannedPoint): Promise<void> {
+  /** Subscribes one point; says whether the device answered, or refused COV as a service, or did not answer. */
+  private async subscribeOne(client: BacnetClient, p: PlannedPoint): Promise<'answered' | 'no-cov' | 'no-answer'> {
     const state = this.cov.get(p.id)!;
     state.pending = true;
     try {
@@ -513,24 +514,26 @@ class BacnetDriver implements Driver {
       this.lastHeard = Date.now();
       if (this.closed || this.silent) {
         void subscription.cancel().catch(() => undefined);
-        return;
+        return 'answered';
       }
       state.subscription = subscription;
+      // A refusal logged before is logged again if it comes back.
       this.logged.delete(`cov:${p.id}`);
+      this.logged.delete('cov');
+      return 'answered';
     } catch (error) {
       const retryAt = Date.now() + this.lifetimeSeconds * 1000;
-      if (error instanceof BacnetTimeoutError) {
-        // The read that follows tells whether the device is silent; asked again next time.
-        return;
-      }
+      // Asked again at the next read.
+      if (error instanceof BacnetTimeoutError) return 'no-answer';
       if (error instanceof BacnetRejectError && error.reason === 'unrecognized-service') {
         this.covRefusedUntil = retryAt;
         this.log('cov', 'warn', `does not execute SubscribeCOV: its points are read at each interval; asked again in ${this.connection.covLifetime}`, {});
-        return;
+        return 'no-cov';
       }
       if (!(error instanceof BacnetError)) throw error;
       state.retryAt = retryAt;
       this.log(`cov:${p.id}`, 'warn', `refused the COV subscription of ${p.object}: the point is read at each interval; asked again in ${this.connection.covLifetime}`, { point: p.id, err: errorReason(error) });
+      return 'answered';
     } finally {
       state.pending = false;
     }
