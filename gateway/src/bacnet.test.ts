@@ -1,11 +1,11 @@
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BacnetSimulator, buildingObjects } from '@citypilot/protocol-bacnet/testing';
 import type { Sample } from '@citypilot/sdk';
-import { parseGatewayConfig } from './config.js';
+import { loadGatewayConfig, parseGatewayConfig } from './config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
 import { PluginRegistry } from './registry.js';
 
@@ -94,5 +94,30 @@ devices:
     expect(latest('ahu.supply-temp')!.reason).toMatch(/no answer|did not answer/);
     simulator.misbehave('none');
     await expect.poll(() => latest('ahu.supply-temp'), { timeout: 15_000 }).toMatchObject({ quality: 'good', value: 23.5 });
+  });
+
+  it('binds its BACnet socket again, on the same port, when the configuration changes while it runs', async () => {
+    await gateway?.stop(0);
+    gateway = undefined;
+    const file = join(dir, 'reload.yaml');
+    const port = await freeUdpPort();
+    const point = (id: string, instance: number) => `      - { id: ${id}, address: { objectType: analog-input, instance: ${instance} } }\n`;
+    const yaml = (points: string) =>
+      `gateway: { id: reload }\nhub: { natsUrl: nats://127.0.0.1:1 }\nstatus: { port: 0 }\ndevices:\n` +
+      `  - id: plant\n    plugin: bacnet\n    interval: 1s\n    timeout: 1s\n` +
+      `    connection: { deviceInstance: ${simulator.deviceInstance}, address: ${simulator.address}, network: { interface: 127.0.0.1, port: ${port} } }\n    points:\n${points}`;
+    writeFileSync(file, yaml(point('flow', 3)));
+    gateway = await Gateway.start({ config: loadGatewayConfig(file, new PluginRegistry()), configFile: file, logger: quiet });
+    const samples: Sample[] = [];
+    gateway.on('samples', (s) => samples.push(...s));
+    await expect.poll(() => samples.some((s) => s.point === 'plant.flow' && s.quality === 'good'), { timeout: 10_000 }).toBe(true);
+
+    writeFileSync(file, yaml(point('flow', 3) + point('power', 4)));
+    await gateway.reload();
+    expect(gateway.status().config.lastError).toBeNull();
+    // The old socket was closed with the old configuration's drivers, the new one bound in its place.
+    await expect.poll(() => samples.find((s) => s.point === 'plant.power')?.quality, { timeout: 10_000 }).toBe('good');
+    const from = Date.now();
+    await expect.poll(() => samples.some((s) => s.point === 'plant.flow' && s.time > from && s.quality === 'good'), { timeout: 10_000 }).toBe(true);
   });
 });
