@@ -200,6 +200,18 @@ describe('the BACnet driver', () => {
     await expect(again.open()).resolves.toMatchObject({ port });
   });
 
+  it('reads a device with an address while its BBMD does not answer, saying so once', async () => {
+    const notBbmd = await simulator({ deviceInstance: 1 });
+    const device = await simulator({ deviceInstance: 2 });
+    const warnings: string[] = [];
+    const logger = { ...quiet, warn: (_: object, msg?: string) => void warnings.push(msg ?? '') };
+    const driver = await driverFor(device, { mode: 'poll', network: { interface: '127.0.0.1', port: await freeUdpPort(), bbmd: { address: notBbmd.address, ttl: '1m' } } }, buildingPoints.slice(0, 1), undefined, 300, logger);
+    expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
+    expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cannot register as a foreign device with 127\.0\.0\.1:\d+: broadcasts \(Who-Is\) do not cross/);
+  });
+
   describe('in mode cov', () => {
     const points = [
       { id: 'supply-temp', unit: '°C', address: { objectType: 'analog-input', instance: 1 } },

@@ -368,9 +368,7 @@ class BacnetDriver implements Driver {
     try {
       return await this.socket.client();
     } catch (error) {
-      if (error instanceof BacnetSocketError) throw new DeviceUnreachableError(error.message, { cause: error });
-      if (error instanceof BacnetTimeoutError) throw new DeviceUnreachableError(`BBMD registration on ${this.socket.where}: ${error.message}`, { cause: error });
-      if (error instanceof BacnetError) throw new DeviceUnreachableError(`BACnet socket ${this.socket.where}: ${error.message}`, { cause: error });
+      if (error instanceof BacnetError) throw new DeviceUnreachableError(error.message, { cause: error });
       throw error;
     }
   }

@@ -32,6 +32,11 @@ interface Entry {
   opened?: Promise<BacnetClient>;
   /** The client's timeout, once open: the longest a device joining later can wait. */
   timeoutMs?: number;
+  /** Foreign-device registration (with `settings.bbmd`): done, under way, last attempt (ms), last failure logged. */
+  registered?: boolean;
+  registering?: boolean;
+  lastRegistration?: number;
+  registrationError?: string;
 }
 
 /**
@@ -102,7 +107,7 @@ export class BacnetSockets {
     return new Map([...this.entries].map(([key, e]) => [key, e.timeouts.size]));
   }
 
-  private open(entry: Entry, logger: Logger): Promise<BacnetClient> {
+  private async open(entry: Entry, logger: Logger): Promise<BacnetClient> {
     entry.opened ??= (async () => {
       const { settings } = entry;
       // The library waits as long for every answer on a socket: as long as its slowest device
@@ -113,23 +118,50 @@ export class BacnetSockets {
       entry.client = client;
       try {
         await client.open();
-        if (settings.bbmd) {
-          const where = `${settings.interface}:${settings.port}`;
-          await client.registerForeignDevice(settings.bbmd.address, settings.bbmd.ttlSeconds, (error) =>
-            logger.warn({ socket: where, bbmd: settings.bbmd!.address, err: error.message }, 'BACnet foreign-device registration renewal failed; tried again'),
-          );
-        }
       } catch (error) {
         client.close();
         entry.client = undefined;
         entry.timeoutMs = undefined;
-        // The next read tries again (the port may be free by then, the BBMD back).
+        // The next read tries again (the port may be free by then).
         entry.opened = undefined;
         throw error;
       }
+      // The first read waits for the registration, so that its Who-Is goes through the BBMD.
+      if (settings.bbmd) await this.register(entry, client, logger);
       return client;
     })();
-    return entry.opened;
+    const client = await entry.opened;
+    // A registration that failed is tried again, in the background, at most every 30 s.
+    if (entry.settings.bbmd && !entry.registered && !entry.registering && Date.now() - (entry.lastRegistration ?? 0) >= 30_000) void this.register(entry, client, logger);
+    return client;
+  }
+
+  /**
+   * Registers the socket as a foreign device with its BBMD (the client renews it until it
+   * closes). A failure is logged, not thrown: devices with an address are read without the
+   * BBMD, and a BBMD down must not fail them all; a device found by Who-Is fails by itself.
+   */
+  private async register(entry: Entry, client: BacnetClient, logger: Logger): Promise<void> {
+    const bbmd = entry.settings.bbmd!;
+    const where = `${entry.settings.interface}:${entry.settings.port}`;
+    entry.registering = true;
+    entry.lastRegistration = Date.now();
+    try {
+      await client.registerForeignDevice(bbmd.address, bbmd.ttlSeconds, (error) =>
+        logger.warn({ socket: where, bbmd: bbmd.address, err: error.message }, `BACnet socket ${where}: renewal of the foreign-device registration with ${bbmd.address} failed; tried again`),
+      );
+      entry.registered = true;
+      if (entry.registrationError) logger.info({ socket: where, bbmd: bbmd.address }, `BACnet socket ${where}: registered as a foreign device with ${bbmd.address}`);
+      entry.registrationError = undefined;
+    } catch (error) {
+      const message = (error as Error).message;
+      if (entry.registrationError !== message) {
+        logger.warn({ socket: where, bbmd: bbmd.address, err: message }, `BACnet socket ${where}: cannot register as a foreign device with ${bbmd.address}: broadcasts (Who-Is) do not cross to the devices' subnet; tried again every 30 s`);
+      }
+      entry.registrationError = message;
+    } finally {
+      entry.registering = false;
+    }
   }
 }
 
@@ -137,7 +169,7 @@ export class BacnetSockets {
 export interface SharedSocket {
   /** `interface:port`, for messages. */
   readonly where: string;
-  /** The open client (opened, and registered with the BBMD, at the first call). */
+  /** The open client (opened, and registered with the BBMD when there is one, at the first call). */
   client(): Promise<BacnetClient>;
   /** This device no longer uses the socket; the last one to leave closes it. Idempotent. */
   leave(): void;
