@@ -245,16 +245,25 @@ describe('the BACnet driver', () => {
       // Only the polled point was read, in one request; the subscribed ones came from notifications.
       expect(sim.stats.requests.readPropertyMultiple).toBe(rpm + 1);
       expect(sim.stats.requests.readProperty ?? 0).toBe(rp);
-      // A point of another group, all of it subscribed: no request at all.
+      // A group all subscribed: no point is read; nothing was heard from the device since the
+      // last read, so it is asked one small question, to know it is still there.
       await driver.read(['supply-temp']);
       expect(sim.stats.requests.readPropertyMultiple).toBe(rpm + 1);
+      expect(sim.stats.requests.readProperty).toBe(rp + 1);
+      // A notification since: not even that.
+      sim.set(AI, 1, 22.5);
+      await waitUntil('the change is notified', () => sim.stats.covAcks >= 6);
+      expect(await driver.read(['supply-temp'])).toEqual([{ point: 'supply-temp', value: 22.5, quality: 'good' }]);
+      expect(sim.stats.requests.readProperty).toBe(rp + 1);
+      sim.set(AI, 1, 22.25);
+      await waitUntil('the change is notified', () => sim.stats.covAcks >= 7);
 
       // A notified fault: the reliability, which the notification does not carry, is read once.
       sim.setStatus(AI, 1, { reliability: Reliability.OVER_RANGE });
-      await waitUntil('the fault is notified', () => sim.stats.covAcks >= 6);
+      await waitUntil('the fault is notified', () => sim.stats.covAcks >= 8);
       expect(byPoint(await driver.read())['supply-temp']).toEqual({ point: 'supply-temp', value: null, quality: 'bad', reason: 'fault: over-range' });
       sim.setStatus(AI, 1, { reliability: Reliability.NO_FAULT_DETECTED, outOfService: true });
-      await waitUntil('the change is notified', () => sim.stats.covAcks >= 7);
+      await waitUntil('the change is notified', () => sim.stats.covAcks >= 9);
       expect(byPoint(await driver.read())['supply-temp']).toEqual({ point: 'supply-temp', value: 22.25, quality: 'uncertain', reason: 'out of service' });
 
       await driver.close();

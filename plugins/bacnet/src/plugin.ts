@@ -261,9 +261,12 @@ class BacnetDriver implements Driver {
   private silent = false;
   /** The device rejected SubscribeCOV as a service: not asked again before this time. */
   private covRefusedUntil = 0;
-  /** Last time (ms) anything came from the device: an answer or a notification. */
-  private lastHeard = 0;
-  private lastReadStart = 0;
+  /**
+   * Answers and notifications received from the device, counted, and the count when the last
+   * read ended: whether anything came since does not depend on the clock's resolution.
+   */
+  private heard = 0;
+  private heardAtLastRead = -1;
   private closed = false;
   private readonly logged = new Map<string, string>();
 
@@ -309,9 +312,7 @@ class BacnetDriver implements Driver {
   async read(ids?: readonly string[]): Promise<Reading[]> {
     const points = this.pointsFor(ids);
     const client = await this.client();
-    const heardBefore = this.lastHeard;
-    const previousRead = this.lastReadStart;
-    this.lastReadStart = Date.now();
+    const quiet = this.heard === this.heardAtLastRead;
     await this.connect(client);
     if (this.connection.mode === 'cov' && !this.silent) await this.subscribe(client, points);
 
@@ -325,16 +326,17 @@ class BacnetDriver implements Driver {
     if (toRead.length > 0) {
       const results = await this.readPoints(client, toRead);
       toRead.forEach((p, i) => readings.set(p.id, this.resultReading(p, results[i]!)));
-    } else if (heardBefore <= previousRead) {
-      // Every point comes from notifications, and nothing came since the last read: ask the
-      // device something small, so that one switched off is noticed within one interval, not
-      // at the next renewal (up to covLifetime later).
+    } else if (quiet) {
+      // Every point comes from notifications, and nothing came since the last read ended: ask
+      // the device something small, so that one switched off is noticed within one interval,
+      // not at the next renewal (up to covLifetime later).
       await this.probe(client);
     }
     if (this.silent) {
       this.silent = false;
       this.log('state', 'info', 'answers again', {});
     }
+    this.heardAtLastRead = this.heard;
     return points.map((p) => readings.get(p.id)!);
   }
 
@@ -385,14 +387,14 @@ class BacnetDriver implements Driver {
         throw new DeviceTimeoutError(`device ${instance} did not answer a Who-Is sent to ${this.connection.network.broadcastAddress} within ${this.context.timeoutMs} ms${hint}`);
       }
       this.address = iAm.address;
-      this.lastHeard = Date.now();
+      this.heard++;
       this.log('address', 'info', `found at ${iAm.address} by Who-Is`, { address: iAm.address });
     }
     if (this.infoRead) return;
     try {
       const info = await client.readDeviceInfo(this.device);
       this.infoRead = true;
-      this.lastHeard = Date.now();
+      this.heard++;
       this.log('info', 'info', 'device info read', {
         address: info.address,
         name: info.name,
@@ -450,7 +452,7 @@ class BacnetDriver implements Driver {
     const errors = results.map((r) => r.error);
     if (errors.every((e) => e instanceof BacnetTimeoutError)) throw this.deviceError(errors[0]);
     if (errors.every((e) => e instanceof BacnetProtocolError)) throw this.deviceError(errors[0]);
-    this.lastHeard = Date.now();
+    this.heard++;
     return results;
   }
 
@@ -476,7 +478,7 @@ class BacnetDriver implements Driver {
       // An Error answer is an answer: the device is there.
       if (!(error instanceof BacnetServiceError || error instanceof BacnetRejectError)) throw this.deviceError(error);
     }
-    this.lastHeard = Date.now();
+    this.heard++;
   }
 
   // ---- COV ---------------------------------------------------------------------------------
@@ -509,7 +511,7 @@ class BacnetDriver implements Driver {
         onNotification: (n) => this.onNotification(p, n),
         onError: (error) => this.onRenewalError(p, error),
       });
-      this.lastHeard = Date.now();
+      this.heard++;
       if (this.closed || this.silent) {
         void subscription.cancel().catch(() => undefined);
         return 'answered';
@@ -539,7 +541,7 @@ class BacnetDriver implements Driver {
 
   private onNotification(p: PlannedPoint, n: CovNotification): void {
     if (this.closed) return;
-    this.lastHeard = Date.now();
+    this.heard++;
     const state = this.cov.get(p.id)!;
     if (n.presentValue) state.value = n.presentValue;
     // A notification carries the status flags, not the reliability: a fault's reliability is read at the next read.
@@ -592,7 +594,7 @@ class BacnetDriver implements Driver {
     await this.connect(client);
     try {
       await client.writeProperty(this.device, { objectType: p.objectType, instance: p.instance, property: p.property }, value, { priority: p.priority });
-      this.lastHeard = Date.now();
+      this.heard++;
     } catch (error) {
       if (error instanceof BacnetServiceError || error instanceof BacnetRejectError) {
         throw new DeviceProtocolError(`${value === null ? 'relinquish' : 'write'} of ${p.object} refused: ${errorReason(error)}`, { cause: error });
