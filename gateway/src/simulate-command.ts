@@ -95,6 +95,8 @@ Press Ctrl-C to stop.`);
 
 /** A value as YAML in flow style, nested blocks included (BACnet's `network: { interface: …, port: … }`). */
 function flowYaml(value: unknown): string {
+  // A value YAML would read otherwise (an endpoint URL's colons) goes in quotes.
+  if (typeof value === 'string' && /[:#,{}[\]]/.test(value)) return JSON.stringify(value);
   if (value === null || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return `[${value.map(flowYaml).join(', ')}]`;
   return `{ ${Object.entries(value)
