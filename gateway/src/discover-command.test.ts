@@ -1,4 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { parse } from 'yaml';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
+import { BacnetSimulator } from '@citypilot/protocol-bacnet/testing';
 import { DataType, OpcuaSimulator } from '@citypilot/protocol-opcua/testing';
 import { simulatedPoint } from '@citypilot/plugin-modbus/testing';
 import { readYamlFile, type PointConfig } from '@citypilot/sdk';
@@ -67,7 +69,7 @@ describe('citypilot gateway discover modbus', () => {
     await expect(discoverDevices(registry, 'modbus', ['--host', '127.0.0.1', '--port', 'abc'])).rejects.toThrow(/--port: .*integer/i);
     await expect(discoverDevices(registry, 'modbus', ['--host', '127.0.0.1', '--units', '3-1'])).rejects.toThrow(/--units: "3-1" is not a range/);
     await expect(discoverDevices(registry, 'modbus', ['--colour', 'red'])).rejects.toThrow(DiscoverUsageError);
-    await expect(discoverDevices(registry, 'bacnet', [])).rejects.toThrow(/unknown plugin "bacnet": expected one of modbus/);
+    await expect(discoverDevices(registry, 'knx', [])).rejects.toThrow(/unknown plugin "knx": expected one of bacnet, modbus, opcua/);
   });
 
   it('lists the plugin options from its schema (--help) and exits 2 on a bad option, from the command line', () => {
@@ -79,6 +81,55 @@ describe('citypilot gateway discover modbus', () => {
     const bad = spawnSync(process.execPath, [cli, 'discover', 'modbus', '--port', 'x'], { encoding: 'utf8', timeout: 30_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('citypilot gateway discover bacnet', () => {
+  const device = new BacnetSimulator({ deviceInstance: 3101, deviceName: 'CTA Gymnase' });
+  // Bound to all addresses: it hears a broadcast Who-Is on loopback.
+  const broadcastable = new BacnetSimulator({ interface: '0.0.0.0', deviceInstance: 3102 });
+  beforeAll(async () => {
+    await device.start();
+    await broadcastable.start();
+  });
+  afterAll(async () => {
+    await device.stop();
+    await broadcastable.stop();
+  });
+
+  it('asks one device (directed Who-Is), reads its objects, and drafts a block with a point per object that the gateway accepts', async () => {
+    const yaml = await discoverDevices(new PluginRegistry(), 'bacnet', ['--interface', '127.0.0.1', '--port', '0', '--address', device.address, '--wait', '500ms']);
+    const drafted = parse(yaml) as { devices: { id: string; connection: unknown; points: { id: string; address: unknown; unit?: string; kind?: string }[] }[] };
+    expect(drafted.devices).toHaveLength(1);
+    const [block] = drafted.devices;
+    expect(block!.id).toBe('cta-gymnase');
+    expect(block!.connection).toEqual({ deviceInstance: 3101, address: device.address });
+    expect(block!.points).toHaveLength(device.objectList.length - 1);
+    expect(block!.points[0]).toMatchObject({ id: 'ahu1-supply-air-temperature', unit: '°C', address: { objectType: 'analog-input', instance: 1 } });
+    expect(block!.points.find((p) => (p.address as { objectType: string }).objectType === 'binary-input')?.kind).toBe('boolean');
+    expect(yaml).toMatch(/# CityPilot Simulated Building Controller, max APDU 1476/);
+    const config = parseGatewayConfig(`gateway: { id: site }\n${yaml}`, join(packageDir, 'discovered.yaml'), new PluginRegistry());
+    expect(config.devices[0]!.config.points).toHaveLength(device.objectList.length - 1);
+  });
+
+  it('runs from the command line, and lists its options', async () => {
+    // Not spawnSync: the simulated device answers from this process's event loop.
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, 'discover', 'bacnet', ...args], { encoding: 'utf8', timeout: 30_000 });
+    const { stdout } = await run('--interface', '127.0.0.1', '--port', '0', '--address', device.address, '--wait', '300ms');
+    expect(stdout).toMatch(/^# 1 device\(s\) found by bacnet discovery/);
+    expect((parse(stdout) as { devices: { connection: unknown }[] }).devices[0]!.connection).toEqual({ deviceInstance: 3101, address: device.address });
+    const help = await run('--help');
+    expect(help.stdout).toMatch(/--broadcast-address +Where the Who-Is broadcast goes/);
+    expect(help.stdout).toMatch(/--wait +How long to collect I-Am answers/);
+  });
+
+  it('finds devices by a broadcast Who-Is within instance limits, options written in kebab-case', async () => {
+    const port = broadcastable.address.split(':')[1];
+    const args = ['--interface', '0.0.0.0', '--port', '0', '--broadcast-address', `127.255.255.255:${port}`, '--low', '3100', '--high', '3200', '--wait', '800ms'];
+    const yaml = await discoverDevices(new PluginRegistry(), 'bacnet', args);
+    expect((parse(yaml) as { devices: { connection: { deviceInstance: number } }[] }).devices.map((d) => d.connection.deviceInstance)).toEqual([3102]);
+    const none = await discoverDevices(new PluginRegistry(), 'bacnet', [...args.slice(0, 6), '--low', '1', '--high', '2', '--wait', '300ms']);
+    expect(none).toMatch(/^# No device answered/);
   });
 });
 

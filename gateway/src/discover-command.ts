@@ -40,7 +40,7 @@ export async function discoverDevices(registry: PluginRegistry, pluginId: string
     if (error instanceof ConfigError) throw new DiscoverUsageError(error.issues.map((i) => `--${kebab(i.path.join('.'))}: ${i.message}`).join('\n'));
     throw error;
   }
-  if (!found.length) return '# No device answered. Check the address, the port and the unit ids (--units), or lengthen --timeout.\n';
+  if (!found.length) return '# No device answered. Check the options (--help lists them: address, port, unit ids or instance range), or lengthen --timeout (and --wait for BACnet).\n';
   return formatDrafts(found, [`${found.length} device(s) found by ${plugin.manifest.id} discovery: review, rename, then paste under devices:`]);
 }
 

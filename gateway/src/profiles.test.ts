@@ -25,7 +25,7 @@ function problems(text: string): string[] {
 }
 
 /** A connection block that reaches nothing, per plugin, for a device that only has to pass the checks. */
-const someConnection: Record<string, string> = { modbus: '{ host: 192.0.2.1 }', opcua: '{ endpointUrl: "opc.tcp://192.0.2.1:4840" }' };
+const someConnection: Record<string, string> = { modbus: '{ host: 192.0.2.1 }', opcua: '{ endpointUrl: "opc.tcp://192.0.2.1:4840" }', bacnet: '{ deviceInstance: 1234, address: 192.0.2.1 }' };
 
 describe('shipped device profiles', () => {
   const library = new ProfileLibrary();

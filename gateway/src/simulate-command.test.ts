@@ -52,6 +52,35 @@ describe('citypilot simulate', () => {
     });
   }
 
+  const bacnet = registry.get('bacnet')!;
+  for (const profileId of new ProfileLibrary().ids(bacnet)) {
+    it(`serves every point of the BACnet ${profileId} profile to the device block it prints`, async () => {
+      const { io, out } = capture();
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const running = runSimulateCli(['bacnet', '--profile', profileId], io, stopped);
+      try {
+        await expect.poll(() => out.join('\n'), { timeout: 5000 }).toMatch(/Press Ctrl-C/);
+        // The block as printed, pasted into a configuration.
+        const printed = /\n( {2}- id: [\s\S]*?)\n\nPress Ctrl-C/.exec(out.join('\n'))![1]!;
+        const config = parseGatewayConfig(`gateway:\n  id: t\ndevices:\n${printed}\n`, '/tmp/simulate-bacnet-test.yaml', registry);
+        const { config: device, plugin } = config.devices[0]!;
+        expect(device.connection).toMatchObject({ deviceInstance: 1234, address: expect.stringMatching(/^127\.0\.0\.1:\d+$/), network: { interface: '127.0.0.1' } });
+        const driver = plugin.create(device, { timeoutMs: 1000, logger: quiet });
+        try {
+          const readings = await driver.read();
+          expect(readings.map((r) => r.point)).toEqual(device.points.map((p) => p.id));
+          expect(readings.filter((r) => r.quality !== 'good')).toEqual([]);
+        } finally {
+          await driver.close();
+        }
+      } finally {
+        stop();
+        expect(await running).toBe(0);
+      }
+    });
+  }
+
   it('serves the simulated building of the opcua citypilot-building profile, and prints a device block that reads it', async () => {
     const { io, out } = capture();
     let stop!: () => void;
@@ -119,7 +148,7 @@ describe('citypilot simulate', () => {
     expect(await runSimulateCli(['modbus'], usage.io, Promise.resolve())).toBe(2);
     expect(usage.err.join('')).toMatch(/^Usage: citypilot simulate <plugin> --profile ID/);
     const plugin = capture();
-    expect(await runSimulateCli(['bacnet', '--profile', 'x'], plugin.io, Promise.resolve())).toBe(2);
-    expect(plugin.err.join('')).toBe('No simulator for plugin "bacnet": expected one of "modbus", "opcua".');
+    expect(await runSimulateCli(['knx', '--profile', 'x'], plugin.io, Promise.resolve())).toBe(2);
+    expect(plugin.err.join('')).toBe('No simulator for plugin "knx": expected one of "bacnet", "modbus", "opcua".');
   });
 });

@@ -204,6 +204,12 @@ export interface Driver {
   read(points?: readonly string[]): Promise<Reading[]>;
   /** Writes a raw value (the core has already removed scale and offset) to a writable point. */
   write?(point: string, value: number | boolean | string): Promise<void>;
+  /**
+   * Gives up the gateway's command of a writable point, for protocols that command by priority
+   * (BACnet writes NULL at the point's priority: a lower priority, or the object's relinquish
+   * default, takes over). The core refuses a relinquish to a driver without this method.
+   */
+  relinquish?(point: string): Promise<void>;
   /** Lists the points the device offers, as drafts. */
   discover?(): Promise<PointDraft[]>;
   /** Releases sockets and timers. Called once; the driver is not used afterwards. */
