@@ -173,11 +173,13 @@ export interface DemoDevice {
 
 /**
  * The plant of the demo buildings: the town hall's air handling units, boiler and meters read
- * from its building management system's OPC UA server. Over loopback without security, which
- * only a demo may do: a site's server is reached with SignAndEncrypt (plugins/opcua/README.md).
+ * from its building management system's OPC UA server, over loopback without security, which
+ * only a demo may do (a site's server is reached with SignAndEncrypt: plugins/opcua/README.md);
+ * the school's heating and ventilation controller over BACnet/IP, by change-of-value.
  */
 const DEMO_PLANT: Record<string, Omit<DemoDevice, 'connection'>[]> = {
   'town-hall': [{ id: 'bms', name: 'Building management system', plugin: 'opcua', profile: 'citypilot-building' }],
+  school: [{ id: 'hvac', name: 'Heating and ventilation controller', plugin: 'bacnet', profile: 'citypilot-building-controller' }],
 };
 
 /** Settings of a demo gateway's config that tests change. */
