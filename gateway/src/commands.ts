@@ -18,6 +18,12 @@ Commands:
   discover PLUGIN [--option value]…
                   look for devices (read only) and print draft device blocks to paste into a
                   configuration; \`discover PLUGIN --help\` lists the plugin's options
+  opcua-certificates list FILE
+                  the OPC UA servers' certificates seen (rejected until trusted, trusted) and
+                  our own, the one to give each server's administrator
+  opcua-certificates trust FILE THUMBPRINT
+                  trust one server certificate, by its thumbprint as list shows it
+                  (--data-dir DIR in place of FILE names the data folder itself)
 
 Environment: NATS_URL (when the file names no hub.natsUrl), LOG_LEVEL.`;
 
@@ -41,6 +47,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     return command ? 0 : 2;
   }
   if (command === 'discover') return discover(file, rest, io);
+  if (command === 'opcua-certificates') return opcuaCertificates(args.slice(1), io);
   if (!['run', 'validate', 'points'].includes(command)) {
     io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
     return 2;
@@ -123,6 +130,13 @@ async function discover(pluginId: string | undefined, args: readonly string[], i
     io.err(describeFailure(error));
     return 1;
   }
+}
+
+async function opcuaCertificates(args: readonly string[], io: CliIo): Promise<number> {
+  // Loaded here only: node-opcua, which it uses, costs a second of start-up (it tests RSA
+  // PKCS#1 v1.5 with a 4096-bit key when loaded) that other commands need not pay.
+  const { runOpcuaCertificatesCli } = await import('./opcua-certificates-command.js');
+  return await runOpcuaCertificatesCli(args, io);
 }
 
 /** One line for an unexpected failure; the stack only when CITYPILOT_DEBUG is set. */
