@@ -2,13 +2,13 @@
  * OPC UA benchmark: `npm run bench --prefix plugins/opcua`. Target: 5,000 monitored items
  * sampled every second.
  *
- * An OpcuaSimulator in a process of its own (simulator-process.ts) serves 5,000 Double variables
- * that all change every second. Two clients monitor all of them, security SignAndEncrypt by
+ * An OpcuaSimulator in a process of its own (load-simulator-process.ts) serves 5,000 Double
+ * variables that all change every second. Two clients monitor all of them, security SignAndEncrypt by
  * default, each in its own process, in the same run:
  * - the gateway: a real `node gateway/dist/cli.js run gateway.yaml` with one `opcua` device of
  *   5,000 points at interval 1s in mode subscribe, forwarding to a JetStream stream made for the
  *   run on a nats-server of the run's own (no hub: the stream takes the batches);
- * - the baseline (baseline-process.ts): the same items through @citypilot/protocol-opcua's
+ * - the baseline (load-baseline-process.ts): the same items through @citypilot/protocol-opcua's
  *   OpcuaConnection alone, counting notifications and doing nothing else.
  * Each process's RSS and CPU time are read from /proc every second over the measured window,
  * which starts once both have had every item's first value, after a warm-up.
@@ -52,9 +52,9 @@ import {
   type OpcuaSecurityMode,
 } from '@citypilot/protocol-opcua';
 import { parseDuration, subjects } from '@citypilot/sdk';
-import type { BaselineSetup } from './baseline-process.js';
+import type { BaselineSetup } from './load-baseline-process.js';
 import { clockTicks, findNats, freePort, ProcessSampler, readProc, round, sleep, type Usage } from './process-usage.js';
-import type { SimulatorCount, SimulatorSetup } from './simulator-process.js';
+import type { SimulatorCount, SimulatorSetup } from './load-simulator-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repository = join(here, '..', '..', '..', '..');
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
       changeEveryMs: intervalMs,
       trustedClientCertificates: [gatewayCertificate.certificateFile, baselineCertificate.certificateFile],
     };
-    const simulator = await forkReady('simulator-process.js', (m) => (m as { endpointUrl?: string }).endpointUrl, simulatorSetup);
+    const simulator = await forkReady('load-simulator-process.js', (m) => (m as { endpointUrl?: string }).endpointUrl, simulatorSetup);
     children.push(simulator.child);
     const endpointUrl = simulator.value;
     await trustServer(endpointUrl, gatewayPki, securityMode);
@@ -198,6 +198,7 @@ async function main(): Promise<void> {
     const statusUrl = `http://127.0.0.1:${statusPort}`;
     const file = join(dir, 'gateway.yaml');
     writeFileSync(file, gatewayYaml({ natsUrl: nats.url, subjectPrefix: prefix, statusPort, endpointUrl, securityMode, items, intervalMs }));
+    const gatewayStarted = performance.now();
     const gateway = spawn(process.execPath, [gatewayCli, 'run', file], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'pipe'] });
     children.push(gateway);
     let gatewayStderr = '';
@@ -217,8 +218,8 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     const count = async () => split(await ask<SimulatorCount>(simulator.child, 'count'));
-    const waitForFirstValues = async (who: 'gateway' | 'baseline') => {
-      const started = performance.now();
+    /** Seconds from `started` (the client's start) until the server has sent it every item's first value. */
+    const waitForFirstValues = async (who: 'gateway' | 'baseline', started: number) => {
       while ((await count())[who] < items) {
         if (who === 'gateway' && gateway.exitCode !== null) throw new Error(`the gateway exited (${gateway.exitCode})`);
         if (performance.now() - started > 300_000) throw new Error(`the ${who} did not get every item's first value within 5 minutes`);
@@ -227,7 +228,7 @@ async function main(): Promise<void> {
       return (performance.now() - started) / 1000;
     };
     if (gatewayError) console.log(`Gateway: not measured, ${gatewayError}`);
-    else console.log(`Gateway ${gateway.pid}: every item's first value after ${round(await waitForFirstValues('gateway'))} s`);
+    else console.log(`Gateway ${gateway.pid}: every item's first value ${round(await waitForFirstValues('gateway', gatewayStarted))} s after its start`);
 
     const baselineSetup: BaselineSetup = {
       endpointUrl,
@@ -237,13 +238,16 @@ async function main(): Promise<void> {
       nodeIds: Array.from({ length: items }, (_, i) => buildingNodeId(`Bench.V${i + 1}`)),
       samplingIntervalMs: intervalMs,
     };
-    const baseline = await forkReady('baseline-process.js', (m) => (m as { refused?: number }).refused, baselineSetup);
+    const baselineStarted = performance.now();
+    const baseline = await forkReady('load-baseline-process.js', (m) => (m as { refused?: number }).refused, baselineSetup);
     children.push(baseline.child);
     if (baseline.value > 0) throw new Error(`the server refused ${baseline.value} of the baseline's items`);
-    console.log(`Baseline ${baseline.child.pid}: every item's first value after ${round(await waitForFirstValues('baseline'))} s`);
+    console.log(`Baseline ${baseline.child.pid}: every item's first value ${round(await waitForFirstValues('baseline', baselineStarted))} s after its start`);
 
     console.log(`Warm-up ${warmupMs / 1000} s, then ${durationMs / 1000} s measured…\n`);
-    const samplers = [...(gatewayError ? [] : [new ProcessSampler(gateway.pid!, hz)]), new ProcessSampler(baseline.child.pid!, hz)];
+    // The server's own use is shown for context: it serves both clients.
+    const server = new ProcessSampler(simulator.child.pid!, hz);
+    const samplers = [server, ...(gatewayError ? [] : [new ProcessSampler(gateway.pid!, hz)]), new ProcessSampler(baseline.child.pid!, hz)];
     const warmupEnd = performance.now() + warmupMs;
     while (performance.now() < warmupEnd) {
       for (const s of samplers) s.sample();
@@ -276,7 +280,7 @@ async function main(): Promise<void> {
 
     let gatewayFigures: Record<string, number | null> = { notificationsPerSecond: null, rssMB: null, cpuPercent: null, rssMeanMB: null, rssStartupPeakMB: null, samplesForwardedPerSecond: null };
     if (!gatewayError) {
-      const g = samplers[0]!.usage();
+      const g = samplers[1]!.usage();
       const forwardedAfter = await metric(statusUrl, 'citypilot_gateway_samples_forwarded_total');
       const status = (await (await fetch(`${statusUrl}/api/status`)).json()) as { devices: { state: string; lastError: string | null }[]; outbox: { depth: number; dropped: number } };
       const streamInfo = await jsm.streams.info(stream);
@@ -307,6 +311,8 @@ async function main(): Promise<void> {
       if (exitCode !== 0) console.log(`WARNING: the gateway exited with ${exitCode} on SIGTERM.`);
     }
     console.log(row('Baseline', b, baselineRate, `(${perSecond(baselineAfter - baselineBefore)} notifications/s received by its own count)`));
+    const sv = server.usage();
+    console.log(`Server (both clients): RSS max ${round(sv.rssMaxMB)} MB, CPU ${round(sv.cpuPercent, 2)} % of one core`);
     console.log(`Expected: ${round(items / (intervalMs / 1000))} notifications/s (${items} items, each changing every ${intervalMs / 1000} s); window ${round(seconds)} s.`);
     if (!gatewayError) {
       const g = gatewayFigures;

@@ -1,5 +1,5 @@
 // The benchmark's OPC UA server, in a process of its own so that neither the gateway's process
-// nor the baseline's measures its work. Started by subscribe.ts with an IPC channel, over which
+// nor the baseline's measures its work. Started by gateway-load.ts with an IPC channel, over which
 // it first receives a SimulatorSetup; it sends { endpointUrl } once listening, answers
 // 'count' with the notifications it has sent each client session (SimulatorCount), and stops
 // on 'stop' or when its parent goes.

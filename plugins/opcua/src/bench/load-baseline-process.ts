@@ -4,7 +4,7 @@
 // scheduler, no normalisation, no outbox, no forwarding. What the gateway uses beyond this is
 // its own overhead.
 //
-// Started by subscribe.ts with an IPC channel, over which it first receives a BaselineSetup;
+// Started by gateway-load.ts with an IPC channel, over which it first receives a BaselineSetup;
 // sends { refused } once subscribed, answers { notifications } to 'count', and stops on 'stop'
 // or when its parent goes.
 import { OpcuaConnection, type OpcuaSecurityMode, type OpcuaSubscription } from '@citypilot/protocol-opcua';
