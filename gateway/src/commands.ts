@@ -6,6 +6,8 @@ import { aggregateIds } from './aggregate.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
 import { discoverDevices, discoverHelp, DiscoverUsageError } from './discover-command.js';
+import { describeEdeFileError, IMPORT_EDE_HELP, importEdeFile, ImportEdeUsageError } from './import-ede-command.js';
+import { EdeFileError } from '@citypilot/plugin-bacnet';
 import { PluginRegistry } from './registry.js';
 
 const USAGE = `Usage: citypilot gateway <command> <config.yaml>
@@ -18,6 +20,8 @@ Commands:
   discover PLUGIN [--option value]…
                   look for devices (read only) and print draft device blocks to paste into a
                   configuration; \`discover PLUGIN --help\` lists the plugin's options
+  import-ede FILE.csv [--device-instance N] [--address IP] [--state-texts FILE]
+                  draft BACnet device blocks from an EDE file (the integrator's object list)
   opcua-certificates list FILE
                   the OPC UA servers' certificates seen (rejected until trusted, trusted) and
                   our own, the one to give each server's administrator
@@ -47,6 +51,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     return command ? 0 : 2;
   }
   if (command === 'discover') return discover(file, rest, io);
+  if (command === 'import-ede') return importEde(args.slice(1), io);
   if (command === 'opcua-certificates') return opcuaCertificates(args.slice(1), io);
   if (!['run', 'validate', 'points'].includes(command)) {
     io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
@@ -125,6 +130,30 @@ async function discover(pluginId: string | undefined, args: readonly string[], i
   } catch (error) {
     if (error instanceof DiscoverUsageError) {
       io.err(error.message);
+      return 2;
+    }
+    io.err(describeFailure(error));
+    return 1;
+  }
+}
+
+function importEde(args: readonly string[], io: CliIo): number {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(IMPORT_EDE_HELP);
+    return 0;
+  }
+  try {
+    const { yaml, problems } = importEdeFile(args);
+    io.out(yaml.trimEnd());
+    if (problems.length) io.err(problems.join('\n'));
+    return 0;
+  } catch (error) {
+    if (error instanceof ImportEdeUsageError) {
+      io.err(error.message);
+      return 2;
+    }
+    if (error instanceof EdeFileError) {
+      io.err(describeEdeFileError(error));
       return 2;
     }
     io.err(describeFailure(error));

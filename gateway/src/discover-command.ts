@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TObject } from '@sinclair/typebox';
-import { stringify } from 'yaml';
-import { ConfigError, parseDuration, silentLogger, validate, type DeviceProfile, type DriverPlugin, type Logger } from '@citypilot/sdk';
+import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
+import { ConfigError, parseDuration, silentLogger, validate, type DeviceProfile, type DiscoveredDevice, type DriverPlugin, type Logger } from '@citypilot/sdk';
 import { ProfileLibrary } from './profiles.js';
 import type { PluginRegistry } from './registry.js';
 
@@ -41,11 +41,28 @@ export async function discoverDevices(registry: PluginRegistry, pluginId: string
     throw error;
   }
   if (!found.length) return '# No device answered. Check the address, the port and the unit ids (--units), or lengthen --timeout.\n';
+  return formatDrafts(found, [`${found.length} device(s) found by ${plugin.manifest.id} discovery: review, rename, then paste under devices:`]);
+}
+
+/**
+ * Draft device blocks as YAML to paste under a configuration's `devices:`, each preceded by its
+ * notes as comments, after the `heading` comment lines. Shared by discovery and the imports of
+ * engineering files (EDE), so that every draft reads the same. A point's tags and address are
+ * written on one line each (`tags: [air, temp, sensor]`), as in the samples.
+ */
+export function formatDrafts(found: readonly DiscoveredDevice[], heading: readonly string[]): string {
   const blocks = found.map(({ device, notes }) => {
-    const yaml = stringify([device], { indent: 2 }).replace(/^/gm, '  ').trimEnd();
+    const document = new Document([device]);
+    visit(document, {
+      Pair(_, pair) {
+        const key = isScalar(pair.key) ? pair.key.value : undefined;
+        if ((key === 'tags' || key === 'address') && (isSeq(pair.value) || isMap(pair.value))) pair.value.flow = true;
+      },
+    });
+    const yaml = document.toString({ indent: 2, flowCollectionPadding: false }).replace(/^/gm, '  ').trimEnd();
     return [...notes.map((n) => `  # ${n}`), yaml].join('\n');
   });
-  return `# ${found.length} device(s) found by ${plugin.manifest.id} discovery: review, rename, then paste under devices:\ndevices:\n${blocks.join('\n\n')}\n`;
+  return `${heading.map((h) => `# ${h}`).join('\n')}\ndevices:\n${blocks.join('\n\n')}\n`;
 }
 
 /** What `discover <plugin> --help` prints: the plugin's options with their descriptions. */
