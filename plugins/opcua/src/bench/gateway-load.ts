@@ -3,13 +3,17 @@
  * sampled every second.
  *
  * An OpcuaSimulator in a process of its own (load-simulator-process.ts) serves 5,000 Double
- * variables that all change every second. Two clients monitor all of them, security SignAndEncrypt by
+ * variables that all change twice a second: the server samples each monitored item every second,
+ * and a change between every two samples makes every sample a new value to notify (changing at
+ * the sampling rate itself, the two timers drift and samples miss changes: some 3,600 a second
+ * instead of 5,000, for any client). Two clients monitor all of them, security SignAndEncrypt by
  * default, each in its own process, in the same run:
  * - the gateway: a real `node gateway/dist/cli.js run gateway.yaml` with one `opcua` device of
  *   5,000 points at interval 1s in mode subscribe, forwarding to a JetStream stream made for the
  *   run on a nats-server of the run's own (no hub: the stream takes the batches);
  * - the baseline (load-baseline-process.ts): the same items through @citypilot/protocol-opcua's
- *   OpcuaConnection alone, counting notifications and doing nothing else.
+ *   OpcuaConnection alone, counting notifications and doing nothing else (with the V8 flag
+ *   --optimize-for-size that the gateway sets for itself, so that their memory compares).
  * Each process's RSS and CPU time are read from /proc every second over the measured window,
  * which starts once both have had every item's first value, after a warm-up.
  *
@@ -30,9 +34,9 @@
  * "gatewayError" says why.
  *
  * Environment: BENCH_DURATION (the measured window, default 2m), BENCH_WARMUP (default 30s),
- * BENCH_ITEMS (5000), BENCH_INTERVAL (1s: sampling, publishing, the variables' changes and
- * the gateway's interval), BENCH_SECURITY (SignAndEncrypt, Sign or None), NATS_URL (default: a
- * nats-server started for the run from the machine's binary). A quick check:
+ * BENCH_ITEMS (5000), BENCH_INTERVAL (1s: sampling, publishing and the gateway's interval;
+ * the variables change twice as often), BENCH_SECURITY (SignAndEncrypt, Sign or None),
+ * NATS_URL (default: a nats-server started for the run from the machine's binary). A quick check:
  * BENCH_DURATION=20s BENCH_WARMUP=5s npm run bench --prefix plugins/opcua
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -73,8 +77,8 @@ function setting(name: string, fallback: string, parse: (text: string) => number
   return value;
 }
 
-function forkReady<T>(file: string, ready: (message: unknown) => T | undefined, setup: object): Promise<{ child: ChildProcess; value: T }> {
-  const child = fork(join(here, file), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function forkReady<T>(file: string, ready: (message: unknown) => T | undefined, setup: object, execArgv: string[] = []): Promise<{ child: ChildProcess; value: T }> {
+  const child = fork(join(here, file), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   child.send(setup);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -181,7 +185,7 @@ async function main(): Promise<void> {
     const simulatorSetup: SimulatorSetup = {
       pkiDir: join(dir, 'server-pki'),
       count: items,
-      changeEveryMs: intervalMs,
+      changeEveryMs: intervalMs / 2,
       trustedClientCertificates: [gatewayCertificate.certificateFile, baselineCertificate.certificateFile],
     };
     const simulator = await forkReady('load-simulator-process.js', (m) => (m as { endpointUrl?: string }).endpointUrl, simulatorSetup);
@@ -189,7 +193,7 @@ async function main(): Promise<void> {
     const endpointUrl = simulator.value;
     await trustServer(endpointUrl, gatewayPki, securityMode);
     await trustServer(endpointUrl, baselinePki, securityMode, BASELINE_NAME);
-    console.log(`Server: ${items} Double variables changing every ${intervalMs / 1000} s at ${endpointUrl}, process ${simulator.child.pid}; security ${securityMode}`);
+    console.log(`Server: ${items} Double variables changing every ${intervalMs / 2000} s, sampled every ${intervalMs / 1000} s, at ${endpointUrl}, process ${simulator.child.pid}; security ${securityMode}`);
 
     await jsm.streams.add({ name: stream, subjects: [subjects(prefix).telemetryAll], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: 120_000_000_000 });
     console.log(`NATS: ${nats.url} (${nats.origin}), stream ${stream}`);
@@ -239,7 +243,8 @@ async function main(): Promise<void> {
       samplingIntervalMs: intervalMs,
     };
     const baselineStarted = performance.now();
-    const baseline = await forkReady('load-baseline-process.js', (m) => (m as { refused?: number }).refused, baselineSetup);
+    // With the V8 flag `citypilot gateway run` sets for itself, so that the memory compares.
+    const baseline = await forkReady('load-baseline-process.js', (m) => (m as { refused?: number }).refused, baselineSetup, ['--optimize-for-size']);
     children.push(baseline.child);
     if (baseline.value > 0) throw new Error(`the server refused ${baseline.value} of the baseline's items`);
     console.log(`Baseline ${baseline.child.pid}: every item's first value ${round(await waitForFirstValues('baseline', baselineStarted))} s after its start`);
@@ -295,9 +300,8 @@ async function main(): Promise<void> {
         ),
       );
       console.log(`Gateway RSS peak at any time, start included: ${round(g.rssPeakMB)} MB`);
-      if (failing.length || after.gateway - before.gateway < 0.9 * items * (seconds / (intervalMs / 1000))) {
-        console.log(`WARNING: the gateway did not take in every change or its device failed (${failing.map((d) => d.lastError).join('; ')}); the figures are not those of a healthy run.`);
-      }
+      if (failing.length) console.log(`WARNING: the gateway's device is failing (${failing.map((d) => d.lastError).join('; ')}); the figures are not those of a healthy run.`);
+      if (after.gateway - before.gateway < 0.9 * items * (seconds / (intervalMs / 1000))) console.log('WARNING: the gateway took in less than 90 % of the changes.');
       gatewayFigures = {
         notificationsPerSecond: rate,
         rssMB: round(g.rssMaxMB),
@@ -313,7 +317,7 @@ async function main(): Promise<void> {
     console.log(row('Baseline', b, baselineRate, `(${perSecond(baselineAfter - baselineBefore)} notifications/s received by its own count)`));
     const sv = server.usage();
     console.log(`Server (both clients): RSS max ${round(sv.rssMaxMB)} MB, CPU ${round(sv.cpuPercent, 2)} % of one core`);
-    console.log(`Expected: ${round(items / (intervalMs / 1000))} notifications/s (${items} items, each changing every ${intervalMs / 1000} s); window ${round(seconds)} s.`);
+    console.log(`Expected: ${round(items / (intervalMs / 1000))} notifications/s (${items} items, each sampled every ${intervalMs / 1000} s with a new value each time); window ${round(seconds)} s.`);
     if (!gatewayError) {
       const g = gatewayFigures;
       console.log(`Gateway overhead over the baseline: RSS +${round(g.rssMeanMB! - b.rssMeanMB)} MB (mean), CPU +${round(g.cpuPercent! - b.cpuPercent, 2)} points of one core`);
