@@ -17,6 +17,7 @@ export interface BaselineSetup {
   securityMode: OpcuaSecurityMode;
   nodeIds: string[];
   samplingIntervalMs: number;
+  publishingIntervalMs: number;
 }
 
 let notifications = 0;
@@ -28,7 +29,7 @@ async function start(setup: BaselineSetup): Promise<void> {
   subscription = await connection.subscribe(
     setup.nodeIds.map((nodeId) => ({ nodeId, samplingIntervalMs: setup.samplingIntervalMs })),
     () => notifications++,
-    { publishingIntervalMs: setup.samplingIntervalMs },
+    { publishingIntervalMs: setup.publishingIntervalMs },
   );
   process.send!({ refused: subscription.refused.length });
 }
