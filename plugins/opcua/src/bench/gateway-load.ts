@@ -6,13 +6,8 @@
  * variables that all change twice a second: the server samples each monitored item every second,
  * and a change between every two samples makes every sample a new value to notify (changing at
  * the sampling rate itself, the two timers drift and samples miss changes: some 3,600 a second
- * instead of 5,000, for any client). The server publishes every half second, for the same
- * reason: each item keeps one value between two publishes (queue size 1), and with publishing at
- * the sampling rate a publish now and then finds two samples and drops one (a 2-minute run saw
- * some 4,000 notifications a second for both clients). The gateway keeps only the latest value
- * either way; here every sample reaches the client, so the count measures the client. Two
- * clients monitor all of them, security SignAndEncrypt by default, each in its own process, in
- * the same run:
+ * instead of 5,000, for any client). Two clients monitor all of them, security SignAndEncrypt by
+ * default, each in its own process, in the same run:
  * - the gateway: a real `node gateway/dist/cli.js run gateway.yaml` with one `opcua` device of
  *   5,000 points at interval 1s in mode subscribe, forwarding to a JetStream stream made for the
  *   run on a nats-server of the run's own (no hub: the stream takes the batches);
@@ -39,8 +34,8 @@
  * "gatewayError" says why.
  *
  * Environment: BENCH_DURATION (the measured window, default 2m), BENCH_WARMUP (default 30s),
- * BENCH_ITEMS (5000), BENCH_INTERVAL (1s: sampling and the gateway's interval; the variables
- * change and the server publishes twice as often), BENCH_SECURITY (SignAndEncrypt, Sign or None),
+ * BENCH_ITEMS (5000), BENCH_INTERVAL (1s: sampling, publishing and the gateway's interval;
+ * the variables change twice as often), BENCH_SECURITY (SignAndEncrypt, Sign or None),
  * NATS_URL (default: a nats-server started for the run from the machine's binary). A quick check:
  * BENCH_DURATION=20s BENCH_WARMUP=5s npm run bench --prefix plugins/opcua
  */
@@ -145,7 +140,7 @@ function gatewayYaml(s: { natsUrl: string; subjectPrefix: string; statusPort: nu
     '  - id: bms',
     '    plugin: opcua',
     `    interval: ${s.intervalMs}ms`,
-    `    connection: { endpointUrl: "${s.endpointUrl}", securityMode: ${s.securityMode}, mode: subscribe, publishingInterval: ${s.intervalMs / 2}ms }`,
+    `    connection: { endpointUrl: "${s.endpointUrl}", securityMode: ${s.securityMode}, mode: subscribe, publishingInterval: ${s.intervalMs}ms }`,
     '    points:',
   ];
   for (let i = 1; i <= s.items; i++) lines.push(`      - { id: v${i}, address: { nodeId: "${buildingNodeId(`Bench.V${i}`)}" } }`);
@@ -198,7 +193,7 @@ async function main(): Promise<void> {
     const endpointUrl = simulator.value;
     await trustServer(endpointUrl, gatewayPki, securityMode);
     await trustServer(endpointUrl, baselinePki, securityMode, BASELINE_NAME);
-    console.log(`Server: ${items} Double variables changing every ${intervalMs / 2000} s, sampled every ${intervalMs / 1000} s, published every ${intervalMs / 2000} s, at ${endpointUrl}, process ${simulator.child.pid}; security ${securityMode}`);
+    console.log(`Server: ${items} Double variables changing every ${intervalMs / 2000} s, sampled every ${intervalMs / 1000} s, at ${endpointUrl}, process ${simulator.child.pid}; security ${securityMode}`);
 
     await jsm.streams.add({ name: stream, subjects: [subjects(prefix).telemetryAll], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: 120_000_000_000 });
     console.log(`NATS: ${nats.url} (${nats.origin}), stream ${stream}`);
@@ -246,7 +241,6 @@ async function main(): Promise<void> {
       securityMode,
       nodeIds: Array.from({ length: items }, (_, i) => buildingNodeId(`Bench.V${i + 1}`)),
       samplingIntervalMs: intervalMs,
-      publishingIntervalMs: intervalMs / 2,
     };
     const baselineStarted = performance.now();
     // With the V8 flag `citypilot gateway run` sets for itself, so that the memory compares.

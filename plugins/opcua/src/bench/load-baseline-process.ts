@@ -17,7 +17,6 @@ export interface BaselineSetup {
   securityMode: OpcuaSecurityMode;
   nodeIds: string[];
   samplingIntervalMs: number;
-  publishingIntervalMs: number;
 }
 
 let notifications = 0;
@@ -29,7 +28,7 @@ async function start(setup: BaselineSetup): Promise<void> {
   subscription = await connection.subscribe(
     setup.nodeIds.map((nodeId) => ({ nodeId, samplingIntervalMs: setup.samplingIntervalMs })),
     () => notifications++,
-    { publishingIntervalMs: setup.publishingIntervalMs },
+    { publishingIntervalMs: setup.samplingIntervalMs },
   );
   process.send!({ refused: subscription.refused.length });
 }
