@@ -26,6 +26,11 @@
  * taken at each interval from the latest values, whether they changed or not, so they are
  * printed beside it (samples forwarded per second) but are not the notification rate. The
  * baseline's own count of notifications received is printed too, as a check of the server's.
+ * Under load the server samples less often than asked (on this 2-core machine some 4,100 to
+ * 4,700 notifications a second for 5,000 items, for both clients alike, whether it published
+ * every second or every half second: node-opcua's sampling timer runs late when its event loop
+ * is busy, and a late setInterval tick delays the next), so the figure that says whether the
+ * gateway keeps up is its count against the baseline's, printed as a percentage.
  *
  * Prints the machine first and ends with one JSON line: {"monitoredItems",
  * "notificationsPerSecond", "rssMB", "cpuPercent", … "baselineNotificationsPerSecond",
@@ -301,7 +306,7 @@ async function main(): Promise<void> {
       );
       console.log(`Gateway RSS peak at any time, start included: ${round(g.rssPeakMB)} MB`);
       if (failing.length) console.log(`WARNING: the gateway's device is failing (${failing.map((d) => d.lastError).join('; ')}); the figures are not those of a healthy run.`);
-      if (after.gateway - before.gateway < 0.9 * items * (seconds / (intervalMs / 1000))) console.log('WARNING: the gateway took in less than 90 % of the changes.');
+      if (after.gateway - before.gateway < 0.95 * (after.baseline - before.baseline)) console.log('WARNING: the gateway took in less than 95 % of what the baseline did.');
       gatewayFigures = {
         notificationsPerSecond: rate,
         rssMB: round(g.rssMaxMB),
@@ -320,6 +325,7 @@ async function main(): Promise<void> {
     console.log(`Expected: ${round(items / (intervalMs / 1000))} notifications/s (${items} items, each sampled every ${intervalMs / 1000} s with a new value each time); window ${round(seconds)} s.`);
     if (!gatewayError) {
       const g = gatewayFigures;
+      console.log(`Gateway notifications against the baseline's: ${round((100 * g.notificationsPerSecond!) / baselineRate)} %`);
       console.log(`Gateway overhead over the baseline: RSS +${round(g.rssMeanMB! - b.rssMeanMB)} MB (mean), CPU +${round(g.cpuPercent! - b.cpuPercent, 2)} points of one core`);
     }
     console.log(
