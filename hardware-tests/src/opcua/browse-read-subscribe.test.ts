@@ -1,10 +1,10 @@
 /**
  * The OPC UA suite against a real server (a building management system, a PLC) or another
- * OPC UA stack, named in the environment; skipped, saying so, without CITYPILOT_HW_OPCUA_ENDPOINT.
- *   CITYPILOT_HW_OPCUA_ENDPOINT=opc.tcp://host:4840  the server's endpoint URL
+ * OPC UA stack, named in the environment; skipped, saying so, without CITYPILOT_HW_OPCUA.
+ *   CITYPILOT_HW_OPCUA=opc.tcp://host:4840           the server's endpoint URL
  *   CITYPILOT_HW_OPCUA_NODE=ns=2;s=AHU1.SupplyTemp   the variable to read and monitor (default: the
  *                                                    first numeric variable the browse finds)
- *   CITYPILOT_HW_OPCUA_BROWSE_FROM=ns=2;s=Plant      where to browse from (default the Objects folder)
+ *   CITYPILOT_HW_OPCUA_FROM=ns=2;s=Plant             where to browse from (default the Objects folder)
  *   CITYPILOT_HW_OPCUA_BROWSE_DEPTH=4                how many levels to browse (default 4)
  *   CITYPILOT_HW_OPCUA_SECURITY_MODE=SignAndEncrypt  None (default), Sign or SignAndEncrypt
  *   CITYPILOT_HW_OPCUA_SECURITY_POLICY=Basic256Sha256  default Basic256Sha256 with security
@@ -15,7 +15,9 @@
  * With security, trust the server once: the first run fails with its thumbprint, then
  *   citypilot gateway opcua-certificates trust --data-dir DIR THUMBPRINT
  * and have the server trust our certificate (`opcua-certificates list --data-dir DIR` shows it).
- * Example: CITYPILOT_HW_OPCUA_ENDPOINT=opc.tcp://192.0.2.20:4840 CITYPILOT_HW_OPCUA_NODE='ns=2;s=T1' npm test
+ * Example: CITYPILOT_HW_OPCUA=opc.tcp://192.0.2.20:4840 CITYPILOT_HW_OPCUA_NODE='ns=2;s=T1' npm test
+ * The names are those of the plugin's own hardware suite (CITYPILOT_HW_OPCUA, _SECURITY_MODE,
+ * _DATA_DIR, _FROM), so that one environment runs both.
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +35,8 @@ import {
 import { pluginStateDir } from '@citypilot/gateway';
 
 const env = process.env;
-const endpoint = env.CITYPILOT_HW_OPCUA_ENDPOINT;
-const reason = 'skipped: set CITYPILOT_HW_OPCUA_ENDPOINT=opc.tcp://host:port (and CITYPILOT_HW_OPCUA_NODE=<node id>) to run against a real OPC UA server';
+const endpoint = env.CITYPILOT_HW_OPCUA;
+const reason = 'skipped: set CITYPILOT_HW_OPCUA=opc.tcp://host:port (and CITYPILOT_HW_OPCUA_NODE=<node id>) to run against a real OPC UA server';
 if (!endpoint) console.log(`hardware-tests/opcua: ${reason}`);
 
 const securityMode = (env.CITYPILOT_HW_OPCUA_SECURITY_MODE ?? 'None') as OpcuaSecurityMode;
@@ -50,7 +52,7 @@ const repository = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..
 const dataDir = resolve(env.CITYPILOT_HW_OPCUA_DATA_DIR ?? join(repository, '.citypilot', 'hardware-tests'));
 // The gateway's own store layout, so that `citypilot gateway opcua-certificates --data-dir` serves it.
 const pkiDir = join(pluginStateDir(dataDir, 'opcua'), 'pki');
-const browseFrom = env.CITYPILOT_HW_OPCUA_BROWSE_FROM ?? 'ns=0;i=85';
+const browseFrom = env.CITYPILOT_HW_OPCUA_FROM ?? 'ns=0;i=85';
 const browseDepth = Number(env.CITYPILOT_HW_OPCUA_BROWSE_DEPTH ?? 4);
 /** Server_ServerStatus_CurrentTime: every server has it and its value changes all the time. */
 const SERVER_CURRENT_TIME = 'ns=0;i=2258';
@@ -94,7 +96,7 @@ describe(`OPC UA hardware${endpoint ? `: ${endpoint} (${securityMode}/${security
 
   it.skipIf(!endpoint)(`browses variables from ${browseFrom}, ${browseDepth} levels deep, with their data types`, async () => {
     const variables = await browse();
-    expect(variables.length, 'no variable found: set CITYPILOT_HW_OPCUA_BROWSE_FROM to a folder that holds some').toBeGreaterThan(0);
+    expect(variables.length, 'no variable found: set CITYPILOT_HW_OPCUA_FROM to a folder that holds some').toBeGreaterThan(0);
     for (const v of variables) {
       expect(v.nodeId, v.browsePath).toMatch(/^(ns=\d+;)?[isgb]=/);
       expect(v.dataType, v.browsePath).not.toBe('unknown');
