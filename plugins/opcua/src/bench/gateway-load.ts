@@ -21,8 +21,8 @@
  * which starts once both have had every item's first value, after a warm-up.
  *
  * Notifications per second are counted by the SERVER, for both clients alike: the data change
- * notifications its simulator has sent each session (OPC UA SubscriptionDiagnostics
- * DataChangeNotificationsCount, told apart by the client's application name), over the window.
+ * notifications its simulator has sent its sessions (OPC UA SubscriptionDiagnostics
+ * DataChangeNotificationsCount), over the window.
  * A client that cannot keep up sends fewer Publish requests, so the server sends fewer
  * notifications (each item keeps only its latest value): this count is what the client took in.
  * The gateway's driver keeps no counter of its own to read, and the samples it forwards are
@@ -67,7 +67,6 @@ import type { SimulatorCount, SimulatorSetup } from './load-simulator-process.js
 const here = dirname(fileURLToPath(import.meta.url));
 const repository = join(here, '..', '..', '..', '..');
 const gatewayCli = join(repository, 'gateway', 'dist', 'cli.js');
-const BASELINE_NAME = 'CityPilot OPC UA bench baseline';
 
 function setting(name: string, fallback: string, parse: (text: string) => number): number {
   const text = process.env[name] || fallback;
@@ -115,10 +114,10 @@ async function metric(url: string, name: string): Promise<number> {
  * What a technician does at commissioning, for one client store: connect once, see the server's
  * certificate refused, trust it by its thumbprint. The server trusts our certificate from its start.
  */
-async function trustServer(endpointUrl: string, pkiDir: string, securityMode: OpcuaSecurityMode, applicationName?: string): Promise<void> {
+async function trustServer(endpointUrl: string, pkiDir: string, securityMode: OpcuaSecurityMode): Promise<void> {
   if (securityMode === 'None') return;
   try {
-    const connection = await OpcuaConnection.connect(endpointUrl, { pkiDir, securityMode, ...(applicationName ? { applicationName } : {}) });
+    const connection = await OpcuaConnection.connect(endpointUrl, { pkiDir, securityMode });
     await connection.close();
   } catch (error) {
     if (!(error instanceof OpcuaServerCertificateUntrustedError)) throw error;
@@ -151,15 +150,9 @@ function gatewayYaml(s: { natsUrl: string; subjectPrefix: string; statusPort: nu
   return lines.join('\n') + '\n';
 }
 
-/** Notifications a server has sent the baseline's sessions, and everyone else's (the gateway's). */
-function split(count: SimulatorCount): { baseline: number; gateway: number } {
-  let baseline = 0;
-  let gateway = 0;
-  for (const s of count) {
-    if (s.clientApplicationName === BASELINE_NAME) baseline += s.dataChangeNotifications;
-    else gateway += s.dataChangeNotifications;
-  }
-  return { baseline, gateway };
+/** Notifications a server has sent its sessions: its one client's (a session closed is no longer counted: the trust check's has none). */
+function sent(count: SimulatorCount): number {
+  return count.reduce((n, session) => n + session.dataChangeNotifications, 0);
 }
 
 async function main(): Promise<void> {
@@ -185,7 +178,7 @@ async function main(): Promise<void> {
     const gatewayPki = join(dir, 'data', 'plugins', 'opcua', 'pki');
     const baselinePki = join(dir, 'baseline-pki');
     const gatewayCertificate = await ensureClientCertificate(gatewayPki);
-    const baselineCertificate = await ensureClientCertificate(baselinePki, BASELINE_NAME);
+    const baselineCertificate = await ensureClientCertificate(baselinePki);
     const startSimulator = async (name: string, client: string) => {
       const setup: SimulatorSetup = { pkiDir: join(dir, `server-pki-${name}`), count: items, changeEveryMs: intervalMs / 2, trustedClientCertificates: [client] };
       const started = await forkReady('load-simulator-process.js', (m) => (m as { endpointUrl?: string }).endpointUrl, setup);
@@ -195,7 +188,7 @@ async function main(): Promise<void> {
     const gatewayServer = await startSimulator('gateway', gatewayCertificate.certificateFile);
     const baselineServer = await startSimulator('baseline', baselineCertificate.certificateFile);
     await trustServer(gatewayServer.endpointUrl, gatewayPki, securityMode);
-    await trustServer(baselineServer.endpointUrl, baselinePki, securityMode, BASELINE_NAME);
+    await trustServer(baselineServer.endpointUrl, baselinePki, securityMode);
     console.log(
       `Servers: ${items} Double variables changing every ${intervalMs / 2000} s, sampled every ${intervalMs / 1000} s; the gateway's at ${gatewayServer.endpointUrl} ` +
         `(process ${gatewayServer.child.pid}), the baseline's at ${baselineServer.endpointUrl} (process ${baselineServer.child.pid}); security ${securityMode}`,
@@ -228,8 +221,8 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     const count = async () => ({
-      gateway: split(await ask<SimulatorCount>(gatewayServer.child, 'count')).gateway,
-      baseline: split(await ask<SimulatorCount>(baselineServer.child, 'count')).baseline,
+      gateway: sent(await ask<SimulatorCount>(gatewayServer.child, 'count')),
+      baseline: sent(await ask<SimulatorCount>(baselineServer.child, 'count')),
     });
     /** Seconds from `started` (the client's start) until the server has sent it every item's first value. */
     const waitForFirstValues = async (who: 'gateway' | 'baseline', started: number) => {
@@ -246,7 +239,6 @@ async function main(): Promise<void> {
     const baselineSetup: BaselineSetup = {
       endpointUrl: baselineServer.endpointUrl,
       pkiDir: baselinePki,
-      applicationName: BASELINE_NAME,
       securityMode,
       nodeIds: Array.from({ length: items }, (_, i) => buildingNodeId(`Bench.V${i + 1}`)),
       samplingIntervalMs: intervalMs,

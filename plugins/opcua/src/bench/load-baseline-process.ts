@@ -12,8 +12,6 @@ import { OpcuaConnection, type OpcuaSecurityMode, type OpcuaSubscription } from 
 export interface BaselineSetup {
   endpointUrl: string;
   pkiDir: string;
-  /** Also in its certificate: the simulator tells the baseline's session from the gateway's by it. */
-  applicationName: string;
   securityMode: OpcuaSecurityMode;
   nodeIds: string[];
   samplingIntervalMs: number;
@@ -24,7 +22,7 @@ let connection: OpcuaConnection | undefined;
 let subscription: OpcuaSubscription | undefined;
 
 async function start(setup: BaselineSetup): Promise<void> {
-  connection = await OpcuaConnection.connect(setup.endpointUrl, { pkiDir: setup.pkiDir, securityMode: setup.securityMode, applicationName: setup.applicationName });
+  connection = await OpcuaConnection.connect(setup.endpointUrl, { pkiDir: setup.pkiDir, securityMode: setup.securityMode });
   subscription = await connection.subscribe(
     setup.nodeIds.map((nodeId) => ({ nodeId, samplingIntervalMs: setup.samplingIntervalMs })),
     () => notifications++,
