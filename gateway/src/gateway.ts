@@ -170,10 +170,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private build(config: GatewayConfig): ConfigParts {
     const schedule = { pollGroups: config.pollGroups, clock: this.clock, deviceTimeToleranceMs: parseDuration(config.clock.deviceTimeTolerance) };
     const pollers = config.devices.map(({ config: device, plugin }) => {
+      const points = new Map(device.points.map((p) => [p.id, p]));
       const driver = plugin.create(device, {
         timeoutMs: parseDuration(device.timeout),
         logger: this.options.logger,
         stateDir: pluginStateDir(config.dataDir, plugin.manifest.id),
+        pointIntervalMs: (id) => {
+          const point = points.get(id);
+          return point ? pointIntervalMs(device, point, config.pollGroups) : parseDuration(device.interval);
+        },
       });
       return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics, schedule);
     });

@@ -1,8 +1,9 @@
 import { CityPilotError, manifestProblem, type DriverPlugin } from '@citypilot/sdk';
 import { createModbusPlugin, modbusPlugin } from '@citypilot/plugin-modbus';
+import { createOpcuaPlugin, opcuaPlugin } from '@citypilot/plugin-opcua';
 
 /** The plugins built into the gateway, one line each. */
-export const builtinPlugins: readonly DriverPlugin[] = [modbusPlugin];
+export const builtinPlugins: readonly DriverPlugin[] = [modbusPlugin, opcuaPlugin];
 
 /**
  * New instances of the built-in plugins (the same list as {@link builtinPlugins}), with links of
@@ -10,7 +11,7 @@ export const builtinPlugins: readonly DriverPlugin[] = [modbusPlugin];
  * nor conflict with the serial lines the running one holds (a baud rate changed live).
  */
 export function createBuiltinPlugins(): DriverPlugin[] {
-  return [createModbusPlugin()];
+  return [createModbusPlugin(), createOpcuaPlugin()];
 }
 
 /** A plugin that cannot be registered: incompatible SDK range, duplicate id, bad manifest. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openPtyPair, socatMissing } from '@citypilot/protocol-modbus/testing';
 import { parseGatewayConfig } from './config.js';
@@ -49,6 +52,35 @@ describe('citypilot simulate', () => {
     });
   }
 
+  it('serves the simulated building of the opcua citypilot-building profile, and prints a device block that reads it', async () => {
+    const { io, out } = capture();
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const running = runSimulateCli(['opcua', '--profile', 'citypilot-building'], io, stopped);
+    const dir = mkdtempSync(join(tmpdir(), 'citypilot-simulate-opcua-'));
+    try {
+      await expect.poll(() => out.join('\n'), { timeout: 60_000 }).toMatch(/A device block for it/);
+      // The printed block, as a technician pastes it under devices:.
+      const block = /\n( {2}- id: simulated-citypilot-building[\s\S]*?)\n\nPress Ctrl-C/.exec(out.join('\n'))![1]!;
+      const config = parseGatewayConfig(`gateway:\n  id: t\ndataDir: ${dir}\ndevices:\n${block}\n`, join(dir, 'gateway.yaml'), registry);
+      const { config: device, plugin } = config.devices[0]!;
+      expect(device.connection).toMatchObject({ endpointUrl: expect.stringMatching(/^opc\.tcp:\/\/127\.0\.0\.1:\d+$/), securityMode: 'None' });
+      const driver = plugin.create(device, { timeoutMs: 5000, logger: quiet, stateDir: join(dir, 'plugins', 'opcua') });
+      try {
+        const readings = await driver.read();
+        expect(readings.map((r) => r.point).sort()).toEqual(device.points.map((p) => p.id).sort());
+        expect(readings.filter((r) => r.quality !== 'good')).toEqual([]);
+        expect(readings.find((r) => r.point === 'main-status')!.value).toBe('OK');
+      } finally {
+        await driver.close();
+      }
+    } finally {
+      stop();
+      expect(await running).toBe(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const missing = socatMissing();
   it.skipIf(missing)(`serves a profile as a Modbus RTU unit on a serial line${missing ? ` (skipped: ${missing})` : ''}`, async () => {
     const pty = await openPtyPair();
@@ -88,6 +120,6 @@ describe('citypilot simulate', () => {
     expect(usage.err.join('')).toMatch(/^Usage: citypilot simulate <plugin> --profile ID/);
     const plugin = capture();
     expect(await runSimulateCli(['bacnet', '--profile', 'x'], plugin.io, Promise.resolve())).toBe(2);
-    expect(plugin.err.join('')).toBe('No simulator for plugin "bacnet": expected one of "modbus".');
+    expect(plugin.err.join('')).toBe('No simulator for plugin "bacnet": expected one of "modbus", "opcua".');
   });
 });

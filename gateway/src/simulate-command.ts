@@ -72,7 +72,8 @@ export async function runSimulateCli(args: readonly string[], io: CliIo, stopped
   const connection = serial
     ? `transport: rtu, serialPort: <the other end of the line>, unitId: ${line.unitId}`
     : Object.entries(running.connection)
-        .map(([k, v]) => `${k}: ${v}`)
+        // A value YAML would read otherwise (an endpoint URL's colons) goes in quotes.
+        .map(([k, v]) => `${k}: ${typeof v === 'string' && /[:#,{}[\]]/.test(v) ? JSON.stringify(v) : v}`)
         .join(', ');
   const where = serial ? `as unit ${line.unitId} on ${serial} (Modbus RTU)` : `at ${connection}`;
   io.out(`Simulating ${profile.name} (${profile.points.length} points) ${where}. A device block for it:

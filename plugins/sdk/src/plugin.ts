@@ -147,6 +147,13 @@ export interface DriverContext {
    * driver creates it if needed, at its first I/O, never in `create`.
    */
   stateDir?: string;
+  /**
+   * Milliseconds between two reads of a point: its poll group's interval, else its device's.
+   * For drivers that ask the device to sample at the pace the gateway reads (OPC UA monitored
+   * items). Absent when the gateway does not know (a check of a configuration): the device's
+   * `interval` then.
+   */
+  pointIntervalMs?(pointId: string): number;
 }
 
 /** A raw value read by a driver, before the core's scaling. */
