@@ -22,6 +22,12 @@ Commands:
                   configuration; \`discover PLUGIN --help\` lists the plugin's options
   import-ede FILE.csv [--device-instance N] [--address IP] [--state-texts FILE]
                   draft BACnet device blocks from an EDE file (the integrator's object list)
+  opcua-certificates list FILE
+                  the OPC UA servers' certificates seen (rejected until trusted, trusted) and
+                  our own, the one to give each server's administrator
+  opcua-certificates trust FILE THUMBPRINT
+                  trust one server certificate, by its thumbprint as list shows it
+                  (--data-dir DIR in place of FILE names the data folder itself)
 
 Environment: NATS_URL (when the file names no hub.natsUrl), LOG_LEVEL.`;
 
@@ -46,6 +52,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
   }
   if (command === 'discover') return discover(file, rest, io);
   if (command === 'import-ede') return importEde(args.slice(1), io);
+  if (command === 'opcua-certificates') return opcuaCertificates(args.slice(1), io);
   if (!['run', 'validate', 'points'].includes(command)) {
     io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
     return 2;
@@ -152,6 +159,13 @@ function importEde(args: readonly string[], io: CliIo): number {
     io.err(describeFailure(error));
     return 1;
   }
+}
+
+async function opcuaCertificates(args: readonly string[], io: CliIo): Promise<number> {
+  // Loaded here only: node-opcua, which it uses, costs a second of start-up (it tests RSA
+  // PKCS#1 v1.5 with a 4096-bit key when loaded) that other commands need not pay.
+  const { runOpcuaCertificatesCli } = await import('./opcua-certificates-command.js');
+  return await runOpcuaCertificatesCli(args, io);
 }
 
 /** One line for an unexpected failure; the stack only when CITYPILOT_DEBUG is set. */

@@ -24,6 +24,7 @@ export interface SeenCertificate {
   subject: string;
   /** Application URI from the subject alternative name, when there is one. */
   applicationUri?: string;
+  validFrom: Date;
   validTo: Date;
   /** `trusted`: connections to its server go through; `rejected`: seen, refused until trusted. */
   state: 'trusted' | 'rejected';
@@ -55,6 +56,7 @@ export function listServerCertificates(pkiDir: string): SeenCertificate[] {
         thumbprint: certificateThumbprint(der),
         subject: x509.subject.replace(/\n/g, ', '),
         ...(uri ? { applicationUri: uri[1]! } : {}),
+        validFrom: new Date(x509.validFrom),
         validTo: new Date(x509.validTo),
         state,
         file,

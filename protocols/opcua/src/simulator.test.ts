@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildingVariables } from './building.js';
-import { OpcuaSimulator } from './simulator.js';
+import { OpcuaConnection } from './client.js';
+import { buildingNodeId, OpcuaSimulator } from './simulator.js';
 import { waitUntil } from './testing/pki.js';
 
 // Local times, so that the load curve (in the process's time zone) is the same everywhere.
@@ -59,6 +60,47 @@ describe('OPC UA simulator', () => {
       expect(() => simulator.get('AHU3.FanSpeed')).toThrow(/no variable AHU3.FanSpeed/);
       await expect(simulator.start()).rejects.toThrow(/already started/);
     } finally {
+      await simulator.stop();
+    }
+  });
+
+  it('serves generated variables for load tests, all changing together, and counts the notifications each client was sent', async () => {
+    const count = 300;
+    const simulator = new OpcuaSimulator({ pkiDir, generatedVariables: { count, changeEveryMs: 100 } });
+    await simulator.start();
+    const connection = await OpcuaConnection.connect(simulator.endpointUrl, { pkiDir: join(pkiDir, '..', 'client-pki'), applicationName: 'CityPilot load client' });
+    try {
+      const variables = await connection.browse(buildingNodeId('Bench'));
+      expect(variables).toHaveLength(count);
+      expect(variables[0]).toMatchObject({ browsePath: 'V1', nodeId: buildingNodeId('Bench.V1'), dataType: 'Double', writable: false });
+      expect(variables.at(-1)).toMatchObject({ browsePath: `V${count}`, nodeId: buildingNodeId(`Bench.V${count}`) });
+      // The building is still there, beside them.
+      expect(simulator.paths).toEqual(expect.arrayContaining(['AHU1.FanSpeed', 'Bench.V1', `Bench.V${count}`]));
+
+      // All change together: V<i> is i plus the number of changes so far.
+      const changes = () => (simulator.get('Bench.V1') as number) - 1;
+      await waitUntil('two changes', () => changes() >= 2);
+      const [first, last] = await connection.read([buildingNodeId('Bench.V1'), buildingNodeId(`Bench.V${count}`)]);
+      expect((last!.value as number) - (first!.value as number)).toBe(count - 1);
+
+      const received = new Map<string, number[]>();
+      const subscription = await connection.subscribe(
+        variables.map((v) => ({ nodeId: v.nodeId, samplingIntervalMs: 100 })),
+        (v) => received.set(v.nodeId, [...(received.get(v.nodeId) ?? []), v.value as number]),
+        { publishingIntervalMs: 100 },
+      );
+      expect(subscription.refused).toEqual([]);
+      await waitUntil('three values of every variable', () => received.size === count && [...received.values()].every((values) => values.length >= 3));
+      // Each notification is a new value: every variable only grows.
+      for (const values of received.values()) expect(values.every((v, i) => i === 0 || v > values[i - 1]!)).toBe(true);
+      // The server's count of what it sent this client meets what the client got, between two publishes.
+      const total = () => [...received.values()].reduce((n, values) => n + values.length, 0);
+      const sent = () => simulator.notificationsSent().find((s) => s.clientApplicationName === 'CityPilot load client')?.dataChangeNotifications ?? -1;
+      await waitUntil('the server count equal to what was received', () => sent() === total());
+      expect(sent()).toBeGreaterThanOrEqual(3 * count);
+      await subscription.close();
+    } finally {
+      await connection.close();
       await simulator.stop();
     }
   });

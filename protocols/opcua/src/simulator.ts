@@ -48,6 +48,13 @@ export interface OpcuaSimulatorOptions {
   tickMs?: number;
   /** The clock, in milliseconds since the epoch. Default Date.now. */
   now?: () => number;
+  /**
+   * Numeric variables served besides the building's, for load tests: `count` Doubles under
+   * Objects/Building/Bench, paths `Bench.V1` … `Bench.V<count>` (node ids
+   * `ns=1;s=Building.Bench.V1` …), V<i> starting at i and all growing by 1 every
+   * `changeEveryMs` (default 1000), so that each change is a new value to notify.
+   */
+  generatedVariables?: { count: number; changeEveryMs?: number };
 }
 
 /** The security policies offered, besides None: the current ones of OPC UA 1.04/1.05. */
@@ -80,13 +87,14 @@ type UAVariable = ReturnType<ReturnType<NonNullable<OPCUAServer['engine']['addre
  */
 export class OpcuaSimulator {
   private readonly options: OpcuaSimulatorOptions;
-  private readonly variables: ReadonlyMap<string, BuildingVariable>;
+  private readonly variables: Map<string, BuildingVariable>;
   private readonly values = new Map<string, SimulatedValue>();
   private readonly statuses = new Map<string, StatusCode>();
   private readonly nodes = new Map<string, UAVariable>();
   private readonly trusted: string[];
   private server: OPCUAServer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private generatedTimer: NodeJS.Timeout | undefined;
   private port: number;
   private lastTick: number;
 
@@ -96,6 +104,7 @@ export class OpcuaSimulator {
     this.trusted = [...(options.trustedClientCertificates ?? [])];
     this.variables = new Map([...buildingVariables(), ...(options.extraVariables ?? [])].map((v) => [v.path, v]));
     this.lastTick = this.now();
+    for (const v of generatedVariables(options.generatedVariables?.count ?? 0)) this.variables.set(v.path, v);
     for (const v of this.variables.values()) this.values.set(v.path, v.initial(this.lastTick));
   }
 
@@ -163,13 +172,16 @@ export class OpcuaSimulator {
     }
     this.server = server;
     this.timer = setInterval(() => this.tick(), this.options.tickMs ?? 1000);
+    if (this.options.generatedVariables?.count) this.generatedTimer = setInterval(() => this.changeGenerated(), this.options.generatedVariables.changeEveryMs ?? 1000);
     return { endpointUrl: this.endpointUrl, port: this.port };
   }
 
   /** Stops the server, closing its sessions at once. Values and the port are kept for a start. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.generatedTimer);
     this.timer = undefined;
+    this.generatedTimer = undefined;
     const server = this.server;
     this.server = undefined;
     this.nodes.clear();
@@ -224,6 +236,20 @@ export class OpcuaSimulator {
     return counts;
   }
 
+  /**
+   * Data change notifications the server has sent so far to each session open now (all its
+   * subscriptions), with the client's application name: what a client has been delivered, as
+   * the server counts it (OPC UA SubscriptionDiagnostics.DataChangeNotificationsCount).
+   */
+  notificationsSent(): { clientApplicationName: string; sessionName: string; dataChangeNotifications: number }[] {
+    if (!this.server) return [];
+    return this.server.engine.getSessions().map((session) => ({
+      clientApplicationName: session.clientDescription?.applicationName?.text ?? '',
+      sessionName: session.sessionName,
+      dataChangeNotifications: session.publishEngine.subscriptions.reduce((n, s) => n + s.subscriptionDiagnostics.dataChangeNotificationsCount, 0),
+    }));
+  }
+
   private variable(path: string): BuildingVariable {
     const v = this.variables.get(path);
     if (!v) throw new Error(`no variable ${path} in the simulated building`);
@@ -242,6 +268,14 @@ export class OpcuaSimulator {
       if (!v.move) continue;
       this.values.set(v.path, v.move(this.values.get(v.path)!, now, elapsedMs, (p) => this.values.get(p)!));
       this.publish(v.path);
+    }
+  }
+
+  private changeGenerated(): void {
+    for (let i = 1; i <= (this.options.generatedVariables?.count ?? 0); i++) {
+      const path = generatedPath(i);
+      this.values.set(path, (this.values.get(path) as number) + 1);
+      this.publish(path);
     }
   }
 
@@ -295,6 +329,13 @@ export class OpcuaSimulator {
       this.nodes.set(v.path, node);
     }
   }
+}
+
+const generatedPath = (index: number) => `Bench.V${index}`;
+
+/** The variables of {@link OpcuaSimulatorOptions.generatedVariables}: plain Doubles, no units, moved by the simulator's own timer. */
+function generatedVariables(count: number): BuildingVariable[] {
+  return Array.from({ length: count }, (_, i) => ({ path: generatedPath(i + 1), dataType: DataType.Double, initial: () => i + 1 }));
 }
 
 const TYPED_ARRAYS: Partial<Record<DataType, Float64ArrayConstructor | Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor>> = {

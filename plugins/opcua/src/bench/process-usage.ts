@@ -1,0 +1,143 @@
+// What the benchmark needs around the processes it measures: their RSS and CPU time from /proc,
+// free ports, and a NATS server with JetStream for the gateway to forward to. The same as
+// gateway/src/bench/gateway.ts does for the Modbus gateway benchmark (a plugin cannot import
+// the gateway, which imports the plugins).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
+export function clockTicks(): number {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(out.stdout?.trim());
+  return n > 0 ? n : 100;
+}
+
+/** RSS (bytes) and CPU time (user + system, in clock ticks) of a process, from /proc. */
+export function readProc(pid: number): { rss: number; ticks: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    return { rss: rssKb * 1024, ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the sampler saw of one process in the measured window. */
+export interface Usage {
+  rssMaxMB: number;
+  rssMeanMB: number;
+  /** CPU time over wall time, in percent of one core. */
+  cpuPercent: number;
+  /** Highest RSS seen at any time, the start included. */
+  rssPeakMB: number;
+}
+
+/** Samples one process every time `sample` is called; the window starts at `begin`. */
+export class ProcessSampler {
+  private readonly rss: number[] = [];
+  private peak = 0;
+  private startTicks = 0;
+  private startAt = 0;
+  private last: { rss: number; ticks: number; at: number } | undefined;
+
+  constructor(
+    readonly pid: number,
+    private readonly hz: number,
+  ) {}
+
+  begin(): void {
+    const p = readProc(this.pid);
+    if (!p) throw new Error(`process ${this.pid} is gone`);
+    this.startTicks = p.ticks;
+    this.startAt = performance.now();
+  }
+
+  sample(): void {
+    const p = readProc(this.pid);
+    if (!p) throw new Error(`process ${this.pid} is gone`);
+    this.last = { ...p, at: performance.now() };
+    this.peak = Math.max(this.peak, p.rss);
+    if (this.startAt) this.rss.push(p.rss);
+  }
+
+  usage(): Usage {
+    if (!this.last || !this.rss.length) throw new Error('no samples in the measured window');
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    const seconds = (this.last.at - this.startAt) / 1000;
+    return {
+      rssMaxMB: mb(Math.max(...this.rss)),
+      rssMeanMB: mb(this.rss.reduce((a, b) => a + b, 0) / this.rss.length),
+      cpuPercent: ((this.last.ticks - this.startTicks) / this.hz / seconds) * 100,
+      rssPeakMB: mb(this.peak),
+    };
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function jetStreamAt(url: string): Promise<NatsConnection | undefined> {
+  try {
+    const nc = await connect({ servers: url, timeout: 2000, reconnect: false });
+    try {
+      await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+      return nc;
+    } catch {
+      await nc.close();
+    }
+  } catch {
+    // Nothing there.
+  }
+  return undefined;
+}
+
+/**
+ * NATS_URL, else a nats-server of the run's own started from the machine's binary (stopped by
+ * `stop`), with its default settings.
+ */
+export async function findNats(dir: string): Promise<{ url: string; nc: NatsConnection; origin: string; stop: () => Promise<void> }> {
+  if (process.env.NATS_URL) {
+    const nc = await jetStreamAt(process.env.NATS_URL);
+    if (!nc) throw new Error(`NATS_URL=${process.env.NATS_URL}: no NATS server with JetStream answers there`);
+    return { url: process.env.NATS_URL, nc, origin: 'NATS_URL', stop: async () => undefined };
+  }
+  const binary = [...(process.env.PATH ?? '').split(':').map((d) => join(d, 'nats-server')), '/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
+  if (!binary) throw new Error('no nats-server to start: install it (Debian: apt-get install nats-server) or set NATS_URL to a server with JetStream');
+  const port = await freePort();
+  const config = join(dir, 'nats-server.conf');
+  writeFileSync(config, `listen: "127.0.0.1:${port}"\njetstream { store_dir: ${JSON.stringify(join(dir, 'nats'))} }\n`);
+  const child = spawn(binary, ['-c', config], { stdio: 'ignore' });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+  };
+  const url = `nats://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && child.exitCode === null; i++) {
+    const nc = await jetStreamAt(url);
+    if (nc) return { url, nc, origin: `a nats-server started for the run (${binary})`, stop };
+    await sleep(200);
+  }
+  await stop();
+  throw new Error(`${binary} did not start on port ${port}`);
+}
