@@ -10,8 +10,9 @@
  * Example: CITYPILOT_HW_BACNET_ADDRESS=192.0.2.20 CITYPILOT_HW_BACNET_DEVICE=1001 npm test
  *
  * Everything goes through @citypilot/protocol-bacnet, as the driver does: discovery (a directed
- * Who-Is, the Device object, the object list, objects' names and units) and reads of a few
- * present values with their status by ReadPropertyMultiple and by ReadProperty. It only reads.
+ * Who-Is, the Device object, the object list, objects' names and units), reads of a few present
+ * values with their status by ReadPropertyMultiple and by ReadProperty, and one COV subscription
+ * of 60 s, cancelled at the end. It writes nothing.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -25,6 +26,7 @@ import {
   type BacnetDevice,
   type BacnetDeviceInfo,
   type BacnetObjectId,
+  type CovNotification,
   type PointRead,
 } from '@citypilot/protocol-bacnet';
 
@@ -122,7 +124,7 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
     expect(found.maxApdu).toBeGreaterThanOrEqual(50);
     expect(typeof found.name, 'object-name of the Device object').toBe('string');
     expect(found.name!.length).toBeGreaterThan(0);
-    // ReadProperty is the one service every device executes (clause 22.1.5, Annex A).
+    // ReadProperty (DS-RP-B) is required of every standard device profile.
     expect(found.servicesSupported).toContain('read-property');
     expect(found.supportsReadPropertyMultiple).toBe(found.servicesSupported.includes('read-property-multiple'));
   });
@@ -145,10 +147,10 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
     }
     const unnamed = infos.filter((o) => o.error || typeof o.name !== 'string' || o.name.length === 0);
     expect(unnamed.map((o) => `${formatObjectId(o)}: ${o.error?.message ?? 'no name'}`), 'objects without an object-name (required of every object)').toEqual([]);
-    // Object names are unique within a device (clause 12.1.5.1), which is what lets EDE files and drafts name points by them.
+    // Object names are unique within a device (the standard says so of every object's Object_Name), which is what lets EDE files and drafts name points by them.
     const names = infos.map((o) => o.name);
     expect(new Set(names).size, 'object names repeated within the device').toBe(names.length);
-    // Units is required of analog inputs, outputs and values (clause 12.2, 12.3, 12.4).
+    // Units is a required property of analog inputs, outputs and values.
     const withoutUnits = infos.filter((o) => ANALOG.has(o.type) && typeof o.units !== 'number');
     expect(withoutUnits.map(formatObjectId), 'analog objects without units').toEqual([]);
   });
@@ -167,7 +169,7 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
       expect(r.values?.[0]?.tag, `${name}: application tag of the present value`).toBe(VALUE_TAGS[objectTypeName(p.objectType)]);
       expect(r.statusFlags, `${name}: status-flags (required of these objects)`).toBeDefined();
       expect(typeof r.outOfService, `${name}: out-of-service (required of these objects)`).toBe('boolean');
-      expect(r.statusFlags!.outOfService, `${name}: the OUT_OF_SERVICE flag is the out-of-service property (clause 12.2.10)`).toBe(r.outOfService);
+      expect(r.statusFlags!.outOfService, `${name}: the OUT_OF_SERVICE flag is the out-of-service property`).toBe(r.outOfService);
     });
   });
 
@@ -186,6 +188,32 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
       expect(r.statusFlags, `${name}: status-flags`).toBeDefined();
       if (byRpm) expect(r.values?.[0]?.tag, `${name}: the same datatype by both services`).toBe(byRpm[i]!.values?.[0]?.tag);
     });
+  });
+
+  it.skipIf(!target)('takes a COV subscription to one of its objects, sends its current value at once, and takes the cancellation', async (ctx) => {
+    const found = await deviceInfo();
+    if (!found.supportsCov) ctx.skip(`the device does not execute SubscribeCOV (services: ${found.servicesSupported.join(', ')})`);
+    const [point] = await pointsToRead();
+    if (!point) ctx.skip('the device has no analog, binary or multi-state object to subscribe to');
+    const object = { type: point!.objectType, instance: point!.instance };
+    const notifications: CovNotification[] = [];
+    // A short lifetime: the device drops the subscription by itself should the cancellation be lost.
+    const subscription = await bacnet().subscribeCov(device, object, { lifetimeSeconds: 60, onNotification: (n) => notifications.push(n) });
+    try {
+      // The device notifies the current value once the subscription is taken (clause 13.14.1.3.1).
+      const deadline = Date.now() + Math.max(5000, 2 * timeoutMs);
+      while (notifications.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(notifications.length, `notifications of ${formatObjectId(object)} within ${Math.max(5000, 2 * timeoutMs)} ms of the subscription`).toBeGreaterThan(0);
+      const first = notifications[0]!;
+      console.log(`  COV ${formatObjectId(object)}: ${JSON.stringify(first.presentValue)} flags ${JSON.stringify(first.statusFlags)}, ${first.timeRemaining} s left`);
+      expect(first.object).toEqual(object);
+      expect(first.deviceInstance).toBe(found.deviceInstance);
+      expect(first.presentValue?.tag, 'the present value in the notification').toBe(VALUE_TAGS[objectTypeName(object.type)]);
+      expect(first.statusFlags, 'the status flags in the notification').toBeDefined();
+      expect(first.timeRemaining).toBeLessThanOrEqual(60);
+    } finally {
+      await subscription.cancel();
+    }
   });
 
   it.skipIf(!target)('answers a read of an object it does not have with that point\'s own error, the other points read', async () => {
