@@ -1,9 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
+import { BacnetSimulator } from '@citypilot/protocol-bacnet/testing';
+import { DataType, OpcuaSimulator } from '@citypilot/protocol-opcua/testing';
 import { simulatedPoint } from '@citypilot/plugin-modbus/testing';
 import { readYamlFile, type PointConfig } from '@citypilot/sdk';
 import { modbusPlugin } from '@citypilot/plugin-modbus';
@@ -64,7 +69,7 @@ describe('citypilot gateway discover modbus', () => {
     await expect(discoverDevices(registry, 'modbus', ['--host', '127.0.0.1', '--port', 'abc'])).rejects.toThrow(/--port: .*integer/i);
     await expect(discoverDevices(registry, 'modbus', ['--host', '127.0.0.1', '--units', '3-1'])).rejects.toThrow(/--units: "3-1" is not a range/);
     await expect(discoverDevices(registry, 'modbus', ['--colour', 'red'])).rejects.toThrow(DiscoverUsageError);
-    await expect(discoverDevices(registry, 'bacnet', [])).rejects.toThrow(/unknown plugin "bacnet": expected one of modbus/);
+    await expect(discoverDevices(registry, 'knx', [])).rejects.toThrow(/unknown plugin "knx": expected one of bacnet, modbus, opcua/);
   });
 
   it('lists the plugin options from its schema (--help) and exits 2 on a bad option, from the command line', () => {
@@ -76,5 +81,130 @@ describe('citypilot gateway discover modbus', () => {
     const bad = spawnSync(process.execPath, [cli, 'discover', 'modbus', '--port', 'x'], { encoding: 'utf8', timeout: 30_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('citypilot gateway discover bacnet', () => {
+  const device = new BacnetSimulator({ deviceInstance: 3101, deviceName: 'CTA Gymnase' });
+  // Bound to all addresses: it hears a broadcast Who-Is on loopback.
+  const broadcastable = new BacnetSimulator({ interface: '0.0.0.0', deviceInstance: 3102 });
+  beforeAll(async () => {
+    await device.start();
+    await broadcastable.start();
+  });
+  afterAll(async () => {
+    await device.stop();
+    await broadcastable.stop();
+  });
+
+  it('asks one device (directed Who-Is), reads its objects, and drafts a block with a point per object that the gateway accepts', async () => {
+    const yaml = await discoverDevices(new PluginRegistry(), 'bacnet', ['--interface', '127.0.0.1', '--port', '0', '--address', device.address, '--wait', '500ms']);
+    const drafted = parse(yaml) as { devices: { id: string; connection: unknown; points: { id: string; address: unknown; unit?: string; kind?: string }[] }[] };
+    expect(drafted.devices).toHaveLength(1);
+    const [block] = drafted.devices;
+    expect(block!.id).toBe('cta-gymnase');
+    expect(block!.connection).toEqual({ deviceInstance: 3101, address: device.address });
+    expect(block!.points).toHaveLength(device.objectList.length - 1);
+    expect(block!.points[0]).toMatchObject({ id: 'ahu1-supply-air-temperature', unit: '°C', address: { objectType: 'analog-input', instance: 1 } });
+    expect(block!.points.find((p) => (p.address as { objectType: string }).objectType === 'binary-input')?.kind).toBe('boolean');
+    expect(yaml).toMatch(/# CityPilot Simulated Building Controller, max APDU 1476/);
+    const config = parseGatewayConfig(`gateway: { id: site }\n${yaml}`, join(packageDir, 'discovered.yaml'), new PluginRegistry());
+    expect(config.devices[0]!.config.points).toHaveLength(device.objectList.length - 1);
+  });
+
+  it('runs from the command line, and lists its options', async () => {
+    // Not spawnSync: the simulated device answers from this process's event loop.
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, 'discover', 'bacnet', ...args], { encoding: 'utf8', timeout: 30_000 });
+    const { stdout } = await run('--interface', '127.0.0.1', '--port', '0', '--address', device.address, '--wait', '300ms');
+    expect(stdout).toMatch(/^# 1 device\(s\) found by bacnet discovery/);
+    expect((parse(stdout) as { devices: { connection: unknown }[] }).devices[0]!.connection).toEqual({ deviceInstance: 3101, address: device.address });
+    const help = await run('--help');
+    expect(help.stdout).toMatch(/--broadcast-address +Where the Who-Is broadcast goes/);
+    expect(help.stdout).toMatch(/--wait +How long to collect I-Am answers/);
+  });
+
+  it('finds devices by a broadcast Who-Is within instance limits, options written in kebab-case', async () => {
+    const port = broadcastable.address.split(':')[1];
+    const args = ['--interface', '0.0.0.0', '--port', '0', '--broadcast-address', `127.255.255.255:${port}`, '--low', '3100', '--high', '3200', '--wait', '800ms'];
+    const yaml = await discoverDevices(new PluginRegistry(), 'bacnet', args);
+    expect((parse(yaml) as { devices: { connection: { deviceInstance: number } }[] }).devices.map((d) => d.connection.deviceInstance)).toEqual([3102]);
+    const none = await discoverDevices(new PluginRegistry(), 'bacnet', [...args.slice(0, 6), '--low', '1', '--high', '2', '--wait', '300ms']);
+    expect(none).toMatch(/^# No device answered/);
+  });
+});
+
+describe('citypilot gateway discover opcua', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'citypilot-discover-opcua-'));
+  // The building, with what a drafted block cannot hold as it is: a long array, bytes.
+  const simulator = new OpcuaSimulator({
+    pkiDir: join(dir, 'server-pki'),
+    extraVariables: [
+      { path: 'Plant.Temperatures', dataType: DataType.Double, arrayLength: 40, initial: () => Array.from({ length: 40 }, (_, i) => 20 + i / 10) },
+      { path: 'Plant.Firmware', dataType: DataType.ByteString, initial: () => Buffer.from([1, 2, 3]) },
+    ],
+  });
+  let endpointUrl = '';
+  beforeAll(async () => {
+    endpointUrl = (await simulator.start()).endpointUrl;
+  });
+  afterAll(async () => {
+    await simulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('browses the server into one draft device block the gateway accepts: ids, units, kinds, tags, arrays flattened, the rest noted', async () => {
+    const args = ['--endpoint-url', endpointUrl, '--security-mode', 'None', '--data-dir', join(dir, 'data'), '--timeout', '5s'];
+    const yaml = await discoverDevices(new PluginRegistry(), 'opcua', args);
+    const drafted = parse(yaml) as { devices: { id: string; connection: object; points: { id: string; name: string; unit?: string; kind: string; tags: string[]; address: object }[] }[] };
+    expect(drafted.devices).toHaveLength(1);
+    const [device] = drafted.devices;
+    expect(device!.connection).toEqual({ endpointUrl, securityMode: 'None' });
+    const points = new Map(device!.points.map((p) => [p.id, p]));
+    expect(points.get('ahu1-supply-air-temperature')).toEqual({
+      id: 'ahu1-supply-air-temperature',
+      name: 'AHU1 SupplyAirTemperature',
+      unit: '°C',
+      kind: 'number',
+      tags: expect.arrayContaining(['temp', 'supply', 'air', 'ahu']),
+      address: { nodeId: 'ns=1;s=Building.AHU1.SupplyAirTemperature' },
+    });
+    expect(points.get('meters-main-energy')).toMatchObject({ unit: 'kWh', tags: expect.arrayContaining(['elec', 'energy', 'meter']) });
+    expect(points.get('ahu2-fan-running')).toMatchObject({ kind: 'boolean', address: { nodeId: 'ns=1;s=Building.AHU2.FanRunning' } });
+    expect(points.get('meters-main-last-reset')).toMatchObject({ kind: 'string' });
+    expect(points.get('meters-main-phase-currents-2')).toMatchObject({ unit: 'A', address: { nodeId: 'ns=1;s=Building.Meters.Main.PhaseCurrents', index: 2 } });
+    expect(points.has('meters-main-phase-currents')).toBe(false);
+    expect(points.get('plant-temperatures-31')).toMatchObject({ address: { index: 31 } });
+    expect(points.has('plant-temperatures-32')).toBe(false);
+    expect(device!.points.some((p) => p.id.startsWith('plant-firmware'))).toBe(false);
+    // What to check, as comments above the block.
+    expect(yaml).toMatch(/# Building\/Plant\/Temperatures is an array of 40 values: only its first 32 are drafted/);
+    expect(yaml).toMatch(/# left out, of types the plugin does not read: Building\/Plant\/Firmware \(ByteString\)/);
+    expect(yaml).toMatch(/# writable on the server .*: ahu1-supply-air-setpoint, ahu2-supply-air-setpoint/);
+    expect(device!.points.every((p) => !('writable' in p))).toBe(true);
+
+    const config = parseGatewayConfig(`gateway: { id: site }\n${yaml}`, join(dir, 'discovered.yaml'), new PluginRegistry());
+    expect(config.devices[0]!.config.points).toHaveLength(device!.points.length);
+    expect(config.devices[0]!.config.points.every((p) => p.writable === false)).toBe(true);
+  });
+
+  it("says which certificate to trust when the server's is not trusted yet", async () => {
+    const args = ['--endpoint-url', endpointUrl, '--security-mode', 'SignAndEncrypt', '--data-dir', join(dir, 'fresh-data'), '--timeout', '5s'];
+    await expect(discoverDevices(new PluginRegistry(), 'opcua', args)).rejects.toThrow(
+      /not trusted by us .*thumbprint ([0-9a-f]{40}).*citypilot gateway opcua-certificates trust CONFIG \1/,
+    );
+  });
+
+  it('prints only the draft on stdout from the command line, node-opcua\'s warnings elsewhere', async () => {
+    // Not spawnSync: the simulator answers from this process.
+    const child = spawn(process.execPath, [cli, 'discover', 'opcua', '--endpoint-url', endpointUrl, '--security-mode', 'None', '--data-dir', join(dir, 'data'), '--from', 'ns=1;s=Building.Boiler1']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(status, stderr).toBe(0);
+    const drafted = parse(stdout) as { devices: { points: { id: string }[] }[] };
+    expect(drafted.devices[0]!.points.map((p) => p.id)).toEqual(['flow-temperature', 'running', 'power']);
+    expect(stdout).not.toMatch(/NODE-OPCUA|node-opcua/);
   });
 });

@@ -31,16 +31,16 @@ export async function discoverDevices(registry: PluginRegistry, pluginId: string
   const schema = discovery.options as TObject;
   const result = validate(schema, Value.Convert(schema, pluginOptions));
   if (!result.ok) {
-    throw new DiscoverUsageError(result.issues.map((i) => `--${i.path.join('.') || '?'}: ${i.message}`).join('\n') + `\n\n${discoverHelp(plugin)}`);
+    throw new DiscoverUsageError(result.issues.map((i) => `--${kebab(i.path.join('.')) || '?'}: ${i.message}`).join('\n') + `\n\n${discoverHelp(plugin)}`);
   }
   let found;
   try {
     found = await discovery.run(result.value, { timeoutMs, profiles: loadProfiles(plugin, profileDirs), logger });
   } catch (error) {
-    if (error instanceof ConfigError) throw new DiscoverUsageError(error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n'));
+    if (error instanceof ConfigError) throw new DiscoverUsageError(error.issues.map((i) => `--${kebab(i.path.join('.'))}: ${i.message}`).join('\n'));
     throw error;
   }
-  if (!found.length) return '# No device answered. Check the address, the port and the unit ids (--units), or lengthen --timeout.\n';
+  if (!found.length) return '# No device answered. Check the options (--help lists them: address, port, unit ids or instance range), or lengthen --timeout (and --wait for BACnet).\n';
   return formatDrafts(found, [`${found.length} device(s) found by ${plugin.manifest.id} discovery: review, rename, then paste under devices:`]);
 }
 
@@ -71,7 +71,7 @@ export function discoverHelp(plugin: DriverPlugin): string {
   const lines = Object.entries(properties).map(([key, s]) => {
     const schema = s as { description?: string; default?: unknown };
     const fallback = schema.default === undefined ? '' : ` (default ${JSON.stringify(schema.default)})`;
-    return `  --${key}  ${schema.description ?? ''}${fallback}`;
+    return `  --${kebab(key)}  ${schema.description ?? ''}${fallback}`;
   });
   return [
     `Usage: citypilot gateway discover ${plugin.manifest.id} [--<option> <value>]…`,
@@ -83,6 +83,11 @@ export function discoverHelp(plugin: DriverPlugin): string {
   ].join('\n');
 }
 
+/** `endpointUrl` → `endpoint-url`: an option as written on the command line. */
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
 function parseOptions(args: readonly string[]): Record<string, string> {
   const options: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
@@ -91,11 +96,12 @@ function parseOptions(args: readonly string[]): Record<string, string> {
       options.help = '';
       continue;
     }
-    const match = /^--([A-Za-z][A-Za-z0-9]*)(?:=(.*))?$/.exec(arg);
+    const match = /^--([A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)(?:=(.*))?$/.exec(arg);
     if (!match) throw new DiscoverUsageError(`unexpected argument ${JSON.stringify(arg)}: options are written --name value`);
     const value = match[2] ?? args[++i];
     if (value === undefined) throw new DiscoverUsageError(`--${match[1]} needs a value`);
-    options[match[1]!] = value;
+    // --endpoint-url is the plugin's endpointUrl: command lines are written in kebab case.
+    options[match[1]!.replace(/-([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase())] = value;
   }
   return options;
 }

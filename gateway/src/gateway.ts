@@ -170,10 +170,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private build(config: GatewayConfig): ConfigParts {
     const schedule = { pollGroups: config.pollGroups, clock: this.clock, deviceTimeToleranceMs: parseDuration(config.clock.deviceTimeTolerance) };
     const pollers = config.devices.map(({ config: device, plugin }) => {
+      const points = new Map(device.points.map((p) => [p.id, p]));
       const driver = plugin.create(device, {
         timeoutMs: parseDuration(device.timeout),
         logger: this.options.logger,
         stateDir: pluginStateDir(config.dataDir, plugin.manifest.id),
+        pointIntervalMs: (id) => {
+          const point = points.get(id);
+          return point ? pointIntervalMs(device, point, config.pollGroups) : parseDuration(device.interval);
+        },
       });
       return new DevicePoller(device, plugin.manifest.id, driver, (samples) => this.accept(samples), this.options.logger, this.metrics, schedule);
     });
@@ -203,15 +208,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /**
    * Writes `value`, in the point's engineering units, to the point with stable id
-   * `<device>.<point>`. Resolves once the device has taken it and read it back.
+   * `<device>.<point>`. Resolves once the device has taken it (and, for plugins that do, read it
+   * back). `null` relinquishes the gateway's command, for plugins that command by priority (BACnet).
    * @throws WriteRefusedError for an unknown or read-only point or a value of the wrong kind
    */
-  async write(pointId: string, value: number | boolean | string): Promise<void> {
+  async write(pointId: string, value: number | boolean | string | null): Promise<void> {
     const dot = pointId.indexOf('.');
     const poller = this.parts.pollers.find((p) => p.status().id === pointId.slice(0, dot));
     if (dot < 0 || !poller) throw new WriteRefusedError(`no point ${pointId}`);
     await poller.write(pointId.slice(dot + 1), value);
-    this.options.logger.info({ point: pointId, value }, 'point written');
+    this.options.logger.info({ point: pointId, value }, value === null ? 'point relinquished' : 'point written');
   }
 
   status(): GatewayStatus {
@@ -397,11 +403,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         return reply.code(403).send({ error: 'writes are disabled on this gateway (status.allowWrites: false)' });
       }
       const value = request.body?.value;
-      if (!['number', 'boolean', 'string'].includes(typeof value)) {
-        return reply.code(400).send({ error: 'the body must be {"value": <number | boolean | string>}' });
+      if (value !== null && !['number', 'boolean', 'string'].includes(typeof value)) {
+        return reply.code(400).send({ error: 'the body must be {"value": <number | boolean | string>}, or {"value": null} to relinquish' });
       }
       try {
-        await this.write(request.params.id, value as number | boolean | string);
+        await this.write(request.params.id, value as number | boolean | string | null);
         return { point: request.params.id, value };
       } catch (error) {
         // The plugin's ConfigError: a value the point's encoding cannot hold.

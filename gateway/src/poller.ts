@@ -131,15 +131,21 @@ export class DevicePoller {
   /**
    * Writes a value in engineering units to one of the device's points, after the read or write
    * in progress. The point must be writable; scale and offset are removed before the driver
-   * sees the value.
+   * sees the value. `null` relinquishes the gateway's command, for plugins that can (BACnet).
    * @throws WriteRefusedError when the point or its plugin cannot be written, or the value does
    *   not suit the point's kind; the driver's own errors otherwise (device errors, read-back)
    */
-  async write(pointId: string, value: number | boolean | string): Promise<void> {
+  async write(pointId: string, value: number | boolean | string | null): Promise<void> {
     const point = this.device.points.find((p) => p.id === pointId);
     const id = `${this.device.id}.${pointId}`;
     if (!point) throw new WriteRefusedError(`no point ${id}`);
     if (!point.writable) throw new WriteRefusedError(`${id} is not writable (writable: false in the configuration)`);
+    if (value === null) {
+      const relinquish = this.driver.relinquish?.bind(this.driver);
+      if (!relinquish) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot relinquish a point (null): write a value instead`);
+      await this.exclusive(() => relinquish(pointId));
+      return;
+    }
     const write = this.driver.write?.bind(this.driver);
     if (!write) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot write`);
     if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) throw new WriteRefusedError(`${id} takes a ${point.kind}, not ${JSON.stringify(value)}`);

@@ -1,16 +1,18 @@
 import { CityPilotError, manifestProblem, type DriverPlugin } from '@citypilot/sdk';
 import { createModbusPlugin, modbusPlugin } from '@citypilot/plugin-modbus';
+import { bacnetPlugin, createBacnetPlugin } from '@citypilot/plugin-bacnet';
+import { createOpcuaPlugin, opcuaPlugin } from '@citypilot/plugin-opcua';
 
 /** The plugins built into the gateway, one line each. */
-export const builtinPlugins: readonly DriverPlugin[] = [modbusPlugin];
+export const builtinPlugins: readonly DriverPlugin[] = [modbusPlugin, bacnetPlugin, opcuaPlugin];
 
 /**
  * New instances of the built-in plugins (the same list as {@link builtinPlugins}), with links of
  * their own: a configuration validated and started while another one runs must neither share
- * nor conflict with the serial lines the running one holds (a baud rate changed live).
+ * nor conflict with the serial lines (Modbus) or sockets (BACnet) the running one holds.
  */
 export function createBuiltinPlugins(): DriverPlugin[] {
-  return [createModbusPlugin()];
+  return [createModbusPlugin(), createBacnetPlugin(), createOpcuaPlugin()];
 }
 
 /** A plugin that cannot be registered: incompatible SDK range, duplicate id, bad manifest. */

@@ -72,7 +72,7 @@ export async function runSimulateCli(args: readonly string[], io: CliIo, stopped
   const connection = serial
     ? `transport: rtu, serialPort: <the other end of the line>, unitId: ${line.unitId}`
     : Object.entries(running.connection)
-        .map(([k, v]) => `${k}: ${v}`)
+        .map(([k, v]) => `${k}: ${flowYaml(v)}`)
         .join(', ');
   const where = serial ? `as unit ${line.unitId} on ${serial} (Modbus RTU)` : `at ${connection}`;
   io.out(`Simulating ${profile.name} (${profile.points.length} points) ${where}. A device block for it:
@@ -91,4 +91,15 @@ Press Ctrl-C to stop.`);
     }));
   await running.stop();
   return 0;
+}
+
+/** A value as YAML in flow style, nested blocks included (BACnet's `network: { interface: …, port: … }`). */
+function flowYaml(value: unknown): string {
+  // A value YAML would read otherwise (an endpoint URL's colons) goes in quotes.
+  if (typeof value === 'string' && /[:#,{}[\]]/.test(value)) return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return `[${value.map(flowYaml).join(', ')}]`;
+  return `{ ${Object.entries(value)
+    .map(([k, v]) => `${k}: ${flowYaml(v)}`)
+    .join(', ')} }`;
 }

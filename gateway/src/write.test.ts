@@ -80,6 +80,10 @@ devices:
     expect((await post(gateway, 'boiler.flow', { value: 1 })).status).toBe(404);
     expect((await post(gateway, 'boiler.pump', { value: 1 })).status).toBe(409);
     expect((await post(gateway, 'boiler.setpoint', { level: 1 })).status).toBe(400);
+    // Relinquishing (null) is for plugins that command by priority, not Modbus.
+    const relinquish = await post(gateway, 'boiler.setpoint', { value: null });
+    expect(relinquish.status).toBe(409);
+    expect(((await relinquish.json()) as { error: string }).error).toBe('the modbus plugin cannot relinquish a point (null): write a value instead');
     // Out of range for an int16 once scaled: the plugin refuses it before anything is sent.
     expect((await post(gateway, 'boiler.setpoint', { value: 5000 })).status).toBe(409);
     expect(simulator.get('holding', 10, 'int16')).toBe(215);

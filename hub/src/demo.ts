@@ -3,8 +3,8 @@ import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModbusSimulator, demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
-import type { CliIo } from '@citypilot/gateway';
-import { silentLogger } from '@citypilot/sdk';
+import { PluginRegistry, ProfileLibrary, type CliIo } from '@citypilot/gateway';
+import { silentLogger, type RunningSimulator } from '@citypilot/sdk';
 import { ensureDatabase, ensureServices, freePort, stopChild, type Services } from './services/local-services.js';
 import { ensureNatsCredentials } from './services/nats-auth.js';
 import { Storage, type PointStatus } from './storage/storage.js';
@@ -40,6 +40,7 @@ export async function runDemo(io: CliIo): Promise<number> {
   });
   const children: ChildProcess[] = [];
   const simulators: ModbusSimulator[] = [];
+  const plantSimulators: RunningSimulator[] = [];
   let services: Services | undefined;
   try {
     // The demo runs NATS secured as a city would: one user per gateway, which may publish only
@@ -77,14 +78,26 @@ export async function runDemo(io: CliIo): Promise<number> {
     await waitFor(async () => (await fetch(`${hubUrl}/healthz`)).ok, 30_000, `the hub did not start; see ${join(logDir, 'hub.log')}`);
 
     const gatewayUrls: string[] = [];
+    const registry = new PluginRegistry();
+    const profiles = new ProfileLibrary([]);
     for (const building of demoBuildings) {
       const simulator = new ModbusSimulator({ points: building.points.map((p) => p.sim) });
       simulators.push(simulator);
       const { port } = await simulator.start();
+      // The building's plant, simulated by its plugin from the plugin's own profile: the same
+      // simulators as `citypilot simulate <plugin> --profile <id>`.
+      const devices: DemoDevice[] = [];
+      for (const plant of DEMO_PLANT[building.id] ?? []) {
+        const plugin = registry.get(plant.plugin)!;
+        const { profile } = profiles.get(plugin, plant.profile)!;
+        const running = await plugin.simulate!(profile.points, { connection: profile.connection });
+        plantSimulators.push(running);
+        devices.push({ ...plant, connection: running.connection });
+      }
       const statusPort = await freePort(0);
       const file = join(demoDir, `${building.id}.yaml`);
       const credentials = nats.gateways.find((g) => g.id === building.id)!.file;
-      writeFileSync(file, gatewayConfig(building, { modbusPort: port, statusPort, natsUrl: services.natsUrl, credentials }));
+      writeFileSync(file, gatewayConfig(building, { modbusPort: port, statusPort, natsUrl: services.natsUrl, credentials, devices }));
       children.push(spawnLogged(`gateway-${building.id}`, ['gateway', 'run', file], env, logDir));
       gatewayUrls.push(`${building.name}: http://127.0.0.1:${statusPort}/ (status page; JSON at /api/status; config ${file})`);
     }
@@ -142,10 +155,32 @@ export async function runDemo(io: CliIo): Promise<number> {
     for (const child of children.slice(1).reverse()) await stopChild(child, 'SIGTERM');
     if (children[0]) await stopChild(children[0], 'SIGTERM');
     await Promise.all(simulators.map((s) => s.stop()));
+    await Promise.all(plantSimulators.map((s) => s.stop()));
     await services?.stop();
     io.out('Stopped.');
   }
 }
+
+/** A device of a demo building besides its meters, served by its plugin's simulator. */
+export interface DemoDevice {
+  id: string;
+  name: string;
+  plugin: string;
+  profile: string;
+  /** What the plugin's simulator answered with (`RunningSimulator.connection`). */
+  connection?: Record<string, unknown>;
+}
+
+/**
+ * The plant of the demo buildings: the town hall's air handling units, boiler and meters read
+ * from its building management system's OPC UA server, over loopback without security, which
+ * only a demo may do (a site's server is reached with SignAndEncrypt: plugins/opcua/README.md);
+ * the school's heating and ventilation controller over BACnet/IP, by change-of-value.
+ */
+const DEMO_PLANT: Record<string, Omit<DemoDevice, 'connection'>[]> = {
+  'town-hall': [{ id: 'bms', name: 'Building management system', plugin: 'opcua', profile: 'citypilot-building' }],
+  school: [{ id: 'hvac', name: 'Heating and ventilation controller', plugin: 'bacnet', profile: 'citypilot-building-controller' }],
+};
 
 /** Settings of a demo gateway's config that tests change. */
 export interface DemoGatewaySettings {
@@ -160,6 +195,8 @@ export interface DemoGatewaySettings {
   dataDir?: string;
   /** The gateway's NATS credentials file; none by default. */
   credentials?: string;
+  /** Devices besides the meters. Default none. */
+  devices?: DemoDevice[];
 }
 
 /** The YAML a technician would write for one demo building. */
@@ -205,7 +242,17 @@ devices:
       unitId: 1
     points:
 ${points}
-`;
+${(settings.devices ?? [])
+  .map(
+    (d) => `  - id: ${d.id}
+    name: ${JSON.stringify(d.name)}
+    plugin: ${d.plugin}
+    profile: ${d.profile}
+    interval: ${settings.interval ?? '5s'}
+    connection: ${JSON.stringify(d.connection ?? {})}
+`,
+  )
+  .join('')}`;
 }
 
 function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logDir: string): ChildProcess {

@@ -1,3 +1,6 @@
+export { bacnetPlugin, createBacnetPlugin } from './plugin.js';
+export { BacnetSockets, SocketConflictError, type SocketSettings, type SharedSocket } from './sockets.js';
+export { toReading, convert, type ObjectStatus } from './values.js';
 export { bacnetConnection, bacnetAddress, BACNET_OBJECT_TYPES, type BacnetObjectTypeName, type BacnetConnectionConfig, type BacnetAddressConfig } from './schema.js';
 export { importEde, readEde, readStateTexts, decodeText, formatEdeProblem, EdeFileError, type EdeImport, type EdeImportOptions, type EdeFile, type EdeObject, type EdeDevice, type EdeProject, type EdeProblem } from './ede.js';
 export { draftPoints, draftDevice, uniqueDeviceIds, suggestTags, idFromName, type BacnetObjectInfo, type BacnetDeviceInfo, type BacnetPointDraft } from './draft.js';

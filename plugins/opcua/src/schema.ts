@@ -38,13 +38,19 @@ export const opcuaConnection = Type.Object(
         Type.Object(
           {
             type: Type.Literal('certificate'),
-            certificateFile: Type.String({ minLength: 1, description: 'PEM or DER user certificate, relative to the configuration file or absolute.' }),
-            privateKeyFile: Type.String({ minLength: 1, description: 'Its PEM private key.' }),
+            // Relative to the plugin's folder in the data folder, not to the configuration file:
+            // a driver does not know where the file is, and the user key belongs with the
+            // plugin's other keys (pki/).
+            certificateFile: Type.String({ minLength: 1, description: 'PEM or DER user certificate: absolute, or relative to <dataDir>/plugins/opcua.' }),
+            privateKeyFile: Type.String({ minLength: 1, description: 'Its PEM private key: absolute, or relative to <dataDir>/plugins/opcua.' }),
           },
           { additionalProperties: false },
         ),
       ],
-      { default: { type: 'anonymous' }, expected: 'an identity: { type: anonymous }, { type: userName, userName, passwordEnv } or { type: certificate, certificateFile, privateKeyFile }' },
+      {
+        default: { type: 'anonymous' },
+        description: 'Who the session is opened for: anonymous; a user name with its password (passwordEnv: an environment variable of the gateway); or a user certificate and its key (relative files are in <dataDir>/plugins/opcua).',
+        expected: 'an identity: { type: anonymous }, { type: userName, userName, passwordEnv } or { type: certificate, certificateFile, privateKeyFile }' },
     ),
     mode: StringEnum(['subscribe', 'poll'] as const, {
       default: 'subscribe',

@@ -147,6 +147,13 @@ export interface DriverContext {
    * driver creates it if needed, at its first I/O, never in `create`.
    */
   stateDir?: string;
+  /**
+   * Milliseconds between two reads of a point: its poll group's interval, else its device's.
+   * For drivers that ask the device to sample at the pace the gateway reads (OPC UA monitored
+   * items). Absent when the gateway does not know (a check of a configuration): the device's
+   * `interval` then.
+   */
+  pointIntervalMs?(pointId: string): number;
 }
 
 /** A raw value read by a driver, before the core's scaling. */
@@ -197,6 +204,12 @@ export interface Driver {
   read(points?: readonly string[]): Promise<Reading[]>;
   /** Writes a raw value (the core has already removed scale and offset) to a writable point. */
   write?(point: string, value: number | boolean | string): Promise<void>;
+  /**
+   * Gives up the gateway's command of a writable point, for protocols that command by priority
+   * (BACnet writes NULL at the point's priority: a lower priority, or the object's relinquish
+   * default, takes over). The core refuses a relinquish to a driver without this method.
+   */
+  relinquish?(point: string): Promise<void>;
   /** Lists the points the device offers, as drafts. */
   discover?(): Promise<PointDraft[]>;
   /** Releases sockets and timers. Called once; the driver is not used afterwards. */

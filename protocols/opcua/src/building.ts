@@ -2,14 +2,20 @@ import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import { DataType } from 'node-opcua-client';
 import { makeEUInformation, standardUnits, type EUInformation } from 'node-opcua-data-access';
 
-/** A value the simulated building holds: numbers, Booleans, strings and dates. */
-export type SimulatedValue = number | boolean | string | Date;
+/**
+ * A value the simulated building holds: numbers, Booleans, strings, dates; arrays of numbers
+ * (or one 64-bit integer as node-opcua's [high, low] pair), bytes and localized texts for
+ * the variables a test adds.
+ */
+export type SimulatedValue = number | boolean | string | Date | number[] | Buffer | { text: string; locale?: string };
 
 /** One variable of the simulated building, under Objects/Building. */
 export interface BuildingVariable {
   /** Dotted path under Objects/Building, e.g. `AHU1.SupplyAirTemperature`. */
   path: string;
-  dataType: DataType.Double | DataType.Boolean | DataType.UInt32 | DataType.Int16 | DataType.String | DataType.DateTime;
+  dataType: DataType;
+  /** For an array: its length (ValueRank 1, ArrayDimensions [length]); the value is a number[] of that length. */
+  arrayLength?: number;
   /** Engineering units (UNECE codes); the variable is then an AnalogItem. */
   unit?: EUInformation;
   /** EURange: the values expected in normal operation (required with `unit`: AnalogItems have one). */
@@ -30,6 +36,7 @@ const units = {
   kilowattHour: makeEUInformation('KWH', 'kWh', 'kilowatt hour'),
   litre: makeEUInformation('LTR', 'l', 'litre'),
   kilovar: makeEUInformation('KVR', 'kvar', 'kilovar'),
+  ampere: standardUnits.ampere,
 };
 
 function airHandlingUnit(name: string, seed: number): BuildingVariable[] {
@@ -111,6 +118,16 @@ export function buildingVariables(): BuildingVariable[] {
       range: { low: -100, high: 100 },
       initial: () => 12,
       move: (_, now) => Math.round(10 + 30 * buildingLoad(now) + 5 * simulationNoise(now, 31)),
+    },
+    {
+      path: 'Meters.Main.PhaseCurrents',
+      dataType: DataType.Double,
+      arrayLength: 3,
+      unit: units.ampere,
+      range: { low: 0, high: 400 },
+      initial: () => [40, 38, 41],
+      // A meter's currents of L1, L2, L3: one array, as many meters publish them.
+      move: (_, now) => [0, 1, 2].map((phase) => round(10 + 150 * buildingLoad(now) * (1 + 0.05 * simulationNoise(now, 41 + phase)), 1)),
     },
     { path: 'Meters.Main.Status', dataType: DataType.String, initial: () => 'OK' },
     { path: 'Meters.Main.LastReset', dataType: DataType.DateTime, initial: () => new Date(Date.UTC(2026, 0, 1)) },

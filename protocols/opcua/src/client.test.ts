@@ -270,10 +270,63 @@ describe('OPC UA client against the simulated building', () => {
           ],
           () => undefined,
         );
-        expect(subscription.refused).toEqual([{ nodeId: buildingNodeId('Meters.Main.Status'), reason: expect.stringMatching(/^Bad/) }]);
+        expect(subscription.refused).toEqual([{ nodeId: buildingNodeId('Meters.Main.Status'), reason: expect.stringMatching(/^Bad/), index: 1 }]);
         await subscription.close();
       });
     });
+  });
+
+  it('monitors more items than one request holds, in batches, each notified once with its index', async () => {
+    await withSimulator(async (simulator) => {
+      await withConnection(simulator.endpointUrl, {}, async (connection) => {
+        // 1,200 items over the building's nodes, in two parameter sets: three requests of up
+        // to 500 for the first set, one for the second.
+        const nodes = simulator.paths.map(buildingNodeId);
+        const items = Array.from({ length: 1200 }, (_, i) => ({ nodeId: nodes[i % nodes.length]!, samplingIntervalMs: i < 1100 ? 1000 : 500 }));
+        const notified = new Set<number>();
+        const wrong: number[] = [];
+        const subscription = await connection.subscribe(items, (v, index) => {
+          notified.add(index);
+          if (v.nodeId !== items[index]!.nodeId) wrong.push(index);
+        });
+        expect(subscription.refused).toEqual([]);
+        await waitUntil('an initial value for every item', () => notified.size === items.length, 60_000);
+        expect(wrong).toEqual([]);
+        expect([...simulator.monitoredItems().values()].reduce((a, b) => a + b, 0)).toBe(1200);
+        await subscription.close();
+      });
+    });
+  });
+
+  it("keeps within the server's operation limits: reads and monitored items split into as many requests as needed", async () => {
+    await withSimulator(
+      async (simulator) => {
+        await withConnection(simulator.endpointUrl, {}, async (connection) => {
+          const nodes = simulator.paths.map(buildingNodeId);
+          const many = Array.from({ length: 45 }, (_, i) => nodes[i % nodes.length]!);
+          const values = await connection.read(many);
+          expect(values.map((v) => v.nodeId)).toEqual(many);
+          expect(values.every((v) => v.quality === 'good')).toBe(true);
+          const notified = new Set<number>();
+          const subscription = await connection.subscribe(
+            many.map((nodeId) => ({ nodeId, samplingIntervalMs: 500 })),
+            (_, index) => void notified.add(index),
+          );
+          expect(subscription.refused).toEqual([]);
+          await waitUntil('every item notified', () => notified.size === many.length);
+          await subscription.close();
+          // Browsing reads four attributes of each variable: more than 10 too.
+          expect(await connection.browse()).toHaveLength(simulator.paths.length);
+        });
+        // Two references per answer: every folder is read through BrowseNext.
+        await withConnection(simulator.endpointUrl, { maxReferencesPerNode: 2 }, async (connection) => {
+          const variables = await connection.browse();
+          expect(variables.map((v) => v.browsePath).sort()).toEqual(simulator.paths.map((p) => `Building/${p.replace(/\./g, '/')}`).sort());
+          expect(variables.find((v) => v.browsePath === 'Building/AHU1/SupplyAirSetpoint')).toMatchObject({ engineeringUnits: { displayName: '°C' }, euRange: { low: 10, high: 30 } });
+        });
+      },
+      { operationLimits: { maxNodesPerRead: 10, maxMonitoredItemsPerCall: 10, maxNodesPerBrowse: 3 } },
+    );
   });
 
   it('resumes a subscription after the server restarts, with each monitored item once', async () => {

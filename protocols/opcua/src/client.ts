@@ -1,3 +1,5 @@
+// First: node-opcua's warnings off stdout from the moment it is loaded.
+import './logging.js';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +7,7 @@ import {
   AttributeIds,
   BrowseDirection,
   ClientSubscription,
+  type ClientMonitoredItemGroup,
   DataChangeFilter,
   DataChangeTrigger,
   DataType,
@@ -16,11 +19,14 @@ import {
   SecurityPolicy,
   TimestampsToReturn,
   UserTokenType,
+  VariantArrayType,
   type ClientSession,
   type DataValue,
   type EndpointDescription,
   type NodeId,
   type ReferenceDescription,
+  type BrowseDescriptionOptions,
+  type BrowseResult,
   type UserIdentityInfo,
 } from 'node-opcua-client';
 import type { OPCUACertificateManager } from 'node-opcua-certificate-manager';
@@ -60,6 +66,8 @@ export interface OpcuaConnectOptions {
   reconnectDelayMs?: { initial: number; max: number };
   /** Timeout of each request, in milliseconds. Default 10000. */
   requestTimeoutMs?: number;
+  /** References a browse asks per node in one answer; the server sends the rest on BrowseNext. Default 1000. */
+  maxReferencesPerNode?: number;
 }
 
 /** An endpoint the server offers. */
@@ -78,6 +86,10 @@ export interface OpcuaValue {
   nodeId: string;
   /** The value: number, bigint-like [high, low] pair for 64-bit integers as node-opcua gives them, boolean, string, Date, or an array. */
   value: unknown;
+  /** Built-in type of the value (`Double`, `Int64`, `LocalizedText`, `ByteString`, `ExtensionObject`, …); `Null` when there is none. */
+  dataType: string;
+  /** Whether the value is an array (or a matrix) of `dataType` rather than one value. */
+  array: boolean;
   /** StatusCode name: `Good`, `BadSensorFailure`, `UncertainLastUsableValue`, … */
   statusCode: string;
   /** `good`, `uncertain` or `bad`: the StatusCode's severity. */
@@ -130,12 +142,22 @@ export interface OpcuaMonitoredItemRequest {
 
 /** A subscription's monitored items, alive across reconnections until closed. */
 export interface OpcuaSubscription {
-  /** Items the server refused, with the reason (`BadNodeIdUnknown`, `BadFilterNotAllowed`, …). */
-  readonly refused: readonly { nodeId: string; reason: string }[];
+  /** Items the server refused, with the reason (`BadNodeIdUnknown`, `BadFilterNotAllowed`, …) and their index in the items asked. */
+  readonly refused: readonly { nodeId: string; reason: string; index: number }[];
   close(): Promise<void>;
 }
 
 const DEFAULT_APPLICATION_NAME = 'CityPilot gateway';
+
+/** Operations a server takes in one request (Infinity: it sets no limit, or does not say). */
+interface OperationLimits {
+  maxNodesPerRead: number;
+  maxMonitoredItemsPerCall: number;
+  maxNodesPerBrowse: number;
+}
+
+/** Most monitored items created by one request: a few hundred keeps each request and its answer small. */
+export const MONITORED_ITEMS_PER_REQUEST = 500;
 
 /** Our application URI: in our certificate and in the session, which must agree. */
 function applicationUri(applicationName: string): string {
@@ -257,6 +279,8 @@ function toValue(nodeId: string, dv: DataValue): OpcuaValue {
   return {
     nodeId,
     value: dv.value?.value ?? null,
+    dataType: DataType[dv.value?.dataType ?? DataType.Null] ?? 'Null',
+    array: (dv.value?.arrayType ?? VariantArrayType.Scalar) !== VariantArrayType.Scalar,
     statusCode: code.name,
     // The two high bits of a StatusCode are its severity: 00 good, 01 uncertain, 10 bad.
     quality: code.value >>> 30 === 0 ? 'good' : code.value >>> 30 === 1 ? 'uncertain' : 'bad',
@@ -279,6 +303,8 @@ export class OpcuaConnection {
   private readonly client: OPCUAClient;
   private readonly session: ClientSession;
   private readonly dataTypes = new Map<string, DataType>();
+  /** The server's operation limits, asked at the first read, browse or subscription. */
+  private limits: Promise<OperationLimits> | undefined;
   /** Our application certificate, the one the server must trust for Sign and SignAndEncrypt. */
   readonly certificateFile: string;
 
@@ -371,6 +397,7 @@ export class OpcuaConnection {
     }
     try {
       const session = await client.createSession(userIdentity);
+      session.requestedMaxReferencesPerNode = options.maxReferencesPerNode ?? 1000;
       return new OpcuaConnection(client, session, certificateFile);
     } catch (err) {
       await client.disconnect().catch(() => undefined);
@@ -394,11 +421,75 @@ export class OpcuaConnection {
   async read(nodeIds: readonly string[]): Promise<OpcuaValue[]> {
     if (nodeIds.length === 0) return [];
     try {
-      const values = await this.session.read(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })), 0);
+      const values = await this.readAttributes(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
       return values.map((dv, i) => toValue(nodeIds[i]!, dv));
     } catch (err) {
       throw new OpcuaRequestError(`reading ${nodeIds.length} node(s) failed: ${reason(err)}`, { cause: err });
     }
+  }
+
+  /**
+   * Reads attributes in as few Read requests as the server's MaxNodesPerRead allows (read once
+   * from its OperationLimits; none given, one request): many servers of building systems cap
+   * it at a few hundred or a thousand, and refuse a longer request whole.
+   */
+  private async readAttributes(nodesToRead: { nodeId: string | NodeId; attributeId: number }[]): Promise<DataValue[]> {
+    const perRequest = (await this.operationLimits()).maxNodesPerRead;
+    if (nodesToRead.length <= perRequest) return await this.session.read(nodesToRead, 0);
+    const values: DataValue[] = [];
+    for (let from = 0; from < nodesToRead.length; from += perRequest) values.push(...(await this.session.read(nodesToRead.slice(from, from + perRequest), 0)));
+    return values;
+  }
+
+  /**
+   * Browses these nodes in as few Browse requests as the server's MaxNodesPerBrowse allows, and
+   * follows continuation points (BrowseNext) until every reference is in: a folder of a
+   * building system holds more references than a server returns in one answer.
+   */
+  private async browseAll(nodesToBrowse: BrowseDescriptionOptions[]): Promise<BrowseResult[]> {
+    const perRequest = (await this.operationLimits()).maxNodesPerBrowse;
+    const results: BrowseResult[] = [];
+    for (let from = 0; from < nodesToBrowse.length; from += perRequest) results.push(...(await this.session.browse(nodesToBrowse.slice(from, from + perRequest))));
+    let pending = results.flatMap((r, index) => (r.continuationPoint && r.continuationPoint.length > 0 ? [{ index, point: r.continuationPoint }] : []));
+    while (pending.length > 0) {
+      const next: typeof pending = [];
+      for (let from = 0; from < pending.length; from += perRequest) {
+        const chunk = pending.slice(from, from + perRequest);
+        const more = await this.session.browseNext(
+          chunk.map((p) => p.point),
+          false,
+        );
+        more.forEach((r, i) => {
+          const { index } = chunk[i]!;
+          results[index]!.references = [...(results[index]!.references ?? []), ...(r.references ?? [])];
+          if (r.continuationPoint && r.continuationPoint.length > 0) next.push({ index, point: r.continuationPoint });
+        });
+      }
+      pending = next;
+    }
+    return results;
+  }
+
+  /**
+   * The server's MaxNodesPerRead and MaxMonitoredItemsPerCall (Infinity when it sets none or
+   * does not say), read once. Two nodes read by themselves: node-opcua's readOperationLimits
+   * reads a dozen in one request, which a server with a limit under that refuses.
+   */
+  private operationLimits(): Promise<OperationLimits> {
+    this.limits ??= this.session
+      .read([
+        { nodeId: 'ns=0;i=11705', attributeId: AttributeIds.Value }, // Server_ServerCapabilities_OperationLimits_MaxNodesPerRead
+        { nodeId: 'ns=0;i=11714', attributeId: AttributeIds.Value }, // …_MaxMonitoredItemsPerCall
+        { nodeId: 'ns=0;i=11710', attributeId: AttributeIds.Value }, // …_MaxNodesPerBrowse
+      ])
+      .then(
+        (values) => {
+          const limit = (dv: DataValue | undefined) => (dv?.statusCode.isGood() && typeof dv.value.value === 'number' && dv.value.value > 0 ? dv.value.value : Infinity);
+          return { maxNodesPerRead: limit(values[0]), maxMonitoredItemsPerCall: limit(values[1]), maxNodesPerBrowse: limit(values[2]) };
+        },
+        () => ({ maxNodesPerRead: Infinity, maxMonitoredItemsPerCall: Infinity, maxNodesPerBrowse: Infinity }),
+      );
+    return this.limits;
   }
 
   /** Writes a value to a writable node, as the node's data type. Throws with the server's status when refused. */
@@ -424,7 +515,7 @@ export class OpcuaConnection {
     const variables: OpcuaVariable[] = [];
     let level: { nodeId: string; path: string }[] = [{ nodeId: from, path: '' }];
     for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
-      const results = await this.session.browse(
+      const results = await this.browseAll(
         level.map((n) => ({
           nodeId: n.nodeId,
           browseDirection: BrowseDirection.Forward,
@@ -455,8 +546,8 @@ export class OpcuaConnection {
   private async describeVariables(found: { ref: ReferenceDescription; path: string }[]): Promise<OpcuaVariable[]> {
     if (found.length === 0) return [];
     const attributes = [AttributeIds.DataType, AttributeIds.ValueRank, AttributeIds.ArrayDimensions, AttributeIds.UserAccessLevel];
-    const values = await this.session.read(found.flatMap((f) => attributes.map((attributeId) => ({ nodeId: f.ref.nodeId, attributeId }))));
-    const properties = await this.session.browse(
+    const values = await this.readAttributes(found.flatMap((f) => attributes.map((attributeId) => ({ nodeId: f.ref.nodeId, attributeId }))));
+    const properties = await this.browseAll(
       found.map((f) => ({ nodeId: f.ref.nodeId, browseDirection: BrowseDirection.Forward, referenceTypeId: 'HasProperty', includeSubtypes: true, resultMask: 63 })),
     );
     const wanted: { index: number; name: 'EngineeringUnits' | 'EURange'; nodeId: NodeId }[] = [];
@@ -465,7 +556,7 @@ export class OpcuaConnection {
         if (ref.browseName.name === 'EngineeringUnits' || ref.browseName.name === 'EURange') wanted.push({ index, name: ref.browseName.name, nodeId: ref.nodeId });
       }
     });
-    const propertyValues = wanted.length ? await this.session.read(wanted.map((w) => ({ nodeId: w.nodeId, attributeId: AttributeIds.Value }))) : [];
+    const propertyValues = wanted.length ? await this.readAttributes(wanted.map((w) => ({ nodeId: w.nodeId, attributeId: AttributeIds.Value }))) : [];
     return found.map((f, i) => {
       const [dataType, valueRank, arrayDimensions, userAccessLevel] = values.slice(i * 4, i * 4 + 4) as [DataValue, DataValue, DataValue, DataValue];
       const variable: OpcuaVariable = {
@@ -497,11 +588,21 @@ export class OpcuaConnection {
   }
 
   /**
-   * Monitors these nodes in one subscription; `onValue` gets each notification, with the
-   * initial value first. After a reconnection node-opcua restores the subscription on the
-   * server (transferred, or recreated with the same items); nothing is added twice.
+   * Monitors these nodes in one subscription; `onValue` gets each notification with the index
+   * of its item in `items`, the initial value first. After a reconnection node-opcua restores
+   * the subscription on the server (transferred, or recreated with the same items); nothing is
+   * added twice.
+   *
+   * Items are created in batches, one CreateMonitoredItems request per batch of items that
+   * share their parameters (sampling interval, queue size, deadband) and at most
+   * {@link MONITORED_ITEMS_PER_REQUEST} (or the server's own limit) items: a building's
+   * thousands of points take a few round trips, not one each.
    */
-  async subscribe(items: readonly OpcuaMonitoredItemRequest[], onValue: (value: OpcuaValue) => void, options: { publishingIntervalMs?: number } = {}): Promise<OpcuaSubscription> {
+  async subscribe(
+    items: readonly OpcuaMonitoredItemRequest[],
+    onValue: (value: OpcuaValue, index: number) => void,
+    options: { publishingIntervalMs?: number } = {},
+  ): Promise<OpcuaSubscription> {
     const publishingIntervalMs = options.publishingIntervalMs ?? Math.max(100, Math.min(...items.map((i) => i.samplingIntervalMs), 1000));
     const subscription = ClientSubscription.create(this.session, {
       requestedPublishingInterval: publishingIntervalMs,
@@ -515,30 +616,46 @@ export class OpcuaConnection {
       subscription.once('started', () => resolve());
       subscription.once('internal_error', (err: Error) => reject(new OpcuaRequestError(`the server refused the subscription: ${reason(err)}`, { cause: err })));
     });
-    const refused: { nodeId: string; reason: string }[] = [];
-    for (const item of items) {
-      const filter = item.deadband
-        ? new DataChangeFilter({
-            trigger: DataChangeTrigger.StatusValue,
-            deadbandType: item.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
-            deadbandValue: item.deadband.value,
-          })
-        : null;
-      try {
-        const monitored = await subscription.monitor(
-          { nodeId: item.nodeId, attributeId: AttributeIds.Value },
-          { samplingInterval: item.samplingIntervalMs, queueSize: item.queueSize ?? 1, discardOldest: true, filter },
-          TimestampsToReturn.Both,
-        );
-        // node-opcua resolves with the item even when the server refused it.
-        if (monitored.statusCode.isNotGood()) {
-          refused.push({ nodeId: item.nodeId, reason: monitored.statusCode.name });
-          await monitored.terminate().catch(() => undefined);
+    const perRequest = Math.min(MONITORED_ITEMS_PER_REQUEST, (await this.operationLimits()).maxMonitoredItemsPerCall);
+    // Items with the same parameters, by their parameters, each with its index in `items`.
+    const batches = new Map<string, number[]>();
+    items.forEach((item, index) => {
+      const key = JSON.stringify([item.samplingIntervalMs, item.queueSize ?? 1, item.deadband?.type, item.deadband?.value]);
+      const batch = batches.get(key);
+      if (batch) batch.push(index);
+      else batches.set(key, [index]);
+    });
+    const refused: { nodeId: string; reason: string; index: number }[] = [];
+    for (const indexes of batches.values()) {
+      for (let from = 0; from < indexes.length; from += perRequest) {
+        const chunk = indexes.slice(from, from + perRequest);
+        const first = items[chunk[0]!]!;
+        const filter = first.deadband
+          ? new DataChangeFilter({
+              trigger: DataChangeTrigger.StatusValue,
+              deadbandType: first.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
+              deadbandValue: first.deadband.value,
+            })
+          : null;
+        let group: ClientMonitoredItemGroup;
+        try {
+          group = await subscription.monitorItems(
+            chunk.map((i) => ({ nodeId: items[i]!.nodeId, attributeId: AttributeIds.Value })),
+            { samplingInterval: first.samplingIntervalMs, queueSize: first.queueSize ?? 1, discardOldest: true, filter },
+            TimestampsToReturn.Both,
+          );
+        } catch (err) {
+          // The whole request failed (a node id that does not parse, too many operations, …).
+          const why = statusName(err) ?? reason(err);
+          for (const i of chunk) refused.push({ nodeId: items[i]!.nodeId, reason: why, index: i });
           continue;
         }
-        monitored.on('changed', (dv: DataValue) => onValue(toValue(item.nodeId, dv)));
-      } catch (err) {
-        refused.push({ nodeId: item.nodeId, reason: statusName(err) ?? reason(err) });
+        // node-opcua resolves with every item, those the server refused included: it has
+        // already dropped those from the subscription, so they are not recreated on reconnection.
+        group.monitoredItems.forEach((monitored, j) => {
+          if (monitored.statusCode.isNotGood()) refused.push({ nodeId: items[chunk[j]!]!.nodeId, reason: monitored.statusCode.name, index: chunk[j]! });
+        });
+        group.on('changed', (_monitored, dv: DataValue, j: number) => onValue(toValue(items[chunk[j]!]!.nodeId, dv), chunk[j]!));
       }
     }
     return {

@@ -2,10 +2,12 @@ export { OpcuaError, OpcuaConnectionError, OpcuaBadCredentialsError, OpcuaIdenti
 export { OpcuaSimulator, buildingNodeId, BUILDING_NAMESPACE_INDEX, SIMULATOR_SECURITY_POLICIES, type OpcuaSimulatorOptions, type SimulatedUser } from './simulator.js';
 export { buildingVariables, type BuildingVariable, type SimulatedValue } from './building.js';
 export { readCertificateFile } from './certificates.js';
+export { routeOpcuaLibraryLogs, type OpcuaLibraryLogSink } from './logging.js';
 export { certificateThumbprint, listServerCertificates, trustServerCertificate, type SeenCertificate } from './certificates.js';
 export {
   OpcuaConnection,
   OPCUA_SECURITY_MODES,
+  MONITORED_ITEMS_PER_REQUEST,
   clientCertificatePaths,
   discoverEndpoints,
   ensureClientCertificate,

@@ -1,7 +1,9 @@
+// First: node-opcua's warnings off stdout from the moment it is loaded.
+import './logging.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
-import { DataType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant, type StatusCode } from 'node-opcua-client';
+import { DataType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant, VariantArrayType, type StatusCode } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { OPCUAServer } from 'node-opcua-server';
 import { buildingVariables, type BuildingVariable, type SimulatedValue } from './building.js';
@@ -31,6 +33,17 @@ export interface OpcuaSimulatorOptions {
    * `rejected` folder of {@link pkiDir}.
    */
   trustedClientCertificates?: readonly string[];
+  /**
+   * Variables served besides the building's, under Objects/Building too: unusual types and
+   * arrays for tests of a client's conversions.
+   */
+  extraVariables?: readonly BuildingVariable[];
+  /**
+   * The server's operation limits (OperationLimits in its ServerCapabilities): operations a
+   * request may hold, beyond which the server refuses it whole, as many building systems' do.
+   * Default: node-opcua's.
+   */
+  operationLimits?: { maxNodesPerRead?: number; maxMonitoredItemsPerCall?: number; maxNodesPerBrowse?: number };
   /** How often moving values are updated, in milliseconds. Default 1000. */
   tickMs?: number;
   /** The clock, in milliseconds since the epoch. Default Date.now. */
@@ -81,7 +94,7 @@ export class OpcuaSimulator {
     this.options = options;
     this.port = options.port ?? 0;
     this.trusted = [...(options.trustedClientCertificates ?? [])];
-    this.variables = new Map(buildingVariables().map((v) => [v.path, v]));
+    this.variables = new Map([...buildingVariables(), ...(options.extraVariables ?? [])].map((v) => [v.path, v]));
     this.lastTick = this.now();
     for (const v of this.variables.values()) this.values.set(v.path, v.initial(this.lastTick));
   }
@@ -136,6 +149,7 @@ export class OpcuaSimulator {
       allowAnonymous: this.options.allowAnonymous ?? true,
       userManager: { isValidUser: (userName: string, password: string) => users.some((u) => u.userName === userName && u.password === password) },
       buildInfo: { productName: 'CityPilot OPC UA simulator', manufacturerName: 'CityPilot' },
+      ...(this.options.operationLimits ? { serverCapabilities: { operationLimits: this.options.operationLimits } } : {}),
       serverInfo: { applicationName: { text: 'CityPilot OPC UA simulator' }, applicationUri: SIMULATOR_APPLICATION_URI },
     });
     try {
@@ -235,7 +249,7 @@ export class OpcuaSimulator {
     const node = this.nodes.get(path);
     if (!node) return;
     const v = this.variable(path);
-    node.setValueFromSource(new Variant({ dataType: v.dataType, value: this.values.get(path) }), this.statuses.get(path) ?? StatusCodes.Good, new Date(this.now()));
+    node.setValueFromSource(variantOf(v, this.values.get(path)!), this.statuses.get(path) ?? StatusCodes.Good, new Date(this.now()));
   }
 
   private buildAddressSpace(server: OPCUAServer): void {
@@ -263,6 +277,7 @@ export class OpcuaSimulator {
         browseName: v.path.split('.').at(-1)!,
         nodeId: `s=Building.${v.path}`,
         dataType: DataType[v.dataType],
+        ...(v.arrayLength !== undefined ? { valueRank: 1, arrayDimensions: [v.arrayLength] } : {}),
         accessLevel: v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
         userAccessLevel: v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
         minimumSamplingInterval: 100,
@@ -270,7 +285,7 @@ export class OpcuaSimulator {
       const node: UAVariable = v.unit
         ? namespace.addAnalogDataItem({ ...common, engineeringUnits: v.unit, ...(v.range ? { engineeringUnitsRange: v.range } : {}) })
         : namespace.addVariable(common);
-      node.setValueFromSource(new Variant({ dataType: v.dataType, value: this.values.get(v.path) }), this.statuses.get(v.path) ?? StatusCodes.Good);
+      node.setValueFromSource(variantOf(v, this.values.get(v.path)!), this.statuses.get(v.path) ?? StatusCodes.Good);
       if (v.writable) {
         // A client's write changes the equipment: keep it, so that it survives a restart.
         node.on('value_changed', (dataValue) => {
@@ -280,6 +295,26 @@ export class OpcuaSimulator {
       this.nodes.set(v.path, node);
     }
   }
+}
+
+const TYPED_ARRAYS: Partial<Record<DataType, Float64ArrayConstructor | Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor>> = {
+  [DataType.Double]: Float64Array,
+  [DataType.Float]: Float32Array,
+  [DataType.Int32]: Int32Array,
+  [DataType.UInt32]: Uint32Array,
+  [DataType.Int16]: Int16Array,
+  [DataType.UInt16]: Uint16Array,
+};
+
+/** The OPC UA value of a variable: one value, or an array. */
+function variantOf(v: BuildingVariable, value: SimulatedValue): Variant {
+  if (v.arrayLength !== undefined) {
+    // Typed arrays for numbers: node-opcua checks (and warns about) every element of a plain one.
+    const Typed = TYPED_ARRAYS[v.dataType];
+    return new Variant({ dataType: v.dataType, arrayType: VariantArrayType.Array, value: Typed ? Typed.from(value as number[]) : value });
+  }
+  // Explicit: node-opcua cannot tell a 64-bit integer's [high, low] pair from an array.
+  return new Variant({ dataType: v.dataType, arrayType: VariantArrayType.Scalar, value });
 }
 
 /** A TCP port free on 127.0.0.1 now. */

@@ -1,0 +1,385 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ConfigError,
+  definePlugin,
+  DeviceProtocolError,
+  DeviceTimeoutError,
+  DeviceUnreachableError,
+  parseDuration,
+  type ConfigIssue,
+  type DeviceConfig,
+  type Driver,
+  type DriverContext,
+  type Logger,
+  type Reading,
+} from '@citypilot/sdk';
+import type { OpcuaConnectOptions, OpcuaConnection, OpcuaIdentity, OpcuaMonitoredItemRequest, OpcuaSubscription, OpcuaValue } from '@citypilot/protocol-opcua';
+import { loadOpcuaProtocol, nodeIdProblem, type OpcuaProtocol } from './protocol.js';
+import { opcuaAddress, opcuaConnection, type OpcuaConnectionConfig } from './schema.js';
+import { toReading, type ValueTarget } from './values.js';
+import { simulate } from './simulate.js';
+import { opcuaDiscovery } from './discover.js';
+
+export type OpcuaDevice = DeviceConfig<typeof opcuaConnection, typeof opcuaAddress>;
+
+/** A point as the driver reads it. */
+interface PlannedPoint extends ValueTarget {
+  /** Index in the device's `points`, for error paths. */
+  position: number;
+  nodeId: string;
+  writable: boolean;
+  /** Index in the driver's monitored items, when the point is monitored (mode subscribe, read device). */
+  item?: number;
+}
+
+/**
+ * The folder of our certificate store: our application certificate and key, the server
+ * certificates trusted and refused. `citypilot gateway opcua-certificates` works on it.
+ */
+export function opcuaPkiDir(stateDir: string): string {
+  return join(stateDir, 'pki');
+}
+
+/**
+ * The OPC UA driver plugin. Devices keep no shared state (one session per device block), so
+ * the gateway's {@link opcuaPlugin} and new instances behave alike.
+ */
+export function createOpcuaPlugin() {
+  return definePlugin({
+    manifest: {
+      id: 'opcua',
+      version: '0.1.0',
+      sdk: '^0.1.0',
+      protocol: 'opcua',
+      description: 'OPC UA servers (building management systems, heating substations, PLCs): subscriptions or polling, security, browse discovery.',
+    },
+    schema: { connection: opcuaConnection, address: opcuaAddress },
+    profilesDir: fileURLToPath(new URL('../profiles/', import.meta.url)),
+    simulate,
+    discovery: opcuaDiscovery,
+    create(device, context): Driver {
+      const issues = connectionIssues(device.connection);
+      const points = checkPoints(device, issues);
+      if (issues.length > 0) throw new ConfigError(issues);
+      return new OpcuaDriver(device, points, context);
+    },
+  });
+}
+
+/** The plugin the gateway registers. */
+export const opcuaPlugin = createOpcuaPlugin();
+
+/** The connection's rules the schema cannot express, with their paths in the device block. */
+function connectionIssues(c: OpcuaConnectionConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const issue = (path: string[], message: string) => issues.push({ path: ['connection', ...path], message });
+  if (c.securityPolicy === 'None' && c.securityMode !== 'None') issue(['securityPolicy'], `None cannot ${c.securityMode === 'Sign' ? 'sign' : 'sign and encrypt'}: give Basic256Sha256 (or another policy the server offers), or securityMode None`);
+  if (c.securityPolicy !== undefined && c.securityPolicy !== 'None' && c.securityMode === 'None') issue(['securityPolicy'], `${c.securityPolicy} applies to securityMode Sign or SignAndEncrypt; with securityMode None, leave it out`);
+  const identity = c.identity;
+  if (identity.type === 'userName') {
+    if (identity.password === undefined && identity.passwordEnv === undefined) issue(['identity', 'passwordEnv'], 'is required for a userName identity (or password): the environment variable that holds the password');
+    if (identity.password !== undefined && identity.passwordEnv !== undefined) issue(['identity', 'password'], 'give password or passwordEnv, not both (passwordEnv keeps the password out of this file)');
+  }
+  if (parseDuration(c.publishingInterval) <= 0) issue(['publishingInterval'], 'must be longer than 0');
+  return issues;
+}
+
+/** The points' rules the schema cannot express, pushed onto `issues`; the points planned. */
+function checkPoints(device: OpcuaDevice, issues: ConfigIssue[]): PlannedPoint[] {
+  const planned: PlannedPoint[] = [];
+  const ids = new Map<string, number>();
+  device.points.forEach((p, position) => {
+    const issue = (path: (string | number)[], message: string) => issues.push({ path: ['points', position, ...path], message });
+    const first = ids.get(p.id);
+    if (first !== undefined) issue(['id'], `${JSON.stringify(p.id)} is already the id of points[${first}]`);
+    else ids.set(p.id, position);
+    const a = p.address;
+    if (nodeIdProblem(a.nodeId) !== undefined) issue(['address', 'nodeId'], `${JSON.stringify(a.nodeId)} is not an OPC UA node id: expected such as ns=2;s=AHU1.SupplyTemp or ns=3;i=1001`);
+    if (a.deadband !== undefined && a.deadbandPercent !== undefined) issue(['address', 'deadbandPercent'], 'give deadband (absolute) or deadbandPercent, not both');
+    for (const key of ['deadband', 'deadbandPercent'] as const) {
+      if (a[key] !== undefined && p.kind !== 'number') issue(['address', key], `applies to numbers only, not to a point of kind ${p.kind}`);
+    }
+    if (a.read === 'poll') {
+      for (const key of ['samplingInterval', 'deadband', 'deadbandPercent'] as const) {
+        if (a[key] !== undefined) issue(['address', key], 'applies to monitored points, not to one with read: poll');
+      }
+    }
+    if (a.samplingInterval !== undefined && parseDuration(a.samplingInterval) < 0) issue(['address', 'samplingInterval'], 'must not be negative');
+    if (a.index !== undefined && p.writable) {
+      issue(['writable'], 'a point on one element of an array (address.index) cannot be written: the gateway writes whole values only');
+    }
+    planned.push({ id: p.id, position, kind: p.kind, ...(a.index !== undefined ? { index: a.index } : {}), nodeId: a.nodeId, writable: p.writable });
+  });
+  return planned;
+}
+
+/** The settings of one monitored item, which points on the same node with the same settings share. */
+interface MonitoredItem extends OpcuaMonitoredItemRequest {
+  points: PlannedPoint[];
+}
+
+/**
+ * One session with one server. Connects at the first read (or write); in mode subscribe, it
+ * then creates one subscription with a monitored item per point and answers the reads from the
+ * values the server notified, reading only the points without one.
+ *
+ * Across a lost connection: reads reject (the gateway marks the points bad) from the moment
+ * node-opcua reports the loss until it is back, and the values notified before are forgotten:
+ * nothing from before the loss is served as current. Once node-opcua has restored the
+ * subscription (the same items, not new ones), the points are read from the server until
+ * their first notification arrives.
+ */
+class OpcuaDriver implements Driver {
+  private readonly byId: Map<string, PlannedPoint>;
+  private readonly items: MonitoredItem[] = [];
+  private readonly plans = new Map<string, PlannedPoint[]>();
+  private readonly connection: OpcuaConnectionConfig;
+  private session: OpcuaConnection | undefined;
+  private connecting: Promise<OpcuaConnection> | undefined;
+  private online = false;
+  private subscription: OpcuaSubscription | undefined;
+  /** Whether the subscription was asked for: once, at the first read after connecting. */
+  private subscribed = false;
+  /** Items the server monitors (not refused), by index. */
+  private readonly live = new Set<number>();
+  /** The latest value each live item was notified with, since the connection was last (re)established. */
+  private readonly latest = new Map<number, OpcuaValue>();
+  private closed = false;
+  private allReported = false;
+
+  constructor(
+    private readonly device: OpcuaDevice,
+    private readonly points: PlannedPoint[],
+    private readonly context: DriverContext,
+  ) {
+    this.connection = device.connection;
+    this.byId = new Map(points.map((p) => [p.id, p]));
+    if (this.connection.mode === 'subscribe') this.planItems();
+  }
+
+  private get logger(): Logger {
+    return this.context.logger;
+  }
+
+  /** Groups the monitored points into items: one per node and settings. */
+  private planItems(): void {
+    const byKey = new Map<string, number>();
+    for (const p of this.points) {
+      const a = this.device.points[p.position]!.address;
+      if (a.read === 'poll') continue;
+      const samplingIntervalMs = a.samplingInterval !== undefined ? parseDuration(a.samplingInterval) : (this.context.pointIntervalMs?.(p.id) ?? parseDuration(this.device.interval));
+      const deadband =
+        a.deadband !== undefined ? ({ type: 'absolute', value: a.deadband } as const) : a.deadbandPercent !== undefined ? ({ type: 'percent', value: a.deadbandPercent } as const) : undefined;
+      const key = JSON.stringify([a.nodeId, samplingIntervalMs, a.queueSize, deadband]);
+      let item = byKey.get(key);
+      if (item === undefined) {
+        item = this.items.length;
+        byKey.set(key, item);
+        this.items.push({ nodeId: a.nodeId, samplingIntervalMs, queueSize: a.queueSize, ...(deadband ? { deadband } : {}), points: [] });
+      }
+      this.items[item]!.points.push(p);
+      p.item = item;
+    }
+  }
+
+  private planFor(ids: readonly string[] | undefined): PlannedPoint[] {
+    const key = ids === undefined ? '*' : ids.join(',');
+    let plan = this.plans.get(key);
+    if (!plan) {
+      const wanted = ids && new Set(ids);
+      plan = wanted ? this.points.filter((p) => wanted.has(p.id)) : this.points;
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  async read(ids?: readonly string[]): Promise<Reading[]> {
+    const points = this.planFor(ids);
+    const session = await this.connect();
+    if (this.connection.mode === 'subscribe' && !this.subscribed) await this.subscribe(session);
+    if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);
+    const readings = new Map<PlannedPoint, Reading>();
+    const toRead: PlannedPoint[] = [];
+    for (const p of points) {
+      const value = p.item !== undefined && this.live.has(p.item) ? this.latest.get(p.item) : undefined;
+      if (value) readings.set(p, toReading(p, value));
+      else toRead.push(p);
+    }
+    if (toRead.length > 0) {
+      const nodeIds = [...new Set(toRead.map((p) => p.nodeId))];
+      const values = await this.request(`reading ${nodeIds.length} node(s)`, () => session.read(nodeIds));
+      const byNode = new Map(values.map((v) => [v.nodeId, v]));
+      for (const p of toRead) readings.set(p, toReading(p, byNode.get(p.nodeId)!));
+    }
+    return points.map((p) => readings.get(p)!);
+  }
+
+  /**
+   * Writes a raw value as the node's data type (OpcuaConnection reads the type once).
+   * @throws ConfigError for an unknown or read-only point, or one on an array element
+   * @throws DeviceProtocolError when the server refuses the write
+   */
+  async write(pointId: string, value: number | boolean | string): Promise<void> {
+    const p = this.byId.get(pointId);
+    if (!p) throw new ConfigError([{ path: ['points'], message: `the device has no point ${JSON.stringify(pointId)}` }]);
+    if (!p.writable) throw new ConfigError([{ path: ['points', p.position, 'writable'], message: 'is false: the gateway may not write this point' }]);
+    if (p.index !== undefined) throw new ConfigError([{ path: ['points', p.position, 'address', 'index'], message: 'one element of an array cannot be written' }]);
+    const session = await this.connect();
+    if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);
+    await this.request(`writing ${p.nodeId}`, () => session.write(p.nodeId, value));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const session = this.session ?? (await this.connecting?.catch(() => undefined));
+    await this.subscription?.close();
+    await session?.close();
+  }
+
+  /** The session, opened at the first call; a failed attempt is tried again at the next call. */
+  private async connect(): Promise<OpcuaConnection> {
+    if (this.session) return this.session;
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = undefined;
+    });
+    return await this.connecting;
+  }
+
+  private async open(): Promise<OpcuaConnection> {
+    const c = this.connection;
+    const opcua = await loadOpcuaProtocol();
+    // node-opcua's warnings go to the gateway's log, not to stdout.
+    opcua.routeOpcuaLibraryLogs(this.logger);
+    const stateDir = this.context.stateDir;
+    // Only a driver created to check a configuration has none, and it never connects.
+    if (stateDir === undefined) throw new DeviceUnreachableError('no data folder for the OPC UA certificates: the driver was created to check a configuration only');
+    const options: OpcuaConnectOptions = {
+      pkiDir: opcuaPkiDir(stateDir),
+      securityMode: c.securityMode,
+      identity: identityOf(c, stateDir),
+      // Connecting (and the first certificate) takes longer than a read: at least 10 s.
+      requestTimeoutMs: Math.max(this.context.timeoutMs, 10_000),
+    };
+    if (c.securityPolicy !== undefined) options.securityPolicy = c.securityPolicy;
+    let session: OpcuaConnection;
+    try {
+      session = await opcua.OpcuaConnection.connect(c.endpointUrl, options);
+    } catch (error) {
+      throw connectError(opcua, error);
+    }
+    if (this.closed) {
+      await session.close();
+      throw new DeviceUnreachableError('the driver is closed');
+    }
+    session.onConnectionState((state) => {
+      this.online = state === 'connected';
+      // Values notified before the loss must not be served as current after it.
+      this.latest.clear();
+      this.allReported = false;
+      if (state === 'reconnecting') this.logger.warn({ device: this.device.id, endpointUrl: c.endpointUrl }, 'OPC UA connection lost; reconnecting');
+      else this.logger.info({ device: this.device.id, endpointUrl: c.endpointUrl }, 'OPC UA connection back; subscription restored');
+    });
+    this.online = true;
+    this.session = session;
+    return session;
+  }
+
+  /** Creates the subscription, once; a refusal of the whole subscription leaves every point read instead. */
+  private async subscribe(session: OpcuaConnection): Promise<void> {
+    this.subscribed = true;
+    if (this.items.length === 0) return;
+    try {
+      this.subscription = await session.subscribe(
+        this.items,
+        (value, index) => {
+          if (!this.online) return;
+          this.latest.set(index, value);
+          this.checkAllReported();
+        },
+        { publishingIntervalMs: parseDuration(this.connection.publishingInterval) },
+      );
+    } catch (error) {
+      if (!this.online) {
+        // Not refused: the connection broke meanwhile. Subscribe at a read once it is back.
+        this.subscribed = false;
+        throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} was lost while subscribing; reconnecting`, { cause: error });
+      }
+      this.logger.warn({ device: this.device.id, err: (error as Error).message }, 'OPC UA subscription refused: every point is read at each interval instead');
+      return;
+    }
+    const refused = new Set(this.subscription.refused.map((r) => r.index));
+    this.items.forEach((_, i) => {
+      if (!refused.has(i)) this.live.add(i);
+    });
+    this.checkAllReported();
+    if (refused.size > 0) {
+      const listed = this.subscription.refused.slice(0, 20).map((r) => ({ points: this.items[r.index]!.points.map((p) => p.id), nodeId: r.nodeId, reason: r.reason }));
+      this.logger.warn(
+        { device: this.device.id, refused: refused.size, items: listed },
+        `the OPC UA server refused to monitor ${refused.size} node(s): they are read at each interval instead`,
+      );
+    }
+  }
+
+  /** Logs (debug) once per connection when every live item has reported a value: from then on, reads need the server only for the others. */
+  private checkAllReported(): void {
+    if (this.allReported || this.live.size === 0 || this.latest.size < this.live.size) return;
+    this.allReported = true;
+    this.logger.debug({ device: this.device.id, items: this.live.size }, 'OPC UA subscription: every monitored item has reported its value');
+  }
+
+  /** Runs one request to the server within the device's timeout, with the SDK's errors. */
+  private async request<T>(what: string, run: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeviceTimeoutError(`${what}: no answer from ${this.connection.endpointUrl} within ${this.device.timeout}`)), this.context.timeoutMs);
+    });
+    try {
+      return await Promise.race([run(), timeout]);
+    } catch (error) {
+      if (error instanceof DeviceTimeoutError) throw error;
+      if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`, { cause: error });
+      throw new DeviceProtocolError((error as Error).message, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * The session's identity. A password from the environment is read here, at each connection,
+ * so that the variable may be set after the configuration was checked. Relative certificate
+ * files are in the plugin's folder of the data folder (`<dataDir>/plugins/opcua`).
+ */
+function identityOf(c: OpcuaConnectionConfig, stateDir: string): OpcuaIdentity {
+  const identity = c.identity;
+  if (identity.type === 'anonymous') return 'anonymous';
+  if (identity.type === 'userName') {
+    if (identity.password !== undefined) return { userName: identity.userName, password: identity.password };
+    const password = process.env[identity.passwordEnv!];
+    if (password === undefined) {
+      throw new ConfigError([
+        { path: ['connection', 'identity', 'passwordEnv'], message: `the environment variable ${identity.passwordEnv} is not set: the gateway needs the password of ${JSON.stringify(identity.userName)} in it` },
+      ]);
+    }
+    return { userName: identity.userName, password };
+  }
+  const file = (f: string) => (isAbsolute(f) ? f : resolve(stateDir, f));
+  return { certificateFile: file(identity.certificateFile), privateKeyFile: file(identity.privateKeyFile) };
+}
+
+/** The SDK's error for a connection that could not be opened, with the OPC UA error as its cause. */
+function connectError(opcua: OpcuaProtocol, error: unknown): unknown {
+  if (!(error instanceof opcua.OpcuaError)) {
+    // A user certificate file that cannot be read, for instance.
+    return error instanceof Error && 'code' in error && typeof (error as NodeJS.ErrnoException).path === 'string'
+      ? new DeviceUnreachableError(`cannot read ${(error as NodeJS.ErrnoException).path}: ${(error as NodeJS.ErrnoException).code}`, { cause: error })
+      : error;
+  }
+  if (error instanceof opcua.OpcuaServerCertificateUntrustedError) {
+    return new DeviceUnreachableError(`${error.message} (citypilot gateway opcua-certificates trust CONFIG ${error.thumbprint})`, { cause: error });
+  }
+  if (error instanceof opcua.OpcuaBadCredentialsError || error instanceof opcua.OpcuaIdentityRejectedError) return new DeviceProtocolError(error.message, { cause: error });
+  return new DeviceUnreachableError(error.message, { cause: error });
+}
