@@ -15,16 +15,22 @@
 // notifications in the kernel when the socket's receive buffer is full: those drops are read
 // from /proc/net/snmp (Linux) and printed beside the losses.
 //
-// Through BacnetClient of @citypilot/protocol-bacnet, with the settings the driver's schema
-// defaults to (2 requests in flight, 2 s timeout, 1 retry, readMethod auto/rpm/rp, max APDU from
-// the device, 10 min COV lifetime, unconfirmed notifications): the driver (plugin.ts) had not
-// landed when this was written, and a driver's read cycle is one readPoints of its points.
-// Prints the machine, a line per run, and one JSON line of the figures last.
+// Reads go through the driver as the gateway uses it: a device block validated by the plugin's
+// schema (mode poll, readMethod rpm or rp, the defaults otherwise: 2 requests in flight, 2 s
+// timeout, 1 retry, max APDU from the device), `create`, then `read()` cycles; a driver's cycle is
+// the gateway's read of the device. COV goes through the driver's client, BacnetClient of
+// @citypilot/protocol-bacnet (10 min lifetime, unconfirmed notifications, as the driver asks),
+// because the driver keeps the latest value of each point and shows no count of the
+// notifications it handled. Prints the machine, a line per run, and one JSON line of the figures
+// last.
 import { fork, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { BacnetClient, objectTypeNumber, planReadPropertyMultiple, propertyNumber, type BacnetDevice, type PointRead, type ReadMethod } from '@citypilot/protocol-bacnet';
+import { BacnetClient, objectTypeNumber, planReadPropertyMultiple, propertyNumber, type BacnetDevice, type ReadMethod } from '@citypilot/protocol-bacnet';
+import { pluginDeviceSchema, validate, type DeviceConfig, type Driver, type DriverPlugin } from '@citypilot/sdk';
+import { createBacnetPlugin } from '../plugin.js';
 import { BENCH_DEVICE_INSTANCE, BENCH_FIRST_INSTANCE, BENCH_POINTS, type BenchMaxApdu, type ChildMessage, type ParentMessage } from './protocol.js';
 
 /** A positive number from the environment, else `fallback`. */
@@ -43,6 +49,7 @@ const IN_FLIGHT = 2;
 const TIMEOUT_MS = 2000;
 const COV_LIFETIME_SECONDS = 600;
 const AI = objectTypeNumber('analog-input')!;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -132,17 +139,46 @@ interface ReadRun {
   deviceCpuPercent: number;
   /** CPU time of this process per point read, in microseconds: what a core would give without sharing. */
   cpuMicrosecondsPerPoint: number;
-  /** Points read with an error or without their status flags, over all cycles: 0 when all is well. */
+  /** Readings not good (or without a number), over all cycles: 0 when all is well. */
   notGood: number;
   /** Datagrams the kernel dropped for a full receive buffer during the run, machine-wide (Linux). */
   kernelDrops?: number;
 }
 
-async function readRun(sims: Simulators, client: BacnetClient, name: string, maxApdu: BenchMaxApdu, readMethod: ReadMethod): Promise<ReadRun> {
-  const device: BacnetDevice = { address: `127.0.0.1:${sims.ports[maxApdu]}`, deviceInstance: BENCH_DEVICE_INSTANCE, readMethod, maxRequestsInFlight: IN_FLIGHT, timeoutMs: TIMEOUT_MS };
-  const points: PointRead[] = Array.from({ length: BENCH_POINTS }, (_, i) => ({ objectType: AI, instance: BENCH_FIRST_INSTANCE + i, withStatus: true }));
-  const cycle = async () => (await client.readPoints(device, points)).filter((r) => r.error || !r.statusFlags || typeof r.value !== 'number').length;
-  // Warm-up: the device's max APDU is read from its Device object at the first cycle, as the driver's is.
+/** A free local UDP port for the driver's socket (the schema wants a port, not 0). */
+async function freePort(): Promise<number> {
+  const socket = createSocket('udp4');
+  const port = await new Promise<number>((resolve) => socket.bind(0, '127.0.0.1', () => resolve(socket.address().port)));
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** The driver of one simulated device, in mode poll, as the gateway creates it from a device block. */
+function createDriver(plugin: DriverPlugin, localPort: number, id: string, port: number, readMethod: ReadMethod): Driver {
+  const block = {
+    id,
+    plugin: 'bacnet',
+    timeout: `${TIMEOUT_MS}ms`,
+    connection: { deviceInstance: BENCH_DEVICE_INSTANCE, address: `127.0.0.1:${port}`, network: { interface: '127.0.0.1', port: localPort }, mode: 'poll', readMethod, maxRequestsInFlight: IN_FLIGHT },
+    points: Array.from({ length: BENCH_POINTS }, (_, i) => ({ id: `zone-${i + 1}`, unit: '°C', address: { objectType: 'analog-input', instance: BENCH_FIRST_INSTANCE + i } })),
+  };
+  const result = validate(pluginDeviceSchema(plugin), block);
+  if (!result.ok) throw new Error(`the benchmark's device block is not valid: ${JSON.stringify(result.issues)}`);
+  return plugin.create(result.value as DeviceConfig, { timeoutMs: TIMEOUT_MS, logger: quiet });
+}
+
+async function readRun(sims: Simulators, plugin: DriverPlugin, localPort: number, name: string, maxApdu: BenchMaxApdu, readMethod: ReadMethod): Promise<ReadRun> {
+  const driver = createDriver(plugin, localPort, `${readMethod}-${maxApdu}`, sims.ports[maxApdu]!, readMethod);
+  try {
+    return await measureReads(sims, name, maxApdu, readMethod, async () => (await driver.read()).filter((r) => r.quality !== 'good' || typeof r.value !== 'number').length);
+  } finally {
+    await driver.close();
+  }
+}
+
+/** Runs `cycle` (it returns the readings not good) for READ_SECONDS after one warm-up cycle, measuring this process and the device. */
+async function measureReads(sims: Simulators, name: string, maxApdu: BenchMaxApdu, readMethod: ReadMethod, cycle: () => Promise<number>): Promise<ReadRun> {
+  // Warm-up: the device's max APDU and services are read from its Device object at the first cycle.
   await cycle();
   const before = await sims.ask({ type: 'stats', maxApdu }, 'stats');
   const dropsBefore = udpReceiveBufferDrops();
@@ -247,12 +283,15 @@ async function main(): Promise<void> {
   try {
     await client.open();
     console.log(`Devices: ${BENCH_POINTS} analog inputs each, max APDU ${Object.keys(sims.ports).join(' and ')}, simulated in process ${sims.pid} on 127.0.0.1:${Object.values(sims.ports).join(', :')}`);
-    console.log(`Through BacnetClient (the driver's client; the driver itself was not on main): ${IN_FLIGHT} requests in flight, timeout ${TIMEOUT_MS} ms`);
+    console.log(`Reads through the driver (mode poll, ${IN_FLIGHT} requests in flight, timeout ${TIMEOUT_MS} ms); COV through its BacnetClient`);
     console.log(`Reading present value + status-flags + reliability + out-of-service of every point, back to back, ${READ_SECONDS} s per method after one warm-up cycle…\n`);
 
-    const rpm = await readRun(sims, client, 'ReadPropertyMultiple, APDU 1476', 1476, 'rpm');
-    const rpm480 = await readRun(sims, client, 'ReadPropertyMultiple, APDU 480', 480, 'rpm');
-    const rp = await readRun(sims, client, 'ReadProperty (baseline)', 1476, 'rp');
+    // One plugin, one socket for the three devices, as a gateway has.
+    const plugin = createBacnetPlugin() as unknown as DriverPlugin;
+    const localPort = await freePort();
+    const rpm = await readRun(sims, plugin, localPort, 'ReadPropertyMultiple, APDU 1476', 1476, 'rpm');
+    const rpm480 = await readRun(sims, plugin, localPort, 'ReadPropertyMultiple, APDU 480', 480, 'rpm');
+    const rp = await readRun(sims, plugin, localPort, 'ReadProperty (baseline)', 1476, 'rp');
     for (const r of [rpm, rpm480, rp]) {
       console.log(
         `${r.name.padEnd(33)} ${String(r.cycles).padStart(5)} cycles in ${r.seconds.toFixed(1)} s  ${String(r.requestsPerCycle).padStart(7)} requests/cycle (planned ${r.planned})  ` +
@@ -311,7 +350,8 @@ async function main(): Promise<void> {
         covFixedRateLost: steady.lost,
         covKernelReceiveBufferDrops: flood.kernelDrops ?? null,
         points: BENCH_POINTS,
-        through: 'BacnetClient',
+        readsThrough: 'driver',
+        covThrough: 'BacnetClient',
       }),
     );
   } finally {
