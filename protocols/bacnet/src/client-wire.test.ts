@@ -5,6 +5,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { ObjectType, PropertyIdentifier } from '@bacnet-js/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BacnetClient } from './client.js';
+import { BacnetProtocolError } from './errors.js';
 import { waitUntil } from './testing/index.js';
 
 const P = PropertyIdentifier;
@@ -133,6 +134,61 @@ describe('BACnet client on the wire', () => {
     expect(r.hex).toBe('0005' + hex2(r.invokeId) + '0c' + '0c00800001' + '1957' + '2900');
     device.answer('0100' + '30' + hex2(r.invokeId) + '0c' + '0c00800001' + '1957' + '2900' + '3e' + '2110' + '3f', r.from);
     expect((await reading)[0]!.value).toBe(16);
+  });
+
+  it('reads again by ReadProperty a property that a partly decoded ReadPropertyMultiple answer left out', async () => {
+    // As the BACnet Stack project's demo server answers: the present value of a
+    // credential-data-input (type 37) is a BACnetAuthenticationFactor, which the library decodes
+    // generically, running past its closing tag into the next object's object-name.
+    const device = await fakeDevice();
+    const c = await client();
+    const reading = c.readPoints({ address: device.address, readMethod: 'rpm', maxApdu: 480 }, [
+      { objectType: 37, instance: 0, property: P.PRESENT_VALUE },
+      { objectType: 37, instance: 1, property: P.OBJECT_NAME },
+    ]);
+    await waitUntil('the request', () => device.received.length === 1);
+    let r = request(device, 0);
+    expect(r.hex).toBe('0005' + hex2(r.invokeId) + '0e' + '0c09400000' + '1e' + '0955' + '1f' + '0c09400001' + '1e' + '094d' + '1f');
+    // present-value { format-type [0] 0, format-class [1] 0, value [2] '' }; object-name "CDI 1".
+    device.answer('0100' + '30' + hex2(r.invokeId) + '0e' + '0c09400000' + '1e' + '2955' + '4e' + '0900' + '1900' + '28' + '4f' + '1f' + '0c09400001' + '1e' + '294d' + '4e' + '7506' + '00' + Buffer.from('CDI 1').toString('hex') + '4f' + '1f', r.from);
+    await waitUntil('the ReadProperty of the name', () => device.received.length === 2);
+    r = request(device, 1);
+    expect(r.hex).toBe('0005' + hex2(r.invokeId) + '0c' + '0c09400001' + '194d');
+    device.answer('0100' + '30' + hex2(r.invokeId) + '0c' + '0c09400001' + '194d' + '3e' + '7506' + '00' + Buffer.from('CDI 1').toString('hex') + '3f', r.from);
+    const [, name] = await reading;
+    expect(name).toMatchObject({ value: 'CDI 1' });
+    expect(name!.error).toBeUndefined();
+  });
+
+  it('asks again point by point when a ReadPropertyMultiple answer cannot be decoded at all, so that only the point at fault fails', async () => {
+    const device = await fakeDevice();
+    const c = await client();
+    const reading = c.readPoints({ address: device.address, readMethod: 'rpm', maxApdu: 480 }, [
+      { objectType: ObjectType.ANALOG_INPUT, instance: 2 },
+      { objectType: 37, instance: 0 },
+    ]);
+    // The credential-data-input's present value last in the answer: the library's generic decoder
+    // runs past the end of the answer and gives nothing at all of it (as from the BACnet Stack
+    // project's demo server). Analog-input 2 alone is answered as it should.
+    const fine = '0c00000002' + '1e' + '2955' + '4e' + '4441b00000' + '4f' + '1f';
+    const constructed = '0900' + '1900' + '28';
+    const asked: string[] = [];
+    let done = false;
+    void reading.finally(() => (done = true));
+    while (!done) {
+      await waitUntil('a request or the end of the read', () => done || device.received.length > asked.length);
+      if (done) break;
+      const r = request(device, asked.length);
+      asked.push(r.hex.slice(6));
+      if (r.hex.slice(6, 8) === '0c') device.answer('0100' + '30' + hex2(r.invokeId) + '0c' + '0c09400000' + '1955' + '3e' + constructed + '3f', r.from);
+      else device.answer('0100' + '30' + hex2(r.invokeId) + '0e' + (r.hex.includes('0c00000002') ? fine : '') + (r.hex.includes('0c09400000') ? '0c09400000' + '1e' + '2955' + '4e' + constructed + '4f' + '1f' : ''), r.from);
+    }
+    // The whole, each half, then the credential-data-input by ReadProperty.
+    expect(asked).toEqual(['0e' + '0c00000002' + '1e' + '0955' + '1f' + '0c09400000' + '1e' + '0955' + '1f', '0e' + '0c00000002' + '1e' + '0955' + '1f', '0e' + '0c09400000' + '1e' + '0955' + '1f', '0c' + '0c09400000' + '1955']);
+    const [analog, credential] = await reading;
+    expect(analog).toMatchObject({ value: 22 });
+    expect(analog!.error).toBeUndefined();
+    expect(credential!.error).toBeInstanceOf(BacnetProtocolError);
   });
 
   it('rejects a confirmed request it does not serve, as the standard says', async () => {

@@ -592,12 +592,12 @@ export class BacnetClient {
           else byKey.set(k, resultOf((v.value ?? []).map(typed)));
         }
       }
-      return refs.map(
-        (ref) =>
-          byKey.get(refKey(ref.objectType, ref.instance, ref.property, ref.arrayIndex ?? ASN1_ARRAY_ALL)) ?? {
-            error: new BacnetProtocolError(`${what}: the answer has nothing for ${describe(ref)}`),
-          },
-      );
+      // A property the answer has nothing for is read again by ReadProperty. The library decodes
+      // constructed values it has no decoder for generically, and may run past their closing tag
+      // into the next property (measured with the BACnet Stack project's demo server: the present
+      // value of a credential-data-input swallowed the object-name after it), leaving that one
+      // out; asked alone, it comes back.
+      return await Promise.all(refs.map((ref) => byKey.get(refKey(ref.objectType, ref.instance, ref.property, ref.arrayIndex ?? ASN1_ARRAY_ALL)) ?? this.readByRp(device, ref)));
     } catch (error) {
       if (!(error instanceof BacnetError) || error instanceof BacnetSocketError) throw error;
       if (error instanceof BacnetRejectError && error.reasonNumber === RejectReason.UNRECOGNIZED_SERVICE) {
@@ -605,7 +605,16 @@ export class BacnetClient {
         this.noRpm.add(address);
         return Promise.all(refs.map((ref) => this.readByRp(device, ref)));
       }
-      if (error instanceof BacnetTimeoutError || refs.length === 1) return refs.map(() => ({ error }));
+      if (error instanceof BacnetTimeoutError) return refs.map(() => ({ error }));
+      // An answer the library cannot decode at all (a value it fails on): each point asked on its
+      // own, by ReadProperty in the end, so that the one at fault costs only itself.
+      if (error instanceof BacnetProtocolError) {
+        if (refs.length === 1) return [await this.readByRp(device, refs[0]!)];
+        const half = Math.ceil(refs.length / 2);
+        const [a, b] = await Promise.all([this.readByRpm(device, refs.slice(0, half), maxApdu), this.readByRpm(device, refs.slice(half), maxApdu)]);
+        return [...a, ...b];
+      }
+      if (refs.length === 1) return refs.map(() => ({ error }));
       // Too long an answer (aborted), or an Error for the whole request from a device that answers
       // so when one object is unknown: ask again in halves until each point has its own answer.
       const tooLong = error instanceof BacnetAbortError && [AbortReason.SEGMENTATION_NOT_SUPPORTED, AbortReason.BUFFER_OVERFLOW, AbortReason.APDU_TOO_LONG].includes(error.reasonNumber);

@@ -3,7 +3,7 @@
 // as the gateway uses it: mode poll (the baseline, every point read with ReadPropertyMultiple at
 // each cycle) against mode cov (subscribed at the first read, later cycles answered from
 // notifications). Cycles are a second apart, so notifications flow between them. Run with
-// `npm run bench --prefix plugins/bacnet` (or `node dist/bench/cov.js 10` for 10 cycles each).
+// `npm run bench:modes --prefix plugins/bacnet` (or `node dist/bench/cov.js 10` for 10 cycles each).
 // The device runs in this process: CPU figures cover both sides. Prints the machine, a line per
 // run, and one JSON line of the figures last.
 import { createSocket } from 'node:dgram';
