@@ -124,10 +124,10 @@ describe('configuration pushed by the hub', () => {
     const running = config();
     expect(running.source).toBe('hub');
 
-    const bad = await pushRaw(yaml(point('a', 0) + point('b', 1)).replace('plugin: modbus', 'plugin: bacnet'));
+    const bad = await pushRaw(yaml(point('a', 0) + point('b', 1)).replace('plugin: modbus', 'plugin: knx'));
     await expect.poll(() => config().lastError?.revision, { timeout: 20_000 }).toBe(bad);
     expect(config()).toMatchObject({ source: 'hub', revision: running.revision, appliedAt: running.appliedAt });
-    expect(config().lastError!.message).toContain(`${bucket}/town-hall@${bad}:13:5 devices[0].plugin: unknown plugin "bacnet"`);
+    expect(config().lastError!.message).toContain(`${bucket}/town-hall@${bad}:13:5 devices[0].plugin: unknown plugin "knx"`);
     expect(config().lastError!.message).toMatch(/not applied; the running configuration keeps running\.$/);
 
     // Another gateway's configuration under this gateway's key.
