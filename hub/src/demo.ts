@@ -102,18 +102,22 @@ export async function runDemo(io: CliIo): Promise<number> {
       gatewayUrls.push(`${building.name}: http://127.0.0.1:${statusPort}/ (status page; JSON at /api/status; config ${file})`);
     }
 
-    io.out('Waiting for samples from both buildings …');
+    io.out('Waiting for samples from every device of both buildings …');
     const points = await waitFor(
       async () => {
         const status = (await (await fetch(`${hubUrl}/api/status`)).json()) as { points: PointStatus[] };
         // Samples read since the demo started, not the history written before.
         const live = status.points.filter((p) => p.lastValue !== null && p.lastTime !== null && Date.parse(p.lastTime) >= startedAt);
-        return demoBuildings.every((b) => live.some((p) => p.gateway === b.id)) ? live : undefined;
+        // Every device of every building: the plant's first values come a few seconds after the
+        // meters' (an OPC UA session makes its certificate at its first start).
+        const devices = (b: DemoBuilding) => ['meters', ...(DEMO_PLANT[b.id] ?? []).map((d) => d.id)];
+        const answered = (b: DemoBuilding, device: string) => live.some((p) => p.gateway === b.id && p.id.startsWith(`${device}.`));
+        return demoBuildings.every((b) => devices(b).every((d) => answered(b, d))) ? live : undefined;
       },
       60_000,
       `no samples reached the hub within 60 s; see the logs in ${logDir}`,
     );
-    io.out(`\nThe demo city is running: samples from both buildings reached the hub ${((Date.now() - startedAt) / 1000).toFixed(1)} s after start.`);
+    io.out(`\nThe demo city is running: samples from every device of both buildings reached the hub ${((Date.now() - startedAt) / 1000).toFixed(1)} s after start.`);
     io.out('Latest values in the hub:');
     for (const p of points) {
       const value = typeof p.lastValue === 'number' ? p.lastValue.toFixed(2) : String(p.lastValue);
