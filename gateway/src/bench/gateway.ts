@@ -19,17 +19,16 @@
  * the duration), BENCH_POINTS (5000), BENCH_INTERVAL (10s), NATS_URL (default: a nats-server
  * started for the run from the machine's binary).
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { isBitTable, registerCount, PROTOCOL_LIMITS } from '@citypilot/protocol-modbus';
 import { parseDuration, subjects } from '@citypilot/sdk';
+import { clockTicks, findNats, freePort, machineDescription, ProcessSampler, readProc, round, sleep, type Usage } from '@citypilot/sdk/bench';
 import { syntheticDevices, syntheticGatewayYaml, type SyntheticDevice } from '../testing/synthetic-site.js';
 import type { BaselineRead, BaselineSetup } from './baseline-process.js';
 
@@ -49,143 +48,6 @@ function setting(name: string, fallback: string, parse: (text: string) => number
   }
   if (!(value > 0)) throw new Error(`${name}=${JSON.stringify(text)}: expected ${parse === Number ? 'a positive whole number' : 'a duration such as 60s or 10m'}`);
   return value;
-}
-
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
-function clockTicks(): number {
-  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(out.stdout?.trim());
-  return n > 0 ? n : 100;
-}
-
-/** RSS (bytes) and CPU time (user + system, in clock ticks) of a process, from /proc. */
-function readProc(pid: number): { rss: number; ticks: number } | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
-    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    return { rss: rssKb * 1024, ticks: Number(fields[11]) + Number(fields[12]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** What the sampler saw of one process after the warm-up. */
-interface Usage {
-  rssMaxMB: number;
-  rssMeanMB: number;
-  cpuPercent: number;
-  /** RSS at the end of the warm-up and at the end: a steady state moves little between them. */
-  rssStartMB: number;
-  rssEndMB: number;
-  /** Highest RSS seen at any time, the start (loading the configuration) included. */
-  rssPeakMB: number;
-}
-
-class ProcessSampler {
-  private readonly rss: number[] = [];
-  private peak = 0;
-  private startTicks = 0;
-  private startAt = 0;
-  private last: { rss: number; ticks: number; at: number } | undefined;
-
-  constructor(
-    readonly pid: number,
-    private readonly hz: number,
-  ) {}
-
-  /** Starts the steady-state window. */
-  begin(): void {
-    const p = readProc(this.pid);
-    if (!p) throw new Error(`process ${this.pid} is gone`);
-    this.startTicks = p.ticks;
-    this.startAt = performance.now();
-  }
-
-  sample(): void {
-    const p = readProc(this.pid);
-    if (!p) throw new Error(`process ${this.pid} is gone`);
-    this.last = { ...p, at: performance.now() };
-    this.peak = Math.max(this.peak, p.rss);
-    if (this.startAt) this.rss.push(p.rss);
-  }
-
-  usage(): Usage {
-    if (!this.last || !this.rss.length) throw new Error('no samples after the warm-up');
-    const mb = (bytes: number) => bytes / 2 ** 20;
-    const seconds = (this.last.at - this.startAt) / 1000;
-    return {
-      rssMaxMB: mb(Math.max(...this.rss)),
-      rssMeanMB: mb(this.rss.reduce((a, b) => a + b, 0) / this.rss.length),
-      cpuPercent: ((this.last.ticks - this.startTicks) / this.hz / seconds) * 100,
-      rssStartMB: mb(this.rss[0]!),
-      rssEndMB: mb(this.rss[this.rss.length - 1]!),
-      rssPeakMB: mb(this.peak),
-    };
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function jetStreamAt(url: string): Promise<NatsConnection | undefined> {
-  try {
-    const nc = await connect({ servers: url, timeout: 2000, reconnect: false });
-    try {
-      await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
-      return nc;
-    } catch {
-      await nc.close();
-    }
-  } catch {
-    // Nothing there.
-  }
-  return undefined;
-}
-
-/**
- * NATS_URL, else a nats-server of the run's own started from the machine's binary (stopped by
- * `stop`), with its default settings.
- */
-async function findNats(dir: string): Promise<{ url: string; nc: NatsConnection; origin: string; stop: () => Promise<void> }> {
-  if (process.env.NATS_URL) {
-    const nc = await jetStreamAt(process.env.NATS_URL);
-    if (!nc) throw new Error(`NATS_URL=${process.env.NATS_URL}: no NATS server with JetStream answers there`);
-    return { url: process.env.NATS_URL, nc, origin: 'NATS_URL', stop: async () => undefined };
-  }
-  const binary = [...(process.env.PATH ?? '').split(':').map((d) => join(d, 'nats-server')), '/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
-  if (!binary) throw new Error('no nats-server to start: install it (Debian: apt-get install nats-server) or set NATS_URL to a server with JetStream');
-  const port = await freePort();
-  const config = join(dir, 'nats-server.conf');
-  writeFileSync(config, `listen: "127.0.0.1:${port}"\njetstream { store_dir: ${JSON.stringify(join(dir, 'nats'))} }\n`);
-  const child = spawn(binary, ['-c', config], { stdio: 'ignore' });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGINT');
-    await new Promise((r) => child.once('exit', r));
-  };
-  const url = `nats://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && child.exitCode === null; i++) {
-    const nc = await jetStreamAt(url);
-    if (nc) return { url, nc, origin: `a nats-server started for the run (${binary})`, stop };
-    await sleep(200);
-  }
-  await stop();
-  throw new Error(`${binary} did not start on port ${port}`);
 }
 
 /** Each device's contiguous ranges, as one request can read them, for the baseline. */
@@ -242,8 +104,7 @@ async function main(): Promise<void> {
   const intervalMs = setting('BENCH_INTERVAL', '10s', parseDuration);
   const warmupMs = Math.min(setting('BENCH_WARMUP', '1m', parseDuration), durationMs / 4);
   const hz = clockTicks();
-  const cpu = cpus()[0];
-  console.log(`Machine: ${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`);
+  console.log(`Machine: ${machineDescription()}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'citypilot-bench-gateway-'));
   const children: ChildProcess[] = [];

@@ -6,11 +6,10 @@
 // `npm run bench:modes --prefix plugins/bacnet` (or `node dist/bench/cov.js 10` for 10 cycles each).
 // The device runs in this process: CPU figures cover both sides. Prints the machine, a line per
 // run, and one JSON line of the figures last.
-import { createSocket } from 'node:dgram';
-import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { BacnetSimulator } from '@citypilot/protocol-bacnet';
 import { pluginDeviceSchema, validate, type DeviceConfig, type DriverPlugin } from '@citypilot/sdk';
+import { freeUdpPort, machineDescription } from '@citypilot/sdk/bench';
 import { createBacnetPlugin } from '../plugin.js';
 
 const CYCLES = Number(process.argv[2] ?? 5);
@@ -31,13 +30,6 @@ interface Run {
   notGood: number;
 }
 
-async function freePort(): Promise<number> {
-  const socket = createSocket('udp4');
-  const port = await new Promise<number>((resolve) => socket.bind(0, '127.0.0.1', () => resolve(socket.address().port)));
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
 async function run(name: string, mode: 'poll' | 'cov'): Promise<Run> {
   const sim = new BacnetSimulator({ generatedAnalogInputs: POINTS, objects: undefined });
   await sim.start();
@@ -46,7 +38,7 @@ async function run(name: string, mode: 'poll' | 'cov'): Promise<Run> {
   const result = validate(pluginDeviceSchema(plugin), {
     id: 'bench',
     plugin: 'bacnet',
-    connection: { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port: await freePort() }, mode },
+    connection: { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port: await freeUdpPort() }, mode },
     points,
   });
   if (!result.ok) throw new Error(JSON.stringify(result.issues));
@@ -86,8 +78,7 @@ async function run(name: string, mode: 'poll' | 'cov'): Promise<Run> {
   }
 }
 
-const cpu = cpus();
-console.log(`machine: ${cpu[0]?.model ?? 'unknown cpu'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, node ${process.version}`);
+console.log(`Machine: ${machineDescription()}`);
 console.log(`load: ${POINTS} analog inputs moving every second, ${CYCLES} read cycles a second apart per run, after a first read`);
 const poll = await run('baseline: mode poll, ReadPropertyMultiple at each cycle', 'poll');
 const cov = await run('mode cov: subscribed, cycles answered from notifications', 'cov');

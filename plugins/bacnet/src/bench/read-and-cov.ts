@@ -24,12 +24,12 @@
 // notifications it handled. Prints the machine, a line per run, and one JSON line of the figures
 // last.
 import { fork, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { BacnetClient, objectTypeNumber, planReadPropertyMultiple, propertyNumber, type BacnetDevice, type ReadMethod } from '@citypilot/protocol-bacnet';
 import { pluginDeviceSchema, validate, type DeviceConfig, type Driver, type DriverPlugin } from '@citypilot/sdk';
+import { freeUdpPort, machineDescription } from '@citypilot/sdk/bench';
 import { createBacnetPlugin } from '../plugin.js';
 import { BENCH_DEVICE_INSTANCE, BENCH_FIRST_INSTANCE, BENCH_POINTS, type BenchMaxApdu, type ChildMessage, type ParentMessage } from './protocol.js';
 
@@ -143,14 +143,6 @@ interface ReadRun {
   notGood: number;
   /** Datagrams the kernel dropped for a full receive buffer during the run, machine-wide (Linux). */
   kernelDrops?: number;
-}
-
-/** A free local UDP port for the driver's socket (the schema wants a port, not 0). */
-async function freePort(): Promise<number> {
-  const socket = createSocket('udp4');
-  const port = await new Promise<number>((resolve) => socket.bind(0, '127.0.0.1', () => resolve(socket.address().port)));
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** The driver of one simulated device, in mode poll, as the gateway creates it from a device block. */
@@ -276,8 +268,7 @@ async function covRun(sims: Simulators, counter: CovCounter, name: string, rate:
 }
 
 async function main(): Promise<void> {
-  const cpu = cpus()[0];
-  console.log(`Machine: ${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`Machine: ${machineDescription()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const sims = await Simulators.start();
   const client = new BacnetClient({ interface: '127.0.0.1', port: 0, timeoutMs: TIMEOUT_MS, retries: 1 });
   try {
@@ -288,7 +279,7 @@ async function main(): Promise<void> {
 
     // One plugin, one socket for the three devices, as a gateway has.
     const plugin = createBacnetPlugin() as unknown as DriverPlugin;
-    const localPort = await freePort();
+    const localPort = await freeUdpPort();
     const rpm = await readRun(sims, plugin, localPort, 'ReadPropertyMultiple, APDU 1476', 1476, 'rpm');
     const rpm480 = await readRun(sims, plugin, localPort, 'ReadPropertyMultiple, APDU 480', 480, 'rpm');
     const rp = await readRun(sims, plugin, localPort, 'ReadProperty (baseline)', 1476, 'rp');

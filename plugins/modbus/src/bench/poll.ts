@@ -4,9 +4,9 @@
 // CPU time and memory are the gateway side's alone. Prints the machine, a summary, and one JSON
 // line of the figures last.
 import { fork, type ChildProcess } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { deviceConfigSchema, parseConfig } from '@citypilot/sdk';
+import { machineDescription } from '@citypilot/sdk/bench';
 import { decodeRegisters, isBitTable, ModbusTcpClient, PROTOCOL_LIMITS, registerCount, type Table } from '@citypilot/protocol-modbus';
 import { modbusPlugin } from '../plugin.js';
 import { benchMap, type BenchPoint } from './map.js';
@@ -97,8 +97,7 @@ async function measure(child: ChildProcess, cycle: () => Promise<number>): Promi
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
-  const cpu = cpus()[0];
-  console.log(`Machine: ${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`);
+  console.log(`Machine: ${machineDescription()}`);
   const points = benchMap();
   const { child, port } = await startSimulator();
   try {

@@ -46,7 +46,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
@@ -61,7 +61,7 @@ import {
 } from '@citypilot/protocol-opcua';
 import { parseDuration, subjects } from '@citypilot/sdk';
 import type { BaselineSetup } from './load-baseline-process.js';
-import { clockTicks, findNats, freePort, ProcessSampler, readProc, round, sleep, type Usage } from './process-usage.js';
+import { clockTicks, findNats, freePort, machineDescription, ProcessSampler, readProc, round, sleep, type Usage } from '@citypilot/sdk/bench';
 import type { SimulatorCount, SimulatorSetup } from './load-simulator-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -163,8 +163,7 @@ async function main(): Promise<void> {
   const securityMode = (process.env.BENCH_SECURITY || 'SignAndEncrypt') as OpcuaSecurityMode;
   if (!OPCUA_SECURITY_MODES.includes(securityMode)) throw new Error(`BENCH_SECURITY=${securityMode}: expected one of ${OPCUA_SECURITY_MODES.join(', ')}`);
   const hz = clockTicks();
-  const cpu = cpus()[0];
-  console.log(`Machine: ${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`);
+  console.log(`Machine: ${machineDescription()}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'citypilot-bench-opcua-'));
   const children: ChildProcess[] = [];

@@ -5,9 +5,9 @@
 // `npm run bench --prefix protocols/bacnet` (or `node dist/bench/read.js 5` for 5 cycles each).
 // The device runs in this process: CPU figures cover both sides. Prints the machine, a line per
 // run, and one JSON line of the figures last.
-import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ObjectType } from '@bacnet-js/client';
+import { machineDescription } from '@citypilot/sdk/bench';
 import { BacnetClient, type PointRead, type ReadMethod } from '../client.js';
 import { BacnetSimulator, type MaxApdu } from '../simulator.js';
 
@@ -51,8 +51,7 @@ async function run(name: string, maxApdu: MaxApdu, readMethod: ReadMethod): Prom
   }
 }
 
-const cpu = cpus();
-console.log(`machine: ${cpu[0]?.model ?? 'unknown cpu'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, node ${process.version}`);
+console.log(`Machine: ${machineDescription()}`);
 console.log(`load: ${POINTS} analog inputs, ${CYCLES} cycles per run, ${IN_FLIGHT} requests in flight`);
 const runs: Run[] = [];
 runs.push(await run('baseline: ReadProperty, one request per property', 1476, 'rp'));

@@ -1,16 +1,24 @@
-// What the benchmark needs around the processes it measures: their RSS and CPU time from /proc,
-// free ports, and a NATS server with JetStream for the gateway to forward to. The same as
-// gateway/src/bench/gateway.ts does for the Modbus gateway benchmark (a plugin cannot import
-// the gateway, which imports the plugins).
+// `@citypilot/sdk/bench`: what the benchmarks of the gateway and of the plugins need around the
+// processes they measure: the machine they ran on, RSS and CPU time from /proc, free ports, and
+// a NATS server with JetStream for a gateway to forward to. Here rather than in the gateway,
+// because a plugin's benchmark cannot import the gateway, which imports the plugins.
 import { spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** The machine a benchmark runs on, for the first line of its output: CPU, cores, memory, Node. */
+export function machineDescription(): string {
+  const cpu = cpus()[0];
+  return `${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`;
+}
 
 /** Clock ticks per second of /proc/<pid>/stat's CPU times. */
 export function clockTicks(): number {
@@ -40,6 +48,9 @@ export interface Usage {
   rssMeanMB: number;
   /** CPU time over wall time, in percent of one core. */
   cpuPercent: number;
+  /** RSS at the start and at the end of the window: a steady state moves little between them. */
+  rssStartMB: number;
+  rssEndMB: number;
   /** Highest RSS seen at any time, the start included. */
   rssPeakMB: number;
 }
@@ -80,6 +91,8 @@ export class ProcessSampler {
       rssMaxMB: mb(Math.max(...this.rss)),
       rssMeanMB: mb(this.rss.reduce((a, b) => a + b, 0) / this.rss.length),
       cpuPercent: ((this.last.ticks - this.startTicks) / this.hz / seconds) * 100,
+      rssStartMB: mb(this.rss[0]!),
+      rssEndMB: mb(this.rss[this.rss.length - 1]!),
       rssPeakMB: mb(this.peak),
     };
   }
@@ -94,6 +107,14 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A free local UDP port (for a BACnet socket, whose configuration wants a port, not 0). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  const port = await new Promise<number>((resolve) => socket.bind(0, '127.0.0.1', () => resolve(socket.address().port)));
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
 }
 
 async function jetStreamAt(url: string): Promise<NatsConnection | undefined> {
