@@ -23,6 +23,7 @@ import {
   DeviceTimeoutError,
   DeviceUnreachableError,
   parseDuration,
+  PlansPerList,
   type ConfigIssue,
   type DeviceConfig,
   type Driver,
@@ -251,7 +252,8 @@ interface CovState {
 class BacnetDriver implements Driver {
   private readonly byId: Map<string, PlannedPoint>;
   private readonly cov = new Map<string, CovState>();
-  private readonly lists = new Map<string, readonly PlannedPoint[]>();
+  /** The points of each list of ids read (a poll group's), found once per list. */
+  private readonly lists: PlansPerList<PlannedPoint, readonly PlannedPoint[]>;
   private readonly logger: Logger;
   private readonly lifetimeSeconds: number;
   /** The device's address: configured, or found by Who-Is (then forgotten when it falls silent). */
@@ -278,6 +280,7 @@ class BacnetDriver implements Driver {
     private readonly context: DriverContext,
   ) {
     this.byId = new Map(points.map((p) => [p.id, p]));
+    this.lists = new PlansPerList(points, (list) => list);
     this.logger = context.logger;
     this.lifetimeSeconds = parseDuration(connection.covLifetime) / 1000;
     this.address = connection.address;
@@ -297,20 +300,8 @@ class BacnetDriver implements Driver {
     };
   }
 
-  private pointsFor(ids: readonly string[] | undefined): readonly PlannedPoint[] {
-    if (!ids) return this.points;
-    const key = ids.join(',');
-    let list = this.lists.get(key);
-    if (!list) {
-      const wanted = new Set(ids);
-      list = this.points.filter((p) => wanted.has(p.id));
-      this.lists.set(key, list);
-    }
-    return list;
-  }
-
   async read(ids?: readonly string[]): Promise<Reading[]> {
-    const points = this.pointsFor(ids);
+    const points = this.lists.get(ids);
     const client = await this.client();
     const quiet = this.heard === this.heardAtLastRead;
     await this.connect(client);

@@ -10,6 +10,7 @@ import {
   DeviceUnreachableError,
   Duration,
   parseDuration,
+  PlansPerList,
   StringEnum,
   type ConfigIssue,
   type DeviceConfig,
@@ -292,8 +293,12 @@ class ModbusDriver implements Driver {
   private readonly byId: Map<string, PlannedPoint>;
   /** Addresses this device refused (exception 2) while reading merged requests. */
   private readonly avoid: AddressRange[] = [];
-  /** Plans by list of point ids read (`*`: every point, planned by create()), made at the first read of each list. */
-  private readonly plans = new Map<string, ReadPlan>();
+  /**
+   * The plan of each list of ids read, made once per list (every point's by create()): a poll
+   * group reads only its own points' registers (merged as the connection's maxGap allows), not
+   * those of the others.
+   */
+  private readonly plans: PlansPerList<PlannedPoint, ReadPlan>;
 
   constructor(
     private readonly points: readonly PlannedPoint[],
@@ -303,24 +308,11 @@ class ModbusDriver implements Driver {
     private readonly singleWrites: boolean,
   ) {
     this.byId = new Map(points.map((p) => [p.id, p]));
-    this.planFor(undefined);
-  }
-
-  /**
-   * The plan of a list of ids, made once per list: a poll group reads only its own points'
-   * registers (merged as the connection's maxGap allows), not those of the others.
-   */
-  private planFor(ids: readonly string[] | undefined): ReadPlan {
-    const key = ids === undefined ? '*' : ids.join(',');
-    let plan = this.plans.get(key);
-    if (!plan) {
-      const wanted = ids && new Set(ids);
-      const points = wanted ? this.points.filter((p) => wanted.has(p.id)) : this.points;
-      const requests = this.planReads(points);
-      plan = { points, requests, current: requests, plannedAround: 0 };
-      this.plans.set(key, plan);
-    }
-    return plan;
+    this.plans = new PlansPerList(points, (list) => {
+      const requests = planReads(list);
+      return { points: list, requests, current: requests, plannedAround: 0 };
+    });
+    this.plans.get(undefined);
   }
 
   /**
@@ -335,7 +327,7 @@ class ModbusDriver implements Driver {
    * reads around them, in as few requests as they allow.
    */
   async read(ids?: readonly string[]): Promise<Reading[]> {
-    const plan = this.planFor(ids);
+    const plan = this.plans.get(ids);
     if (plan.plannedAround < this.avoid.length) {
       plan.plannedAround = this.avoid.length;
       plan.current = plan.requests.flatMap((r) => replanRequest(r, this.avoid));

@@ -7,6 +7,7 @@ import {
   DeviceTimeoutError,
   DeviceUnreachableError,
   parseDuration,
+  PlansPerList,
   type ConfigIssue,
   type DeviceConfig,
   type Driver,
@@ -133,7 +134,8 @@ interface MonitoredItem extends OpcuaMonitoredItemRequest {
 class OpcuaDriver implements Driver {
   private readonly byId: Map<string, PlannedPoint>;
   private readonly items: MonitoredItem[] = [];
-  private readonly plans = new Map<string, PlannedPoint[]>();
+  /** The points of each list of ids read (a poll group's), found once per list. */
+  private readonly lists: PlansPerList<PlannedPoint, readonly PlannedPoint[]>;
   private readonly connection: OpcuaConnectionConfig;
   private session: OpcuaConnection | undefined;
   private connecting: Promise<OpcuaConnection> | undefined;
@@ -155,6 +157,7 @@ class OpcuaDriver implements Driver {
   ) {
     this.connection = device.connection;
     this.byId = new Map(points.map((p) => [p.id, p]));
+    this.lists = new PlansPerList(points, (list) => list);
     if (this.connection.mode === 'subscribe') this.planItems();
   }
 
@@ -183,19 +186,8 @@ class OpcuaDriver implements Driver {
     }
   }
 
-  private planFor(ids: readonly string[] | undefined): PlannedPoint[] {
-    const key = ids === undefined ? '*' : ids.join(',');
-    let plan = this.plans.get(key);
-    if (!plan) {
-      const wanted = ids && new Set(ids);
-      plan = wanted ? this.points.filter((p) => wanted.has(p.id)) : this.points;
-      this.plans.set(key, plan);
-    }
-    return plan;
-  }
-
   async read(ids?: readonly string[]): Promise<Reading[]> {
-    const points = this.planFor(ids);
+    const points = this.lists.get(ids);
     const session = await this.connect();
     if (this.connection.mode === 'subscribe' && !this.subscribed) await this.subscribe(session);
     if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);

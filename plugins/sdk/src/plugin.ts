@@ -339,3 +339,28 @@ export function manifestProblem(manifest: PluginManifest, sdkVersion = SDK_VERSI
   if (!semver.satisfies(sdkVersion, manifest.sdk)) return `plugin ${manifest.id} ${manifest.version} needs SDK ${manifest.sdk}, this gateway has ${sdkVersion}`;
   return undefined;
 }
+
+/**
+ * What a driver works out once per list of point ids that `read` is given (a poll group's: the
+ * same list, in the same order, at every call): `plan` makes it from the points the list names,
+ * in the driver's own order, at the list's first read. `undefined` stands for every point.
+ */
+export class PlansPerList<P extends { id: string }, T> {
+  private readonly plans = new Map<string, T>();
+
+  constructor(
+    private readonly points: readonly P[],
+    private readonly plan: (points: readonly P[]) => T,
+  ) {}
+
+  get(ids: readonly string[] | undefined): T {
+    const key = ids === undefined ? '*' : ids.join(',');
+    let plan = this.plans.get(key);
+    if (plan === undefined) {
+      const wanted = ids && new Set(ids);
+      plan = this.plan(wanted ? this.points.filter((p) => wanted.has(p.id)) : this.points);
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+}
