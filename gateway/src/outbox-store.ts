@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -42,6 +43,8 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS samples (id INTEGER PRIMARY KEY, sample TEXT NOT NULL) STRICT;
   -- Batches built and not yet acknowledged (one at a time in practice).
   CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL, samples INTEGER NOT NULL) STRICT;
+  -- Secrets of the outbox, made once with the file: the key of its batches' message ids.
+  CREATE TABLE IF NOT EXISTS secrets (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 `;
 
 /**
@@ -51,8 +54,9 @@ const SCHEMA = `
  * point leaves either the state before it or the state after it.
  *
  * Holds the accepted samples in order, the batches built from them with their sequence numbers,
- * and the last sequence number used, so that `<gateway>:<seq>` never names two batches and a
- * batch sent again after a crash is the same bytes under the same id.
+ * the last sequence number used and the key of the message ids, so that `<gateway>:<key>:<seq>`
+ * never names two batches and a batch sent again after a crash is the same bytes under the same
+ * id.
  *
  * Synchronous (better-sqlite3); one instance per file, which it keeps locked while open: a second
  * one, in this process or another, is refused (OutboxStorageError).
@@ -64,6 +68,13 @@ export class OutboxStore {
   private batchSamples: number;
   private batchBytes: number;
   private readonly statements;
+  /**
+   * The secret part of this outbox's message ids (see batchMessageId): 128 random bits in hex,
+   * made with the file and kept in it, so that a batch sent again after a restart has the same
+   * id, and no other gateway can guess the ids, hence take them first in JetStream's duplicate
+   * window.
+   */
+  readonly messageIdKey: string;
 
   /**
    * Opens (creating it if needed) `outbox.sqlite` in `dataDir`. A `sequence` file left there by
@@ -89,6 +100,9 @@ export class OutboxStore {
       this.db.exec(SCHEMA);
       const legacy = readLegacySequence(dataDir);
       this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)').run('seq', legacy);
+      // Made once: an existing key (and so the ids of batches already built) is kept.
+      this.db.prepare('INSERT INTO secrets (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run('messageIdKey', randomBytes(16).toString('hex'));
+      this.messageIdKey = this.db.prepare<[string], { value: string }>('SELECT value FROM secrets WHERE key = ?').get('messageIdKey')!.value;
     } catch (cause) {
       db?.close();
       if ((cause as { code?: string }).code === 'SQLITE_BUSY') {

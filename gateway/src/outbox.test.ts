@@ -145,7 +145,10 @@ describe('the durable outbox against a real JetStream', () => {
     const seqs = messages.map((m) => m.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
-    expect(messages.every((m) => m.id === `outage:${m.seq}`)).toBe(true);
+    // `<gateway>:<key>:<seq>`, one key for the whole outbox.
+    const key = messages[0]!.id!.split(':')[1];
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(messages.map((m) => m.id)).toEqual(messages.map((m) => `outage:${key}:${m.seq}`));
     expect(box.status()).toMatchObject({ depth: 0, dropped: 0, lastSeq: seqs.at(-1), lastError: null });
   });
 
@@ -237,11 +240,13 @@ describe('the durable outbox against a real JetStream', () => {
     // What the file holds: the batch as it will be sent again.
     const store = new OutboxStore(dir);
     const pending = store.pendingBatch()!;
+    const key = store.messageIdKey;
     store.close();
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
     expect(pending.samples).toBe(30);
     const before = decodeBatch(pending.payload);
     // As if the first process had reached the stream but died before recording the ack.
-    await js.publish(subject, pending.payload, { msgID: `restart:${pending.seq}` });
+    await js.publish(subject, pending.payload, { msgID: `restart:${key}:${pending.seq}` });
 
     const metrics = createGatewayMetrics();
     const second = outbox(subject, dir, () => js, { metrics });
@@ -254,9 +259,29 @@ describe('the durable outbox against a real JetStream', () => {
 
     const messages = await received(subject);
     expect(messages).toHaveLength(2);
-    expect(messages[0]).toEqual({ id: `restart:${before.seq}`, seq: before.seq, samples: before.samples });
+    expect(messages[0]).toEqual({ id: `restart:${key}:${before.seq}`, seq: before.seq, samples: before.samples });
     expect(messages[1]!.seq).toBeGreaterThan(before.seq);
+    expect(messages[1]!.id).toBe(`restart:${key}:${messages[1]!.seq}`);
     expect(messages.flatMap((m) => m.samples)).toEqual(samples(0, 35));
+  });
+});
+
+describe('the message ids of an outbox', () => {
+  const dirs = [mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-')), mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-'))];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('keeps its secret key across reopenings, and no two outboxes share one', () => {
+    const keyOf = (dir: string) => {
+      const store = new OutboxStore(dir);
+      try {
+        return store.messageIdKey;
+      } finally {
+        store.close();
+      }
+    };
+    const first = keyOf(dirs[0]!);
+    expect(keyOf(dirs[0]!)).toBe(first);
+    expect(keyOf(dirs[1]!)).not.toBe(first);
   });
 });
 

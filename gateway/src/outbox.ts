@@ -83,7 +83,8 @@ export interface OutboxStatus {
  * Guarantee: a sample for which {@link push} counted it accepted is on disk (SQLite, WAL,
  * synchronous FULL) and is published until JetStream acknowledges it, across crashes and
  * restarts. A batch is built once, stored with its sequence number, and published again
- * byte for byte under the same `Nats-Msg-Id` until acknowledged, so the hub stores it once.
+ * byte for byte under the same `Nats-Msg-Id` until acknowledged, so the hub stores it once. The
+ * id holds the outbox's secret key (`<gateway>:<key>:<seq>`): no other gateway can take it first.
  * When full, the outbox refuses new samples (drop newest): what it accepted it never gives up.
  */
 export class Outbox {
@@ -243,7 +244,8 @@ export class Outbox {
     const { subject, metrics, gatewayId } = this.options;
     const js = this.options.js();
     if (!js) throw new OutboxUnavailableError('not connected to NATS yet');
-    const ack = await js.publish(subject, batch.payload, { msgID: batchMessageId({ gateway: gatewayId, seq: batch.seq }), timeout: 5000 });
+    const msgID = batchMessageId({ gateway: gatewayId, seq: batch.seq }, this.store.messageIdKey);
+    const ack = await js.publish(subject, batch.payload, { msgID, timeout: 5000 });
     this.store.acknowledge(batch);
     metrics.batchesForwarded.inc();
     metrics.samplesForwarded.inc(batch.samples);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BATCH_VERSION, batchMessageId, decodeBatch, encodeBatch, type Batch } from './batch.js';
+import { BATCH_VERSION, batchMessageId, decodeBatch, encodeBatch, isBatchMessageId, subjects, type Batch } from './batch.js';
 import { DecodeError } from './errors.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -19,6 +19,28 @@ describe('batch encoding', () => {
   it('round-trips and names the JetStream message id after gateway and sequence', () => {
     expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
     expect(batchMessageId(batch)).toBe('town-hall:42');
+    expect(batchMessageId(batch, 'k3y')).toBe('town-hall:k3y:42');
+  });
+
+  it("tells a gateway's own message ids from those of another gateway or another batch", () => {
+    expect(isBatchMessageId('town-hall:42', 'town-hall', 42)).toBe(true);
+    expect(isBatchMessageId('town-hall:0f3a:42', 'town-hall', 42)).toBe(true);
+    expect(isBatchMessageId('town-hall:42', 'school', 42)).toBe(false);
+    expect(isBatchMessageId('town-hall-annex:42', 'town-hall', 42)).toBe(false);
+    expect(isBatchMessageId('town-hall:43', 'town-hall', 42)).toBe(false);
+    expect(isBatchMessageId('town-hall:0f3a:142', 'town-hall', 42)).toBe(false);
+    expect(isBatchMessageId('town-hall::42', 'town-hall', 42)).toBe(false);
+    expect(isBatchMessageId('town-hall:a:b:42', 'town-hall', 42)).toBe(false);
+    expect(isBatchMessageId('', 'town-hall', 42)).toBe(false);
+  });
+
+  it('reads the sending gateway from a telemetry subject, and nothing from other subjects', () => {
+    const subj = subjects('city');
+    expect(subj.telemetryGateway(subj.telemetry('town-hall'))).toBe('town-hall');
+    expect(subj.telemetryGateway('city.telemetry.town-hall.extra')).toBeUndefined();
+    expect(subj.telemetryGateway('city.telemetry.')).toBeUndefined();
+    expect(subj.telemetryGateway('other.telemetry.town-hall')).toBeUndefined();
+    expect(subj.telemetryGateway('city.config.town-hall')).toBeUndefined();
   });
 
   it.each([

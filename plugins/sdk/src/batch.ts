@@ -63,14 +63,40 @@ export const BatchSchema = Type.Object({
   samples: Type.Array(SampleSchema),
 });
 
-/** A gateway → hub batch. Its JetStream message id is `<gateway>:<seq>` (see {@link batchMessageId}). */
+/** A gateway → hub batch. Its JetStream message id is in its gateway's space (see {@link batchMessageId}). */
 export type Batch = Static<typeof BatchSchema>;
 
 const batchCheck = TypeCompiler.Compile(BatchSchema);
 
-/** `Nats-Msg-Id` of a batch: JetStream drops a second publish of the same id within its window. */
-export function batchMessageId(batch: Pick<Batch, 'gateway' | 'seq'>): string {
-  return `${batch.gateway}:${batch.seq}`;
+/**
+ * What a key in a message id may hold: the outbox makes it of hex digits; anything that cannot
+ * hold the separator `:` and fits a NATS header.
+ */
+const MESSAGE_ID_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * `Nats-Msg-Id` of a batch: JetStream drops a second publish of the same id within its window.
+ *
+ * JetStream's duplicate window is shared by the whole stream and keyed by this id alone, which
+ * NATS permissions cannot restrict: an id another gateway can guess is an id it can take first,
+ * so that the real batch is dropped as a duplicate. Gateways therefore put their outbox's secret
+ * `key` in it, `<gateway>:<key>:<seq>` (random, kept with the outbox, read by no other gateway);
+ * without a key it is `<gateway>:<seq>`, as gateways before the key sent it.
+ */
+export function batchMessageId(batch: Pick<Batch, 'gateway' | 'seq'>, key?: string): string {
+  return key === undefined ? `${batch.gateway}:${batch.seq}` : `${batch.gateway}:${key}:${batch.seq}`;
+}
+
+/**
+ * Whether `id` is a message id of batch `seq` of gateway `gateway`, with or without a key (see
+ * {@link batchMessageId}). Gateway ids hold no `:`, so no gateway's ids are another's.
+ */
+export function isBatchMessageId(id: string, gateway: string, seq: number): boolean {
+  const prefix = `${gateway}:`;
+  const suffix = `:${seq}`;
+  if (id === `${gateway}:${seq}`) return true;
+  if (!id.startsWith(prefix) || !id.endsWith(suffix)) return false;
+  return MESSAGE_ID_KEY.test(id.slice(prefix.length, id.length - suffix.length));
 }
 
 /** Encodes a batch for the wire (UTF-8 JSON). */
@@ -104,6 +130,11 @@ export function decodeBatch(data: Uint8Array): Batch {
 export interface Subjects {
   /** Subject a gateway publishes its batches to. */
   telemetry(gateway: string): string;
+  /**
+   * The gateway a telemetry subject belongs to, or undefined when `subject` is not one: the
+   * identity of the sender, which NATS permissions bind to its credentials.
+   */
+  telemetryGateway(subject: string): string | undefined;
   /** Wildcard the telemetry stream captures. */
   readonly telemetryAll: string;
   /**
@@ -125,6 +156,12 @@ export interface Subjects {
 export function subjects(prefix = 'citypilot'): Subjects {
   return {
     telemetry: (gateway) => `${prefix}.telemetry.${gateway}`,
+    telemetryGateway: (subject) => {
+      const head = `${prefix}.telemetry.`;
+      if (!subject.startsWith(head)) return undefined;
+      const gateway = subject.slice(head.length);
+      return new RegExp(ID_PATTERN).test(gateway) ? gateway : undefined;
+    },
     telemetryAll: `${prefix}.telemetry.>`,
     config: (gateway) => `${prefix}.config.${gateway}`,
     // Independent of the prefix: NATS users are per server, whatever the prefix of a deployment.
