@@ -1,6 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { decodeBatch, Pause, DecodeError, subjects, type Batch, type Logger } from '@citypilot/sdk';
+import { CityPilotError, decodeBatch, isBatchMessageId, Pause, DecodeError, subjects, type Batch, type Logger, type Subjects } from '@citypilot/sdk';
+import { unknownBuildings } from '../storage/catalog.js';
 import { SampleTimeRangeError } from '../storage/partitions.js';
 import type { Storage } from '../storage/storage.js';
 import type { HubMetrics } from '../metrics.js';
@@ -102,6 +103,16 @@ const MAX_WRITE_BATCHES = 1_000;
 /** Messages JetStream delivers ahead of the reader (the client pulls again when half are taken). */
 const PREFETCH_MESSAGES = 100;
 
+/**
+ * A batch that speaks for another gateway than the one whose subject it came on, or names a
+ * building the catalog does not know: it goes to the dead-letter stream with this reason.
+ */
+export class BatchIdentityError extends CityPilotError {
+  constructor(message: string) {
+    super('BATCH_IDENTITY', message);
+  }
+}
+
 /** A message taken from the stream and decoded. */
 interface Received {
   msg: JsMsg;
@@ -112,6 +123,21 @@ interface Received {
  * Moves batches from the shared durable consumer into the database. Every message is
  * acknowledged only after the transaction holding its samples has committed; a message that
  * cannot be decoded goes to the dead-letter stream with the reason and never blocks the others.
+ *
+ * The subject is the identity: a message's gateway is the one of the telemetry subject it came
+ * on, `<prefix>.telemetry.<gateway>`, which the NATS permissions let only that gateway's
+ * credentials publish to (services/nats-auth.ts); what the batch says is checked against it,
+ * never trusted. A batch goes to the dead-letter stream with the reason, and nothing of it is
+ * written, when
+ *  - its `gateway` is not the subject's: samples, sequence and point list would be another
+ *    gateway's, and everything the database keys by gateway (points, their retirement and
+ *    building, the last sequence) is keyed by the subject's gateway only through this check;
+ *  - its `Nats-Msg-Id` is missing or not one of the subject's gateway's ids for its sequence
+ *    (`<gateway>:<key>:<seq>`, or `<gateway>:<seq>` from gateways without a key; see
+ *    batchMessageId): JetStream has already spent that id's place in its duplicate window, but
+ *    the hub does not store what another gateway's id carries;
+ *  - it names a `building` the catalog does not know, once the catalog holds buildings (before
+ *    any import, announcements may come first: gateways are linked to buildings by key).
  *
  * JetStream delivers continuously (`consume()`); messages are decoded as they arrive, into a
  * buffer, while the previous write runs; each write takes everything buffered (up to
@@ -134,10 +160,12 @@ export class IngestWorker {
   private wakeReader: (() => void) | undefined;
   private readonly maxSamples: number;
   private readonly maxBatches: number;
+  private readonly subjects: Subjects;
 
   constructor(private readonly options: IngestWorkerOptions) {
     this.maxSamples = options.maxWriteSamples ?? MAX_WRITE_SAMPLES;
     this.maxBatches = options.maxWriteBatches ?? MAX_WRITE_BATCHES;
+    this.subjects = subjects(options.names.prefix);
   }
 
   start(): void {
@@ -254,7 +282,9 @@ export class IngestWorker {
     let backoffMs = 500;
     for (;;) {
       try {
-        await this.write(taken);
+        // Those refused leave `taken` once in the dead-letter stream: a retry does not send them again.
+        taken = await this.refuseUnknownBuildings(taken);
+        if (taken.length) await this.write(taken);
         this.recovered();
         return;
       } catch (error) {
@@ -270,14 +300,37 @@ export class IngestWorker {
     }
   }
 
-  /** The message's batch, or undefined when it cannot be decoded (it then goes to the dead-letter stream). */
+  /**
+   * The message's batch, or undefined when it cannot be decoded or speaks for another gateway
+   * than its subject's (it then goes to the dead-letter stream).
+   */
   private async decode(msg: JsMsg): Promise<Batch | undefined> {
     try {
-      return decodeBatch(msg.data);
+      const batch = decodeBatch(msg.data);
+      this.checkIdentity(msg, batch);
+      return batch;
     } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
+      if (!(error instanceof DecodeError) && !(error instanceof BatchIdentityError)) throw error;
       await this.deadLetter(msg, error);
       return undefined;
+    }
+  }
+
+  /** @throws BatchIdentityError when the batch is not all of its subject's gateway (see the class comment) */
+  private checkIdentity(msg: JsMsg, batch: Batch): void {
+    const gateway = this.subjects.telemetryGateway(msg.subject);
+    if (gateway === undefined) {
+      throw new BatchIdentityError(`the subject ${msg.subject} is not a gateway's telemetry subject: expected ${this.subjects.telemetry('<gateway id>')}`);
+    }
+    if (batch.gateway !== gateway) {
+      throw new BatchIdentityError(
+        `the batch names gateway ${JSON.stringify(batch.gateway)} but came on the subject of gateway ${JSON.stringify(gateway)}: a gateway may send only its own batches`,
+      );
+    }
+    const id = msg.headers?.get('Nats-Msg-Id') ?? '';
+    if (!isBatchMessageId(id, gateway, batch.seq)) {
+      const got = id ? `the message id ${JSON.stringify(id.slice(0, 200))}` : 'no message id (Nats-Msg-Id)';
+      throw new BatchIdentityError(`the batch ${batch.seq} of gateway ${JSON.stringify(gateway)} has ${got}: expected ${gateway}:<key>:${batch.seq}`);
     }
   }
 
@@ -302,6 +355,29 @@ export class IngestWorker {
       throw error;
     }
     for (const { msg } of received) msg.ack();
+  }
+
+  /**
+   * `received` without the batches naming a building the catalog does not know, which go to the
+   * dead-letter stream (see the class comment). A query only when some batch names a building:
+   * gateways send it with their point list, at start and when their configuration changes.
+   */
+  private async refuseUnknownBuildings(received: Received[]): Promise<Received[]> {
+    const named = [...new Set(received.flatMap((r) => (r.batch.building === undefined ? [] : [r.batch.building])))];
+    if (!named.length) return received;
+    const unknown = await unknownBuildings(this.options.storage.pool, named);
+    if (!unknown.size) return received;
+    const kept: Received[] = [];
+    for (const r of received) {
+      const building = r.batch.building;
+      if (building === undefined || !unknown.has(building)) {
+        kept.push(r);
+        continue;
+      }
+      const reason = `the batch ${r.batch.seq} of gateway ${JSON.stringify(r.batch.gateway)} names building ${JSON.stringify(building)}, which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)`;
+      await this.deadLetter(r.msg, new BatchIdentityError(reason));
+    }
+    return kept;
   }
 
   private async deadLetter(msg: JsMsg, error: Error): Promise<void> {

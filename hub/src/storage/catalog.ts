@@ -229,6 +229,20 @@ export async function applyAnnouncements(client: pg.ClientBase, announcements: A
   );
 }
 
+/**
+ * Which of `keys` the catalog does not know as buildings; none while the catalog holds no
+ * building at all (before its first import, gateways may announce their building first: they
+ * are linked to it by key).
+ */
+export async function unknownBuildings(pool: pg.Pool, keys: readonly string[]): Promise<Set<string>> {
+  const { rows } = await pool.query<{ key: string }>(
+    `SELECT u.key FROM unnest($1::text[]) AS u(key)
+      WHERE EXISTS (SELECT 1 FROM buildings) AND NOT EXISTS (SELECT 1 FROM buildings b WHERE b.key = u.key)`,
+    [keys],
+  );
+  return new Set(rows.map((r) => r.key));
+}
+
 /** A building as listed by the API. */
 export interface BuildingSummary {
   id: string;
