@@ -38,7 +38,10 @@ const SampleSchema = Type.Object({
 export const BatchSchema = Type.Object({
   /** Format version: 1. */
   v: Type.Literal(BATCH_VERSION),
-  /** The sending gateway's id. */
+  /**
+   * The sending gateway's id: the one of the subject it is published on, which the hub checks
+   * (it refuses a batch that names another gateway; the subject is the identity).
+   */
   gateway: Type.String({ pattern: ID_PATTERN }),
   /** Per-gateway sequence number: starts at 1 and only grows, across restarts too. */
   seq: Type.Integer({ minimum: 1 }),
@@ -58,7 +61,10 @@ export const BatchSchema = Type.Object({
   pointsPart: Type.Optional(Type.Object({ index: Type.Integer({ minimum: 1 }), count: Type.Integer({ minimum: 1 }) })),
   /** With the last part of a list sent in parts: the id of every point of the whole list. */
   pointIds: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  /** The building the gateway serves, as the hub's catalog knows it; sent with `points`. */
+  /**
+   * The building the gateway serves, as the hub's catalog knows it; sent with `points`. Once the
+   * hub's catalog holds buildings, it refuses a batch naming one it does not know.
+   */
   building: Type.Optional(Type.String({ pattern: ID_PATTERN })),
   samples: Type.Array(SampleSchema),
 });
