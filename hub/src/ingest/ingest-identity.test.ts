@@ -44,8 +44,8 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
           id: 'centre',
           name: 'Centre',
           buildings: [
-            { id: 'town-hall', name: 'Hôtel de ville', usage: 'town-hall', area: 4200 },
-            { id: 'school', name: 'École', usage: 'school', area: 2850 },
+            { id: 'town-hall', name: 'Hôtel de ville', usage: 'town-hall', area: 4200, gateways: ['town-hall'] },
+            { id: 'school', name: 'École', usage: 'school', area: 2850, gateways: ['school'] },
           ],
         },
       ],
@@ -112,10 +112,13 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
     // 4. A point list that retires all the town hall's points and moves it to another building.
     const bogus = { id: 'x.retire-them-all', name: 'Forged', kind: 'number' as const, tags: [], source: { plugin: 'modbus', device: 'x', address: 0 } };
     await forge(batch({ gateway: 'town-hall', seq: 23, points: [bogus], building: 'school' }), 'school:23');
-    // And the school's own point list naming a building the catalog does not know.
+    // And the school's own point list naming a building the catalog does not know, or the town
+    // hall's, which the catalog lets only the town hall's gateway serve.
     await forge(batch({ seq: 24, points: [bogus], building: 'elsewhere' }), 'school:24');
-    // The school's own batch still goes through: the hub refuses forgeries, not the school.
-    await forge(batch({ seq: 25, samples: [{ point: 'own.meter', time: now, value: 1, quality: 'good' }] }), 'school:25');
+    await forge(batch({ seq: 25, points: [bogus], building: 'town-hall' }), 'school:25');
+    // The school's own batch and point list still go through: the hub refuses forgeries, not the school.
+    const ownPoint = { ...bogus, id: 'own.meter', name: 'Own meter', source: { ...bogus.source, device: 'own' } };
+    await forge(batch({ seq: 26, points: [ownPoint], building: 'school', samples: [{ point: 'own.meter', time: now, value: 1, quality: 'good' }] }), 'school:26');
 
     // The town hall goes on past the forged slots, then stops with everything sent.
     await waitFor(async () => accepted.some((s) => s.time > futureSlots.at(-1)!) || undefined, 30_000, 'the town hall did not poll past the forged slots');
@@ -156,7 +159,8 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
     expect(await query(`SELECT p.point_key, s.value FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = 'school'`)).toEqual([
       { point_key: 'own.meter', value: 1 },
     ]);
-    expect(await query(`SELECT building_key FROM gateways WHERE id = 'school'`)).toEqual([{ building_key: null }]);
+    expect(await query(`SELECT building_key FROM gateways WHERE id = 'school'`)).toEqual([{ building_key: 'school' }]);
+    expect(await query(`SELECT point_key FROM points WHERE gateway_id = 'school'`)).toEqual([{ point_key: 'own.meter' }]);
 
     // Each forgery is in the dead-letter stream, with its reason and the subject it came on.
     const info = await jsm.streams.info(deadLetterStream(names));
@@ -175,7 +179,10 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
     expect(reasonOf(24)).toEqual([
       'the batch 24 of gateway "school" names building "elsewhere", which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)',
     ]);
-    expect(dead).toHaveLength(4 + takenIds.length);
+    expect(reasonOf(25)).toEqual([
+      'the batch 25 of gateway "school" names building "town-hall", which the catalog lets only gateway "town-hall" serve: expected a building whose catalog entry lists gateway "school"',
+    ]);
+    expect(dead).toHaveLength(5 + takenIds.length);
     await hubNats.close();
   });
 });

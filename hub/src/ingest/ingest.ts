@@ -1,7 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { CityPilotError, decodeBatch, isBatchMessageId, Pause, DecodeError, subjects, type Batch, type Logger, type Subjects } from '@citypilot/sdk';
-import { unknownBuildings } from '../storage/catalog.js';
+import { buildingClaimKey, refusedBuildingClaims } from '../storage/catalog.js';
 import { SampleTimeRangeError } from '../storage/partitions.js';
 import type { Storage } from '../storage/storage.js';
 import type { HubMetrics } from '../metrics.js';
@@ -137,7 +137,8 @@ interface Received {
  *    batchMessageId): JetStream has already spent that id's place in its duplicate window, but
  *    the hub does not store what another gateway's id carries;
  *  - it names a `building` the catalog does not know, once the catalog holds buildings (before
- *    any import, announcements may come first: gateways are linked to buildings by key).
+ *    any import, announcements may come first: gateways are linked to buildings by key), or one
+ *    whose catalog entry lists the gateways that serve it and not this one.
  *
  * JetStream delivers continuously (`consume()`); messages are decoded as they arrive, into a
  * buffer, while the previous write runs; each write takes everything buffered (up to
@@ -283,7 +284,7 @@ export class IngestWorker {
     for (;;) {
       try {
         // Those refused leave `taken` once in the dead-letter stream: a retry does not send them again.
-        taken = await this.refuseUnknownBuildings(taken);
+        taken = await this.refuseBuildingClaims(taken);
         if (taken.length) await this.write(taken);
         this.recovered();
         return;
@@ -358,24 +359,28 @@ export class IngestWorker {
   }
 
   /**
-   * `received` without the batches naming a building the catalog does not know, which go to the
-   * dead-letter stream (see the class comment). A query only when some batch names a building:
+   * `received` without the batches naming a building the catalog refuses them (see the class
+   * comment), which go to the dead-letter stream. A query only when some batch names a building:
    * gateways send it with their point list, at start and when their configuration changes.
    */
-  private async refuseUnknownBuildings(received: Received[]): Promise<Received[]> {
-    const named = [...new Set(received.flatMap((r) => (r.batch.building === undefined ? [] : [r.batch.building])))];
-    if (!named.length) return received;
-    const unknown = await unknownBuildings(this.options.storage.pool, named);
-    if (!unknown.size) return received;
+  private async refuseBuildingClaims(received: Received[]): Promise<Received[]> {
+    const claims = received.flatMap(({ batch }) => (batch.building === undefined ? [] : [{ gateway: batch.gateway, building: batch.building }]));
+    if (!claims.length) return received;
+    const refused = await refusedBuildingClaims(this.options.storage.pool, claims);
+    if (!refused.size) return received;
     const kept: Received[] = [];
     for (const r of received) {
-      const building = r.batch.building;
-      if (building === undefined || !unknown.has(building)) {
+      const { gateway, building, seq } = r.batch;
+      const refusal = building === undefined ? undefined : refused.get(buildingClaimKey({ gateway, building }));
+      if (!refusal) {
         kept.push(r);
         continue;
       }
-      const reason = `the batch ${r.batch.seq} of gateway ${JSON.stringify(r.batch.gateway)} names building ${JSON.stringify(building)}, which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)`;
-      await this.deadLetter(r.msg, new BatchIdentityError(reason));
+      const why =
+        refusal.reason === 'unknown'
+          ? 'which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)'
+          : `which the catalog lets only ${refusal.gateways.length ? `gateway${refusal.gateways.length > 1 ? 's' : ''} ${refusal.gateways.map((g) => JSON.stringify(g)).join(', ')}` : 'no gateway'} serve: expected a building whose catalog entry lists gateway ${JSON.stringify(gateway)}`;
+      await this.deadLetter(r.msg, new BatchIdentityError(`the batch ${seq} of gateway ${JSON.stringify(gateway)} names building ${JSON.stringify(building)}, ${why}`));
     }
     return kept;
   }

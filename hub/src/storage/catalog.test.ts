@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BATCH_VERSION, ConfigFileError, type Batch, type PointDefinition } from '@citypilot/sdk';
 import { createTestDatabase } from '../testing/index.js';
@@ -56,6 +57,17 @@ sites:
     ]);
     writeFileSync(bad, catalogYaml.replace('id: school', 'id: town-hall'));
     expect(() => loadCatalog(bad)).toThrow(`${bad}:7:11 sites[0].buildings[1].id: "town-hall" is already the id of sites[0].buildings[0]\n${bad}: 1 problem; nothing was imported.`);
+  });
+
+  it('reads the gateways that may serve each building, as the demo city lists them, and refuses a repeated one', () => {
+    const demo = loadCatalog(fileURLToPath(new URL('../../demo/catalog.yaml', import.meta.url)));
+    expect(demo.sites.flatMap((s) => s.buildings.map((b) => [b.id, b.gateways]))).toEqual([
+      ['town-hall', ['town-hall']],
+      ['school', ['school']],
+    ]);
+    const repeated = join(dir, 'repeated.yaml');
+    writeFileSync(repeated, catalogYaml.replace('energyReferenceYear: 2019 }', 'energyReferenceYear: 2019, gateways: [gw-a, gw-a] }'));
+    expect(() => loadCatalog(repeated)).toThrow(/sites\[0\]\.buildings\[0\]\.gateways: expected a list of gateway ids, each once \(such as \[town-hall\]\), got \["gw-a","gw-a"\]/);
   });
 });
 

@@ -55,6 +55,12 @@ export const CatalogSchema = Type.Object(
                 energyReferenceYear: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100 })),
                 /** Public light points the building serves (a lighting cabinet), for energy per light point. */
                 lightPoints: Type.Optional(Type.Integer({ minimum: 0 })),
+                /**
+                 * The ids of the gateways that serve the building: only they may name it in
+                 * their `gateway.building` (the hub refuses another's point list). Left out, any
+                 * gateway may.
+                 */
+                gateways: Type.Optional(Type.Array(id('town-hall'), { uniqueItems: true, expected: 'a list of gateway ids, each once (such as [town-hall])' })),
               },
               { additionalProperties: false },
             ),
@@ -129,12 +135,13 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
       );
       for (const b of site.buildings) {
         await client.query(
-          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points, gateways)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (key) DO UPDATE SET site_id = excluded.site_id, name = excluded.name, usage = excluded.usage,
              area_m2 = excluded.area_m2, address = excluded.address, latitude = excluded.latitude,
-             longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year, light_points = excluded.light_points`,
-          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null, b.lightPoints ?? null],
+             longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year, light_points = excluded.light_points,
+             gateways = excluded.gateways`,
+          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null, b.lightPoints ?? null, b.gateways ?? null],
         );
         buildings++;
       }
@@ -229,18 +236,34 @@ export async function applyAnnouncements(client: pg.ClientBase, announcements: A
   );
 }
 
+/** A gateway naming a building in its point list. */
+export interface BuildingClaim {
+  gateway: string;
+  building: string;
+}
+
+/** Why the catalog refuses a claim: it does not know the building, or lists other gateways for it. */
+export type BuildingRefusal = { reason: 'unknown' } | { reason: 'other-gateways'; gateways: string[] };
+
 /**
- * Which of `keys` the catalog does not know as buildings; none while the catalog holds no
- * building at all (before its first import, gateways may announce their building first: they
- * are linked to it by key).
+ * The claims the catalog refuses, keyed by {@link buildingClaimKey}: a building it does not know
+ * (none while it holds no building at all: before its first import, gateways may announce their
+ * building first, linked to it by key), or one whose `gateways` do not list the claiming gateway.
  */
-export async function unknownBuildings(pool: pg.Pool, keys: readonly string[]): Promise<Set<string>> {
-  const { rows } = await pool.query<{ key: string }>(
-    `SELECT u.key FROM unnest($1::text[]) AS u(key)
-      WHERE EXISTS (SELECT 1 FROM buildings) AND NOT EXISTS (SELECT 1 FROM buildings b WHERE b.key = u.key)`,
-    [keys],
+export async function refusedBuildingClaims(pool: pg.Pool, claims: readonly BuildingClaim[]): Promise<Map<string, BuildingRefusal>> {
+  const { rows } = await pool.query<{ g: string; b: string; known: boolean; gateways: string[] | null }>(
+    `SELECT u.g, u.b, b.key IS NOT NULL AS known, b.gateways
+       FROM unnest($1::text[], $2::text[]) AS u(g, b) LEFT JOIN buildings b ON b.key = u.b
+      WHERE (b.key IS NULL AND EXISTS (SELECT 1 FROM buildings)) OR NOT (u.g = ANY (coalesce(b.gateways, ARRAY[u.g])))`,
+    [claims.map((c) => c.gateway), claims.map((c) => c.building)],
   );
-  return new Set(rows.map((r) => r.key));
+  return new Map(
+    rows.map((r) => [buildingClaimKey({ gateway: r.g, building: r.b }), r.known ? { reason: 'other-gateways', gateways: r.gateways ?? [] } : { reason: 'unknown' }]),
+  );
+}
+
+export function buildingClaimKey(claim: BuildingClaim): string {
+  return `${claim.gateway}\0${claim.building}`;
 }
 
 /** A building as listed by the API. */

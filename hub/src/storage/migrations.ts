@@ -421,6 +421,17 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 9,
+    name: 'the gateways that may serve a building',
+    async up(client) {
+      await client.query(`
+        -- The ids of the gateways the catalog lets announce this building (the catalog file's
+        -- gateways); null: any gateway may.
+        ALTER TABLE buildings ADD COLUMN gateways text[];
+      `);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';
