@@ -89,6 +89,30 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
     await waitFor(async () => (await jsm.streams.info(names.stream)).state.messages === 0, 10_000, 'the dead-lettered message is still in the stream');
   });
 
+  it('moves a batch without a message id, or on a subject that names no gateway, to the dead-letter stream with the reason', async () => {
+    const jsm = await jetstreamManager(nc);
+    const deadBefore = (await jsm.streams.info(deadLetterStream(names))).state.last_seq;
+    const noId = makeBatch('gw-e', 1, 3, Date.UTC(2026, 6, 1));
+    await js().publish(subject('gw-e'), encodeBatch(noId));
+    const deeper = makeBatch('gw-e', 2, 3, Date.UTC(2026, 6, 2));
+    await js().publish(`${subject('gw-e')}.extra`, encodeBatch(deeper), { msgID: batchMessageId(deeper) });
+    const good = makeBatch('gw-e', 3, 4, Date.UTC(2026, 6, 3));
+    await js().publish(subject('gw-e'), encodeBatch(good), { msgID: batchMessageId(good, 'k3y') });
+    await waitFor(async () => (await count('gw-e')) === 4, 30_000, 'the good batch was not stored');
+    const reasons = await waitFor(async () => {
+      const info = await jsm.streams.info(deadLetterStream(names));
+      if (info.state.last_seq < deadBefore + 2) return undefined;
+      const out: string[] = [];
+      for (let seq = deadBefore + 1; seq <= info.state.last_seq; seq++) out.push((await jsm.streams.getMessage(deadLetterStream(names), { seq }))!.header!.get('CityPilot-Reason'));
+      return out;
+    }, 10_000, 'the refused batches are not in the dead-letter stream');
+    expect(reasons.sort()).toEqual([
+      `the batch 1 of gateway "gw-e" has no message id (Nats-Msg-Id): expected gw-e:<key>:1`,
+      `the subject ${subject('gw-e')}.extra is not a gateway's telemetry subject: expected ${subject('<gateway id>')}`,
+    ]);
+    expect(await count('gw-e')).toBe(4);
+  });
+
   it('moves a batch the database refuses to the dead-letter stream, and stores the batches written with it', async () => {
     const jsm = await jetstreamManager(nc);
     const deadBefore = (await jsm.streams.info(deadLetterStream(names))).state.messages;
