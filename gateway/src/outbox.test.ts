@@ -2,14 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { decodeBatch, type Sample } from '@citypilot/sdk';
+import { BATCH_VERSION, decodeBatch, encodeBatch, type Sample } from '@citypilot/sdk';
 import { createGatewayMetrics } from './metrics.js';
 import { announcementParts, Outbox, type OutboxOptions } from './outbox.js';
-import { OutboxStore } from './outbox-store.js';
+import { OUTBOX_FILE, OutboxStore } from './outbox-store.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -267,7 +268,7 @@ describe('the durable outbox against a real JetStream', () => {
 });
 
 describe('the message ids of an outbox', () => {
-  const dirs = [mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-')), mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-'))];
+  const dirs = [mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-')), mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-')), mkdtempSync(join(tmpdir(), 'citypilot-outbox-key-'))];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
   it('keeps its secret key across reopenings, and no two outboxes share one', () => {
@@ -282,6 +283,30 @@ describe('the message ids of an outbox', () => {
     const first = keyOf(dirs[0]!);
     expect(keyOf(dirs[0]!)).toBe(first);
     expect(keyOf(dirs[1]!)).not.toBe(first);
+  });
+
+  it('gives a key to a file written before keys, keeping its batch and its numbering', () => {
+    // The schema of outboxes before the key, with a batch built and not yet acknowledged.
+    const old = new Database(join(dirs[2]!, OUTBOX_FILE));
+    old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+      CREATE TABLE samples (id INTEGER PRIMARY KEY, sample TEXT NOT NULL) STRICT;
+      CREATE TABLE batches (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL, samples INTEGER NOT NULL) STRICT;
+    `);
+    const payload = encodeBatch({ v: BATCH_VERSION, gateway: 'upgraded', seq: 7, createdAt: 0, samples: samples(0, 2) });
+    old.prepare('INSERT INTO batches (seq, payload, samples) VALUES (?, ?, ?)').run(7, payload, 2);
+    old.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('seq', 7);
+    old.close();
+
+    const store = new OutboxStore(dirs[2]!);
+    try {
+      expect(store.messageIdKey).toMatch(/^[0-9a-f]{32}$/);
+      expect(store.pendingBatch()).toEqual({ seq: 7, payload: new Uint8Array(payload), samples: 2 });
+      store.append(samples(2, 1), { maxSamples: 100, maxBytes: 1 << 20 });
+      expect(store.buildBatch(10, (seq, s) => ({ v: BATCH_VERSION, gateway: 'upgraded', seq, createdAt: 0, samples: s })).seq).toBe(8);
+    } finally {
+      store.close();
+    }
   });
 });
 
