@@ -1,7 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { CityPilotError, decodeBatch, isBatchMessageId, Pause, DecodeError, subjects, type Batch, type Logger, type Subjects } from '@citypilot/sdk';
-import { buildingClaimKey, refusedBuildingClaims } from '../storage/catalog.js';
+import { buildingClaimKey, refusedBuildingClaims, type BuildingRefusal } from '../storage/catalog.js';
 import { SampleTimeRangeError } from '../storage/partitions.js';
 import type { Storage } from '../storage/storage.js';
 import type { HubMetrics } from '../metrics.js';
@@ -105,7 +105,8 @@ const PREFETCH_MESSAGES = 100;
 
 /**
  * A batch that speaks for another gateway than the one whose subject it came on, or names a
- * building the catalog does not know: it goes to the dead-letter stream with this reason.
+ * building the catalog does not let that gateway serve: it goes to the dead-letter stream with
+ * this reason.
  */
 export class BatchIdentityError extends CityPilotError {
   constructor(message: string) {
@@ -376,11 +377,7 @@ export class IngestWorker {
         kept.push(r);
         continue;
       }
-      const why =
-        refusal.reason === 'unknown'
-          ? 'which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)'
-          : `which the catalog lets only ${refusal.gateways.length ? `gateway${refusal.gateways.length > 1 ? 's' : ''} ${refusal.gateways.map((g) => JSON.stringify(g)).join(', ')}` : 'no gateway'} serve: expected a building whose catalog entry lists gateway ${JSON.stringify(gateway)}`;
-      await this.deadLetter(r.msg, new BatchIdentityError(`the batch ${seq} of gateway ${JSON.stringify(gateway)} names building ${JSON.stringify(building)}, ${why}`));
+      await this.deadLetter(r.msg, new BatchIdentityError(`the batch ${seq} of gateway ${JSON.stringify(gateway)} names building ${JSON.stringify(building)}, ${refusalReason(gateway, refusal)}`));
     }
     return kept;
   }
@@ -412,6 +409,14 @@ export class IngestWorker {
     this.lastError = undefined;
     this.options.logger.info({}, 'ingest recovered');
   }
+}
+
+/** Why the catalog refuses a gateway's claim to a building, and what it expected. */
+function refusalReason(gateway: string, refusal: BuildingRefusal): string {
+  if (refusal.reason === 'unknown') return 'which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)';
+  const listed = refusal.gateways.map((g) => JSON.stringify(g)).join(', ');
+  const who = refusal.gateways.length === 0 ? 'no gateway' : refusal.gateways.length === 1 ? `gateway ${listed}` : `gateways ${listed}`;
+  return `which the catalog lets only ${who} serve: expected a building whose catalog entry lists gateway ${JSON.stringify(gateway)}`;
 }
 
 /**
