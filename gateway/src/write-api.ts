@@ -67,7 +67,7 @@ export function registerWriteRoute(app: FastifyInstance, options: WriteApiOption
     let who: string | null = null;
     const answer = (status: number, body: Record<string, unknown>, readBack?: Sample) => {
       const result = status === 200 ? 'written' : 'refused';
-      const line = { write: { who, from: request.ip, point, value: asked, result, status, ...(body.error ? { error: body.error } : {}), ...(readBack ? { readBack: { value: readBack.value, quality: readBack.quality, ...(readBack.reason ? { reason: readBack.reason } : {}) } } : {}) } };
+      const line = { write: { who, from: request.ip, point: clip(point), value: typeof asked === 'string' ? clip(asked) : asked, result, status, ...(body.error ? { error: body.error } : {}), ...(readBack ? { readBack: { value: readBack.value, quality: readBack.quality, ...(readBack.reason ? { reason: readBack.reason } : {}) } } : {}) } };
       if (status === 200) logger.info(line, asked === null ? 'point relinquished' : 'point written');
       else logger.warn(line, 'point write refused');
       return reply.code(status).send(body);
@@ -113,6 +113,11 @@ function writeFailure(error: unknown): [number, Record<string, unknown>] {
   if (error instanceof ConfigError) return [409, { error: message, code }];
   // The device refused, or did not answer: its message is the device's, not the gateway's.
   return [502, { error: message, code }];
+}
+
+/** A caller's text as the log keeps it: long enough to recognise, too short to flood the log. */
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text;
 }
 
 function isWildcard(host: string): boolean {
