@@ -8,6 +8,7 @@ import type { Sample } from '@citypilot/sdk';
 import { loadGatewayConfig, parseGatewayConfig } from './config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
 import { PluginRegistry } from './registry.js';
+import { createWriteToken } from './write-tokens.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const ANALOG_INPUT = 0;
@@ -47,7 +48,7 @@ devices:
     points:
       - { id: supply-temp, unit: °C, address: { objectType: analog-input, instance: 1 } }
       - { id: fan, kind: boolean, address: { objectType: binary-input, instance: 1 } }
-      - { id: setpoint, unit: °C, writable: true, address: { objectType: analog-value, instance: 1, priority: 10 } }
+      - { id: setpoint, unit: °C, writable: true, min: 10, max: 30, address: { objectType: analog-value, instance: 1, priority: 10 } }
 `,
       join(dir, 'gateway.yaml'),
       new PluginRegistry(),
@@ -75,8 +76,13 @@ devices:
     expect(status.devices.find((d) => d.id === 'ahu')).toMatchObject({ plugin: 'bacnet', state: 'ok', lastError: null });
     expect(status.outbox.depth).toBeGreaterThanOrEqual(count);
 
+    const token = createWriteToken(config.dataDir, 'alice');
     const post = (value: unknown) =>
-      fetch(`${gateway!.url}/api/points/ahu.setpoint/write`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value }) });
+      fetch(`${gateway!.url}/api/points/ahu.setpoint/write`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ value }),
+      });
     expect((await post(21)).status).toBe(200);
     expect(simulator.priorityArray(ANALOG_VALUE, 1)[9]).toBe(21);
     await expect.poll(() => latest('ahu.setpoint')?.value, { timeout: 10_000 }).toBe(21);
@@ -84,7 +90,7 @@ devices:
     // null relinquishes: the slot is emptied, the relinquish default (19) takes over.
     const relinquished = await post(null);
     expect(relinquished.status).toBe(200);
-    expect(await relinquished.json()).toEqual({ point: 'ahu.setpoint', value: null });
+    expect(await relinquished.json()).toMatchObject({ point: 'ahu.setpoint', value: null });
     expect(simulator.priorityArray(ANALOG_VALUE, 1)[9]).toBeNull();
     await expect.poll(() => latest('ahu.setpoint')?.value, { timeout: 10_000 }).toBe(19);
 

@@ -9,6 +9,7 @@ import { discoverDevices, discoverHelp, DiscoverUsageError } from './discover-co
 import { describeEdeFileError, IMPORT_EDE_HELP, importEdeFile, ImportEdeUsageError } from './import-ede-command.js';
 import { EdeFileError } from '@citypilot/plugin-bacnet';
 import { PluginRegistry } from './registry.js';
+import { runWriteTokenCli } from './write-token-command.js';
 
 const USAGE = `Usage: citypilot gateway <command> <config.yaml>
 
@@ -22,6 +23,9 @@ Commands:
                   configuration; \`discover PLUGIN --help\` lists the plugin's options
   import-ede FILE.csv [--device-instance N] [--address IP] [--state-texts FILE]
                   draft BACnet device blocks from an EDE file (the integrator's object list)
+  write-token create|list|revoke FILE [--name TECHNICIAN]
+                  the technicians' tokens for the write API (status.allowWrites): create
+                  prints a token once, the gateway keeps its hash
   opcua-certificates list FILE
                   the OPC UA servers' certificates seen (rejected until trusted, trusted) and
                   our own, the one to give each server's administrator
@@ -53,6 +57,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
   if (command === 'discover') return discover(file, rest, io);
   if (command === 'import-ede') return importEde(args.slice(1), io);
   if (command === 'opcua-certificates') return opcuaCertificates(args.slice(1), io);
+  if (command === 'write-token') return runWriteTokenCli(args.slice(1), io);
   if (!['run', 'validate', 'points'].includes(command)) {
     io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
     return 2;

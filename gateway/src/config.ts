@@ -19,6 +19,8 @@ import { ProfileLibrary, type LoadedProfile } from './profiles.js';
 import type { PluginRegistry } from './registry.js';
 import { ConfigFileError as GatewayConfigError, parseYaml } from '@citypilot/sdk';
 import { ClockSchema, PollGroupsSchema, pointSettingIssues, pollGroupIssues } from './point-settings.js';
+import { isLoopbackHost } from './write-api.js';
+import { readWriteTokens, WriteTokenError, writeTokensFile } from './write-tokens.js';
 
 /** A gateway configuration or device profile that cannot be used (see ConfigFileError). */
 export { GatewayConfigError };
@@ -88,7 +90,17 @@ export const GatewayConfigSchema = Type.Object(
         host: Type.String({ default: '127.0.0.1' }),
         /** Port of the status page; 0 picks a free one. */
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8081 }),
-        /** Whether POST /api/points/<id>/write may change writable points. Off unless you mean it. */
+        /**
+         * Other names or addresses technicians reach the status page by (a DNS name of the
+         * gateway): requests whose Host header is none of these, a loopback name or the listen
+         * address are refused, so that a web page of another site cannot reach the API (DNS rebinding).
+         */
+        hostnames: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:_-]+$', expected: 'a host name or address, without port (such as gw-town-hall.example.org)' }), { default: [] }),
+        /**
+         * Whether POST /api/points/<id>/write may change writable points, to holders of a write
+         * token (citypilot gateway write-token create). Off unless you mean it; on a non-loopback
+         * `host`, only once a write token exists.
+         */
         allowWrites: Type.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
@@ -225,6 +237,7 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
       fail([{ path: ['devices', clash, 'id'], message: `"${NODE_RED_SOURCE}" names the Node-RED virtual points (nodeRed.points): choose another device id` }]);
     }
   }
+  if (core.ok) fail(writeCredentialIssues(core.value.status, resolve(base, core.value.dataDir)));
   if (!core.ok || problems.length) throw new GatewayConfigError(file, problems);
   const config = core.value;
   const hub = { ...config.hub, ...(config.hub.credentials ? { credentials: resolve(base, config.hub.credentials) } : {}) };
@@ -249,3 +262,27 @@ function mergeProfile(raw: Record<string, unknown>, profile: DeviceProfile): { m
   };
 }
 
+
+/**
+ * Writes allowed on an address other machines reach need write credentials: at least one
+ * technician's write token in the data folder. (Every write needs a token anyway; this refuses
+ * to start a gateway whose write API would only answer "no" to the network, or that someone
+ * believes open.) On loopback, writes stay refused until a token exists.
+ */
+function writeCredentialIssues(status: CoreConfig['status'], dataDir: string): ConfigIssue[] {
+  if (!status.allowWrites || isLoopbackHost(status.host)) return [];
+  let tokens: number;
+  try {
+    tokens = readWriteTokens(dataDir).length;
+  } catch (error) {
+    if (!(error instanceof WriteTokenError)) throw error;
+    return [{ path: ['status', 'allowWrites'], message: `writes on ${status.host} need write tokens, and ${error.message}` }];
+  }
+  if (tokens) return [];
+  return [
+    {
+      path: ['status', 'allowWrites'],
+      message: `writes on a non-loopback address (status.host: ${status.host}) need write credentials, and ${writeTokensFile(dataDir)} holds none: create a technician's token with citypilot gateway write-token create <this file> --name <technician>, or set status.host to 127.0.0.1`,
+    },
+  ];
+}

@@ -30,15 +30,56 @@ describe('citypilot gateway discover modbus', () => {
   const meter = new ModbusSimulator({ points: profilePoints('eastron-sdm630'), unitId: 3 });
   // A TCP device that answers whatever the unit id.
   const anyUnit = new ModbusSimulator({ points: profilePoints('eastron-sdm630') });
+  // Devices that answer every address with one value: every profile's addresses answer.
+  const flat = new ModbusSimulator({ points: [], unitId: 1, fill: 0x4366 });
+  const zeros = new ModbusSimulator({ points: [], unitId: 1, fill: 0 });
   let port = 0;
   let anyUnitPort = 0;
+  let flatPort = 0;
+  let zerosPort = 0;
   beforeAll(async () => {
     port = (await meter.start()).port;
     anyUnitPort = (await anyUnit.start()).port;
+    flatPort = (await flat.start()).port;
+    zerosPort = (await zeros.start()).port;
   });
   afterAll(async () => {
     await meter.stop();
     await anyUnit.stop();
+    await flat.stop();
+    await zeros.stop();
+  });
+
+  it('proposes no profile for a device that answers every address with one value, and says why for each', async () => {
+    for (const [p, raw] of [
+      [flatPort, /every point reads the same raw value \(230\.263\)/],
+      [zerosPort, /every point reads the same raw value \(0\)/],
+    ] as const) {
+      const yaml = await discoverDevices(new PluginRegistry(), 'modbus', ['--host', '127.0.0.1', '--port', String(p), '--units', '1', '--timeout', '300ms']);
+      const drafted = parse(yaml) as { devices: Record<string, unknown>[] };
+      expect(drafted.devices).toEqual([expect.objectContaining({ id: 'unit-1', plugin: 'modbus', points: [expect.objectContaining({ id: 'register-0' })] })]);
+      expect(drafted.devices[0]).not.toHaveProperty('profile');
+      // Every shipped profile answered in full, and each is named with its reason.
+      for (const id of ['carlo-gavazzi-em24', 'eastron-sdm630', 'generic-meter', 'schneider-iem3000']) {
+        expect(yaml).toMatch(new RegExp(`# .*not proposed: ${id}, whose addresses it answers, but `));
+      }
+      expect(yaml).toMatch(raw);
+      expect(yaml).toMatch(/# .*no known profile fits/);
+    }
+  });
+
+  it('proposes no profile whose values the device gives are out of what their units measure', async () => {
+    const odd = new ModbusSimulator({ points: profilePoints('eastron-sdm630'), unitId: 1 });
+    const { port: oddPort } = await odd.start();
+    try {
+      odd.set('input', 70, 1000, 'float32');
+      odd.set('input', 62, -3, 'float32');
+      const yaml = await discoverDevices(new PluginRegistry(), 'modbus', ['--host', '127.0.0.1', '--port', String(oddPort), '--units', '1', '--timeout', '300ms']);
+      expect(parse(yaml).devices[0]).not.toHaveProperty('profile');
+      expect(yaml).toMatch(/# not proposed: eastron-sdm630, whose addresses it answers, but power-factor reads -3, expected -1 to 1; frequency reads 1000 Hz, expected 40 to 70 Hz/);
+    } finally {
+      await odd.stop();
+    }
   });
 
   it('finds the unit that answers, matches its profile, and drafts a block the gateway accepts', async () => {

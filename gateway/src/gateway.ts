@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { ConfigError, parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
+import { parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
 import { virtualPointDefinitions, type NodeRedHost } from '@citypilot/plugin-node-red';
 import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -12,6 +13,7 @@ import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js'
 import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
 import { startNodeRed } from './node-red.js';
 import { renderStatusPage } from './status-page.js';
+import { installHostCheck, registerWriteRoute } from './write-api.js';
 import { LiveConfig, type ConfigStatus } from './live-config.js';
 import { createBuiltinPlugins, PluginRegistry } from './registry.js';
 import { LocalAggregation, announcedDefinitions } from './aggregate.js';
@@ -208,16 +210,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /**
    * Writes `value`, in the point's engineering units, to the point with stable id
-   * `<device>.<point>`. Resolves once the device has taken it (and, for plugins that do, read it
-   * back). `null` relinquishes the gateway's command, for plugins that command by priority (BACnet).
-   * @throws WriteRefusedError for an unknown or read-only point or a value of the wrong kind
+   * `<device>.<point>`, and reads it back (see DevicePoller.write). `null` relinquishes the
+   * gateway's command, for plugins that command by priority (BACnet). Callers log the write with
+   * who asked for it (write-api.ts).
+   * @returns the point as read back after the write
+   * @throws WriteRefusedError for an unknown or read-only point, a value of the wrong kind, or a
+   *   number outside the point's range, before anything reaches the device
    */
-  async write(pointId: string, value: number | boolean | string | null): Promise<void> {
+  async write(pointId: string, value: number | boolean | string | null): Promise<Sample> {
     const dot = pointId.indexOf('.');
     const poller = this.parts.pollers.find((p) => p.status().id === pointId.slice(0, dot));
     if (dot < 0 || !poller) throw new WriteRefusedError(`no point ${pointId}`);
-    await poller.write(pointId.slice(dot + 1), value);
-    this.options.logger.info({ point: pointId, value }, value === null ? 'point relinquished' : 'point written');
+    return poller.write(pointId.slice(dot + 1), value);
   }
 
   status(): GatewayStatus {
@@ -391,6 +395,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async startApi(): Promise<void> {
     const app = Fastify({ logger: false });
+    installHostCheck(app, () => this.options.config.status, () => (app.server.address() as AddressInfo).port);
     app.get('/healthz', async (_request, reply) => {
       const ok = this.natsState === 'connected';
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', nats: this.natsState, outbox: this.outbox.depth() });
@@ -398,24 +403,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
     app.get('/api/status', async () => this.status());
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderStatusPage(this.status(), Date.now())));
-    app.post<{ Params: { id: string }; Body: { value?: unknown } }>('/api/points/:id/write', async (request, reply) => {
-      if (!this.options.config.status.allowWrites) {
-        return reply.code(403).send({ error: 'writes are disabled on this gateway (status.allowWrites: false)' });
-      }
-      const value = request.body?.value;
-      if (value !== null && !['number', 'boolean', 'string'].includes(typeof value)) {
-        return reply.code(400).send({ error: 'the body must be {"value": <number | boolean | string>}, or {"value": null} to relinquish' });
-      }
-      try {
-        await this.write(request.params.id, value as number | boolean | string | null);
-        return { point: request.params.id, value };
-      } catch (error) {
-        // The plugin's ConfigError: a value the point's encoding cannot hold.
-        const refused = error instanceof WriteRefusedError || error instanceof ConfigError;
-        const unknown = refused && error.message.startsWith('no point');
-        return reply.code(unknown ? 404 : refused ? 409 : 502).send({ error: (error as Error).message, code: (error as { code?: string }).code });
-      }
-    });
+    registerWriteRoute(app, { config: () => this.options.config, write: (id, value) => this.write(id, value), logger: this.options.logger });
     const { host, port } = this.options.config.status;
     this.url = await app.listen({ host, port });
     this.api = app;

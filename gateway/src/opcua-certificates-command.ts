@@ -1,11 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { ConfigFileError, readYamlFile } from '@citypilot/sdk';
+import { join, resolve } from 'node:path';
+import { ConfigFileError } from '@citypilot/sdk';
 import { LogLevel, setLogLevel } from 'node-opcua-debug';
 import { certificateThumbprint, clientCertificatePaths, listServerCertificates, readCertificateFile, trustServerCertificate, type SeenCertificate } from '@citypilot/protocol-opcua';
 import { describeFailure, type CliIo } from './commands.js';
-import { GatewayConfigSchema } from './config.js';
+import { gatewayDataDir } from './data-dir.js';
 import { pluginStateDir } from './gateway.js';
 
 /**
@@ -35,21 +35,6 @@ export class OpcuaCertificatesUsageError extends Error {}
 /** The OPC UA driver's certificate store in a gateway's data folder. */
 export function opcuaPkiDir(dataDir: string): string {
   return join(pluginStateDir(dataDir, 'opcua'), 'pki');
-}
-
-/**
- * The data folder of the gateway configured by `file`, absolute: its `dataDir` (default `data`)
- * from the config file's folder, as the gateway resolves it.
- * @throws ConfigFileError when the file cannot be read or parsed, or `dataDir` is not a path
- */
-export function gatewayDataDir(file: string): string {
-  const source = readYamlFile(file, 'nothing was changed');
-  const data = source.data as { dataDir?: unknown } | null;
-  const dataDir = data && typeof data === 'object' && 'dataDir' in data ? data.dataDir : GatewayConfigSchema.properties.dataDir.default;
-  if (typeof dataDir !== 'string' || dataDir === '') {
-    throw new ConfigFileError(file, source.describe([{ path: ['dataDir'], message: 'expected the path of the gateway\'s data folder' }]), 'nothing was changed');
-  }
-  return resolve(dirname(resolve(file)), dataDir);
 }
 
 const day = (d: Date) => d.toISOString().slice(0, 10);

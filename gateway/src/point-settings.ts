@@ -58,9 +58,10 @@ export function pointIntervalMs(device: DeviceConfig, point: PointConfig, groups
 const NUMERIC_FUNCTIONS = new Set(['avg', 'min', 'max', 'delta']);
 
 /**
- * The rules of a device's points the schemas cannot express: a known `group`, and coherent
- * `aggregate` and `filter` settings. Paths are relative to the device block. `groups` is
- * undefined when the gateway's own block is invalid: group names are not checked then.
+ * The rules of a device's points the schemas cannot express: a known `group`, a write range
+ * (`min`, `max`) on number points only and in order, and coherent `aggregate` and `filter`
+ * settings. Paths are relative to the device block. `groups` is undefined when the gateway's own
+ * block is invalid: group names are not checked then.
  */
 export function pointSettingIssues(device: DeviceConfig, groups: Record<string, PollGroupConfig> | undefined): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -69,6 +70,12 @@ export function pointSettingIssues(device: DeviceConfig, groups: Record<string, 
     if (p.group !== undefined && groups && !(p.group in groups)) {
       const known = Object.keys(groups);
       issue(['group'], `unknown poll group ${JSON.stringify(p.group)}: expected one of ${known.map((k) => JSON.stringify(k)).join(', ') || '(none: declare it under pollGroups)'}`);
+    }
+    if (p.kind !== 'number') {
+      if (p.min !== undefined) issue(['min'], `applies to number points, not to a ${p.kind}`);
+      if (p.max !== undefined) issue(['max'], `applies to number points, not to a ${p.kind}`);
+    } else if (p.min !== undefined && p.max !== undefined && p.min > p.max) {
+      issue(['max'], `${p.max} is below min (${p.min}): max is the highest value the gateway may write`);
     }
     const { aggregate, filter } = p;
     if (aggregate) {

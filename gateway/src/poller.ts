@@ -7,8 +7,15 @@ import type { PollGroupConfig } from './point-settings.js';
 
 /** A write the gateway will not pass to the device: unknown or read-only point, wrong kind of value. */
 export class WriteRefusedError extends CityPilotError {
+  constructor(message: string, code = 'WRITE_REFUSED') {
+    super(code, message);
+  }
+}
+
+/** A number the gateway will not write: not finite, or outside the point's `min`..`max`. */
+export class WriteOutOfRangeError extends WriteRefusedError {
   constructor(message: string) {
-    super('WRITE_REFUSED', message);
+    super(message, 'WRITE_OUT_OF_RANGE');
   }
 }
 
@@ -130,12 +137,17 @@ export class DevicePoller {
 
   /**
    * Writes a value in engineering units to one of the device's points, after the read or write
-   * in progress. The point must be writable; scale and offset are removed before the driver
-   * sees the value. `null` relinquishes the gateway's command, for plugins that can (BACnet).
-   * @throws WriteRefusedError when the point or its plugin cannot be written, or the value does
-   *   not suit the point's kind; the driver's own errors otherwise (device errors, read-back)
+   * in progress, then reads the point back (the device's own answer, which may differ: a device
+   * that clamps or rounds, a BACnet priority above the gateway's). The point must be writable; a
+   * number must be finite and within the point's `min`..`max`, which a writable number point
+   * must have; scale and offset are removed before the driver sees the value. `null`
+   * relinquishes the gateway's command, for plugins that can (BACnet).
+   * @returns the point as read back after the write: a bad sample, with the reason, when the
+   *   read failed (the write itself succeeded)
+   * @throws WriteRefusedError (WriteOutOfRangeError for a number out of range) before anything
+   *   reaches the device; the driver's own errors otherwise (device errors, read-back)
    */
-  async write(pointId: string, value: number | boolean | string | null): Promise<void> {
+  async write(pointId: string, value: number | boolean | string | null): Promise<Sample> {
     const point = this.device.points.find((p) => p.id === pointId);
     const id = `${this.device.id}.${pointId}`;
     if (!point) throw new WriteRefusedError(`no point ${id}`);
@@ -144,14 +156,35 @@ export class DevicePoller {
       const relinquish = this.driver.relinquish?.bind(this.driver);
       if (!relinquish) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot relinquish a point (null): write a value instead`);
       await this.exclusive(() => relinquish(pointId));
-      return;
+      return this.readBack(point);
     }
     const write = this.driver.write?.bind(this.driver);
     if (!write) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot write`);
     if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) throw new WriteRefusedError(`${id} takes a ${point.kind}, not ${JSON.stringify(value)}`);
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new WriteOutOfRangeError(`${id} takes a finite number, not ${value}`);
+      // Without a range, nothing says what the device can safely hold (a set-point of 1e308).
+      if (point.min === undefined || point.max === undefined) {
+        throw new WriteRefusedError(`${id} has no write range: set its min and max (in ${point.unit ?? 'its unit'}) in the configuration to write it`, 'WRITE_NO_RANGE');
+      }
+      if (value < point.min || value > point.max) throw new WriteOutOfRangeError(`${value} is outside the range of ${id}: ${point.min} to ${point.max}${point.unit ? ` ${point.unit}` : ''}`);
+    }
     // Engineering = raw × scale + offset; rounding at 1e-9 undoes binary noise (21.5 / 0.1).
     const raw = typeof value === 'number' ? Math.round(((value - point.offset) / point.scale) * 1e9) / 1e9 : value;
     await this.exclusive(() => write(pointId, raw));
+    return this.readBack(point);
+  }
+
+  /** The point read once on its own, as a sample at the time of the read. */
+  private async readBack(point: PointConfig): Promise<Sample> {
+    const id = `${this.device.id}.${point.id}`;
+    const now = this.schedule.clock.now();
+    try {
+      const reading = (await this.exclusive(() => this.driver.read([point.id]))).find((r) => r.point === point.id);
+      return reading ? toSample(id, point, reading, now) : badSample(id, now, 'the driver returned no reading');
+    } catch (error) {
+      return badSample(id, now, `read back failed: ${(error as Error).message || String(error)}`);
+    }
   }
 
   private exclusive<T>(call: () => Promise<T>): Promise<T> {

@@ -14,6 +14,7 @@ import {
   type DriverContext,
   type DriverPlugin,
 } from '@citypilot/sdk';
+import { implausibility, type ProfilePoint } from './plausibility.js';
 
 /** What `citypilot gateway discover modbus` takes, besides the connection settings. */
 const scanOptions = {
@@ -31,15 +32,20 @@ const NOT_SCANNED = ['unitId', 'writeFunctions', 'maxGap'] as const;
 /** A unit id reached, and how. */
 interface Answer {
   unitId: number;
-  /** The profiles whose every point the unit answered. */
+  /** The profiles whose every point the unit answered with values plausible for the model. */
   profiles: string[];
+  /** The profiles whose every point the unit answered, with values that are not the model's, and why. */
+  implausible: { profile: string; reason: string }[];
 }
 
 /**
  * Modbus has no way to ask a device what it is: discovery tries each unit id with a read of
  * holding register 0 (any answer, an exception included, means a device is there; silence
  * means none), then reads every point of each known profile and suggests those the device
- * answers in full. It only reads.
+ * answers in full with values plausible for the model (plausibility.ts): a device that answers
+ * every address (a flat register map) would otherwise fit every profile, and its values would
+ * be read as good nonsense. The draft says why a profile that answered was not proposed. It only
+ * reads.
  */
 export function modbusDiscovery<C extends TObject>(connection: C, plugin: () => DriverPlugin): Discovery {
   const options = Type.Composite([Type.Omit(connection, [...NOT_SCANNED]), Type.Object(scanOptions)], { additionalProperties: false });
@@ -63,7 +69,7 @@ export function modbusDiscovery<C extends TObject>(connection: C, plugin: () => 
         } finally {
           await driver.close();
         }
-        answers.push({ unitId, profiles: await matchingProfiles(unitId, context.profiles, probe) });
+        answers.push({ unitId, ...(await matchingProfiles(unitId, context.profiles, probe)) });
       }
       // A Modbus TCP device (not a gateway) commonly answers whatever the unit id.
       const ignoresUnitId = unitIds.length > 1 && answers.length === unitIds.length;
@@ -80,8 +86,8 @@ async function matchingProfiles(
   unitId: number,
   profiles: readonly DeviceProfile[],
   probe: (unitId: number, points: unknown[], fixed?: Record<string, unknown>) => Driver,
-): Promise<string[]> {
-  const matches: string[] = [];
+): Promise<Omit<Answer, 'unitId'>> {
+  const answer: Omit<Answer, 'unitId'> = { profiles: [], implausible: [] };
   for (const profile of profiles) {
     let driver: Driver;
     try {
@@ -93,14 +99,17 @@ async function matchingProfiles(
     }
     try {
       const readings = await driver.read();
-      if (readings.length === profile.points.length && readings.every((r) => r.quality !== 'bad')) matches.push(profile.id);
+      if (readings.length !== profile.points.length || readings.some((r) => r.quality === 'bad')) continue;
+      const reason = implausibility(profile.points as ProfilePoint[], readings);
+      if (reason) answer.implausible.push({ profile: profile.id, reason });
+      else answer.profiles.push(profile.id);
     } catch (error) {
       if (!(error instanceof DeviceTimeoutError || error instanceof DeviceUnreachableError)) throw error;
     } finally {
       await driver.close();
     }
   }
-  return matches;
+  return answer;
 }
 
 function draft(answer: Answer, settings: Record<string, unknown>, profiles: readonly DeviceProfile[], ignoresUnitId: boolean): DiscoveredDevice {
@@ -108,6 +117,7 @@ function draft(answer: Answer, settings: Record<string, unknown>, profiles: read
   if (ignoresUnitId) notes.push('every unit id tried answered: a Modbus TCP device that ignores the unit id, most likely (kept unit 1 of the range)');
   const [only] = answer.profiles;
   if (answer.profiles.length > 1) notes.push(`several profiles fit (${answer.profiles.join(', ')}): keep the one of the installed model`);
+  for (const { profile, reason } of answer.implausible) notes.push(`not proposed: ${profile}, whose addresses it answers, but ${reason}`);
   if (!only) notes.push('no known profile fits: list its points from the manufacturer\'s register map');
   const connection: Record<string, unknown> = { ...settings, unitId: answer.unitId };
   // What a profile fixes must not be set again in the device block.

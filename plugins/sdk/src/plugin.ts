@@ -43,6 +43,13 @@ export const pointCoreProperties = {
   /** Whether the gateway may write to this point. */
   writable: Type.Boolean({ default: false }),
   /**
+   * Lowest and highest value the gateway may write to this point, in its unit (after scale and
+   * offset; numbers only). A write outside is refused before the device sees it; a writable
+   * number point without both cannot be written at all.
+   */
+  min: Type.Optional(Type.Number({ expected: 'the lowest value the gateway may write, in the point\'s unit' })),
+  max: Type.Optional(Type.Number({ expected: 'the highest value the gateway may write, in the point\'s unit' })),
+  /**
    * Name of one of the gateway's `pollGroups`: the point is read at that group's interval, on
    * its own grid, instead of its device's `interval`.
    */

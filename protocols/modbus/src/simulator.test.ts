@@ -82,6 +82,23 @@ describe('Modbus simulator', () => {
       await simulator.stop();
     }
   });
+
+  it('with a fill, answers every address no point covers with it, as a device with a flat register map', async () => {
+    const simulator = new ModbusSimulator({ points: [{ table: 'holding', address: 4, type: 'uint16', behaviour: { kind: 'constant', value: 7 } }], fill: 0x4366 });
+    const { port } = await simulator.start();
+    const client = new ModbusTcpClient({ host: '127.0.0.1', port, timeoutMs: 1000 });
+    try {
+      expect(await client.readRegisters(1, 'holding', 2, 4)).toEqual([0x4366, 0x4366, 7, 0x4366]);
+      expect(await client.readRegisters(1, 'input', 60000, 2)).toEqual([0x4366, 0x4366]);
+      expect(await client.readBits(1, 'discrete', 100, 2)).toEqual([true, true]);
+      // Writes still go to points only.
+      await expect(client.writeRegister(1, 2, 1)).rejects.toThrow(/illegal data address|exception 2/i);
+    } finally {
+      await client.close();
+      await simulator.stop();
+    }
+    expect(() => new ModbusSimulator({ points: [], fill: 70000 })).toThrow('fill 70000 is not a register value');
+  });
 });
 
 describe('demo buildings', () => {

@@ -45,6 +45,12 @@ export interface SimulatedDeviceOptions {
   points: readonly SimulatedPoint[];
   /** The clock, in milliseconds since the epoch. Default Date.now. */
   now?: () => number;
+  /**
+   * A register value (0..65535) to answer reads of every address no point covers with, in every
+   * table (bits: on when not 0), as a device with a flat register map, or a gateway that answers
+   * for anything, does. Writes there are still refused. Default: exception 2, as real devices.
+   */
+  fill?: number;
 }
 
 export interface ModbusSimulatorOptions extends SimulatedDeviceOptions {
@@ -80,8 +86,9 @@ export class SimulatedDevice {
   private lastTick: number;
   private silent = false;
 
-  /** @throws RangeError for points that overlap, leave 0..65535, or do not fit their type */
+  /** @throws RangeError for points that overlap, leave 0..65535, or do not fit their type, or a bad `fill` */
   constructor(private readonly options: SimulatedDeviceOptions) {
+    if (options.fill !== undefined && !(Number.isInteger(options.fill) && options.fill >= 0 && options.fill <= 65535)) throw new RangeError(`fill ${options.fill} is not a register value (0..65535)`);
     this.now = options.now ?? Date.now;
     this.lastTick = this.now();
     for (const p of options.points) {
@@ -154,9 +161,15 @@ export class SimulatedDevice {
 
   /**
    * Words (or bits, as 0 and 1) for a request.
-   * @throws modbus-serial's exception 2 when no point covers them
+   * @throws modbus-serial's exception 2 when no point covers them (and there is no `fill`)
    */
   read(table: Table, address: number, count: number): number[] {
+    const { fill } = this.options;
+    if (fill !== undefined) {
+      if (address < 0 || address + count > 65536) throw illegalAddress();
+      const word = isBitTable(table) ? (fill ? 1 : 0) : fill;
+      return Array.from({ length: count }, (_, i) => this.banks[table].get(address + i) ?? word);
+    }
     if (!this.covers(table, address, count)) throw illegalAddress();
     return Array.from({ length: count }, (_, i) => this.banks[table].get(address + i)!);
   }
