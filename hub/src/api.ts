@@ -8,7 +8,7 @@ import { listBuildings } from './storage/catalog.js';
 import { completeness } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
 import { recordTimescaleJobs, type HubMetrics } from './metrics.js';
-import type { FailedJob } from './storage/jobs.js';
+import { jobsHealth } from './storage/jobs.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
@@ -56,13 +56,12 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
 function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies): void {
   app.get('/healthz', { schema: { summary: 'Whether the hub, its database and NATS are up, and its TimescaleDB jobs', tags: ['hub'], response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     let database = 'ok';
-    let failed: FailedJob[] | undefined;
     try {
       await storage.pool.query('SELECT 1');
-      failed = await storage.failedJobs();
     } catch (error) {
       database = (error as Error).message;
     }
+    const failed = database === 'ok' ? await jobsHealth(storage) : undefined;
     const nats = natsConnected() ? 'ok' : 'disconnected';
     const up = database === 'ok' && nats === 'ok';
     // A failed job degrades the hub but is no reason to restart it or take it out of service.

@@ -36,7 +36,7 @@ export {
   type LifecycleSettings,
   type RetentionPass,
 } from './storage/lifecycle.js';
-export { readTimescaleJobs, failedJobs, failureReason, JOB_RELATIONS, type TimescaleJob, type FailedJob, type JobPolicy } from './storage/jobs.js';
+export { readTimescaleJobs, failedJobs, failureReason, jobsHealth, JOB_RELATIONS, type TimescaleJob, type FailedJob, type JobPolicy } from './storage/jobs.js';
 export { SamplePartitions, SampleTimeRangeError, MAX_PARTITIONS_PER_CALL, partitionName, sampleTimeRange, type PartitionMonth } from './storage/partitions.js';
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';

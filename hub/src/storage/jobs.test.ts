@@ -4,7 +4,7 @@ import { buildApi } from '../api.js';
 import { createHubMetrics, recordTimescaleJobs } from '../metrics.js';
 import { createTestDatabase, storageEngines } from '../testing/index.js';
 import { waitFor } from '../wait.js';
-import { failedJobs, failureReason, readTimescaleJobs, type FailedJob, type TimescaleJob } from './jobs.js';
+import { failedJobs, failureReason, jobsHealth, readTimescaleJobs, type FailedJob, type TimescaleJob } from './jobs.js';
 import { Storage } from './storage.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -126,6 +126,15 @@ for (const engine of engines) {
         expect(during).toContain('citypilot_hub_timescale_job_last_run_success{policy="retention",relation="samples"} 0');
         expect(during).toContain('citypilot_hub_timescale_job_failures_total{policy="retention",relation="samples"} 1');
         expect(during).toContain('citypilot_hub_timescale_job_failures_total{policy="compression",relation="samples"} 0');
+      },
+    );
+
+    it.skipIf(!timescale)(
+      timescale ? 'counts job statistics it cannot read as a failure, without the database\'s message' : 'reads job statistics (skipped: plain PostgreSQL has none)',
+      async () => {
+        const closed = await Storage.open({ databaseUrl: db.url, logger: quiet });
+        await closed.close();
+        expect(await jobsHealth(closed)).toEqual([{ job: 'TimescaleDB jobs', failedAt: null, reason: 'their statistics could not be read' }]);
       },
     );
   });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Storage } from './storage.js';
 
 /** The TimescaleDB policies the hub adds (lifecycle.ts for compression and retention, migrations.ts for refresh). */
 export type JobPolicy = 'compression' | 'retention' | 'refresh';
@@ -112,6 +113,20 @@ export function failedJobs(jobs: readonly TimescaleJob[]): FailedJob[] {
   return jobs
     .filter((j) => j.lastRun === 'failed')
     .map((j) => ({ job: `${j.policy} of ${j.relation}`, failedAt: j.lastError?.at ?? j.lastRunStartedAt, reason: failureReason(j.lastError?.sqlstate ?? null) }));
+}
+
+/**
+ * What /healthz says of the hub's TimescaleDB jobs: those whose last run failed (none when all is
+ * well), or undefined on plain PostgreSQL. Statistics that cannot be read count as one failure
+ * (the hub cannot tell its jobs run), told without the database's message.
+ */
+export async function jobsHealth(storage: Pick<Storage, 'mode' | 'timescaleJobs'>): Promise<FailedJob[] | undefined> {
+  if (storage.mode !== 'timescaledb') return undefined;
+  try {
+    return failedJobs(await storage.timescaleJobs());
+  } catch {
+    return [{ job: 'TimescaleDB jobs', failedAt: null, reason: 'their statistics could not be read' }];
+  }
 }
 
 /**

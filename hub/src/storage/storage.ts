@@ -4,7 +4,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
 import { applyAnnouncements, collectAnnouncements, type Announcements } from './catalog.js';
-import { failedJobs, readTimescaleJobs, type FailedJob, type TimescaleJob } from './jobs.js';
+import { readTimescaleJobs, type TimescaleJob } from './jobs.js';
 import { checkLifecycleOptions, refreshHorizons, StorageLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { migrate } from './migrations.js';
 import { SamplePartitions, sampleTimeRange } from './partitions.js';
@@ -366,11 +366,6 @@ export class Storage {
    */
   async timescaleJobs(): Promise<TimescaleJob[]> {
     return this.mode === 'timescaledb' ? readTimescaleJobs(this.pool) : [];
-  }
-
-  /** The hub's TimescaleDB jobs whose last run failed, for /healthz; undefined on plain PostgreSQL. */
-  async failedJobs(): Promise<FailedJob[] | undefined> {
-    return this.mode === 'timescaledb' ? failedJobs(await readTimescaleJobs(this.pool)) : undefined;
   }
 
   async gateways(): Promise<GatewayStatus[]> {
