@@ -7,7 +7,8 @@ import { registerOpenApi } from './auth/openapi.js';
 import { listBuildings } from './storage/catalog.js';
 import { completeness } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
-import type { HubMetrics } from './metrics.js';
+import { recordTimescaleJobs, type HubMetrics } from './metrics.js';
+import { jobsHealth } from './storage/jobs.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
@@ -53,19 +54,25 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
 
 /** Health, metrics, status and catalog: readable by anyone. */
 function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies): void {
-  app.get('/healthz', { schema: { summary: 'Whether the hub, its database and NATS are up', tags: ['hub'], response: { 200: Health, 503: Health } } }, async (_request, reply) => {
+  app.get('/healthz', { schema: { summary: 'Whether the hub, its database and NATS are up, and its TimescaleDB jobs', tags: ['hub'], response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     let database = 'ok';
     try {
       await storage.pool.query('SELECT 1');
     } catch (error) {
       database = (error as Error).message;
     }
+    const failed = database === 'ok' ? await jobsHealth(storage) : undefined;
     const nats = natsConnected() ? 'ok' : 'disconnected';
-    const healthy = database === 'ok' && nats === 'ok';
-    return reply.code(healthy ? 200 : 503).send({ status: healthy ? 'ok' : 'degraded', database, nats, storage: storage.mode });
+    const up = database === 'ok' && nats === 'ok';
+    // A failed job degrades the hub but is no reason to restart it or take it out of service.
+    const status = up && !failed?.length ? 'ok' : 'degraded';
+    return reply.code(up ? 200 : 503).send({ status, database, nats, storage: storage.mode, ...(failed && { failedJobs: failed }) });
   });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['hub'], response: { 200: text('text/plain', 'Metrics in the Prometheus text format') } } }, async (_request, reply) => {
+    // Unreadable job statistics (database down) leave the last ones read; /healthz says why.
+    const jobs = await storage.timescaleJobs().catch(() => undefined);
+    if (jobs) recordTimescaleJobs(metrics, jobs);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -140,10 +147,20 @@ function text(mediaType: string, description: string) {
 }
 
 const Health = Type.Object({
-  status: oneOf(['ok', 'degraded']),
+  status: oneOf(['ok', 'degraded'], { description: '`degraded` when the database or NATS is down (HTTP 503), or when a TimescaleDB job of the hub failed its last run (HTTP 200: the hub still ingests and serves)' }),
   database: Type.String({ description: '`ok`, or the error of a trial query' }),
   nats: oneOf(['ok', 'disconnected']),
   storage: oneOf(['timescaledb', 'postgresql']),
+  failedJobs: Type.Optional(
+    Type.Array(
+      Type.Object({
+        job: Type.String({ description: 'The policy and what it acts on, e.g. `retention of samples`, `compression of samples`, `refresh of rollup_hour`' }),
+        failedAt: nullable(Type.String({ format: 'date-time', description: 'When the failed run ended' })),
+        reason: Type.String({ description: "PostgreSQL's name for the failure and its SQLSTATE, e.g. `deadlock detected (SQLSTATE 40P01)`; the full message is in timescaledb_information.job_errors" }),
+      }),
+      { description: "With TimescaleDB and its database up: the hub's jobs whose last run failed, none when all is well. TimescaleDB retries them; each stays here until a run succeeds." },
+    ),
+  ),
 }, { description: 'The hub and its connections' });
 
 const Building = Type.Object({

@@ -27,6 +27,8 @@ export {
   DEFAULT_COMPRESS_AFTER,
   DEFAULT_RETENTION,
   RETENTION_INTERVAL_MS,
+  RETENTION_TIMES,
+  COMPRESSION_TIME,
   type CheckedInterval,
   type DataClass,
   type LifecycleOptions,
@@ -34,6 +36,7 @@ export {
   type LifecycleSettings,
   type RetentionPass,
 } from './storage/lifecycle.js';
+export { readTimescaleJobs, failedJobs, failureReason, jobsHealth, JOB_RELATIONS, type TimescaleJob, type FailedJob, type JobPolicy } from './storage/jobs.js';
 export { SamplePartitions, SampleTimeRangeError, MAX_PARTITIONS_PER_CALL, partitionName, sampleTimeRange, type PartitionMonth } from './storage/partitions.js';
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TimescaleJob } from './storage/jobs.js';
 
 /** The hub's Prometheus metrics, in a registry of its own (several hubs may share a process in tests). */
 export function createHubMetrics() {
@@ -30,7 +31,43 @@ export function createHubMetrics() {
       help: 'Batches waiting in JetStream for the ingest consumer (lag).',
       registers: [registry],
     }),
+    // Labelled policy and relation, not job: Prometheus gives its own `job` label to every target.
+    timescaleJobLastRunSuccess: new Gauge({
+      name: 'citypilot_hub_timescale_job_last_run_success',
+      help: "1 when the last run of the hub's TimescaleDB job succeeded, 0 when it failed; no series before its first run. TimescaleDB only.",
+      labelNames: ['policy', 'relation'],
+      registers: [registry],
+    }),
+    timescaleJobLastSuccess: new Gauge({
+      name: 'citypilot_hub_timescale_job_last_success_timestamp_seconds',
+      help: "When the last successful run of the hub's TimescaleDB job ended (Unix time); no series before the first. TimescaleDB only.",
+      labelNames: ['policy', 'relation'],
+      registers: [registry],
+    }),
+    timescaleJobFailures: new Counter({
+      name: 'citypilot_hub_timescale_job_failures_total',
+      help: "Failed runs of the hub's TimescaleDB job since it was added, as TimescaleDB counts them. TimescaleDB only.",
+      labelNames: ['policy', 'relation'],
+      registers: [registry],
+    }),
   };
+}
+
+/**
+ * Sets the TimescaleDB job metrics to `jobs` (Storage.timescaleJobs), read just before a scrape:
+ * the counts are TimescaleDB's, kept in the database, so every hub sharing it reports the same.
+ * Jobs no longer there (a policy replaced) lose their series.
+ */
+export function recordTimescaleJobs(metrics: HubMetrics, jobs: readonly TimescaleJob[]): void {
+  metrics.timescaleJobLastRunSuccess.reset();
+  metrics.timescaleJobLastSuccess.reset();
+  metrics.timescaleJobFailures.reset();
+  for (const job of jobs) {
+    const labels = { policy: job.policy, relation: job.relation };
+    if (job.lastRun) metrics.timescaleJobLastRunSuccess.set(labels, job.lastRun === 'success' ? 1 : 0);
+    if (job.lastSuccessAt) metrics.timescaleJobLastSuccess.set(labels, Date.parse(job.lastSuccessAt) / 1000);
+    metrics.timescaleJobFailures.inc(labels, job.totalFailures);
+  }
 }
 
 export type HubMetrics = ReturnType<typeof createHubMetrics>;

@@ -3,10 +3,11 @@ import pg from 'pg';
 import { BATCH_VERSION, type Batch, type Logger, type Sample } from '@citypilot/sdk';
 import { freePort } from '../services/local-services.js';
 import { createTestDatabase, hubEnv, spawnCli, storageEngines, uniqueStreamNames } from '../testing/index.js';
-import { checkLifecycleOptions, refreshHorizons, type LifecycleOptions, type LifecycleSetting } from './lifecycle.js';
+import { checkLifecycleOptions, COMPRESSION_TIME, refreshHorizons, RETENTION_TIMES, type LifecycleOptions, type LifecycleSetting } from './lifecycle.js';
 import { monthOf, monthStart, partitionName } from './partitions.js';
 import type { RollupStep } from './rollups.js';
 import { Storage } from './storage.js';
+import { waitFor } from '../wait.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HOUR = 3_600_000;
@@ -113,6 +114,30 @@ async function runJobs(pool: pg.Pool, proc: string, relations: string[]): Promis
   );
   expect(rows).toHaveLength(relations.length);
   for (const { job_id } of rows) await pool.query('CALL run_job($1)', [job_id]);
+}
+
+/**
+ * Runs `work` with TimescaleDB's `proc` job on `relation` paused, and resumes the job after.
+ * Pausing does not stop a run in progress: this waits for one to end first.
+ */
+async function withJobPaused<T>(pool: pg.Pool, proc: string, relation: string, work: () => Promise<T>): Promise<T> {
+  const { rows } = await pool.query<{ job_id: number }>(
+    `SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = $1 AND hypertable_schema = current_schema() AND hypertable_name = $2`,
+    [proc, relation],
+  );
+  expect(rows).toHaveLength(1);
+  const id = rows[0]!.job_id;
+  await pool.query('SELECT alter_job($1, scheduled => false)', [id]);
+  try {
+    await waitFor(
+      async () => (await pool.query(`SELECT job_status FROM timescaledb_information.job_stats WHERE job_id = $1`, [id])).rows[0]?.job_status !== 'Running',
+      60_000,
+      `job ${id} (${proc} of ${relation}) kept running`,
+    );
+    return await work();
+  } finally {
+    await pool.query('SELECT alter_job($1, scheduled => true)', [id]);
+  }
 }
 
 for (const engine of engines) {
@@ -271,6 +296,59 @@ for (const engine of engines) {
 
     it.skipIf(!timescale)(
       timescale
+        ? 'runs compression and each retention once a day at a time of its own, the first time at the next of these times, never as the storage opens'
+        : 'schedules TimescaleDB jobs (skipped: plain PostgreSQL has none)',
+      async () => {
+        const scheduleOf = async (storage: Storage) => {
+          const { rows } = await storage.pool.query<{ job: string; fixed: boolean; every: string; at: string; first: Date; next: Date; now: Date }>(
+            `SELECT proc_name || ' ' || hypertable_name AS job, fixed_schedule AS fixed, schedule_interval::text AS every,
+                    to_char(initial_start AT TIME ZONE 'UTC', 'HH24:MI') AS at, initial_start AS first, next_start AS next, now() AS now
+               FROM timescaledb_information.jobs
+              WHERE hypertable_schema = current_schema() AND proc_name IN ('policy_compression', 'policy_retention') ORDER BY 1`,
+          );
+          for (const r of rows) {
+            // The first run is the next of the job's times to come, within a day.
+            expect(r.next.getTime()).toBe(r.first.getTime());
+            expect(r.first.getTime()).toBeGreaterThan(r.now.getTime() - 1000);
+            expect(r.first.getTime() - r.now.getTime()).toBeLessThanOrEqual(DAY);
+          }
+          return Object.fromEntries(rows.map((r) => [r.job, `${r.fixed ? 'fixed' : 'floating'} ${r.every} at ${r.at}`]));
+        };
+        const expected = {
+          'policy_compression samples': `fixed 1 day at ${COMPRESSION_TIME}`,
+          'policy_retention samples': `fixed 1 day at ${RETENTION_TIMES.samples}`,
+          'policy_retention rollup_hour': `fixed 1 day at ${RETENTION_TIMES.hour}`,
+          'policy_retention rollup_day': `fixed 1 day at ${RETENTION_TIMES.day}`,
+        };
+        expect(new Set([COMPRESSION_TIME, ...Object.values(RETENTION_TIMES)]).size).toBe(5);
+        const { logger, messages } = recorder();
+        const storage = await open({ retention: { day: '30 years' } }, logger);
+        try {
+          expect(await scheduleOf(storage)).toEqual(expected);
+          // Policies a hub of an earlier version added (TimescaleDB's defaults: started at once,
+          // every day or every 12 hours from then) are moved to their times at the next start.
+          await storage.pool.query(
+            `SELECT alter_job(job_id, fixed_schedule => false, schedule_interval => INTERVAL '12 hours', next_start => now())
+               FROM timescaledb_information.jobs WHERE hypertable_schema = current_schema() AND proc_name IN ('policy_compression', 'policy_retention')`,
+          );
+        } finally {
+          await storage.close();
+        }
+        const again = await open({ retention: { day: '30 years' } }, logger);
+        try {
+          expect(await scheduleOf(again)).toEqual(expected);
+        } finally {
+          await again.close();
+        }
+        expect(messages.filter((m) => m.startsWith('storage policies changed')).at(-1)).toBe(
+          `storage policies changed: compression of samples daily at ${COMPRESSION_TIME} UTC; retention of samples daily at ${RETENTION_TIMES.samples} UTC; ` +
+            `retention of rollup_hour daily at ${RETENTION_TIMES.hour} UTC; retention of rollup_day daily at ${RETENTION_TIMES.day} UTC`,
+        );
+      },
+    );
+
+    it.skipIf(!timescale)(
+      timescale
         ? 'stores late and duplicate samples written into compressed chunks once each, and rolls the late ones up'
         : 'stores late and duplicate samples written into compressed chunks once each (skipped: plain PostgreSQL does not compress)',
       async () => {
@@ -285,12 +363,17 @@ for (const engine of engines) {
           const original = points.flatMap((p) => [0, 1, 2].flatMap((d) => every(p, d, 0, 1)));
           expect(await storage.writeBatches([batch('compressed', original)])).toEqual({ inserted: 576, duplicates: 0 });
           await buckets(storage, 'compressed', 'c.a', 'day'); // rolled up before compression
-          // Only this test's chunks: retention jobs may be dropping other tests' old chunks of this
-          // database meanwhile, and compress_chunk then fails with "chunk not found".
-          await storage.pool.query(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('samples', newer_than => $1::timestamptz, older_than => $2::timestamptz) c`, [
-            new Date(from - 8 * DAY),
-            new Date(from + 11 * DAY),
-          ]);
+          // The compression policy is paused meanwhile: a run of it compressing the same chunks
+          // in another session makes compress_chunk fail ("already compressed"), whatever
+          // if_not_compressed says. Only this test's chunks: retention jobs may be dropping other
+          // tests' old chunks of this database meanwhile, and compress_chunk then fails with
+          // "chunk not found".
+          await withJobPaused(storage.pool, 'policy_compression', 'samples', () =>
+            storage.pool.query(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('samples', newer_than => $1::timestamptz, older_than => $2::timestamptz) c`, [
+              new Date(from - 8 * DAY),
+              new Date(from + 11 * DAY),
+            ]),
+          );
           const { rows: chunks } = await storage.pool.query(
             `SELECT bool_and(is_compressed) AS all FROM timescaledb_information.chunks WHERE hypertable_name = 'samples' AND range_end > $1 AND range_start < $2`,
             [new Date(from), new Date(from + 3 * DAY)],

@@ -123,12 +123,32 @@ const POLICIES_LOCK_KEY = 'citypilot-storage-policies';
 const RELATIONS: Record<DataClass, string> = { samples: 'samples', hour: 'rollup_hour', day: 'rollup_day', month: 'rollup_month' };
 
 /**
+ * When TimescaleDB runs the hub's retention and compression jobs: once a day each, on a fixed
+ * schedule, at a time of day (UTC) of its own, so that the retention and the compression of
+ * samples never start together (started together, one of them failed with "deadlock detected").
+ * Retention first: it only drops whole chunks and takes seconds; compression, which can take
+ * long, starts two hours later and has 22 hours before the next retention. The retentions of the
+ * continuous aggregates are spread 20 minutes apart for the same reason.
+ *
+ * Staggered rather than serialized by a lock of the hub's: TimescaleDB's own policy procedures
+ * take no lock of ours, short of wrapping its internal functions (which change between
+ * versions), and one job of the hub's doing both would redo what the policies do (which chunks,
+ * recompressing the ones late samples made partial). Should a run still overlap another (a
+ * compression backlog longer than 22 hours), the one that fails is retried by TimescaleDB after
+ * its retry period, and its failure shows in /healthz and /metrics until then.
+ */
+export const RETENTION_TIMES: Readonly<Record<DataClass, string>> = { samples: '01:00', hour: '01:20', day: '01:40', month: '02:00' };
+export const COMPRESSION_TIME = '03:00';
+
+/**
  * The data lifecycle of the hub's database: compression and retention.
  *
  * With TimescaleDB, `start` (re)applies the policies from the settings: compression of samples
  * after `compressAfter`, retention of the samples hypertable and of each continuous aggregate,
  * and the aggregates' refresh start_offset (see refreshHorizons). Unchanged policies are left as
- * they are; changed ones are replaced. TimescaleDB's jobs then do the work.
+ * they are; changed ones are replaced. TimescaleDB's jobs then do the work, each once a day at
+ * its own time (RETENTION_TIMES, COMPRESSION_TIME), the first time at the next of these times,
+ * never as soon as the storage opens.
  *
  * On plain PostgreSQL there is no compression; the hub itself drops the partitions of samples
  * older than their retention and deletes rollup rows older than theirs, at start and then every
@@ -238,6 +258,26 @@ async function sameInterval(client: pg.ClientBase, current: unknown, wanted: Che
   return rows[0]!.same;
 }
 
+/**
+ * Moves job `id` to its daily time `hhmm` (UTC) on a fixed schedule, unless it is there already.
+ * Its first run is the next `hhmm` to come, never at once. Returns whether it moved it.
+ */
+async function scheduleDaily(client: pg.ClientBase, id: number, hhmm: string): Promise<boolean> {
+  const { rows } = await client.query<{ planned: boolean }>(
+    `SELECT fixed_schedule AND schedule_interval = INTERVAL '1 day' AND to_char(initial_start AT TIME ZONE 'UTC', 'HH24:MI') IS NOT DISTINCT FROM $2 AS planned
+       FROM timescaledb_information.jobs WHERE job_id = $1`,
+    [id, hhmm],
+  );
+  if (rows[0]?.planned) return false;
+  await client.query(
+    `WITH today AS (SELECT date_trunc('day', now(), 'UTC') + $2::interval AS at)
+     SELECT alter_job($1, schedule_interval => INTERVAL '1 day', fixed_schedule => true, initial_start => next.at, next_start => next.at)
+       FROM today, LATERAL (SELECT CASE WHEN today.at > now() THEN today.at ELSE today.at + INTERVAL '1 day' END AS at) next`,
+    [id, hhmm],
+  );
+  return true;
+}
+
 /** See StorageLifecycle: one transaction, under a lock, so that hubs starting together agree. */
 async function applyTimescalePolicies(pool: pg.Pool, settings: LifecycleSettings, logger: Logger): Promise<void> {
   const client = await pool.connect();
@@ -260,21 +300,29 @@ async function applyTimescalePolicies(pool: pg.Pool, settings: LifecycleSettings
       changed.push(`refresh of ${RELATIONS[step]} from ${horizons[step]?.text ?? 'the beginning'}`);
     }
 
-    const compression = await findJob(client, 'policy_compression', 'samples');
+    let compression = await findJob(client, 'policy_compression', 'samples');
     if (!compression || !(await sameInterval(client, compression.config.compress_after, settings.compressAfter))) {
       if (compression) await client.query(`SELECT remove_compression_policy('samples', if_exists => true)`);
-      await client.query(`SELECT add_compression_policy('samples', compress_after => $1::interval)`, [settings.compressAfter.text]);
+      const { rows } = await client.query<{ id: number }>(`SELECT add_compression_policy('samples', compress_after => $1::interval) AS id`, [settings.compressAfter.text]);
+      compression = { id: rows[0]!.id, config: {} };
       changed.push(`compression after ${settings.compressAfter.text}`);
     }
+    if (await scheduleDaily(client, compression.id, COMPRESSION_TIME)) changed.push(`compression of samples daily at ${COMPRESSION_TIME} UTC`);
 
     for (const dataClass of DATA_CLASSES) {
       const relation = RELATIONS[dataClass];
       const wanted = settings.retention[dataClass];
-      const job = await findJob(client, 'policy_retention', relation);
-      if (await sameInterval(client, job?.config.drop_after, wanted)) continue;
-      if (job) await client.query(`SELECT remove_retention_policy($1, if_exists => true)`, [relation]);
-      if (wanted) await client.query(`SELECT add_retention_policy($1, drop_after => $2::interval)`, [relation, wanted.text]);
-      changed.push(`retention of ${relation} ${wanted?.text ?? FOREVER}`);
+      let job = await findJob(client, 'policy_retention', relation);
+      if (!(await sameInterval(client, job?.config.drop_after, wanted))) {
+        if (job) await client.query(`SELECT remove_retention_policy($1, if_exists => true)`, [relation]);
+        job = undefined;
+        if (wanted) {
+          const { rows } = await client.query<{ id: number }>(`SELECT add_retention_policy($1, drop_after => $2::interval) AS id`, [relation, wanted.text]);
+          job = { id: rows[0]!.id, config: {} };
+        }
+        changed.push(`retention of ${relation} ${wanted?.text ?? FOREVER}`);
+      }
+      if (job && (await scheduleDaily(client, job.id, RETENTION_TIMES[dataClass]))) changed.push(`retention of ${relation} daily at ${RETENTION_TIMES[dataClass]} UTC`);
     }
     await client.query('COMMIT');
     if (changed.length) logger.info({ changed }, `storage policies changed: ${changed.join('; ')}`);

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Batch, Logger, Sample } from '@citypilot/sdk';
 import { applyAnnouncements, collectAnnouncements, type Announcements } from './catalog.js';
+import { readTimescaleJobs, type TimescaleJob } from './jobs.js';
 import { checkLifecycleOptions, refreshHorizons, StorageLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { migrate } from './migrations.js';
 import { SamplePartitions, sampleTimeRange } from './partitions.js';
@@ -357,6 +358,14 @@ export class Storage {
       [gateways, keys],
     );
     for (const r of rows) learnt.set(r.gateway_id, r.point_key, Number(r.id));
+  }
+
+  /**
+   * The hub's TimescaleDB jobs (compression, retention, refresh) and how their runs went; none
+   * on plain PostgreSQL, where the hub enforces retention itself.
+   */
+  async timescaleJobs(): Promise<TimescaleJob[]> {
+    return this.mode === 'timescaledb' ? readTimescaleJobs(this.pool) : [];
   }
 
   async gateways(): Promise<GatewayStatus[]> {
