@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { registerAccess } from '../auth/access.js';
 import { ROLES, type Role } from '../auth/principal.js';
 import { migrate } from '../storage/migrations.js';
 import { createTestDatabase } from '../testing/index.js';
@@ -39,6 +40,7 @@ describe('service-data routes', () => {
     }
     app = Fastify({ logger: false });
     withTestPrincipal(app);
+    registerAccess(app, { pool });
     await app.register(serviceDataRoutes, { serviceData: await ServiceData.open(pool) });
     await app.ready();
   });

@@ -2,7 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { formatPath, validate } from '@citypilot/sdk';
-import { ANONYMOUS, requireRole } from '../auth/principal.js';
+import { ANONYMOUS } from '../auth/principal.js';
 import { CsvMappingSchema } from './csv.js';
 import { METRIC_MAX_LENGTH, METRIC_PATTERN, PERIOD_PATTERN, SCOPE_PATTERN, SOURCE_KEY_PATTERN, ServiceDataError, show } from './model.js';
 import type { ServiceData } from './service-data.js';
@@ -173,7 +173,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.post<{ Body: Static<typeof SubmitBody> }>(
     '/api/service-data',
     {
-      onRequest: requireRole('agent', 'operator'),
+      config: { access: { roles: ['agent', 'operator'] } },
       bodyLimit: csvBodyLimit,
       schema: described('Submit service values: all are stored, or none', {
         body: SubmitBody,
@@ -186,7 +186,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.post<{ Querystring: Static<typeof ImportQuery>; Body: string }>(
     '/api/service-data/import',
     {
-      onRequest: requireRole('agent', 'operator'),
+      config: { access: { roles: ['agent', 'operator'] } },
       bodyLimit: csvBodyLimit,
       schema: described('Import a CSV file of a source: its good rows are stored, the others reported', {
         querystring: ImportQuery,
@@ -214,7 +214,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     '/api/service-data',
     {
-      onRequest: requireRole('director', 'elected', 'operator', 'agent'),
+      config: { access: { roles: ['director', 'elected', 'operator', 'agent'] } },
       schema: described('Current service values, by metric, scope and period start', {
         querystring: ListQuery,
         response: { 200: Type.Object({ values: Type.Array(ServiceValueSchema), truncated: Type.Boolean() }), ...errors },
@@ -230,7 +230,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.get<{ Querystring: Static<typeof HistoryQuery> }>(
     '/api/service-data/history',
     {
-      onRequest: requireRole('operator', 'director'),
+      config: { access: { roles: ['operator', 'director'] } },
       schema: described('Every version of one value, oldest first, with who submitted it, when and how', {
         querystring: HistoryQuery,
         response: { 200: Type.Object({ versions: Type.Array(ServiceValueSchema) }), ...errors },
@@ -245,7 +245,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.get(
     '/api/service-data/sources',
     {
-      onRequest: requireRole('agent', 'operator'),
+      config: { access: { roles: ['agent', 'operator'] } },
       schema: described('Sources of service data and their CSV mappings', { response: { 200: Type.Object({ sources: Type.Array(SourceSchema) }), ...errors } }),
     },
     async () => ({ sources: await serviceData.sources() }),
@@ -254,7 +254,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.put<{ Params: Static<typeof SourceParams>; Body: Static<typeof SourceBody> }>(
     '/api/service-data/sources/:key',
     {
-      onRequest: requireRole('operator'),
+      config: { access: { roles: ['operator'] } },
       schema: described('Define a source of service data, or rename it or change its CSV mapping', {
         params: SourceParams,
         body: SourceBody,
