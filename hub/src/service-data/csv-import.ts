@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { CsvFile, CsvRow, CsvRowError } from './csv.js';
 import { parsePeriod, ServiceDataError, show, type ParsedPeriod, type SubmitResult } from './model.js';
 
-/** Rows written per statement of an import: what an import holds in memory at most. */
-export const IMPORT_CHUNK_ROWS = 1000;
+/** Rows written per statement of an import: what an import holds in memory at most (a few MB). */
+export const IMPORT_CHUNK_ROWS = 2000;
 /** Row errors an import reports one by one; beyond, only their count. */
 export const IMPORT_ERRORS_REPORTED = 100;
 
