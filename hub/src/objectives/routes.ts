@@ -97,7 +97,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: { roles: ['public'], sites: { filter: true } } },
       schema: {
-        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level. Anyone sees the published ones; staff tokens see all.',
+        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level. Anyone sees the published ones; staff tokens see all, but a technician only the unpublished ones limited to its own sites.',
         tags: ['objectives'],
         querystring: { type: 'object', properties: { theme: { type: 'string', enum: [...THEMES] } }, additionalProperties: false },
       },

@@ -192,11 +192,16 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
   const columns = header.length;
   async function* rows(): AsyncGenerator<CsvRow> {
     let read = 0;
-    for (let next = await records.next(); !next.done; next = await records.next()) {
-      const { record, index: i } = next.value;
-      if (record.every((field) => field === '')) continue;
-      read++;
-      yield readRow(record, i + 1, columns, index, mapping);
+    try {
+      for (let next = await records.next(); !next.done; next = await records.next()) {
+        const { record, index: i } = next.value;
+        if (record.every((field) => field === '')) continue;
+        read++;
+        yield readRow(record, i + 1, columns, index, mapping);
+      }
+    } finally {
+      // Left early (the import failed): stop reading the upload.
+      parser.destroy();
     }
     if (read === 0) throw refuse('the file has a header but no data rows');
   }

@@ -217,7 +217,12 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
         consumes: CSV_MEDIA_TYPES,
         querystring: ImportQuery,
         body: Type.String({ description: `the CSV file (text/csv; UTF-8 or Windows-1252, or the charset given), at most ${csvBodyLimit} bytes`, expected: 'the CSV file, sent with Content-Type text/csv' }),
-        response: { 200: ImportSummarySchema, ...errors, 413: ErrorSchema },
+        response: {
+          200: ImportSummarySchema,
+          ...errors,
+          403: { ...ErrorSchema, description: `The token's role is not agent, operator or admin; or saveMapping=true with a role other than ${[...MAPPING_ROLES, 'admin'].join(', ')} (code MAPPING_SAVE_FORBIDDEN)` },
+          413: { ...ErrorSchema, description: 'The file is larger than the hub takes (code CSV_FILE_TOO_LARGE)' },
+        },
       }),
     },
     async (request, reply) => {
