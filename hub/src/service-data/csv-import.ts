@@ -97,21 +97,34 @@ export async function importRows(client: pg.ClientBase, file: CsvFile, options: 
   return summary;
 }
 
+/**
+ * The scopes among `scopes` (valid ones) that name a site or a building the catalog does not
+ * have; `city` is always known.
+ */
+export async function scopesNotInCatalog(db: Pick<pg.ClientBase, 'query'>, scopes: readonly string[]): Promise<Set<string>> {
+  const asked = [...new Set(scopes.filter((s) => s !== 'city'))];
+  if (!asked.length) return new Set();
+  const { rows } = await db.query<{ scope: string }>(
+    `SELECT u.scope FROM unnest($1::text[]) AS u(scope)
+      WHERE NOT ((u.scope LIKE 'site:%' AND EXISTS (SELECT 1 FROM sites WHERE key = substr(u.scope, 6)))
+              OR (u.scope LIKE 'building:%' AND EXISTS (SELECT 1 FROM buildings WHERE key = substr(u.scope, 10))))`,
+    [asked],
+  );
+  return new Set(rows.map((r) => r.scope));
+}
+
+/** Why a scope of the catalog's kind is refused: `"building:x" is not a building of the catalog (…)`. */
+export function notInCatalog(scope: string, how: string): string {
+  return `${show(scope)} is not ${scope.startsWith('site:') ? 'a site' : 'a building'} of the catalog (${how} with unknownScopes=keep to store it all the same)`;
+}
+
 /** Adds an error to each row whose scope is a site or building the catalog does not have. */
 async function refuseUnknownScopes(client: pg.ClientBase, rows: readonly CsvRow[]): Promise<void> {
-  const scopes = [...new Set(rows.filter((r) => !r.errors.length && r.scope !== 'city').map((r) => r.scope))];
-  if (!scopes.length) return;
-  const { rows: known } = await client.query<{ scope: string }>(
-    `SELECT u.scope FROM unnest($1::text[]) AS u(scope)
-      WHERE (u.scope LIKE 'site:%' AND EXISTS (SELECT 1 FROM sites WHERE key = substr(u.scope, 6)))
-         OR (u.scope LIKE 'building:%' AND EXISTS (SELECT 1 FROM buildings WHERE key = substr(u.scope, 10)))`,
-    [scopes],
-  );
-  const held = new Set(known.map((r) => r.scope));
+  const unknown = await scopesNotInCatalog(client, rows.filter((r) => !r.errors.length).map((r) => r.scope));
+  if (!unknown.size) return;
   for (const row of rows) {
-    if (row.errors.length || row.scope === 'city' || held.has(row.scope)) continue;
-    const what = row.scope.startsWith('site:') ? 'a site' : 'a building';
-    const problem = `${show(row.scope)} is not ${what} of the catalog (import with unknownScopes=keep to store it all the same)`;
+    if (row.errors.length || !unknown.has(row.scope)) continue;
+    const problem = notInCatalog(row.scope, 'import');
     row.errors.push({ row: row.row, ...(row.scopeColumn !== undefined ? { column: row.scopeColumn } : {}), message: `row ${row.row}${row.scopeColumn !== undefined ? `, column ${show(row.scopeColumn)}` : ''}: ${problem}` });
   }
 }

@@ -94,6 +94,21 @@ describe('service-data routes', () => {
     expect(await count()).toBe(1);
   });
 
+  it('refuses values of a site or building the catalog does not have, unless told to keep them', async () => {
+    const before = await count();
+    const values = [value, { ...value, scope: 'site:nowhere' }, { ...value, scope: 'city' }];
+    const refused = await app.inject({ method: 'POST', url: '/api/service-data', headers: { ...json, ...as('agent') }, payload: { values } });
+    expect([refused.statusCode, refused.json().code, refused.json().issues]).toEqual([
+      400,
+      'SERVICE_VALUES_INVALID',
+      [{ path: 'values[1].scope', message: '"site:nowhere" is not a site of the catalog (send them with unknownScopes=keep to store it all the same)' }],
+    ]);
+    expect(await count()).toBe(before);
+    const kept = await app.inject({ method: 'POST', url: '/api/service-data?unknownScopes=keep', headers: { ...json, ...as('agent') }, payload: { values: [{ ...value, scope: 'site:nowhere', period: '2026-01-05' }] } });
+    expect([kept.statusCode, kept.json().stored.length]).toEqual([200, 1]);
+    await pool.query(`DELETE FROM service_values WHERE scope = 'site:nowhere'`);
+  });
+
   it('rejects bad JSON values with the reason and stores none of them', async () => {
     const before = await count();
     const post = (payload: unknown, headers: Record<string, string> = json) =>
@@ -176,7 +191,7 @@ describe('service-data routes', () => {
     const unknownScope = await post(`source=reception-town-hall&mapping=${encodeURIComponent(JSON.stringify({ period: 'date', scope: 'building:town-hal', columns: { n: 'visitors' } }))}`, 'date;n\n2026-10-01;3\n');
     expect([unknownScope.statusCode, unknownScope.json().error]).toEqual([
       400,
-      'mapping.scope: the scope "building:town-hal" is not a site or building of the catalog (import with unknownScopes=keep to store it all the same); nothing was imported',
+      'mapping.scope: the scope "building:town-hal" is not a building of the catalog (import with unknownScopes=keep to store it all the same); nothing was imported',
     ]);
     const mixed = await post('source=reception-town-hall', Buffer.concat([Buffer.from('date;attente\n01/10/2026;1\n# répété\n'), Buffer.from('02/10/2026;2 # \xe9t\xe9\n', 'latin1')]));
     expect([mixed.statusCode, mixed.json().code]).toEqual([400, 'CSV_FILE_REFUSED']);

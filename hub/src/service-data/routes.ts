@@ -2,7 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { formatPath, StringEnum, validate } from '@citypilot/sdk';
-import { decodeCsvBytes, IMPORT_ERRORS_REPORTED, UNKNOWN_SCOPES } from './csv-import.js';
+import { decodeCsvBytes, IMPORT_ERRORS_REPORTED, notInCatalog, UNKNOWN_SCOPES } from './csv-import.js';
 import { allowedRoles } from '../auth/access.js';
 import { ANONYMOUS, type Role } from '../auth/principal.js';
 import { CsvMappingSchema } from './csv.js';
@@ -14,7 +14,8 @@ import type { ServiceData } from './service-data.js';
  * It relies on an `onRequest` hook of the application that sets `request.principal` (without it,
  * every caller is anonymous). Roles are checked before the body is read.
  *
- * - `POST /api/service-data` (agent, operator): `{ values: [...] }`, stored all or none;
+ * - `POST /api/service-data[?unknownScopes=keep]` (agent, operator): `{ values: [...] }`, stored all
+ *   or none; scopes the catalog lacks refused unless unknownScopes=keep;
  * - `POST /api/service-data/import?source=KEY[&file=NAME][&mapping=JSON&saveMapping=true][&unknownScopes=keep]`
  *   (agent, operator; saveMapping: operator): a CSV file as the body (`text/csv`, UTF-8 or
  *   Windows-1252), read as a stream; answered with counts and the first errors;
@@ -119,17 +120,22 @@ const SubmitBody = Type.Object(
   { additionalProperties: false },
 );
 
+const UnknownScopesOption = (what: string) =>
+  Type.Optional(
+    StringEnum(UNKNOWN_SCOPES, {
+      default: 'refuse',
+      description: `${what} whose scope is a site or building the catalog does not have: \`refuse\` them (400 for values sent as JSON, an error per row in a file), or \`keep\` them, for a site or building the catalog will have later`,
+    }),
+  );
+
+const SubmitQuery = Type.Object({ unknownScopes: UnknownScopesOption('values') }, { additionalProperties: false });
+
 const ImportQuery = Type.Object(
   {
     source: SourceKey,
     file: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'name of the file, recorded with each value; default upload.csv' })),
     mapping: Type.Optional(Type.String({ description: "the file's column mapping as JSON; default the source's saved one" })),
-    unknownScopes: Type.Optional(
-      StringEnum(UNKNOWN_SCOPES, {
-        default: 'refuse',
-        description: 'rows whose scope is a site or building the catalog does not have: `refuse` them (reported as errors), or `keep` them, for a site or building the catalog will have later',
-      }),
-    ),
+    unknownScopes: UnknownScopesOption('rows'),
     saveMapping: Type.Optional(Type.Boolean({ description: `save \`mapping\` as the source's; for the roles ${MAPPING_ROLES.join(', ')} and admin only (403 otherwise), as PUT /api/service-data/sources/{key}`, default: false })),
   },
   { additionalProperties: false },
@@ -193,17 +199,26 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
 
   const principalOf = (request: FastifyRequest) => request.principal ?? ANONYMOUS;
 
-  app.post<{ Body: Static<typeof SubmitBody> }>(
+  app.post<{ Body: Static<typeof SubmitBody>; Querystring: Static<typeof SubmitQuery> }>(
     '/api/service-data',
     {
       config: { access: { roles: ['agent', 'operator'] } },
       bodyLimit: csvBodyLimit,
       schema: described('Submit service values: all are stored, or none', {
+        querystring: SubmitQuery,
         body: SubmitBody,
         response: { 200: SubmitResultSchema, ...errors },
       }),
     },
-    async (request) => serviceData.submit(principalOf(request), request.body.values),
+    async (request) => {
+      const { values } = request.body;
+      if (request.query.unknownScopes !== 'keep') {
+        const unknown = await serviceData.scopesNotInCatalog(values.map((v) => v.scope));
+        const issues = values.flatMap((v, i) => (unknown.has(v.scope) ? [{ path: `values[${i}].scope`, message: notInCatalog(v.scope, 'send them') }] : []));
+        if (issues.length) throw ServiceDataError.of('SERVICE_VALUES_INVALID', issues);
+      }
+      return serviceData.submit(principalOf(request), values);
+    },
   );
 
   app.post<{ Querystring: Static<typeof ImportQuery>; Body: AsyncIterable<Uint8Array> }>(

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Principal } from '../auth/principal.js';
-import { importRows, type CsvImportSummary, type UnknownScopes } from './csv-import.js';
+import { importRows, notInCatalog, scopesNotInCatalog, type CsvImportSummary, type UnknownScopes } from './csv-import.js';
 import { checkMapping, openCsv, type CsvMapping } from './csv.js';
 import {
   checkMetric,
@@ -304,8 +304,8 @@ export class ServiceData {
         { path: 'mapping', message: 'is required: the source has no saved mapping' },
       ]);
     }
-    if (mapping.scope !== undefined && mapping.scope !== 'city' && unknownScopes === 'refuse' && !(await this.catalogHas(mapping.scope))) {
-      const message = `the scope ${show(mapping.scope)} is not a site or building of the catalog (import with unknownScopes=keep to store it all the same)`;
+    if (mapping.scope !== undefined && unknownScopes === 'refuse' && (await this.scopesNotInCatalog([mapping.scope])).size) {
+      const message = `the scope ${notInCatalog(mapping.scope, 'import')}`;
       throw new ServiceDataError('CSV_FILE_REFUSED', `mapping.scope: ${message}; nothing was imported`, [{ path: 'mapping.scope', message }]);
     }
     const file = await openCsv(typeof csv === 'string' ? textOnce(csv) : csv, mapping);
@@ -317,11 +317,9 @@ export class ServiceData {
     return { source: sourceKey, file: fileName, ...summary, mappingSaved: save };
   }
 
-  /** Whether a scope `site:<key>` or `building:<key>` is in the catalog. */
-  private async catalogHas(scope: string): Promise<boolean> {
-    const [kind, key] = [scope.slice(0, scope.indexOf(':')), scope.slice(scope.indexOf(':') + 1)];
-    const { rowCount } = await this.pool.query(`SELECT 1 FROM ${kind === 'site' ? 'sites' : 'buildings'} WHERE key = $1`, [key]);
-    return (rowCount ?? 0) > 0;
+  /** The scopes among `scopes` that name a site or building the catalog does not have. */
+  scopesNotInCatalog(scopes: readonly string[]): Promise<Set<string>> {
+    return scopesNotInCatalog(this.pool, scopes);
   }
 
   /**
