@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { silentLogger, type Logger } from '@citypilot/sdk';
+import { registerAccess } from './auth/access.js';
 import { auditRoutes, registerAudit } from './auth/audit.js';
 import { registerAuth, type AuthOptions } from './auth/authenticate.js';
 import { registerOpenApi } from './auth/openapi.js';
@@ -34,14 +35,16 @@ export interface ApiDependencies {
  * against expected, per point or building, per hour or day), `/api/audit` (the audited writes),
  * `/api/openapi.json` (the API's OpenAPI document), and `/`, the status as a page.
  *
- * Every request gets its `principal` from its bearer token (registerAuth), and every write is
- * audited (registerAudit). Routes are declared in plugins registered after registerOpenApi:
+ * Every request gets its `principal` from its bearer token (registerAuth), every route under
+ * /api declares who may call it and what a technician's sites restrict (registerAccess), and
+ * every write is audited (registerAudit). Routes are declared in plugins registered after registerOpenApi:
  * a route declared directly on `app` would be missing from the OpenAPI document.
  */
 export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const { storage, metrics, logger = silentLogger, auth } = dependencies;
   const app = Fastify({ logger: false });
   registerAuth(app, { pool: storage.pool, logger, ...auth });
+  registerAccess(app, { pool: storage.pool });
   registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures });
   registerOpenApi(app);
   app.register(auditRoutes, { pool: storage.pool });
@@ -52,7 +55,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   return app;
 }
 
-/** Health, metrics, status and catalog: readable by anyone. */
+/** Health, metrics, status and catalog: readable by anyone; a technician token sees its own sites only. */
 function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies): void {
   app.get('/healthz', { schema: { summary: 'Whether the hub, its database and NATS are up, and its TimescaleDB jobs', tags: ['hub'], response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     let database = 'ok';
@@ -76,11 +79,15 @@ function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: Ap
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.get('/api/buildings', { schema: { summary: 'The buildings of the catalog', tags: ['catalog'], response: { 200: Type.Array(Building, { description: 'The buildings, by id' }) } } }, async () => listBuildings(storage.pool));
+  app.get(
+    '/api/buildings',
+    { config: { access: { roles: ['public'], sites: { filter: true } } }, schema: { summary: 'The buildings of the catalog', tags: ['catalog'], response: { 200: Type.Array(Building, { description: 'The buildings, by id' }) } } },
+    async (request) => (await listBuildings(storage.pool)).filter((b) => request.siteScope.hasSite(b.site)),
+  );
 
   // The handler checks the query itself, to say what is wrong in its own words; the schema says
   // the same to the OpenAPI document, and its validation result is left unused.
-  app.get<{ Querystring: Record<string, string | undefined> }>('/api/completeness', { attachValidation: true, schema: CompletenessSchema }, async (request, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/completeness', { config: { access: { roles: ['public'], sites: { filter: true } } }, attachValidation: true, schema: CompletenessSchema }, async (request, reply) => {
     const { by = 'building', step = 'day', from, to, timezone } = request.query;
     const problem =
       (!['point', 'building'].includes(by) && `by must be "point" or "building", not ${JSON.stringify(by)}`) ||
@@ -91,18 +98,26 @@ function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: Ap
       ((Date.parse(to!) - Date.parse(from!)) / 3_600_000 > (step === 'hour' ? 24 * 31 : 24 * 366) && `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request`);
     if (problem) return reply.code(400).send({ error: problem });
     try {
-      return await completeness(storage.pool, { by: by as 'point' | 'building', step: step as 'hour' | 'day', from: new Date(from!), to: new Date(to!), timezone });
+      const rows = await completeness(storage.pool, { by: by as 'point' | 'building', step: step as 'hour' | 'day', from: new Date(from!), to: new Date(to!), timezone });
+      const scope = request.siteScope;
+      if (scope.all) return rows;
+      const held = by === 'point' ? await scope.gateways() : await scope.buildings();
+      return rows.filter((r) => held.has(by === 'point' ? r.key.slice(0, r.key.indexOf('/')) : r.key));
     } catch (error) {
       if ((error as { code?: string }).code === '22023') return reply.code(400).send({ error: `unknown time zone ${JSON.stringify(timezone)}` });
       throw error;
     }
   });
 
-  app.get('/api/status', { schema: { summary: 'Gateways, points and their latest values', tags: ['hub'], response: { 200: Status } } }, async () => ({
-    storage: { mode: storage.mode, detail: storage.modeDetail },
-    gateways: await storage.gateways(),
-    points: await storage.points(),
-  }));
+  app.get(
+    '/api/status',
+    { config: { access: { roles: ['public'], sites: { filter: true } } }, schema: { summary: 'Gateways, points and their latest values', tags: ['hub'], response: { 200: Status } } },
+    async (request) => ({
+      storage: { mode: storage.mode, detail: storage.modeDetail },
+      gateways: await request.siteScope.byGateway(await storage.gateways(), (g) => g.id),
+      points: await request.siteScope.byGateway(await storage.points(), (p) => p.gateway),
+    }),
+  );
 
   app.get('/', { schema: { summary: 'The status as a web page', tags: ['hub'], response: { 200: text('text/html', 'A page that refreshes itself every 5 s') } } }, async (_request, reply) => {
     const [gateways, points] = await Promise.all([storage.gateways(), storage.points()]);

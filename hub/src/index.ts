@@ -1,5 +1,6 @@
 export { Hub, type HubOptions } from './hub.js';
-export { ANONYMOUS, ROLES, requireRole, type Principal, type Role, type RoleGuard } from './auth/principal.js';
+export { ANONYMOUS, ROLES, type Principal, type Role } from './auth/principal.js';
+export { registerAccess, accessOf, allowedRoles, SiteScope, AccessDeclarationError, type Access, type SiteReference } from './auth/access.js';
 export { registerAuth, AuthenticationError, type AuthOptions, type AuthenticationFailure } from './auth/authenticate.js';
 export { registerAudit, auditRoutes, queryAudit, bodySummary, type AuditEntry, type AuditOptions } from './auth/audit.js';
 export { registerOpenApi, BEARER_SCHEME } from './auth/openapi.js';

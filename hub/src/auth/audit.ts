@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { silentLogger, type Logger } from '@citypilot/sdk';
 import { BackgroundWrites } from './background-writes.js';
-import { ANONYMOUS, requireRole } from './principal.js';
+import { ANONYMOUS } from './principal.js';
 import { redactTokens } from './tokens.js';
 
 declare module 'fastify' {
@@ -154,7 +154,7 @@ export const auditRoutes: FastifyPluginAsync<{ pool: pg.Pool }> = async (app, { 
   app.get<{ Querystring: AuditQuery }>(
     '/api/audit',
     {
-      preHandler: requireRole('operator'),
+      config: { access: { roles: ['operator'] } },
       // The handler answers a bad query itself, as { error } like the other routes.
       attachValidation: true,
       schema: {

@@ -6,7 +6,6 @@ import { createHubMetrics } from '../metrics.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase, waitFor } from '../testing/index.js';
 import { registerAudit } from './audit.js';
-import { requireRole } from './principal.js';
 import { createToken, revokeToken } from './tokens.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -28,8 +27,8 @@ describe('hub API: tokens, roles and audit', () => {
     // Routes of the kind the objectives API will have.
     app.register(async (api) => {
       api.get('/test/whoami', async (request) => request.principal);
-      api.post('/test/objectives', { preHandler: requireRole('operator') }, async (request) => ({ saved: true, by: request.principal.id }));
-      api.put('/test/objectives/:id', { preHandler: requireRole('operator') }, async (request) => {
+      api.post('/test/objectives', { config: { access: { roles: ['operator'] } } }, async (request) => ({ saved: true, by: request.principal.id }));
+      api.put('/test/objectives/:id', { config: { access: { roles: ['operator'] } } }, async (request) => {
         request.auditSummary = { objective: (request.params as { id: string }).id, target: 120 };
         return { saved: true };
       });
@@ -178,8 +177,9 @@ describe('hub API: tokens, roles and audit', () => {
     expect(rows).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ principal_id: operatorId, role: 'operator', method: 'POST', route: '/test/objectives', target: '/test/objectives', status_code: 200, summary }),
-        expect.objectContaining({ principal_id: directorId, role: 'director', method: 'POST', route: '/test/objectives', target: '/test/objectives', status_code: 403, summary }),
-        expect.objectContaining({ principal_id: 'anonymous', role: 'public', method: 'POST', status_code: 401, summary }),
+        // Refused by its role before its body was read: nothing of the body to summarise.
+        expect.objectContaining({ principal_id: directorId, role: 'director', method: 'POST', route: '/test/objectives', target: '/test/objectives', status_code: 403, summary: null }),
+        expect.objectContaining({ principal_id: 'anonymous', role: 'public', method: 'POST', status_code: 401, summary: null }),
         // Refused before its body was read: which token was tried, and why.
         expect.objectContaining({ principal_id: 'anonymous', role: 'public', method: 'POST', status_code: 401, summary: { refused: 'TOKEN_SECRET_MISMATCH', tokenId: operatorId } }),
         expect.objectContaining({ principal_id: operatorId, method: 'PUT', route: '/test/objectives/:id', target: '/test/objectives/12', status_code: 200, summary: { objective: '12', target: 120 } }),

@@ -3,7 +3,6 @@ import { buildApi } from '../api.js';
 import { createHubMetrics } from '../metrics.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase } from '../testing/index.js';
-import { requireRole } from './principal.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -25,12 +24,12 @@ describe('hub API: the OpenAPI document', () => {
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'openapi');
     storage = await Storage.open({ databaseUrl: db.url, logger: quiet });
     app = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true });
-    // A route written later, as the objectives API will be: its schema and guard are enough.
+    // A route written later: its schema and access declaration are enough.
     app.register(async (api) => {
       api.put(
         '/api/objectives/:id',
         {
-          preHandler: requireRole('operator'),
+          config: { access: { roles: ['operator'] } },
           schema: { summary: 'Change an objective', params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }, body: { type: 'object' } },
         },
         async () => ({}),

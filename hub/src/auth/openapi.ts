@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
-import type { Role, RoleGuard } from './principal.js';
+import { accessOf, allowedRoles, type Access } from './access.js';
 
 /** Name of the bearer-token security scheme in the OpenAPI document. */
 export const BEARER_SCHEME = 'bearerAuth';
@@ -16,9 +16,10 @@ const errorResponse = (description: string) => ({
 /**
  * Registers @fastify/swagger and `GET /api/openapi.json`, the API's OpenAPI 3 document made
  * from the routes' JSON Schemas. Each operation carries `x-roles`, the roles that may call it
- * (read from the route's requireRole preHandler; `public` without one), the same in its
- * description, and the bearer scheme when a role is needed; 401 (and 403 when a role is
- * needed) are documented on every route.
+ * (from the route's access declaration, the one registerAccess enforces; `public` without one),
+ * `x-sites`, what a technician's sites restrict, the same in its description, and the bearer
+ * scheme when a role is needed; 401 (and 403 when a role is needed or sites are checked) are
+ * documented on every route.
  *
  * @fastify/swagger lists only the routes declared after it has loaded: declare routes in
  * plugins registered after this call, never directly on `app` in the same tick.
@@ -53,6 +54,7 @@ export function registerOpenApi(app: FastifyInstance): void {
     api.get(
       '/api/openapi.json',
       {
+        config: { access: { roles: ['public'], sites: 'none' } },
         schema: {
           summary: 'This OpenAPI document',
           tags: ['hub'],
@@ -65,25 +67,40 @@ export function registerOpenApi(app: FastifyInstance): void {
   });
 }
 
-/** The route's schema with who may call it: x-roles, security, the roles in words, 401/403. */
+/** The route's schema with who may call it: x-roles, x-sites, security, the roles in words, 401/403. */
 function documentAccess(schema: FastifySchema | undefined, route: RouteOptions): FastifySchema {
-  const roles = requiredRoles(route);
+  const access: Access = accessOf(route) ?? { roles: ['public'], sites: 'none' };
+  const allowed = allowedRoles(access);
+  const roles = allowed === 'public' ? undefined : allowed;
+  const sites = describeSites(access);
   const doc: Record<string, unknown> = { ...schema };
   const response = { ...(doc.response as Record<string, unknown> | undefined) };
   // What @fastify/swagger documents for a route without response schema.
   if (!schema?.response) response[200] = { 'x-response-description': 'Default Response' };
   response[401] ??= errorResponse('The token is malformed, unknown, wrong or revoked' + (roles ? ', or missing' : ''));
-  if (roles) response[403] ??= errorResponse(`The token's role is not one of ${roles.join(', ')}`);
+  const refused = [roles && `the token's role is not one of ${roles.join(', ')}`, sites.checked && "a technician names a site, building or gateway outside the token's sites"].filter(Boolean);
+  if (refused.length) response[403] ??= errorResponse(capitalise(refused.join('; or ')));
   doc.response = response;
-  const access = roles ? `Roles: ${roles.join(', ')}.` : 'Roles: anyone (public); a token is not needed.';
-  doc.description = doc.description ? `${doc.description}\n\n${access}` : access;
+  const text = [roles ? `Roles: ${roles.join(', ')}.` : 'Roles: anyone (public); a token is not needed.', sites.text].filter(Boolean).join(' ');
+  doc.description = doc.description ? `${doc.description}\n\n${text}` : text;
   doc['x-roles'] = roles ?? ['public'];
+  doc['x-sites'] = sites.extension;
   if (roles) doc.security = [{ [BEARER_SCHEME]: [] }];
   return doc;
 }
 
-/** The roles of the requireRole guard among the route's preHandlers, or undefined for a public route. */
-function requiredRoles(route: RouteOptions): readonly Role[] | undefined {
-  const handlers = [route.preHandler ?? []].flat() as unknown[];
-  return handlers.map((h) => (h as Partial<RoleGuard>).roles).find((r) => r !== undefined);
+/** What a technician's sites restrict on a route, for the document. */
+function describeSites(access: Access): { text: string | undefined; checked: boolean; extension: Record<string, unknown> | 'none' } {
+  const sites = access.sites;
+  if (sites === undefined || sites === 'none') return { text: undefined, checked: false, extension: 'none' };
+  const checked = (sites.check ?? []).map((r) => `${r.in}.${r.name}`);
+  const parts = [
+    checked.length && `a technician token may name only its own sites' ${[...new Set((sites.check ?? []).map((r) => r.kind + 's'))].join(', ')} (${checked.join(', ')}), else 403`,
+    sites.filter && "a technician token gets only what lies within its sites",
+  ].filter(Boolean);
+  return { text: `Sites: ${parts.join('; ')}.`, checked: checked.length > 0, extension: { check: checked, filter: sites.filter === true } };
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -1,15 +1,24 @@
 import type {} from '@fastify/swagger'; // the schema's description and tags, for the OpenAPI document
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { ANONYMOUS, requireRole, type Role } from '../auth/principal.js';
+import type { Access } from '../auth/access.js';
+import { ANONYMOUS, type Role } from '../auth/principal.js';
 import type { Rollups } from '../storage/rollups.js';
 import { parseFormula } from './formula.js';
-import { ObjectiveDefinitionError, THEMES, type Theme } from './model.js';
+import { ObjectiveDefinitionError, THEMES, type ObjectiveDefinition, type Theme } from './model.js';
 import type { Objectives } from './objectives.js';
 import { operatExport } from './operat.js';
 
-/** Roles that see unpublished objectives and every result; anyone sees the published ones. */
+/**
+ * Roles that see unpublished objectives and every result; anyone sees the published ones. A
+ * technician sees, besides the published ones, the unpublished objectives limited (scope.keys)
+ * to sites or buildings of its own sites; of any objective, the results of the city and of its
+ * own sites and buildings only.
+ */
 const STAFF: Role[] = ['operator', 'director', 'elected', 'agent', 'technician'];
+
+/** A reading route of objectives: anyone, a technician within its sites (`scope`, when given, is checked). */
+const READ: Access = { roles: ['public'], sites: { check: [{ in: 'query', name: 'scope', kind: 'scope' }], filter: true } };
 
 const MONTH = '^\\d{4}-(0[1-9]|1[0-2])$';
 const PERIOD = '^\\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$';
@@ -47,30 +56,55 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     cache.set(cacheKey(request), { generation: objectives.generation, at: Date.now(), status: reply.statusCode, type: String(reply.getHeader('content-type') ?? 'application/json'), body: payload });
     return payload;
   });
-  const cacheKey = (request: FastifyRequest) => `${isStaff(request) ? 'staff' : 'public'} ${request.url}`;
+  // A technician's answers depend on its sites.
+  const cacheKey = (request: FastifyRequest) => {
+    const { sites } = request.principal ?? ANONYMOUS;
+    return `${isStaff(request) ? 'staff' : 'public'} ${sites ? sites.join(',') : '*'} ${request.url}`;
+  };
   const isStaff = (request: FastifyRequest) => {
     const { role } = request.principal ?? ANONYMOUS;
     return role === 'admin' || STAFF.includes(role);
   };
 
+  /** Whether the caller may see an objective (see STAFF). */
+  async function maySee(request: FastifyRequest, definition: ObjectiveDefinition): Promise<boolean> {
+    if (definition.published) return true;
+    if (!isStaff(request)) return false;
+    const scope = request.siteScope;
+    if (scope.all) return true;
+    const { level, keys } = definition.scope;
+    if (level === 'city' || !keys) return false;
+    for (const key of keys) if (!(level === 'site' ? scope.hasSite(key) : await scope.hasBuilding(key))) return false;
+    return true;
+  }
+
   /** The current version of `key` if the caller may see it. */
   async function visible(request: FastifyRequest, key: string) {
     const [current] = await objectives.versions(key); // newest first: the current one
-    if (!current || (!current.definition.published && !isStaff(request))) return undefined;
+    if (!current || !(await maySee(request, current.definition))) return undefined;
     return current;
+  }
+
+  /** The result rows whose scope the caller may see. */
+  async function withinSites<T extends { scope: string }>(request: FastifyRequest, rows: readonly T[]): Promise<T[]> {
+    const kept: T[] = [];
+    for (const row of rows) if (await request.siteScope.hasScope(row.scope)) kept.push(row);
+    return kept;
   }
 
   app.get<{ Querystring: { theme?: Theme } }>(
     '/api/objectives',
     {
+      config: { access: { roles: ['public'], sites: { filter: true } } },
       schema: {
-        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level. Anyone sees the published ones; staff tokens see all.',
+        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level. Anyone sees the published ones; staff tokens see all, but a technician only the unpublished ones limited to its own sites.',
         tags: ['objectives'],
         querystring: { type: 'object', properties: { theme: { type: 'string', enum: [...THEMES] } }, additionalProperties: false },
       },
     },
     async (request) => {
-      const list = await objectives.list({ includeUnpublished: isStaff(request), theme: request.query.theme });
+      const list = [];
+      for (const o of await objectives.list({ includeUnpublished: isStaff(request), theme: request.query.theme })) if (await maySee(request, o.definition)) list.push(o);
       if (!list.length) return [];
       const { rows } = await pool.query(
         `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.forecast, r.complete
@@ -79,6 +113,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
           ORDER BY r.objective_id, r.scope, r.value IS NULL, r.period_start DESC -- the latest period with a value`,
         [list.map((o) => o.id)],
       );
+      const seen = await withinSites(request, rows);
       return list.map((o) => ({
         key: o.key,
         version: o.version,
@@ -89,7 +124,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
         level: o.definition.scope.level,
         direction: o.definition.direction,
         published: o.definition.published,
-        latest: rows.filter((r) => Number(r.objective_id) === o.id).map(result),
+        latest: seen.filter((r) => Number(r.objective_id) === o.id).map(result),
       }));
     },
   );
@@ -97,7 +132,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
   app.get<{ Querystring: { year: number } }>(
     '/api/objectives/operat',
     {
-      preHandler: requireRole('operator', 'director', 'elected'),
+      config: { access: { roles: ['operator', 'director', 'elected'] } },
       schema: {
         description: "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree: CSV, semicolon-separated.",
         tags: ['objectives'],
@@ -112,7 +147,10 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
 
   app.get<{ Params: { key: string } }>(
     '/api/objectives/:key',
-    { schema: { description: 'An objective: its current definition (formula, target, methodology) and its versions.', tags: ['objectives'], params: keyParams } },
+    {
+      config: { access: { roles: ['public'], sites: { filter: true } } },
+      schema: { description: 'An objective: its current definition (formula, target, methodology) and its versions.', tags: ['objectives'], params: keyParams },
+    },
     async (request, reply) => {
       const current = await visible(request, request.params.key);
       if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
@@ -124,6 +162,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
   app.get<{ Params: { key: string }; Querystring: { scope?: string; from?: string; to?: string } }>(
     '/api/objectives/:key/results',
     {
+      config: { access: READ },
       schema: {
         description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, and the forecast of a period in progress.",
         tags: ['objectives'],
@@ -148,13 +187,14 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
           ORDER BY scope, period_start`,
         [current.id, scope ?? null, from ?? null, to ?? null, rollups.timezone],
       );
-      return { key: current.key, version: current.version, unit: current.definition.unit, results: rows.map(result) };
+      return { key: current.key, version: current.version, unit: current.definition.unit, results: (await withinSites(request, rows)).map(result) };
     },
   );
 
   app.get<{ Params: { key: string }; Querystring: { scope?: string; period: string } }>(
     '/api/objectives/:key/drilldown',
     {
+      config: { access: READ },
       schema: {
         description: "One period of a KPI at one scope (default: the city or the objective's level) and the scopes one level down; at a building, the points its formula reads.",
         tags: ['objectives'],
@@ -180,7 +220,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       );
       const self = scope ? rows.find((r) => r.scope === scope) : undefined;
       if (scope && !self) return reply.code(404).send({ error: `no result for ${scope} in ${period}` });
-      const children = rows.filter((r) => r !== self).map(result);
+      const children = (await withinSites(request, rows.filter((r) => r !== self))).map(result);
       let points: unknown[] | undefined;
       if (scope?.startsWith('building:')) {
         const tagSets = parseFormula(current.definition.formula).dependencies.points.map((p) => p.tags.join(' '));
@@ -200,7 +240,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
   app.get<{ Querystring: { gateway: string; point: string; step?: 'hour' | 'day' | 'month'; from: string; to: string } }>(
     '/api/series',
     {
-      preHandler: requireRole(...STAFF),
+      config: { access: { roles: STAFF, sites: { check: [{ in: 'query', name: 'gateway', kind: 'gateway' }] } } },
       schema: {
         description: "The series behind a chart: one point's hourly, daily or monthly buckets (count, sum, min, max, first and last readings) in the city's time zone.",
         tags: ['objectives'],
@@ -231,7 +271,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
   app.put<{ Params: { key: string }; Body: Record<string, unknown> }>(
     '/api/objectives/:key',
     {
-      preHandler: requireRole('operator'),
+      config: { access: { roles: ['operator'] } },
       schema: {
         description: 'Defines an objective, or its new version when it differs from the current one (results of older versions are kept). 400 says what is wrong, field by field.',
         tags: ['objectives'],
@@ -256,7 +296,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
   app.post<{ Body: { fromMonth?: string } }>(
     '/api/objectives/evaluate',
     {
-      preHandler: requireRole('operator'),
+      config: { access: { roles: ['operator'] } },
       schema: {
         description: 'Evaluates every objective again from a month on (default: the hub evaluates the last 13 months on its own schedule).',
         tags: ['objectives'],

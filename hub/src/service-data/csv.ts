@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CsvError, parse } from 'csv-parse/sync';
+import { Readable, pipeline } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
 import { StringEnum, validate } from '@citypilot/sdk';
 import {
   checkMetric,
@@ -102,35 +103,72 @@ export interface CsvValue extends Omit<ServiceValueInput, 'source'> {
   column: string;
 }
 
-/** A file read with its mapping: the values of its good rows, and the problems of the others. */
-export interface ParsedCsv {
-  delimiter: ';' | ',' | '\t';
-  header: string[];
-  /** Data rows read (blank rows are not counted). */
-  rows: number;
-  /** Every value of every row without a problem; a row with one problem gives none. */
+/** A data row read with the mapping: its values, or its problems (then no value). */
+export interface CsvRow {
+  /** The row (the header is row 1; a quoted field over several lines makes one row). */
+  row: number;
+  /** The row's scope and the column it was read from (undefined: the mapping's `scope`). */
+  scope: string;
+  scopeColumn: string | undefined;
+  /** The period as written in the file, for messages. */
+  periodText: string;
   values: CsvValue[];
   errors: CsvRowError[];
 }
 
+/** A CSV file opened with its mapping: its header checked, its rows to read once, in order. */
+export interface CsvFile {
+  delimiter: ';' | ',' | '\t';
+  header: string[];
+  /** The data rows, blank ones left out. Throws ServiceDataError CSV_FILE_REFUSED if the rest of the file cannot be read. */
+  rows: AsyncIterable<CsvRow>;
+}
+
+/** Text read before the header line is complete, at most: a header longer than this is cut there for the delimiter's detection. */
+const HEADER_SNIFF_CHARS = 64 * 1024;
+
 /**
- * Reads a CSV file with a (checked) mapping. Pure: no I/O.
+ * Opens a CSV file, read as a stream of text, with a (checked) mapping: reads up to its header
+ * and checks it. Memory stays flat in the size of the file: rows are read as they are asked for.
+ * Duplicates across rows are not looked for here (the caller does, against what it stored).
  * @throws ServiceDataError CSV_FILE_REFUSED when the whole file cannot be used: empty, not CSV,
- *   no data rows, a header that lacks a column the mapping names or repeats a name.
+ *   a header that lacks a column the mapping names or repeats a name.
  */
-export function parseCsv(text: string, mapping: CsvMapping): ParsedCsv {
-  const refuse = (message: string) => new ServiceDataError('CSV_FILE_REFUSED', `${message}; nothing was imported`, [{ path: '', message }]);
-  const body = text.replace(/^\uFEFF/, '');
-  if (body.trim() === '') throw refuse('the file is empty');
-  const delimiter = mapping.delimiter ?? detectDelimiter(body);
-  let records: string[][];
-  try {
-    records = parse(body, { delimiter, bom: true, trim: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: false });
-  } catch (error) {
-    if (error instanceof CsvError) throw refuse(`the file cannot be read as CSV: ${error.message}`);
-    throw error;
+export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping): Promise<CsvFile> {
+  const chunks = text[Symbol.asyncIterator]();
+  // Enough of the file to see its header line, for its delimiter.
+  let start = '';
+  let ended = false;
+  while (!/[\r\n]/.test(start) && start.length < HEADER_SNIFF_CHARS) {
+    const next = await chunks.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    start += next.value;
   }
-  const header = records[0] ?? [];
+  start = start.replace(/^\uFEFF/, '');
+  const delimiter = mapping.delimiter ?? detectDelimiter(start);
+  const parser = parse({ delimiter, trim: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: false });
+  const source = Readable.from(
+    (async function* () {
+      if (start) yield start;
+      if (ended) return;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    })(),
+    { objectMode: false },
+  );
+  pipeline(source, parser, () => undefined); // an error of either side reaches the records' reader
+  const records = readRecords(parser[Symbol.asyncIterator]() as AsyncIterator<string[]>);
+
+  let header: string[] | undefined;
+  for (let next = await records.next(); !next.done; next = await records.next()) {
+    if (!next.value.record.every((field) => field === '')) {
+      header = next.value.record;
+      break;
+    }
+  }
+  if (!header) throw refuse('the file is empty');
   const index = new Map<string, number>();
   const problems: string[] = [];
   header.forEach((name, i) => {
@@ -147,82 +185,95 @@ export function parseCsv(text: string, mapping: CsvMapping): ParsedCsv {
     if (!index.has(name)) problems.push(`the header has no column ${show(name)}, which the mapping gives for ${what}`);
   }
   if (problems.length) {
+    parser.destroy();
     const columns = header.map((h) => show(h)).join(delimiter === '\t' ? ', ' : ` ${delimiter} `);
     throw refuse(`${problems.join('; ')} (the header, split at ${show(delimiter)}, is: ${columns})`);
   }
+  const columns = header.length;
+  async function* rows(): AsyncGenerator<CsvRow> {
+    let read = 0;
+    try {
+      for (let next = await records.next(); !next.done; next = await records.next()) {
+        const { record, index: i } = next.value;
+        if (record.every((field) => field === '')) continue;
+        read++;
+        yield readRow(record, i + 1, columns, index, mapping);
+      }
+    } finally {
+      // Left early (the import failed): stop reading the upload.
+      parser.destroy();
+    }
+    if (read === 0) throw refuse('the file has a header but no data rows');
+  }
+  return { delimiter, header, rows: rows() };
+}
+
+function refuse(message: string): ServiceDataError {
+  return new ServiceDataError('CSV_FILE_REFUSED', `${message}; nothing was imported`, [{ path: '', message }]);
+}
+
+/** The records of a csv-parse stream with their index (0 for the file's first), its errors as CSV_FILE_REFUSED. */
+async function* readRecords(records: AsyncIterator<string[]>): AsyncGenerator<{ record: string[]; index: number }> {
+  let index = 0;
+  for (;;) {
+    let next: IteratorResult<string[]>;
+    try {
+      next = await records.next();
+    } catch (error) {
+      if (error instanceof CsvError) throw refuse(`the file cannot be read as CSV: ${error.message}`);
+      throw error;
+    }
+    if (next.done) return;
+    yield { record: next.value, index: index++ };
+  }
+}
+
+/** One data row read with the mapping. */
+function readRow(record: string[], row: number, columns: number, index: ReadonlyMap<string, number>, mapping: CsvMapping): CsvRow {
+  const errors: CsvRowError[] = [];
+  const result: CsvRow = { row, scope: mapping.scope ?? '', scopeColumn: mapping.scopeColumn, periodText: '', values: [], errors };
+  const fail = (column: string | undefined, problem: string) =>
+    errors.push({ row, ...(column !== undefined ? { column } : {}), message: `row ${row}${column !== undefined ? `, column ${show(column)}` : ''}: ${problem}` });
+  if (record.length !== columns) {
+    fail(undefined, `${record.length} field${record.length === 1 ? '' : 's'} where the header has ${columns}`);
+    return result;
+  }
+  const cell = (name: string) => record[index.get(name)!]!;
+
+  result.periodText = cell(mapping.period);
+  const period = result.periodText === '' ? 'is empty: expected a period' : parseCsvPeriod(result.periodText);
+  if (typeof period === 'string') fail(mapping.period, period);
+
+  if (mapping.scopeColumn !== undefined) {
+    result.scope = cell(mapping.scopeColumn);
+    const problem = result.scope === '' ? 'is empty: expected a scope' : checkScope(result.scope);
+    if (problem) fail(mapping.scopeColumn, problem);
+  }
 
   const values: CsvValue[] = [];
-  const errors: CsvRowError[] = [];
-  // (metric, scope, period) -> row, to refuse a value given twice in one file.
-  const seen = new Map<string, number>();
-  let rows = 0;
-  for (let i = 1; i < records.length; i++) {
-    const record = records[i]!;
-    const row = i + 1;
-    if (record.every((field) => field === '')) continue;
-    rows++;
-    const rowErrors: CsvRowError[] = [];
-    const fail = (column: string | undefined, problem: string) =>
-      rowErrors.push({ row, ...(column !== undefined ? { column } : {}), message: `row ${row}${column !== undefined ? `, column ${show(column)}` : ''}: ${problem}` });
-    if (record.length !== header.length) {
-      fail(undefined, `${record.length} field${record.length === 1 ? '' : 's'} where the header has ${header.length}`);
-      errors.push(...rowErrors);
-      continue;
+  const take = (metricName: string, name: string, text: string) => {
+    const value = parseNumber(text);
+    if (typeof value === 'string') fail(name, value);
+    else values.push({ metric: metricName, scope: result.scope, period: typeof period === 'string' ? '' : period.text, value, row, column: name });
+  };
+  if (mapping.columns !== undefined) {
+    for (const [name, metricName] of Object.entries(mapping.columns)) {
+      const text = cell(name);
+      if (text !== '') take(metricName, name, text);
     }
-    const cell = (name: string) => record[index.get(name)!]!;
-
-    const periodText = cell(mapping.period);
-    const period = periodText === '' ? 'is empty: expected a period' : parseCsvPeriod(periodText);
-    if (typeof period === 'string') fail(mapping.period, period);
-
-    let scope = mapping.scope;
-    if (mapping.scopeColumn !== undefined) {
-      scope = cell(mapping.scopeColumn);
-      const problem = scope === '' ? 'is empty: expected a scope' : checkScope(scope);
-      if (problem) fail(mapping.scopeColumn, problem);
+  } else {
+    let metricName = mapping.metric;
+    if (mapping.metricColumn !== undefined) {
+      metricName = cell(mapping.metricColumn);
+      const problem = metricName === '' ? 'is empty: expected a metric' : checkMetric(metricName);
+      if (problem) fail(mapping.metricColumn, problem);
     }
-
-    const rowValues: CsvValue[] = [];
-    const take = (metricName: string, name: string, text: string) => {
-      const value = parseNumber(text);
-      if (typeof value === 'string') fail(name, value);
-      else rowValues.push({ metric: metricName, scope: scope!, period: typeof period === 'string' ? '' : period.text, value, row, column: name });
-    };
-    if (mapping.columns !== undefined) {
-      for (const [name, metricName] of Object.entries(mapping.columns)) {
-        const text = cell(name);
-        if (text !== '') take(metricName, name, text);
-      }
-    } else {
-      let metricName = mapping.metric;
-      if (mapping.metricColumn !== undefined) {
-        metricName = cell(mapping.metricColumn);
-        const problem = metricName === '' ? 'is empty: expected a metric' : checkMetric(metricName);
-        if (problem) fail(mapping.metricColumn, problem);
-      }
-      const text = cell(mapping.valueColumn!);
-      if (text === '') fail(mapping.valueColumn, 'is empty: expected a number');
-      else take(metricName!, mapping.valueColumn!, text);
-    }
-
-    if (rowErrors.length || typeof period === 'string') {
-      errors.push(...rowErrors);
-      continue;
-    }
-    const keys = rowValues.map((v) => `${v.metric}\0${v.scope}\0${period.granularity}\0${period.text}`);
-    rowValues.forEach((v, k) => {
-      const earlier = seen.get(keys[k]!);
-      if (earlier !== undefined) fail(v.column, `${v.metric} for ${v.scope} in ${periodText} is already given on row ${earlier}`);
-    });
-    if (rowErrors.length) {
-      errors.push(...rowErrors);
-      continue;
-    }
-    for (const key of keys) seen.set(key, row);
-    values.push(...rowValues);
+    const text = cell(mapping.valueColumn!);
+    if (text === '') fail(mapping.valueColumn, 'is empty: expected a number');
+    else take(metricName!, mapping.valueColumn!, text);
   }
-  if (rows === 0) throw refuse('the file has a header but no data rows');
-  return { delimiter, header, rows, values, errors };
+  if (!errors.length) result.values = values;
+  return result;
 }
 
 /**

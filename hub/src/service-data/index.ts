@@ -4,13 +4,13 @@ export {
   type AggregateQuery,
   type AggregateRow,
   type CsvImportOptions,
-  type CsvImportResult,
   type CurrentQuery,
   type ServiceSource,
   type SubmitHow,
   type TimeBound,
 } from './service-data.js';
-export { CsvMappingSchema, checkMapping, parseCsv, type CsvMapping, type CsvRowError, type CsvValue, type ParsedCsv } from './csv.js';
+export { CsvMappingSchema, checkMapping, openCsv, type CsvFile, type CsvMapping, type CsvRow, type CsvRowError, type CsvValue } from './csv.js';
+export { decodeCsvBytes, IMPORT_ERRORS_REPORTED, UNKNOWN_SCOPES, type CsvImportSummary, type UnknownScopes } from './csv-import.js';
 export {
   ServiceDataError,
   GRANULARITIES,

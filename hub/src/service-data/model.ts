@@ -87,6 +87,8 @@ export type ServiceDataErrorCode =
   | 'SERVICE_SOURCE_INVALID'
   /** A CSV file refused whole (empty, a mapped column missing, unreadable): nothing was stored. */
   | 'CSV_FILE_REFUSED'
+  /** A CSV upload larger than the hub takes (HTTP 413): nothing was stored. */
+  | 'CSV_FILE_TOO_LARGE'
   /** A query with bad arguments. */
   | 'SERVICE_QUERY_INVALID'
   /** An HTTP request that does not match its route's schema. */

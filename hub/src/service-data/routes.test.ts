@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { registerAccess } from '../auth/access.js';
 import { ROLES, type Role } from '../auth/principal.js';
+import { importCatalog } from '../storage/catalog.js';
 import { migrate } from '../storage/migrations.js';
 import { createTestDatabase } from '../testing/index.js';
 import { serviceDataRoutes } from './routes.js';
@@ -37,8 +39,13 @@ describe('service-data routes', () => {
     } finally {
       client.release();
     }
+    await importCatalog(pool, {
+      organisation: { id: 'ville', name: 'Ville' },
+      sites: [{ id: 'centre', name: 'Centre', buildings: [{ id: 'town-hall', name: 'Hôtel de ville', usage: 'town-hall', area: 3000 }] }],
+    });
     app = Fastify({ logger: false });
     withTestPrincipal(app);
+    registerAccess(app, { pool });
     await app.register(serviceDataRoutes, { serviceData: await ServiceData.open(pool) });
     await app.ready();
   });
@@ -87,6 +94,21 @@ describe('service-data routes', () => {
     expect(await count()).toBe(1);
   });
 
+  it('refuses values of a site or building the catalog does not have, unless told to keep them', async () => {
+    const before = await count();
+    const values = [value, { ...value, scope: 'site:nowhere' }, { ...value, scope: 'city' }];
+    const refused = await app.inject({ method: 'POST', url: '/api/service-data', headers: { ...json, ...as('agent') }, payload: { values } });
+    expect([refused.statusCode, refused.json().code, refused.json().issues]).toEqual([
+      400,
+      'SERVICE_VALUES_INVALID',
+      [{ path: 'values[1].scope', message: '"site:nowhere" is not a site of the catalog (send them with unknownScopes=keep to store it all the same)' }],
+    ]);
+    expect(await count()).toBe(before);
+    const kept = await app.inject({ method: 'POST', url: '/api/service-data?unknownScopes=keep', headers: { ...json, ...as('agent') }, payload: { values: [{ ...value, scope: 'site:nowhere', period: '2026-01-05' }] } });
+    expect([kept.statusCode, kept.json().stored.length]).toEqual([200, 1]);
+    await pool.query(`DELETE FROM service_values WHERE scope = 'site:nowhere'`);
+  });
+
   it('rejects bad JSON values with the reason and stores none of them', async () => {
     const before = await count();
     const post = (payload: unknown, headers: Record<string, string> = json) =>
@@ -119,18 +141,24 @@ describe('service-data routes', () => {
     expect(await count()).toBe(before);
   });
 
-  it('imports a CSV file with the saved mapping: 200 with the rows stored, superseded and in error', async () => {
+  it('imports a CSV file with the saved mapping: 200 with the counts of values stored, superseded and rows in error', async () => {
     const file = 'date;attente\r\n12/10/2026;12,5\r\n13/10/2026;douze\r\n14/10/2026;9\r\n';
     const response = await app.inject({ method: 'POST', url: '/api/service-data/import?source=reception-town-hall&file=octobre.csv', headers: { ...csv, ...as('agent', 'token-18') }, payload: file });
     expect(response.statusCode).toBe(200);
     const result = response.json();
-    expect(result).toMatchObject({ source: 'reception-town-hall', file: 'octobre.csv', delimiter: ';', rows: 3, mappingSaved: false });
-    expect(result.stored.map((v: { row: number; value: number }) => [v.row, v.value])).toEqual([
-      [2, 12.5],
-      [4, 9],
-    ]);
-    expect(result.superseded).toMatchObject([{ value: 14, submittedBy: 'token-17', via: 'api' }]);
-    expect(result.errors).toEqual([{ row: 3, column: 'attente', message: 'row 3, column "attente": "douze" is not a number' }]);
+    expect(result).toEqual({
+      source: 'reception-town-hall',
+      file: 'octobre.csv',
+      delimiter: ';',
+      rows: 3,
+      stored: 2,
+      superseded: 1,
+      unchanged: 0,
+      rowsInError: 1,
+      errorCount: 1,
+      errors: [{ row: 3, column: 'attente', message: 'row 3, column "attente": "douze" is not a number' }],
+      mappingSaved: false,
+    });
 
     const history = await app.inject({ url: '/api/service-data/history?source=reception-town-hall&metric=reception.wait_minutes&scope=building:town-hall&period=2026-10-12', headers: as('director') });
     expect(history.statusCode).toBe(200);
@@ -159,23 +187,42 @@ describe('service-data routes', () => {
     const noSource = await post('file=a.csv', 'date\n');
     expect([noSource.statusCode, noSource.json().error]).toEqual([400, 'source: is required: expected a source key of lowercase letters, digits, - and _ (such as reception-town-hall)']);
     const asJson = await post('source=reception-town-hall', '{"a":1}', json);
-    expect([asJson.statusCode, asJson.json().error]).toEqual([400, 'body: expected the CSV file as text, sent with Content-Type text/csv, got {"a":1}']);
+    expect([asJson.statusCode, asJson.json().error]).toEqual([400, 'body: expected the CSV file as the body, with Content-Type text/csv']);
+    const unknownScope = await post(`source=reception-town-hall&mapping=${encodeURIComponent(JSON.stringify({ period: 'date', scope: 'building:town-hal', columns: { n: 'visitors' } }))}`, 'date;n\n2026-10-01;3\n');
+    expect([unknownScope.statusCode, unknownScope.json().error]).toEqual([
+      400,
+      'mapping.scope: the scope "building:town-hal" is not a building of the catalog (import with unknownScopes=keep to store it all the same); nothing was imported',
+    ]);
+    const mixed = await post('source=reception-town-hall', Buffer.concat([Buffer.from('date;attente\n01/10/2026;1\n# répété\n'), Buffer.from('02/10/2026;2 # \xe9t\xe9\n', 'latin1')]));
+    expect([mixed.statusCode, mixed.json().code]).toEqual([400, 'CSV_FILE_REFUSED']);
+    expect(mixed.json().error).toMatch(/^the file is not UTF-8 throughout/);
     const asImage = await post('source=reception-town-hall', 'GIF89a', { 'content-type': 'image/gif' });
     expect([asImage.statusCode, asImage.json().error]).toEqual([415, 'Content-Type "image/gif" is not accepted here: send a CSV file (text/csv, text/plain, application/vnd.ms-excel)']);
     expect(await count()).toBe(before);
   });
 
-  it('reads a file saved by Excel in Windows-1252 with a one-off mapping, and saves that mapping when asked', async () => {
+  it('reads a file saved by Excel in Windows-1252 with a one-off mapping, and saves that mapping when an operator asks, never an agent', async () => {
     const mapping = JSON.stringify({ period: 'période', scope: 'building:town-hall', columns: { visiteurs: 'visitors' } });
     const body = Buffer.from('période;visiteurs\r\n10/2026;2400\r\n', 'latin1');
-    const response = await app.inject({
-      method: 'POST',
-      url: `/api/service-data/import?source=reception-town-hall&file=visiteurs.csv&saveMapping=true&mapping=${encodeURIComponent(mapping)}`,
-      headers: { 'content-type': 'application/vnd.ms-excel', ...as('agent') },
-      payload: body,
-    });
+    const saved = async () => (await app.inject({ url: '/api/service-data/sources', headers: as('agent') })).json().sources[0].mapping;
+    const before = await saved();
+    const upload = (role: Role) =>
+      app.inject({
+        method: 'POST',
+        url: `/api/service-data/import?source=reception-town-hall&file=visiteurs.csv&saveMapping=true&mapping=${encodeURIComponent(mapping)}`,
+        headers: { 'content-type': 'application/vnd.ms-excel', ...as(role) },
+        payload: body,
+      });
+    const byAgent = await upload('agent');
+    expect([byAgent.statusCode, byAgent.json().code]).toEqual([403, 'MAPPING_SAVE_FORBIDDEN']);
+    expect(byAgent.json().error).toMatch(/^saveMapping: an agent token may not save a source's mapping \(the role operator may, through PUT \/api\/service-data\/sources\/reception-town-hall\)/);
+    expect(await saved()).toEqual(before);
+    const response = await upload('operator');
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toMatchObject({ errors: [], mappingSaved: true, stored: [{ metric: 'visitors', period: '2026-10', granularity: 'month', value: 2400 }] });
+    expect(response.json()).toMatchObject({ errors: [], mappingSaved: true, stored: 1 });
+    expect(await saved()).toEqual(JSON.parse(mapping));
+    const stored = await app.inject({ url: '/api/service-data?metric=visitors&scope=building:town-hall', headers: as('agent') });
+    expect(stored.json().values).toMatchObject([{ metric: 'visitors', period: '2026-10', granularity: 'month', value: 2400, file: 'visiteurs.csv' }]);
   });
 
   it('lists current values to the roles that read them, filtered by metric, scope and period', async () => {

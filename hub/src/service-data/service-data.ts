@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Principal } from '../auth/principal.js';
-import { checkMapping, parseCsv, type CsvMapping, type CsvRowError } from './csv.js';
+import { importRows, notInCatalog, scopesNotInCatalog, type CsvImportSummary, type UnknownScopes } from './csv-import.js';
+import { checkMapping, openCsv, type CsvMapping } from './csv.js';
 import {
   checkMetric,
   checkScope,
@@ -32,24 +33,16 @@ export interface ServiceSource {
 /** How submitted values came: `rows[i]` is the row of `values[i]` in the CSV file. */
 export type SubmitHow = { via: 'api' } | { via: 'csv'; file: string; rows: readonly number[] };
 
-/** What a CSV import did: the values of its good rows were written, the other rows are in `errors`. */
-export interface CsvImportResult extends SubmitResult {
-  source: string;
-  file: string;
-  delimiter: string;
-  /** Data rows in the file (blank rows are not counted). */
-  rows: number;
-  /** One per problem; a row with a problem wrote nothing. */
-  errors: CsvRowError[];
-  /** Whether the mapping given was saved as the source's. */
-  mappingSaved: boolean;
-}
-
 export interface CsvImportOptions {
   /** The mapping of this file; default the source's saved one. */
   mapping?: unknown;
-  /** Save `mapping` as the source's for its next imports (once it matched the file's header). */
+  /**
+   * Save `mapping` as the source's for its next imports (once it matched the file's header).
+   * Whether the caller may is for the API to decide (routes.ts: the roles that define sources).
+   */
   saveMapping?: boolean;
+  /** Values of a site or building the catalog does not have: refuse their rows (default) or keep them. */
+  unknownScopes?: UnknownScopes;
 }
 
 /** A time: epoch milliseconds, a Date, or a period text (its start in the city's time zone). */
@@ -284,16 +277,25 @@ export class ServiceData {
   }
 
   /**
-   * Imports a CSV file of a source: the values of its good rows are stored (as `submit` would,
-   * with the file and row as provenance), each bad row is reported in `errors` and writes nothing.
-   * @throws ServiceDataError CSV_FILE_REFUSED (empty, unreadable, a mapped column missing, no mapping),
-   *   SERVICE_SOURCE_UNKNOWN, SERVICE_SOURCE_INVALID (the mapping given); nothing is stored
+   * Imports a CSV file of a source, read as a stream (memory flat in its size): the values of its
+   * good rows are stored (as `submit` would, with the file and row as provenance), together, in
+   * one transaction; each bad row writes nothing and is counted, the first ones reported.
+   * @throws ServiceDataError CSV_FILE_REFUSED (empty, unreadable, a mapped column missing, no
+   *   mapping, the mapping's scope unknown), CSV_FILE_TOO_LARGE, SERVICE_SOURCE_UNKNOWN,
+   *   SERVICE_SOURCE_INVALID (the mapping given); nothing is stored
    */
-  async importCsv(principal: Pick<Principal, 'id'>, sourceKey: string, fileName: string, csvText: string, options: CsvImportOptions = {}): Promise<CsvImportResult> {
+  async importCsv(
+    principal: Pick<Principal, 'id'>,
+    sourceKey: string,
+    fileName: string,
+    csv: string | AsyncIterable<string>,
+    options: CsvImportOptions = {},
+  ): Promise<CsvImportSummary> {
     if (typeof principal?.id !== 'string' || principal.id === '') throw new TypeError('importCsv: the principal has no id');
     if (typeof fileName !== 'string' || fileName.trim() === '' || fileName.length > 255) {
       throw ServiceDataError.of('CSV_FILE_REFUSED', [{ path: 'file', message: `expected a file name of 1 to 255 characters, got ${show(fileName)}` }]);
     }
+    const unknownScopes = options.unknownScopes ?? 'refuse';
     const source = await this.source(sourceKey);
     if (!source) throw unknownSource(sourceKey);
     const mapping = options.mapping !== undefined ? checkMapping(options.mapping) : source.mapping;
@@ -302,14 +304,22 @@ export class ServiceData {
         { path: 'mapping', message: 'is required: the source has no saved mapping' },
       ]);
     }
-    const parsed = parseCsv(csvText, mapping);
+    if (mapping.scope !== undefined && unknownScopes === 'refuse' && (await this.scopesNotInCatalog([mapping.scope])).size) {
+      const message = `the scope ${notInCatalog(mapping.scope, 'import')}`;
+      throw new ServiceDataError('CSV_FILE_REFUSED', `mapping.scope: ${message}; nothing was imported`, [{ path: 'mapping.scope', message }]);
+    }
+    const file = await openCsv(typeof csv === 'string' ? textOnce(csv) : csv, mapping);
     const save = options.saveMapping === true && options.mapping !== undefined;
-    const entries: Entry[] = parsed.values.map((v) => ({ source: sourceKey, metric: v.metric, scope: v.scope, period: parsePeriod(v.period) as ParsedPeriod, value: v.value, row: v.row }));
-    const written = await this.transaction(async (client) => {
+    const summary = await this.transaction(async (client) => {
       if (save) await client.query(`UPDATE service_sources SET mapping = $2, updated_at = now() WHERE key = $1`, [sourceKey, JSON.stringify(mapping)]);
-      return entries.length ? this.write(client, principal.id, entries, fileName) : { stored: [], superseded: [], unchanged: [] };
+      return importRows(client, file, { source: sourceKey, unknownScopes, write: (entries) => this.write(client, principal.id, entries, fileName) });
     });
-    return { source: sourceKey, file: fileName, delimiter: parsed.delimiter, rows: parsed.rows, ...written, errors: parsed.errors, mappingSaved: save };
+    return { source: sourceKey, file: fileName, ...summary, mappingSaved: save };
+  }
+
+  /** The scopes among `scopes` that name a site or building the catalog does not have. */
+  scopesNotInCatalog(scopes: readonly string[]): Promise<Set<string>> {
+    return scopesNotInCatalog(this.pool, scopes);
   }
 
   /**
@@ -507,6 +517,10 @@ export class ServiceData {
     const byId = (a: { id: string }, b: { id: string }) => Number(a.id) - Number(b.id);
     return { stored: stored.rows.sort(byId).map(toValue), superseded: superseded.rows.sort(byId).map(toValue), unchanged };
   }
+}
+
+async function* textOnce(text: string): AsyncGenerator<string> {
+  yield text;
 }
 
 function toSource(r: { key: string; name: string; mapping: CsvMapping | null; created_at: Date; updated_at: Date }): ServiceSource {
