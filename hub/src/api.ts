@@ -5,12 +5,17 @@ import { auditRoutes, registerAudit } from './auth/audit.js';
 import { registerAuth, type AuthOptions } from './auth/authenticate.js';
 import { registerOpenApi } from './auth/openapi.js';
 import { listBuildings } from './storage/catalog.js';
-import { completeness } from './storage/completeness.js';
+import { completeness, completenessKeys } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
 import type { HubMetrics } from './metrics.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
+import { registerErrors } from './http/errors.js';
+import { registerRateLimits, type RateLimits } from './http/limits.js';
+import { openApiPools, type ApiPoolOptions, type ApiPools } from './http/pools.js';
+import { registerPublicCache, type PublicCacheOptions } from './http/public-cache.js';
+import { parseInstant } from './http/time.js';
 
 export interface ApiDependencies {
   storage: Storage;
@@ -25,7 +30,19 @@ export interface ApiDependencies {
   objectives?: Objectives;
   /** The service data API (service-data/routes.ts), when given. */
   serviceData?: ServiceData;
+  /** Requests per client and window (http/limits.ts). */
+  rateLimits?: RateLimits;
+  /** The cache of costly public reads (http/public-cache.ts); its paths are the API's. */
+  publicCache?: Omit<PublicCacheOptions, 'paths'>;
+  /** The API's own database connections and their statement timeout (http/pools.ts). */
+  pools?: ApiPoolOptions;
 }
+
+/** Public routes whose anonymous answers are cached for a few seconds (objectives cache their own). */
+const PUBLIC_CACHED = ['/', '/api/status', '/api/buildings', '/api/completeness'];
+
+/** Most rows one /api/completeness answer may have (keys × buckets). */
+export const COMPLETENESS_MAX_ROWS = 100_000;
 
 /**
  * The hub's HTTP API: `/healthz`, Prometheus `/metrics`, `/api/status` (gateways, points and
@@ -33,30 +50,39 @@ export interface ApiDependencies {
  * against expected, per point or building, per hour or day), `/api/audit` (the audited writes),
  * `/api/openapi.json` (the API's OpenAPI document), and `/`, the status as a page.
  *
- * Every request gets its `principal` from its bearer token (registerAuth), and every write is
- * audited (registerAudit). Routes are declared in plugins registered after registerOpenApi:
+ * Every request gets its `principal` from its bearer token (registerAuth), is counted against its
+ * client's rate limit (registerRateLimits), and every write is audited (registerAudit). Every
+ * failure is answered by registerErrors: 4xx with the reason, or 500 "internal error" with a
+ * request id. Routes query the database through the API's own pool, whose statement timeout
+ * bounds every request; /healthz has a connection of its own. Routes are declared in plugins registered after registerOpenApi:
  * a route declared directly on `app` would be missing from the OpenAPI document.
  */
 export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const { storage, metrics, logger = silentLogger, auth } = dependencies;
   const app = Fastify({ logger: false });
+  const pools = openApiPools(storage.pool, dependencies.pools);
+  app.addHook('onClose', () => pools.end());
+  registerErrors(app, { logger });
   registerAuth(app, { pool: storage.pool, logger, ...auth });
-  registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures });
+  registerRateLimits(app, dependencies.rateLimits);
+  registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });
+  registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures, writer: { sampledOut: metrics.auditSampledOut } });
   registerOpenApi(app);
-  app.register(auditRoutes, { pool: storage.pool });
-  app.register(async (instance) => hubRoutes(instance, dependencies));
+  app.register(auditRoutes, { pool: pools.api });
+  app.register(async (instance) => hubRoutes(instance, dependencies, pools));
   const { objectives, serviceData } = dependencies;
-  if (objectives) app.register(async (instance) => objectiveRoutes(instance, { objectives, pool: storage.pool, rollups: storage.rollups }));
+  if (objectives) app.register(async (instance) => objectiveRoutes(instance, { objectives, pool: pools.api, rollups: storage.rollups }));
   if (serviceData) app.register(serviceDataRoutes, { serviceData });
   return app;
 }
 
 /** Health, metrics, status and catalog: readable by anyone. */
-function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies): void {
+function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies, pools: ApiPools): void {
+  // On its own connection: a monitor must get its answer while the API's queries are busy.
   app.get('/healthz', { schema: { summary: 'Whether the hub, its database and NATS are up', tags: ['hub'], response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     let database = 'ok';
     try {
-      await storage.pool.query('SELECT 1');
+      await pools.health.query('SELECT 1');
     } catch (error) {
       database = (error as Error).message;
     }
@@ -74,17 +100,27 @@ function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: Ap
   // The handler checks the query itself, to say what is wrong in its own words; the schema says
   // the same to the OpenAPI document, and its validation result is left unused.
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/completeness', { attachValidation: true, schema: CompletenessSchema }, async (request, reply) => {
-    const { by = 'building', step = 'day', from, to, timezone } = request.query;
+    const { by = 'building', step = 'day', timezone } = request.query;
+    const from = parseInstant('from', request.query.from);
+    const to = parseInstant('to', request.query.to);
+    const days = step === 'hour' ? 31 : 366;
     const problem =
       (!['point', 'building'].includes(by) && `by must be "point" or "building", not ${JSON.stringify(by)}`) ||
       (!['hour', 'day'].includes(step) && `step must be "hour" or "day", not ${JSON.stringify(step)}`) ||
-      ((!from || Number.isNaN(Date.parse(from))) && 'from must be an ISO 8601 date-time, e.g. 2026-10-25T00:00:00+02:00') ||
-      ((!to || Number.isNaN(Date.parse(to))) && 'to must be an ISO 8601 date-time') ||
-      (Date.parse(to!) <= Date.parse(from!) && 'to must be after from') ||
-      ((Date.parse(to!) - Date.parse(from!)) / 3_600_000 > (step === 'hour' ? 24 * 31 : 24 * 366) && `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request`);
+      (typeof from === 'string' && from) ||
+      (typeof to === 'string' && to) ||
+      (timezone !== undefined && !/^[A-Za-z0-9_+\-/]{1,64}$/.test(timezone) && `unknown time zone ${JSON.stringify(timezone.slice(0, 64))}`);
     if (problem) return reply.code(400).send({ error: problem });
+    const range = { from: from as Date, to: to as Date };
+    if (range.to <= range.from) return reply.code(400).send({ error: 'to must be after from' });
+    if (range.to.getTime() - range.from.getTime() > days * 86_400_000) return reply.code(400).send({ error: `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request` });
+    const keys = await completenessKeys(pools.api, by as 'point' | 'building');
+    const rows = keys * Math.ceil((range.to.getTime() - range.from.getTime()) / (step === 'hour' ? 3_600_000 : 86_400_000));
+    if (rows > COMPLETENESS_MAX_ROWS) {
+      return reply.code(400).send({ error: `this would answer about ${rows} rows, more than ${COMPLETENESS_MAX_ROWS}: ask a shorter range, step=day or by=building` });
+    }
     try {
-      return await completeness(storage.pool, { by: by as 'point' | 'building', step: step as 'hour' | 'day', from: new Date(from!), to: new Date(to!), timezone });
+      return await completeness(pools.api, { by: by as 'point' | 'building', step: step as 'hour' | 'day', ...range, timezone });
     } catch (error) {
       if ((error as { code?: string }).code === '22023') return reply.code(400).send({ error: `unknown time zone ${JSON.stringify(timezone)}` });
       throw error;

@@ -2,6 +2,7 @@ import type {} from '@fastify/swagger'; // the schema's description and tags, fo
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { ANONYMOUS, requireRole, type Role } from '../auth/principal.js';
+import { MONTH_PATTERN, parseInstant } from '../http/time.js';
 import type { Rollups } from '../storage/rollups.js';
 import { parseFormula } from './formula.js';
 import { ObjectiveDefinitionError, THEMES, type Theme } from './model.js';
@@ -11,7 +12,7 @@ import { operatExport } from './operat.js';
 /** Roles that see unpublished objectives and every result; anyone sees the published ones. */
 const STAFF: Role[] = ['operator', 'director', 'elected', 'agent', 'technician'];
 
-const MONTH = '^\\d{4}-(0[1-9]|1[0-2])$';
+const MONTH = MONTH_PATTERN;
 const PERIOD = '^\\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$';
 const SCOPE = '^(city|site:[a-z0-9_-]+|building:[a-z0-9_-]+)$';
 
@@ -219,12 +220,15 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       },
     },
     async (request, reply) => {
-      const { gateway, point, step = 'day', from, to } = request.query;
-      const span = Date.parse(to) - Date.parse(from);
+      const { gateway, point, step = 'day' } = request.query;
+      const from = parseInstant('from', request.query.from);
+      const to = parseInstant('to', request.query.to);
+      if (typeof from === 'string' || typeof to === 'string') return reply.code(400).send({ error: typeof from === 'string' ? from : to });
+      const span = to.getTime() - from.getTime();
       if (!(span > 0)) return reply.code(400).send({ error: 'to must be after from' });
       const limit = { hour: 31, day: 3 * 366, month: 50 * 366 }[step];
       if (span > limit * 86_400_000) return reply.code(400).send({ error: `at most ${limit} days of ${step} buckets per request` });
-      return rollups.series({ points: [{ gateway, point }], from: new Date(from), to: new Date(to), step });
+      return rollups.series({ points: [{ gateway, point }], from, to, step });
     },
   );
 
