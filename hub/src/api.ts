@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { silentLogger, type Logger } from '@citypilot/sdk';
 import { auditRoutes, registerAudit } from './auth/audit.js';
+import type { AuditWriterOptions } from './auth/audit-writer.js';
 import { registerAuth, type AuthOptions } from './auth/authenticate.js';
 import { registerOpenApi } from './auth/openapi.js';
 import { listBuildings } from './storage/catalog.js';
@@ -36,6 +37,8 @@ export interface ApiDependencies {
   publicCache?: Omit<PublicCacheOptions, 'paths'>;
   /** The API's own database connections and their statement timeout (http/pools.ts). */
   pools?: ApiPoolOptions;
+  /** The audit's queue bound and its sampling of refused anonymous attempts (auth/audit-writer.ts). */
+  audit?: Pick<AuditWriterOptions, 'refusedSamplePerWindow' | 'windowMs' | 'maxPending'>;
 }
 
 /** Public routes whose anonymous answers are cached for a few seconds (objectives cache their own). */
@@ -66,7 +69,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   registerAuth(app, { pool: storage.pool, logger, ...auth });
   registerRateLimits(app, dependencies.rateLimits);
   registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });
-  registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures, writer: { sampledOut: metrics.auditSampledOut } });
+  registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures, writer: { sampledOut: metrics.auditSampledOut, ...dependencies.audit } });
   registerOpenApi(app);
   app.register(auditRoutes, { pool: pools.api });
   app.register(async (instance) => hubRoutes(instance, dependencies, pools));
