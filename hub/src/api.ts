@@ -226,12 +226,14 @@ const CompletenessSchema = {
   summary: 'Samples received against samples expected',
   description:
     "Per point or building, per hour or day in the city's time zone (days of a daylight-saving change have 23 or 25 hours). " +
-    'Expected counts come from each point\'s poll interval; retired points and points without an interval are left out.',
+    'Expected counts come from each point\'s poll interval; retired points and points without an interval are left out. ' +
+    `Limits: at most 31 days of hours or 366 days, and at most ${COMPLETENESS_MAX_ROWS} rows (keys × buckets) per request (400 beyond, with the estimate); ` +
+    'times between the years 1900 and 9999. Answers to callers without a token are cached for a few seconds (`x-cache: hit`).',
   tags: ['catalog'],
   querystring: Type.Object({
     by: Type.Optional(oneOf(['point', 'building'], { default: 'building', description: 'One row per point (`<gateway>/<point>`) or per building' })),
     step: Type.Optional(oneOf(['hour', 'day'], { default: 'day', description: 'Bucket width; at most 31 days of hours or 366 days per request' })),
-    from: Type.String({ format: 'date-time', description: 'Start of the range (included), e.g. 2026-10-25T00:00:00+02:00' }),
+    from: Type.String({ format: 'date-time', description: 'Start of the range (included), ISO 8601 with its offset, e.g. 2026-10-25T00:00:00+02:00' }),
     to: Type.String({ format: 'date-time', description: 'End of the range (excluded), after from' }),
     timezone: Type.Optional(Type.String({ description: "IANA time zone of the buckets; default the city's (Europe/Paris)" })),
   }),
@@ -246,6 +248,6 @@ const CompletenessSchema = {
       }),
       { description: 'One row per key and bucket, by key then time' },
     ),
-    400: Type.Object({ error: Type.String() }, { description: 'What is wrong with the query' }),
+    400: Type.Object({ error: Type.String(), code: Type.Optional(Type.String()) }, { description: 'What is wrong with the query' }),
   },
 };

@@ -34,6 +34,18 @@ export interface ErrorAnswer {
  */
 export function registerErrors(app: FastifyInstance, options: ErrorOptions = {}): void {
   const { logger = silentLogger } = options;
+  // Said in the OpenAPI document of every route that documents its responses.
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response) return;
+    response[500] ??= {
+      'x-response-description': 'An unexpected failure: the detail is in the hub\'s log under the request id',
+      type: 'object',
+      properties: { error: { type: 'string', enum: ['internal error'] }, requestId: { type: 'string', description: "The request's id in the hub's log." } },
+      required: ['error', 'requestId'],
+    };
+    response[503] ??= errorSchema('The database is unavailable, or a query took longer than the statement timeout (QUERY_TIMEOUT: try a smaller range); see Retry-After');
+  });
   app.addHook('preValidation', async (request, reply) => {
     const problem = inputProblem('querystring', request.query) ?? inputProblem('params', request.params) ?? inputProblem('body', request.body);
     if (problem) return reply.code(400).send({ error: problem, code: 'REQUEST_INVALID' });
@@ -45,6 +57,16 @@ export function registerErrors(app: FastifyInstance, options: ErrorOptions = {})
     }
     return send(reply, request, answer);
   });
+}
+
+/** The schema of an `{ error, code }` answer, described for the OpenAPI document. */
+export function errorSchema(description: string) {
+  return {
+    'x-response-description': description,
+    type: 'object',
+    properties: { error: { type: 'string', description: 'What was wrong, in words.' }, code: { type: 'string', description: 'Stable code of the failure.' } },
+    required: ['error'],
+  };
 }
 
 function send(reply: FastifyReply, request: FastifyRequest, answer: ErrorAnswer): FastifyReply {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ANONYMOUS } from '../auth/principal.js';
+import { errorSchema } from './errors.js';
 
 /** Requests a client may make per window, by kind; a token's holder gets the `authenticated` figures. */
 export interface RateLimits {
@@ -42,6 +43,14 @@ const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function registerRateLimits(app: FastifyInstance, limits: RateLimits = {}): void {
   const settings = { ...DEFAULT_RATE_LIMITS, ...limits };
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response || UNLIMITED.has(route.url)) return;
+    response[429] ??= errorSchema(
+      `Too many requests from this client (RATE_LIMITED): per ${settings.windowMs / 1000} s, at most ${settings.anonymousReads} reads and ${settings.anonymousWrites} writes ` +
+        `per address without a token, ${settings.authenticatedReads} reads and ${settings.authenticatedWrites} writes per token; Retry-After says when to try again`,
+    );
+  });
   let window = { start: 0, counts: new Map<string, number>() };
   app.addHook('onRequest', async (request, reply) => {
     if (UNLIMITED.has(request.url.split('?')[0]!)) return;

@@ -4,7 +4,7 @@ import { ANONYMOUS } from '../auth/principal.js';
 export interface PublicCacheOptions {
   /** Paths (without query) whose anonymous GETs are cached, e.g. `/api/completeness`. */
   paths: readonly string[];
-  /** How long an answer is served again, ms. Default 5,000. */
+  /** How long an answer is served again, ms. Default 2,000. */
   ttlMs?: number;
   /** Most answers kept. Default 500. */
   maxEntries?: number;
@@ -28,7 +28,7 @@ interface Entry {
  * `x-cache: hit` or `miss`. Needs the principal set by registerAuth: register after it.
  */
 export function registerPublicCache(app: FastifyInstance, options: PublicCacheOptions): void {
-  const { paths, ttlMs = 5000, maxEntries = 500, maxBytes = 32 * 1024 * 1024 } = options;
+  const { paths, ttlMs = 2000, maxEntries = 500, maxBytes = 32 * 1024 * 1024 } = options;
   const entries = new Map<string, Entry>();
   let bytes = 0;
   /** Keys being answered, with how the waiting requests learn the answer (undefined: answer yourselves). */
