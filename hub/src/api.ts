@@ -31,6 +31,11 @@ export interface ApiDependencies {
   objectives?: Objectives;
   /** The service data API (service-data/routes.ts), when given. */
   serviceData?: ServiceData;
+  /**
+   * Addresses of reverse proxies (comma-separated addresses or CIDR ranges) whose
+   * X-Forwarded-For names the client, for the rate limits. Default none: the peer is the client.
+   */
+  trustProxy?: string;
   /** Requests per client and window (http/limits.ts). */
   rateLimits?: RateLimits;
   /** The cache of costly public reads (http/public-cache.ts); its paths are the API's. */
@@ -62,12 +67,12 @@ export const COMPLETENESS_MAX_ROWS = 100_000;
  */
 export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const { storage, metrics, logger = silentLogger, auth } = dependencies;
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, trustProxy: dependencies.trustProxy ?? false });
   const pools = openApiPools(storage.pool, dependencies.pools);
   app.addHook('onClose', () => pools.end());
   registerErrors(app, { logger });
   registerAuth(app, { pool: storage.pool, logger, ...auth });
-  registerRateLimits(app, dependencies.rateLimits);
+  registerRateLimits(app, { refused: metrics.apiRateLimited, ...dependencies.rateLimits });
   registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });
   registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures, writer: { sampledOut: metrics.auditSampledOut, ...dependencies.audit } });
   registerOpenApi(app);

@@ -58,6 +58,8 @@ Hub environment:
   HUB_ANONYMOUS_READS, HUB_ANONYMOUS_WRITES  requests per minute per address without a token
                     (default 600 reads, 30 writes; a token's holder gets 20 times as many)
   HUB_STATEMENT_TIMEOUT_MS  longest database query of an API request (default 10000)
+  HUB_TRUST_PROXY   addresses of reverse proxies (comma-separated, CIDR allowed) whose
+                    X-Forwarded-For names the client for the rate limits (default none)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
   CITYPILOT_CONFIG_BUCKET  key-value bucket of the gateways' configurations (default citypilot-config)
   CITYPILOT_TIMESCALE  auto (default) or off
@@ -225,6 +227,7 @@ async function runHub(io: CliIo): Promise<number> {
           ...(writes ? { anonymousWrites: writes, authenticatedWrites: 40 * writes } : {}),
         },
         pools: { statementTimeoutMs: limits.HUB_STATEMENT_TIMEOUT_MS },
+        trustProxy: env.HUB_TRUST_PROXY || undefined,
       },
     });
   } catch (error) {

@@ -33,7 +33,7 @@ export interface HubOptions {
   /** How often the objectives are evaluated again (ms). Default 5 minutes. */
   objectivesEveryMs?: number;
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
-  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit'>;
+  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy'>;
 }
 
 /** Subject on which the hub publishes the objectives' status changes (JSON StatusChange). */

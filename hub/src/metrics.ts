@@ -30,6 +30,12 @@ export function createHubMetrics() {
       help: 'Refused anonymous API writes (401, 429) left out of the audit beyond its sample; each group is counted in a summary row.',
       registers: [registry],
     }),
+    apiRateLimited: new Counter({
+      name: 'citypilot_hub_api_rate_limited_total',
+      help: 'API requests answered 429 because their client exceeded its rate limit, by kind (read or write).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     consumerPending: new Gauge({
       name: 'citypilot_hub_ingest_pending_messages',
       help: 'Batches waiting in JetStream for the ingest consumer (lag).',

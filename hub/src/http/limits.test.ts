@@ -30,6 +30,7 @@ describe('hub API under a flood: rate limits, a bounded audit, cached public rea
   let storage: Storage;
   let app: FastifyInstance;
   let operator: string;
+  const metrics = createHubMetrics();
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'api_limits');
@@ -38,7 +39,7 @@ describe('hub API under a flood: rate limits, a bounded audit, cached public rea
     const objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone, services: serviceDataReader(serviceData) });
     app = buildApi({
       storage,
-      metrics: createHubMetrics(),
+      metrics,
       natsConnected: () => true,
       objectives,
       serviceData,
@@ -92,6 +93,10 @@ describe('hub API under a flood: rate limits, a bounded audit, cached public rea
       expect(sampled.length).toBeLessThanOrEqual(2 * SAMPLE);
     }
     expect(anonymous.length).toBeLessThanOrEqual(2 * 2 * (SAMPLE + 1));
+    // And visible in the metrics.
+    const counter = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values.reduce((sum, v) => sum + v.value, 0);
+    expect(await counter('citypilot_hub_api_rate_limited_total')).toBe(statuses.filter((s) => s === 429).length);
+    expect(await counter('citypilot_hub_audit_sampled_out_total')).toBe(anonymous.reduce((sum, r) => sum + (r.summary?.notRecorded ?? 0), 0));
     // The authenticated write is recorded in full.
     expect(rows.filter((r) => r.principal_id !== 'anonymous')).toEqual([expect.objectContaining({ method: 'PUT', status_code: 201 })]);
   });

@@ -19,9 +19,11 @@ export interface RateLimits {
    * that a flood from many addresses cannot grow the counts without bound. Default 20,000.
    */
   maxClients?: number;
+  /** Counts the requests refused (the hub's citypilot_hub_api_rate_limited_total). */
+  refused?: { inc(labels: { kind: 'read' | 'write' }): void };
 }
 
-export const DEFAULT_RATE_LIMITS: Required<RateLimits> = {
+export const DEFAULT_RATE_LIMITS: Required<Omit<RateLimits, 'refused'>> = {
   windowMs: 60_000,
   anonymousWrites: 30,
   anonymousReads: 600,
@@ -65,6 +67,7 @@ export function registerRateLimits(app: FastifyInstance, limits: RateLimits = {}
     const count = (window.counts.get(key) ?? 0) + 1;
     window.counts.set(key, count);
     if (count <= limit) return;
+    limits.refused?.inc({ kind: write ? 'write' : 'read' });
     const retryAfter = Math.max(1, Math.ceil((window.start + settings.windowMs - now) / 1000));
     return reply
       .code(429)

@@ -209,8 +209,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
           type: 'object',
           required: ['gateway', 'point', 'from', 'to'],
           properties: {
-            gateway: { type: 'string', minLength: 1 },
-            point: { type: 'string', minLength: 1 },
+            gateway: { type: 'string', minLength: 1, maxLength: 200 },
+            point: { type: 'string', minLength: 1, maxLength: 200 },
             step: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
             from: { type: 'string', format: 'date-time' },
             to: { type: 'string', format: 'date-time' },
