@@ -61,8 +61,9 @@ export const COMPLETENESS_MAX_ROWS = 100_000;
  * Every request gets its `principal` from its bearer token (registerAuth), is counted against its
  * client's rate limit (registerRateLimits), and every write is audited (registerAudit). Every
  * failure is answered by registerErrors: 4xx with the reason, or 500 "internal error" with a
- * request id. Routes query the database through the API's own pool, whose statement timeout
- * bounds every request; /healthz has a connection of its own. Routes are declared in plugins registered after registerOpenApi:
+ * request id. Costly public reads are cached briefly (registerPublicCache). Routes query the
+ * database through the API's own pool, whose statement timeout bounds every request; /healthz
+ * has a connection of its own. Routes are declared in plugins registered after registerOpenApi:
  * a route declared directly on `app` would be missing from the OpenAPI document.
  */
 export function buildApi(dependencies: ApiDependencies): FastifyInstance {

@@ -77,6 +77,7 @@ function send(reply: FastifyReply, request: FastifyRequest, answer: ErrorAnswer)
 
 /** SQLSTATE classes and codes of PostgreSQL that a request's values cause, and what to say. */
 const POSTGRES_REFUSALS: readonly [RegExp, ErrorAnswer][] = [
+  [/^(08|53|57P0)/, { status: 503, error: 'the hub cannot reach its database right now; try again', code: 'DATABASE_UNAVAILABLE' }],
   [/^57014$/, { status: 503, error: 'the query took too long and was cancelled: try a smaller range or a coarser step', code: 'QUERY_TIMEOUT' }],
   [/^2200[78]$/, { status: 400, error: 'a date or time of the request is outside what the hub stores (years 1900 to 9999)', code: 'VALUE_OUT_OF_RANGE' }],
   [/^22003$/, { status: 400, error: 'a number of the request is too large for the hub to store', code: 'VALUE_OUT_OF_RANGE' }],
@@ -93,6 +94,10 @@ export function answerFor(error: Error & { statusCode?: number; code?: string; s
   if (typeof error.code === 'string' && typeof error.severity === 'string') {
     const refusal = POSTGRES_REFUSALS.find(([pattern]) => pattern.test(error.code!));
     if (refusal) return refusal[1];
+  }
+  // Node's own failures to connect (the database is down or unreachable).
+  if (typeof error.code === 'string' && /^E(CONNREFUSED|CONNRESET|TIMEDOUT|NOTFOUND|HOSTUNREACH|PIPE)$/.test(error.code)) {
+    return { status: 503, error: 'the hub cannot reach its database right now; try again', code: 'DATABASE_UNAVAILABLE' };
   }
   if (error instanceof RangeError && /call stack/i.test(error.message)) {
     return { status: 400, error: `the request is nested too deeply: at most ${MAX_BODY_DEPTH} levels`, code: 'REQUEST_INVALID' };
