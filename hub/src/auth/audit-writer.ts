@@ -53,7 +53,8 @@ export class AuditWriter {
 
   constructor(private readonly options: AuditWriterOptions) {
     this.settings = { refusedSamplePerWindow: 20, windowMs: 60_000, maxPending: 10_000, batchSize: 500, ...stripUndefined(options) };
-    this.timer = setInterval(() => this.rollWindow(Date.now()), this.settings.windowMs);
+    // setInterval takes at most 2^31 - 1 ms; a longer window is still rolled by the next record.
+    this.timer = setInterval(() => this.rollWindow(Date.now()), Math.min(this.settings.windowMs, 2 ** 31 - 1));
     this.timer.unref();
   }
 
@@ -84,7 +85,16 @@ export class AuditWriter {
       return;
     }
     this.pending.push(row);
-    this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+    this.startFlush();
+  }
+
+  /** One flush at a time; a row queued while the last one was ending starts the next. */
+  private startFlush(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.pending.length) this.startFlush();
+    });
   }
 
   /** Ends the window: one row per group of refused anonymous attempts beyond the sample. */
