@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { silentLogger, type Logger } from '@citypilot/sdk';
+import { parseInstant } from '../http/time.js';
 import { AuditWriter, type AuditWriterOptions } from './audit-writer.js';
 import { ANONYMOUS, requireRole } from './principal.js';
 import { redactTokens } from './tokens.js';
@@ -182,9 +183,12 @@ export const auditRoutes: FastifyPluginAsync<{ pool: pg.Pool }> = async (app, { 
       const unknown = [...new URLSearchParams(request.url.split('?')[1] ?? '').keys()].filter((k) => !AUDIT_PARAMETERS.includes(k));
       if (unknown.length) return reply.code(400).send({ error: `unknown parameter ${unknown.join(', ')}: the parameters are ${AUDIT_PARAMETERS.join(', ')}` });
       if (request.validationError) return reply.code(400).send({ error: request.validationError.message });
-      const { from, to, principal, before, limit } = request.query;
-      if (from && to && Date.parse(to) <= Date.parse(from)) return reply.code(400).send({ error: 'to must be after from' });
-      return queryAudit(pool, { from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined, principal, before, limit: limit ?? 100 });
+      const { principal, before, limit } = request.query;
+      const from = request.query.from === undefined ? undefined : parseInstant('from', request.query.from);
+      const to = request.query.to === undefined ? undefined : parseInstant('to', request.query.to);
+      if (typeof from === 'string' || typeof to === 'string') return reply.code(400).send({ error: typeof from === 'string' ? from : to });
+      if (from && to && to <= from) return reply.code(400).send({ error: 'to must be after from' });
+      return queryAudit(pool, { from, to, principal, before, limit: limit ?? 100 });
     },
   );
 };

@@ -63,6 +63,8 @@ describe('hub API: hostile input gets a 4xx with the reason, never a 500', () =>
     ['a series from the year 0', { url: '/api/series?gateway=g&point=p&from=0000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', operator: true }, 400, /^from must be between the years 1900 and 9999$/],
     ['results from the month 0000-01', { url: '/api/objectives/any/results?from=0000-01&to=9999-12' }, 400, /^querystring\/from must match pattern/],
     ['a service period in the year 10000 in UTC', { method: 'POST', url: '/api/service-data', payload: { values: [{ ...value, period: '9999-12-31T23:59:59-14:00' }] }, operator: true }, 400, /after the year 9999/],
+    ['an audit range from the year 0', { url: '/api/audit?from=0000-01-01T00:00:00Z', operator: true }, 400, /^from must be between the years 1900 and 9999$/],
+    ['a parameter given twice', { url: '/api/completeness?from=2026-01-01T00:00:00Z&from=2026-01-02T00:00:00Z&to=2026-01-31T00:00:00Z' }, 400, /^from must be an ISO 8601 date-time/],
     ['an audit page before an id beyond 2^53', { url: '/api/audit?before=99999999999999999999999', operator: true }, 400, /^querystring\/before must be <= 9007199254740991$/],
     ['a deeply nested objective', { method: 'PUT', url: '/api/objectives/deep', payload: JSON.stringify(objectiveDefinition({ key: 'deep', label: 'DEEP' })).replace('"DEEP"', deep(100_000)), operator: true }, 400, /^body\.label(\[0\])+: nested too deeply \(at most 32 levels\)$/],
     ['deeply nested service data', { method: 'POST', url: '/api/service-data', payload: `{"values":${deep(100_000)}}`, operator: true }, 400, /nested too deeply/],
