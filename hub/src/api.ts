@@ -13,7 +13,7 @@ import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
 import { registerErrors } from './http/errors.js';
-import { registerRateLimits, type RateLimits } from './http/limits.js';
+import { registerAuthFailureLimit, registerRateLimits, type AuthFailureLimit, type RateLimits } from './http/limits.js';
 import { openApiPools, type ApiPoolOptions, type ApiPools } from './http/pools.js';
 import { registerPublicCache, type PublicCacheOptions } from './http/public-cache.js';
 import { parseInstant } from './http/time.js';
@@ -38,6 +38,8 @@ export interface ApiDependencies {
   trustProxy?: string;
   /** Requests per client and window (http/limits.ts). */
   rateLimits?: RateLimits;
+  /** Refused tokens per address and window before the address is refused outright (http/limits.ts). */
+  authFailures?: AuthFailureLimit;
   /** The cache of costly public reads (http/public-cache.ts); its paths are the API's. */
   publicCache?: Omit<PublicCacheOptions, 'paths'>;
   /** The API's own database connections and their statement timeout (http/pools.ts). */
@@ -72,6 +74,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const pools = openApiPools(storage.pool, dependencies.pools);
   app.addHook('onClose', () => pools.end());
   registerErrors(app, { logger });
+  registerAuthFailureLimit(app, dependencies.authFailures);
   registerAuth(app, { pool: storage.pool, logger, ...auth });
   registerRateLimits(app, { refused: metrics.apiRateLimited, ...dependencies.rateLimits });
   registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });

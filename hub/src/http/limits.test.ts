@@ -115,6 +115,7 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
       metrics: createHubMetrics(),
       natsConnected: () => true,
       rateLimits: { windowMs: WINDOW_MS, anonymousReads: ANONYMOUS_READS },
+      authFailures: { windowMs: WINDOW_MS },
       publicCache: { ttlMs: WINDOW_MS },
     });
     await app.ready();
@@ -144,6 +145,18 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
     expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED', error: expect.stringMatching(/^too many reads: at most 5 per 3600 s per address without a token/) });
     const health = await app.inject({ url: '/healthz', remoteAddress: '198.51.100.0' });
     expect([health.statusCode, health.json().database]).toEqual([200, 'ok']);
+  });
+
+  it('refuses an address 429 before any token lookup once 60 of its tokens were refused', async () => {
+    const guess = (i: number, address: string) => app.inject({ url: '/api/buildings', remoteAddress: address, headers: { authorization: `Bearer cp_${1000 + i}_${'B'.repeat(43)}` } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 70; i++) statuses.push((await guess(i, '192.0.2.50')).statusCode);
+    expect(statuses).toEqual([...Array<number>(60).fill(401), ...Array<number>(10).fill(429)]);
+    const refused = await guess(70, '192.0.2.50');
+    expect(refused.json()).toEqual({ error: expect.stringMatching(/^too many refused tokens from this address: at most 60 per 3600 s; try again in \d+ s$/), code: 'RATE_LIMITED' });
+    // Another address is still answered, and so is the first one without a token.
+    expect((await guess(71, '192.0.2.51')).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/buildings', remoteAddress: '192.0.2.50' })).statusCode).toBe(200);
   });
 
   it('refuses a range whose answer would be too large, before querying', async () => {

@@ -82,3 +82,45 @@ export function registerRateLimits(app: FastifyInstance, limits: RateLimits = {}
 function clientOf(request: FastifyRequest, anonymous: boolean): string {
   return anonymous ? `ip ${request.ip}` : `token ${request.principal.id}`;
 }
+
+export interface AuthFailureLimit {
+  /** Requests refused 401 despite an Authorization header, per address and window, before the address is refused 429 outright. Default 60. */
+  failures?: number;
+  /** Length of a window, ms. Default 60,000. */
+  windowMs?: number;
+  /** Addresses counted apart per window; beyond, the newcomers share one count. Default 20,000. */
+  maxClients?: number;
+}
+
+/**
+ * Refuses 429, before its token is looked up, every request with an Authorization header from an
+ * address whose tokens were refused (401) `failures` times in the window: guessing tokens, or
+ * sending random ones that each cost a database read, stops there. Register it before
+ * registerAuth (its onRequest hook must run first).
+ */
+export function registerAuthFailureLimit(app: FastifyInstance, options: AuthFailureLimit = {}): void {
+  const { failures = 60, windowMs = 60_000, maxClients = 20_000 } = options;
+  let window = { start: 0, counts: new Map<string, number>() };
+  const current = (now: number) => {
+    if (now - window.start >= windowMs) window = { start: now - (now % windowMs), counts: new Map() };
+    return window;
+  };
+  const keyOf = (request: FastifyRequest, counts: Map<string, number>) => (counts.has(request.ip) || counts.size < maxClients ? request.ip : 'overflow');
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers.authorization === undefined) return;
+    const now = Date.now();
+    const { start, counts } = current(now);
+    if ((counts.get(keyOf(request, counts)) ?? 0) < failures) return;
+    const retryAfter = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
+    return reply
+      .code(429)
+      .header('retry-after', String(retryAfter))
+      .send({ error: `too many refused tokens from this address: at most ${failures} per ${windowMs / 1000} s; try again in ${retryAfter} s`, code: 'RATE_LIMITED' });
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode !== 401 || request.headers.authorization === undefined) return;
+    const { counts } = current(Date.now());
+    const key = keyOf(request, counts);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  });
+}
