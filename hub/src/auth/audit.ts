@@ -139,7 +139,7 @@ function redact(value: unknown, level: number, depth: number): unknown {
 }
 
 const AuditQuerySchema = Type.Object({
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Entries at or after this instant (ISO 8601 with an offset).' })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'Entries at or after this instant (ISO 8601 with an offset, years 1900 to 9999).' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'Entries before this instant.' })),
   principal: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Entries of one principal: a token's id, or anonymous." })),
   before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Entries with an id below this one: for the next page, the last id received.' })),
