@@ -74,7 +74,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const pools = openApiPools(storage.pool, dependencies.pools);
   app.addHook('onClose', () => pools.end());
   registerErrors(app, { logger });
-  registerAuthFailureLimit(app, dependencies.authFailures);
+  registerAuthFailureLimit(app, { refused: metrics.apiRateLimited, ...dependencies.authFailures });
   registerAuth(app, { pool: storage.pool, logger, ...auth });
   registerRateLimits(app, { refused: metrics.apiRateLimited, ...dependencies.rateLimits });
   registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });

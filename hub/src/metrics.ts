@@ -32,7 +32,7 @@ export function createHubMetrics() {
     }),
     apiRateLimited: new Counter({
       name: 'citypilot_hub_api_rate_limited_total',
-      help: 'API requests answered 429 because their client exceeded its rate limit, by kind (read or write).',
+      help: 'API requests answered 429 because their client exceeded its rate limit, by kind: read, write, or token (an address whose tokens were refused too often).',
       labelNames: ['kind'] as const,
       registers: [registry],
     }),

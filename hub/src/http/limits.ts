@@ -90,6 +90,8 @@ export interface AuthFailureLimit {
   windowMs?: number;
   /** Addresses counted apart per window; beyond, the newcomers share one count. Default 20,000. */
   maxClients?: number;
+  /** Counts the requests refused (the hub's citypilot_hub_api_rate_limited_total, kind `token`). */
+  refused?: { inc(labels: { kind: 'token' }): void };
 }
 
 /**
@@ -99,7 +101,7 @@ export interface AuthFailureLimit {
  * registerAuth (its onRequest hook must run first).
  */
 export function registerAuthFailureLimit(app: FastifyInstance, options: AuthFailureLimit = {}): void {
-  const { failures = 60, windowMs = 60_000, maxClients = 20_000 } = options;
+  const { failures = 60, windowMs = 60_000, maxClients = 20_000, refused } = options;
   let window = { start: 0, counts: new Map<string, number>() };
   const current = (now: number) => {
     if (now - window.start >= windowMs) window = { start: now - (now % windowMs), counts: new Map() };
@@ -112,6 +114,7 @@ export function registerAuthFailureLimit(app: FastifyInstance, options: AuthFail
     const { start, counts } = current(now);
     if ((counts.get(keyOf(request, counts)) ?? 0) < failures) return;
     const retryAfter = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
+    refused?.inc({ kind: 'token' });
     return reply
       .code(429)
       .header('retry-after', String(retryAfter))
