@@ -24,7 +24,7 @@ describe('hub API: catalog and completeness', () => {
   it.each([
     ['by=floor&step=day&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', 'by must be "point" or "building", not "floor"'],
     ['step=week&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', 'step must be "hour" or "day", not "week"'],
-    ['from=yesterday&to=2026-01-02T00:00:00Z', 'from must be an ISO 8601 date-time, e.g. 2026-10-25T00:00:00+02:00'],
+    ['from=yesterday&to=2026-01-02T00:00:00Z', 'from must be an ISO 8601 date-time with its offset, e.g. 2026-10-25T00:00:00+02:00, not "yesterday"'],
     ['from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'to must be after from'],
     ['step=hour&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z', 'at most 31 days of hours per request'],
     ['from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&timezone=Mars/Olympus', 'unknown time zone "Mars/Olympus"'],

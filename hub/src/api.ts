@@ -3,16 +3,22 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { silentLogger, type Logger } from '@citypilot/sdk';
 import { registerAccess } from './auth/access.js';
 import { auditRoutes, registerAudit } from './auth/audit.js';
+import type { AuditWriterOptions } from './auth/audit-writer.js';
 import { registerAuth, type AuthOptions } from './auth/authenticate.js';
 import { registerOpenApi } from './auth/openapi.js';
 import { listBuildings } from './storage/catalog.js';
-import { completeness } from './storage/completeness.js';
+import { completeness, completenessKeys } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
 import { recordTimescaleJobs, type HubMetrics } from './metrics.js';
 import { jobsHealth } from './storage/jobs.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
+import { registerErrors } from './http/errors.js';
+import { registerAuthFailureLimit, registerRateLimits, type AuthFailureLimit, type RateLimits } from './http/limits.js';
+import { openApiPools, type ApiPoolOptions, type ApiPools } from './http/pools.js';
+import { registerPublicCache, type PublicCacheOptions } from './http/public-cache.js';
+import { parseInstant } from './http/time.js';
 
 export interface ApiDependencies {
   storage: Storage;
@@ -27,7 +33,28 @@ export interface ApiDependencies {
   objectives?: Objectives;
   /** The service data API (service-data/routes.ts), when given. */
   serviceData?: ServiceData;
+  /**
+   * Addresses of reverse proxies (comma-separated addresses or CIDR ranges) whose
+   * X-Forwarded-For names the client, for the rate limits. Default none: the peer is the client.
+   */
+  trustProxy?: string;
+  /** Requests per client and window (http/limits.ts). */
+  rateLimits?: RateLimits;
+  /** Refused tokens per address and window before the address is refused outright (http/limits.ts). */
+  authFailures?: AuthFailureLimit;
+  /** The cache of costly public reads (http/public-cache.ts); its paths are the API's. */
+  publicCache?: Omit<PublicCacheOptions, 'paths'>;
+  /** The API's own database connections and their statement timeout (http/pools.ts). */
+  pools?: ApiPoolOptions;
+  /** The audit's queue bound and its sampling of refused anonymous attempts (auth/audit-writer.ts). */
+  audit?: Pick<AuditWriterOptions, 'refusedSamplePerWindow' | 'windowMs' | 'maxPending'>;
 }
+
+/** Public routes whose anonymous answers are cached for a few seconds (objectives cache their own). */
+const PUBLIC_CACHED = ['/', '/api/status', '/api/buildings', '/api/completeness'];
+
+/** Most rows one /api/completeness answer may have (keys × buckets). */
+export const COMPLETENESS_MAX_ROWS = 100_000;
 
 /**
  * The hub's HTTP API: `/healthz`, Prometheus `/metrics`, `/api/status` (gateways, points and
@@ -35,36 +62,48 @@ export interface ApiDependencies {
  * against expected, per point or building, per hour or day), `/api/audit` (the audited writes),
  * `/api/openapi.json` (the API's OpenAPI document), and `/`, the status as a page.
  *
- * Every request gets its `principal` from its bearer token (registerAuth), every route under
- * /api declares who may call it and what a technician's sites restrict (registerAccess), and
- * every write is audited (registerAudit). Routes are declared in plugins registered after registerOpenApi:
+ * Every request gets its `principal` from its bearer token (registerAuth), is counted against its
+ * client's rate limit (registerRateLimits), is let through only if its route's declared access
+ * allows it (registerAccess: roles, and what a technician's sites restrict), and every write is
+ * audited (registerAudit). Every failure is answered by registerErrors: 4xx with the reason, or
+ * 500 "internal error" with a request id. Costly public reads are cached briefly
+ * (registerPublicCache). Routes query the database through the API's own pool, whose statement
+ * timeout bounds every request; /healthz has a connection of its own. Routes are declared in
+ * plugins registered after registerOpenApi:
  * a route declared directly on `app` would be missing from the OpenAPI document.
  */
 export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const { storage, metrics, logger = silentLogger, auth } = dependencies;
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, trustProxy: dependencies.trustProxy ?? false });
+  const pools = openApiPools(storage.pool, dependencies.pools);
+  app.addHook('onClose', () => pools.end());
+  registerErrors(app, { logger });
+  registerAuthFailureLimit(app, { refused: metrics.apiRateLimited, ...dependencies.authFailures });
   registerAuth(app, { pool: storage.pool, logger, ...auth });
-  registerAccess(app, { pool: storage.pool });
-  registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures });
+  registerRateLimits(app, { refused: metrics.apiRateLimited, ...dependencies.rateLimits });
+  registerAccess(app, { pool: pools.api });
+  registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });
+  registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures, writer: { sampledOut: metrics.auditSampledOut, ...dependencies.audit } });
   registerOpenApi(app);
-  app.register(auditRoutes, { pool: storage.pool });
-  app.register(async (instance) => hubRoutes(instance, dependencies));
+  app.register(auditRoutes, { pool: pools.api });
+  app.register(async (instance) => hubRoutes(instance, dependencies, pools));
   const { objectives, serviceData } = dependencies;
-  if (objectives) app.register(async (instance) => objectiveRoutes(instance, { objectives, pool: storage.pool, rollups: storage.rollups }));
+  if (objectives) app.register(async (instance) => objectiveRoutes(instance, { objectives, pool: pools.api, rollups: storage.rollups }));
   if (serviceData) app.register(serviceDataRoutes, { serviceData });
   return app;
 }
 
 /** Health, metrics, status and catalog: readable by anyone; a technician token sees its own sites only. */
-function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies): void {
+function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: ApiDependencies, pools: ApiPools): void {
+  // On its own connection: a monitor must get its answer while the API's queries are busy.
   app.get('/healthz', { schema: { summary: 'Whether the hub, its database and NATS are up, and its TimescaleDB jobs', tags: ['hub'], response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     let database = 'ok';
     try {
-      await storage.pool.query('SELECT 1');
+      await pools.health.query('SELECT 1');
     } catch (error) {
       database = (error as Error).message;
     }
-    const failed = database === 'ok' ? await jobsHealth(storage) : undefined;
+    const failed = database === 'ok' ? await jobsHealth(storage.mode, pools.health) : undefined;
     const nats = natsConnected() ? 'ok' : 'disconnected';
     const up = database === 'ok' && nats === 'ok';
     // A failed job degrades the hub but is no reason to restart it or take it out of service.
@@ -82,27 +121,37 @@ function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: Ap
   app.get(
     '/api/buildings',
     { config: { access: { roles: ['public'], sites: { filter: true } } }, schema: { summary: 'The buildings of the catalog', tags: ['catalog'], response: { 200: Type.Array(Building, { description: 'The buildings, by id' }) } } },
-    async (request) => (await listBuildings(storage.pool)).filter((b) => request.siteScope.hasSite(b.site)),
+    async (request) => (await listBuildings(pools.api)).filter((b) => request.siteScope.hasSite(b.site)),
   );
 
   // The handler checks the query itself, to say what is wrong in its own words; the schema says
   // the same to the OpenAPI document, and its validation result is left unused.
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/completeness', { config: { access: { roles: ['public'], sites: { filter: true } } }, attachValidation: true, schema: CompletenessSchema }, async (request, reply) => {
-    const { by = 'building', step = 'day', from, to, timezone } = request.query;
+    const { by = 'building', step = 'day', timezone } = request.query;
+    const from = parseInstant('from', request.query.from);
+    const to = parseInstant('to', request.query.to);
+    const days = step === 'hour' ? 31 : 366;
     const problem =
       (!['point', 'building'].includes(by) && `by must be "point" or "building", not ${JSON.stringify(by)}`) ||
       (!['hour', 'day'].includes(step) && `step must be "hour" or "day", not ${JSON.stringify(step)}`) ||
-      ((!from || Number.isNaN(Date.parse(from))) && 'from must be an ISO 8601 date-time, e.g. 2026-10-25T00:00:00+02:00') ||
-      ((!to || Number.isNaN(Date.parse(to))) && 'to must be an ISO 8601 date-time') ||
-      (Date.parse(to!) <= Date.parse(from!) && 'to must be after from') ||
-      ((Date.parse(to!) - Date.parse(from!)) / 3_600_000 > (step === 'hour' ? 24 * 31 : 24 * 366) && `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request`);
+      (typeof from === 'string' && from) ||
+      (typeof to === 'string' && to) ||
+      (timezone !== undefined && !/^[A-Za-z0-9_+\-/]{1,64}$/.test(timezone) && `unknown time zone ${JSON.stringify(timezone.slice(0, 64))}`);
     if (problem) return reply.code(400).send({ error: problem });
+    const range = { from: from as Date, to: to as Date };
+    if (range.to <= range.from) return reply.code(400).send({ error: 'to must be after from' });
+    if (range.to.getTime() - range.from.getTime() > days * 86_400_000) return reply.code(400).send({ error: `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request` });
+    const keys = await completenessKeys(pools.api, by as 'point' | 'building');
+    const rows = keys * Math.ceil((range.to.getTime() - range.from.getTime()) / (step === 'hour' ? 3_600_000 : 86_400_000));
+    if (rows > COMPLETENESS_MAX_ROWS) {
+      return reply.code(400).send({ error: `this would answer about ${rows} rows, more than ${COMPLETENESS_MAX_ROWS}: ask a shorter range, step=day or by=building` });
+    }
     try {
-      const rows = await completeness(storage.pool, { by: by as 'point' | 'building', step: step as 'hour' | 'day', from: new Date(from!), to: new Date(to!), timezone });
+      const found = await completeness(pools.api, { by: by as 'point' | 'building', step: step as 'hour' | 'day', ...range, timezone });
       const scope = request.siteScope;
-      if (scope.all) return rows;
+      if (scope.all) return found;
       const held = by === 'point' ? await scope.gateways() : await scope.buildings();
-      return rows.filter((r) => held.has(by === 'point' ? r.key.slice(0, r.key.indexOf('/')) : r.key));
+      return found.filter((r) => held.has(by === 'point' ? r.key.slice(0, r.key.indexOf('/')) : r.key));
     } catch (error) {
       if ((error as { code?: string }).code === '22023') return reply.code(400).send({ error: `unknown time zone ${JSON.stringify(timezone)}` });
       throw error;
@@ -219,12 +268,14 @@ const CompletenessSchema = {
   summary: 'Samples received against samples expected',
   description:
     "Per point or building, per hour or day in the city's time zone (days of a daylight-saving change have 23 or 25 hours). " +
-    'Expected counts come from each point\'s poll interval; retired points and points without an interval are left out.',
+    'Expected counts come from each point\'s poll interval; retired points and points without an interval are left out. ' +
+    `Limits: at most 31 days of hours or 366 days, and at most ${COMPLETENESS_MAX_ROWS} rows (keys × buckets) per request (400 beyond, with the estimate); ` +
+    'times between the years 1900 and 9999. Answers to callers without a token are cached for a few seconds (`x-cache: hit`).',
   tags: ['catalog'],
   querystring: Type.Object({
     by: Type.Optional(oneOf(['point', 'building'], { default: 'building', description: 'One row per point (`<gateway>/<point>`) or per building' })),
     step: Type.Optional(oneOf(['hour', 'day'], { default: 'day', description: 'Bucket width; at most 31 days of hours or 366 days per request' })),
-    from: Type.String({ format: 'date-time', description: 'Start of the range (included), e.g. 2026-10-25T00:00:00+02:00' }),
+    from: Type.String({ format: 'date-time', description: 'Start of the range (included), ISO 8601 with its offset, e.g. 2026-10-25T00:00:00+02:00' }),
     to: Type.String({ format: 'date-time', description: 'End of the range (excluded), after from' }),
     timezone: Type.Optional(Type.String({ description: "IANA time zone of the buckets; default the city's (Europe/Paris)" })),
   }),
@@ -239,6 +290,6 @@ const CompletenessSchema = {
       }),
       { description: 'One row per key and bucket, by key then time' },
     ),
-    400: Type.Object({ error: Type.String() }, { description: 'What is wrong with the query' }),
+    400: Type.Object({ error: Type.String(), code: Type.Optional(Type.String()) }, { description: 'What is wrong with the query' }),
   },
 };

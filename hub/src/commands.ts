@@ -55,6 +55,11 @@ Hub environment:
   NATS_CREDENTIALS  the hub's NATS credentials file, for a server with per-gateway users
   HUB_HOST, HUB_PORT  HTTP API address (default 127.0.0.1:8080)
   HUB_INGEST_WORKERS  ingest loops in this process (default 1)
+  HUB_ANONYMOUS_READS, HUB_ANONYMOUS_WRITES  requests per minute per address without a token
+                    (default 600 reads, 30 writes; a token's holder gets 20 times as many)
+  HUB_STATEMENT_TIMEOUT_MS  longest database query of an API request (default 10000)
+  HUB_TRUST_PROXY   addresses of reverse proxies (comma-separated, CIDR allowed) whose
+                    X-Forwarded-For names the client for the rate limits (default none)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
   CITYPILOT_CONFIG_BUCKET  key-value bucket of the gateways' configurations (default citypilot-config)
   CITYPILOT_TIMESCALE  auto (default) or off
@@ -191,6 +196,18 @@ async function runHub(io: CliIo): Promise<number> {
   if (!databaseUrl) return 2;
   const env = process.env;
   const logger = createLogger('citypilot-hub');
+  const limits: Record<string, number | undefined> = {};
+  for (const name of ['HUB_ANONYMOUS_READS', 'HUB_ANONYMOUS_WRITES', 'HUB_STATEMENT_TIMEOUT_MS']) {
+    const text = env[name];
+    if (text === undefined || text === '') continue;
+    if (!/^[1-9]\d{0,8}$/.test(text)) {
+      io.err(`${name}: ${JSON.stringify(text)} is not a whole number from 1 to 999999999`);
+      return 2;
+    }
+    limits[name] = Number(text);
+  }
+  const reads = limits.HUB_ANONYMOUS_READS;
+  const writes = limits.HUB_ANONYMOUS_WRITES;
   let hub: Hub;
   try {
     hub = await Hub.start({
@@ -204,6 +221,14 @@ async function runHub(io: CliIo): Promise<number> {
       timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
       timezone: env.CITYPILOT_TIMEZONE,
       lifecycle: lifecycleFromEnv(env),
+      api: {
+        rateLimits: {
+          ...(reads ? { anonymousReads: reads, authenticatedReads: 20 * reads } : {}),
+          ...(writes ? { anonymousWrites: writes, authenticatedWrites: 40 * writes } : {}),
+        },
+        pools: { statementTimeoutMs: limits.HUB_STATEMENT_TIMEOUT_MS },
+        trustProxy: env.HUB_TRUST_PROXY || undefined,
+      },
     });
   } catch (error) {
     // Checked before anything starts: say which variable is wrong, as for DATABASE_URL.

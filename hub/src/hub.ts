@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
 import { natsCredentialsOptions } from '@citypilot/gateway';
-import { buildApi } from './api.js';
+import { buildApi, type ApiDependencies } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
 import type { LifecycleOptions } from './storage/lifecycle.js';
@@ -32,6 +32,8 @@ export interface HubOptions {
   lifecycle?: LifecycleOptions;
   /** How often the objectives are evaluated again (ms). Default 5 minutes. */
   objectivesEveryMs?: number;
+  /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
+  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy'>;
 }
 
 /** Subject on which the hub publishes the objectives' status changes (JSON StatusChange). */
@@ -85,7 +87,7 @@ export class Hub {
         },
       });
       const schedule = new ObjectiveSchedule(objectives, { timezone, logger: options.logger, everyMs: options.objectivesEveryMs ?? 300_000 });
-      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), logger: options.logger, objectives, serviceData });
+      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), logger: options.logger, objectives, serviceData, ...options.api });
       // New service data moves the objectives that read it: evaluate soon rather than at the next tick.
       api.addHook('onResponse', async (request, reply) => {
         if (request.method === 'POST' && request.url.startsWith('/api/service-data') && reply.statusCode < 300) schedule.poke();

@@ -26,6 +26,17 @@ export function createHubMetrics() {
       help: 'API writes that could not be recorded in the audit (each one logged).',
       registers: [registry],
     }),
+    auditSampledOut: new Counter({
+      name: 'citypilot_hub_audit_sampled_out_total',
+      help: 'Refused anonymous API writes (401, 429) left out of the audit beyond its sample; each group is counted in a summary row.',
+      registers: [registry],
+    }),
+    apiRateLimited: new Counter({
+      name: 'citypilot_hub_api_rate_limited_total',
+      help: 'API requests answered 429 because their client exceeded its rate limit, by kind: read, write, or token (an address whose tokens were refused too often).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     consumerPending: new Gauge({
       name: 'citypilot_hub_ingest_pending_messages',
       help: 'Batches waiting in JetStream for the ingest consumer (lag).',

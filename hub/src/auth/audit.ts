@@ -2,7 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { silentLogger, type Logger } from '@citypilot/sdk';
-import { BackgroundWrites } from './background-writes.js';
+import { parseInstant } from '../http/time.js';
+import { AuditWriter, type AuditWriterOptions } from './audit-writer.js';
 import { ANONYMOUS } from './principal.js';
 import { redactTokens } from './tokens.js';
 
@@ -35,7 +36,9 @@ export interface AuditOptions {
   /** Where failures to record an entry go. Default: nowhere. */
   logger?: Logger;
   /** Counts the entries that could not be recorded (the hub's citypilot_hub_audit_failures_total). */
-  failures?: { inc(): void };
+  failures?: { inc(n?: number): void };
+  /** Batching, queue bound and sampling of refused anonymous attempts: see AuditWriter. */
+  writer?: Omit<AuditWriterOptions, 'pool' | 'logger' | 'failures'>;
 }
 
 /** One audited request, as stored and as `GET /api/audit` returns it. */
@@ -59,31 +62,34 @@ export interface AuditEntry {
  * Records every request that reached a route with a method other than GET, HEAD or OPTIONS,
  * whatever its outcome (401, 403, 400 and 500 too), in an onResponse hook: after the response,
  * so that the audit never delays a reply; a failure to record is logged and counted, never
- * reported to the client. Requests that matched no route (404) are not recorded. Needs the
- * principal set by registerAuth; declare it before the routes.
+ * reported to the client. Requests that matched no route (404) are not recorded. Rows are
+ * written in batches by an AuditWriter, which bounds its queue and stores only a sample of a
+ * flood of refused anonymous attempts (counting the rest). NUL characters of a body are stored
+ * escaped (`\u0000` as text), so that no body can make its own audit fail. Needs the principal
+ * set by registerAuth; declare it before the routes.
  */
 export function registerAudit(app: FastifyInstance, options: AuditOptions): void {
   const { pool, logger = silentLogger, failures } = options;
-  const writes = new BackgroundWrites();
+  const writer = new AuditWriter({ pool, logger, failures, ...options.writer });
   app.decorateRequest('auditSummary', null);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     if (READ_METHODS.has(request.method) || route === undefined) return;
     const principal = request.principal ?? ANONYMOUS;
     const summary = request.auditSummary ? summarize(request.auditSummary, 3) : bodySummary(request.body);
-    writes.add(
-      pool.query(
-        `INSERT INTO api_audit (at, principal_id, role, method, route, target, status_code, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
-        [new Date(), principal.id, principal.role, request.method, route, request.url.split('?')[0], reply.statusCode, summary === null ? null : JSON.stringify(summary)],
-      ),
-      (error) => {
-        failures?.inc();
-        logger.error({ method: request.method, route, principal: principal.id, err: (error as Error).message }, 'could not record an API write in the audit');
-      },
-    );
+    writer.record({
+      at: new Date(),
+      principal: principal.id,
+      role: principal.role,
+      method: request.method,
+      route,
+      target: escapeNul(request.url.split('?')[0]!),
+      status: reply.statusCode,
+      summary: summary === null ? null : JSON.stringify(summary),
+    });
   });
   app.addHook('onClose', async () => {
-    await writes.settled();
+    await writer.close();
   });
 }
 
@@ -103,9 +109,14 @@ function summarize(value: Record<string, unknown> | unknown[], depth: number): R
   return { truncated: true, keys: Object.keys(summary).slice(0, KEYS_MAX) };
 }
 
+/** `text` with each NUL character as the six characters `\u0000`: PostgreSQL stores no NUL. */
+function escapeNul(text: string): string {
+  return text.replaceAll('\u0000', '\\u0000');
+}
+
 function redact(value: unknown, level: number, depth: number): unknown {
   if (typeof value === 'string') {
-    const text = redactTokens(value);
+    const text = redactTokens(escapeNul(value));
     return text.length > STRING_MAX_CHARS ? `${text.slice(0, STRING_MAX_CHARS)}…` : text;
   }
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
@@ -119,7 +130,7 @@ function redact(value: unknown, level: number, depth: number): unknown {
     if (level >= depth) return `[object of ${keys.length} keys]`;
     const out: Record<string, unknown> = {};
     for (const key of keys.slice(0, KEYS_MAX)) {
-      out[key] = SECRET_KEY.test(key) && !ID_KEY.test(key) ? '[redacted]' : redact((value as Record<string, unknown>)[key], level + 1, depth);
+      out[escapeNul(key)] = SECRET_KEY.test(key) && !ID_KEY.test(key) ? '[redacted]' : redact((value as Record<string, unknown>)[key], level + 1, depth);
     }
     if (keys.length > KEYS_MAX) out['…'] = `${keys.length - KEYS_MAX} more keys`;
     return out;
@@ -128,10 +139,10 @@ function redact(value: unknown, level: number, depth: number): unknown {
 }
 
 const AuditQuerySchema = Type.Object({
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Entries at or after this instant (ISO 8601 with an offset).' })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'Entries at or after this instant (ISO 8601 with an offset, years 1900 to 9999).' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'Entries before this instant.' })),
   principal: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Entries of one principal: a token's id, or anonymous." })),
-  before: Type.Optional(Type.Integer({ minimum: 1, description: 'Entries with an id below this one: for the next page, the last id received.' })),
+  before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Entries with an id below this one: for the next page, the last id received.' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: AUDIT_LIMIT_MAX, default: 100, description: 'Most entries returned, newest first.' })),
 });
 type AuditQuery = Static<typeof AuditQuerySchema>;
@@ -172,9 +183,12 @@ export const auditRoutes: FastifyPluginAsync<{ pool: pg.Pool }> = async (app, { 
       const unknown = [...new URLSearchParams(request.url.split('?')[1] ?? '').keys()].filter((k) => !AUDIT_PARAMETERS.includes(k));
       if (unknown.length) return reply.code(400).send({ error: `unknown parameter ${unknown.join(', ')}: the parameters are ${AUDIT_PARAMETERS.join(', ')}` });
       if (request.validationError) return reply.code(400).send({ error: request.validationError.message });
-      const { from, to, principal, before, limit } = request.query;
-      if (from && to && Date.parse(to) <= Date.parse(from)) return reply.code(400).send({ error: 'to must be after from' });
-      return queryAudit(pool, { from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined, principal, before, limit: limit ?? 100 });
+      const { principal, before, limit } = request.query;
+      const from = request.query.from === undefined ? undefined : parseInstant('from', request.query.from);
+      const to = request.query.to === undefined ? undefined : parseInstant('to', request.query.to);
+      if (typeof from === 'string' || typeof to === 'string') return reply.code(400).send({ error: typeof from === 'string' ? from : to });
+      if (from && to && to <= from) return reply.code(400).send({ error: 'to must be after from' });
+      return queryAudit(pool, { from, to, principal, before, limit: limit ?? 100 });
     },
   );
 };

@@ -63,7 +63,7 @@ describe('hub API: the OpenAPI document', () => {
       ['timezone', 'query', false],
     ]);
     expect(operation.parameters![0]!.schema).toEqual({ type: 'string', enum: ['point', 'building'], default: 'building' });
-    expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401']);
+    expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401', '429', '500', '503']);
   });
 
   it('documents the bearer scheme and the roles of each route', () => {

@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const names = { prefix: `cpbench.obj.${port}`, stream: `CPBENCH_OBJ_${port}`, durable: 'hub-ingest' };
     const natsUrl = services.natsUrl;
     streams = () => deleteStreams(natsUrl, names);
-    hub = spawnCli(['hub', 'run'], { ...process.env, DATABASE_URL: db.url, NATS_URL: natsUrl, HUB_PORT: String(port), LOG_LEVEL: 'warn', CITYPILOT_STREAM: names.stream, CITYPILOT_SUBJECT_PREFIX: names.prefix });
+    hub = spawnCli(['hub', 'run'], { ...process.env, DATABASE_URL: db.url, NATS_URL: natsUrl, HUB_PORT: String(port), LOG_LEVEL: 'warn', HUB_ANONYMOUS_READS: String(10 * o.requests), CITYPILOT_STREAM: names.stream, CITYPILOT_SUBJECT_PREFIX: names.prefix });
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok, 30_000, `the hub did not start: ${hub.output()}`);
     const keys = ['energy-per-m2-dd', 'tertiary-decree', 'lighting-energy-per-point', 'reception-waiting-time'];

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Access } from '../auth/access.js';
 import { ANONYMOUS, type Role } from '../auth/principal.js';
+import { MONTH_PATTERN, parseInstant } from '../http/time.js';
 import type { Rollups } from '../storage/rollups.js';
 import { parseFormula } from './formula.js';
 import { ObjectiveDefinitionError, THEMES, type ObjectiveDefinition, type Theme } from './model.js';
@@ -20,7 +21,7 @@ const STAFF: Role[] = ['operator', 'director', 'elected', 'agent', 'technician']
 /** A reading route of objectives: anyone, a technician within its sites (`scope`, when given, is checked). */
 const READ: Access = { roles: ['public'], sites: { check: [{ in: 'query', name: 'scope', kind: 'scope' }], filter: true } };
 
-const MONTH = '^\\d{4}-(0[1-9]|1[0-2])$';
+const MONTH = MONTH_PATTERN;
 const PERIOD = '^\\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$';
 const SCOPE = '^(city|site:[a-z0-9_-]+|building:[a-z0-9_-]+)$';
 
@@ -248,8 +249,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
           type: 'object',
           required: ['gateway', 'point', 'from', 'to'],
           properties: {
-            gateway: { type: 'string', minLength: 1 },
-            point: { type: 'string', minLength: 1 },
+            gateway: { type: 'string', minLength: 1, maxLength: 200 },
+            point: { type: 'string', minLength: 1, maxLength: 200 },
             step: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
             from: { type: 'string', format: 'date-time' },
             to: { type: 'string', format: 'date-time' },
@@ -259,12 +260,15 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       },
     },
     async (request, reply) => {
-      const { gateway, point, step = 'day', from, to } = request.query;
-      const span = Date.parse(to) - Date.parse(from);
+      const { gateway, point, step = 'day' } = request.query;
+      const from = parseInstant('from', request.query.from);
+      const to = parseInstant('to', request.query.to);
+      if (typeof from === 'string' || typeof to === 'string') return reply.code(400).send({ error: typeof from === 'string' ? from : to });
+      const span = to.getTime() - from.getTime();
       if (!(span > 0)) return reply.code(400).send({ error: 'to must be after from' });
       const limit = { hour: 31, day: 3 * 366, month: 50 * 366 }[step];
       if (span > limit * 86_400_000) return reply.code(400).send({ error: `at most ${limit} days of ${step} buckets per request` });
-      return rollups.series({ points: [{ gateway, point }], from: new Date(from), to: new Date(to), step });
+      return rollups.series({ points: [{ gateway, point }], from, to, step });
     },
   );
 

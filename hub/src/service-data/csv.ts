@@ -299,7 +299,8 @@ export function detectDelimiter(text: string): ';' | ',' | '\t' {
 export function parseNumber(text: string): number | string {
   const compact = text.replace(/(?<=\d)[ \u00a0\u202f](?=\d)/g, '');
   if (!/^[+-]?(\d+([.,]\d+)?|[.,]\d+)$/.test(compact)) return `${show(text)} is not a number`;
-  return Number(compact.replace(',', '.'));
+  const value = Number(compact.replace(',', '.'));
+  return Number.isFinite(value) ? value : `${show(text)} is too large a number (at most about 1.8e308)`;
 }
 
 /** A period as the API takes it, or a day `25/10/2026` or a month `10/2026` as spreadsheets write them. */

@@ -166,6 +166,8 @@ export function parsePeriod(period: unknown): ParsedPeriod | string {
     const valid = validDay(+m[1]!, +m[2]!, +m[3]!) && +m[4]! <= 23 && +m[5]! <= 59 && +(m[6] ?? 0) <= 59 && (m[7] === 'Z' || (+m[8]! <= 15 && +m[9]! <= 59));
     const time = Date.parse(period);
     if (!valid || Number.isNaN(time)) return `${show(period)} is not a valid time`;
+    // Its UTC instant must stay a 4-digit year too: 9999-12-31T23:59:59-14:00 is in the year 10000.
+    if (new Date(time).getUTCFullYear() > LATEST_YEAR) return `${show(period)} is after the year ${LATEST_YEAR}`;
     return { granularity: 'instant', text: new Date(time).toISOString() };
   }
   if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(period)) {
@@ -174,8 +176,12 @@ export function parsePeriod(period: unknown): ParsedPeriod | string {
   return `${show(period)} is not a period: expected ${PERIOD_EXPECTED}`;
 }
 
+/** The years a period may be in: what the hub's calendar and PostgreSQL both handle. */
+const EARLIEST_YEAR = 1900;
+const LATEST_YEAR = 9999;
+
 function validYear(year: number): boolean {
-  return year >= 1900;
+  return year >= EARLIEST_YEAR && year <= LATEST_YEAR;
 }
 
 function validMonth(month: number): boolean {

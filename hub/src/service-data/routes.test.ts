@@ -134,7 +134,7 @@ describe('service-data routes', () => {
     const unknown = await post({ values: [{ ...value, source: 'parking-centre' }] });
     expect([unknown.statusCode, unknown.json().error]).toEqual([400, 'values[0].source: no source "parking-centre" is defined (an operator defines sources)']);
     const empty = await post({ values: [] });
-    expect([empty.statusCode, empty.json().error]).toEqual([400, 'values: expected a list of at least 1 item(s), got []']);
+    expect([empty.statusCode, empty.json().error]).toEqual([400, 'values: expected a list of 1 to 10000 item(s), got []']);
     const malformed = await post('{"values": [', json);
     expect(malformed.statusCode).toBe(400);
     expect(malformed.json().error).toMatch(/JSON/);

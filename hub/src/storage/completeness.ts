@@ -66,3 +66,13 @@ export async function completeness(pool: pg.Pool, query: CompletenessQuery): Pro
     return { key: r.key, bucket: String(r.bucket), received, expected, ratio: expected > 0 ? Math.min(1, received / expected) : 0 };
   });
 }
+
+/** How many keys (points or buildings) a completeness query would give rows for, per bucket. */
+export async function completenessKeys(pool: pg.Pool, by: 'point' | 'building'): Promise<number> {
+  const key = by === 'point' ? 'p.id' : 'g.building_key';
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(DISTINCT ${key}) AS n FROM points p JOIN gateways g ON g.id = p.gateway_id
+      WHERE p.retired_at IS NULL AND p.interval_ms IS NOT NULL ${by === 'building' ? 'AND g.building_key IS NOT NULL' : ''}`,
+  );
+  return Number(rows[0]!.n);
+}

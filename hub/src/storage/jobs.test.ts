@@ -134,7 +134,7 @@ for (const engine of engines) {
       async () => {
         const closed = await Storage.open({ databaseUrl: db.url, logger: quiet });
         await closed.close();
-        expect(await jobsHealth(closed)).toEqual([{ job: 'TimescaleDB jobs', failedAt: null, reason: 'their statistics could not be read' }]);
+        expect(await jobsHealth(closed.mode, closed.pool)).toEqual([{ job: 'TimescaleDB jobs', failedAt: null, reason: 'their statistics could not be read' }]);
       },
     );
   });

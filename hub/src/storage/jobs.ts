@@ -120,10 +120,10 @@ export function failedJobs(jobs: readonly TimescaleJob[]): FailedJob[] {
  * well), or undefined on plain PostgreSQL. Statistics that cannot be read count as one failure
  * (the hub cannot tell its jobs run), told without the database's message.
  */
-export async function jobsHealth(storage: Pick<Storage, 'mode' | 'timescaleJobs'>): Promise<FailedJob[] | undefined> {
-  if (storage.mode !== 'timescaledb') return undefined;
+export async function jobsHealth(mode: Storage['mode'], db: pg.Pool | pg.ClientBase): Promise<FailedJob[] | undefined> {
+  if (mode !== 'timescaledb') return undefined;
   try {
-    return failedJobs(await storage.timescaleJobs());
+    return failedJobs(await readTimescaleJobs(db));
   } catch {
     return [{ job: 'TimescaleDB jobs', failedAt: null, reason: 'their statistics could not be read' }];
   }

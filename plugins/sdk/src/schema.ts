@@ -83,13 +83,24 @@ function describeError(error: ValueError): ConfigIssue {
     // TypeBox reports the unexpected key itself as the path's last element.
     return { path, message: 'is not a known setting (check its spelling and indentation)' };
   }
-  const shown = JSON.stringify(value);
+  const shown = showValue(value);
   if (typeof value === 'number' && (schema.minimum !== undefined || schema.maximum !== undefined) && (schema.type === 'integer' || schema.type === 'number')) {
     if (schema.type !== 'integer' || Number.isInteger(value)) {
       return { path, message: `${value} is outside ${schema.minimum ?? '-∞'}..${schema.maximum ?? '∞'}` };
     }
   }
   return { path, message: `expected ${describeSchema(schema)}, got ${shown}` };
+}
+
+/**
+ * A value as a message shows it: JSON, but a long list by its length and a long string cut, so
+ * that a message about 10,001 items or a 300-character name stays readable.
+ */
+function showValue(value: unknown): string {
+  if (Array.isArray(value) && value.length > 10) return `a list of ${value.length} items`;
+  if (typeof value === 'string' && value.length > 80) return `${JSON.stringify(value.slice(0, 60))}… (${value.length} characters)`;
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** Words for what a schema accepts. */
@@ -110,12 +121,14 @@ export function describeSchema(schema: TSchema): string {
       return noun;
     }
     case 'string':
-      if (schema.pattern) return `a string matching ${schema.pattern}`;
+      if (schema.pattern) return `a string matching ${schema.pattern}${schema.maxLength !== undefined ? ` of at most ${schema.maxLength} characters` : ''}`;
+      if (schema.maxLength !== undefined) return `a ${schema.minLength ? 'non-empty ' : ''}string of at most ${schema.maxLength} characters`;
       if (schema.minLength) return 'a non-empty string';
       return 'a string';
     case 'boolean':
       return 'true or false';
     case 'array':
+      if (schema.maxItems !== undefined) return `a list of ${schema.minItems ?? 0} to ${schema.maxItems} item(s)`;
       return schema.minItems ? `a list of at least ${schema.minItems} item(s)` : 'a list';
     case 'object':
       return schema.properties ? `a mapping with ${Object.keys(schema.properties).join(', ')}` : 'a mapping';
