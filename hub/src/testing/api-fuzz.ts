@@ -187,10 +187,20 @@ const INTERNAL_DETAIL = new RegExp(
   ].join('|'),
 );
 
-/** Failures of one kind: same status, same words once quoted input and numbers are left out. */
+/**
+ * Failures of one kind: same problem, same error code and words (of a JSON answer's `code` and
+ * `message` or `error`, else of the body) once quoted input and numbers are left out.
+ */
 function failureKind(found: { problem: string; answer?: FuzzAnswer }): string {
-  const words = (found.answer?.body ?? '').slice(0, 200).replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, '#');
-  return `${found.problem.replace(/\d+/g, '#')} ${words}`;
+  let words = found.answer?.body ?? '';
+  try {
+    const parsed = JSON.parse(words) as { code?: unknown; message?: unknown; error?: unknown } | null;
+    if (parsed && typeof parsed === 'object') words = [parsed.code, parsed.message ?? parsed.error].filter((w) => w !== undefined).map(String).join(' ');
+  } catch {
+    // Not JSON: the body's own words.
+  }
+  const general = (text: string) => text.slice(0, 200).replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, '#');
+  return `${general(found.problem)} ${general(words)}`;
 }
 
 function excerpt(answer: FuzzAnswer): FuzzAnswer {
