@@ -1,12 +1,14 @@
 /**
  * The fuzzer itself, on a small fastify API with known faults, documented the way the hub
- * documents its routes (registerOpenApi, requireRole): it must find each fault, shrink it to a
- * readable request, and leave the sound routes alone.
+ * documents its routes (registerOpenApi reading each route's `config.access`): it must find each
+ * fault, shrink it to a readable request, and leave the sound routes alone. This API does not
+ * register the hub's enforcement of that declaration (registerAccess), so that one route can be
+ * documented for operators and let everyone through; the sound route checks its role by hand.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerOpenApi } from '../auth/openapi.js';
-import { ANONYMOUS, requireRole, type Role } from '../auth/principal.js';
+import { ANONYMOUS, type Role } from '../auth/principal.js';
 import { fuzzApi, type FuzzReport, type OpenApiDocument } from './api-fuzz.js';
 
 describe('API fuzzer', () => {
@@ -32,16 +34,22 @@ describe('API fuzzer', () => {
           return { length: request.query.text?.length ?? 0 };
         },
       );
-      // Documented for operators, but its guard lets everyone through.
-      const leakyGuard = Object.assign(async () => undefined, { roles: ['operator', 'admin'] as Role[] });
+      // Documented for operators, but nothing enforces it: everyone gets through.
       api.put<{ Params: { key: string } }>(
         '/settings/:key',
-        { preHandler: leakyGuard, schema: { params: { type: 'object', properties: { key: { type: 'string', pattern: '^[a-z]+$' } } }, body: { type: 'object' } } },
+        { config: { access: { roles: ['operator'] } }, schema: { params: { type: 'object', properties: { key: { type: 'string', pattern: '^[a-z]+$' } } }, body: { type: 'object' } } },
         async (request) => ({ saved: request.params.key }),
       );
       api.post<{ Body: { count: number } }>(
         '/sound',
-        { preHandler: requireRole('operator'), schema: { body: { type: 'object', required: ['count'], properties: { count: { type: 'integer', minimum: 0, maximum: 10 } }, additionalProperties: false } } },
+        {
+          config: { access: { roles: ['operator'] } },
+          preHandler: async (request, reply) => {
+            const { role } = request.principal;
+            if (role === 'public') return reply.code(401).send({ error: 'this needs a token with the role operator' });
+            if (role !== 'operator' && role !== 'admin') return reply.code(403).send({ error: 'it needs the role operator' });
+          },
+          schema: { body: { type: 'object', required: ['count'], properties: { count: { type: 'integer', minimum: 0, maximum: 10 } }, additionalProperties: false } } },
         async (request) => ({ doubled: request.body.count * 2 }),
       );
     });
