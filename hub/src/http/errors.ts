@@ -111,7 +111,8 @@ export function answerFor(error: Error & { statusCode?: number; code?: string; s
  */
 export function inputProblem(root: string, input: unknown): string | undefined {
   if (typeof input === 'string') return hasNul(input) ? `${root}: contains a NUL character (\\u0000), which the hub does not accept` : undefined;
-  if (input === null || typeof input !== 'object' || Buffer.isBuffer(input)) return undefined;
+  // Parsed JSON and query strings are walked; a stream (a CSV upload's) is the route's to read.
+  if (!isPlain(input)) return undefined;
   const stack: [unknown, string, number][] = [[input, root, 0]];
   while (stack.length) {
     const [value, path, depth] = stack.pop()!;
@@ -119,7 +120,7 @@ export function inputProblem(root: string, input: unknown): string | undefined {
       if (hasNul(value)) return `${path}: contains a NUL character (\\u0000), which the hub does not accept`;
     } else if (typeof value === 'number') {
       if (!Number.isFinite(value)) return `${path}: expected a finite number`;
-    } else if (value !== null && typeof value === 'object') {
+    } else if (isPlain(value)) {
       if (depth >= MAX_BODY_DEPTH) return `${path}: nested too deeply (at most ${MAX_BODY_DEPTH} levels)`;
       const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
       for (let i = entries.length - 1; i >= 0; i--) {
@@ -130,6 +131,11 @@ export function inputProblem(root: string, input: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+function isPlain(value: unknown): value is object {
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return false;
+  return typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] !== 'function';
 }
 
 function hasNul(text: string): boolean {

@@ -193,10 +193,6 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
     throw error;
   });
 
-  // CSV files as the stream of their bytes: the import reads and decodes them as they arrive
-  // (csv-import.ts), so that a large file is never whole in memory; it enforces csvBodyLimit.
-  app.addContentTypeParser(CSV_MEDIA_TYPES, (_request, payload, done) => done(null, payload));
-
   const principalOf = (request: FastifyRequest) => request.principal ?? ANONYMOUS;
 
   app.post<{ Body: Static<typeof SubmitBody>; Querystring: Static<typeof SubmitQuery> }>(
@@ -221,50 +217,56 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
     },
   );
 
-  app.post<{ Querystring: Static<typeof ImportQuery>; Body: AsyncIterable<Uint8Array> }>(
-    '/api/service-data/import',
-    {
-      config: { access: { roles: ['agent', 'operator'] } },
-      bodyLimit: csvBodyLimit,
-      // The body is a stream, checked as it is read.
-      validatorCompiler: (route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : compile(route as unknown as { schema: TSchema; httpPart?: string })),
-      schema: described('Import a CSV file of a source: its good rows are stored, the others counted and the first ones reported', {
-        consumes: CSV_MEDIA_TYPES,
-        querystring: ImportQuery,
-        body: Type.String({ description: `the CSV file (text/csv; UTF-8 or Windows-1252, or the charset given), at most ${csvBodyLimit} bytes`, expected: 'the CSV file, sent with Content-Type text/csv' }),
-        response: {
-          200: ImportSummarySchema,
-          ...errors,
-          403: { ...ErrorSchema, description: `The token's role is not agent, operator or admin; or saveMapping=true with a role other than ${[...MAPPING_ROLES, 'admin'].join(', ')} (code MAPPING_SAVE_FORBIDDEN)` },
-          413: { ...ErrorSchema, description: 'The file is larger than the hub takes (code CSV_FILE_TOO_LARGE)' },
-        },
-      }),
-    },
-    async (request, reply) => {
-      const { source, file = 'upload.csv', mapping, saveMapping, unknownScopes } = request.query;
-      const mappers = allowedRoles({ roles: MAPPING_ROLES });
-      if (saveMapping && mappers !== 'public' && !mappers.includes(principalOf(request).role)) {
-        return reply.code(403).send({
-          error: `saveMapping: ${/^[aeiou]/.test(principalOf(request).role) ? 'an' : 'a'} ${principalOf(request).role} token may not save a source's mapping (the role ${MAPPING_ROLES.join(' or ')} may, through PUT /api/service-data/sources/${source}); import without saveMapping to use this mapping once`,
-          code: 'MAPPING_SAVE_FORBIDDEN',
-        });
-      }
-      let parsedMapping: unknown;
-      if (mapping !== undefined) {
-        try {
-          parsedMapping = JSON.parse(mapping);
-        } catch {
-          throw ServiceDataError.of('SERVICE_REQUEST_INVALID', [{ path: 'mapping', message: `is not JSON: ${show(mapping)}` }]);
+  // CSV files as the stream of their bytes, for the import alone (the other routes answer 415 to
+  // them): it reads and decodes them as they arrive (csv-import.ts), so that a large file is
+  // never whole in memory, and enforces csvBodyLimit.
+  app.register(async (csv) => {
+    csv.addContentTypeParser(CSV_MEDIA_TYPES, (_request, payload, done) => done(null, payload));
+    csv.post<{ Querystring: Static<typeof ImportQuery>; Body: AsyncIterable<Uint8Array> }>(
+      '/api/service-data/import',
+      {
+        config: { access: { roles: ['agent', 'operator'] } },
+        bodyLimit: csvBodyLimit,
+        // The body is a stream, checked as it is read.
+        validatorCompiler: (route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : compile(route as unknown as { schema: TSchema; httpPart?: string })),
+        schema: described('Import a CSV file of a source: its good rows are stored, the others counted and the first ones reported', {
+          consumes: CSV_MEDIA_TYPES,
+          querystring: ImportQuery,
+          body: Type.String({ description: `the CSV file (text/csv; UTF-8 or Windows-1252, or the charset given), at most ${csvBodyLimit} bytes`, expected: 'the CSV file, sent with Content-Type text/csv' }),
+          response: {
+            200: ImportSummarySchema,
+            ...errors,
+            403: { ...ErrorSchema, description: `The token's role is not agent, operator or admin; or saveMapping=true with a role other than ${[...MAPPING_ROLES, 'admin'].join(', ')} (code MAPPING_SAVE_FORBIDDEN)` },
+            413: { ...ErrorSchema, description: 'The file is larger than the hub takes (code CSV_FILE_TOO_LARGE)' },
+          },
+        }),
+      },
+      async (request, reply) => {
+        const { source, file = 'upload.csv', mapping, saveMapping, unknownScopes } = request.query;
+        const mappers = allowedRoles({ roles: MAPPING_ROLES });
+        if (saveMapping && mappers !== 'public' && !mappers.includes(principalOf(request).role)) {
+          return reply.code(403).send({
+            error: `saveMapping: ${/^[aeiou]/.test(principalOf(request).role) ? 'an' : 'a'} ${principalOf(request).role} token may not save a source's mapping (the role ${MAPPING_ROLES.join(' or ')} may, through PUT /api/service-data/sources/${source}); import without saveMapping to use this mapping once`,
+            code: 'MAPPING_SAVE_FORBIDDEN',
+          });
         }
-      }
-      const body: unknown = request.body;
-      if (typeof (body as Partial<AsyncIterable<Uint8Array>> | undefined)?.[Symbol.asyncIterator] !== 'function') {
-        throw ServiceDataError.of('CSV_FILE_REFUSED', [{ path: 'body', message: `expected the CSV file as the body, with Content-Type ${CSV_MEDIA_TYPES[0]}` }]);
-      }
-      const text = decodeCsvBytes(body as AsyncIterable<Uint8Array>, { contentType: request.headers['content-type'], maxBytes: csvBodyLimit });
-      return serviceData.importCsv(principalOf(request), source, file, text, { mapping: parsedMapping, saveMapping, unknownScopes });
-    },
-  );
+        let parsedMapping: unknown;
+        if (mapping !== undefined) {
+          try {
+            parsedMapping = JSON.parse(mapping);
+          } catch {
+            throw ServiceDataError.of('SERVICE_REQUEST_INVALID', [{ path: 'mapping', message: `is not JSON: ${show(mapping)}` }]);
+          }
+        }
+        const body: unknown = request.body;
+        if (typeof (body as Partial<AsyncIterable<Uint8Array>> | undefined)?.[Symbol.asyncIterator] !== 'function') {
+          throw ServiceDataError.of('CSV_FILE_REFUSED', [{ path: 'body', message: `expected the CSV file as the body, with Content-Type ${CSV_MEDIA_TYPES[0]}` }]);
+        }
+        const text = decodeCsvBytes(body as AsyncIterable<Uint8Array>, { contentType: request.headers['content-type'], maxBytes: csvBodyLimit });
+        return serviceData.importCsv(principalOf(request), source, file, text, { mapping: parsedMapping, saveMapping, unknownScopes });
+      },
+    );
+  });
 
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     '/api/service-data',

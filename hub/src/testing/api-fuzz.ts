@@ -254,7 +254,7 @@ const HUGE_STRING = JSON.stringify({ values: 'x'.repeat(11 * 2 ** 20) });
 function bodyArbitrary(op: ReturnType<typeof operationsOf>[number], options: FuzzOptions): fc.Arbitrary<{ text: string; contentType?: string } | undefined> {
   const content = op.operation.requestBody?.content ?? {};
   const documented = Object.entries(content).map(([mediaType, { schema }]) =>
-    schemaValue(schema, options.context).map((value) => ({ text: mediaType.includes('json') ? JSON.stringify(value) ?? 'null' : String(value), contentType: mediaType })),
+    schemaValue(schema, options.context).map((value) => ({ text: mediaType.includes('json') || typeof value !== 'string' ? JSON.stringify(value) ?? 'null' : value, contentType: mediaType })),
   );
   const example = options.examples?.[op.name];
   const mutated = example === undefined ? [] : [mutatedExample(example).map((value) => ({ text: JSON.stringify(value) ?? 'null', contentType: JSON_TYPE }))];
