@@ -3,7 +3,7 @@
  *
  * A real hub process (`citypilot hub run`) on a database of its own with a month of 15-minute
  * readings of 10 buildings × 10 points, put through three abuses in turn while /healthz is probed
- * every 50 ms on a connection of its own:
+ * every 50 ms on a connection and a thread of its own:
  * 1. a flood of 100,000 anonymous writes (POST and PUT on the write routes, 64 in flight), every
  *    one to be refused;
  * 2. 20 anonymous clients reading the heaviest public route for 30 s (the heaviest is chosen in
@@ -23,13 +23,16 @@
  * ones it starts (like `citypilot demo`); creates its own database and streams and removes them.
  * Options: --writes N, --clients N, --seconds N, --rows N.
  */
+import { once } from 'node:events';
 import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProcessSampler, clockTicks, freePort, machineDescription, readProc, round, sleep } from '@citypilot/sdk/bench';
+import { Worker } from 'node:worker_threads';
+import { freePort, machineDescription, readProc, round, sleep } from '@citypilot/sdk/bench';
 import { createToken } from '../auth/tokens.js';
+import type { HealthProbeResult, HealthProbeSettings } from './health-probe.js';
 import { ServiceData } from '../service-data/index.js';
 import { ensureServices, type Services } from '../services/local-services.js';
 import { Storage } from '../storage/storage.js';
@@ -109,53 +112,32 @@ interface PhaseFigures {
 }
 
 /**
- * Runs `work` while probing /healthz every 50 ms (one connection of its own, a probe at a time:
- * a slow answer delays the next probe, and counts) and sampling the hub's RSS.
+ * Runs `work` while a worker thread (health-probe.ts) probes /healthz every 50 ms, one probe at a
+ * time on a connection of its own (a slow answer delays the next probe, and counts), and samples
+ * the hub's RSS: on an event loop of its own, so that the load made here does not delay it.
  */
 async function measured<T>(hubPid: number, port: number, work: () => Promise<T>): Promise<{ result: T; figures: PhaseFigures }> {
-  const sampler = new ProcessSampler(hubPid, clockTicks());
-  sampler.sample();
-  sampler.begin();
-  sampler.sample();
-  const probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const latencies: number[] = [];
-  let failedProbes = 0;
-  let done = false;
-  const rss = setInterval(() => sampler.sample(), 100);
-  const probing = (async () => {
-    while (!done) {
-      const started = performance.now();
-      try {
-        const answer = await send(probeAgent, port, 'GET', '/healthz', { timeoutMs: PROBE_TIMEOUT_MS });
-        if (answer.status !== 200) failedProbes++;
-      } catch {
-        failedProbes++;
-      }
-      const ms = performance.now() - started;
-      latencies.push(ms);
-      await sleep(Math.max(0, PROBE_EVERY_MS - ms));
-    }
-  })();
+  const settings: HealthProbeSettings = { port, pid: hubPid, everyMs: PROBE_EVERY_MS, timeoutMs: PROBE_TIMEOUT_MS };
+  const worker = new Worker(new URL('./health-probe.js', import.meta.url), { workerData: settings });
   try {
+    await once(worker, 'online');
     const result = await work();
-    return { result, figures: figuresOf() };
-  } finally {
-    done = true;
-    clearInterval(rss);
-    await probing;
-    probeAgent.destroy();
-  }
-
-  function figuresOf(): PhaseFigures {
-    sampler.sample();
-    const usage = sampler.usage();
+    const answer = once(worker, 'message');
+    worker.postMessage('stop');
+    const [probes] = (await answer) as [HealthProbeResult];
+    const mb = (bytes: number) => bytes / 2 ** 20;
     return {
-      rssGrowthMB: round(usage.rssMaxMB - usage.rssStartMB),
-      healthzP99Ms: round(percentile(latencies, 99)),
-      healthzMaxMs: round(Math.max(...latencies)),
-      probes: latencies.length,
-      failedProbes,
+      result,
+      figures: {
+        rssGrowthMB: round(mb(probes.rssMaxBytes - probes.rssStartBytes)),
+        healthzP99Ms: round(percentile(probes.latencies, 99)),
+        healthzMaxMs: round(Math.max(...probes.latencies)),
+        probes: probes.latencies.length,
+        failedProbes: probes.failed,
+      },
     };
+  } finally {
+    await worker.terminate();
   }
 }
 
