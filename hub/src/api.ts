@@ -53,8 +53,15 @@ export interface ApiDependencies {
 /** Public routes whose anonymous answers are cached for a few seconds (objectives cache their own). */
 const PUBLIC_CACHED = ['/', '/api/status', '/api/buildings', '/api/completeness'];
 
-/** Most rows one /api/completeness answer may have (keys × buckets). */
+/** Most rows one /api/completeness answer may have (keys × buckets), for a caller with a token. */
 export const COMPLETENESS_MAX_ROWS = 100_000;
+/**
+ * The same without a token: about 1 MB of JSON, which the public cache keeps. A month of hours of
+ * a hundred points (7 MB, half a second of the hub's own work to decode and encode) is an
+ * operator's diagnosis, not a public read: asked by many anonymous clients at once, it held
+ * /healthz for over a second.
+ */
+export const COMPLETENESS_PUBLIC_MAX_ROWS = 10_000;
 
 /**
  * The hub's HTTP API: `/healthz`, Prometheus `/metrics`, `/api/status` (gateways, points and
@@ -143,8 +150,10 @@ function hubRoutes(app: FastifyInstance, { storage, metrics, natsConnected }: Ap
     if (range.to.getTime() - range.from.getTime() > days * 86_400_000) return reply.code(400).send({ error: `at most ${step === 'hour' ? '31 days of hours' : '366 days'} per request` });
     const keys = await completenessKeys(pools.api, by as 'point' | 'building');
     const rows = keys * Math.ceil((range.to.getTime() - range.from.getTime()) / (step === 'hour' ? 3_600_000 : 86_400_000));
-    if (rows > COMPLETENESS_MAX_ROWS) {
-      return reply.code(400).send({ error: `this would answer about ${rows} rows, more than ${COMPLETENESS_MAX_ROWS}: ask a shorter range, step=day or by=building` });
+    const anonymous = request.principal.role === 'public';
+    const maxRows = anonymous ? COMPLETENESS_PUBLIC_MAX_ROWS : COMPLETENESS_MAX_ROWS;
+    if (rows > maxRows) {
+      return reply.code(400).send({ error: `this would answer about ${rows} rows, more than ${maxRows}${anonymous ? ' without a token' : ''}: ask a shorter range, step=day or by=building` });
     }
     try {
       const found = await completeness(pools.api, { by: by as 'point' | 'building', step: step as 'hour' | 'day', ...range, timezone });
@@ -269,7 +278,7 @@ const CompletenessSchema = {
   description:
     "Per point or building, per hour or day in the city's time zone (days of a daylight-saving change have 23 or 25 hours). " +
     'Expected counts come from each point\'s poll interval; retired points and points without an interval are left out. ' +
-    `Limits: at most 31 days of hours or 366 days, and at most ${COMPLETENESS_MAX_ROWS} rows (keys × buckets) per request (400 beyond, with the estimate); ` +
+    `Limits: at most 31 days of hours or 366 days, and at most ${COMPLETENESS_MAX_ROWS} rows (keys × buckets) per request with a token, ${COMPLETENESS_PUBLIC_MAX_ROWS} without (400 beyond, with the estimate); ` +
     'times between the years 1900 and 9999. Answers to callers without a token are cached for a few seconds (`x-cache: hit`).',
   tags: ['catalog'],
   querystring: Type.Object({

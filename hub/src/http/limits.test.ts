@@ -106,6 +106,7 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let storage: Storage;
   let app: FastifyInstance;
+  let operator: string;
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'api_public_cache');
@@ -119,6 +120,7 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
       publicCache: { ttlMs: WINDOW_MS },
     });
     await app.ready();
+    operator = (await createToken(storage.pool, { role: 'operator', label: 'operator of the test' }, 'test')).token;
   });
   afterAll(async () => {
     await app?.close();
@@ -169,17 +171,23 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
     } finally {
       client.release();
     }
-    // A range the cache has not seen (the previous test's answer would be served from it).
-    const response = await app.inject({ url: '/api/completeness?by=point&step=hour&from=2026-01-01T00:00:00Z&to=2026-01-30T00:00:00Z', remoteAddress: '203.0.113.1' });
+    // Ranges the cache has not seen (the previous test's answer would be served from it).
+    const month = '/api/completeness?by=point&step=hour&from=2026-01-01T00:00:00Z&to=2026-01-30T00:00:00Z';
+    const response = await app.inject({ url: month, headers: { authorization: `Bearer ${operator}` } });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toEqual({ error: 'this would answer about 139200 rows, more than 100000: ask a shorter range, step=day or by=building' });
+    // Without a token, a tenth of that: what the public cache keeps.
+    const days = '/api/completeness?by=point&step=hour&from=2026-01-01T00:00:00Z&to=2026-01-04T00:00:00Z';
+    const anonymous = await app.inject({ url: days, remoteAddress: '203.0.113.1' });
+    expect(anonymous.json()).toEqual({ error: 'this would answer about 14400 rows, more than 10000 without a token: ask a shorter range, step=day or by=building' });
+    expect((await app.inject({ url: days, headers: { authorization: `Bearer ${operator}` } })).statusCode).toBe(200);
   });
 
   it('cancels a query longer than the statement timeout and answers 503 "try a smaller range"; /healthz keeps its own connection', async () => {
     const hurried = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true, pools: { statementTimeoutMs: 1 } });
     try {
       // 200 points × 366 days: tens of thousands of buckets, far longer than 1 ms.
-      const response = await hurried.inject({ url: '/api/completeness?by=point&step=day&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z' });
+      const response = await hurried.inject({ url: '/api/completeness?by=point&step=day&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z', headers: { authorization: `Bearer ${operator}` } });
       expect([response.statusCode, response.headers['retry-after']]).toEqual([503, '30']);
       expect(response.json()).toEqual({ error: 'the query took too long and was cancelled: try a smaller range or a coarser step', code: 'QUERY_TIMEOUT' });
       expect((await hurried.inject({ url: '/healthz' })).json()).toMatchObject({ status: 'ok', database: 'ok' });
