@@ -46,6 +46,14 @@ export async function createTestDatabase(adminUrl: string, label: string): Promi
     drop: async () => {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
+      // pg's Pool.end() resolves before its clients' connections have closed: wait for them (up
+      // to 2 s), so that FORCE ends only connections left open, never one already closing, whose
+      // client would then meet the server's "terminating connection" as an uncaught error.
+      for (let i = 0; i < 40; i++) {
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (!rows[0]?.n) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       await c.end();
     },
