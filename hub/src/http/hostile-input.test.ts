@@ -94,6 +94,15 @@ describe('hub API: hostile input gets a 4xx with the reason, never a 500', () =>
     expect(result).toMatchObject({ stored: 1, rowsInError: 1 });
   });
 
+  it('refuses a header naming one column 100,000 times in a short answer', async () => {
+    const file = `date;${'1;'.repeat(100_000)}attente\n12/10/2026;${'1;'.repeat(100_000)}12\n`;
+    const mapping = encodeURIComponent(JSON.stringify({ period: 'date', scope: 'city', columns: { attente: 'reception.wait_minutes' } }));
+    const response = await app.inject({ method: 'POST', url: `/api/service-data/import?source=reception&mapping=${mapping}`, headers: { ...as(operator), 'content-type': 'text/csv' }, payload: file });
+    expect(response.statusCode).toBe(400);
+    expect(response.body.length).toBeLessThan(4096);
+    expect(response.json<{ error: string }>().error).toMatch(/^the header names the column "1" more than once \(the header, split at ";", is: "date" ; "1" ; .*, and 99962 more columns\); nothing was imported$/);
+  });
+
   it('answers an unexpected failure with 500 "internal error" and a request id, the detail in the log under that id', async () => {
     const response = await app.inject({ url: '/test/broken' });
     expect(response.statusCode).toBe(500);

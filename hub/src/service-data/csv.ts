@@ -170,12 +170,13 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
   }
   if (!header) throw refuse('the file is empty');
   const index = new Map<string, number>();
-  const problems: string[] = [];
+  const repeated = new Set<string>();
   header.forEach((name, i) => {
     if (name === '') return;
-    if (index.has(name)) problems.push(`the header names the column ${show(name)} twice`);
+    if (index.has(name)) repeated.add(name);
     else index.set(name, i);
   });
+  const problems = [...repeated].map((name) => `the header names the column ${show(name)} more than once`);
   const mapped: [string, string][] = [[mapping.period, 'the period']];
   if (mapping.scopeColumn !== undefined) mapped.push([mapping.scopeColumn, 'the scope']);
   if (mapping.metricColumn !== undefined) mapped.push([mapping.metricColumn, 'the metric']);
@@ -186,8 +187,11 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
   }
   if (problems.length) {
     parser.destroy();
-    const columns = header.map((h) => show(h)).join(delimiter === '\t' ? ', ' : ` ${delimiter} `);
-    throw refuse(`${problems.join('; ')} (the header, split at ${show(delimiter)}, is: ${columns})`);
+    // Bounded whatever the header: the first problems and columns, then how many more.
+    const more = (count: number, shown: number, what: string) => (count > shown ? `, and ${count - shown} more ${what}` : '');
+    const listed = problems.slice(0, HEADER_PROBLEMS_SHOWN).join('; ') + more(problems.length, HEADER_PROBLEMS_SHOWN, 'problems');
+    const columns = header.slice(0, HEADER_COLUMNS_SHOWN).map((h) => show(h)).join(delimiter === '\t' ? ', ' : ` ${delimiter} `) + more(header.length, HEADER_COLUMNS_SHOWN, 'columns');
+    throw refuse(`${listed} (the header, split at ${show(delimiter)}, is: ${columns})`);
   }
   const columns = header.length;
   async function* rows(): AsyncGenerator<CsvRow> {
@@ -207,6 +211,10 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
   }
   return { delimiter, header, rows: rows() };
 }
+
+/** Most header problems, and columns of the header, a refusal lists. */
+const HEADER_PROBLEMS_SHOWN = 10;
+const HEADER_COLUMNS_SHOWN = 40;
 
 function refuse(message: string): ServiceDataError {
   return new ServiceDataError('CSV_FILE_REFUSED', `${message}; nothing was imported`, [{ path: '', message }]);
