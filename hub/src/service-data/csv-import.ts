@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CsvFile, CsvRow, CsvRowError } from './csv.js';
+import { rowError, type CsvFile, type CsvRow, type CsvRowError, type CsvRowProblem } from './csv.js';
 import { parsePeriod, ServiceDataError, show, type ParsedPeriod, type SubmitResult } from './model.js';
 
 /** Rows written per statement of an import: what an import holds in memory at most (a few MB). */
@@ -62,11 +62,11 @@ export interface ImportRowsOptions {
  */
 export async function importRows(client: pg.ClientBase, file: CsvFile, options: ImportRowsOptions): Promise<Omit<CsvImportSummary, 'source' | 'file' | 'mappingSaved'>> {
   const summary = { delimiter: file.delimiter, rows: 0, stored: 0, superseded: 0, unchanged: 0, rowsInError: 0, errorCount: 0, errors: [] as CsvRowError[] };
-  const report = (errors: readonly CsvRowError[]) => {
+  const report = (errors: readonly CsvRowProblem[]) => {
     if (!errors.length) return;
     summary.rowsInError++;
     summary.errorCount += errors.length;
-    for (const error of errors) if (summary.errors.length < IMPORT_ERRORS_REPORTED) summary.errors.push(error);
+    for (const error of errors) if (summary.errors.length < IMPORT_ERRORS_REPORTED) summary.errors.push(rowError(error));
   };
   // The values read so far, for duplicates across chunks; gone with the transaction.
   await client.query(`CREATE TEMPORARY TABLE csv_import_values (k text PRIMARY KEY, r integer NOT NULL) ON COMMIT DROP`);
@@ -122,10 +122,11 @@ export function notInCatalog(scope: string, how: string): string {
 async function refuseUnknownScopes(client: pg.ClientBase, rows: readonly CsvRow[]): Promise<void> {
   const unknown = await scopesNotInCatalog(client, rows.filter((r) => !r.errors.length).map((r) => r.scope));
   if (!unknown.size) return;
+  // One text per scope, shared by its rows.
+  const problems = new Map([...unknown].map((scope) => [scope, notInCatalog(scope, 'import')]));
   for (const row of rows) {
-    if (row.errors.length || !unknown.has(row.scope)) continue;
-    const problem = notInCatalog(row.scope, 'import');
-    row.errors.push({ row: row.row, ...(row.scopeColumn !== undefined ? { column: row.scopeColumn } : {}), message: `row ${row.row}${row.scopeColumn !== undefined ? `, column ${show(row.scopeColumn)}` : ''}: ${problem}` });
+    const problem = row.errors.length ? undefined : problems.get(row.scope);
+    if (problem !== undefined) row.errors.push({ row: row.row, ...(row.scopeColumn !== undefined ? { column: row.scopeColumn } : {}), problem });
   }
 }
 
@@ -146,7 +147,7 @@ async function refuseDuplicates(client: pg.ClientBase, rows: readonly CsvRow[]):
     for (const v of row.values) {
       const first = seen.get(keyOf(v));
       if (first !== undefined) {
-        row.errors.push({ row: row.row, column: v.column, message: `row ${row.row}, column ${show(v.column)}: ${v.metric} for ${v.scope} in ${row.periodText} is already given on row ${first}` });
+        row.errors.push({ row: row.row, column: v.column, problem: `${v.metric} for ${v.scope} in ${row.periodText} is already given on row ${first}` });
       }
     }
     if (row.errors.length) {

@@ -97,6 +97,23 @@ export interface CsvRowError {
   message: string;
 }
 
+/**
+ * A row's problem as a row keeps it: what, without the row and column, so that the rows of a
+ * large file refused for one reason share one text; the sentence is made (rowError) only for
+ * the few an import reports.
+ */
+export interface CsvRowProblem {
+  row: number;
+  column?: string;
+  /** What is wrong: `"douze" is not a number`. */
+  problem: string;
+}
+
+/** The sentence of a row's problem: `row 7, column "wait_minutes": "douze" is not a number`. */
+export function rowError({ row, column, problem }: CsvRowProblem): CsvRowError {
+  return { row, ...(column !== undefined ? { column } : {}), message: `row ${row}${column !== undefined ? `, column ${show(column)}` : ''}: ${problem}` };
+}
+
 /** A value read from a row, with where it was. */
 export interface CsvValue extends Omit<ServiceValueInput, 'source'> {
   row: number;
@@ -113,7 +130,7 @@ export interface CsvRow {
   /** The period as written in the file, for messages. */
   periodText: string;
   values: CsvValue[];
-  errors: CsvRowError[];
+  errors: CsvRowProblem[];
 }
 
 /** A CSV file opened with its mapping: its header checked, its rows to read once, in order. */
@@ -238,10 +255,9 @@ async function* readRecords(records: AsyncIterator<string[]>): AsyncGenerator<{ 
 
 /** One data row read with the mapping. */
 function readRow(record: string[], row: number, columns: number, index: ReadonlyMap<string, number>, mapping: CsvMapping): CsvRow {
-  const errors: CsvRowError[] = [];
+  const errors: CsvRowProblem[] = [];
   const result: CsvRow = { row, scope: mapping.scope ?? '', scopeColumn: mapping.scopeColumn, periodText: '', values: [], errors };
-  const fail = (column: string | undefined, problem: string) =>
-    errors.push({ row, ...(column !== undefined ? { column } : {}), message: `row ${row}${column !== undefined ? `, column ${show(column)}` : ''}: ${problem}` });
+  const fail = (column: string | undefined, problem: string) => errors.push({ row, ...(column !== undefined ? { column } : {}), problem });
   if (record.length !== columns) {
     fail(undefined, `${record.length} field${record.length === 1 ? '' : 's'} where the header has ${columns}`);
     return result;
