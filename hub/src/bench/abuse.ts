@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { freePort, machineDescription, readProc, round, sleep } from '@citypilot/sdk/bench';
+import { freePort, machineDescription, percentile, readProc, round, sleep, wholeNumberOptions } from '@citypilot/sdk/bench';
 import { createToken } from '../auth/tokens.js';
 import type { HealthProbeResult, HealthProbeSettings } from './health-probe.js';
 import { ServiceData } from '../service-data/index.js';
@@ -49,31 +49,6 @@ const IMPORT_SOURCE = 'bench-import';
 const CANDIDATE_LIMIT_MS = 15_000;
 /** How long the hub may take to answer /healthz quickly again after a phase, before the next one. */
 const SETTLE_LIMIT_MS = 60_000;
-
-interface Options {
-  writes: number;
-  clients: number;
-  seconds: number;
-  rows: number;
-}
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { writes: 100_000, clients: 20, seconds: 30, rows: 200_000 };
-  for (let i = 0; i < argv.length; i++) {
-    const key = (['writes', 'clients', 'seconds', 'rows'] as const).find((k) => argv[i] === `--${k}`);
-    const n = Number(argv[i + 1]);
-    if (!key || !Number.isInteger(n) || n < 1) throw new Error(`unknown option or bad value at ${JSON.stringify(argv[i])} (options: --writes N, --clients N, --seconds N, --rows N)`);
-    o[key] = n;
-    i++;
-  }
-  return o;
-}
-
-function percentile(xs: readonly number[], p: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
 
 /** An answer's status and size; the body is counted, not kept, unless `keep`. */
 interface Answer {
@@ -228,7 +203,7 @@ function candidateReads(now: number): string[] {
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = wholeNumberOptions(process.argv.slice(2), { writes: 100_000, clients: 20, seconds: 30, rows: 200_000 });
   let services: Services | undefined;
   let drop: (() => Promise<void>) | undefined;
   let storage: Storage | undefined;

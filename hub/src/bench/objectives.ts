@@ -15,6 +15,7 @@
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { percentile, wholeNumberOptions } from '@citypilot/sdk/bench';
 import { freePort, ensureServices, type Services } from '../services/local-services.js';
 import { Storage } from '../storage/storage.js';
 import { loadObjectivesFile } from '../objectives/file.js';
@@ -25,29 +26,8 @@ import { createTestDatabase, deleteStreams, spawnCli, waitFor, type CliProcess }
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const quiet = { debug() {}, info() {}, warn: (o: object, m?: string) => console.error('warn:', m, o), error: (o: object, m?: string) => console.error('error:', m, o) };
 
-interface Options {
-  buildings: number;
-  requests: number;
-  concurrency: number;
-  runs: number;
-}
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { buildings: 200, requests: 5000, concurrency: 50, runs: 5 };
-  for (let i = 0; i < argv.length; i++) {
-    const key = (['buildings', 'requests', 'concurrency', 'runs'] as const).find((k) => argv[i] === `--${k}`);
-    const n = Number(argv[i + 1]);
-    if (!key || !Number.isInteger(n) || n < 1) throw new Error(`unknown option or bad value at ${JSON.stringify(argv[i])} (options: --buildings N, --requests N, --concurrency N, --runs N)`);
-    o[key] = n;
-    i++;
-  }
-  return o;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
+const DEFAULTS = { buildings: 200, requests: 5000, concurrency: 50, runs: 5 };
+type Options = typeof DEFAULTS;
 
 /** The city: catalog, one gateway per building, daily readings from 2024 to now, rollups. */
 async function generate(storage: Storage, o: Options): Promise<{ samples: number }> {
@@ -104,7 +84,7 @@ async function naive(storage: Storage, months: string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = wholeNumberOptions(process.argv.slice(2), DEFAULTS);
   let services: Services | undefined;
   let drop: (() => Promise<void>) | undefined;
   let storage: Storage | undefined;

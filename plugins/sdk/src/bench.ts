@@ -14,6 +14,32 @@ import { jetstreamManager } from '@nats-io/jetstream';
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** The p-th percentile of `xs` (nearest rank), NaN when there are none. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/**
+ * A benchmark's options when all are positive whole numbers: `--name N` for each key of
+ * `defaults`, which gives the values not given.
+ * @throws Error naming the option and the options there are
+ */
+export function wholeNumberOptions<T extends Record<string, number>>(argv: readonly string[], defaults: T): T {
+  const o: Record<string, number> = { ...defaults };
+  const names = Object.keys(defaults);
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = names.find((k) => argv[i] === `--${k}`);
+    const n = Number(argv[i + 1]);
+    if (!key || !Number.isInteger(n) || n < 1) {
+      throw new Error(`unknown option or bad value at ${JSON.stringify(argv[i])} (options: ${names.map((k) => `--${k} N`).join(', ')})`);
+    }
+    o[key] = n;
+  }
+  return o as T;
+}
+
 /** The machine a benchmark runs on, for the first line of its output: CPU, cores, memory, Node. */
 export function machineDescription(): string {
   const cpu = cpus()[0];
