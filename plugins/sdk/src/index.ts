@@ -6,3 +6,4 @@ export * from './plugin.js';
 export * from './config-file.js';
 export * from './timing.js';
 export * from './simulation.js';
+export * from './precision.js';
