@@ -8,7 +8,7 @@ export function createGatewayMetrics() {
   return {
     registry,
     cycles: counter('citypilot_gateway_poll_cycles_total', 'Poll cycles run, per device and poll group ("" for the device\'s own interval).', ['device', 'group']),
-    cyclesSkipped: counter('citypilot_gateway_poll_cycles_skipped_total', 'Poll cycles skipped because the previous one of the group was still running.', ['device', 'group']),
+    cyclesSkipped: counter('citypilot_gateway_poll_cycles_skipped_total', 'Poll slots that passed without a reading: the previous cycle of the group was still running, or the gateway could not run its timers (a blocked event loop).', ['device', 'group']),
     clockJumps: counter('citypilot_gateway_clock_jumps_total', 'Steps of the wall clock against the monotonic clock; the schedule re-aligned after each.', ['direction']),
     samplesOutOfOrder: counter('citypilot_gateway_samples_out_of_order_total', 'Readings dropped because their device time was not after the point\'s previous sample.'),
     deviceErrors: counter('citypilot_gateway_device_errors_total', 'Poll cycles in which the device failed as a whole.', ['device']),

@@ -63,6 +63,8 @@ interface Group {
   busy?: Promise<void>;
   /** Slot of the last cycle run: a later cycle must have a later slot. */
   lastSlot: number;
+  /** Slot the timer is set for. */
+  nextSlot: number;
   /** The clock's epoch when the timer was set: a jump since makes the timer's slot meaningless. */
   epoch: number;
 }
@@ -72,7 +74,11 @@ interface Group {
  * (a 15 s group reads at :00, :15, :30, :45, plus the group's stable jitter offset), so every
  * point of a cycle shares one timestamp: the slot's, unless the device gives its own. Calls to
  * the driver are serialized (one request in flight per link); a group's cycle that finds its
- * previous one still running is skipped and counted, never queued. After a jump of the gateway's
+ * previous one still running is skipped and counted, never queued. `skipped` counts exactly the
+ * slots that passed without a reading: those whose previous cycle was still running, and those
+ * that passed while the process could not run its timers at all (an event loop blocked longer
+ * than an interval); a timer firing a little before its time waits for it and is not counted
+ * (it never reads early, nor comes back for the slot it has read). After a jump of the gateway's
  * clock every group re-aligns on the new grid, and a cycle never has a slot earlier than or equal
  * to the previous one's, so no point gets two samples at one time or goes back in time. A
  * failing device marks its own points bad and logs the same error once until it changes; other
@@ -118,6 +124,7 @@ export class DevicePoller {
         points,
         ids: byGroup.size === 1 ? undefined : points.map((p) => p.id),
         lastSlot: 0,
+        nextSlot: 0,
         epoch: 0,
       };
     });
@@ -203,28 +210,44 @@ export class DevicePoller {
     };
   }
 
-  /** Sets the group's timer for its next slot on the clock as it is now. */
-  private plan(g: Group): void {
+  /**
+   * Sets the group's timer for its next slot on the clock as it is now, a slot later than
+   * `after` (the slot just run) whatever the clock says.
+   */
+  private plan(g: Group, after = -Infinity): void {
     if (this.stopped) return;
     const { clock } = this.schedule;
     clock.check();
     g.epoch = clock.epoch;
     const now = clock.now();
     const { intervalMs, offsetMs } = g.status;
-    const slot = (Math.floor((now - offsetMs) / intervalMs) + 1) * intervalMs;
-    g.timer = setTimeout(() => this.tick(g, slot), slot + offsetMs - now);
+    let slot = (Math.floor((now - offsetMs) / intervalMs) + 1) * intervalMs;
+    if (slot <= after) slot = after + intervalMs;
+    g.nextSlot = slot;
+    g.timer = setTimeout(() => this.tick(g, slot), Math.max(slot + offsetMs - now, 0));
   }
 
   private tick(g: Group, slot: number): void {
+    const { clock } = this.schedule;
     // The timer was set on a clock that has jumped since: its slot means nothing now.
-    this.schedule.clock.check();
-    if (this.schedule.clock.epoch !== g.epoch) return this.plan(g);
-    this.plan(g);
-    if (g.busy) {
-      g.status.skipped++;
-      this.metrics.cyclesSkipped.inc({ device: this.device.id, group: g.status.group ?? '' });
+    clock.check();
+    if (clock.epoch !== g.epoch) return this.plan(g);
+    // A timer may fire a little before its time by the wall clock (Node starts it from the event
+    // loop's cached time, and the wall clock is not the timers' clock): wait for the rest, so
+    // that the slot is read at its time, once, and not counted as skipped by its own repeat.
+    const early = slot + g.status.offsetMs - clock.now();
+    if (early > 0) {
+      g.timer = setTimeout(() => this.tick(g, slot), early);
       return;
     }
+    this.plan(g, slot);
+    // Slots between this one and the next that had no timer of their own passed unread.
+    const passed = (g.nextSlot - slot) / g.status.intervalMs - 1 + (g.busy ? 1 : 0);
+    if (passed > 0) {
+      g.status.skipped += passed;
+      this.metrics.cyclesSkipped.inc({ device: this.device.id, group: g.status.group ?? '' }, passed);
+    }
+    if (g.busy) return;
     // After the clock stepped back, slots already read come again: skip them until they pass.
     if (slot <= g.lastSlot) return;
     g.lastSlot = slot;
