@@ -1,7 +1,8 @@
-import type { PointConfig, Reading, Sample } from '@citypilot/sdk';
+import { scaled, type PointConfig, type Reading, type Sample } from '@citypilot/sdk';
 
 /**
- * Turns a driver's raw reading into a sample: the point's kind, scale and offset applied, and
+ * Turns a driver's raw reading into a sample: the point's kind, scale and offset applied (at the
+ * resolution of the source: a register of 463 at scale 0.1 is 46.3, not 46.300000000000004), and
  * values that cannot be what the point says marked bad with the reason, never passed on.
  */
 export function toSample(pointId: string, point: PointConfig, reading: Reading, time: number): Sample {
@@ -13,7 +14,7 @@ export function toSample(pointId: string, point: PointConfig, reading: Reading, 
     case 'number': {
       const n = typeof raw === 'boolean' ? Number(raw) : raw;
       if (typeof n !== 'number') return sample(null, 'bad', `expected a number, the device gave ${JSON.stringify(raw)}`);
-      const value = n * point.scale + point.offset;
+      const value = scaled(n, point.scale, point.offset);
       if (!Number.isFinite(value)) return sample(null, 'bad', 'not a finite number');
       return sample(value, reading.quality, reading.reason);
     }

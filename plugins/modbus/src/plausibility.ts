@@ -1,4 +1,4 @@
-import type { Reading } from '@citypilot/sdk';
+import { scaled, type Reading } from '@citypilot/sdk';
 
 /** A profile's point as discovery reads it: its address's encoding, unit, tags and scaling. */
 export interface ProfilePoint {
@@ -66,7 +66,7 @@ export function implausibility(points: readonly ProfilePoint[], readings: readon
   }
   const wrong: string[] = [];
   for (const p of read) {
-    const value = (raw.get(p.id) as number) * (p.scale ?? 1) + (p.offset ?? 0);
+    const value = scaled(raw.get(p.id) as number, p.scale ?? 1, p.offset ?? 0);
     const range = p.tags?.includes('pf') ? POWER_FACTOR : p.unit === undefined ? undefined : UNIT_RANGES[p.unit];
     const unit = p.unit ? ` ${p.unit}` : '';
     if (!Number.isFinite(value)) wrong.push(`${p.id} reads ${value}`);

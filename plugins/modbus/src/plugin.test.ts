@@ -5,6 +5,7 @@ import {
   DeviceProtocolError,
   DeviceTimeoutError,
   DeviceUnreachableError,
+  float32Decimal,
   manifestProblem,
   parseConfig,
   pluginDeviceSchema,
@@ -199,7 +200,9 @@ describe('Modbus plugin against a simulated device', () => {
       expect(readings.map((r) => r.point)).toEqual(building.points.map((p) => p.id));
       for (const p of building.points) {
         const reading = readings.find((r) => r.point === p.id)!;
-        expect(reading, p.id).toEqual({ point: p.id, value: simulator.get(p.sim.table, p.sim.address, p.sim.type, p.sim.order), quality: 'good' });
+        // A float32 as the shortest decimal of its 32 bits, not widened (41.61808, not 41.618080139160156).
+        const held = simulator.get(p.sim.table, p.sim.address, p.sim.type, p.sim.order);
+        expect(reading, p.id).toEqual({ point: p.id, value: p.sim.type === 'float32' ? float32Decimal(held as number) : held, quality: 'good' });
         // Raw, as the device holds it: the gateway core applies the scale.
         const b = p.sim.behaviour;
         if (b.kind === 'meter') expect(reading.value, p.id).toBe(Math.round(b.startValue / p.scale));
@@ -390,7 +393,7 @@ describe('Modbus plugin against a simulated device', () => {
 
     await expect(driver.write!('mode', 2)).rejects.toMatchObject({ issues: [{ path: ['points', 2, 'writable'], message: 'is false: the gateway may not write this point' }] });
     await expect(driver.write!('nope', 2)).rejects.toBeInstanceOf(ConfigError);
-    await expect(driver.write!('setpoint', 'warm')).rejects.toMatchObject({ issues: [{ path: ['points', 0], message: 'cannot write "warm": "warm" is not a number for float32' }] });
+    await expect(driver.write!('setpoint', 'warm')).rejects.toMatchObject({ issues: [{ path: ['points', 0], message: '"warm" is not a number for float32' }] });
     const refused = await driver.write!('ghost', 1).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(DeviceProtocolError);
     expect((refused as Error).message).toBe('write refused: illegal data address (exception 2)');

@@ -9,6 +9,7 @@ import {
   DeviceTimeoutError,
   DeviceUnreachableError,
   Duration,
+  float32Decimal,
   parseDuration,
   PlansPerList,
   StringEnum,
@@ -389,7 +390,7 @@ class ModbusDriver implements Driver {
     try {
       words = encodeValue(value, p.type, p.order, p.length);
     } catch (error) {
-      throw new ConfigError([{ path: ['points', p.index], message: `cannot write ${JSON.stringify(value)}: ${(error as Error).message}` }], { cause: error });
+      throw new ConfigError([{ path: ['points', p.index], message: (error as Error).message }], { cause: error });
     }
     try {
       if (p.table === 'coil') {
@@ -425,8 +426,10 @@ function isGatewayFailure(error: ModbusExceptionError): boolean {
 function decode(p: PlannedPoint, values: readonly number[] | readonly boolean[]): Reading {
   if (isBitTable(p.table)) return { point: p.id, value: values[0] as boolean, quality: 'good' };
   if (p.bit !== undefined) return { point: p.id, value: (((values[0] as number) >> p.bit) & 1) === 1, quality: 'good' };
-  const value = decodeRegisters(values as number[], p.type, p.order, p.length);
-  if (typeof value === 'number' && !Number.isFinite(value)) return { point: p.id, value: null, quality: 'bad', reason: 'not a number' };
+  const decoded = decodeRegisters(values as number[], p.type, p.order, p.length);
+  if (typeof decoded === 'number' && !Number.isFinite(decoded)) return { point: p.id, value: null, quality: 'bad', reason: 'not a number' };
+  // A float32 widened to a double gains digits the device never had (21.3 reads 21.299999237060547).
+  const value = p.type === 'float32' ? float32Decimal(decoded as number) : decoded;
   if ((p.type === 'int64' || p.type === 'uint64') && !Number.isSafeInteger(value)) {
     return { point: p.id, value, quality: 'uncertain', reason: 'beyond 2^53: rounded to the nearest double' };
   }

@@ -1,6 +1,6 @@
 import { createServer, Socket, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceTimeoutError, parseConfig, pluginDeviceSchema, type Reading } from '@citypilot/sdk';
+import { DeviceTimeoutError, float32Decimal, parseConfig, pluginDeviceSchema, type Reading } from '@citypilot/sdk';
 import { ModbusSimulator, WORD_ORDERS, type SimulatedPoint } from '@citypilot/protocol-modbus';
 import { knownVectors } from '@citypilot/protocol-modbus/testing';
 import { modbusPlugin } from './plugin.js';
@@ -29,7 +29,9 @@ describe('every type in every byte order, over a real socket', () => {
         const id = `${v.type}-${order.toLowerCase()}`;
         v.words[order].forEach((word, i) => raw.push({ table: 'holding', address: address + i, type: 'uint16', behaviour: { kind: 'constant', value: word } }));
         points.push({ id, kind: v.type === 'string' ? 'string' : 'number', address: { table: 'holding', address, type: v.type, order, ...(v.length ? { length: v.length } : {}) } });
-        expected.set(id, v.decoded ?? v.value);
+        // A float32 comes as the shortest decimal of its 32 bits: 123.456, not 123.45600128173828.
+        const decoded = v.decoded ?? v.value;
+        expected.set(id, v.type === 'float32' && typeof decoded === 'number' ? float32Decimal(decoded) : decoded);
         address += v.words[order].length + 1; // a one-register gap between values
       }
     }
