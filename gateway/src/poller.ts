@@ -1,5 +1,5 @@
 import type { DeviceConfig, Driver, Logger, PointConfig, Sample } from '@citypilot/sdk';
-import { CityPilotError, parseDuration } from '@citypilot/sdk';
+import { CityPilotError, ConfigError, parseDuration, scaled, withoutBinaryNoise } from '@citypilot/sdk';
 import { jitterOffset, type ClockWatch } from './clock.js';
 import type { GatewayMetrics } from './metrics.js';
 import { badSample, guardTime, toSample } from './normalise.js';
@@ -147,12 +147,15 @@ export class DevicePoller {
    * in progress, then reads the point back (the device's own answer, which may differ: a device
    * that clamps or rounds, a BACnet priority above the gateway's). The point must be writable; a
    * number must be finite and within the point's `min`..`max`, which a writable number point
-   * must have; scale and offset are removed before the driver sees the value. `null`
+   * must have; scale and offset are removed before the driver sees the value (see
+   * {@link rawValue}). A boolean point takes 0 and 1 as false and true. `null`
    * relinquishes the gateway's command, for plugins that can (BACnet).
    * @returns the point as read back after the write: a bad sample, with the reason, when the
    *   read failed (the write itself succeeded)
    * @throws WriteRefusedError (WriteOutOfRangeError for a number out of range) before anything
-   *   reaches the device; the driver's own errors otherwise (device errors, read-back)
+   *   reaches the device, also when the plugin finds that the device cannot hold the value (a
+   *   fraction for an integer register: code WRITE_DOES_NOT_FIT); the driver's own errors
+   *   otherwise (device errors, read-back)
    */
   async write(pointId: string, value: number | boolean | string | null): Promise<Sample> {
     const point = this.device.points.find((p) => p.id === pointId);
@@ -167,7 +170,11 @@ export class DevicePoller {
     }
     const write = this.driver.write?.bind(this.driver);
     if (!write) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot write`);
-    if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) throw new WriteRefusedError(`${id} takes a ${point.kind}, not ${JSON.stringify(value)}`);
+    // A boolean point takes 0 and 1 as false and true, as a technician types them; no other number.
+    if (point.kind === 'boolean' && (value === 0 || value === 1)) value = value === 1;
+    if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) {
+      throw new WriteRefusedError(`${id} takes a ${point.kind}${point.kind === 'boolean' ? ' (true, false, 0 or 1)' : ''}, not ${JSON.stringify(value)}`);
+    }
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new WriteOutOfRangeError(`${id} takes a finite number, not ${value}`);
       // Without a range, nothing says what the device can safely hold (a set-point of 1e308).
@@ -176,9 +183,17 @@ export class DevicePoller {
       }
       if (value < point.min || value > point.max) throw new WriteOutOfRangeError(`${value} is outside the range of ${id}: ${point.min} to ${point.max}${point.unit ? ` ${point.unit}` : ''}`);
     }
-    // Engineering = raw × scale + offset; rounding at 1e-9 undoes binary noise (21.5 / 0.1).
-    const raw = typeof value === 'number' ? Math.round(((value - point.offset) / point.scale) * 1e9) / 1e9 : value;
-    await this.exclusive(() => write(pointId, raw));
+    const raw = typeof value === 'number' ? rawValue(value, point) : value;
+    try {
+      await this.exclusive(() => write(pointId, raw));
+    } catch (error) {
+      // The plugin's check of its encoding (a value its register or data type cannot hold): said
+      // of the point, with the raw value the scale made of the asked one.
+      if (!(error instanceof ConfigError)) throw error;
+      const unit = point.unit ? ` ${point.unit}` : '';
+      const made = raw !== value ? `${JSON.stringify(value)}${unit} is ${JSON.stringify(raw)} for the device (scale ${point.scale}, offset ${point.offset}): ` : '';
+      throw new WriteRefusedError(`${id} cannot take ${JSON.stringify(value)}${unit}: ${made}${error.issues.map((i) => i.message).join('; ')}`, 'WRITE_DOES_NOT_FIT');
+    }
     return this.readBack(point);
   }
 
@@ -303,4 +318,18 @@ export class DevicePoller {
       return true;
     });
   }
+}
+
+/**
+ * The raw value to write for `value` in engineering units: scale and offset removed, at the
+ * resolution the reading applies them (see `scaled`). The integer whose reading is exactly
+ * `value` when there is one (46.3 at scale 0.1 is 463, not 462.99999999999994); else the
+ * quotient less the noise of the arithmetic, which the plugin's check of its register type then
+ * refuses or takes (46.35 at scale 0.1 is 463.5: "does not fit uint16").
+ */
+export function rawValue(value: number, point: Pick<PointConfig, 'scale' | 'offset'>): number {
+  if (point.scale === 1 && point.offset === 0) return value;
+  const raw = (value - point.offset) / point.scale;
+  const integer = Math.round(raw);
+  return scaled(integer, point.scale, point.offset) === value ? integer : withoutBinaryNoise(raw);
 }

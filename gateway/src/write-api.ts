@@ -9,8 +9,11 @@ import { readWriteTokens, writeTokenHolder } from './write-tokens.js';
  * The gateway's write API, `POST /api/points/<device>.<point>/write {"value": …}`: a privileged
  * act. It is open only with `status.allowWrites`, to a technician's write token (write-tokens.ts),
  * through a Host the gateway answers to; the value must suit the point (kind, finite, within its
- * `min`..`max`) before anything reaches the device. Every attempt, refused or not, is logged as
- * one line: who, from where, which point, the value asked, the outcome, and the value read back.
+ * `min`..`max`) before anything reaches the device. The answer's `value` is the value read back
+ * from the device after the write, `asked` the value asked, and `warning` says when they differ
+ * (or nothing could be read back). Every attempt, refused or not, is logged as one line: who,
+ * from where, which point, the value `asked`, the outcome, and the `value` read back; at warn
+ * level, with the warning, when the device does not hold what was asked.
  */
 
 /** The values a write carries: `null` relinquishes the gateway's command (BACnet). */
@@ -67,9 +70,24 @@ export function registerWriteRoute(app: FastifyInstance, options: WriteApiOption
     let who: string | null = null;
     const answer = (status: number, body: Record<string, unknown>, readBack?: Sample) => {
       const result = status === 200 ? 'written' : 'refused';
-      const line = { write: { who, from: request.ip, point: clip(point), value: typeof asked === 'string' ? clip(asked) : asked, result, status, ...(body.error ? { error: body.error } : {}), ...(readBack ? { readBack: { value: readBack.value, quality: readBack.quality, ...(readBack.reason ? { reason: readBack.reason } : {}) } } : {}) } };
-      if (status === 200) logger.info(line, asked === null ? 'point relinquished' : 'point written');
-      else logger.warn(line, 'point write refused');
+      const shown = (v: unknown) => (typeof v === 'string' ? clip(v) : v);
+      const line = {
+        write: {
+          who,
+          from: request.ip,
+          point: clip(point),
+          asked: shown(asked),
+          ...(readBack ? { value: shown(readBack.value) } : {}),
+          result,
+          status,
+          ...(body.error ? { error: body.error } : {}),
+          ...(readBack ? { readBack: { value: shown(readBack.value), quality: readBack.quality, ...(readBack.reason ? { reason: readBack.reason } : {}) } } : {}),
+          ...(body.warning ? { warning: body.warning } : {}),
+        },
+      };
+      if (status !== 200) logger.warn(line, 'point write refused');
+      else if (body.warning) logger.warn(line, asked === null ? 'point relinquished, but its value could not be read back' : 'point written, but the device does not hold the value asked');
+      else logger.info(line, asked === null ? 'point relinquished' : 'point written');
       return reply.code(status).send(body);
     };
 
@@ -97,11 +115,33 @@ export function registerWriteRoute(app: FastifyInstance, options: WriteApiOption
     }
     try {
       const readBack = await options.write(point, asked as WriteValue);
-      return answer(200, { point, value: asked, readBack: { value: readBack.value, quality: readBack.quality, ...(readBack.reason ? { reason: readBack.reason } : {}) } }, readBack);
+      const warning = readBackWarning(asked as WriteValue, readBack);
+      return answer(
+        200,
+        { point, value: readBack.value, asked, readBack: { value: readBack.value, quality: readBack.quality, ...(readBack.reason ? { reason: readBack.reason } : {}) }, ...(warning ? { warning } : {}) },
+        readBack,
+      );
     } catch (error) {
       return answer(...writeFailure(error));
     }
   });
+}
+
+/**
+ * What a technician must know about a write the device took: it holds another value than the one
+ * asked (a device that clamps or rounds, a float register without the digits asked, a BACnet
+ * priority above the gateway's), or its value could not be read back. Undefined when it holds
+ * the value asked, and after a relinquish that read back.
+ */
+export function readBackWarning(asked: WriteValue, readBack: Sample): string | undefined {
+  if (readBack.value === null || readBack.quality === 'bad') {
+    return `the value could not be read back (${readBack.reason ?? 'no value'}): the write was sent, what the device holds is unknown`;
+  }
+  if (asked === null) return undefined;
+  // A boolean point takes 0 and 1 for false and true.
+  const expected = typeof readBack.value === 'boolean' && typeof asked === 'number' ? asked === 1 : asked;
+  if (readBack.value === expected) return undefined;
+  return `the device holds ${JSON.stringify(readBack.value)}, not ${JSON.stringify(asked)} as asked`;
 }
 
 /** The status and body that say why a write failed. */

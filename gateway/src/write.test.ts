@@ -15,6 +15,10 @@ const setpoint: SimulatedPoint = { table: 'holding', address: 10, type: 'int16',
 const unbounded: SimulatedPoint = { table: 'holding', address: 11, type: 'int16', behaviour: { kind: 'constant', value: 7 } };
 const pump: SimulatedPoint = { table: 'coil', address: 0, type: 'bool', behaviour: { kind: 'constant', value: false } };
 const temp: SimulatedPoint = { table: 'input', address: 0, type: 'int16', behaviour: { kind: 'constant', value: 201 } };
+// A tank level in tenths of a percent (463 is 46.3 %), a float32 set-point, a plain int16.
+const level: SimulatedPoint = { table: 'holding', address: 12, type: 'uint16', behaviour: { kind: 'constant', value: 463 } };
+const flowSetpoint: SimulatedPoint = { table: 'holding', address: 20, type: 'float32', behaviour: { kind: 'constant', value: 21.3 } };
+const counts: SimulatedPoint = { table: 'holding', address: 13, type: 'int16', behaviour: { kind: 'constant', value: 0 } };
 
 /** A logger that keeps what it is given, as the gateway's structured log would hold it. */
 function recordingLogger() {
@@ -26,8 +30,10 @@ function recordingLogger() {
 interface WriteLine {
   who: string | null;
   point: string;
-  value: unknown;
+  asked: unknown;
+  value?: unknown;
   result: 'written' | 'refused';
+  warning?: string;
   status: number;
   error?: string;
   readBack?: { value: unknown; quality: string };
@@ -35,9 +41,10 @@ interface WriteLine {
 
 describe('writing points through the gateway', () => {
   const dir = mkdtempSync(join(tmpdir(), 'citypilot-write-'));
-  const simulator = new ModbusSimulator({ points: [setpoint, unbounded, pump, temp] });
+  const simulator = new ModbusSimulator({ points: [setpoint, unbounded, pump, temp, level, flowSetpoint, counts] });
   const gateways: Gateway[] = [];
   let simulatorPort = 0;
+  let logs: ReturnType<typeof recordingLogger>['lines'] = [];
   beforeAll(async () => {
     simulatorPort = (await simulator.start()).port;
   });
@@ -61,10 +68,14 @@ devices:
       - { id: unbounded, writable: true, address: { table: holding, address: 11, type: int16 } }
       - { id: pump, kind: boolean, writable: true, address: { table: coil, address: 0, type: bool } }
       - { id: temp, unit: °C, scale: 0.1, address: { table: input, address: 0, type: int16 } }
+      - { id: level, unit: '%', scale: 0.1, writable: true, min: 0, max: 100, address: { table: holding, address: 12, type: uint16 } }
+      - { id: supply, unit: m³/h, writable: true, min: 0, max: 100, address: { table: holding, address: 20, type: float32 } }
+      - { id: counts, writable: true, min: -100000, max: 100000, address: { table: holding, address: 13, type: int16 } }
 `;
 
   async function start(name: string, allowWrites: boolean) {
     const { logger, lines } = recordingLogger();
+    logs = lines;
     const file = join(dir, `gateway-${name}.yaml`);
     writeFileSync(file, yaml(name, `{ port: 0, allowWrites: ${allowWrites} }`));
     const config = parseGatewayConfig(readFileSync(file, 'utf8'), file, new PluginRegistry());
@@ -108,12 +119,12 @@ devices:
     expect(simulator.get('holding', 10, 'int16')).toBe(200);
 
     expect(writes()).toEqual([
-      expect.objectContaining({ who: null, point: 'boiler.setpoint', value: 21, result: 'refused', status: 401 }),
+      expect.objectContaining({ who: null, point: 'boiler.setpoint', asked: 21, result: 'refused', status: 401 }),
       expect.objectContaining({ who: null, result: 'refused', status: 403 }),
       expect.objectContaining({ who: null, result: 'refused', status: 401 }),
       expect.objectContaining({ who: null, result: 'refused', status: 403 }),
-      expect.objectContaining({ who: 'bob', value: 20, result: 'written', status: 200, readBack: { value: 20, quality: 'good' } }),
-      expect.objectContaining({ who: null, value: 22, result: 'refused', status: 403 }),
+      expect.objectContaining({ who: 'bob', asked: 20, value: 20, result: 'written', status: 200, readBack: { value: 20, quality: 'good' } }),
+      expect.objectContaining({ who: null, asked: 22, result: 'refused', status: 403 }),
     ]);
   });
 
@@ -125,19 +136,83 @@ devices:
 
     const response = await post(gateway, 'boiler.setpoint', { value: 21.5 }, token);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ point: 'boiler.setpoint', value: 21.5, readBack: { value: 21.5, quality: 'good' } });
+    expect(await response.json()).toEqual({ point: 'boiler.setpoint', value: 21.5, asked: 21.5, readBack: { value: 21.5, quality: 'good' } });
     // Scale 0.1: the device holds 215.
     expect(simulator.get('holding', 10, 'int16')).toBe(215);
     expect((await post(gateway, 'boiler.pump', { value: true }, token)).status).toBe(200);
     expect(simulator.get('coil', 0, 'bool')).toBe(true);
     expect(writes()).toEqual([
-      expect.objectContaining({ who: 'alice', point: 'boiler.setpoint', value: 21.5, result: 'written', readBack: { value: 21.5, quality: 'good' } }),
-      expect.objectContaining({ who: 'alice', point: 'boiler.pump', value: true, result: 'written', readBack: { value: true, quality: 'good' } }),
+      expect.objectContaining({ who: 'alice', point: 'boiler.setpoint', asked: 21.5, value: 21.5, result: 'written', readBack: { value: 21.5, quality: 'good' } }),
+      expect.objectContaining({ who: 'alice', point: 'boiler.pump', asked: true, value: true, result: 'written', readBack: { value: true, quality: 'good' } }),
     ]);
 
     const after = Date.now();
     await expect.poll(() => samples.find((s) => s.point === 'boiler.setpoint' && s.time > after)?.value, { timeout: 5000 }).toBeCloseTo(21.5, 6);
     expect(samples.find((s) => s.point === 'boiler.pump' && s.time > after)?.value).toBe(true);
+  });
+
+  it('reads and writes numbers at the resolution of their source: a register of 463 at scale 0.1 is 46.3, a float32 of 21.3 is 21.3', async () => {
+    const { gateway, writes, dataDir } = await start('precision', true);
+    const token = createWriteToken(dataDir, 'alice');
+    const samples: Sample[] = [];
+    gateway.on('samples', (s) => samples.push(...s));
+    await expect.poll(() => samples.some((s) => s.point === 'boiler.level'), { timeout: 5000 }).toBe(true);
+    // Exactly, not 46.300000000000004 nor 21.299999237060547.
+    expect(samples.find((s) => s.point === 'boiler.level')).toMatchObject({ value: 46.3, quality: 'good' });
+    expect(samples.find((s) => s.point === 'boiler.supply')).toMatchObject({ value: 21.3, quality: 'good' });
+
+    simulator.set('holding', 12, 0, 'uint16');
+    const written = await post(gateway, 'boiler.level', { value: 46.3 }, token);
+    expect(written.status).toBe(200);
+    expect(simulator.get('holding', 12, 'uint16')).toBe(463);
+    expect(await written.json()).toEqual({ point: 'boiler.level', value: 46.3, asked: 46.3, readBack: { value: 46.3, quality: 'good' } });
+    // 46.35 % would be 463.5 in the register: refused, saying so, before the device sees it.
+    const between = await post(gateway, 'boiler.level', { value: 46.35 }, token);
+    expect(between.status).toBe(409);
+    expect(await between.json()).toEqual({
+      error: 'boiler.level cannot take 46.35 %: 46.35 % is 463.5 for the device (scale 0.1, offset 0): 463.5 does not fit uint16',
+      code: 'WRITE_DOES_NOT_FIT',
+    });
+    expect(simulator.get('holding', 12, 'uint16')).toBe(463);
+    expect(writes().map((w) => [w.asked, w.value, w.status])).toEqual([
+      [46.3, 46.3, 200],
+      [46.35, undefined, 409],
+    ]);
+  });
+
+  it('answers and logs the value read back, and says when the device does not hold the value asked', async () => {
+    const { gateway, writes, dataDir } = await start('read-back', true);
+    const token = createWriteToken(dataDir, 'alice');
+    // A float32 register holds about 7 digits: 21.3000001 is stored as the float32 of 21.3.
+    const rounded = await post(gateway, 'boiler.supply', { value: 21.3000001 }, token);
+    expect(rounded.status).toBe(200);
+    expect(await rounded.json()).toEqual({
+      point: 'boiler.supply',
+      value: 21.3,
+      asked: 21.3000001,
+      readBack: { value: 21.3, quality: 'good' },
+      warning: 'the device holds 21.3, not 21.3000001 as asked',
+    });
+    expect(writes().at(-1)).toMatchObject({ asked: 21.3000001, value: 21.3, result: 'written', warning: 'the device holds 21.3, not 21.3000001 as asked' });
+    expect(logs.at(-1)).toMatchObject({ level: 'warn', msg: 'point written, but the device does not hold the value asked' });
+
+    // A coil takes true and false, and 0 and 1 as the README says; the answer is what it holds.
+    const one = await post(gateway, 'boiler.pump', { value: 1 }, token);
+    expect(one.status).toBe(200);
+    expect(simulator.get('coil', 0, 'bool')).toBe(true);
+    expect(await one.json()).toEqual({ point: 'boiler.pump', value: true, asked: 1, readBack: { value: true, quality: 'good' } });
+    expect(logs.at(-1)).toMatchObject({ level: 'info', msg: 'point written' });
+    expect((await post(gateway, 'boiler.pump', { value: 0 }, token)).status).toBe(200);
+    expect(simulator.get('coil', 0, 'bool')).toBe(false);
+
+    // Every integer width: a value its register cannot hold is refused before the device sees it.
+    for (const value of [40000, -32769, 2.5]) {
+      const refused = await post(gateway, 'boiler.counts', { value }, token);
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toEqual({ error: `boiler.counts cannot take ${value}: ${value} does not fit int16`, code: 'WRITE_DOES_NOT_FIT' });
+    }
+    expect((await post(gateway, 'boiler.counts', { value: -32768 }, token)).status).toBe(200);
+    expect(simulator.get('holding', 13, 'int16')).toBe(-32768);
   });
 
   it("refuses a number outside the point's range, or not finite, or a point without a range, before the device sees it", async () => {
@@ -162,7 +237,7 @@ devices:
     // The bounds themselves are allowed.
     expect((await post(gateway, 'boiler.setpoint', { value: 30 }, token)).status).toBe(200);
     expect(simulator.get('holding', 10, 'int16')).toBe(300);
-    expect(writes().map((w) => [w.who, w.value, w.status])).toEqual([
+    expect(writes().map((w) => [w.who, w.asked, w.status])).toEqual([
       ['alice', 1e308, 400],
       ['alice', 30.5, 400],
       ['alice', 4.9, 400],
@@ -179,7 +254,10 @@ devices:
     expect(refused.status).toBe(409);
     expect(((await refused.json()) as { error: string }).error).toBe('boiler.temp is not writable (writable: false in the configuration)');
     expect((await post(gateway, 'boiler.flow', { value: 1 }, token)).status).toBe(404);
-    expect((await post(gateway, 'boiler.pump', { value: 1 }, token)).status).toBe(409);
+    const notBoolean = await post(gateway, 'boiler.pump', { value: 2 }, token);
+    expect(notBoolean.status).toBe(409);
+    expect(((await notBoolean.json()) as { error: string }).error).toBe('boiler.pump takes a boolean (true, false, 0 or 1), not 2');
+    expect((await post(gateway, 'boiler.pump', { value: 'on' }, token)).status).toBe(409);
     expect((await post(gateway, 'boiler.setpoint', { level: 1 }, token)).status).toBe(400);
     expect((await post(gateway, 'boiler.setpoint', '{"value": ', token)).status).toBe(400);
     // Relinquishing (null) is for plugins that command by priority, not Modbus.
