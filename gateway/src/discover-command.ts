@@ -52,7 +52,9 @@ export async function discoverDevices(registry: PluginRegistry, pluginId: string
  */
 export function formatDrafts(found: readonly DiscoveredDevice[], heading: readonly string[]): string {
   const blocks = found.map(({ device, notes }) => {
-    const document = new Document([device]);
+    // Plain YAML: a value the device blocks share (an empty tags list) written out at each place,
+    // not as an anchor and aliases, which the configuration loader refuses.
+    const document = new Document([device], { aliasDuplicateObjects: false });
     visit(document, {
       Pair(_, pair) {
         const key = isScalar(pair.key) ? pair.key.value : undefined;
