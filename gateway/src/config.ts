@@ -81,6 +81,12 @@ export const GatewayConfigSchema = Type.Object(
         maxBytes: Type.Integer({ minimum: 1_048_576, default: 536_870_912 }),
         /** Forwarding rate limit in samples per second, so that a gateway catching up does not flood the hub. */
         maxSamplesPerSecond: Type.Integer({ minimum: 1, default: 5000 }),
+        /**
+         * How long samples may wait with nothing forwarded before /healthz and the status say
+         * forwarding is stalled (degraded): far above a batch's delay, so that a hiccup (a NATS
+         * reconnection, a hub restarting) does not make it flap.
+         */
+        stallAfter: Duration({ default: '2m' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -124,6 +124,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxSamplesPerSecond: config.outbox.maxSamplesPerSecond,
       batchMaxSamples: config.hub.batchMaxSamples,
       batchMaxDelayMs: parseDuration(config.hub.batchMaxDelay),
+      // The running configuration's, which may change live.
+      stallAfterMs: () => parseDuration(this.options.config.outbox.stallAfter),
     });
     this.clock = new ClockWatch({
       thresholdMs: parseDuration(config.clock.jumpThreshold),
@@ -258,6 +260,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // The outbox has had its chance to flush; drain() would wait for a server that may be gone.
     await this.nc?.close();
     return unsent;
+  }
+
+  /**
+   * Why `/healthz` says degraded (HTTP 503), none when healthy: not connected to NATS (with the
+   * reason when known), and forwarding stalled — samples waiting longer than `outbox.stallAfter`
+   * with nothing forwarded, connected or not (no stream for the subject, a hub that does not
+   * acknowledge, permissions refused).
+   */
+  private degradedReasons(): string[] {
+    const outbox = this.outbox.status();
+    const reasons: string[] = [];
+    if (this.natsState !== 'connected') reasons.push(`NATS ${this.natsState}${this.natsError ? `: ${this.natsError}` : ''}`);
+    if (outbox.stalled) reasons.push(`forwarding stalled: ${outbox.stalled}`);
+    return reasons;
   }
 
   /**
@@ -397,8 +413,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const app = Fastify({ logger: false });
     installHostCheck(app, () => this.options.config.status, () => (app.server.address() as AddressInfo).port);
     app.get('/healthz', async (_request, reply) => {
-      const ok = this.natsState === 'connected';
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', nats: this.natsState, outbox: this.outbox.depth() });
+      const reasons = this.degradedReasons();
+      const ok = reasons.length === 0;
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', nats: this.natsState, outbox: this.outbox.depth(), ...(ok ? {} : { reason: reasons.join('; ') }) });
     });
     app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
     app.get('/api/status', async () => this.status());

@@ -2,6 +2,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { BATCH_VERSION, batchMessageId, CityPilotError, Pause, type Batch, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
 import type { GatewayMetrics } from './metrics.js';
 import { OutboxStore, type OutboxLimits, type StoredBatch } from './outbox-store.js';
+import { describeMs } from './normalise.js';
 
 export { OutboxStorageError, OUTBOX_FILE } from './outbox-store.js';
 
@@ -31,7 +32,18 @@ export interface OutboxOptions {
   batchMaxDelayMs: number;
   /** Bytes of point definitions a batch carries at most; a longer list goes in parts. Default {@link ANNOUNCEMENT_PART_BYTES}. */
   maxAnnouncementBytes?: number;
+  /**
+   * How long samples may wait with nothing forwarded before the outbox says forwarding is stalled
+   * (see {@link OutboxStatus.stalled}), in ms; read at each status, so it may change live.
+   * Default {@link STALL_AFTER_MS}.
+   */
+  stallAfterMs?: () => number;
+  /** The clock, ms since the epoch. Default Date.now. */
+  now?: () => number;
 }
+
+/** Default of {@link OutboxOptions.stallAfterMs}: two minutes, far above a batch's delay and a reconnection. */
+export const STALL_AFTER_MS = 120_000;
 
 /**
  * Point definitions one batch carries at most, in bytes of JSON: a gateway of a few thousand
@@ -74,6 +86,13 @@ export interface OutboxStatus {
   lastSeq: number | null;
   lastForwardAt: string | null;
   lastError: string | null;
+  /**
+   * Why forwarding is stalled, or null: samples have waited longer than `outbox.stallAfter` with
+   * nothing acknowledged by the hub's stream since the outbox started, last forwarded, or last
+   * went from empty to holding samples (NATS unreachable, no stream for the subject, a hub that
+   * does not acknowledge). A hiccup shorter than that bound is never reported.
+   */
+  stalled: string | null;
 }
 
 /**
@@ -95,6 +114,9 @@ export class Outbox {
   private building: string | undefined;
   private lastForwardAt: Date | null = null;
   private lastError: string | null = null;
+  /** Since when samples wait with nothing forwarded: start, last acknowledgement, or empty → not empty. */
+  private waitingSince: number;
+  private readonly now: () => number;
   private running = false;
   private closed = false;
   private loop: Promise<void> | undefined;
@@ -105,6 +127,8 @@ export class Outbox {
   constructor(private readonly options: OutboxOptions) {
     this.store = new OutboxStore(options.dataDir);
     this.limits = { maxSamples: options.maxSamples, maxBytes: options.maxBytes };
+    this.now = options.now ?? Date.now;
+    this.waitingSince = this.now();
     options.metrics.outboxDepth.set(this.store.depth());
   }
 
@@ -128,6 +152,7 @@ export class Outbox {
     if (this.closed) throw new OutboxUnavailableError('the outbox is closed');
     if (!samples.length) return 0;
     const wasEmpty = this.store.queued() === 0;
+    if (this.store.depth() === 0) this.waitingSince = this.now();
     let accepted = 0;
     try {
       accepted = this.store.append(samples, this.limits).accepted;
@@ -162,12 +187,24 @@ export class Outbox {
       lastSeq: this.store.lastAcknowledged(),
       lastForwardAt: this.lastForwardAt?.toISOString() ?? null,
       lastError: this.lastError,
+      stalled: this.stalled(),
     };
+  }
+
+  /** See {@link OutboxStatus.stalled}. */
+  private stalled(): string | null {
+    const depth = this.store.depth();
+    const waitedMs = this.now() - this.waitingSince;
+    if (depth === 0 || waitedMs < (this.options.stallAfterMs?.() ?? STALL_AFTER_MS)) return null;
+    const since = new Date(this.waitingSince).toISOString();
+    const what = this.lastForwardAt ? `nothing forwarded to the hub for ${describeMs(waitedMs)} (since ${since})` : `nothing forwarded to the hub since ${since} (${describeMs(waitedMs)})`;
+    return `${what}; the outbox holds ${depth} sample${depth === 1 ? '' : 's'}${this.lastError ? `; last error: ${this.lastError}` : ''}`;
   }
 
   start(): void {
     if (this.running || this.closed) return;
     this.running = true;
+    this.waitingSince = this.now();
     this.loop = this.run();
   }
 
@@ -251,6 +288,7 @@ export class Outbox {
     metrics.samplesForwarded.inc(batch.samples);
     if (ack.duplicate) metrics.batchesDuplicate.inc();
     this.lastForwardAt = new Date();
+    this.waitingSince = this.now();
     metrics.outboxDepth.set(this.store.depth());
     if (this.lastError) {
       this.options.logger.info({ seq: batch.seq }, 'forwarding to the hub again');

@@ -11,7 +11,7 @@ const status: GatewayStatus = {
     { point: 'meter.energy', time: now - 5000, value: 1234.5, quality: 'good' },
     { point: 'meter.power', time: now - 3 * 3600_000, value: null, quality: 'bad', reason: 'timeout <after> 2000 ms' },
   ],
-  outbox: { depth: 42, dropped: 0, lastSeq: 7, lastForwardAt: '2026-12-01T11:59:50Z', lastError: null },
+  outbox: { depth: 42, dropped: 0, lastSeq: 7, lastForwardAt: '2026-12-01T11:59:50Z', lastError: null, stalled: null },
   config: { source: 'hub', revision: 7, appliedAt: '2026-12-01T10:00:00Z', lastError: { source: 'file', revision: 'abc', at: '2026-12-01T11:00:00Z', message: 'gateway.yaml:3:5 devices[0].interval: expected a duration' } },
   nodeRed: { url: 'http://127.0.0.1:1880', refused: 3 },
 };

@@ -38,6 +38,7 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .8rem;text-align:left}.n{text-a
 <tr><th>Last forward to the hub</th><td>${esc(outbox.lastForwardAt ?? 'never')}${outbox.lastForwardAt ? ` (${esc(formatAge(now - Date.parse(outbox.lastForwardAt)))} ago)` : ''}</td></tr>
 <tr><th>Last batch acknowledged</th><td class="n">${outbox.lastSeq ?? ''}</td></tr>
 <tr><th>Forwarding error</th><td>${esc(outbox.lastError ?? '')}</td></tr>
+<tr><th>Forwarding stalled</th><td class="${outbox.stalled ? 'bad' : ''}">${esc(outbox.stalled ?? 'no')}</td></tr>
 <tr><th>Configuration</th><td>${esc(`${status.config.source} ${status.config.revision}`)}${status.config.lastError ? ` — <span class="bad">refused: ${esc(status.config.lastError.message)}</span>` : ''}</td></tr>
 ${status.nodeRed ? `<tr><th>Node-RED</th><td><a href="${esc(status.nodeRed.url)}">${esc(status.nodeRed.url)}</a>${status.nodeRed.refused ? ` — <span class="bad">${status.nodeRed.refused} value(s) refused</span>` : ''}</td></tr>` : ''}</table>
 <h2>Devices</h2><table><tr><th>Device</th><th>Plugin</th><th>State</th><th>Last read</th><th>Cycles</th><th>Skipped</th><th>Last error</th></tr>${devices}</table>
