@@ -90,7 +90,8 @@ devices:
     // null relinquishes: the slot is emptied, the relinquish default (19) takes over.
     const relinquished = await post(null);
     expect(relinquished.status).toBe(200);
-    expect(await relinquished.json()).toMatchObject({ point: 'ahu.setpoint', value: null });
+    // The answer's value is the one read back just after (see the write API), asked is null.
+    expect(await relinquished.json()).toMatchObject({ point: 'ahu.setpoint', asked: null });
     expect(simulator.priorityArray(ANALOG_VALUE, 1)[9]).toBeNull();
     await expect.poll(() => latest('ahu.setpoint')?.value, { timeout: 10_000 }).toBe(19);
 
