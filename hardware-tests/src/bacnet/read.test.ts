@@ -4,12 +4,14 @@
  * without CITYPILOT_HW_BACNET). It only reads:
  *   CITYPILOT_HW_BACNET=ip[:port]                 the device (port 47808 when not given)
  *   CITYPILOT_HW_BACNET_INTERFACE=192.0.2.5       this machine's address on its network (default 0.0.0.0)
- *   CITYPILOT_HW_BACNET_LOCAL_PORT=47808          the local UDP port (default 47808; stop a gateway using it)
+ *   CITYPILOT_HW_BACNET_LOCAL_PORT=47808          the local UDP port (default 47808; stop a gateway using it;
+ *                                                 0 for a free one, for a device that answers a directed Who-Is by unicast)
  * Example: CITYPILOT_HW_BACNET=192.0.2.21 npm test
  */
 import { describe, expect, it } from 'vitest';
 import { parseGatewayConfig, PluginRegistry } from '@citypilot/gateway';
 import type { DiscoveredDevice, Driver } from '@citypilot/sdk';
+import { freeUdpPort } from './free-port.js';
 
 const target = process.env.CITYPILOT_HW_BACNET;
 const networkInterface = process.env.CITYPILOT_HW_BACNET_INTERFACE ?? '0.0.0.0';
@@ -36,9 +38,11 @@ describe(`BACnet/IP hardware${target ? `: device at ${target}` : ` (${reason})`}
   for (const mode of ['poll', 'cov'] as const) {
     it.skipIf(!target)(`reads up to ${MAX_POINTS} of its points in mode ${mode}, twice, each reading good or with a reason`, async () => {
       expect(drafted, 'the discovery test found no device').toBeDefined();
+      // A device block needs a real port: 0 (any free one, for discovery) becomes one that is free now.
+      const port = localPort === 0 ? await freeUdpPort(networkInterface) : localPort;
       const device = {
         ...drafted!.device,
-        connection: { ...(drafted!.device.connection as object), mode, network: { interface: networkInterface, port: localPort } },
+        connection: { ...(drafted!.device.connection as object), mode, network: { interface: networkInterface, port } },
         points: (drafted!.device.points as unknown[]).slice(0, MAX_POINTS),
       };
       const config = parseGatewayConfig(JSON.stringify({ gateway: { id: 'hardware-test' }, devices: [{ ...device, timeout: '3s' }] }), 'hardware-test.yaml', new PluginRegistry());

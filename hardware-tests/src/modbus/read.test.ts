@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseGatewayConfig, PluginRegistry } from '@citypilot/gateway';
-import type { Reading } from '@citypilot/sdk';
+import { float32Decimal, type Reading } from '@citypilot/sdk';
 import { ModbusExceptionError, ModbusTcpClient } from '@citypilot/protocol-modbus';
 
 const target = process.env.CITYPILOT_HW_MODBUS;
@@ -40,6 +40,11 @@ describe(`Modbus hardware${target ? `: ${profile} at ${target} unit ${unit}` : `
       const bad = first.filter((r) => r.quality !== 'good');
       expect(bad, `points not good: ${bad.map((r) => `${r.point} (${r.reason})`).join(', ')}`).toEqual([]);
       for (const r of first) if (typeof r.value === 'number') expect(Number.isFinite(r.value), r.point).toBe(true);
+      // A float32 register holds about 7 significant digits: it must not come back widened (21.299999237060547 for 21.3).
+      for (const p of config.points.filter((q) => (q.address as { type?: string }).type === 'float32')) {
+        const value = first.find((r) => r.point === p.id)!.value as number;
+        expect(value, `${p.id} carries digits its float32 register does not have`).toBe(float32Decimal(value));
+      }
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const second = new Map((await driver.read()).map((r): [string, Reading] => [r.point, r]));
       for (const p of config.points.filter((p) => p.tags.includes('energy'))) {
