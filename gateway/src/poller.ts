@@ -38,6 +38,8 @@ export interface DeviceStatus {
   state: 'starting' | 'ok' | 'failing';
   lastError: string | null;
   lastReadAt: string | null;
+  /** What the driver says of the device besides errors (a restart detected, …), newest last. */
+  notes: string[];
   /** Cycles run and skipped, all groups together. */
   cycles: number;
   skipped: number;
@@ -82,7 +84,7 @@ export class DevicePoller {
   /** Every call to the driver goes through this chain: reads and writes never overlap. */
   private driverCalls: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  private readonly state: Omit<DeviceStatus, 'cycles' | 'skipped' | 'groups'>;
+  private readonly state: Omit<DeviceStatus, 'cycles' | 'skipped' | 'groups' | 'notes'>;
   private readonly groups: Group[];
   /** Time of the last sample emitted per point id: a device time may not go back. */
   private readonly lastTimes = new Map<string, number>();
@@ -160,6 +162,8 @@ export class DevicePoller {
     }
     const write = this.driver.write?.bind(this.driver);
     if (!write) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot write`);
+    // 0 and 1 are how field equipment writes states (coils, binary objects): false and true.
+    if (point.kind === 'boolean' && (value === 0 || value === 1)) value = value === 1;
     if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) throw new WriteRefusedError(`${id} takes a ${point.kind}, not ${JSON.stringify(value)}`);
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new WriteOutOfRangeError(`${id} takes a finite number, not ${value}`);
@@ -197,6 +201,7 @@ export class DevicePoller {
     const groups = this.groups.map((g) => ({ ...g.status }));
     return {
       ...this.state,
+      notes: this.driver.notes?.() ?? [],
       cycles: groups.reduce((n, g) => n + g.cycles, 0),
       skipped: groups.reduce((n, g) => n + g.skipped, 0),
       groups,
