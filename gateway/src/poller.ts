@@ -162,8 +162,8 @@ export class DevicePoller {
     }
     const write = this.driver.write?.bind(this.driver);
     if (!write) throw new WriteRefusedError(`the ${this.state.plugin} plugin cannot write`);
-    // 0 and 1 are how field equipment writes states (coils, binary objects): false and true.
-    if (point.kind === 'boolean' && (value === 0 || value === 1)) value = value === 1;
+    // A driver whose states are written as 1 and 0 (BACnet binary objects) takes them for true and false.
+    if (point.kind === 'boolean' && this.driver.booleanWrites === 'zero-one' && (value === 0 || value === 1)) value = value === 1;
     if (point.kind !== (typeof value === 'number' ? 'number' : typeof value)) throw new WriteRefusedError(`${id} takes a ${point.kind}, not ${JSON.stringify(value)}`);
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new WriteOutOfRangeError(`${id} takes a finite number, not ${value}`);

@@ -286,6 +286,8 @@ interface CovState {
  * (or ReadProperty). Never called concurrently (the core serializes reads, writes and close).
  */
 class BacnetDriver implements Driver {
+  /** Binary objects' states are 1 (active) and 0 (inactive): a boolean point takes those too. */
+  readonly booleanWrites = 'zero-one';
   private readonly byId: Map<string, PlannedPoint>;
   private readonly cov = new Map<string, CovState>();
   /** The points of each list of ids read (a poll group's), found once per list. */

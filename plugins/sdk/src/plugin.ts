@@ -209,6 +209,12 @@ export interface Driver {
    * marks all the device's points bad with its message.
    */
   read(points?: readonly string[]): Promise<Reading[]>;
+  /**
+   * What a `kind: boolean` point takes in writes: `strict` (default) true and false only;
+   * `zero-one` also 1 and 0, which the core passes on as true and false (BACnet binary objects,
+   * whose states are 1 active and 0 inactive).
+   */
+  readonly booleanWrites?: 'strict' | 'zero-one';
   /** Writes a raw value (the core has already removed scale and offset) to a writable point. */
   write?(point: string, value: number | boolean | string): Promise<void>;
   /**
