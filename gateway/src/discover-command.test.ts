@@ -1,4 +1,5 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { DataType, OpcuaSimulator } from '@citypilot/protocol-opcua/testing';
 import { simulatedPoint } from '@citypilot/plugin-modbus/testing';
 import { readYamlFile, type PointConfig } from '@citypilot/sdk';
 import { modbusPlugin } from '@citypilot/plugin-modbus';
+import { whoIsDestination } from '@citypilot/plugin-bacnet';
 import { parseGatewayConfig } from './config.js';
 import { discoverDevices, DiscoverUsageError } from './discover-command.js';
 import { PluginRegistry } from './registry.js';
@@ -171,6 +173,52 @@ describe('citypilot gateway discover bacnet', () => {
     expect((parse(yaml) as { devices: { connection: { deviceInstance: number } }[] }).devices.map((d) => d.connection.deviceInstance)).toEqual([3102]);
     const none = await discoverDevices(new PluginRegistry(), 'bacnet', [...args.slice(0, 6), '--low', '1', '--high', '2', '--wait', '300ms']);
     expect(none).toMatch(/^# No device answered/);
+  });
+});
+
+describe('citypilot gateway discover bacnet, on equipment named and built as others do', () => {
+  const device = new BacnetSimulator({
+    deviceInstance: 3103,
+    deviceName: 'PeerSim-BACnet',
+    objects: [
+      { type: 2, instance: 1, name: 'Room Setpoint', description: 'Room set-point', initial: 21 },
+      { type: 17, instance: 1, name: 'Occupancy Schedule', description: 'Weekly occupancy', initial: 1 },
+      { type: 6, instance: 1, name: 'Holidays', description: 'Public holidays', initial: 0 },
+    ],
+  });
+  beforeAll(() => device.start());
+  afterAll(() => device.stop());
+
+  it('drafts an id that reads like the device\'s name, and leaves out its schedule and calendar with the reason in a comment', async () => {
+    const yaml = await discoverDevices(new PluginRegistry(), 'bacnet', ['--interface', '127.0.0.1', '--port', '0', '--address', device.address, '--wait', '500ms']);
+    const drafted = parse(yaml) as { devices: { id: string; points: { id: string }[] }[] };
+    expect(drafted.devices[0]!.id).toBe('peersim-bacnet');
+    expect(drafted.devices[0]!.points.map((p) => p.id)).toEqual(['room-setpoint']);
+    expect(yaml).toMatch(/^ *# left out: 1 schedule, 1 calendar object\(s\): schedules and calendars hold what they command or which days they cover, not a measurement: read the objects they command$/m);
+  });
+
+  it('sends the Who-Is to port 47808 when --broadcast-address names no port', async () => {
+    // Port 47808 on loopback, where the Who-Is must arrive; another program may hold it.
+    const listener = createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      listener.once('error', () => resolve(false));
+      listener.bind(47808, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) {
+      listener.close();
+      console.warn('port 47808 of 127.0.0.1 is in use: the Who-Is destination is checked without the network');
+      expect(whoIsDestination('127.0.0.1')).toBe('127.0.0.1:47808');
+      return;
+    }
+    const received: Buffer[] = [];
+    listener.on('message', (m) => received.push(m));
+    try {
+      await discoverDevices(new PluginRegistry(), 'bacnet', ['--interface', '127.0.0.1', '--port', '0', '--broadcast-address', '127.0.0.1', '--wait', '300ms']);
+      // BVLC original-broadcast, NPDU, unconfirmed request 0x10, service who-is (8).
+      expect(received.map((m) => m.subarray(6, 8).toString('hex'))).toEqual(['1008']);
+    } finally {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    }
   });
 });
 

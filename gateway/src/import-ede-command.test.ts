@@ -43,7 +43,7 @@ describe('citypilot gateway import-ede', () => {
     const schema = deviceConfigSchema(bacnetConnection, bacnetAddress);
     const devices = drafted.devices.map((d) => parseConfig(schema, d));
     expect(devices.map((d) => d.id)).toEqual(['cta-01-mairie', 'chaufferie-mairie', 'salles-rdc']);
-    expect(devices[0]!.points[0]).toMatchObject({ id: 'cta01-t-soufflage', name: 'Température soufflage', unit: '°C' });
+    expect(devices[0]!.points[0]).toMatchObject({ id: 'cta01-tsoufflage', name: 'Température soufflage', unit: '°C' });
   });
 
   it('drafts one device with its address, and lists the rows left out on stderr', () => {

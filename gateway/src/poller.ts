@@ -38,6 +38,8 @@ export interface DeviceStatus {
   state: 'starting' | 'ok' | 'failing';
   lastError: string | null;
   lastReadAt: string | null;
+  /** What the driver says of the device besides errors (a restart detected, …), newest last. */
+  notes: string[];
   /** Cycles run and skipped, all groups together. */
   cycles: number;
   skipped: number;
@@ -88,7 +90,7 @@ export class DevicePoller {
   /** Every call to the driver goes through this chain: reads and writes never overlap. */
   private driverCalls: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  private readonly state: Omit<DeviceStatus, 'cycles' | 'skipped' | 'groups'>;
+  private readonly state: Omit<DeviceStatus, 'cycles' | 'skipped' | 'groups' | 'notes'>;
   private readonly groups: Group[];
   /** Time of the last sample emitted per point id: a device time may not go back. */
   private readonly lastTimes = new Map<string, number>();
@@ -219,6 +221,7 @@ export class DevicePoller {
     const groups = this.groups.map((g) => ({ ...g.status }));
     return {
       ...this.state,
+      notes: this.driver.notes?.() ?? [],
       cycles: groups.reduce((n, g) => n + g.cycles, 0),
       skipped: groups.reduce((n, g) => n + g.skipped, 0),
       groups,

@@ -11,7 +11,7 @@ export function renderStatusPage(status: GatewayStatus, now: number): string {
     .map(
       (d) =>
         `<tr class="${d.state === 'failing' ? 'bad' : ''}"><td>${esc(d.id)}</td><td>${esc(d.plugin)}</td><td>${esc(d.state)}</td>` +
-        `<td>${esc(d.lastReadAt ?? '')}</td><td class="n">${d.cycles}</td><td class="n">${d.skipped}</td><td>${esc(d.lastError ?? '')}</td></tr>`,
+        `<td>${esc(d.lastReadAt ?? '')}</td><td class="n">${d.cycles}</td><td class="n">${d.skipped}</td><td>${esc([d.lastError ?? '', ...(d.notes ?? [])].filter(Boolean).join(' — '))}</td></tr>`,
     )
     .join('');
   const rank = (s: Sample) => ({ bad: 0, stale: 1, uncertain: 2, good: 3 })[s.quality];

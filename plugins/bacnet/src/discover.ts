@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ApplicationTag, ObjectType } from '@bacnet-js/client';
-import { BacnetClient, BacnetError, BacnetSocketError, formatObjectId, type BacnetDevice, type BacnetObjectInfo as WireObjectInfo, type IAm } from '@citypilot/protocol-bacnet';
+import { BACNET_PORT, BacnetClient, BacnetError, BacnetSocketError, formatObjectId, type BacnetDevice, type BacnetObjectInfo as WireObjectInfo, type IAm } from '@citypilot/protocol-bacnet';
 import { DeviceUnreachableError, Duration, parseDuration, type DiscoveredDevice, type Discovery, type DiscoveryContext } from '@citypilot/sdk';
 import { draftDevice, uniqueDeviceIds, type BacnetObjectInfo } from './draft.js';
 
@@ -11,7 +11,7 @@ const discoverOptions = Type.Object(
   {
     interface: Type.String({ default: '0.0.0.0', description: 'Local IPv4 address to bind: 0.0.0.0 (all) hears broadcast I-Ams, which a socket bound to one address does not.' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 47808, description: 'Local UDP port; 0 for any free one (enough with --address, not for broadcast answers). Stop a gateway using 47808 first.' }),
-    broadcastAddress: Type.String({ default: '255.255.255.255', description: 'Where the Who-Is broadcast goes: the subnet\'s broadcast, such as 192.168.10.255 (or ip:port).' }),
+    broadcastAddress: Type.String({ default: '255.255.255.255', description: 'Where the Who-Is broadcast goes: the subnet\'s broadcast, such as 192.168.10.255, on port 47808 unless given as ip:port.' }),
     address: Type.Optional(Type.String({ pattern: ADDRESS_PATTERN, expected: 'an IPv4 address, with :port when not 47808', description: 'Ask one device only (a directed Who-Is), at this IP (and :port when not 47808).' })),
     low: Type.Optional(Type.Integer({ minimum: 0, maximum: 4194302, description: 'Lowest device instance asked.' })),
     high: Type.Optional(Type.Integer({ minimum: 0, maximum: 4194302, description: 'Highest device instance asked.' })),
@@ -40,7 +40,7 @@ export function bacnetDiscovery(): Discovery<typeof discoverOptions> {
   return {
     options: discoverOptions,
     async run(options: Static<typeof discoverOptions>, context: DiscoveryContext): Promise<DiscoveredDevice[]> {
-      const client = new BacnetClient({ interface: options.interface, port: options.port, broadcastAddress: options.broadcastAddress, timeoutMs: context.timeoutMs });
+      const client = new BacnetClient({ interface: options.interface, port: options.port, broadcastAddress: whoIsDestination(options.broadcastAddress), timeoutMs: context.timeoutMs });
       try {
         try {
           await client.open();
@@ -58,6 +58,14 @@ export function bacnetDiscovery(): Discovery<typeof discoverOptions> {
       }
     },
   };
+}
+
+/**
+ * Where a discovery's Who-Is goes: the address given, on BACnet/IP's port 47808 when it names
+ * none. (The client would send it to its own port, which discovery often takes at random.)
+ */
+export function whoIsDestination(broadcastAddress: string): string {
+  return broadcastAddress.includes(':') ? broadcastAddress : `${broadcastAddress}:${BACNET_PORT}`;
 }
 
 async function describe(client: BacnetClient, iAm: IAm, context: DiscoveryContext) {

@@ -59,10 +59,32 @@ describe('tags suggested from units and names', () => {
 });
 
 describe('draft points', () => {
+  it('drafts ids that read like the names, acronyms whole', () => {
+    expect(draftDevice({ deviceInstance: 47001, name: 'PeerSim-BACnet' }, []).device.id).toBe('peersim-bacnet');
+    expect(idFromName('AHU01 SupplyAirTemp')).toBe('ahu01-supplyairtemp');
+    expect(idFromName('KNXGateway HVACMode')).toBe('knxgateway-hvacmode');
+  });
+
+  it('leaves out, each with its reason, the objects that cannot be a point whatever their present value reads as', () => {
+    const { points, notes } = draftPoints([
+      { objectType: AI, instance: 1, objectName: 'Zone Temp', units: 62 },
+      { objectType: ObjectType.SCHEDULE, instance: 1, objectName: 'Occupancy schedule', presentValueType: 'real' },
+      { objectType: ObjectType.SCHEDULE, instance: 2, objectName: 'Heating schedule', presentValueType: 'enumerated' },
+      { objectType: ObjectType.CALENDAR, instance: 1, objectName: 'Holidays', presentValueType: 'boolean' },
+      // A color's present value is a BACnetxyColor: two REALs.
+      { objectType: 63, instance: 1, objectName: 'Hall light color', presentValueType: 'real' },
+    ]);
+    expect(points.map((p) => p.id)).toEqual(['zone-temp']);
+    expect(notes.filter((n) => n.startsWith('left out'))).toEqual([
+      'left out: 2 schedule, 1 calendar object(s): schedules and calendars hold what they command or which days they cover, not a measurement: read the objects they command',
+      'left out: 1 color object(s): a color\'s present value is a pair of x, y coordinates, and a point holds one value',
+    ]);
+  });
+
   it('makes ids from names, unique whatever the order of the objects', () => {
     expect(idFromName('Température départ ÉCS')).toBe('temperature-depart-ecs');
     expect(idFromName('Außentemperatur')).toBe('aussentemperatur');
-    expect(idFromName("B01'AHU01'SupTemp")).toBe('b01-ahu01-sup-temp');
+    expect(idFromName("B01'AHU01'SupTemp")).toBe('b01-ahu01-suptemp');
     expect(idFromName('***')).toBeUndefined();
     expect(idFromName('x'.repeat(100))).toHaveLength(63);
     const objects: BacnetObjectInfo[] = [
@@ -99,7 +121,7 @@ describe('draft points', () => {
       ],
     });
     expect(drafted.notes).toEqual([
-      'left out, no point reads them: 1 proprietary object type 131 object(s); a proprietary object with a present value can be added by hand with its type number as objectType',
+      'left out: 1 proprietary object type 131 object(s): proprietary objects whose present value could not be read; one that has a present value can be added by hand with its type number as objectType',
       'writable objects, drafted with writable: false (set true only once a write by the gateway is wanted and safe): mode',
       'states of mode: 1 = Off, 2 = Heat, 3 = Cool',
     ]);

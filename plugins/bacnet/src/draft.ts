@@ -63,15 +63,21 @@ export interface BacnetDeviceInfo {
  */
 export function draftPoints(objects: readonly BacnetObjectInfo[]): { points: BacnetPointDraft[]; notes: string[] } {
   const notes: string[] = [];
-  const leftOut = new Map<string, number>();
+  /** Objects left out, by the reason they cannot be a point, then by type label. */
+  const leftOut = new Map<string, Map<string, number>>();
   const unknownUnits = new Map<number, string[]>();
   const drafted: { object: BacnetObjectInfo; point: Omit<BacnetPointDraft, 'id'>; base: string }[] = [];
   for (const object of objects) {
     const type = pointObjectType(object.objectType);
-    const kind = type?.kind ?? kindOfValueType(object.presentValueType);
+    // The datatype read decides only for proprietary types: a standard type not read by the
+    // plugin has a present value no point holds (a schedule's is what it commands, a color's two numbers).
+    const kind = type?.kind ?? (object.objectType >= 128 ? kindOfValueType(object.presentValueType) : undefined);
     if (!kind) {
+      const reason = leftOutReason(object.objectType);
       const label = objectTypeLabel(object.objectType);
-      leftOut.set(label, (leftOut.get(label) ?? 0) + 1);
+      const byLabel = leftOut.get(reason) ?? new Map<string, number>();
+      byLabel.set(label, (byLabel.get(label) ?? 0) + 1);
+      leftOut.set(reason, byLabel);
       continue;
     }
     let unit: string | undefined;
@@ -111,9 +117,9 @@ export function draftPoints(objects: readonly BacnetObjectInfo[]): { points: Bac
     if (ids[i] !== base) renamed.set(base, [...(renamed.get(base) ?? []), ids[i]!]);
   });
   for (const [base, made] of renamed) notes.push(`several objects make the id "${base}": ids made unique with the object's type and instance (${made.join(', ')})`);
-  if (leftOut.size) {
-    const list = [...leftOut].map(([label, n]) => `${n} ${label}`).join(', ');
-    notes.push(`left out, no point reads them: ${list} object(s); a proprietary object with a present value can be added by hand with its type number as objectType`);
+  for (const [reason, byLabel] of leftOut) {
+    const list = [...byLabel].map(([label, n]) => `${n} ${label}`).join(', ');
+    notes.push(`left out: ${list} object(s): ${reason}`);
   }
   for (const [code, names] of unknownUnits) notes.push(`unit code ${code} (${names.join(', ')}) has no CityPilot symbol: unit left out, set it by hand`);
   const settable = points.filter((p) => p.writable === false).map((p) => p.id);
@@ -168,12 +174,32 @@ export function uniqueDeviceIds(drafts: readonly (DiscoveredDevice & { device: {
 const MAX_ID = 63;
 const ID_RE = new RegExp(ID_PATTERN);
 
+/** Why an object of this type is not drafted as a point, for the draft's comment. */
+function leftOutReason(objectType: number): string {
+  switch (objectType) {
+    case 6: // calendar
+    case 17: // schedule
+      return 'schedules and calendars hold what they command or which days they cover, not a measurement: read the objects they command';
+    case 20: // trend-log
+    case 25: // event-log
+    case 27: // trend-log-multiple
+      return 'logs keep the history of other objects: read those objects';
+    case 63: // color
+      return 'a color\'s present value is a pair of x, y coordinates, and a point holds one value';
+    default:
+      if (objectType >= 128) return 'proprietary objects whose present value could not be read; one that has a present value can be added by hand with its type number as objectType';
+      return 'no present value a point can hold (the plugin reads analog, binary, multi-state, counting, integer and text objects)';
+  }
+}
+
 /**
  * A CityPilot id from a BACnet name: lowercase ASCII letters and digits, accents dropped (é → e,
- * ß → ss), every other run of characters a `-`. Undefined when nothing is left.
+ * ß → ss), every other run of characters a `-`, so that it reads like the name
+ * (`PeerSim-BACnet` → `peersim-bacnet`; capitals inside a word are not cut apart, which would cut
+ * acronyms: `ba-cnet`). Undefined when nothing is left.
  */
 export function idFromName(name: string): string | undefined {
-  const id = plain(name)
+  const id = folded(name)
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, MAX_ID)
@@ -225,9 +251,12 @@ function kindOfValueType(type: BacnetObjectInfo['presentValueType']): PointDraft
 
 /** Lowercase ASCII, accents dropped, camelCase split apart: the form names are matched in. */
 function plain(text: string): string {
+  return folded(text.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2'));
+}
+
+/** Lowercase ASCII, accents dropped. */
+function folded(text: string): string {
   return text
-    .replace(/([a-z])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
     .normalize('NFD')
     .replace(/[\u0300-\u036f]/g, '')
     .replace(/ß/g, 'ss')

@@ -76,27 +76,27 @@ describe('EDE import of an integrator\'s file', () => {
 
   it('makes points with units, kinds, addresses and tags from the rows', () => {
     const points = Object.fromEntries(result.drafts.flatMap((d) => (d.device.points as { id: string }[]).map((p) => [`${d.device.id}.${p.id}`, p])));
-    expect(points['cta-01-mairie.cta01-t-soufflage']).toEqual({
-      id: 'cta01-t-soufflage',
+    expect(points['cta-01-mairie.cta01-tsoufflage']).toEqual({
+      id: 'cta01-tsoufflage',
       name: 'Température soufflage',
       unit: '°C',
       kind: 'number',
       tags: ['air', 'temp', 'supply', 'sensor'],
       address: { objectType: 'analog-input', instance: 1 },
     });
-    expect(points['cta-01-mairie.cta01-t-ext']).toMatchObject({ tags: ['air', 'temp', 'outside', 'sensor'] });
+    expect(points['cta-01-mairie.cta01-text']).toMatchObject({ tags: ['air', 'temp', 'outside', 'sensor'] });
     expect(points['cta-01-mairie.cta01-co2-reprise']).toMatchObject({ unit: 'ppm', tags: ['air', 'co2', 'sensor'] });
     expect(points['cta-01-mairie.cta01-hr-reprise']).toMatchObject({ unit: '%RH', tags: ['air', 'humidity', 'return', 'sensor'] });
     expect(points['cta-01-mairie.cta01-debit-souf']).toMatchObject({ unit: 'm3/h', tags: ['air', 'flow', 'supply', 'sensor'] });
     // Settable in the file: the technician decides; supports COV N: polled.
     expect(points['cta-01-mairie.cta01-v3v-chaud']).toMatchObject({ unit: '%', tags: ['valve', 'cmd'], writable: false, address: { objectType: 'analog-output', instance: 1 } });
     expect(points['cta-01-mairie.cta01-dp-filtre']).toMatchObject({ unit: 'Pa', address: { objectType: 'analog-input', instance: 6, read: 'poll' } });
-    expect(points['cta-01-mairie.cta01-vent-souf-cmd']).toMatchObject({ kind: 'boolean', tags: ['fan', 'cmd'], address: { objectType: 'binary-output', instance: 1 } });
-    expect(points['cta-01-mairie.cta01-vent-souf-etat']).toMatchObject({ kind: 'boolean', tags: ['fan', 'run', 'sensor'] });
-    expect(points['cta-01-mairie.cta01-vent-souf-def']).toMatchObject({ kind: 'boolean', tags: ['fan', 'alarm', 'sensor'] });
-    expect(points['cta-01-mairie.cta01-csg-t-souf']).toMatchObject({ tags: ['air', 'temp', 'supply', 'sp'] });
+    expect(points['cta-01-mairie.cta01-ventsouf-cmd']).toMatchObject({ kind: 'boolean', tags: ['fan', 'cmd'], address: { objectType: 'binary-output', instance: 1 } });
+    expect(points['cta-01-mairie.cta01-ventsouf-etat']).toMatchObject({ kind: 'boolean', tags: ['fan', 'run', 'sensor'] });
+    expect(points['cta-01-mairie.cta01-ventsouf-def']).toMatchObject({ kind: 'boolean', tags: ['fan', 'alarm', 'sensor'] });
+    expect(points['cta-01-mairie.cta01-csg-tsouf']).toMatchObject({ tags: ['air', 'temp', 'supply', 'sp'] });
     expect(points['cta-01-mairie.cta01-regime']).toMatchObject({ kind: 'number', tags: ['mode'], address: { objectType: 'multi-state-value', instance: 1 } });
-    expect(points['chaufferie-mairie.ch-t-dep-radiateurs']).toMatchObject({ tags: ['heat', 'water', 'temp', 'supply', 'sensor'] });
+    expect(points['chaufferie-mairie.ch-tdep-radiateurs']).toMatchObject({ tags: ['heat', 'water', 'temp', 'supply', 'sensor'] });
     expect(points['chaufferie-mairie.ch-compteur-chaleur']).toMatchObject({ unit: 'kWh', tags: ['heat', 'meter', 'energy', 'sensor'], address: { objectType: 'accumulator', instance: 1, read: 'poll' } });
     expect(points['chaufferie-mairie.ch-compteur-gaz']).toMatchObject({ unit: 'm3', tags: ['gas', 'meter', 'volume', 'sensor'] });
     expect(points['salles-rdc.salle-mariages-eclairement']).toMatchObject({ unit: 'lx', name: 'Salle mariages Eclairement' });
@@ -110,10 +110,17 @@ describe('EDE import of an integrator\'s file', () => {
     expect(rooms.notes).toContain('unit code 300 (Salle mariages Q_air) has no CityPilot symbol: unit left out, set it by hand');
     expect(rooms.notes).toContain('states of salle-mariages-presence: false = Inoccupé, true = Occupé');
     const [ahu, plant] = result.drafts;
-    expect(ahu!.notes.find((n) => n.startsWith('left out'))).toMatch(/^left out, no point reads them: 1 schedule, 1 trend-log object/);
-    expect(plant!.notes.find((n) => n.startsWith('left out'))).toMatch(/1 notification-class, 1 proprietary object type 130 object/);
+    // Each kind of object left out with the reason it cannot be a point.
+    expect(ahu!.notes.filter((n) => n.startsWith('left out'))).toEqual([
+      'left out: 1 schedule object(s): schedules and calendars hold what they command or which days they cover, not a measurement: read the objects they command',
+      'left out: 1 trend-log object(s): logs keep the history of other objects: read those objects',
+    ]);
+    expect(plant!.notes.filter((n) => n.startsWith('left out'))).toEqual([
+      expect.stringMatching(/^left out: 1 notification-class object\(s\): no present value a point can hold/),
+      expect.stringMatching(/^left out: 1 proprietary object type 130 object\(s\): proprietary objects whose present value could not be read/),
+    ]);
     expect(ahu!.notes).toContain('states of cta01-regime: 1 = Arrêt, 2 = Confort, 3 = Réduit, 4 = Hors-gel');
-    expect(ahu!.notes.find((n) => n.startsWith('writable objects'))).toMatch(/cta01-v3v-chaud, cta01-registre-an, cta01-vent-souf-cmd, cta01-csg-t-souf, cta01-regime$/);
+    expect(ahu!.notes.find((n) => n.startsWith('writable objects'))).toMatch(/cta01-v3v-chaud, cta01-registre-an, cta01-ventsouf-cmd, cta01-csg-tsouf, cta01-regime$/);
     expect(plant!.notes.find((n) => n.startsWith('energy points'))).toBeUndefined();
     expect(ahu!.notes[0]).toMatch(/^no address: the gateway will look for device 11001 with a Who-Is/);
   });

@@ -1,4 +1,5 @@
-export { bacnetPlugin, createBacnetPlugin } from './plugin.js';
+export { bacnetPlugin, createBacnetPlugin, confirmBound } from './plugin.js';
+export { whoIsDestination } from './discover.js';
 export { BacnetSockets, SocketConflictError, type SocketSettings, type SharedSocket } from './sockets.js';
 export { toReading, convert, type ObjectStatus } from './values.js';
 export { bacnetConnection, bacnetAddress, BACNET_OBJECT_TYPES, type BacnetObjectTypeName, type BacnetConnectionConfig, type BacnetAddressConfig } from './schema.js';

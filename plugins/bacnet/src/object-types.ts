@@ -67,6 +67,12 @@ const STANDARD_OBJECT_TYPES: readonly string[] = [
   'elevator-group',
   'escalator',
   'lift',
+  // ASHRAE 135-2020 (not in the library's enumeration yet).
+  'staging', // 60
+  'audit-log',
+  'audit-reporter',
+  'color',
+  'color-temperature',
 ];
 
 /** The Device object's type number: the row of an EDE file that names a device. */

@@ -246,15 +246,16 @@ describe('the BACnet driver', () => {
       expect(sim.stats.requests.readPropertyMultiple).toBe(rpm + 1);
       expect(sim.stats.requests.readProperty ?? 0).toBe(rp);
       // A group all subscribed: no point is read; nothing was heard from the device since the
-      // last read, so it is asked one small question, to know it is still there.
+      // last read, so it is asked one small question (its database-revision and system-status,
+      // in one request), to know it is still there.
       await driver.read(['supply-temp']);
-      expect(sim.stats.requests.readPropertyMultiple).toBe(rpm + 1);
-      expect(sim.stats.requests.readProperty).toBe(rp + 1);
+      expect(sim.stats.requests.readPropertyMultiple).toBe(rpm + 2);
+      expect(sim.stats.requests.readProperty ?? 0).toBe(rp);
       // A notification since: not even that.
       sim.set(AI, 1, 22.5);
       await waitUntil('the change is notified', () => sim.stats.covAcks >= 6);
       expect(await driver.read(['supply-temp'])).toEqual([{ point: 'supply-temp', value: 22.5, quality: 'good' }]);
-      expect(sim.stats.requests.readProperty).toBe(rp + 1);
+      expect(sim.stats.requests.readPropertyMultiple).toBe(rpm + 2);
       sim.set(AI, 1, 22.25);
       await waitUntil('the change is notified', () => sim.stats.covAcks >= 7);
 
@@ -346,6 +347,102 @@ describe('the BACnet driver', () => {
     });
   });
 
+  describe('a device that restarts within a second', () => {
+    const covPoints = [
+      { id: 'setpoint', unit: '°C', address: { objectType: 'analog-value', instance: 1 } },
+      { id: 'supply-temp', unit: '°C', address: { objectType: 'analog-input', instance: 1 } },
+      { id: 'fan', kind: 'boolean', address: { objectType: 'binary-input', instance: 1 } },
+    ];
+    const INTERVAL_MS = 200;
+    // confirmBound(200 ms): 12 intervals.
+    const BOUND_MS = 2400;
+
+    async function restartable(broadcastToGateway: boolean) {
+      const gatewayPort = await freeUdpPort();
+      const sim = await simulator(broadcastToGateway ? { broadcastAddress: `127.0.0.1:${gatewayPort}` } : {});
+      const plugin = createBacnetPlugin();
+      const logs: string[] = [];
+      const logger: Logger = { ...quiet, info: (_fields: unknown, message: string) => logs.push(message) };
+      const device = block(plugin, { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port: gatewayPort }, retries: 0 }, covPoints);
+      const driver = plugin.create(device, { timeoutMs: 500, logger, pointIntervalMs: () => INTERVAL_MS }) as Driver & { notes(): string[] };
+      drivers.push(driver);
+      await driver.read();
+      await waitUntil('every point is notified', () => sim.stats.covNotifications >= 3);
+      expect(byPoint(await driver.read()).setpoint).toEqual({ point: 'setpoint', value: 19, quality: 'good' });
+      return { sim, driver, logs };
+    }
+
+    it('is found out by a confirmation read within the bound: the new value is read, never the old one given as good past the bound', async () => {
+      const { sim, driver, logs } = await restartable(false);
+      const requestsBefore = sim.stats.requests.readPropertyMultiple ?? 0;
+      await sim.restart({ values: [{ objectType: AV, instance: 1, value: 17.5 }] });
+      const restartedAt = Date.now();
+      expect(sim.covSubscriptions).toHaveLength(0);
+      const seen: { at: number; reading: Reading }[] = [];
+      while (Date.now() - restartedAt < BOUND_MS + 1500) {
+        seen.push({ at: Date.now(), reading: byPoint(await driver.read()).setpoint! });
+        await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS));
+      }
+      // The old value may be given until the confirmation, within the bound; never after it.
+      expect(seen.filter((s) => s.at > restartedAt + BOUND_MS && s.reading.value === 19)).toEqual([]);
+      expect(seen.at(-1)!.reading).toEqual({ point: 'setpoint', value: 17.5, quality: 'good' });
+      // Read within the bound, give or take one read of this loop, which a loaded machine may delay.
+      expect(seen.find((s) => s.reading.value === 17.5)!.at - restartedAt).toBeLessThanOrEqual(BOUND_MS + 1000);
+      // Subscribed again, logged once, shown in the status.
+      expect(sim.covSubscriptions).toHaveLength(3);
+      expect(logs.filter((m) => m.includes('restart detected'))).toEqual([expect.stringMatching(/BACnet device 1234: restart detected \(analog-value:1 reads 17\.5 while its last notification said 19\)/)]);
+      expect(driver.notes()).toEqual([expect.stringMatching(/^restart detected at .*: analog-value:1 reads 17\.5/)]);
+      // Still values: each read asks the device one small question (is it there), which carries
+      // the confirmations when they are due; the restart costs two reads more.
+      expect((sim.stats.requests.readPropertyMultiple ?? 0) - requestsBefore).toBeLessThanOrEqual(seen.length + 2);
+      // A change is notified again, on the new subscription.
+      sim.set(AV, 1, 18.5);
+      await waitUntil('the change is notified', () => sim.covSubscriptions.length === 3 && sim.stats.covNotifications > 0);
+      await expect.poll(async () => byPoint(await driver.read()).setpoint!.value, { timeout: 5000 }).toBe(18.5);
+    });
+
+    it('is found out at once by the I-Am it broadcasts when it starts', async () => {
+      const { sim, driver, logs } = await restartable(true);
+      await sim.restart({ values: [{ objectType: AV, instance: 1, value: 17.5 }] });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(byPoint(await driver.read()).setpoint).toEqual({ point: 'setpoint', value: 17.5, quality: 'good' });
+      expect(sim.covSubscriptions).toHaveLength(3);
+      expect(logs.filter((m) => m.includes('restart detected'))).toEqual([expect.stringMatching(/restart detected \(it sent an I-Am\)/)]);
+    });
+
+    it('is found out by a changed database revision, even with its values unchanged', async () => {
+      const { sim, driver, logs } = await restartable(false);
+      await sim.restart({ databaseRevision: 7 });
+      await expect.poll(async () => {
+        await driver.read();
+        return sim.covSubscriptions.length;
+      }, { timeout: BOUND_MS + 2000, interval: INTERVAL_MS }).toBe(3);
+      expect(logs.filter((m) => m.includes('restart detected'))).toEqual([expect.stringMatching(/its database revision went from 1 to 7/)]);
+    });
+  });
+
+  it('gives REAL values as the shortest decimal of their 32-bit float', async () => {
+    const sim = await simulator();
+    sim.set(AV, 2, 21.3);
+    const driver = await driverFor(sim, { mode: 'poll' }, [{ id: 'energy', address: { objectType: 'analog-value', instance: 2 } }]);
+    expect(await driver.read()).toEqual([{ point: 'energy', value: 21.3, quality: 'good' }]);
+  });
+
+  it('reports a device that answered, then went silent, as silent since its last answer, without advice on its settings', async () => {
+    const sim = await simulator({ deviceInstance: 4713 });
+    const plugin = createBacnetPlugin();
+    const device = block(plugin, { deviceInstance: 4713, network: { interface: '127.0.0.1', port: await freeUdpPort(), broadcastAddress: sim.address }, mode: 'poll', retries: 0 }, buildingPoints.slice(0, 1));
+    const driver = plugin.create(device, { timeoutMs: 300, logger: quiet });
+    drivers.push(driver);
+    expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
+    await sim.stop();
+    await expect(driver.read()).rejects.toThrow(/^device 4713 \(127\.0\.0\.1:\d+\) silent since \d{4}-\d\d-\d\dT/);
+    const error = await driver.read().then(() => undefined, (e: Error) => e);
+    expect(error).toBeInstanceOf(DeviceTimeoutError);
+    expect(error!.message).toMatch(/^device 4713 silent since \d{4}-\d\d-\d\dT[\d:.]+Z: a Who-Is sent to 127\.0\.0\.1:\d+ got no answer within 300 ms$/);
+    expect(error!.message).not.toMatch(/interface|connection\.address/);
+  });
+
   it('writes at the point\'s priority, relinquishes, and refuses what the device refuses', async () => {
     const sim = await simulator();
     const driver = await driverFor(sim, { mode: 'poll' }, [
@@ -353,6 +450,7 @@ describe('the BACnet driver', () => {
       { id: 'occupancy', kind: 'boolean', writable: true, address: { objectType: 'binary-value', instance: 1 } },
       { id: 'mode', writable: true, address: { objectType: 'multi-state-value', instance: 1, priority: 8 } },
       { id: 'supply-temp', address: { objectType: 'analog-input', instance: 1 } },
+      { id: 'missing', writable: true, address: { objectType: 'analog-value', instance: 99 } },
     ]);
     await driver.write!('setpoint', 21.5);
     expect(sim.priorityArray(AV, 1)[11]).toBe(21.5);
@@ -368,8 +466,11 @@ describe('the BACnet driver', () => {
     // Back to the relinquish default.
     expect(sim.get(AV, 1)).toBe(19);
 
-    await expect(driver.write!('mode', 9)).rejects.toThrow(DeviceProtocolError);
-    await expect(driver.write!('mode', 9)).rejects.toThrow(/refused: error property\/value-out-of-range/);
+    await expect(driver.write!('missing', 9)).rejects.toThrow(DeviceProtocolError);
+    await expect(driver.write!('missing', 9)).rejects.toThrow(/write of analog-value:99 refused: error object\/unknown-object/);
+    // A state the object does not have is refused before anything is sent.
+    await expect(driver.write!('mode', 9)).rejects.toThrow(ConfigError);
+    await expect(driver.write!('mode', 9)).rejects.toThrow('points[2]: 9 is outside the range of multi-state-value 1: state numbers from 1 to 4');
     await expect(driver.write!('supply-temp', 5)).rejects.toThrow(ConfigError);
   });
 

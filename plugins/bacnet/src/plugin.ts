@@ -13,7 +13,10 @@ import {
   type BacnetDevice,
   type CovNotification,
   type CovSubscription,
+  normalizeAddress,
+  type PointRead,
   type PointResult,
+  type StatusFlagsValue,
   type TypedValue,
 } from '@citypilot/protocol-bacnet';
 import {
@@ -22,6 +25,7 @@ import {
   DeviceProtocolError,
   DeviceTimeoutError,
   DeviceUnreachableError,
+  float32Decimal,
   parseDuration,
   PlansPerList,
   type ConfigIssue,
@@ -61,6 +65,17 @@ const COV_OBJECT_TYPES = new Set<number>([
   ObjectType.POSITIVE_INTEGER_VALUE,
   ObjectType.CHARACTERSTRING_VALUE,
 ]);
+
+/**
+ * A subscribed point's value is confirmed by a read at least every `CONFIRM_INTERVALS` of its
+ * intervals, and at least every `CONFIRM_CAP_MS`: a device that restarted and forgot its
+ * subscriptions is found out within that bound (README, "A device that restarts").
+ */
+const CONFIRM_INTERVALS = 12;
+const CONFIRM_CAP_MS = 5 * 60_000;
+
+/** Largest magnitude of a REAL (IEEE 754 single precision). */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Object types with a COV_Increment, and the datatype it is written in. */
 const COV_INCREMENT_TAGS = new Map<number, number>([
@@ -103,6 +118,10 @@ interface PlannedPoint {
   covIncrement?: { value: number; tag: number };
   priority: number;
   writable: boolean;
+  /** Subscribed points: a value not confirmed (by a notification or a read) within this many ms is read again, and never served as good. */
+  confirmWithinMs: number;
+  /** The point's interval, in ms. */
+  intervalMs: number;
 }
 
 /**
@@ -135,7 +154,8 @@ export function createBacnetPlugin() {
       const issues: ConfigIssue[] = connectionIssues(c);
       const conflict = sockets.conflict(settings);
       if (conflict) issues.push({ path: ['connection', 'network', conflict.setting], message: conflict.message });
-      const points = checkPoints(device, issues);
+      const deviceIntervalMs = parseDuration(device.interval);
+      const points = checkPoints(device, issues, (id) => context.pointIntervalMs?.(id) ?? deviceIntervalMs);
       if (issues.length > 0) throw new ConfigError(issues);
       const socket: SharedSocket = sockets.join(settings, device.id, context.timeoutMs, context.logger);
       return new BacnetDriver(device.id, c, points, socket, context);
@@ -172,7 +192,7 @@ function connectionIssues(c: BacnetConnectionConfig): ConfigIssue[] {
 }
 
 /** The rules the schema cannot express, into `issues`; the points planned. */
-function checkPoints(device: BacnetDeviceConfig, issues: ConfigIssue[]): PlannedPoint[] {
+function checkPoints(device: BacnetDeviceConfig, issues: ConfigIssue[], intervalMs: (pointId: string) => number): PlannedPoint[] {
   const planned: PlannedPoint[] = [];
   const ids = new Map<string, number>();
   device.points.forEach((p, index) => {
@@ -209,6 +229,7 @@ function checkPoints(device: BacnetDeviceConfig, issues: ConfigIssue[]): Planned
     }
     if (issues.length > before) return;
     const covTag = COV_INCREMENT_TAGS.get(objectType);
+    const interval = intervalMs(p.id);
     planned.push({
       id: p.id,
       index,
@@ -221,9 +242,20 @@ function checkPoints(device: BacnetDeviceConfig, issues: ConfigIssue[]): Planned
       ...(a.covIncrement !== undefined && covTag !== undefined ? { covIncrement: { value: a.covIncrement, tag: covTag } } : {}),
       priority: a.priority,
       writable: p.writable,
+      intervalMs: interval,
+      confirmWithinMs: confirmBound(interval),
     });
   });
   return planned;
+}
+
+/**
+ * How long a subscribed point's value may go without a notification or a read before it is read
+ * again: 12 of its intervals, at most 5 minutes, and never less than one interval (a point read
+ * less often than the cap is read at each of its reads).
+ */
+export function confirmBound(intervalMs: number): number {
+  return Math.max(intervalMs, Math.min(CONFIRM_INTERVALS * intervalMs, CONFIRM_CAP_MS));
 }
 
 /** What the driver keeps of one point's subscription. */
@@ -240,6 +272,10 @@ interface CovState {
   retryAt: number;
   /** The covIncrement has been written (or found equal, or refused). */
   incrementDone: boolean;
+  /** When (ms) the value was last confirmed: a notification, or a read. */
+  confirmedAt: number;
+  /** The object's COV_Increment as last read (analog objects), the change below which the device does not notify. */
+  deviceIncrement?: number;
 }
 
 /**
@@ -269,6 +305,21 @@ class BacnetDriver implements Driver {
    */
   private heard = 0;
   private heardAtLastRead = -1;
+  /** When (ms) the device last answered or notified anything; undefined before its first answer. */
+  private lastAnswerAt: number | undefined;
+  /** The Device object's database-revision as last read; undefined when unknown or absent. */
+  private databaseRevision: number | undefined;
+  /** The Device object has no database-revision or system-status: not asked again. */
+  private deviceCheck = { databaseRevision: true, systemStatus: true };
+  /** An I-Am came from the device while subscribed (it started, or answered another's Who-Is): subscribed again at the next read. */
+  private iAmHeard = false;
+  /** The driver's own Who-Is is under way: the I-Am answering it is not news. */
+  private askingWhoIs = false;
+  private stopListening: (() => void) | undefined;
+  /** What the status page shows of the device besides errors: the restarts detected, newest last. */
+  private readonly recentNotes: string[] = [];
+  /** Number-of-states of the writable multi-state points, read at their first write. */
+  private readonly states = new Map<string, number>();
   private closed = false;
   private readonly logged = new Map<string, string>();
 
@@ -284,7 +335,7 @@ class BacnetDriver implements Driver {
     this.logger = context.logger;
     this.lifetimeSeconds = parseDuration(connection.covLifetime) / 1000;
     this.address = connection.address;
-    for (const p of points) if (p.subscribe) this.cov.set(p.id, { status: {}, needsStatus: false, retryAt: 0, incrementDone: false });
+    for (const p of points) if (p.subscribe) this.cov.set(p.id, { status: {}, needsStatus: false, retryAt: 0, incrementDone: false, confirmedAt: 0 });
   }
 
   private get device(): BacnetDevice {
@@ -303,25 +354,46 @@ class BacnetDriver implements Driver {
   async read(ids?: readonly string[]): Promise<Reading[]> {
     const points = this.lists.get(ids);
     const client = await this.client();
+    this.listen(client);
     const quiet = this.heard === this.heardAtLastRead;
     await this.connect(client);
+    if (this.iAmHeard) {
+      this.iAmHeard = false;
+      if ([...this.cov.values()].some((state) => state.subscription)) this.restarted('it sent an I-Am');
+    }
     if (this.connection.mode === 'cov' && !this.silent) await this.subscribe(client, points);
 
     const readings = new Map<string, Reading>();
     const toRead: PlannedPoint[] = [];
+    const toConfirm: PlannedPoint[] = [];
+    const now = Date.now();
     for (const p of points) {
       const state = this.cov.get(p.id);
-      if (state?.subscription && state.value && !state.needsStatus) readings.set(p.id, toReading(p.id, p.kind, state.value, state.status));
-      else toRead.push(p);
+      if (!state?.subscription || !state.value || state.needsStatus) toRead.push(p);
+      // Read now when the value would be older than its bound at the next read.
+      else if (now - state.confirmedAt + p.intervalMs > p.confirmWithinMs) toConfirm.push(p);
+      else readings.set(p.id, this.cachedReading(p, state, now));
     }
-    if (toRead.length > 0) {
-      const results = await this.readPoints(client, toRead);
+    // Every point comes from notifications and nothing came since the last read ended: ask the
+    // device something small, so that one switched off is noticed within one interval, not at
+    // the next renewal. The same question goes with every confirmation: a changed database
+    // revision is a restart (or a new configuration) that the values may not show.
+    const checkDevice = toConfirm.length > 0 || (toRead.length === 0 && quiet);
+    if (toRead.length > 0 || checkDevice) {
+      const { results, increments, device } = await this.readPoints(client, [...toRead, ...toConfirm], checkDevice);
       toRead.forEach((p, i) => readings.set(p.id, this.resultReading(p, results[i]!)));
-    } else if (quiet) {
-      // Every point comes from notifications, and nothing came since the last read ended: ask
-      // the device something small, so that one switched off is noticed within one interval,
-      // not at the next renewal (up to covLifetime later).
-      await this.probe(client);
+      const restart = this.restartEvidence(toConfirm, results.slice(toRead.length), increments, device);
+      toConfirm.forEach((p, i) => readings.set(p.id, this.resultReading(p, results[toRead.length + i]!)));
+      if (restart) {
+        this.restarted(restart);
+        // The values served from notifications are those the device forgot: read them too.
+        const cached = points.filter((p) => !toRead.includes(p) && !toConfirm.includes(p));
+        if (cached.length > 0) {
+          const again = await this.readPoints(client, cached, false);
+          cached.forEach((p, i) => readings.set(p.id, this.resultReading(p, again.results[i]!)));
+        }
+        if (this.connection.mode === 'cov' && !this.silent) await this.subscribe(client, points);
+      }
     }
     if (this.silent) {
       this.silent = false;
@@ -329,6 +401,11 @@ class BacnetDriver implements Driver {
     }
     this.heardAtLastRead = this.heard;
     return points.map((p) => readings.get(p.id)!);
+  }
+
+  /** What the status page shows of the device besides errors: the restarts detected (at most 3, newest last). */
+  notes(): string[] {
+    return [...this.recentNotes];
   }
 
   /** Writes a raw value to a writable point at its priority. */
@@ -344,6 +421,7 @@ class BacnetDriver implements Driver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopListening?.();
     const subscriptions = [...this.cov.values()].flatMap((s) => (s.subscription ? [s.subscription] : []));
     for (const s of this.cov.values()) s.subscription = undefined;
     // Tell the device to stop notifying, unless it is silent (the cancels would only time out).
@@ -370,22 +448,32 @@ class BacnetDriver implements Driver {
   private async connect(client: BacnetClient): Promise<void> {
     const instance = this.connection.deviceInstance;
     if (this.address === undefined) {
-      const found = await client.whoIs({ lowLimit: instance, highLimit: instance, waitMs: this.context.timeoutMs });
+      this.askingWhoIs = true;
+      let found;
+      try {
+        found = await client.whoIs({ lowLimit: instance, highLimit: instance, waitMs: this.context.timeoutMs });
+      } finally {
+        this.askingWhoIs = false;
+      }
       const iAm = found.find((i) => i.deviceInstance === instance);
       if (!iAm) {
-        const hint = this.connection.network.interface !== '0.0.0.0' ? `; a socket bound to ${this.connection.network.interface} receives no broadcast I-Am: use interface 0.0.0.0 or set connection.address` : '; set connection.address if broadcasts do not reach it';
+        const whoIs = `a Who-Is sent to ${this.connection.network.broadcastAddress} got no answer within ${this.context.timeoutMs} ms`;
         this.fallSilent();
+        // A device that answered before and now says nothing is off or cut off: the settings
+        // that found it then are not the problem. Only one never heard may be out of their reach.
+        if (this.lastAnswerAt !== undefined) throw new DeviceTimeoutError(`device ${instance} silent since ${new Date(this.lastAnswerAt).toISOString()}: ${whoIs}`);
+        const hint = this.connection.network.interface !== '0.0.0.0' ? `; a socket bound to ${this.connection.network.interface} receives no broadcast I-Am: use interface 0.0.0.0 or set connection.address` : '; set connection.address if broadcasts do not reach it';
         throw new DeviceTimeoutError(`device ${instance} did not answer a Who-Is sent to ${this.connection.network.broadcastAddress} within ${this.context.timeoutMs} ms${hint}`);
       }
       this.address = iAm.address;
-      this.heard++;
+      this.answered();
       this.log('address', 'info', `found at ${iAm.address} by Who-Is`, { address: iAm.address });
     }
     if (this.infoRead) return;
     try {
       const info = await client.readDeviceInfo(this.device);
       this.infoRead = true;
-      this.heard++;
+      this.answered();
       this.log('info', 'info', 'device info read', {
         address: info.address,
         name: info.name,
@@ -421,7 +509,8 @@ class BacnetDriver implements Driver {
     const where = `device ${this.connection.deviceInstance} (${this.address ?? 'address unknown'})`;
     if (error instanceof BacnetTimeoutError) {
       this.fallSilent();
-      return new DeviceTimeoutError(`${where}: ${error.message}`, { cause: error });
+      const since = this.lastAnswerAt !== undefined ? ` silent since ${new Date(this.lastAnswerAt).toISOString()}` : '';
+      return new DeviceTimeoutError(`${where}${since}: ${error.message}`, { cause: error });
     }
     if (error instanceof BacnetSocketError) return new DeviceUnreachableError(`${where}: ${error.message}`, { cause: error });
     return new DeviceProtocolError(`${where}: ${error.message}`, { cause: error });
@@ -429,22 +518,44 @@ class BacnetDriver implements Driver {
 
   // ---- reading -----------------------------------------------------------------------------
 
-  private async readPoints(client: BacnetClient, points: readonly PlannedPoint[]): Promise<PointResult[]> {
-    let results: PointResult[];
+  /**
+   * Reads `points` (with their status), in as few requests as the device allows; with `checkDevice`,
+   * the Device object's database-revision and system-status too, and the COV_Increment of the
+   * subscribed analog points whose increment is not known yet (what a value may move unnotified).
+   */
+  private async readPoints(client: BacnetClient, points: readonly PlannedPoint[], checkDevice: boolean): Promise<{ results: PointResult[]; increments: Map<string, number>; device: { databaseRevision?: number; systemStatus?: number } }> {
+    const reads: PointRead[] = points.map((p) => ({ objectType: p.objectType, instance: p.instance, property: p.property, withStatus: p.property === P.PRESENT_VALUE }));
+    const incrementOf = checkDevice ? points.filter((p) => COV_INCREMENT_TAGS.has(p.objectType) && !p.covIncrement && this.cov.get(p.id)?.subscription && this.cov.get(p.id)?.deviceIncrement === undefined) : [];
+    for (const p of incrementOf) reads.push({ objectType: p.objectType, instance: p.instance, property: P.COV_INCREMENT });
+    const deviceProperties = checkDevice ? [...(this.deviceCheck.databaseRevision ? [P.DATABASE_REVISION] : []), ...(this.deviceCheck.systemStatus ? [P.SYSTEM_STATUS] : [])] : [];
+    // A device without either is still asked its system-status (required of every device): an Error is an answer.
+    if (checkDevice && deviceProperties.length === 0) deviceProperties.push(P.SYSTEM_STATUS);
+    for (const property of deviceProperties) reads.push({ objectType: ObjectType.DEVICE, instance: this.connection.deviceInstance, property });
+    let all: PointResult[];
     try {
-      results = await client.readPoints(
-        this.device,
-        points.map((p) => ({ objectType: p.objectType, instance: p.instance, property: p.property, withStatus: p.property === P.PRESENT_VALUE })),
-      );
+      all = await client.readPoints(this.device, reads);
     } catch (error) {
       throw this.deviceError(error);
     }
-    // Every point failed the same way (no answer, nothing decodable): the device failed, not its points.
-    const errors = results.map((r) => r.error);
+    // Every read failed the same way (no answer, nothing decodable): the device failed, not its points.
+    const errors = all.map((r) => r.error);
     if (errors.every((e) => e instanceof BacnetTimeoutError)) throw this.deviceError(errors[0]);
     if (errors.every((e) => e instanceof BacnetProtocolError)) throw this.deviceError(errors[0]);
-    this.heard++;
-    return results;
+    this.answered();
+    const increments = new Map<string, number>();
+    incrementOf.forEach((p, i) => {
+      const value = Number(all[points.length + i]!.values?.[0]?.value);
+      increments.set(p.id, Number.isFinite(value) && value >= 0 ? value : 0);
+    });
+    const device: { databaseRevision?: number; systemStatus?: number } = {};
+    deviceProperties.forEach((property, i) => {
+      const r = all[points.length + incrementOf.length + i]!;
+      const value = r.values?.[0]?.value;
+      const name = property === P.DATABASE_REVISION ? 'databaseRevision' : 'systemStatus';
+      if (r.error instanceof BacnetServiceError) this.deviceCheck[name] = false;
+      else if (typeof value === 'number') device[name] = value;
+    });
+    return { results: all.slice(0, points.length), increments, device };
   }
 
   private resultReading(p: PlannedPoint, result: PointResult): Reading {
@@ -454,22 +565,101 @@ class BacnetDriver implements Driver {
     const status: ObjectStatus = { statusFlags: result.statusFlags, reliability: result.reliability, outOfService: result.outOfService };
     const state = this.cov.get(p.id);
     if (state?.subscription) {
-      // Read while subscribed (a fault's reliability, or no notification yet): it is the latest value.
+      // Read while subscribed (a fault's reliability, no notification yet, a confirmation): it is the latest value.
       state.value = values[0];
       state.status = status;
       state.needsStatus = false;
+      state.confirmedAt = Date.now();
     }
     return toReading(p.id, p.kind, values[0], status);
   }
 
-  private async probe(client: BacnetClient): Promise<void> {
-    try {
-      await client.readProperty(this.device, { objectType: ObjectType.DEVICE, instance: this.connection.deviceInstance, property: P.SYSTEM_STATUS });
-    } catch (error) {
-      // An Error answer is an answer: the device is there.
-      if (!(error instanceof BacnetServiceError || error instanceof BacnetRejectError)) throw this.deviceError(error);
+  /** A subscribed point's reading from its latest notification: `uncertain` once older than its bound (its confirmation read failed). */
+  private cachedReading(p: PlannedPoint, state: CovState, now: number): Reading {
+    const reading = toReading(p.id, p.kind, state.value, state.status);
+    const age = now - state.confirmedAt;
+    if (reading.quality !== 'good' || age <= p.confirmWithinMs) return reading;
+    return { ...reading, quality: 'uncertain', reason: `not confirmed for ${Math.round(age / 1000)} s (no notification, no read): the device may have forgotten its subscription` };
+  }
+
+  /**
+   * Why the confirmation read says the device restarted (or lost its subscriptions), if it does:
+   * a database revision other than the last one read, or a point whose value or status changed
+   * by more than the device notifies without having notified it.
+   */
+  private restartEvidence(points: readonly PlannedPoint[], results: readonly PointResult[], increments: Map<string, number>, device: { databaseRevision?: number }): string | undefined {
+    let evidence: string | undefined;
+    if (device.databaseRevision !== undefined) {
+      if (this.databaseRevision !== undefined && device.databaseRevision !== this.databaseRevision) evidence = `its database revision went from ${this.databaseRevision} to ${device.databaseRevision}`;
+      this.databaseRevision = device.databaseRevision;
     }
+    points.forEach((p, i) => {
+      const state = this.cov.get(p.id);
+      const increment = increments.get(p.id);
+      if (state && increment !== undefined) state.deviceIncrement = increment;
+      const r = results[i]!;
+      if (evidence || !state?.value || r.error || r.values?.length !== 1) return;
+      const read = r.values[0]!;
+      const known = state.value;
+      const flags = (f?: StatusFlagsValue) => (f ? `${f.inAlarm}${f.fault}${f.overridden}${f.outOfService}` : '');
+      let moved: boolean;
+      if (read.tag !== known.tag) moved = true;
+      else if (typeof read.value === 'number' && typeof known.value === 'number') {
+        // An analog value moves below its COV increment without a notification; a change of at least the increment is always notified.
+        const tolerance = p.covIncrement?.value ?? state.deviceIncrement ?? 0;
+        const change = Math.abs(read.value - known.value);
+        moved = change > 0 && change >= tolerance * (1 - 1e-6);
+      } else moved = read.value !== known.value;
+      if (moved) evidence = `${p.object} reads ${describeValue(read)} while its last notification said ${describeValue(known)}`;
+      else if (r.statusFlags && state.status.statusFlags && flags(r.statusFlags) !== flags(state.status.statusFlags)) evidence = `the status flags of ${p.object} changed without a notification`;
+    });
+    return evidence;
+  }
+
+  /**
+   * The device restarted, or forgot its subscriptions: every subscription is made again and
+   * every point read (the values notified before are the device's old ones). Logged once, and
+   * kept for the status page.
+   */
+  private restarted(reason: string): void {
+    for (const state of this.cov.values()) {
+      // The device most likely no longer has them; the cancels stop the renewals of the old ones.
+      if (state.subscription) void state.subscription.cancel().catch(() => undefined);
+      state.subscription = undefined;
+      state.value = undefined;
+      state.needsStatus = false;
+      state.retryAt = 0;
+      state.confirmedAt = 0;
+      // It may have lost a COV_Increment written before.
+      state.incrementDone = false;
+      state.deviceIncrement = undefined;
+    }
+    this.covRefusedUntil = 0;
+    const at = new Date().toISOString();
+    this.recentNotes.push(`restart detected at ${at}: ${reason}; subscribed again and every point read`);
+    if (this.recentNotes.length > 3) this.recentNotes.shift();
+    this.log('restart', 'info', `restart detected (${reason}): COV subscriptions made again and every point read`, { reason, at });
+  }
+
+  /** The device answered (or notified, or announced itself). */
+  private answered(): void {
     this.heard++;
+    this.lastAnswerAt = Date.now();
+  }
+
+  /** Hears the I-Ams of the socket: one from the device while subscribed means it may have restarted. */
+  private listen(client: BacnetClient): void {
+    if (this.stopListening) return;
+    const instance = this.connection.deviceInstance;
+    this.stopListening = client.onIAm((iAm) => {
+      if (this.closed || iAm.deviceInstance !== instance || this.askingWhoIs) return;
+      const configured = this.connection.address;
+      if (configured !== undefined && iAm.address !== normalizeAddress(configured)) return;
+      // Found by Who-Is: a device that restarts may come back at another address.
+      if (configured === undefined && this.address !== undefined && iAm.address !== normalizeAddress(this.address)) this.address = iAm.address;
+      this.answered();
+      this.iAmHeard = true;
+    });
   }
 
   // ---- COV ---------------------------------------------------------------------------------
@@ -502,7 +692,7 @@ class BacnetDriver implements Driver {
         onNotification: (n) => this.onNotification(p, n),
         onError: (error) => this.onRenewalError(p, error),
       });
-      this.heard++;
+      this.answered();
       if (this.closed || this.silent) {
         void subscription.cancel().catch(() => undefined);
         return 'answered';
@@ -532,9 +722,10 @@ class BacnetDriver implements Driver {
 
   private onNotification(p: PlannedPoint, n: CovNotification): void {
     if (this.closed) return;
-    this.heard++;
+    this.answered();
     const state = this.cov.get(p.id)!;
     if (n.presentValue) state.value = n.presentValue;
+    state.confirmedAt = Date.now();
     // A notification carries the status flags, not the reliability: a fault's reliability is read at the next read.
     state.status = { statusFlags: n.statusFlags };
     state.needsStatus = n.statusFlags?.fault === true;
@@ -583,15 +774,86 @@ class BacnetDriver implements Driver {
     if (!p.writable) throw new ConfigError([{ path: ['points', p.index, 'writable'], message: 'is false: the gateway may not write this point' }]);
     const client = await this.client();
     await this.connect(client);
+    const sent = value === null ? null : await this.checkWrite(client, p, value);
     try {
-      await client.writeProperty(this.device, { objectType: p.objectType, instance: p.instance, property: p.property }, value, { priority: p.priority });
-      this.heard++;
+      await client.writeProperty(this.device, { objectType: p.objectType, instance: p.instance, property: p.property }, sent, { priority: p.priority });
+      this.answered();
     } catch (error) {
       if (error instanceof BacnetServiceError || error instanceof BacnetRejectError) {
         throw new DeviceProtocolError(`${value === null ? 'relinquish' : 'write'} of ${p.object} refused: ${errorReason(error)}`, { cause: error });
       }
       throw this.deviceError(error);
     }
+  }
+
+  /**
+   * The value as the object's present value holds it, or a ConfigError saying why it cannot:
+   * REAL within the range of a 32-bit float, Double finite, integers within the range of their
+   * datatype, multi-state values a state number 1..number-of-states (read from the device once),
+   * binary values true/false or 1/0, texts for characterstring-value. Checked before anything is
+   * sent: a device would store 2 for 2.5, or refuse with its own words.
+   */
+  private async checkWrite(client: BacnetClient, p: PlannedPoint, value: number | boolean | string): Promise<number | boolean | string> {
+    // Another property than present-value, or a proprietary object: its datatype is not known here.
+    const type = pointObjectType(p.objectType);
+    if (p.property !== P.PRESENT_VALUE || !type) return value;
+    const what = `${type.name} ${p.instance}`;
+    const refuse = (message: string): never => {
+      throw new ConfigError([{ path: ['points', p.index], message }]);
+    };
+    const shown = JSON.stringify(value);
+    if (p.objectType === ObjectType.CHARACTERSTRING_VALUE) {
+      if (typeof value !== 'string') refuse(`${shown} is not a text: ${what} holds a character string`);
+      return value;
+    }
+    if (typeof value === 'string') refuse(`${shown} is a text: ${what} holds ${type.kind === 'boolean' ? 'true/false (or 1/0)' : 'numbers'}`);
+    if (type.kind === 'boolean') {
+      if (typeof value === 'boolean') return value;
+      if (value !== 0 && value !== 1) refuse(`${value} is not a binary state: ${what} holds 0 (inactive, false) or 1 (active, true)`);
+      return value === 1;
+    }
+    if (typeof value === 'boolean') refuse(`${value} is not a number: ${what} holds numbers`);
+    const n = value as number;
+    const integer = (low: number, high: number, kind = 'integers') => {
+      if (!Number.isInteger(n)) refuse(`${n} is not an integer: ${what} holds ${kind} from ${low} to ${high}`);
+      if (n < low || n > high) refuse(`${n} is outside the range of ${what}: ${kind} from ${low} to ${high}`);
+    };
+    switch (p.objectType) {
+      case ObjectType.INTEGER_VALUE:
+        integer(-2147483648, 2147483647);
+        break;
+      case ObjectType.POSITIVE_INTEGER_VALUE:
+      case ObjectType.ACCUMULATOR:
+        integer(0, 4294967295);
+        break;
+      case ObjectType.MULTI_STATE_INPUT:
+      case ObjectType.MULTI_STATE_OUTPUT:
+      case ObjectType.MULTI_STATE_VALUE:
+        integer(1, await this.numberOfStates(client, p), 'state numbers');
+        break;
+      case ObjectType.LARGE_ANALOG_VALUE:
+        break;
+      default:
+        // REAL: beyond a 32-bit float's range the device would hold infinity.
+        if (Math.abs(n) > FLOAT32_MAX) refuse(`${n} is outside the range of ${what}: a REAL holds numbers from -3.4e38 to 3.4e38`);
+    }
+    return n;
+  }
+
+  /** A multi-state object's number-of-states, read once; 4294967295 when the device does not say. */
+  private async numberOfStates(client: BacnetClient, p: PlannedPoint): Promise<number> {
+    const known = this.states.get(p.id);
+    if (known !== undefined) return known;
+    let states = 4294967295;
+    try {
+      const [value] = await client.readProperty(this.device, { objectType: p.objectType, instance: p.instance, property: P.NUMBER_OF_STATES });
+      if (typeof value?.value === 'number' && Number.isInteger(value.value) && value.value >= 1) states = value.value;
+      this.answered();
+    } catch (error) {
+      if (!(error instanceof BacnetServiceError || error instanceof BacnetRejectError)) throw this.deviceError(error);
+    }
+    this.states.set(p.id, states);
+    return states;
   }
 
   /** Logs a message once per key until it changes, as the core does for device errors. */
@@ -602,3 +864,9 @@ class BacnetDriver implements Driver {
   }
 }
 
+
+/** A value as a message shows it: `21.3`, `true`, `"text"`. */
+function describeValue(v: TypedValue): string {
+  if (typeof v.value === 'number' && v.tag === ApplicationTag.REAL) return String(float32Decimal(v.value));
+  return typeof v.value === 'string' ? JSON.stringify(v.value) : String(v.value);
+}

@@ -1,6 +1,6 @@
 import { ApplicationTag, Reliability } from '@bacnet-js/client';
 import { BacnetAbortError, BacnetError, BacnetRejectError, BacnetServiceError, enumName, type StatusFlagsValue, type TypedValue } from '@citypilot/protocol-bacnet';
-import type { Quality, Reading, ValueKind } from '@citypilot/sdk';
+import { float32Decimal, type Quality, type Reading, type ValueKind } from '@citypilot/sdk';
 
 /** What is known of an object's state besides its value: from a read with status, or a COV notification. */
 export interface ObjectStatus {
@@ -39,7 +39,8 @@ export function toReading(point: string, kind: ValueKind, value: TypedValue | un
 const NUMERIC_TAGS = new Set<number>([ApplicationTag.REAL, ApplicationTag.DOUBLE, ApplicationTag.UNSIGNED_INTEGER, ApplicationTag.SIGNED_INTEGER]);
 
 /**
- * A device's value as a point of `kind` holds it: REAL, Double, Unsigned and Signed are numbers;
+ * A device's value as a point of `kind` holds it: REAL (as the shortest decimal of its 32-bit
+ * float), Double, Unsigned and Signed are numbers;
  * ENUMERATED is a number, or for a boolean point 0 false and 1 true (binary objects' inactive
  * and active); BOOLEAN is a boolean, or 0/1; CharacterString is a string. Anything else, or a
  * value that does not fit the kind, is a reason.
@@ -55,7 +56,8 @@ export function convert(kind: ValueKind, typed: TypedValue | undefined): { value
   if (NUMERIC_TAGS.has(tag) || tag === ApplicationTag.ENUMERATED) {
     if (typeof value !== 'number') return { reason: `a ${tagName} that is not a number` };
     if (!Number.isFinite(value)) return { reason: `not a number (${value})` };
-    if (kind === 'number') return { value };
+    // A REAL is a 32-bit float: its shortest decimal (21.3), not its widening (21.299999237060547).
+    if (kind === 'number') return { value: tag === ApplicationTag.REAL ? float32Decimal(value) : value };
     if (kind === 'boolean' && tag === ApplicationTag.ENUMERATED && (value === 0 || value === 1)) return { value: value === 1 };
     return misfit();
   }

@@ -219,6 +219,12 @@ export interface Driver {
   relinquish?(point: string): Promise<void>;
   /** Lists the points the device offers, as drafts. */
   discover?(): Promise<PointDraft[]>;
+  /**
+   * What the technician should know of the device besides its errors, for the status page: a
+   * few short lines, newest last (a BACnet device's restart detected, …). Cheap, no I/O; may be
+   * called at any time, also while a read is under way.
+   */
+  notes?(): string[];
   /** Releases sockets and timers. Called once; the driver is not used afterwards. */
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@ export interface SimulatedObjectSpec {
   description: string;
   /** Engineering units (BACnetEngineeringUnits) of analog objects. */
   units?: EngineeringUnits;
-  /** Present value at start: a number for analog objects, 0/1 for binary ones, 1..n for multi-state ones. */
+  /** Present value at start: a number for analog objects, 0/1 for binary ones, 1..n for multi-state ones, an integer for integer-value and positive-integer-value. */
   initial: number;
   /** The next present value at time `now` (ms since the epoch), given the current one and the time since the last tick. Absent: only writes change it. */
   move?: (current: number, now: number, elapsedMs: number) => number;

@@ -299,7 +299,13 @@ export class BacnetClient {
       const p = content.payload;
       const iAm: IAm = { address: sender, deviceInstance: p.deviceId, maxApdu: p.maxApdu, segmentation: SEGMENTATION_NAMES[p.segmentation] ?? 'none', vendorId: p.vendorId };
       this.iAms.set(sender, iAm);
-      for (const listener of this.iAmListeners) listener(iAm);
+      for (const listener of this.iAmListeners) {
+        try {
+          listener(iAm);
+        } catch {
+          // A listener's failure must not break the socket's message loop.
+        }
+      }
     });
     this.library.on('covNotify', (content) => this.onCovNotification(content, true));
     this.library.on('covNotifyUnconfirmed', (content) => this.onCovNotification(content, false));
@@ -361,6 +367,16 @@ export class BacnetClient {
       this.iAmListeners.delete(listener);
     }
     return [...found.values()].sort((a, b) => a.deviceInstance - b.deviceInstance);
+  }
+
+  /**
+   * Calls `listener` with every I-Am the socket receives (answers to anyone's Who-Is, and those a
+   * device broadcasts by itself when it starts) until the returned function is called.
+   */
+  onIAm(listener: (iAm: IAm) => void): () => void {
+    const own = (iAm: IAm) => listener(iAm);
+    this.iAmListeners.add(own);
+    return () => this.iAmListeners.delete(own);
   }
 
   /** The I-Am last received from an address, if any. */
@@ -631,7 +647,8 @@ export class BacnetClient {
    * Writes a property (present-value by default) at a priority (1 highest … 16 lowest; default
    * 16). `null` relinquishes the priority's slot (writes NULL). A number is encoded as the
    * object's present-value datatype: REAL for analog objects, ENUMERATED for binary ones,
-   * Unsigned for multi-state ones; pass a {@link TypedValue} to choose.
+   * Unsigned for multi-state, positive-integer-value and accumulator objects, Signed for
+   * integer-value, Double for large-analog-value; pass a {@link TypedValue} to choose.
    */
   async writeProperty(device: BacnetDevice, target: { objectType: number; instance: number; property?: number; arrayIndex?: number }, value: number | boolean | string | null | TypedValue, options: { priority?: number } = {}): Promise<void> {
     const priority = options.priority ?? 16;
@@ -937,6 +954,7 @@ function encodeValue(objectType: number, value: number | boolean | string | null
     case ObjectType.MULTI_STATE_OUTPUT:
     case ObjectType.MULTI_STATE_VALUE:
     case ObjectType.POSITIVE_INTEGER_VALUE:
+    case ObjectType.ACCUMULATOR:
       return { type: ApplicationTag.UNSIGNED_INTEGER, value };
     case ObjectType.INTEGER_VALUE:
       return { type: ApplicationTag.SIGNED_INTEGER, value };

@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { ObjectType, PropertyIdentifier } from '@bacnet-js/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BacnetClient } from './client.js';
 import { LibraryClient } from './library.js';
 import { BacnetSimulator, type BacnetSimulatorOptions } from './simulator.js';
 import { waitUntil } from './testing/index.js';
@@ -179,5 +180,33 @@ describe('BACnet simulator: behaviour', () => {
     expect(() => sim.get(AI, 12345)).toThrow(/no object/);
     await expect(sim.start()).rejects.toThrow(/already started/);
     expect(() => new BacnetSimulator({ maxApdu: 300 as never })).toThrow(/maxApdu 300/);
+  });
+});
+
+describe('a simulated restart', () => {
+  it('forgets the subscriptions and the values, keeps its port, and broadcasts an I-Am when it starts again', async () => {
+    const raw = await rawSocket();
+    const listener = `127.0.0.1:${(raw.socket.address() as { port: number }).port}`;
+    const sim = await simulator({ broadcastAddress: listener, objects: [{ type: ObjectType.ANALOG_VALUE, instance: 1, name: 'SP', description: 'set-point', initial: 19, commandable: true }] });
+    // The I-Am of its first start: BVLC Original-Broadcast-NPDU, unconfirmed request i-Am.
+    await waitUntil('the I-Am of the start', () => raw.received.length === 1);
+    expect(raw.received[0]!.subarray(0, 2).toString('hex')).toBe('810b');
+    expect(raw.received[0]!.subarray(6, 8).toString('hex')).toBe('1000');
+    const client = new BacnetClient({ interface: '127.0.0.1', port: 0, timeoutMs: 1000 });
+    cleanup.push(() => client.close());
+    const device = { address: sim.address };
+    await client.subscribeCov(device, { type: ObjectType.ANALOG_VALUE, instance: 1 }, { lifetimeSeconds: 600, onNotification: () => undefined });
+    await client.writeProperty(device, { objectType: ObjectType.ANALOG_VALUE, instance: 1 }, 23, { priority: 8 });
+    expect(sim.get(ObjectType.ANALOG_VALUE, 1)).toBe(23);
+    expect(sim.covSubscriptions).toHaveLength(1);
+
+    await sim.restart({ values: [{ objectType: ObjectType.ANALOG_VALUE, instance: 1, value: 17 }], databaseRevision: 2 });
+    expect(sim.address).toBe(device.address);
+    expect(sim.covSubscriptions).toEqual([]);
+    expect(sim.get(ObjectType.ANALOG_VALUE, 1)).toBe(17);
+    expect(sim.priorityArray(ObjectType.ANALOG_VALUE, 1).every((v) => v === null)).toBe(true);
+    await waitUntil('the I-Am of the restart', () => raw.received.length === 2);
+    const [revision] = await client.readProperty(device, { objectType: ObjectType.DEVICE, instance: sim.deviceInstance, property: P.DATABASE_REVISION });
+    expect(revision!.value).toBe(2);
   });
 });

@@ -93,6 +93,24 @@ export interface BacnetSimulatorOptions {
   covAckTimeoutMs?: number;
   /** Times a confirmed COV notification is sent again without acknowledgement. Default 3. */
   covRetries?: number;
+  /**
+   * Where the I-Am the device broadcasts at each start goes: `ip` (to its own port) or `ip:port`.
+   * Default 255.255.255.255, which a client bound to 127.0.0.1 does not receive; tests give the
+   * client's address to stand for a broadcast that reaches it.
+   */
+  broadcastAddress?: string;
+  /** The Device object's database-revision. Default 1. */
+  databaseRevision?: number;
+}
+
+/** What a simulated restart changes: see {@link BacnetSimulator.restart}. */
+export interface SimulatorRestartOptions {
+  /** Time the device is off, in milliseconds. Default 200. */
+  downMs?: number;
+  /** Present values after the restart, instead of each object's initial one. */
+  values?: { objectType: ObjectType; instance: number; value: number }[];
+  /** The database-revision after the restart. Default: unchanged (bacnet-stack's server does not keep it across restarts either). */
+  databaseRevision?: number;
 }
 
 /** Counters of what the simulated device received and sent. */
@@ -210,7 +228,8 @@ const OPTIONAL_PROPERTIES = new Set<number>([P.DESCRIPTION, P.RELIABILITY, P.COV
  * standard wants a Reject with `unrecognized-service`).
  */
 export class BacnetSimulator {
-  private readonly options: Required<Omit<BacnetSimulatorOptions, 'objects' | 'port'>> & { port: number };
+  private readonly options: Required<Omit<BacnetSimulatorOptions, 'objects' | 'port' | 'databaseRevision'>> & { port: number };
+  private databaseRevision: number;
   private readonly objects = new Map<string, SimObject>();
   private readonly order: BACNetObjectID[] = [];
   private readonly subscriptions = new Map<string, Subscription>();
@@ -260,7 +279,9 @@ export class BacnetSimulator {
       covAckTimeoutMs: options.covAckTimeoutMs ?? 1000,
       covRetries: options.covRetries ?? 3,
       segmentTimeoutMs: options.segmentTimeoutMs ?? 1000,
+      broadcastAddress: options.broadcastAddress ?? '255.255.255.255',
     };
+    this.databaseRevision = options.databaseRevision ?? 1;
     if (!MAX_APDU_BY_CODE.includes(this.options.maxApdu)) throw new Error(`maxApdu ${this.options.maxApdu} is not one of ${MAX_APDU_BY_CODE.join(', ')}`);
     this.lastTick = this.now();
     this.order.push({ type: ObjectType.DEVICE, instance: this.options.deviceInstance });
@@ -311,7 +332,7 @@ export class BacnetSimulator {
     const transport = new UdpTransport({
       interface: this.options.interface,
       port: this.options.port,
-      broadcastAddress: '255.255.255.255',
+      broadcastAddress: this.options.broadcastAddress,
       inspect: (buffer, from) => this.inspect(buffer, from),
       inspectOutgoing: () => this.misbehaviour !== 'silent',
     });
@@ -344,7 +365,39 @@ export class BacnetSimulator {
     this.lastTick = this.now();
     this.timer = setInterval(() => this.tick(), this.options.tickMs);
     this.timer.unref();
+    // A device announces itself when it starts, as bacnet-stack's server does (a broadcast I-Am).
+    this.sendIAm();
     return { ...this.bound };
+  }
+
+  /**
+   * Restarts the device as a controller's reboot or a power blip does: the socket closes for
+   * `downMs`, the COV subscriptions are forgotten, every object's present value goes back to its
+   * initial one (or to `values`), commands, statuses and COV increments are cleared; then it
+   * starts again on the same port and broadcasts an I-Am. Counters are kept.
+   */
+  async restart(options: SimulatorRestartOptions = {}): Promise<void> {
+    await this.stop();
+    for (const object of this.objects.values()) {
+      object.presentValue = object.spec.initial;
+      object.outOfService = false;
+      object.reliability = Reliability.NO_FAULT_DETECTED;
+      object.overridden = false;
+      object.inAlarm = false;
+      object.covIncrement = object.spec.covIncrement ?? 0.1;
+      if (object.priorityArray) {
+        object.priorityArray.fill(null);
+        object.relinquishDefault = object.spec.initial;
+      }
+    }
+    for (const { objectType, instance, value } of options.values ?? []) {
+      const object = this.object(objectType, instance);
+      object.presentValue = value;
+      if (object.priorityArray) object.relinquishDefault = value;
+    }
+    if (options.databaseRevision !== undefined) this.databaseRevision = options.databaseRevision;
+    await new Promise<void>((resolve) => setTimeout(resolve, options.downMs ?? 200));
+    await this.start();
   }
 
   /** Closes the socket and forgets the subscriptions; values are kept for a restart. */
@@ -508,6 +561,16 @@ export class BacnetSimulator {
     this.pending.add(timer);
   }
 
+  /** Broadcasts an I-Am (to `broadcastAddress`). */
+  private sendIAm(): void {
+    const reply = this.buffer();
+    encodeNpdu(reply, 0, undefined);
+    encodeUnconfirmedServiceRequest(reply, PduType.UNCONFIRMED_REQUEST, 0 /* i-Am */);
+    IAm.encode(reply, this.options.deviceInstance, this.options.maxApdu, SEGMENTATION[this.options.segmentation], this.options.vendorId);
+    encodeBvlc(reply.buffer, 0x0b /* Original-Broadcast-NPDU */, reply.offset);
+    this.transport?.send(reply.buffer, reply.offset);
+  }
+
   private onWhoIs(sender: { address?: string } | undefined, payload: { lowLimit?: number; highLimit?: number }): void {
     this.stats.whoIs++;
     const instance = this.options.deviceInstance;
@@ -571,7 +634,7 @@ export class BacnetSimulator {
       let numeric: number | null;
       if (first.type === ApplicationTag.NULL) numeric = null;
       else {
-        const expected = isAnalog(type) ? ApplicationTag.REAL : isBinary(type) ? ApplicationTag.ENUMERATED : ApplicationTag.UNSIGNED_INTEGER;
+        const expected = this.presentValueData(type, 0).type;
         if (first.type !== expected) return this.error(ctx, ErrorClass.PROPERTY, ErrorCode.INVALID_DATA_TYPE);
         numeric = first.value as number;
         if (isBinary(type) && numeric !== 0 && numeric !== 1) return this.error(ctx, ErrorClass.PROPERTY, ErrorCode.VALUE_OUT_OF_RANGE);
@@ -688,6 +751,7 @@ export class BacnetSimulator {
   private presentValueData(type: number, value: number): BACNetAppData {
     if (isAnalog(type)) return { type: ApplicationTag.REAL, value };
     if (isBinary(type)) return { type: ApplicationTag.ENUMERATED, value };
+    if (type === ObjectType.INTEGER_VALUE) return { type: ApplicationTag.SIGNED_INTEGER, value };
     return { type: ApplicationTag.UNSIGNED_INTEGER, value };
   }
 
@@ -717,7 +781,7 @@ export class BacnetSimulator {
         case P.SEGMENTATION_SUPPORTED: return { type: ApplicationTag.ENUMERATED, value: SEGMENTATION[o.segmentation] };
         case P.APDU_TIMEOUT: return unsigned(3000);
         case P.NUMBER_OF_APDU_RETRIES: return unsigned(3);
-        case P.DATABASE_REVISION: return unsigned(1);
+        case P.DATABASE_REVISION: return unsigned(this.databaseRevision);
         case P.DESCRIPTION: return text('Simulated building controller of CityPilot');
         case P.LOCATION: return text('Plant room');
       }
