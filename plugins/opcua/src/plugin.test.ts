@@ -360,6 +360,11 @@ describe('OPC UA plugin against the simulated building', () => {
       { path: 'Test.Int64', dataType: DataType.Int64, initial: () => [0xffffffff, 0xfffffffe] }, // -2
       { path: 'Test.UInt64Big', dataType: DataType.UInt64, initial: () => [0x00400000, 1] }, // 2^54 + 1
       { path: 'Test.Float', dataType: DataType.Float, initial: () => 1.5 },
+      // Stored as 21.299999237060547: a Float holds about 7 significant digits.
+      { path: 'Test.FloatTenths', dataType: DataType.Float, initial: () => 21.3 },
+      { path: 'Test.FloatArray', dataType: DataType.Float, arrayLength: 2, initial: () => [0.1, -40.7] },
+      // A Double is given as it is, to its 17 digits.
+      { path: 'Test.Double', dataType: DataType.Double, initial: () => 0.1 + 0.2 },
       { path: 'Test.Byte', dataType: DataType.Byte, initial: () => 200 },
       { path: 'Test.Text', dataType: DataType.LocalizedText, initial: () => ({ text: 'Marche', locale: 'fr' }) },
       { path: 'Test.Bytes', dataType: DataType.ByteString, initial: () => Buffer.from([1, 2]) },
@@ -373,6 +378,9 @@ describe('OPC UA plugin against the simulated building', () => {
             point('int64', 'Test.Int64'),
             point('uint64-big', 'Test.UInt64Big'),
             point('float', 'Test.Float'),
+            point('float-tenths', 'Test.FloatTenths'),
+            point('float-element', 'Test.FloatArray', {}, { index: 1 }),
+            point('double', 'Test.Double'),
             point('byte', 'Test.Byte'),
             point('text', 'Test.Text', { kind: 'string' }),
             point('bytes', 'Test.Bytes', { kind: 'string' }),
@@ -393,6 +401,9 @@ describe('OPC UA plugin against the simulated building', () => {
           expect(r['int64']).toEqual({ point: 'int64', value: -2, quality: 'good' });
           expect(r['uint64-big']).toEqual({ point: 'uint64-big', value: 2 ** 54, quality: 'uncertain', reason: '18014398509481985 is beyond 2^53: rounded to the nearest double' });
           expect(r['float']).toEqual({ point: 'float', value: 1.5, quality: 'good' });
+          expect(r['float-tenths']).toEqual({ point: 'float-tenths', value: 21.3, quality: 'good' });
+          expect(r['float-element']).toEqual({ point: 'float-element', value: -40.7, quality: 'good' });
+          expect(r['double']).toEqual({ point: 'double', value: 0.30000000000000004, quality: 'good' });
           expect(r['byte']).toEqual({ point: 'byte', value: 200, quality: 'good' });
           expect(r['text']).toEqual({ point: 'text', value: 'Marche', quality: 'good' });
           expect(r['bytes']).toEqual({ point: 'bytes', value: null, quality: 'bad', reason: 'the node holds a ByteString, which does not fit a point of kind string' });
