@@ -144,6 +144,22 @@ export interface OpcuaMonitoredItemRequest {
 export interface OpcuaSubscription {
   /** Items the server refused, with the reason (`BadNodeIdUnknown`, `BadFilterNotAllowed`, …) and their index in the items asked. */
   readonly refused: readonly { nodeId: string; reason: string; index: number }[];
+  /**
+   * The sampling interval the server chose for the item at `index` of the items asked, in
+   * milliseconds: the one asked, or coarser (a node's MinimumSamplingInterval, a server's
+   * fastest rate); as revised again if the item was recreated after a reconnection. Undefined
+   * for an item refused.
+   */
+  samplingIntervalMs(index: number): number | undefined;
+  /** The publishing interval the server chose, in milliseconds. */
+  publishingIntervalMs(): number;
+  /**
+   * The longest the server stays silent: it sends a keep-alive after this many milliseconds
+   * without a change to send (its revised MaxKeepAliveCount × its publishing interval).
+   */
+  keepAliveMs(): number;
+  /** When the server last sent this subscription anything (changes or a keep-alive), `Date.now()` milliseconds. */
+  lastHeardAt(): number;
   close(): Promise<void>;
 }
 
@@ -612,6 +628,10 @@ export class OpcuaConnection {
       publishingEnabled: true,
       priority: 10,
     });
+    let heardAt = Date.now();
+    const heard = () => void (heardAt = Date.now());
+    subscription.on('keepalive', heard);
+    subscription.on('received_notifications', heard);
     await new Promise<void>((resolve, reject) => {
       subscription.once('started', () => resolve());
       subscription.once('internal_error', (err: Error) => reject(new OpcuaRequestError(`the server refused the subscription: ${reason(err)}`, { cause: err })));
@@ -626,6 +646,7 @@ export class OpcuaConnection {
       else batches.set(key, [index]);
     });
     const refused: { nodeId: string; reason: string; index: number }[] = [];
+    const monitored = new Map<number, ClientMonitoredItemGroup['monitoredItems'][number]>();
     for (const indexes of batches.values()) {
       for (let from = 0; from < indexes.length; from += perRequest) {
         const chunk = indexes.slice(from, from + perRequest);
@@ -652,14 +673,20 @@ export class OpcuaConnection {
         }
         // node-opcua resolves with every item, those the server refused included: it has
         // already dropped those from the subscription, so they are not recreated on reconnection.
-        group.monitoredItems.forEach((monitored, j) => {
-          if (monitored.statusCode.isNotGood()) refused.push({ nodeId: items[chunk[j]!]!.nodeId, reason: monitored.statusCode.name, index: chunk[j]! });
+        group.monitoredItems.forEach((item, j) => {
+          if (item.statusCode.isNotGood()) refused.push({ nodeId: items[chunk[j]!]!.nodeId, reason: item.statusCode.name, index: chunk[j]! });
+          else monitored.set(chunk[j]!, item);
         });
         group.on('changed', (_monitored, dv: DataValue, j: number) => onValue(toValue(items[chunk[j]!]!.nodeId, dv), chunk[j]!));
       }
     }
     return {
       refused,
+      // node-opcua keeps the server's revised values on its objects, recreated items included.
+      samplingIntervalMs: (index) => monitored.get(index)?.monitoringParameters.samplingInterval,
+      publishingIntervalMs: () => subscription.publishingInterval,
+      keepAliveMs: () => subscription.maxKeepAliveCount * subscription.publishingInterval,
+      lastHeardAt: () => heardAt,
       close: async () => {
         await subscription.terminate().catch(() => undefined);
       },
