@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureClientCertificate } from '@citypilot/protocol-opcua';
 import { SimulatorProcess, buildingNodeId, waitUntil } from '@citypilot/protocol-opcua/testing';
 import type { Sample } from '@citypilot/sdk';
 import { parseGatewayConfig } from './config.js';
@@ -86,5 +87,58 @@ describe('a gateway subscribed to an OPC UA server that restarts', () => {
       expect(gaps.every((g) => g > 0 && g % 1000 === 0), `${point}: gaps ${gaps.join(', ')}`).toBe(true);
       expect(missing, `${point}: slots without a sample (gaps ${gaps.join(', ')}), skipped ticks ${skipped}`).toBeLessThanOrEqual(skipped);
     }
+  });
+});
+
+describe('a gateway subscribed to a value that changes every second', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-fresh-'));
+  // Clock.Seconds is the server's whole seconds since the epoch: its value at a slot is known.
+  const simulator = new SimulatorProcess({ pkiDir: join(dir, 'server-pki'), clockVariable: true });
+  let gateway: Gateway | undefined;
+  afterAll(async () => {
+    await gateway?.stop(0);
+    await simulator.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stores at each slot the value the server had at the slot, not the one of an interval before', async () => {
+    const { endpointUrl } = await simulator.start();
+    // Our certificate made beforehand: the first read connects and subscribes within the slot.
+    await ensureClientCertificate(join(dir, 'data', 'plugins', 'opcua', 'pki'));
+    const config = parseGatewayConfig(
+      [
+        'gateway:\n  id: test',
+        'hub: { natsUrl: nats://127.0.0.1:1 }',
+        'status: { port: 0 }',
+        `dataDir: ${join(dir, 'data')}`,
+        'devices:',
+        '  - id: bms',
+        '    plugin: opcua',
+        '    interval: 2s',
+        `    connection: { endpointUrl: "${endpointUrl}", securityMode: None }`,
+        '    points:',
+        `      - { id: seconds, unit: s, address: { nodeId: "${buildingNodeId('Clock.Seconds')}" } }`,
+        '',
+      ].join('\n'),
+      join(dir, 'gateway.yaml'),
+      new PluginRegistry(),
+    );
+    gateway = await Gateway.start({ config, logger: quiet });
+    const samples: Sample[] = [];
+    gateway.on('samples', (s) => samples.push(...s));
+    // The first slot is read from the server while the subscription starts; the next ones are
+    // answered from its notifications.
+    await waitUntil('six good samples', () => samples.filter((s) => s.quality === 'good').length >= 6, 60_000);
+    const good = samples.filter((s) => s.quality === 'good').slice(0, 6);
+    // The server's value at slot T is T's whole seconds; a notification takes up to a sampling
+    // and a publishing interval (200 ms each here) to arrive, and a late read on a busy machine
+    // may see the next second: within one step of it. Sampled at the point's 2 s interval, as
+    // before, each value was that of the slot before (2 steps behind).
+    const behind = good.map((s) => Math.floor(s.time / 1000) - (s.value as number));
+    expect(behind.every((b) => b >= -1 && b <= 1), `seconds behind the slot: ${behind.join(', ')}`).toBe(true);
+    // The notification's source time, for a technician: when the server sampled the value.
+    const status = gateway.status().points.find((p) => p.point === 'bms.seconds')!;
+    expect(status.quality).toBe('good');
+    expect(Math.abs(status.sourceTime! - status.time)).toBeLessThan(3000);
   });
 });

@@ -222,12 +222,44 @@ describe('OPC UA plugin against the simulated building', () => {
         simulator.set('AHU1.SupplyAirSetpoint', 19.6);
         const under = await pollUntil(driver, 'the change notified without deadband', (r) => r.every?.value === 19.6);
         // Read from the server, it would be 19.6: the reading is the last value notified.
-        expect(under.filtered).toEqual({ point: 'filtered', value: 19, quality: 'good' });
+        expect(under.filtered).toEqual({ point: 'filtered', value: 19, quality: 'good', sourceTime: expect.any(Number) });
         simulator.set('AHU1.SupplyAirSetpoint', 20.5);
         const over = await pollUntil(driver, 'the change beyond the deadband', (r) => r.filtered?.value === 20.5);
         expect(over.every!.value).toBe(20.5);
       }, { logger });
     });
+  });
+
+  it('samples well under the point\'s interval, keeps the source time, and says when the server samples slower than the interval', async () => {
+    await withSimulator(
+      async (simulator) => {
+        const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint'), point('every-3s', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '3s' })]);
+        const warnings: { obj: object; msg: string }[] = [];
+        const logger: Logger = { ...quiet, warn: (obj, msg) => void warnings.push({ obj, msg: msg ?? '' }) };
+        await withDriver(
+          config,
+          async (driver) => {
+            const r = await pollUntil(driver, 'the notified values', (r) => r.setpoint?.sourceTime !== undefined && r['every-3s']?.sourceTime !== undefined);
+            // Asked 100 ms (a tenth of the 1 s interval), revised to the node's 2 s.
+            expect(r.setpoint).toEqual({
+              point: 'setpoint',
+              value: 19,
+              quality: 'uncertain',
+              reason: "the server samples ns=1;s=Building.AHU1.SupplyAirSetpoint only every 2 s, not under the point's interval of 1 s: the value may be up to 2 s old",
+              sourceTime: expect.any(Number),
+            });
+            expect(r['every-3s']).toMatchObject({ quality: 'uncertain', reason: expect.stringMatching(/only every 3 s, not under the point's interval of 1 s/) });
+            expect(Math.abs(r.setpoint!.sourceTime! - Date.now())).toBeLessThan(60_000);
+            await driver.read();
+            // The revision logged once; a samplingInterval of 3 s was asked, not revised.
+            expect(warnings.map((w) => w.msg)).toEqual(["the OPC UA server samples 1 node(s) slower than asked; 1 not under their points' interval: those readings are uncertain"]);
+            expect(warnings[0]!.obj).toMatchObject({ items: [{ nodeId: buildingNodeId('AHU1.SupplyAirSetpoint'), askedMs: 100, revisedMs: 2000, points: ['setpoint'] }] });
+          },
+          { logger },
+        );
+      },
+      { minimumSamplingIntervalMs: 2000 },
+    );
   });
 
   it('reads a node that goes bad as bad with its status, and good again when it recovers (subscribed and polled)', async () => {
