@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureClientCertificate } from '@citypilot/protocol-opcua';
-import { SimulatorProcess, buildingNodeId, waitUntil } from '@citypilot/protocol-opcua/testing';
+import { DataType, OpcuaSimulator, SimulatorProcess, buildingNodeId, waitUntil } from '@citypilot/protocol-opcua/testing';
 import type { Sample } from '@citypilot/sdk';
 import { parseGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { PluginRegistry } from './registry.js';
+import { createWriteToken } from './write-tokens.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -140,5 +141,124 @@ describe('a gateway subscribed to a value that changes every second', () => {
     const status = gateway.status().points.find((p) => p.point === 'bms.seconds')!;
     expect(status.quality).toBe('good');
     expect(Math.abs(status.sourceTime! - status.time)).toBeLessThan(3000);
+  });
+});
+
+describe('writing OPC UA nodes through the gateway', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-write-'));
+  // A writable node of each type the gateway writes, each holding a value a refused write must leave.
+  const types: [string, DataType, unknown][] = [
+    ['SByte', DataType.SByte, 1],
+    ['Byte', DataType.Byte, 1],
+    ['Int16', DataType.Int16, 1],
+    ['UInt16', DataType.UInt16, 1],
+    ['Int32', DataType.Int32, 1],
+    ['UInt32', DataType.UInt32, 1],
+    ['Int64', DataType.Int64, [0, 1]],
+    ['UInt64', DataType.UInt64, [0, 1]],
+    ['Float', DataType.Float, 1],
+    ['Double', DataType.Double, 1],
+    ['Boolean', DataType.Boolean, false],
+    ['String', DataType.String, 'OK'],
+  ];
+  const simulator = new OpcuaSimulator({
+    pkiDir: join(dir, 'server-pki'),
+    extraVariables: types.map(([name, dataType, initial]) => ({ path: `Test.${name}`, dataType, writable: true, initial: () => initial as never })),
+  });
+  let gateway: Gateway | undefined;
+  let token = '';
+  afterAll(async () => {
+    await gateway?.stop(0);
+    await simulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (id: string, value: unknown) =>
+    fetch(`${gateway!.url}/api/points/${id}/write`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ value }) });
+
+  it("refuses with 409 and the reason a value the node's type cannot hold, before the server sees it, and writes those it can", async () => {
+    const { endpointUrl } = await simulator.start();
+    const kind = (name: string) => (name === 'Boolean' ? 'boolean' : name === 'String' ? 'string' : 'number');
+    const config = parseGatewayConfig(
+      [
+        'gateway:\n  id: test',
+        'hub: { natsUrl: nats://127.0.0.1:1 }',
+        'status: { port: 0, allowWrites: true }',
+        `dataDir: ${join(dir, 'data')}`,
+        'devices:',
+        '  - id: bms',
+        '    plugin: opcua',
+        '    interval: 1m',
+        `    connection: { endpointUrl: "${endpointUrl}", securityMode: None }`,
+        '    points:',
+        // The points' ranges allow what the nodes' types do not: the type is the driver's to check.
+        ...types.map(([name]) => `      - { id: ${name.toLowerCase()}, kind: ${kind(name)}, writable: true, ${kind(name) === 'number' ? 'min: -1e30, max: 1e40, ' : ''}address: { nodeId: "${buildingNodeId(`Test.${name}`)}" } }`),
+        // Nodes whose type is not the point's kind: a number to a Boolean node, a string to an Int32 one.
+        `      - { id: boolean-as-number, writable: true, min: -10, max: 10, address: { nodeId: "${buildingNodeId('Test.Boolean')}" } }`,
+        `      - { id: int32-as-string, kind: string, writable: true, address: { nodeId: "${buildingNodeId('Test.Int32')}" } }`,
+        `      - { id: string-as-number, writable: true, min: -10, max: 100, address: { nodeId: "${buildingNodeId('Test.String')}" } }`,
+        // Writable in the configuration, read-only on the server.
+        `      - { id: fan-speed, writable: true, min: 0, max: 100, address: { nodeId: "${buildingNodeId('AHU1.FanSpeed')}" } }`,
+        '',
+      ].join('\n'),
+      join(dir, 'gateway.yaml'),
+      new PluginRegistry(),
+    );
+    gateway = await Gateway.start({ config, logger: quiet });
+    token = createWriteToken(config.dataDir, 'alice');
+    const node = (name: string) => buildingNodeId(`Test.${name}`);
+    const refusals: [string, unknown, string][] = [
+      ['int32', 2.5, `2.5 is not an integer: node ${node('Int32')} is Int32`],
+      ['int16', 40000, '40000 does not fit Int16 (an integer from -32768 to 32767)'],
+      ['sbyte', 128, '128 does not fit SByte (an integer from -128 to 127)'],
+      ['sbyte', -129, '-129 does not fit SByte (an integer from -128 to 127)'],
+      ['byte', -1, '-1 does not fit Byte (an integer from 0 to 255)'],
+      ['byte', 256, '256 does not fit Byte (an integer from 0 to 255)'],
+      ['int16', -32769, '-32769 does not fit Int16 (an integer from -32768 to 32767)'],
+      ['uint16', 65536, '65536 does not fit UInt16 (an integer from 0 to 65535)'],
+      ['uint16', 0.5, `0.5 is not an integer: node ${node('UInt16')} is UInt16`],
+      ['int32', 2147483648, '2147483648 does not fit Int32 (an integer from -2147483648 to 2147483647)'],
+      ['uint32', -1, '-1 does not fit UInt32 (an integer from 0 to 4294967295)'],
+      ['uint32', 4294967296, '4294967296 does not fit UInt32 (an integer from 0 to 4294967295)'],
+      ['int64', 1.5, `1.5 is not an integer: node ${node('Int64')} is Int64`],
+      ['int64', 2 ** 60, `${2 ** 60} does not fit Int64 (an integer from -(2^53 - 1) to 2^53 - 1, as the gateway writes it exactly)`],
+      ['uint64', -1, '-1 does not fit UInt64 (an integer from 0 to 2^53 - 1, as the gateway writes it exactly)'],
+      ['float', 1e39, '1e+39 does not fit Float (a 32-bit float, at most ±3.4028234663852886e+38)'],
+      ['boolean-as-number', 1, `1 is not a Boolean: node ${node('Boolean')} is Boolean (true or false)`],
+      ['int32-as-string', '12', `"12" is not a number: node ${node('Int32')} is Int32`],
+      ['string-as-number', 42, `42 is not a string: node ${node('String')} is String`],
+    ];
+    for (const [point, value, reason] of refusals) {
+      const before = simulator.get(`Test.${types.find(([n]) => n.toLowerCase() === point.split('-')[0])![0]}`);
+      const response = await post(`bms.${point}`, value);
+      const body = (await response.json()) as { error: string };
+      expect({ point, value, status: response.status, error: body.error?.replace(/^points\[\d+\]: /, '') }).toEqual({ point, value, status: 409, error: reason });
+      expect(simulator.get(`Test.${types.find(([n]) => n.toLowerCase() === point.split('-')[0])![0]}`), `${point} unchanged`).toEqual(before);
+    }
+
+    // What fits is written, and read back as the node holds it.
+    const writes: [string, unknown, unknown][] = [
+      ['sbyte', -128, -128],
+      ['byte', 255, 255],
+      ['int16', -32768, -32768],
+      ['uint16', 65535, 65535],
+      ['int32', -2147483648, -2147483648],
+      ['uint32', 4294967295, 4294967295],
+      ['int64', -2, -2],
+      ['uint64', 2 ** 40, 2 ** 40],
+      ['float', 21.3, 21.3],
+      ['double', 0.1, 0.1],
+      ['boolean', true, true],
+      ['string', 'Hors service', 'Hors service'],
+    ];
+    for (const [point, value, readBack] of writes) {
+      const response = await post(`bms.${point}`, value);
+      expect({ point, status: response.status, body: await response.json() }).toEqual({ point, status: 200, body: { point: `bms.${point}`, value, readBack: { value: readBack, quality: 'good' } } });
+    }
+
+    // The server's refusal: its status and a sentence, not node-opcua's text.
+    const refused = await post('bms.fan-speed', 50);
+    expect(refused.status).toBe(502);
+    expect(((await refused.json()) as { error: string }).error).toBe(`the server refused to write ${buildingNodeId('AHU1.FanSpeed')}: BadNotWritable (the node is read-only on the server)`);
   });
 });

@@ -237,9 +237,12 @@ class OpcuaDriver implements Driver {
   }
 
   /**
-   * Writes a raw value as the node's data type (OpcuaConnection reads the type once).
-   * @throws ConfigError for an unknown or read-only point, or one on an array element
-   * @throws DeviceProtocolError when the server refuses the write
+   * Writes a raw value as the node's data type, which OpcuaConnection reads once (DataType and
+   * ValueRank) and checks the value against before sending it: an integer type takes integers
+   * within its range, Float a number within its range, Boolean true or false, String a string.
+   * @throws ConfigError for an unknown or read-only point, one on an array element, or a value
+   *   the node cannot hold (the reason in words: `2.5 is not an integer: node … is Int32`)
+   * @throws DeviceProtocolError when the server refuses the write (its status name, in words)
    */
   async write(pointId: string, value: number | boolean | string): Promise<void> {
     const p = this.byId.get(pointId);
@@ -248,7 +251,15 @@ class OpcuaDriver implements Driver {
     if (p.index !== undefined) throw new ConfigError([{ path: ['points', p.position, 'address', 'index'], message: 'one element of an array cannot be written' }]);
     const session = await this.connect();
     if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);
-    await this.request(`writing ${p.nodeId}`, () => session.write(p.nodeId, value));
+    const opcua = await loadOpcuaProtocol();
+    try {
+      await this.request(`writing ${p.nodeId}`, () => session.write(p.nodeId, value));
+    } catch (error) {
+      if (error instanceof DeviceProtocolError && error.cause instanceof opcua.OpcuaWriteRefusedError) {
+        throw new ConfigError([{ path: ['points', p.position], message: error.cause.message }], { cause: error.cause });
+      }
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

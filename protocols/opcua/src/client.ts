@@ -16,6 +16,7 @@ import {
   NodeClass,
   OPCUAClient,
   makeApplicationUrn,
+  resolveNodeId,
   SecurityPolicy,
   TimestampsToReturn,
   UserTokenType,
@@ -39,7 +40,9 @@ import {
   OpcuaIdentityRejectedError,
   OpcuaRequestError,
   OpcuaServerCertificateUntrustedError,
+  OpcuaWriteRefusedError,
 } from './errors.js';
+import { writableValue, writeRefusal, type OpcuaNodeType } from './write-values.js';
 
 export type OpcuaSecurityMode = 'None' | 'Sign' | 'SignAndEncrypt';
 export type OpcuaSecurityPolicy = 'None' | 'Basic256Sha256' | 'Aes128_Sha256_RsaOaep' | 'Aes256_Sha256_RsaPss' | 'Basic256' | 'Basic128Rsa15';
@@ -318,7 +321,7 @@ function dataTypeName(id: NodeId): string {
 export class OpcuaConnection {
   private readonly client: OPCUAClient;
   private readonly session: ClientSession;
-  private readonly dataTypes = new Map<string, DataType>();
+  private readonly nodeTypes = new Map<string, Promise<OpcuaNodeType>>();
   /** The server's operation limits, asked at the first read, browse or subscription. */
   private limits: Promise<OperationLimits> | undefined;
   /** Our application certificate, the one the server must trust for Sign and SignAndEncrypt. */
@@ -508,17 +511,57 @@ export class OpcuaConnection {
     return this.limits;
   }
 
-  /** Writes a value to a writable node, as the node's data type. Throws with the server's status when refused. */
-  async write(nodeId: string, value: unknown): Promise<void> {
-    let dataType = this.dataTypes.get(nodeId);
-    if (dataType === undefined) {
-      const dv = await this.session.read({ nodeId, attributeId: AttributeIds.Value });
-      if (dv.statusCode.isNotGood() && dv.value.dataType === DataType.Null) throw new OpcuaRequestError(`cannot write ${nodeId}: ${dv.statusCode.name}`);
-      dataType = dv.value.dataType;
-      this.dataTypes.set(nodeId, dataType);
+  /**
+   * The built-in data type (the base of a subtype: `UtcTime` is a DateTime, an enumeration an
+   * Int32) and ValueRank of a variable, read once per node and kept.
+   * @throws OpcuaRequestError when the server does not describe the node (unknown node id, …)
+   */
+  async nodeType(nodeId: string): Promise<OpcuaNodeType> {
+    let type = this.nodeTypes.get(nodeId);
+    if (!type) {
+      type = this.describeNodeType(nodeId);
+      this.nodeTypes.set(nodeId, type);
+      // A failure (the connection lost meanwhile) is asked again at the next write.
+      type.catch(() => this.nodeTypes.delete(nodeId));
     }
-    const status = await this.session.write({ nodeId, attributeId: AttributeIds.Value, value: { value: { dataType, value } } });
-    if (status.isNotGood()) throw new OpcuaRequestError(`the server refused to write ${nodeId}: ${status.name}`);
+    return await type;
+  }
+
+  private async describeNodeType(nodeId: string): Promise<OpcuaNodeType> {
+    let rank: DataValue;
+    try {
+      [rank] = await this.session.read([{ nodeId, attributeId: AttributeIds.ValueRank }]);
+    } catch (err) {
+      throw new OpcuaRequestError(`cannot read the type of ${nodeId}: ${statusName(err) ?? 'the request failed'}`, { cause: err });
+    }
+    if (!rank!.statusCode.isGood()) throw new OpcuaRequestError(`cannot read the type of ${nodeId}: ${rank!.statusCode.name}`);
+    let dataType: DataType;
+    try {
+      dataType = await this.session.getBuiltInDataType(resolveNodeId(nodeId));
+    } catch (err) {
+      throw new OpcuaRequestError(`cannot read the data type of ${nodeId}: ${statusName(err) ?? 'the server did not describe it'}`, { cause: err });
+    }
+    return { dataType: DataType[dataType] ?? 'Null', valueRank: typeof rank!.value.value === 'number' ? rank!.value.value : -1 };
+  }
+
+  /**
+   * Writes a value to a writable node, as the node's data type ({@link nodeType}), after
+   * checking that the node can hold it.
+   * @throws OpcuaWriteRefusedError for a value the node cannot hold, before anything is sent
+   * @throws OpcuaRequestError with the server's status, in words, when it refuses the write
+   */
+  async write(nodeId: string, value: number | boolean | string): Promise<void> {
+    const type = await this.nodeType(nodeId);
+    const checked = writableValue(nodeId, type, value);
+    if ('refused' in checked) throw new OpcuaWriteRefusedError(checked.refused);
+    let status;
+    try {
+      status = await this.session.write({ nodeId, attributeId: AttributeIds.Value, value: { value: { dataType: DataType[type.dataType as keyof typeof DataType], value: checked.value } } });
+    } catch (err) {
+      // node-opcua's own text (an encoding's internals) is for the log, not for a caller.
+      throw new OpcuaRequestError(`writing ${nodeId} failed: ${statusName(err) ?? 'the request was not answered'}`, { cause: err });
+    }
+    if (status.isNotGood()) throw new OpcuaRequestError(writeRefusal(nodeId, status.name));
   }
 
   /**
