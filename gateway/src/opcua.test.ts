@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -260,5 +262,70 @@ describe('writing OPC UA nodes through the gateway', () => {
     const refused = await post('bms.fan-speed', 50);
     expect(refused.status).toBe(502);
     expect(((await refused.json()) as { error: string }).error).toBe(`the server refused to write ${buildingNodeId('AHU1.FanSpeed')}: BadNotWritable (the node is read-only on the server)`);
+  });
+});
+
+describe("node-opcua's own messages in a running gateway", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-log-'));
+  const simulator = new SimulatorProcess({ pkiDir: join(dir, 'server-pki'), tickMs: 500 });
+  afterAll(async () => {
+    await simulator.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('are at debug level only, across a start and a reconnection; the loss of the connection is logged as ours', async () => {
+    const { endpointUrl } = await simulator.start();
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      [
+        'gateway: { id: test }',
+        'hub: { natsUrl: nats://127.0.0.1:1 }',
+        'status: { port: 0 }',
+        'dataDir: data',
+        'devices:',
+        '  - id: bms',
+        '    plugin: opcua',
+        '    interval: 1s',
+        `    connection: { endpointUrl: "${endpointUrl}", securityMode: None }`,
+        '    points:',
+        `      - { id: setpoint, unit: °C, address: { nodeId: "${buildingNodeId('AHU1.SupplyAirSetpoint')}" } }`,
+        '',
+      ].join('\n'),
+    );
+    // A real gateway process, as a technician runs it: node-opcua is loaded there, fresh.
+    const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+    const child = spawn(process.execPath, [cli, 'run', file], { env: { ...process.env, LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const lines = () =>
+        stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { level: number; msg: string; source?: string });
+      await expect.poll(() => simulator.monitoredItems(), { timeout: 60_000 }).toEqual(new Map([[buildingNodeId('AHU1.SupplyAirSetpoint'), 1]]));
+      await simulator.stop();
+      await waitUntil('the loss logged', () => lines().some((l) => l.msg === 'OPC UA connection lost; reconnecting'), 30_000);
+      await simulator.start();
+      // node-opcua recreates the subscription on the restarted server (reading its OperationLimits).
+      await waitUntil('the connection back', () => lines().some((l) => /OPC UA connection back/.test(l.msg)), 60_000);
+      await expect.poll(() => simulator.monitoredItems(), { timeout: 30_000 }).toEqual(new Map([[buildingNodeId('AHU1.SupplyAirSetpoint'), 1]]));
+      // node-opcua's check of RSA PKCS#1 v1.5 warns seconds after it is loaded.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const fromLibrary = lines().filter((l) => l.source === 'node-opcua');
+      expect(fromLibrary.length, 'node-opcua said something, at debug').toBeGreaterThan(0);
+      expect(fromLibrary.filter((l) => l.level > 20).map((l) => l.msg)).toEqual([]);
+      expect(lines().filter((l) => l.level > 20 && /NODE-OPCUA|node-opcua|12165|security-revert|node version/i.test(l.msg)).map((l) => l.msg)).toEqual([]);
+      expect(stderr).toBe('');
+      // What a technician acts on stays at warn: ours, in a sentence.
+      expect(lines().find((l) => l.msg === 'OPC UA connection lost; reconnecting')!.level).toBe(40);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
