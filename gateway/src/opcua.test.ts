@@ -162,6 +162,8 @@ describe('writing OPC UA nodes through the gateway', () => {
     ['Double', DataType.Double, 1],
     ['Boolean', DataType.Boolean, false],
     ['String', DataType.String, 'OK'],
+    ['DateTime', DataType.DateTime, new Date(0)],
+    ['LocalizedText', DataType.LocalizedText, { text: 'Marche' }],
   ];
   const simulator = new OpcuaSimulator({
     pkiDir: join(dir, 'server-pki'),
@@ -180,7 +182,7 @@ describe('writing OPC UA nodes through the gateway', () => {
 
   it("refuses with 409 and the reason a value the node's type cannot hold, before the server sees it, and writes those it can", async () => {
     const { endpointUrl } = await simulator.start();
-    const kind = (name: string) => (name === 'Boolean' ? 'boolean' : name === 'String' ? 'string' : 'number');
+    const kind = (name: string) => (name === 'Boolean' ? 'boolean' : ['String', 'DateTime', 'LocalizedText'].includes(name) ? 'string' : 'number');
     const config = parseGatewayConfig(
       [
         'gateway:\n  id: test',
@@ -252,6 +254,8 @@ describe('writing OPC UA nodes through the gateway', () => {
       ['double', 0.1, 0.1],
       ['boolean', true, true],
       ['string', 'Hors service', 'Hors service'],
+      ['datetime', '2026-03-29T01:30:00.000Z', '2026-03-29T01:30:00.000Z'],
+      ['localizedtext', 'Arrêt', 'Arrêt'],
     ];
     for (const [point, value, readBack] of writes) {
       const response = await post(`bms.${point}`, value);
