@@ -158,8 +158,9 @@ describe('OPC UA plugin against the simulated building', () => {
         });
         await withDriver(config, async (driver) => {
           const r = await pollUntil(driver, 'both values', (r) => r.setpoint?.quality === 'good' && r.status?.quality === 'good');
-          expect(r.setpoint).toEqual({ point: 'setpoint', value: 19, quality: 'good' });
-          expect(r.status).toEqual({ point: 'status', value: 'OK', quality: 'good' });
+          // Read, or notified (then with the source time): the same value.
+          expect(r.setpoint).toEqual({ point: 'setpoint', value: 19, quality: 'good', ...(r.setpoint!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}) });
+          expect(r.status).toEqual({ point: 'status', value: 'OK', quality: 'good', ...(r.status!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}) });
         });
       },
       // Only the identity asked gets in.
@@ -273,7 +274,8 @@ describe('OPC UA plugin against the simulated building', () => {
           expect(bad.supply).toEqual({ point: 'supply', value: null, quality: 'bad', reason: 'BadSensorFailure' });
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.UncertainLastUsableValue);
           const uncertain = await pollUntil(driver, 'the uncertain status', (r) => r.supply?.quality === 'uncertain');
-          expect(uncertain.supply).toEqual({ point: 'supply', value: 19, quality: 'uncertain', reason: 'UncertainLastUsableValue' });
+          // Notified (with its source time) or read: the same reading.
+          expect({ ...uncertain.supply, sourceTime: undefined }).toEqual({ point: 'supply', value: 19, quality: 'uncertain', reason: 'UncertainLastUsableValue' });
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.Good);
           await pollUntil(driver, 'good again', (r) => r.supply?.quality === 'good' && r.supply.value === 19);
         });

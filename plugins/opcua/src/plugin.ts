@@ -366,7 +366,7 @@ class OpcuaDriver implements Driver {
    */
   private notified(p: PlannedPoint, value: OpcuaValue): Reading {
     const reading = toReading(p, value);
-    if (value.sourceTimestamp !== undefined && Number.isFinite(value.sourceTimestamp.getTime())) reading.sourceTime = value.sourceTimestamp.getTime();
+    if (reading.quality !== 'bad' && value.sourceTimestamp !== undefined && Number.isFinite(value.sourceTimestamp.getTime())) reading.sourceTime = value.sourceTimestamp.getTime();
     const samplingMs = this.subscription?.samplingIntervalMs(p.item!);
     if (reading.quality === 'good' && samplingMs !== undefined && p.intervalMs !== undefined && samplingMs >= p.intervalMs) {
       reading.quality = 'uncertain';
