@@ -176,6 +176,8 @@ class OpcuaDriver implements Driver {
   private allReported = false;
   /** Whether the silence of the subscription (nothing, not even a keep-alive, within its bound) was logged: once until it speaks again. */
   private silenceLogged = false;
+  /** When the connection was last (re)established, `Date.now()` ms: a subscription's silence counts from then at the earliest. */
+  private connectedAt = 0;
 
   constructor(
     private readonly device: OpcuaDevice,
@@ -306,6 +308,7 @@ class OpcuaDriver implements Driver {
     }
     session.onConnectionState((state) => {
       this.online = state === 'connected';
+      if (this.online) this.connectedAt = Date.now();
       // Values notified before the loss must not be served as current after it.
       this.latest.clear();
       this.allReported = false;
@@ -313,6 +316,7 @@ class OpcuaDriver implements Driver {
       else this.logger.info({ device: this.device.id, endpointUrl: c.endpointUrl }, 'OPC UA connection back; subscription restored');
     });
     this.online = true;
+    this.connectedAt = Date.now();
     this.session = session;
     return session;
   }
@@ -386,7 +390,8 @@ class OpcuaDriver implements Driver {
     const s = this.subscription;
     if (!s) return true;
     const boundMs = 2 * s.keepAliveMs() + this.context.timeoutMs;
-    const silentMs = Date.now() - s.lastHeardAt();
+    // Nothing is published while the connection is down: the silence counts from its return.
+    const silentMs = Date.now() - Math.max(s.lastHeardAt(), this.connectedAt);
     if (silentMs <= boundMs) {
       if (this.silenceLogged) this.logger.info({ device: this.device.id }, 'OPC UA subscription heard again: points answered from its notifications');
       this.silenceLogged = false;
