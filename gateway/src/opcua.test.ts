@@ -94,17 +94,20 @@ describe('a gateway subscribed to an OPC UA server that restarts', () => {
 });
 
 describe('a gateway subscribed to a value that changes every second', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-fresh-'));
-  // Clock.Seconds is the server's whole seconds since the epoch: its value at a slot is known.
-  const simulator = new SimulatorProcess({ pkiDir: join(dir, 'server-pki'), clockVariable: true });
+  // Made when the test runs, not when it is collected (a filtered run skips the cleanup).
+  let dir = '';
+  let simulator: SimulatorProcess | undefined;
   let gateway: Gateway | undefined;
   afterAll(async () => {
     await gateway?.stop(0);
-    await simulator.close();
-    rmSync(dir, { recursive: true, force: true });
+    await simulator?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('stores at each slot the value the server had at the slot, not the one of an interval before', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-fresh-'));
+    // Clock.Seconds is the server's whole seconds since the epoch: its value at a slot is known.
+    simulator = new SimulatorProcess({ pkiDir: join(dir, 'server-pki'), clockVariable: true });
     const { endpointUrl } = await simulator.start();
     // Our certificate made beforehand: the first read connects and subscribes within the slot.
     await ensureClientCertificate(join(dir, 'data', 'plugins', 'opcua', 'pki'));
@@ -147,7 +150,8 @@ describe('a gateway subscribed to a value that changes every second', () => {
 });
 
 describe('writing OPC UA nodes through the gateway', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-write-'));
+  // Made when the test runs, not when it is collected (a filtered run skips the cleanup).
+  let dir = '';
   // A writable node of each type the gateway writes, each holding a value a refused write must leave.
   const types: [string, DataType, unknown][] = [
     ['SByte', DataType.SByte, 1],
@@ -165,22 +169,25 @@ describe('writing OPC UA nodes through the gateway', () => {
     ['DateTime', DataType.DateTime, new Date(0)],
     ['LocalizedText', DataType.LocalizedText, { text: 'Marche' }],
   ];
-  const simulator = new OpcuaSimulator({
-    pkiDir: join(dir, 'server-pki'),
-    extraVariables: types.map(([name, dataType, initial]) => ({ path: `Test.${name}`, dataType, writable: true, initial: () => initial as never })),
-  });
+  let running: OpcuaSimulator | undefined;
   let gateway: Gateway | undefined;
   let token = '';
   afterAll(async () => {
     await gateway?.stop(0);
-    await simulator.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await running?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const post = (id: string, value: unknown) =>
     fetch(`${gateway!.url}/api/points/${id}/write`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ value }) });
 
   it("refuses with 409 and the reason a value the node's type cannot hold, before the server sees it, and writes those it can", async () => {
+    dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-write-'));
+    const simulator = new OpcuaSimulator({
+      pkiDir: join(dir, 'server-pki'),
+      extraVariables: types.map(([name, dataType, initial]) => ({ path: `Test.${name}`, dataType, writable: true, initial: () => initial as never })),
+    });
+    running = simulator;
     const { endpointUrl } = await simulator.start();
     const kind = (name: string) => (name === 'Boolean' ? 'boolean' : ['String', 'DateTime', 'LocalizedText'].includes(name) ? 'string' : 'number');
     const config = parseGatewayConfig(
@@ -270,14 +277,17 @@ describe('writing OPC UA nodes through the gateway', () => {
 });
 
 describe("node-opcua's own messages in a running gateway", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-log-'));
-  const simulator = new SimulatorProcess({ pkiDir: join(dir, 'server-pki'), tickMs: 500 });
+  // Made when the test runs, not when it is collected (a filtered run skips the cleanup).
+  let dir = '';
+  let running: SimulatorProcess | undefined;
   afterAll(async () => {
-    await simulator.close();
-    rmSync(dir, { recursive: true, force: true });
+    await running?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('are at debug level only, across a start and a reconnection; the loss of the connection is logged as ours', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-log-'));
+    const simulator = (running = new SimulatorProcess({ pkiDir: join(dir, 'server-pki'), tickMs: 500 }));
     const { endpointUrl } = await simulator.start();
     const file = join(dir, 'gateway.yaml');
     writeFileSync(
