@@ -263,6 +263,7 @@ export class DevicePoller {
     } catch (error) {
       const reason = (error as Error).message || String(error);
       samples = g.points.map((p) => badSample(id(p.id), slot, reason));
+      for (const p of g.points) this.sourceTimes.delete(id(p.id));
       this.metrics.deviceErrors.inc({ device: this.device.id });
       if (reason !== this.state.lastError) {
         this.logger.warn({ device: this.device.id, code: (error as { code?: string }).code, err: reason }, 'device read failed');
