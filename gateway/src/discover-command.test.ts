@@ -276,6 +276,25 @@ describe('citypilot gateway discover opcua', () => {
     expect(config.devices[0]!.config.points.every((p) => p.writable === false)).toBe(true);
   });
 
+  it('drafts plain YAML: no anchors or aliases, so that deleting a point leaves the others as they were', async () => {
+    const args = ['--endpoint-url', endpointUrl, '--security-mode', 'None', '--data-dir', join(dir, 'data'), '--timeout', '5s'];
+    const yaml = await discoverDevices(new PluginRegistry(), 'opcua', args);
+    const lines = yaml.split('\n').filter((l) => !l.trimStart().startsWith('#'));
+    expect(lines.filter((l) => /(^|[\s:[,])[&*][A-Za-z0-9_-]+/.test(l))).toEqual([]);
+    // The phase currents, elements of one array, have identical tags: each list written out.
+    expect(lines.filter((l) => l.trim() === 'tags: [elec, current, meter]').length).toBe(3);
+    // What the draft's comment invites: delete a point, here the first of those.
+    const first = lines.findIndex((l) => l.trim() === '- id: meters-main-phase-currents-0');
+    const next = lines.findIndex((l, i) => i > first && /^\s+- id: /.test(l));
+    expect(first).toBeGreaterThan(0);
+    const edited = [...lines.slice(0, first), ...lines.slice(next)].join('\n');
+    const config = parseGatewayConfig(`gateway: { id: site }\n${edited}`, join(dir, 'edited.yaml'), new PluginRegistry());
+    const points = config.devices[0]!.config.points;
+    expect(points.map((p) => p.id)).not.toContain('meters-main-phase-currents-0');
+    expect(points.find((p) => p.id === 'meters-main-phase-currents-1')!.tags).toEqual(['elec', 'current', 'meter']);
+    expect(points).toHaveLength((parse(yaml) as { devices: { points: unknown[] }[] }).devices[0]!.points.length - 1);
+  });
+
   it("says which certificate to trust when the server's is not trusted yet", async () => {
     const args = ['--endpoint-url', endpointUrl, '--security-mode', 'SignAndEncrypt', '--data-dir', join(dir, 'fresh-data'), '--timeout', '5s'];
     await expect(discoverDevices(new PluginRegistry(), 'opcua', args)).rejects.toThrow(

@@ -48,7 +48,9 @@ export async function discoverDevices(registry: PluginRegistry, pluginId: string
  * Draft device blocks as YAML to paste under a configuration's `devices:`, each preceded by its
  * notes as comments, after the `heading` comment lines. Shared by discovery and the imports of
  * engineering files (EDE), so that every draft reads the same. A point's tags and address are
- * written on one line each (`tags: [air, temp, sensor]`), as in the samples.
+ * written on one line each (`tags: [air, temp, sensor]`), as in the samples. Plain YAML: no
+ * anchors or aliases, even where a plugin hands the same object to several points (the elements
+ * of one array share their tags), so that deleting or editing one point leaves the others whole.
  */
 export function formatDrafts(found: readonly DiscoveredDevice[], heading: readonly string[]): string {
   const blocks = found.map(({ device, notes }) => {

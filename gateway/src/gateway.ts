@@ -51,7 +51,12 @@ export interface GatewayStatus {
   /** Why the gateway is not connected to NATS (refused credentials, unreachable server), while it is not. */
   natsError?: string;
   devices: DeviceStatus[];
-  points: Sample[];
+  /**
+   * Each point's last sample; with `sourceTime` (ms since the epoch) when its driver holds the
+   * value from a notification and the device said when it was sampled or last changed: since
+   * when the device's value has not changed, which the sample's time (the slot) does not say.
+   */
+  points: (Sample & { sourceTime?: number })[];
   outbox: OutboxStatus;
   /** The configuration running: its source and revision, and the latest one refused. */
   config: ConfigStatus;
@@ -228,13 +233,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   status(): GatewayStatus {
     const outbox = this.outbox.status();
+    const pollers = new Map(this.parts.pollers.map((p) => [p.status().id, p]));
     const natsError = this.natsError ?? this.refusedError(outbox.lastForwardAt);
     return {
       gateway: this.options.config.gateway.id,
       nats: this.natsState,
       ...(natsError ? { natsError } : {}),
       devices: this.parts.pollers.map((p) => p.status()),
-      points: [...this.latest.values()],
+      points: [...this.latest.values()].map((s) => {
+        const sourceTime = pollers.get(s.point.slice(0, s.point.indexOf('.')))?.sourceTime(s.point);
+        return sourceTime === undefined ? s : { ...s, sourceTime };
+      }),
       outbox,
       config: this.live.status(),
       ...(this.nodeRed ? { nodeRed: { url: this.nodeRed.url, refused: this.nodeRedRefused } } : {}),

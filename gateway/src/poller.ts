@@ -94,6 +94,8 @@ export class DevicePoller {
   private readonly groups: Group[];
   /** Time of the last sample emitted per point id: a device time may not go back. */
   private readonly lastTimes = new Map<string, number>();
+  /** The source time of each point's last reading, by point id, when the driver gave one (Reading.sourceTime). */
+  private readonly sourceTimes = new Map<string, number>();
 
   constructor(
     private readonly device: DeviceConfig,
@@ -217,6 +219,11 @@ export class DevicePoller {
     return result;
   }
 
+  /** When the device says the point's last value read was sampled or changed (Reading.sourceTime), if it said. */
+  sourceTime(pointId: string): number | undefined {
+    return this.sourceTimes.get(pointId);
+  }
+
   status(): DeviceStatus {
     const groups = this.groups.map((g) => ({ ...g.status }));
     return {
@@ -284,6 +291,8 @@ export class DevicePoller {
       const guard = { slot, now: this.schedule.clock.now(), intervalMs: g.status.intervalMs, toleranceMs: this.schedule.deviceTimeToleranceMs };
       samples = g.points.map((p) => {
         const reading = readings.get(p.id);
+        if (reading?.sourceTime !== undefined) this.sourceTimes.set(id(p.id), reading.sourceTime);
+        else this.sourceTimes.delete(id(p.id));
         return reading ? guardTime(toSample(id(p.id), p, reading, slot), reading.time, guard) : badSample(id(p.id), slot, 'the driver returned no reading');
       });
       this.state.lastReadAt = new Date(guard.now).toISOString();
@@ -295,6 +304,7 @@ export class DevicePoller {
     } catch (error) {
       const reason = (error as Error).message || String(error);
       samples = g.points.map((p) => badSample(id(p.id), slot, reason));
+      for (const p of g.points) this.sourceTimes.delete(id(p.id));
       this.metrics.deviceErrors.inc({ device: this.device.id });
       if (reason !== this.state.lastError) {
         this.logger.warn({ device: this.device.id, code: (error as { code?: string }).code, err: reason }, 'device read failed');

@@ -158,8 +158,9 @@ describe('OPC UA plugin against the simulated building', () => {
         });
         await withDriver(config, async (driver) => {
           const r = await pollUntil(driver, 'both values', (r) => r.setpoint?.quality === 'good' && r.status?.quality === 'good');
-          expect(r.setpoint).toEqual({ point: 'setpoint', value: 19, quality: 'good' });
-          expect(r.status).toEqual({ point: 'status', value: 'OK', quality: 'good' });
+          // Read, or notified (then with the source time): the same value.
+          expect(r.setpoint).toEqual({ point: 'setpoint', value: 19, quality: 'good', ...(r.setpoint!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}) });
+          expect(r.status).toEqual({ point: 'status', value: 'OK', quality: 'good', ...(r.status!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}) });
         });
       },
       // Only the identity asked gets in.
@@ -222,12 +223,44 @@ describe('OPC UA plugin against the simulated building', () => {
         simulator.set('AHU1.SupplyAirSetpoint', 19.6);
         const under = await pollUntil(driver, 'the change notified without deadband', (r) => r.every?.value === 19.6);
         // Read from the server, it would be 19.6: the reading is the last value notified.
-        expect(under.filtered).toEqual({ point: 'filtered', value: 19, quality: 'good' });
+        expect(under.filtered).toEqual({ point: 'filtered', value: 19, quality: 'good', sourceTime: expect.any(Number) });
         simulator.set('AHU1.SupplyAirSetpoint', 20.5);
         const over = await pollUntil(driver, 'the change beyond the deadband', (r) => r.filtered?.value === 20.5);
         expect(over.every!.value).toBe(20.5);
       }, { logger });
     });
+  });
+
+  it('samples well under the point\'s interval, keeps the source time, and says when the server samples slower than the interval', async () => {
+    await withSimulator(
+      async (simulator) => {
+        const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint'), point('every-3s', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '3s' })]);
+        const warnings: { obj: object; msg: string }[] = [];
+        const logger: Logger = { ...quiet, warn: (obj, msg) => void warnings.push({ obj, msg: msg ?? '' }) };
+        await withDriver(
+          config,
+          async (driver) => {
+            const r = await pollUntil(driver, 'the notified values', (r) => r.setpoint?.sourceTime !== undefined && r['every-3s']?.sourceTime !== undefined);
+            // Asked 100 ms (a tenth of the 1 s interval), revised to the node's 2 s.
+            expect(r.setpoint).toEqual({
+              point: 'setpoint',
+              value: 19,
+              quality: 'uncertain',
+              reason: "the server samples ns=1;s=Building.AHU1.SupplyAirSetpoint only every 2 s, not under the point's interval of 1 s: the value may be up to 2 s old",
+              sourceTime: expect.any(Number),
+            });
+            expect(r['every-3s']).toMatchObject({ quality: 'uncertain', reason: expect.stringMatching(/only every 3 s, not under the point's interval of 1 s/) });
+            expect(Math.abs(r.setpoint!.sourceTime! - Date.now())).toBeLessThan(60_000);
+            await driver.read();
+            // The revision logged once; a samplingInterval of 3 s was asked, not revised.
+            expect(warnings.map((w) => w.msg)).toEqual(["the OPC UA server samples 1 node(s) slower than asked; 1 not under their points' interval: those readings are uncertain"]);
+            expect(warnings[0]!.obj).toMatchObject({ items: [{ nodeId: buildingNodeId('AHU1.SupplyAirSetpoint'), askedMs: 100, revisedMs: 2000, points: ['setpoint'] }] });
+          },
+          { logger },
+        );
+      },
+      { minimumSamplingIntervalMs: 2000 },
+    );
   });
 
   it('reads a node that goes bad as bad with its status, and good again when it recovers (subscribed and polled)', async () => {
@@ -241,7 +274,8 @@ describe('OPC UA plugin against the simulated building', () => {
           expect(bad.supply).toEqual({ point: 'supply', value: null, quality: 'bad', reason: 'BadSensorFailure' });
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.UncertainLastUsableValue);
           const uncertain = await pollUntil(driver, 'the uncertain status', (r) => r.supply?.quality === 'uncertain');
-          expect(uncertain.supply).toEqual({ point: 'supply', value: 19, quality: 'uncertain', reason: 'UncertainLastUsableValue' });
+          // Notified (with its source time) or read: the same reading.
+          expect({ ...uncertain.supply, sourceTime: undefined }).toEqual({ point: 'supply', value: 19, quality: 'uncertain', reason: 'UncertainLastUsableValue' });
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.Good);
           await pollUntil(driver, 'good again', (r) => r.supply?.quality === 'good' && r.supply.value === 19);
         });
@@ -360,6 +394,11 @@ describe('OPC UA plugin against the simulated building', () => {
       { path: 'Test.Int64', dataType: DataType.Int64, initial: () => [0xffffffff, 0xfffffffe] }, // -2
       { path: 'Test.UInt64Big', dataType: DataType.UInt64, initial: () => [0x00400000, 1] }, // 2^54 + 1
       { path: 'Test.Float', dataType: DataType.Float, initial: () => 1.5 },
+      // Stored as 21.299999237060547: a Float holds about 7 significant digits.
+      { path: 'Test.FloatTenths', dataType: DataType.Float, initial: () => 21.3 },
+      { path: 'Test.FloatArray', dataType: DataType.Float, arrayLength: 2, initial: () => [0.1, -40.7] },
+      // A Double is given as it is, to its 17 digits.
+      { path: 'Test.Double', dataType: DataType.Double, initial: () => 0.1 + 0.2 },
       { path: 'Test.Byte', dataType: DataType.Byte, initial: () => 200 },
       { path: 'Test.Text', dataType: DataType.LocalizedText, initial: () => ({ text: 'Marche', locale: 'fr' }) },
       { path: 'Test.Bytes', dataType: DataType.ByteString, initial: () => Buffer.from([1, 2]) },
@@ -373,6 +412,9 @@ describe('OPC UA plugin against the simulated building', () => {
             point('int64', 'Test.Int64'),
             point('uint64-big', 'Test.UInt64Big'),
             point('float', 'Test.Float'),
+            point('float-tenths', 'Test.FloatTenths'),
+            point('float-element', 'Test.FloatArray', {}, { index: 1 }),
+            point('double', 'Test.Double'),
             point('byte', 'Test.Byte'),
             point('text', 'Test.Text', { kind: 'string' }),
             point('bytes', 'Test.Bytes', { kind: 'string' }),
@@ -393,6 +435,9 @@ describe('OPC UA plugin against the simulated building', () => {
           expect(r['int64']).toEqual({ point: 'int64', value: -2, quality: 'good' });
           expect(r['uint64-big']).toEqual({ point: 'uint64-big', value: 2 ** 54, quality: 'uncertain', reason: '18014398509481985 is beyond 2^53: rounded to the nearest double' });
           expect(r['float']).toEqual({ point: 'float', value: 1.5, quality: 'good' });
+          expect(r['float-tenths']).toEqual({ point: 'float-tenths', value: 21.3, quality: 'good' });
+          expect(r['float-element']).toEqual({ point: 'float-element', value: -40.7, quality: 'good' });
+          expect(r['double']).toEqual({ point: 'double', value: 0.30000000000000004, quality: 'good' });
           expect(r['byte']).toEqual({ point: 'byte', value: 200, quality: 'good' });
           expect(r['text']).toEqual({ point: 'text', value: 'Marche', quality: 'good' });
           expect(r['bytes']).toEqual({ point: 'bytes', value: null, quality: 'bad', reason: 'the node holds a ByteString, which does not fit a point of kind string' });

@@ -32,6 +32,31 @@ interface PlannedPoint extends ValueTarget {
   writable: boolean;
   /** Index in the driver's monitored items, when the point is monitored (mode subscribe, read device). */
   item?: number;
+  /** Milliseconds between two reads of the point by the gateway (its poll group's or device's interval). */
+  intervalMs?: number;
+}
+
+/**
+ * The sampling interval asked for a monitored point without `samplingInterval`: a tenth of the
+ * point's interval, within 100 ms (faster is load on the server for nothing a slot can hold)
+ * and 1 s. With the publishing interval under the same bound (see {@link publishingIntervalFor}),
+ * the value the gateway holds at a slot was current at the server at most two of these before:
+ * 1 s for a 5 s point, 2 s for a 15 min meter — never one interval old.
+ */
+export function samplingIntervalFor(pointIntervalMs: number): number {
+  return Math.min(1000, Math.max(100, Math.round(pointIntervalMs / 10)));
+}
+
+/** `250 ms`, `1.5 s`, `15 min`: an interval for a message. */
+function describeMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000 || ms % 60_000 !== 0) return `${Math.round(ms / 100) / 10} s`;
+  return `${ms / 60_000} min`;
+}
+
+/** The publishing interval of a subscription without `publishingInterval`: its shortest sampling interval, within 100 ms to 1 s. */
+export function publishingIntervalFor(samplingIntervalsMs: readonly number[]): number {
+  return Math.min(1000, Math.max(100, ...(samplingIntervalsMs.length ? [Math.min(...samplingIntervalsMs)] : [1000])));
 }
 
 /**
@@ -82,7 +107,7 @@ function connectionIssues(c: OpcuaConnectionConfig): ConfigIssue[] {
     if (identity.password === undefined && identity.passwordEnv === undefined) issue(['identity', 'passwordEnv'], 'is required for a userName identity (or password): the environment variable that holds the password');
     if (identity.password !== undefined && identity.passwordEnv !== undefined) issue(['identity', 'password'], 'give password or passwordEnv, not both (passwordEnv keeps the password out of this file)');
   }
-  if (parseDuration(c.publishingInterval) <= 0) issue(['publishingInterval'], 'must be longer than 0');
+  if (c.publishingInterval !== undefined && parseDuration(c.publishingInterval) <= 0) issue(['publishingInterval'], 'must be longer than 0');
   return issues;
 }
 
@@ -149,6 +174,10 @@ class OpcuaDriver implements Driver {
   private readonly latest = new Map<number, OpcuaValue>();
   private closed = false;
   private allReported = false;
+  /** Whether the silence of the subscription (nothing, not even a keep-alive, within its bound) was logged: once until it speaks again. */
+  private silenceLogged = false;
+  /** When the connection was last (re)established, `Date.now()` ms: a subscription's silence counts from then at the earliest. */
+  private connectedAt = 0;
 
   constructor(
     private readonly device: OpcuaDevice,
@@ -171,7 +200,8 @@ class OpcuaDriver implements Driver {
     for (const p of this.points) {
       const a = this.device.points[p.position]!.address;
       if (a.read === 'poll') continue;
-      const samplingIntervalMs = a.samplingInterval !== undefined ? parseDuration(a.samplingInterval) : (this.context.pointIntervalMs?.(p.id) ?? parseDuration(this.device.interval));
+      p.intervalMs = this.context.pointIntervalMs?.(p.id) ?? parseDuration(this.device.interval);
+      const samplingIntervalMs = a.samplingInterval !== undefined ? parseDuration(a.samplingInterval) : samplingIntervalFor(p.intervalMs);
       const deadband =
         a.deadband !== undefined ? ({ type: 'absolute', value: a.deadband } as const) : a.deadbandPercent !== undefined ? ({ type: 'percent', value: a.deadbandPercent } as const) : undefined;
       const key = JSON.stringify([a.nodeId, samplingIntervalMs, a.queueSize, deadband]);
@@ -193,9 +223,10 @@ class OpcuaDriver implements Driver {
     if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);
     const readings = new Map<PlannedPoint, Reading>();
     const toRead: PlannedPoint[] = [];
+    const heard = this.subscriptionHeard();
     for (const p of points) {
-      const value = p.item !== undefined && this.live.has(p.item) ? this.latest.get(p.item) : undefined;
-      if (value) readings.set(p, toReading(p, value));
+      const value = heard && p.item !== undefined && this.live.has(p.item) ? this.latest.get(p.item) : undefined;
+      if (value) readings.set(p, this.notified(p, value));
       else toRead.push(p);
     }
     if (toRead.length > 0) {
@@ -208,9 +239,12 @@ class OpcuaDriver implements Driver {
   }
 
   /**
-   * Writes a raw value as the node's data type (OpcuaConnection reads the type once).
-   * @throws ConfigError for an unknown or read-only point, or one on an array element
-   * @throws DeviceProtocolError when the server refuses the write
+   * Writes a raw value as the node's data type, which OpcuaConnection reads once (DataType and
+   * ValueRank) and checks the value against before sending it: an integer type takes integers
+   * within its range, Float a number within its range, Boolean true or false, String a string.
+   * @throws ConfigError for an unknown or read-only point, one on an array element, or a value
+   *   the node cannot hold (the reason in words: `2.5 is not an integer: node … is Int32`)
+   * @throws DeviceProtocolError when the server refuses the write (its status name, in words)
    */
   async write(pointId: string, value: number | boolean | string): Promise<void> {
     const p = this.byId.get(pointId);
@@ -219,7 +253,15 @@ class OpcuaDriver implements Driver {
     if (p.index !== undefined) throw new ConfigError([{ path: ['points', p.position, 'address', 'index'], message: 'one element of an array cannot be written' }]);
     const session = await this.connect();
     if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);
-    await this.request(`writing ${p.nodeId}`, () => session.write(p.nodeId, value));
+    const opcua = await loadOpcuaProtocol();
+    try {
+      await this.request(`writing ${p.nodeId}`, () => session.write(p.nodeId, value));
+    } catch (error) {
+      if (error instanceof DeviceProtocolError && error.cause instanceof opcua.OpcuaWriteRefusedError) {
+        throw new ConfigError([{ path: ['points', p.position], message: error.cause.message }], { cause: error.cause });
+      }
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
@@ -266,6 +308,7 @@ class OpcuaDriver implements Driver {
     }
     session.onConnectionState((state) => {
       this.online = state === 'connected';
+      if (this.online) this.connectedAt = Date.now();
       // Values notified before the loss must not be served as current after it.
       this.latest.clear();
       this.allReported = false;
@@ -273,6 +316,7 @@ class OpcuaDriver implements Driver {
       else this.logger.info({ device: this.device.id, endpointUrl: c.endpointUrl }, 'OPC UA connection back; subscription restored');
     });
     this.online = true;
+    this.connectedAt = Date.now();
     this.session = session;
     return session;
   }
@@ -289,7 +333,10 @@ class OpcuaDriver implements Driver {
           this.latest.set(index, value);
           this.checkAllReported();
         },
-        { publishingIntervalMs: parseDuration(this.connection.publishingInterval) },
+        {
+          publishingIntervalMs:
+            this.connection.publishingInterval !== undefined ? parseDuration(this.connection.publishingInterval) : publishingIntervalFor(this.items.map((i) => i.samplingIntervalMs)),
+        },
       );
     } catch (error) {
       if (!this.online) {
@@ -305,6 +352,7 @@ class OpcuaDriver implements Driver {
       if (!refused.has(i)) this.live.add(i);
     });
     this.checkAllReported();
+    this.logRevisedSampling();
     if (refused.size > 0) {
       const listed = this.subscription.refused.slice(0, 20).map((r) => ({ points: this.items[r.index]!.points.map((p) => p.id), nodeId: r.nodeId, reason: r.reason }));
       this.logger.warn(
@@ -312,6 +360,63 @@ class OpcuaDriver implements Driver {
         `the OPC UA server refused to monitor ${refused.size} node(s): they are read at each interval instead`,
       );
     }
+  }
+
+  /**
+   * A reading from the value last notified for `p`'s item, with the notification's source time.
+   * `uncertain` when the server samples the node every point's interval or slower (it revised
+   * the sampling interval asked up to that): the value held at a slot may then be up to that
+   * old, which the slot's time would hide.
+   */
+  private notified(p: PlannedPoint, value: OpcuaValue): Reading {
+    const reading = toReading(p, value);
+    if (reading.quality !== 'bad' && value.sourceTimestamp !== undefined && Number.isFinite(value.sourceTimestamp.getTime())) reading.sourceTime = value.sourceTimestamp.getTime();
+    const samplingMs = this.subscription?.samplingIntervalMs(p.item!);
+    if (reading.quality === 'good' && samplingMs !== undefined && p.intervalMs !== undefined && samplingMs >= p.intervalMs) {
+      reading.quality = 'uncertain';
+      reading.reason = `the server samples ${p.nodeId} only every ${describeMs(samplingMs)}, not under the point's interval of ${describeMs(p.intervalMs)}: the value may be up to ${describeMs(samplingMs)} old`;
+    }
+    return reading;
+  }
+
+  /**
+   * Whether the subscription has spoken (changes or keep-alive) within its bound: twice the
+   * server's keep-alive period plus the request timeout. A value that does not change is not
+   * notified again, so the held values are current only while the server says it is there; a
+   * silent subscription (the server dropped it, its publishing stalled) sends the reads to the
+   * server instead, with a warning once, until it speaks again.
+   */
+  private subscriptionHeard(): boolean {
+    const s = this.subscription;
+    if (!s) return true;
+    const boundMs = 2 * s.keepAliveMs() + this.context.timeoutMs;
+    // Nothing is published while the connection is down: the silence counts from its return.
+    const silentMs = Date.now() - Math.max(s.lastHeardAt(), this.connectedAt);
+    if (silentMs <= boundMs) {
+      if (this.silenceLogged) this.logger.info({ device: this.device.id }, 'OPC UA subscription heard again: points answered from its notifications');
+      this.silenceLogged = false;
+      return true;
+    }
+    if (!this.silenceLogged) {
+      this.logger.warn(
+        { device: this.device.id, silentMs, keepAliveMs: s.keepAliveMs() },
+        `the OPC UA server has sent nothing for this subscription, not even a keep-alive, for ${describeMs(silentMs)}: points are read from the server until it does`,
+      );
+      this.silenceLogged = true;
+    }
+    return false;
+  }
+
+  /** Logs once, after subscribing, the items whose sampling interval the server revised beyond the one asked. */
+  private logRevisedSampling(): void {
+    const revised = this.items.flatMap((item, i) => {
+      const ms = this.live.has(i) ? this.subscription?.samplingIntervalMs(i) : undefined;
+      return ms !== undefined && ms > item.samplingIntervalMs ? [{ nodeId: item.nodeId, askedMs: item.samplingIntervalMs, revisedMs: ms, points: item.points.map((p) => p.id) }] : [];
+    });
+    if (revised.length === 0) return;
+    const slow = revised.filter((r) => r.points.some((id) => r.revisedMs >= (this.byId.get(id)!.intervalMs ?? Infinity)));
+    const message = `the OPC UA server samples ${revised.length} node(s) slower than asked` + (slow.length ? `; ${slow.length} not under their points' interval: those readings are uncertain` : '');
+    this.logger[slow.length ? 'warn' : 'info']({ device: this.device.id, items: revised.slice(0, 20) }, message);
   }
 
   /** Logs (debug) once per connection when every live item has reported a value: from then on, reads need the server only for the others. */

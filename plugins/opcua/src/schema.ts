@@ -57,7 +57,12 @@ export const opcuaConnection = Type.Object(
       description:
         'subscribe: the server sends changes (monitored items) and the gateway samples the latest value at each interval; points the server refuses to monitor are read instead. poll: every point is read at each interval, for servers without subscriptions.',
     }),
-    publishingInterval: Duration({ default: '1s', description: 'How often the server sends the changes of the subscription.' }),
+    publishingInterval: Type.Optional(
+      Duration({
+        description:
+          "How often the server sends the changes of the subscription. Default: the shortest sampling interval of the device's monitored points, within 100 ms to 1 s, so that a change reaches the gateway before the slot it belongs to.",
+      }),
+    ),
   },
   { additionalProperties: false, description: 'How to reach the OPC UA server.' },
 );
@@ -69,7 +74,9 @@ export const opcuaAddress = Type.Object(
       Type.Integer({ minimum: 0, description: 'For a variable whose value is an array: the element this point reads (0 the first). A point on an array without it is refused.' }),
     ),
     read: StringEnum(['device', 'poll'] as const, { default: 'device', description: 'device: as the connection\'s mode says; poll: always read at each interval, never monitored.' }),
-    samplingInterval: Type.Optional(Duration({ description: 'How often the server samples the variable for the subscription. Default: the point\'s interval.' })),
+    samplingInterval: Type.Optional(
+      Duration({ description: "How often the server samples the variable for the subscription. Default: a tenth of the point's interval, within 100 ms to 1 s (see the README)." }),
+    ),
     queueSize: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Changes the server keeps between two publishes; the gateway keeps the latest.' }),
     deadband: Type.Optional(Type.Number({ minimum: 0, description: 'Smallest change the server notifies, in the variable\'s unit (absolute deadband; numbers only).' })),
     deadbandPercent: Type.Optional(

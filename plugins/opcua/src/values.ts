@@ -1,4 +1,4 @@
-import type { Reading, ValueKind } from '@citypilot/sdk';
+import { float32Decimal, type Reading, type ValueKind } from '@citypilot/sdk';
 import type { OpcuaValue } from '@citypilot/protocol-opcua';
 
 /** What the conversion of a value needs to know of its point. */
@@ -48,7 +48,10 @@ function convert(kind: ValueKind, dataType: string, raw: unknown): Converted {
   const misfit = (): Converted => ({ refused: `the node holds a ${dataType}, which does not fit a point of kind ${kind}` });
   if (kind === 'number') {
     if (NUMERIC_TYPES.has(dataType) && typeof raw === 'number') {
-      return Number.isFinite(raw) ? { value: raw } : { refused: `not a finite number (${raw})` };
+      if (!Number.isFinite(raw)) return { refused: `not a finite number (${raw})` };
+      // A Float holds about 7 significant digits: 21.3 arrives as 21.299999237060547, given as
+      // the shortest decimal that is the same Float. A Double is given as it is.
+      return { value: dataType === 'Float' ? float32Decimal(raw) : raw };
     }
     if (INT64_TYPES.has(dataType) && Array.isArray(raw) && raw.length === 2) {
       // node-opcua gives 64-bit integers as [high, low] 32-bit words.

@@ -174,6 +174,17 @@ export interface Reading {
   reason?: string;
   /** Device timestamp in ms since the epoch, when the device gives one; else the core stamps it. */
   time?: number;
+  /**
+   * For a value a driver holds from a notification (OPC UA subscription, BACnet COV) and answers
+   * without asking the device: when the device says the value was sampled or last changed (OPC
+   * UA SourceTimestamp), in ms since the epoch. Unlike `time` it does not date the sample, which
+   * stays at the slot (the value is current there), and an old one is not staleness: a value
+   * that does not change is not notified again. Whether held values are still current is the
+   * driver's to say, in the quality, from what its protocol tells it (a subscription's
+   * keep-alive). The core keeps it in the point's status (`sourceTime` in /api/status) so that a
+   * technician can see since when the device's value has not changed.
+   */
+  sourceTime?: number;
 }
 
 /** A point found by discovery, for a technician to review before it goes into a config. */

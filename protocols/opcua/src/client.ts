@@ -16,6 +16,7 @@ import {
   NodeClass,
   OPCUAClient,
   makeApplicationUrn,
+  resolveNodeId,
   SecurityPolicy,
   TimestampsToReturn,
   UserTokenType,
@@ -39,7 +40,9 @@ import {
   OpcuaIdentityRejectedError,
   OpcuaRequestError,
   OpcuaServerCertificateUntrustedError,
+  OpcuaWriteRefusedError,
 } from './errors.js';
+import { writableValue, writeRefusal, type OpcuaNodeType } from './write-values.js';
 
 export type OpcuaSecurityMode = 'None' | 'Sign' | 'SignAndEncrypt';
 export type OpcuaSecurityPolicy = 'None' | 'Basic256Sha256' | 'Aes128_Sha256_RsaOaep' | 'Aes256_Sha256_RsaPss' | 'Basic256' | 'Basic128Rsa15';
@@ -144,6 +147,22 @@ export interface OpcuaMonitoredItemRequest {
 export interface OpcuaSubscription {
   /** Items the server refused, with the reason (`BadNodeIdUnknown`, `BadFilterNotAllowed`, …) and their index in the items asked. */
   readonly refused: readonly { nodeId: string; reason: string; index: number }[];
+  /**
+   * The sampling interval the server chose for the item at `index` of the items asked, in
+   * milliseconds: the one asked, or coarser (a node's MinimumSamplingInterval, a server's
+   * fastest rate); as revised again if the item was recreated after a reconnection. Undefined
+   * for an item refused.
+   */
+  samplingIntervalMs(index: number): number | undefined;
+  /** The publishing interval the server chose, in milliseconds. */
+  publishingIntervalMs(): number;
+  /**
+   * The longest the server stays silent: it sends a keep-alive after this many milliseconds
+   * without a change to send (its revised MaxKeepAliveCount × its publishing interval).
+   */
+  keepAliveMs(): number;
+  /** When the server last sent this subscription anything (changes or a keep-alive), `Date.now()` milliseconds. */
+  lastHeardAt(): number;
   close(): Promise<void>;
 }
 
@@ -302,7 +321,7 @@ function dataTypeName(id: NodeId): string {
 export class OpcuaConnection {
   private readonly client: OPCUAClient;
   private readonly session: ClientSession;
-  private readonly dataTypes = new Map<string, DataType>();
+  private readonly nodeTypes = new Map<string, Promise<OpcuaNodeType>>();
   /** The server's operation limits, asked at the first read, browse or subscription. */
   private limits: Promise<OperationLimits> | undefined;
   /** Our application certificate, the one the server must trust for Sign and SignAndEncrypt. */
@@ -492,17 +511,57 @@ export class OpcuaConnection {
     return this.limits;
   }
 
-  /** Writes a value to a writable node, as the node's data type. Throws with the server's status when refused. */
-  async write(nodeId: string, value: unknown): Promise<void> {
-    let dataType = this.dataTypes.get(nodeId);
-    if (dataType === undefined) {
-      const dv = await this.session.read({ nodeId, attributeId: AttributeIds.Value });
-      if (dv.statusCode.isNotGood() && dv.value.dataType === DataType.Null) throw new OpcuaRequestError(`cannot write ${nodeId}: ${dv.statusCode.name}`);
-      dataType = dv.value.dataType;
-      this.dataTypes.set(nodeId, dataType);
+  /**
+   * The built-in data type (the base of a subtype: `UtcTime` is a DateTime, an enumeration an
+   * Int32) and ValueRank of a variable, read once per node and kept.
+   * @throws OpcuaRequestError when the server does not describe the node (unknown node id, …)
+   */
+  async nodeType(nodeId: string): Promise<OpcuaNodeType> {
+    let type = this.nodeTypes.get(nodeId);
+    if (!type) {
+      type = this.describeNodeType(nodeId);
+      this.nodeTypes.set(nodeId, type);
+      // A failure (the connection lost meanwhile) is asked again at the next write.
+      type.catch(() => this.nodeTypes.delete(nodeId));
     }
-    const status = await this.session.write({ nodeId, attributeId: AttributeIds.Value, value: { value: { dataType, value } } });
-    if (status.isNotGood()) throw new OpcuaRequestError(`the server refused to write ${nodeId}: ${status.name}`);
+    return await type;
+  }
+
+  private async describeNodeType(nodeId: string): Promise<OpcuaNodeType> {
+    let rank: DataValue;
+    try {
+      [rank] = await this.session.read([{ nodeId, attributeId: AttributeIds.ValueRank }]);
+    } catch (err) {
+      throw new OpcuaRequestError(`cannot read the type of ${nodeId}: ${statusName(err) ?? 'the request failed'}`, { cause: err });
+    }
+    if (!rank!.statusCode.isGood()) throw new OpcuaRequestError(`cannot read the type of ${nodeId}: ${rank!.statusCode.name}`);
+    let dataType: DataType;
+    try {
+      dataType = await this.session.getBuiltInDataType(resolveNodeId(nodeId));
+    } catch (err) {
+      throw new OpcuaRequestError(`cannot read the data type of ${nodeId}: ${statusName(err) ?? 'the server did not describe it'}`, { cause: err });
+    }
+    return { dataType: DataType[dataType] ?? 'Null', valueRank: typeof rank!.value.value === 'number' ? rank!.value.value : -1 };
+  }
+
+  /**
+   * Writes a value to a writable node, as the node's data type ({@link nodeType}), after
+   * checking that the node can hold it.
+   * @throws OpcuaWriteRefusedError for a value the node cannot hold, before anything is sent
+   * @throws OpcuaRequestError with the server's status, in words, when it refuses the write
+   */
+  async write(nodeId: string, value: number | boolean | string): Promise<void> {
+    const type = await this.nodeType(nodeId);
+    const checked = writableValue(nodeId, type, value);
+    if ('refused' in checked) throw new OpcuaWriteRefusedError(checked.refused);
+    let status;
+    try {
+      status = await this.session.write({ nodeId, attributeId: AttributeIds.Value, value: { value: { dataType: DataType[type.dataType as keyof typeof DataType], value: checked.value } } });
+    } catch (err) {
+      // node-opcua's own text (an encoding's internals) is for the log, not for a caller.
+      throw new OpcuaRequestError(`writing ${nodeId} failed: ${statusName(err) ?? 'the request was not answered'}`, { cause: err });
+    }
+    if (status.isNotGood()) throw new OpcuaRequestError(writeRefusal(nodeId, status.name));
   }
 
   /**
@@ -612,6 +671,10 @@ export class OpcuaConnection {
       publishingEnabled: true,
       priority: 10,
     });
+    let heardAt = Date.now();
+    const heard = () => void (heardAt = Date.now());
+    subscription.on('keepalive', heard);
+    subscription.on('received_notifications', heard);
     await new Promise<void>((resolve, reject) => {
       subscription.once('started', () => resolve());
       subscription.once('internal_error', (err: Error) => reject(new OpcuaRequestError(`the server refused the subscription: ${reason(err)}`, { cause: err })));
@@ -626,6 +689,7 @@ export class OpcuaConnection {
       else batches.set(key, [index]);
     });
     const refused: { nodeId: string; reason: string; index: number }[] = [];
+    const monitored = new Map<number, ClientMonitoredItemGroup['monitoredItems'][number]>();
     for (const indexes of batches.values()) {
       for (let from = 0; from < indexes.length; from += perRequest) {
         const chunk = indexes.slice(from, from + perRequest);
@@ -652,14 +716,20 @@ export class OpcuaConnection {
         }
         // node-opcua resolves with every item, those the server refused included: it has
         // already dropped those from the subscription, so they are not recreated on reconnection.
-        group.monitoredItems.forEach((monitored, j) => {
-          if (monitored.statusCode.isNotGood()) refused.push({ nodeId: items[chunk[j]!]!.nodeId, reason: monitored.statusCode.name, index: chunk[j]! });
+        group.monitoredItems.forEach((item, j) => {
+          if (item.statusCode.isNotGood()) refused.push({ nodeId: items[chunk[j]!]!.nodeId, reason: item.statusCode.name, index: chunk[j]! });
+          else monitored.set(chunk[j]!, item);
         });
         group.on('changed', (_monitored, dv: DataValue, j: number) => onValue(toValue(items[chunk[j]!]!.nodeId, dv), chunk[j]!));
       }
     }
     return {
       refused,
+      // node-opcua keeps the server's revised values on its objects, recreated items included.
+      samplingIntervalMs: (index) => monitored.get(index)?.monitoringParameters.samplingInterval,
+      publishingIntervalMs: () => subscription.publishingInterval,
+      keepAliveMs: () => subscription.maxKeepAliveCount * subscription.publishingInterval,
+      lastHeardAt: () => heardAt,
       close: async () => {
         await subscription.terminate().catch(() => undefined);
       },

@@ -84,3 +84,10 @@ export class OpcuaRequestError extends OpcuaError {
     super('OPCUA_REQUEST', message, options);
   }
 }
+
+/** A value the node cannot hold (its data type, its range, an array): refused before it is sent. */
+export class OpcuaWriteRefusedError extends OpcuaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('OPCUA_WRITE_REFUSED', message, options);
+  }
+}

@@ -1,4 +1,5 @@
-export { OpcuaError, OpcuaConnectionError, OpcuaBadCredentialsError, OpcuaIdentityRejectedError, OpcuaServerCertificateUntrustedError, OpcuaClientCertificateRejectedError, OpcuaRequestError } from './errors.js';
+export { OpcuaError, OpcuaConnectionError, OpcuaBadCredentialsError, OpcuaIdentityRejectedError, OpcuaServerCertificateUntrustedError, OpcuaClientCertificateRejectedError, OpcuaRequestError, OpcuaWriteRefusedError } from './errors.js';
+export { writableValue, type OpcuaNodeType } from './write-values.js';
 export { OpcuaSimulator, buildingNodeId, BUILDING_NAMESPACE_INDEX, SIMULATOR_SECURITY_POLICIES, type OpcuaSimulatorOptions, type SimulatedUser } from './simulator.js';
 export { buildingVariables, type BuildingVariable, type SimulatedValue } from './building.js';
 export { readCertificateFile } from './certificates.js';

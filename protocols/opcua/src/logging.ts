@@ -3,13 +3,14 @@ import { setErrorLogger, setWarningLogger } from 'node-opcua-client';
 
 /** Where node-opcua's own warnings and errors go: pino's signature, as CityPilot's loggers have. */
 export interface OpcuaLibraryLogSink {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
 }
 
 /** A node-opcua message as one line of text, without the terminal's colour codes. */
 function text(args: unknown[]): string {
-  return stripVTControlCharacters(format(...args)).trim();
+  return stripVTControlCharacters(format(...args))
+    .trim()
+    .replace(/\s*\n\s*/g, ' ');
 }
 
 // Until a logger is given: on stderr, never on stdout, where a command's output (a discovered
@@ -20,16 +21,21 @@ setWarningLogger((_context?: unknown, ...args: unknown[]) => void process.stderr
 setErrorLogger((_context?: unknown, ...args: unknown[]) => void process.stderr.write(`node-opcua error: ${text(args)}\n`));
 
 /**
- * Sends node-opcua's warnings and errors to `sink` instead of stderr (see above; node-opcua's own
- * default is `console.log`, on stdout). node-opcua keeps
- * one setting for the whole process: the last call wins. Each message carries
- * `source: 'node-opcua'` and the library file that raised it.
+ * Sends node-opcua's warnings and errors to `sink` at level debug, instead of stderr (see above;
+ * node-opcua's own default is `console.log`, on stdout). They are the library's internals: its
+ * check of the platform's RSA support (a warning about the Node version even with security
+ * None), the dump of each OperationLimits node a server lacks at every reconnection, a socket's
+ * end. What a technician acts on (a connection lost, a certificate refused, a node refused)
+ * reaches the gateway as the client's errors and the driver's own messages, in sentences.
+ * node-opcua keeps one setting for the whole process: the last call wins. Each message, on one
+ * line, carries `source: 'node-opcua'`, node-opcua's level (`warning` or `error`) and the
+ * library file that raised it.
  */
 export function routeOpcuaLibraryLogs(sink: OpcuaLibraryLogSink): void {
-  const forward = (level: 'warn' | 'error') => (context?: unknown, ...args: unknown[]) => {
+  const forward = (level: 'warning' | 'error') => (context?: unknown, ...args: unknown[]) => {
     const where = context as { filename?: string; callerline?: number } | undefined;
-    sink[level]({ source: 'node-opcua', file: where?.filename ? `${where.filename}:${where.callerline ?? '?'}` : undefined }, text(args));
+    sink.debug({ source: 'node-opcua', level, file: where?.filename ? `${where.filename}:${where.callerline ?? '?'}` : undefined }, text(args));
   };
-  setWarningLogger(forward('warn'));
+  setWarningLogger(forward('warning'));
   setErrorLogger(forward('error'));
 }

@@ -55,6 +55,18 @@ export interface OpcuaSimulatorOptions {
    * `changeEveryMs` (default 1000), so that each change is a new value to notify.
    */
   generatedVariables?: { count: number; changeEveryMs?: number };
+  /**
+   * Serves `Clock.Seconds` (node id `ns=1;s=Building.Clock.Seconds`), a UInt32 whose value is
+   * always the whole seconds of {@link now} since the epoch, read from the clock at each read
+   * and each sampling: a value that changes every second and whose value at any time a test
+   * can compute. Default false.
+   */
+  clockVariable?: boolean;
+  /**
+   * The MinimumSamplingInterval of every variable, in milliseconds: the server samples none
+   * faster (it revises a subscription's sampling interval up to it). Default 100.
+   */
+  minimumSamplingIntervalMs?: number;
 }
 
 /** The security policies offered, besides None: the current ones of OPC UA 1.04/1.05. */
@@ -314,7 +326,7 @@ export class OpcuaSimulator {
         ...(v.arrayLength !== undefined ? { valueRank: 1, arrayDimensions: [v.arrayLength] } : {}),
         accessLevel: v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
         userAccessLevel: v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
-        minimumSamplingInterval: 100,
+        minimumSamplingInterval: this.options.minimumSamplingIntervalMs ?? 100,
       } as const;
       const node: UAVariable = v.unit
         ? namespace.addAnalogDataItem({ ...common, engineeringUnits: v.unit, ...(v.range ? { engineeringUnitsRange: v.range } : {}) })
@@ -328,8 +340,21 @@ export class OpcuaSimulator {
       }
       this.nodes.set(v.path, node);
     }
+    if (this.options.clockVariable) {
+      namespace.addVariable({
+        componentOf: folderOf(CLOCK_PATH),
+        browseName: 'Seconds',
+        nodeId: `s=Building.${CLOCK_PATH}`,
+        dataType: 'UInt32',
+        minimumSamplingInterval: this.options.minimumSamplingIntervalMs ?? 100,
+        value: { get: () => new Variant({ dataType: DataType.UInt32, value: Math.floor(this.now() / 1000) }) },
+      });
+    }
   }
 }
+
+/** The path of the {@link OpcuaSimulatorOptions.clockVariable}. */
+export const CLOCK_PATH = 'Clock.Seconds';
 
 const generatedPath = (index: number) => `Bench.V${index}`;
 
