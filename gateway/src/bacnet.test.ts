@@ -84,7 +84,10 @@ devices:
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ value }),
       });
-    expect((await post(21)).status).toBe(200);
+    // The answer is the device's value read back, not the one notified before the write.
+    const written = await post(21);
+    expect(written.status).toBe(200);
+    expect(await written.json()).toMatchObject({ point: 'ahu.setpoint', asked: 21, value: 21 });
     expect(simulator.priorityArray(ANALOG_VALUE, 1)[9]).toBe(21);
     await expect.poll(() => latest('ahu.setpoint')?.value, { timeout: 10_000 }).toBe(21);
 
@@ -92,7 +95,7 @@ devices:
     const relinquished = await post(null);
     expect(relinquished.status).toBe(200);
     // The answer's value is the one read back just after (see the write API), asked is null.
-    expect(await relinquished.json()).toMatchObject({ point: 'ahu.setpoint', asked: null });
+    expect(await relinquished.json()).toMatchObject({ point: 'ahu.setpoint', asked: null, value: 19 });
     expect(simulator.priorityArray(ANALOG_VALUE, 1)[9]).toBeNull();
     await expect.poll(() => latest('ahu.setpoint')?.value, { timeout: 10_000 }).toBe(19);
 

@@ -8,7 +8,7 @@ import { ensureClientCertificate } from '@citypilot/protocol-opcua';
 import { DataType, OpcuaSimulator, SimulatorProcess, buildingNodeId, waitUntil } from '@citypilot/protocol-opcua/testing';
 import type { Sample } from '@citypilot/sdk';
 import { parseGatewayConfig } from './config.js';
-import { Gateway } from './gateway.js';
+import { Gateway, type GatewayStatus } from './gateway.js';
 import { PluginRegistry } from './registry.js';
 import { createWriteToken } from './write-tokens.js';
 
@@ -199,7 +199,7 @@ describe('writing OPC UA nodes through the gateway', () => {
         'devices:',
         '  - id: bms',
         '    plugin: opcua',
-        '    interval: 1m',
+        '    interval: 2s',
         `    connection: { endpointUrl: "${endpointUrl}", securityMode: None }`,
         '    points:',
         // The points' ranges allow what the nodes' types do not: the type is the driver's to check.
@@ -217,6 +217,9 @@ describe('writing OPC UA nodes through the gateway', () => {
     );
     gateway = await Gateway.start({ config, logger: quiet });
     token = createWriteToken(config.dataDir, 'alice');
+    // Subscribed and notified: a write's read back must ask the server, not serve the value notified before it.
+    const notified = async () => ((await (await fetch(`${gateway!.url}/api/status`)).json()) as GatewayStatus).points.find((p) => p.point === 'bms.float')?.sourceTime;
+    await expect.poll(notified, { timeout: 15_000 }).toBeDefined();
     const node = (name: string) => buildingNodeId(`Test.${name}`);
     const refusals: [string, unknown, string][] = [
       ['int32', 2.5, `2.5 is not an integer: node ${node('Int32')} is Int32`],

@@ -778,6 +778,10 @@ class BacnetDriver implements Driver {
     try {
       await client.writeProperty(this.device, { objectType: p.objectType, instance: p.instance, property: p.property }, sent, { priority: p.priority });
       this.answered();
+      // The value notified before the write is no longer the device's: the read back after it
+      // (and any read before the write's own notification) asks the device.
+      const state = this.cov.get(pointId);
+      if (state) delete state.value;
     } catch (error) {
       if (error instanceof BacnetServiceError || error instanceof BacnetRejectError) {
         throw new DeviceProtocolError(`${value === null ? 'relinquish' : 'write'} of ${p.object} refused: ${errorReason(error)}`, { cause: error });

@@ -256,6 +256,9 @@ class OpcuaDriver implements Driver {
     const opcua = await loadOpcuaProtocol();
     try {
       await this.request(`writing ${p.nodeId}`, () => session.write(p.nodeId, value));
+      // The value notified before the write is no longer the server's: the read back after it
+      // (and any read before the write's own notification) asks the server.
+      if (p.item !== undefined) this.latest.delete(p.item);
     } catch (error) {
       if (error instanceof DeviceProtocolError && error.cause instanceof opcua.OpcuaWriteRefusedError) {
         throw new ConfigError([{ path: ['points', p.position], message: error.cause.message }], { cause: error.cause });
