@@ -90,7 +90,9 @@ export async function runDemo(io: CliIo): Promise<number> {
       for (const plant of DEMO_PLANT[building.id] ?? []) {
         const plugin = registry.get(plant.plugin)!;
         const { profile } = profiles.get(plugin, plant.profile)!;
-        const running = await plugin.simulate!(profile.points, { connection: profile.connection });
+        // The simulators' libraries keep their messages to themselves (node-opcua's warnings
+        // about the Node version are nothing the person trying the demo can act on).
+        const running = await plugin.simulate!(profile.points, { connection: profile.connection, logger: silentLogger });
         plantSimulators.push(running);
         devices.push({ ...plant, connection: running.connection });
       }

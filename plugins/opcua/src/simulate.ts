@@ -16,7 +16,8 @@ import { loadOpcuaProtocol } from './protocol.js';
  */
 export async function simulate(_points: PointConfig[], options: SimulateOptions): Promise<RunningSimulator> {
   if (options.host !== undefined && options.host !== '127.0.0.1') throw new Error(`the OPC UA simulator listens on 127.0.0.1 only, not ${options.host}`);
-  const { OpcuaSimulator } = await loadOpcuaProtocol();
+  const { OpcuaSimulator, routeOpcuaLibraryLogs } = await loadOpcuaProtocol();
+  if (options.logger) routeOpcuaLibraryLogs(options.logger);
   const root = mkdtempSync(join(tmpdir(), 'citypilot-opcua-simulator-'));
   const simulator = new OpcuaSimulator({ pkiDir: join(root, 'pki'), port: options.port ?? 0, allowAnonymous: true });
   try {

@@ -306,6 +306,11 @@ export interface SimulateOptions {
   port?: number;
   /** The connection settings the points were written for (addressing, …), as in a device block. */
   connection?: Record<string, unknown>;
+  /**
+   * Where the protocol library's own messages go, at debug level (node-opcua's warnings about
+   * the platform, which nobody running a demo can act on). Without it, the library's default.
+   */
+  logger?: Logger;
 }
 
 /** A simulated device that is running. */
