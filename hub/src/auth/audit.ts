@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { silentLogger, type Logger } from '@citypilot/sdk';
 import { parseInstant } from '../http/time.js';
@@ -97,6 +98,9 @@ export function registerAudit(app: FastifyInstance, options: AuditOptions): void
 export function bodySummary(body: unknown): Record<string, unknown> | null {
   if (body === undefined || body === null) return null;
   if (Buffer.isBuffer(body)) return { body: `${body.length} bytes` };
+  // A body read as a stream (a CSV import) that was refused before its route summarised it:
+  // the request's own object, which is nothing to record.
+  if (body instanceof Readable) return { body: 'streamed, not read' };
   if (typeof body === 'string') return { body: `${body.length} characters` };
   if (typeof body !== 'object') return { body: redact(body, 0, 1) };
   return summarize(body as Record<string, unknown>, 1);
