@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BATCH_VERSION, type Batch, type Sample } from '@citypilot/sdk';
 import { createTestDatabase, objectiveDefinition } from '../testing/index.js';
 import { Storage } from '../storage/storage.js';
-import { importCatalog, type Catalog } from '../storage/catalog.js';
+import { fileURLToPath } from 'node:url';
+import { importCatalog, loadCatalog, type Catalog } from '../storage/catalog.js';
 import { Objectives } from './objectives.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -125,6 +126,21 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     ]);
   });
 
+  it('takes the roles from the gateway\'s point tags when the catalog declares none', async () => {
+    // The gym: a meter the gateway tags submeter, and the main one; local November 2025, 720 h.
+    const from = Date.UTC(2025, 9, 31, 22);
+    const to = Date.UTC(2025, 10, 30, 22);
+    await write('gw-gym', 'gym', { 'a.lights': { tags: ['elec', 'submeter', 'energy'], unit: 'kWh' }, 'z.main': { tags: ['elec', 'meter', 'energy', 'siteMeter'], unit: 'MWh' } }, [
+      ...meter('a.lights', from, to, 1),
+      ...meter('z.main', from, to, 0.01),
+    ]);
+    await objectives.evaluate({ fromMonth: '2025-11', now: new Date(Date.UTC(2025, 11, 15)), keys: ['elec', 'elec-sub'] });
+    // Main: 720 h × 0.01 MWh/h = 7.2 MWh = 7,200 kWh; sub-meter: 720 × 1 = 720 kWh.
+    expect((await values('elec'))['building:gym 2025-11']).toBeCloseTo(7200, 6);
+    expect((await values('elec-sub'))['building:gym 2025-11']).toBe(720);
+    expect((await importCatalog(storage.pool, catalog)).warnings).toHaveLength(1); // the annex's only
+  });
+
   it('warns of two main meters of one energy in a building, counting one', async () => {
     const twoMains = structuredClone(catalog);
     twoMains.sites[0]!.buildings[1]!.meters = [
@@ -159,5 +175,26 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     expect((await values('all'))['building:boiler 2025-Q1']).toBeCloseTo(48913, 6);
     // The gym declares no coefficient: 744 m³ × 11.2 kWh/m³ (the documented default) = 8,332.8 kWh.
     expect(gasValues['building:gym 2025-01']).toBeCloseTo(8332.8, 6);
+  });
+
+  it('counts the demo school\'s electricity once and its gas in kWh, as the demo catalog declares them', async () => {
+    const demo = loadCatalog(fileURLToPath(new URL('../../demo/catalog.yaml', import.meta.url)));
+    await importCatalog(storage.pool, demo);
+    // The demo school's points as its gateway announces them (demo-buildings.ts, the BACnet
+    // controller's profile), over local November 2025 (720 h, see the first test).
+    const from = Date.UTC(2025, 9, 31, 22);
+    const to = Date.UTC(2025, 10, 30, 22);
+    const elec = { tags: ['elec', 'meter', 'energy'], unit: 'kWh' };
+    await write('school', 'school', { 'meters.elec-energy': elec, 'hvac.main-meter-energy': elec, 'meters.gas-volume': { tags: ['gas', 'meter', 'volume'], unit: 'm3' } }, [
+      ...meter('meters.elec-energy', from, to, 10),
+      ...meter('hvac.main-meter-energy', from, to, 10),
+      ...meter('meters.gas-volume', from, to, 2),
+    ]);
+    expect((await importCatalog(storage.pool, demo)).warnings).toEqual([]);
+    await objectives.define(objectiveDefinition({ key: 'demo-energy', formula: 'delta("meter energy")' }), 'test');
+    await objectives.evaluate({ fromMonth: '2025-11', now: new Date(Date.UTC(2025, 11, 15)), keys: ['demo-energy'] });
+    // Electricity 720 × 10 = 7,200 kWh once (not 14,400), gas 720 × 2 = 1,440 m³ × 11.2 kWh/m³
+    // = 16,128 kWh: 23,328 kWh.
+    expect((await values('demo-energy'))['building:school 2025-11']).toBeCloseTo(23328, 6);
   });
 });
