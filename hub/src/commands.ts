@@ -262,6 +262,7 @@ async function catalogImport(file: string, io: CliIo): Promise<number> {
     const result = await importCatalog(storage.pool, catalog);
     io.out(`${file}: ${result.sites} site(s), ${result.buildings} building(s) imported.`);
     if (result.notInFile.length) io.out(`In the database but not in the file (kept): ${result.notInFile.join(', ')}.`);
+    for (const w of result.warnings) io.out(`Warning: ${w}.`);
     return 0;
   } finally {
     await storage.close();

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Attribute, PointAggregate, ServiceAggregate } from './formula.js';
 import type { ServiceData } from '../service-data/index.js';
+import { resolveMeters, type MeterDeclaration, type ResolvedMeter } from './meters.js';
 
 /**
  * The data objectives are computed from, loaded in bulk for a range of local months: the
@@ -19,12 +20,17 @@ export interface CatalogBuilding {
   areaM2: number | null;
   lightPoints: number | null;
   referenceYear: number | null;
+  /** The catalog's declarations of the building's meters (roles, conversion coefficients). */
+  meters: MeterDeclaration[];
 }
 
 export interface CatalogPoint {
   id: number;
   building: string;
+  /** Effective tags for a meter (see meters.ts: `submeter` for a sub-meter, `energy` once converted to kWh). */
   tags: ReadonlySet<string>;
+  /** Role, energy and kWh conversion of a meter point. */
+  meter?: ResolvedMeter;
 }
 
 /** One local month of the city's calendar. */
@@ -72,6 +78,8 @@ export interface ObjectiveData {
   degreeDays: Map<string, Map<number, Map<string, number>>>;
   /** Service data: metric → scope (`city`, `site:<key>`, `building:<key>`) → month → values. */
   services: Map<string, Map<string, Map<string, ServiceMonth>>>;
+  /** What meters.ts had to decide for the operator (several main meters, none declared). */
+  meterWarnings: string[];
 }
 
 export interface LoadRequest {
@@ -100,22 +108,31 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
 
   const buildings = new Map<string, CatalogBuilding>();
   for (const r of (
-    await pool.query<{ key: string; site: string; usage: string; area_m2: number | null; light_points: number | null; energy_reference_year: number | null }>(
-      `SELECT b.key, s.key AS site, b.usage, b.area_m2, b.light_points, b.energy_reference_year FROM buildings b JOIN sites s ON s.id = b.site_id`,
+    await pool.query<{ key: string; site: string; usage: string; area_m2: number | null; light_points: number | null; energy_reference_year: number | null; meters: MeterDeclaration[] | null }>(
+      `SELECT b.key, s.key AS site, b.usage, b.area_m2, b.light_points, b.energy_reference_year, b.meters FROM buildings b JOIN sites s ON s.id = b.site_id`,
     )
   ).rows) {
-    buildings.set(r.key, { key: r.key, site: r.site, usage: r.usage, areaM2: r.area_m2, lightPoints: r.light_points, referenceYear: r.energy_reference_year });
+    buildings.set(r.key, { key: r.key, site: r.site, usage: r.usage, areaM2: r.area_m2, lightPoints: r.light_points, referenceYear: r.energy_reference_year, meters: r.meters ?? [] });
   }
 
   const tagSets = request.degreeDayBases.length ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
-  const points = (
-    await pool.query<{ id: string; building: string; tags: string[] }>(
-      `SELECT p.id, g.building_key AS building, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
+  // Every meter is loaded, whatever the query: which ones it matches depends on the roles of all
+  // the meters of its building (meters.ts), then the tag sets are matched on effective tags.
+  const candidates = (
+    await pool.query<{ id: string; building: string; gateway: string; key: string; unit: string | null; tags: string[] }>(
+      `SELECT p.id, g.building_key AS building, g.id AS gateway, p.point_key AS key, p.unit, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
         WHERE g.building_key IS NOT NULL AND p.retired_at IS NULL
-          AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(set) WHERE p.tags @> string_to_array(t.set, ' '))`,
+          AND (p.tags && ARRAY['meter', 'submeter'] OR EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(set) WHERE p.tags @> string_to_array(t.set, ' ')))`,
       [tagSets.map((t) => t.join(' '))],
     )
-  ).rows.map((r) => ({ id: Number(r.id), building: r.building, tags: new Set(r.tags) }));
+  ).rows.map((r) => ({ id: Number(r.id), building: r.building, gateway: r.gateway, key: r.key, unit: r.unit, tags: new Set(r.tags) }));
+  const resolved = resolveMeters(candidates, new Map([...buildings.values()].map((b) => [b.key, b.meters])));
+  const points: CatalogPoint[] = [];
+  for (const c of candidates) {
+    const meter = resolved.meters.get(c.id);
+    const tags = meter?.tags ?? c.tags;
+    if (tagSets.some((set) => set.every((t) => tags.has(t)))) points.push({ id: c.id, building: c.building, tags, ...(meter ? { meter } : {}) });
+  }
 
   const pointMonths = new Map<number, Map<string, PointMonth>>();
   // The month before the first, for meter deltas across the first boundary.
@@ -186,7 +203,7 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       byMonth.set(r.month, { sum: r.sum, min: r.min, max: r.max, count: r.count });
     }
   }
-  return { timezone, months, buildings, points, pointMonths, degreeDays, services: serviceMap };
+  return { timezone, months, buildings, points, pointMonths, degreeDays, services: serviceMap, meterWarnings: resolved.warnings };
 }
 
 export type { Attribute, PointAggregate, ServiceAggregate };

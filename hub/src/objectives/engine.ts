@@ -1,6 +1,7 @@
 import type { Formula, FormulaContext, PointAggregate, ServiceAggregate, Attribute } from './formula.js';
 import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData } from './data.js';
 import type { Level, ObjectiveDefinition, Target } from './model.js';
+import { kWhPerUnit } from './meters.js';
 
 /**
  * Evaluation of objectives on data already loaded (data.ts): synchronous, so that every
@@ -270,12 +271,10 @@ class UnitData {
     for (const p of points) {
       const byMonth = this.data.pointMonths.get(p.id);
       if (!byMonth) continue;
-      let start: number | undefined;
-      let last: number | undefined;
       // The reading a meter had when the period began: its last one in the month before (else
       // its first in the period).
       const previous = byMonth.get(previousMonthKey(months[0]!.key));
-      if (previous && previous.n > 0) start = previous.lastValue;
+      let start: number | undefined = previous && previous.n > 0 ? previous.lastValue : undefined;
       for (const m of months) {
         const pm = byMonth.get(m.key);
         if (!pm || pm.n === 0) continue;
@@ -285,10 +284,10 @@ class UnitData {
         if (pm.min < min) min = pm.min;
         if (pm.max > max) max = pm.max;
         integral += (pm.sum / pm.n) * hoursElapsed(m, now);
-        if (start === undefined) start = pm.firstValue;
-        last = pm.lastValue;
+        // Month by month, in kWh with the month's conversion coefficient (gas m³ → kWh).
+        advance += (pm.lastValue - (start ?? pm.firstValue)) * kWhPerUnit(p.meter, m.key);
+        start = pm.lastValue;
       }
-      if (start !== undefined && last !== undefined) advance += last - start;
     }
     if (!any) return null;
     switch (fn) {

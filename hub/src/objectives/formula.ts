@@ -12,7 +12,9 @@
  *                   are left-associative: 10 - 2 - 3 = 5, 8 / 2 / 2 = 2
  *   points          sum("tags")  avg  min  max   of the samples over the period
  *                   integral("tags")             time integral of a rate (kW → kWh)
- *                   delta("tags")                meter advance over the period
+ *                   delta("tags")                meter advance over the period, in kWh for
+ *                                                energy meters (gas m³ converted); "meter" reads
+ *                                                main meters, "submeter" sub-meters (meters.ts)
  *                   count("tags")                number of matching points
  *                   "tags" are Haystack-style markers separated by spaces; the points of the
  *                   scope carrying all of them are aggregated. A marker starts with a letter and
@@ -33,6 +35,8 @@
  * Examples
  *   delta("elec meter energy") / area                          kWh per m²
  *   delta("heat meter energy") / hdd(18) / area                climate-corrected heating
+ *   delta("meter energy gas")                                  gas in kWh, whatever its meter counts
+ *   delta("elec submeter energy")                              what the sub-meters measured
  *   integral("elec meter power main") / light_points           kWh per light point
  *   service_sum("calls.answered") / service_sum("calls.received") * 100
  *   max(avg("zone air temp sensor") - 19, 0)

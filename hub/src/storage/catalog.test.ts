@@ -69,6 +69,20 @@ sites:
     writeFileSync(repeated, catalogYaml.replace('energyReferenceYear: 2019 }', 'energyReferenceYear: 2019, gateways: [gw-a, gw-a] }'));
     expect(() => loadCatalog(repeated)).toThrow(/sites\[0\]\.buildings\[0\]\.gateways: expected a list of gateway ids, each once \(such as \[town-hall\]\), got \["gw-a","gw-a"\]/);
   });
+
+  it('reads the roles of the demo city\'s meters, and refuses inconsistent ones, saying where', () => {
+    const demo = loadCatalog(fileURLToPath(new URL('../../demo/catalog.yaml', import.meta.url)));
+    expect(demo.sites[0]!.buildings.map((b) => b.meters?.map((m) => `${m.point}:${m.role}`))).toEqual([
+      ['meters.elec-energy:main', 'bms.main-energy:sub'],
+      ['meters.elec-energy:main', 'hvac.main-meter-energy:sub', 'meters.gas-volume:main'],
+    ]);
+    const bad = join(dir, 'meters.yaml');
+    const meters = `meters: [{ point: m.a, role: main, submeterOf: m.b }, { point: m.a, role: sub }, { point: m.g, role: main, conversions: [{ from: 2025-01, kWhPerUnit: 11, source: a }, { from: 2025-01, kWhPerUnit: 11.2, source: b }] }]`;
+    writeFileSync(bad, catalogYaml.replace('energyReferenceYear: 2019 }', `energyReferenceYear: 2019, ${meters} }`));
+    expect(() => loadCatalog(bad)).toThrow(/meters\[0\]\.submeterOf: a main meter is a sub-meter of no other[\s\S]*meters\[1\]\.point: "m\.a" is declared twice[\s\S]*meters\[2\]\.conversions: two coefficients from the same month/);
+    writeFileSync(bad, catalogYaml.replace('energyReferenceYear: 2019 }', 'energyReferenceYear: 2019, meters: [{ point: m.g, role: main, conversions: [{ from: 2025-13, kWhPerUnit: 0, source: a }] }] }'));
+    expect(() => loadCatalog(bad)).toThrow(/conversions\[0\]\.from: expected a local month YYYY-MM/);
+  });
 });
 
 describe('catalog in the database', () => {
@@ -86,9 +100,9 @@ describe('catalog in the database', () => {
   it('imports buildings, links gateways by their announced building, and retires points a gateway stops listing', async () => {
     const file = join(dir, 'catalog.yaml');
     writeFileSync(file, catalogYaml);
-    expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [] });
+    expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [], warnings: [] });
     // Importing again changes nothing and duplicates nothing.
-    expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [] });
+    expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [], warnings: [] });
 
     await storage.writeBatches([announce('gw-school', 1, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school')]);
     let buildings = await listBuildings(storage.pool);

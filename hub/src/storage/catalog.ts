@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type pg from 'pg';
+import { resolveMeters } from '../objectives/meters.js';
 import { ConfigFileError, ID_PATTERN, readYamlFile, StringEnum, validate, type Batch, type ConfigIssue } from '@citypilot/sdk';
 
 /**
@@ -61,6 +62,41 @@ export const CatalogSchema = Type.Object(
                  * gateway may.
                  */
                 gateways: Type.Optional(Type.Array(id('town-hall'), { uniqueItems: true, expected: 'a list of gateway ids, each once (such as [town-hall])' })),
+                /**
+                 * Roles of the building's energy meters: for each energy, one main meter (the
+                 * building's: energy objectives count it) and sub-meters of it (counted in
+                 * breakdowns only, `submeter` queries), and the kWh conversion coefficients of
+                 * meters counting a volume (gas m³). Left out: roles from the points' tags
+                 * (`siteMeter`, `submeter`), else one main meter per energy chosen with a warning.
+                 */
+                meters: Type.Optional(
+                  Type.Array(
+                    Type.Object(
+                      {
+                        /** The point's id as its gateway announces it (meters.elec-energy). */
+                        point: Type.String({ minLength: 1, expected: 'a point id as its gateway announces it (such as meters.elec-energy)' }),
+                        role: StringEnum(['main', 'sub'] as const),
+                        /** For a sub-meter, the point of the meter it is part of. */
+                        submeterOf: Type.Optional(Type.String({ minLength: 1 })),
+                        /** kWh per unit counted (kWh/m³ for gas), each from a local month on: the supplier's coefficients. */
+                        conversions: Type.Optional(
+                          Type.Array(
+                            Type.Object(
+                              {
+                                from: Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', expected: 'a local month YYYY-MM (such as 2025-01)' }),
+                                kWhPerUnit: Type.Number({ exclusiveMinimum: 0, expected: 'kWh per unit counted, greater than 0 (such as 11.23 for gas in m³)' }),
+                                source: Type.String({ minLength: 1, expected: 'where the coefficient comes from (such as "GRDF invoice January 2025")' }),
+                              },
+                              { additionalProperties: false },
+                            ),
+                            { minItems: 1 },
+                          ),
+                        ),
+                      },
+                      { additionalProperties: false },
+                    ),
+                  ),
+                ),
               },
               { additionalProperties: false },
             ),
@@ -95,6 +131,16 @@ export function loadCatalog(file: string): Catalog {
       const key = `building:${b.id}`;
       if (seen.has(key)) issues.push({ path: ['sites', s, 'buildings', i, 'id'], message: `${JSON.stringify(b.id)} is already the id of ${seen.get(key)}` });
       seen.set(key, where);
+      const points = new Set<string>();
+      const froms = (b.meters ?? []).map((m) => m.conversions?.map((c) => c.from) ?? []);
+      (b.meters ?? []).forEach((m, j) => {
+        const at = ['sites', s, 'buildings', i, 'meters', j];
+        if (points.has(m.point)) issues.push({ path: [...at, 'point'], message: `${JSON.stringify(m.point)} is declared twice` });
+        points.add(m.point);
+        if (m.role === 'main' && m.submeterOf !== undefined) issues.push({ path: [...at, 'submeterOf'], message: 'a main meter is a sub-meter of no other; remove submeterOf or make the role sub' });
+        if (m.submeterOf === m.point) issues.push({ path: [...at, 'submeterOf'], message: 'a meter cannot be a sub-meter of itself' });
+        if (new Set(froms[j]).size !== froms[j]!.length) issues.push({ path: [...at, 'conversions'], message: 'two coefficients from the same month; give each month once' });
+      });
     });
   });
   if (issues.length) throw new ConfigFileError(file, source.describe(issues), NOT_IMPORTED);
@@ -109,6 +155,12 @@ export interface CatalogImport {
   buildings: number;
   /** Buildings in the database that the file does not list (kept: history refers to them). */
   notInFile: string[];
+  /**
+   * What the operator should fix in the meters' roles, from the file and the points gateways
+   * announced so far: two main meters of one energy in a building, several meters of one energy
+   * and none declared main (meters.ts chose one).
+   */
+  warnings: string[];
 }
 
 /**
@@ -135,13 +187,13 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
       );
       for (const b of site.buildings) {
         await client.query(
-          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points, gateways)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points, gateways, meters)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (key) DO UPDATE SET site_id = excluded.site_id, name = excluded.name, usage = excluded.usage,
              area_m2 = excluded.area_m2, address = excluded.address, latitude = excluded.latitude,
              longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year, light_points = excluded.light_points,
-             gateways = excluded.gateways`,
-          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null, b.lightPoints ?? null, b.gateways ?? null],
+             gateways = excluded.gateways, meters = excluded.meters`,
+          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null, b.lightPoints ?? null, b.gateways ?? null, b.meters ? JSON.stringify(b.meters) : null],
         );
         buildings++;
       }
@@ -149,13 +201,31 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
     const listed = catalog.sites.flatMap((s) => s.buildings.map((b) => b.id));
     const missing = await client.query<{ key: string }>(`SELECT key FROM buildings WHERE NOT (key = ANY($1)) ORDER BY key`, [listed]);
     await client.query('COMMIT');
-    return { sites: catalog.sites.length, buildings, notInFile: missing.rows.map((r) => r.key) };
+    return { sites: catalog.sites.length, buildings, notInFile: missing.rows.map((r) => r.key), warnings: await meterWarnings(pool, catalog) };
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;
   } finally {
     client.release();
   }
+}
+
+/**
+ * The meters' warnings of the file's buildings: two main meters declared for one energy (known
+ * from the file alone), and those that depend on the points announced so far (meters.ts).
+ */
+async function meterWarnings(pool: pg.Pool, catalog: Catalog): Promise<string[]> {
+  const keys = catalog.sites.flatMap((s) => s.buildings.map((b) => b.id));
+  const { rows } = await pool.query<{ id: string; building: string; gateway: string; key: string; unit: string | null; tags: string[] }>(
+    `SELECT p.id, g.building_key AS building, g.id AS gateway, p.point_key AS key, p.unit, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
+      WHERE g.building_key = ANY ($1::text[]) AND p.retired_at IS NULL AND p.tags && ARRAY['meter', 'submeter']`,
+    [keys],
+  );
+  const declarations = new Map(catalog.sites.flatMap((s) => s.buildings.map((b) => [b.id, b.meters ?? []] as const)));
+  return resolveMeters(
+    rows.map((r) => ({ ...r, id: Number(r.id), tags: new Set(r.tags) })),
+    declarations,
+  ).warnings;
 }
 
 /** A point as a gateway announces it. */

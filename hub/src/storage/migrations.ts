@@ -432,6 +432,18 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 10,
+    name: 'the roles and conversion coefficients of a building\'s meters',
+    async up(client) {
+      await client.query(`
+        -- The catalog file's meters of the building: [{ point, role: main | sub, submeterOf?,
+        -- conversions?: [{ from: YYYY-MM, kWhPerUnit, source }] }] (objectives/meters.ts); null:
+        -- none declared (roles from point tags, else the default).
+        ALTER TABLE buildings ADD COLUMN meters jsonb;
+      `);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';
