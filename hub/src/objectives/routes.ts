@@ -136,7 +136,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: { roles: ['operator', 'director', 'elected'] } },
       schema: {
-        description: "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree: CSV, semicolon-separated.",
+        description:
+          "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree, then the year's degree-days (base 18 °C), the reference climate (2,500 DJU), the total with only its weather-dependent share normalised, and the baseline it used (base load kWh/day, kWh per DJU, R², CV(RMSE)): CSV, semicolon-separated.",
         tags: ['objectives'],
         querystring: { type: 'object', required: ['year'], properties: { year: { type: 'integer', minimum: 2000, maximum: 2100 } }, additionalProperties: false },
       },
