@@ -13,7 +13,8 @@ const HISTORY_FROM = Date.UTC(2019, 0, 1);
  * The demo buildings' past, so that objectives have baselines and trends on first start: hourly
  * readings of the meters and of the outdoor temperature for the last 365 days, daily readings
  * before that back to 2019. The meters end where the simulated devices start (their
- * `startValue`), so that live readings continue the history. Consumption follows the season
+ * `startValue`, chosen so that no reading back to 2019 is negative), so that live readings
+ * continue the history. Consumption follows the season
  * (heating with the cold), the hour and the weekday, and falls by about 5 % a year (the
  * buildings' energy plan). Written once: returns false when the history is there already.
  */

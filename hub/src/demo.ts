@@ -14,6 +14,7 @@ import { backfillDemoHistory, backfillDemoServiceData } from './demo-history.js'
 import { ServiceData } from './service-data/index.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
+import { formatMeasured } from './number-format.js';
 
 /** Root of the repository (this file is hub/dist/demo.js once built). */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -130,7 +131,7 @@ export async function runDemo(io: CliIo): Promise<number> {
         const list = (await (await fetch(`${hubUrl}/api/objectives`)).json()) as {
           key: string;
           unit: string;
-          latest: { scope: string; period: string; value: number | null; status: string; forecast: number | null; complete: boolean }[];
+          latest: { scope: string; period: string; value: number | null; target: number | null; status: string; statusText: string; forecast: number | null; complete: boolean }[];
         }[];
         return list.length && list.every((o) => o.latest.length) ? list : undefined;
       },
@@ -140,9 +141,12 @@ export async function runDemo(io: CliIo): Promise<number> {
     io.out('\nObjectives (published), latest period:');
     for (const o of shown) {
       for (const r of o.latest.slice(0, 3)) {
-        const value = (v: number | null) => (v === null ? '—' : v.toFixed(2));
-        const heading = r.complete || r.forecast === null ? '' : ` (so far; heading for ${value(r.forecast)})`;
-        io.out(`  ${o.key.padEnd(26)} ${r.scope.padEnd(18)} ${r.period.padEnd(8)} ${value(r.value).padStart(12)} ${o.unit.padEnd(11)} ${r.status}${heading}`);
+        const value = (v: number | null) => (v === null ? '—' : formatMeasured(v));
+        const soFar = r.complete ? '' : ' so far';
+        const heading = r.complete || r.forecast === null ? '' : `, heading for ${value(r.forecast)}`;
+        io.out(
+          `  ${o.key.padEnd(26)} ${r.scope.padEnd(18)} ${r.period.padEnd(8)} ${value(r.value).padStart(12)} ${o.unit}${soFar}, target ${value(r.target)}${heading}: ${r.status} (${r.statusText})`,
+        );
       }
     }
     io.out(`\nObjectives (JSON):  ${hubUrl}/api/objectives`);

@@ -1,4 +1,5 @@
 import type { Formula, FormulaContext, PointAggregate, ServiceAggregate, Attribute } from './formula.js';
+import { fitDegreeDayModel, MIN_BASELINE_PERIODS, normaliseToClimate, type BaselineObservation, type DegreeDayModel } from './baseline.js';
 import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData } from './data.js';
 import type { Level, ObjectiveDefinition, Target } from './model.js';
 import { kWhPerUnit } from './meters.js';
@@ -9,6 +10,13 @@ import { kWhPerUnit } from './meters.js';
  */
 
 export type Status = 'green' | 'amber' | 'red' | 'unknown';
+
+/**
+ * What a status judges: `value`, the period's value (final once the period is over, so far while
+ * it is in progress and nothing forecasts it), or `forecast`, the value expected at the end of a
+ * period in progress.
+ */
+export type StatusBasis = 'value' | 'forecast';
 
 /** Where a result applies: `city`, `site:<key>` or `building:<key>`. */
 export type ScopeKey = string;
@@ -41,6 +49,8 @@ export interface Result {
   value: number | null;
   target: number | null;
   status: Status;
+  /** Whether `status` judges the value or the forecast (statusBasisOf). */
+  statusBasis: StatusBasis;
   previous: number | null;
   lastYear: number | null;
   /** Value expected at the end of a period in progress (see UnitData.forecastContext). Null once the period is over. */
@@ -102,6 +112,39 @@ export function trajectoryChange(target: Extract<Target, { kind: 'trajectory' }>
   return points.at(-1)!.change;
 }
 
+/** What the status of a result judges: the forecast of a period in progress when there is one, else the value. */
+export function statusBasisOf(result: { complete: boolean; forecast: number | null }): StatusBasis {
+  return !result.complete && result.forecast !== null ? 'forecast' : 'value';
+}
+
+/**
+ * A result's status in words, with its basis: `target met` / `within tolerance of the target` /
+ * `target missed` once the period is over; `on track` / `near target` / `off track` by the
+ * forecast of a period in progress, followed by where the value so far stands when it says
+ * otherwise (`so far above target` for an objective whose value should go down, `so far within
+ * target`); `so far …`
+ * when a period in progress has no forecast. Energy objectives whose values are climate-
+ * normalised years (normalised()) compare the value so far with the target as a year at the pace
+ * so far: a forecast below the value so far then means the rest of the period is expected to do
+ * better, not that energy is given back.
+ */
+export function describeStatus(
+  result: { status: Status; value: number | null; target: number | null; forecast: number | null; complete: boolean },
+  definition: { direction: 'down' | 'up'; tolerance: number },
+): string {
+  const { status } = result;
+  if (status === 'unknown') return result.target === null ? 'no target' : 'no value';
+  if (result.complete) return status === 'green' ? 'target met' : status === 'amber' ? 'within tolerance of the target' : 'target missed';
+  const { value, target } = result;
+  if (value === null || target === null) return 'no value so far';
+  const beyond = definition.direction === 'down' ? value > target : value < target;
+  const soFar = beyond ? `so far ${definition.direction === 'down' ? 'above' : 'below'} target` : 'so far within target';
+  if (statusBasisOf(result) === 'value') return soFar;
+  const heading = status === 'green' ? 'on track' : status === 'amber' ? 'near target' : 'off track';
+  // The value so far is told only when it says otherwise than the forecast.
+  return beyond === (status === 'green') ? `${heading}; ${soFar}` : heading;
+}
+
 /** Green when the target is met, amber within `tolerance` of it (relative), red beyond. */
 export function statusOf(value: number | null, target: number | null, direction: 'down' | 'up', tolerance: number): Status {
   if (value === null || target === null) return 'unknown';
@@ -157,6 +200,7 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
         target,
         // A period in progress is judged on where it is heading.
         status: statusOf(complete ? value : (forecast ?? value), target, definition.direction, definition.tolerance),
+        statusBasis: statusBasisOf({ complete, forecast }),
         previous: i > 0 ? valueOf(periods[i - 1]) : null,
         lastYear: valueOf(shifted(period, -1, monthsByKey)),
         forecast,
@@ -192,12 +236,16 @@ function hoursElapsed(month: Month, now: number): number {
 /** The data of one unit, answering a formula's questions for a set of months. */
 class UnitData {
   private readonly pointsByTags = new Map<string, CatalogPoint[]>();
+  private readonly models = new Map<string, DegreeDayModel | null>();
+  private readonly monthIndex: ReadonlyMap<string, number>;
 
   constructor(
     private readonly unit: Unit,
     private readonly data: ObjectiveData,
     private readonly pointsByBuilding: ReadonlyMap<string, CatalogPoint[]>,
-  ) {}
+  ) {
+    this.monthIndex = new Map(data.months.map((m, i) => [m.key, i]));
+  }
 
   private matching(tags: readonly string[]): CatalogPoint[] {
     const key = tags.join(' ');
@@ -219,6 +267,8 @@ class UnitData {
       degreeDays: (base) => this.degreeDays(base, months),
       openingHours: () => this.service('sum', 'opening.hours', months),
       periodHours: () => hours,
+      normalised: (tags, base, reference) =>
+        this.normalised(tags, base, reference, months, now, this.points('delta', tags, months, now), this.degreeDays(base, months), hours / 24),
     };
   }
 
@@ -255,7 +305,72 @@ class UnitData {
       degreeDays: (base) => extend((ms) => this.degreeDays(base, ms)),
       openingHours: () => extend((ms) => this.service('sum', 'opening.hours', ms)),
       periodHours: () => months.reduce((h, m) => h + m.hours, 0),
+      // The whole period's energy and degree-days as forecast, with the same baseline as the value so far.
+      normalised: (tags, base, reference) =>
+        this.normalised(
+          tags,
+          base,
+          reference,
+          months,
+          now,
+          extend((ms) => this.points('delta', tags, ms, now)),
+          extend((ms) => this.degreeDays(base, ms)),
+          months.reduce((h, m) => h + m.hours, 0) / 24,
+        ),
     };
+  }
+
+  /** `energy` (kWh over `days`, with `degreeDays`) as a year at the reference climate, with the unit's baseline for `months`. */
+  private normalised(tags: readonly string[], base: number, reference: number, months: readonly Month[], now: number, energy: number | null, degreeDays: number | null, days: number): number | null {
+    if (energy === null || degreeDays === null || days <= 0) return null;
+    const model = this.baseline(tags, base, months, now);
+    return model ? normaliseToClimate(model, { days, degreeDays, energy }, reference) : null;
+  }
+
+  /**
+   * The unit's degree-day model for a period: fitted on the 12 months ending with the period's
+   * last month, or, when fewer than MIN_BASELINE_PERIODS of them have data, on the 12 months
+   * starting with its first (a reference year at the start of the history). A month counts with
+   * the hours elapsed of it, its meter advance and its degree-days; one whose advance is negative
+   * (a meter replaced) or does not start from a reading of the month before (the first month of
+   * a meter's history, which would count a few days as a whole month) is left out.
+   */
+  baseline(tags: readonly string[], base: number, months: readonly Month[], now: number): DegreeDayModel | null {
+    const first = this.monthIndex.get(months[0]!.key)!;
+    const last = this.monthIndex.get(months.at(-1)!.key)!;
+    const key = `${tags.join(' ')}|${base}|${first}|${last}|${now}`;
+    if (this.models.has(key)) return this.models.get(key)!;
+    const observe = (from: number, to: number): BaselineObservation[] => {
+      const observations: BaselineObservation[] = [];
+      for (const m of this.data.months.slice(Math.max(0, from), to + 1)) {
+        const days = hoursElapsed(m, now) / 24;
+        if (days <= 0) continue;
+        if (!this.metersRead(tags, m)) continue;
+        const energy = this.points('delta', tags, [m], now);
+        const degreeDays = this.degreeDays(base, [m]);
+        if (energy === null || degreeDays === null || energy < 0) continue;
+        observations.push({ days, degreeDays, energy });
+      }
+      return observations;
+    };
+    let observations = observe(last - 11, last);
+    if (observations.length < MIN_BASELINE_PERIODS) observations = observe(first, first + 11);
+    const model = fitDegreeDayModel(observations);
+    this.models.set(key, model);
+    return model;
+  }
+
+  /** Whether every meter of `tags` that has readings has one in `month` and one in the month before. */
+  private metersRead(tags: readonly string[], month: Month): boolean {
+    const before = previousMonthKey(month.key);
+    let any = false;
+    for (const p of this.matching(tags)) {
+      const byMonth = this.data.pointMonths.get(p.id);
+      if (!byMonth) continue;
+      if (!(byMonth.get(month.key)?.n && byMonth.get(before)?.n)) return false;
+      any = true;
+    }
+    return any;
   }
 
   private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number): number | null {

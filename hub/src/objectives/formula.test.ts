@@ -43,13 +43,14 @@ function fixedContext(periodHours = 720): FormulaContext {
     degreeDays: (base) => DEGREE_DAYS.get(base) ?? null,
     openingHours: () => 220,
     periodHours: () => periodHours,
+    normalised: (tags, base, reference) => (tags.join(' ') === 'energy meter' && base === 18 ? 1000 + reference : null),
   };
 }
 
 /** A context answering `value` to everything, e.g. data a broken source sent. */
 function constantContext(value: unknown): FormulaContext {
   const answer = () => value as number;
-  return { points: answer, service: answer, attribute: answer, degreeDays: answer, openingHours: answer, periodHours: answer };
+  return { points: answer, service: answer, attribute: answer, degreeDays: answer, openingHours: answer, periodHours: answer, normalised: answer };
 }
 
 function evaluate(source: string, context = fixedContext()): number | null {
@@ -176,6 +177,7 @@ describe('formula values', () => {
       degreeDays: (base) => answer(5, 'degreeDays', base),
       openingHours: () => answer(6, 'openingHours'),
       periodHours: () => answer(48, 'periodHours'),
+      normalised: (tags, base, reference) => answer(7, 'normalised', tags, base, reference),
     };
     const value = parseFormula('min("temp zone air zone") * service_avg("reception.wait_minutes") + area * hdd(-2) + opening_hours / days').evaluate(context);
     expect(value).toBe(2 * 3 + 4 * 5 + 6 / 2);
@@ -261,7 +263,7 @@ describe('formula dependencies', () => {
 
 describe('formula errors', () => {
   const names = 'area, light_points, buildings, opening_hours, days, hours';
-  const functions = 'sum, avg, min, max, integral, delta, count, service_sum, service_avg, service_min, service_max, service_count, hdd';
+  const functions = 'sum, avg, min, max, integral, delta, count, service_sum, service_avg, service_min, service_max, service_count, hdd, normalised';
   const letters = 'a formula has only numbers, names, function calls, quoted texts as their arguments, + - * / and parentheses';
   const operand = 'expected a number, a name, a function call or "("';
   const trailing = 'expected an operator (+ - * /) or the end of the formula';
@@ -447,5 +449,25 @@ describe('formula safety', () => {
       expect(value === null || Number.isFinite(value)).toBe(true);
     }
     expect(parsed).toBeGreaterThan(0);
+  });
+});
+
+describe('normalised()', () => {
+  it('asks the context for the sorted tags, the base and the reference, and depends on their meter advance and degree-days', () => {
+    const formula = parseFormula('normalised("meter energy meter", 18, 2500) / area');
+    // fixedContext answers 1000 + reference for "energy meter" at base 18; area is 1,000 m².
+    expect(formula.evaluate(fixedContext())).toBe((1000 + 2500) / 1000);
+    expect(formula.dependencies.points).toEqual([{ fn: 'delta', tags: ['energy', 'meter'] }]);
+    expect(formula.dependencies.degreeDayBases).toEqual([18]);
+    expect(parseFormula('normalised("energy meter", 15, 2000)').evaluate(fixedContext())).toBeNull();
+  });
+
+  it('says how it is called when its arguments do not fit', () => {
+    const usage = '"normalised" takes the meters\' tag query in quotes, the degree-days\' base temperature in °C and the reference climate in degree-days a year, as numbers, e.g. normalised("meter energy", 18, 2500)';
+    expect(parseError('normalised("meter energy", 18)').message).toBe(`column 30: ${usage}`);
+    expect(parseError('normalised(meter energy, 18, 2500)').message).toBe(`column 12: ${usage}`);
+    expect(parseError('normalised("meter energy", area, 2500)').message).toBe(`column 28: ${usage}`);
+    expect(parseError('normalised("meter energy", 18, 2500, 1)').message).toBe(`column 38: ${usage}`);
+    expect(parseError('normalised("meter energy", 18, -1)').message).toBe('column 32: the reference climate is a number of degree-days ≥ 0, e.g. 2500; got -1');
   });
 });

@@ -29,12 +29,25 @@
  *   period          hdd(18) heating degree-days, base temperature in °C as a number literal;
  *                   opening_hours (hours the buildings were open); days; hours (23 or 25 on a
  *                   DST day, as the context says; days = hours / 24)
+ *   climate         normalised("tags", 18, 2500): the meters' energy (kWh) of the period as a
+ *                   year at a reference climate of 2,500 heating degree-days (base 18 °C), only
+ *                   the weather-dependent share normalised. The scope's baseline is fitted by
+ *                   least squares on its monthly meter advances against the month's degree-days
+ *                   (baseline.ts: base load in kWh/day + kWh per degree-day), on the 12 months
+ *                   ending with the period's last month (when fewer than 6 of them have data:
+ *                   the 12 months starting with the period's first); then
+ *                   (energy − slope × degree-days) × 365 / days + slope × 2500. A year of 365
+ *                   days: OPERAT's energy + slope × (2500 − degree-days); a month: the year its
+ *                   performance would make, so that June compares with January. Null without a
+ *                   baseline (fewer than 6 months of meter and degree-day data). Base and
+ *                   reference are number literals.
  *   whitespace      anywhere between tokens, newlines included
  *   limits          at most 2,000 characters, 50 levels of parentheses, 100 function calls
  *
  * Examples
  *   delta("elec meter energy") / area                          kWh per m²
- *   delta("heat meter energy") / hdd(18) / area                climate-corrected heating
+ *   delta("heat meter energy") / hdd(18) / area                heating per degree-day
+ *   normalised("meter energy", 18, 2500) / area                kWh/m² a year, climate-normalised
  *   delta("meter energy gas")                                  gas in kWh, whatever its meter counts
  *   delta("elec submeter energy")                              what the sub-meters measured
  *   integral("elec meter power main") / light_points           kWh per light point
@@ -66,7 +79,7 @@ export interface FormulaDependencies {
   points: { fn: PointAggregate; tags: string[] }[];
   services: { fn: ServiceAggregate; metric: string }[];
   attributes: Attribute[];
-  /** Base temperatures in °C of the heating degree-days read, each distinct value once. */
+  /** Base temperatures in °C of the heating degree-days read, each distinct value once (normalised() included). */
   degreeDayBases: number[];
   /** Whether the formula reads opening_hours. */
   openingHours: boolean;
@@ -87,6 +100,11 @@ export interface FormulaContext {
   openingHours(): number | null;
   /** Length of the period in hours (23 or 25 on DST days). */
   periodHours(): number;
+  /**
+   * The meter advance of the points carrying `tags` (sorted, as for points()) as a year at
+   * `referenceDegreeDays` heating degree-days of base `base` °C, kWh (see normalised() above).
+   */
+  normalised(tags: readonly string[], base: number, referenceDegreeDays: number): number | null;
 }
 
 export interface Formula {
@@ -148,6 +166,7 @@ type Node =
   | { kind: 'openingHours' }
   | { kind: 'hours' }
   | { kind: 'days' }
+  | { kind: 'normalised'; tags: string[]; base: number; reference: number }
   | { kind: 'extremum'; fn: 'min' | 'max'; args: Node[] };
 
 /** The bare names, in the order error messages list them. */
@@ -165,7 +184,8 @@ type FunctionSignature =
   /** min/max: one quoted tag query is the point aggregation, two or more numbers the numeric one. */
   | { kind: 'pointsOrNumbers'; fn: 'min' | 'max' }
   | { kind: 'service'; fn: ServiceAggregate }
-  | { kind: 'degreeDays' };
+  | { kind: 'degreeDays' }
+  | { kind: 'normalised' };
 
 /** The functions, in the order error messages list them. */
 const FUNCTIONS: ReadonlyMap<string, FunctionSignature> = new Map<string, FunctionSignature>([
@@ -182,6 +202,7 @@ const FUNCTIONS: ReadonlyMap<string, FunctionSignature> = new Map<string, Functi
   ['service_max', { kind: 'service', fn: 'max' }],
   ['service_count', { kind: 'service', fn: 'count' }],
   ['hdd', { kind: 'degreeDays' }],
+  ['normalised', { kind: 'normalised' }],
 ]);
 
 /** The arguments that error messages show as examples. */
@@ -477,6 +498,16 @@ function buildCall(name: string, signature: FunctionSignature, args: Argument[],
       }
       // -0 and 0 are the same base; keep one of them in the dependencies.
       return { kind: 'degreeDays', base: single.node.value + 0 };
+    case 'normalised': {
+      const [tags, base, reference] = args;
+      const isNumber = (a: Argument | undefined) => a?.kind === 'expression' && a.node.kind === 'number';
+      if (args.length !== 3 || tags?.kind !== 'quoted' || !isNumber(base) || !isNumber(reference)) {
+        throw misuse(args.find((a, i) => (i === 0 ? a.kind !== 'quoted' : !isNumber(a)))?.position ?? args[3]?.position ?? close, name, signature);
+      }
+      const referenceValue = (reference as { node: { value: number } }).node.value;
+      if (referenceValue < 0) throw new FormulaError(reference!.position, `the reference climate is a number of degree-days ≥ 0, e.g. 2500; got ${referenceValue}`);
+      return { kind: 'normalised', tags: parseTagQuery(tags), base: (base as { node: { value: number } }).node.value + 0, reference: referenceValue };
+    }
   }
 }
 
@@ -496,6 +527,8 @@ function usage(name: string, signature: FunctionSignature): string {
       return `takes one metric name in quotes, e.g. ${name}("${EXAMPLE_METRICS[signature.fn]}")`;
     case 'degreeDays':
       return `takes the base temperature in °C as a number, e.g. ${name}(18)`;
+    case 'normalised':
+      return `takes the meters' tag query in quotes, the degree-days' base temperature in °C and the reference climate in degree-days a year, as numbers, e.g. ${name}("meter energy", 18, 2500)`;
   }
 }
 
@@ -510,6 +543,7 @@ function misreadArgument(signature: FunctionSignature, token: Token, source: str
     case 'service':
       return token.kind !== 'quoted';
     case 'pointsOrNumbers':
+    case 'normalised':
       return token.kind === 'name' && !NAMES.has(token.text) && source[skipSpaces(source, token.end)] !== '(';
     case 'degreeDays':
       return token.kind === 'name' || token.kind === 'quoted';
@@ -576,6 +610,12 @@ function collectDependencies(tree: Node): FormulaDependencies {
       case 'openingHours':
         openingHours = true;
         break;
+      case 'normalised': {
+        const key = `delta ${node.tags.join(' ')}`;
+        if (!points.has(key)) points.set(key, { fn: 'delta', tags: [...node.tags] });
+        degreeDayBases.add(node.base);
+        break;
+      }
       case 'negate':
         visit(node.operand);
         break;
@@ -641,6 +681,11 @@ function compile(node: Node): Evaluator {
       return (context) => finite(context.periodHours());
     case 'days':
       return (context) => finite(context.periodHours() / 24);
+    case 'normalised': {
+      const { base, reference } = node;
+      const tags: readonly string[] = Object.freeze([...node.tags]);
+      return (context) => finite(context.normalised(tags, base, reference));
+    }
     case 'extremum': {
       const args = node.args.map(compile);
       const pickLower = node.fn === 'min';

@@ -90,7 +90,7 @@ describe('objectives API with tokens, service data and corrections', () => {
     const now = new Date(Date.UTC(2026, 10, 15));
     await objectives.evaluate({ fromMonth: '2026-10', now, keys: ['waiting'] });
     const before = await app.inject({ method: 'GET', url: '/api/objectives/waiting/results?scope=city&from=2026-10&to=2026-10' });
-    expect(before.json().results).toEqual([expect.objectContaining({ period: '2026-10', value: 8.75, target: 10, status: 'green' })]);
+    expect(before.json().results).toEqual([expect.objectContaining({ period: '2026-10', value: 8.75, target: 10, status: 'green', statusBasis: 'value', statusText: 'target met' })]);
     // The desk corrects the 1st: 20 minutes, not 8. The mean is now 14.75: red.
     const correction = await app.inject({
       method: 'POST',
@@ -102,6 +102,6 @@ describe('objectives API with tokens, service data and corrections', () => {
     const { changes } = await objectives.evaluate({ fromMonth: '2026-10', now, keys: ['waiting'] });
     expect(changes).toEqual([expect.objectContaining({ objective: 'waiting', scope: 'city', period: '2026-10', from: 'green', to: 'red', value: 14.75 })]);
     const after = await app.inject({ method: 'GET', url: '/api/objectives/waiting/results?scope=city&from=2026-10&to=2026-10' });
-    expect(after.json().results[0]).toMatchObject({ value: 14.75, status: 'red' });
+    expect(after.json().results[0]).toMatchObject({ value: 14.75, status: 'red', statusBasis: 'value', statusText: 'target missed' });
   });
 });

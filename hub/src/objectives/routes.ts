@@ -6,6 +6,7 @@ import { ANONYMOUS, type Role } from '../auth/principal.js';
 import { MONTH_PATTERN, parseInstant } from '../http/time.js';
 import type { Rollups } from '../storage/rollups.js';
 import { parseFormula } from './formula.js';
+import { describeStatus, statusBasisOf, type Status } from './engine.js';
 import { ObjectiveDefinitionError, THEMES, type ObjectiveDefinition, type Theme } from './model.js';
 import type { Objectives } from './objectives.js';
 import { operatExport } from './operat.js';
@@ -98,7 +99,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: { roles: ['public'], sites: { filter: true } } },
       schema: {
-        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level. Anyone sees the published ones; staff tokens see all, but a technician only the unpublished ones limited to its own sites.',
+        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level; each result says what its status judges (statusBasis: value, or the forecast of a period in progress) and says it in words (statusText: on track; so far above target). Anyone sees the published ones; staff tokens see all, but a technician only the unpublished ones limited to its own sites.',
         tags: ['objectives'],
         querystring: { type: 'object', properties: { theme: { type: 'string', enum: [...THEMES] } }, additionalProperties: false },
       },
@@ -125,7 +126,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
         level: o.definition.scope.level,
         direction: o.definition.direction,
         published: o.definition.published,
-        latest: seen.filter((r) => Number(r.objective_id) === o.id).map(result),
+        latest: seen.filter((r) => Number(r.objective_id) === o.id).map((r) => result(r, o.definition)),
       }));
     },
   );
@@ -135,7 +136,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: { roles: ['operator', 'director', 'elected'] } },
       schema: {
-        description: "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree: CSV, semicolon-separated.",
+        description:
+          "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree, then the year's degree-days (base 18 °C), the reference climate (2,500 DJU), the total with only its weather-dependent share normalised, and the baseline it used (base load kWh/day, kWh per DJU, R², CV(RMSE)): CSV, semicolon-separated.",
         tags: ['objectives'],
         querystring: { type: 'object', required: ['year'], properties: { year: { type: 'integer', minimum: 2000, maximum: 2100 } }, additionalProperties: false },
       },
@@ -165,7 +167,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: READ },
       schema: {
-        description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, and the forecast of a period in progress.",
+        description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, and the forecast of a period in progress; statusBasis (value or forecast) and statusText say what the status judges.",
         tags: ['objectives'],
         params: keyParams,
         querystring: {
@@ -188,7 +190,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
           ORDER BY scope, period_start`,
         [current.id, scope ?? null, from ?? null, to ?? null, rollups.timezone],
       );
-      return { key: current.key, version: current.version, unit: current.definition.unit, results: (await withinSites(request, rows)).map(result) };
+      return { key: current.key, version: current.version, unit: current.definition.unit, results: (await withinSites(request, rows)).map((r) => result(r, current.definition)) };
     },
   );
 
@@ -221,7 +223,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       );
       const self = scope ? rows.find((r) => r.scope === scope) : undefined;
       if (scope && !self) return reply.code(404).send({ error: `no result for ${scope} in ${period}` });
-      const children = (await withinSites(request, rows.filter((r) => r !== self))).map(result);
+      const children = (await withinSites(request, rows.filter((r) => r !== self))).map((r) => result(r, current.definition));
       let points: unknown[] | undefined;
       if (scope?.startsWith('building:')) {
         const tagSets = parseFormula(current.definition.formula).dependencies.points.map((p) => p.tags.join(' '));
@@ -234,7 +236,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
           )
         ).rows;
       }
-      return { key: current.key, version: current.version, period, scope: self ? result(self) : undefined, children, points };
+      return { key: current.key, version: current.version, period, scope: self ? result(self, current.definition) : undefined, children, points };
     },
   );
 
@@ -321,13 +323,21 @@ const CACHE_ENTRIES = 2000;
 
 const keyParams = { type: 'object', required: ['key'], properties: { key: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' } } };
 
-function result(r: Record<string, unknown>) {
+/**
+ * A stored result as the API answers it. `statusBasis` says what the status judges (`value`, or
+ * the `forecast` of a period in progress) and `statusText` says it in words, with where the value
+ * so far stands when it says otherwise (`on track; so far above target`): see describeStatus.
+ */
+function result(r: Record<string, unknown>, definition: Pick<ObjectiveDefinition, 'direction' | 'tolerance'>) {
+  const row = r as { status: Status; value: number | null; target: number | null; forecast: number | null; complete: boolean };
   return {
     scope: r.scope,
     period: r.period,
     value: r.value,
     target: r.target,
     status: r.status,
+    statusBasis: statusBasisOf(row),
+    statusText: describeStatus(row, definition),
     ...('previous_value' in r ? { previous: r.previous_value, lastYear: r.last_year_value } : {}),
     forecast: r.forecast,
     complete: r.complete,

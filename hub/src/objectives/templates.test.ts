@@ -16,6 +16,14 @@ const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const shipped = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'objectives');
 
 /** The shipped objective definitions (hub/objectives/*.yaml), on data whose answers are known. */
+/** Outdoor daily mean (°C) of each calendar month, January first. */
+const MONTH_TEMPERATURE = [5, 6, 9, 12, 15, 16, 20, 20, 17, 13, 8, 5];
+const calendarDays = (year: number, month: number) => new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+/** Length of a local month in Paris, in days: March loses an hour, October gains one. */
+const days = (year: number, month: number) => calendarDays(year, month) + (month === 2 ? -1 / 24 : month === 9 ? 1 / 24 : 0);
+/** Heating degree-days (base 18 °C) of a month. */
+const degreeDays = (year: number, month: number) => calendarDays(year, month) * Math.max(0, 18 - MONTH_TEMPERATURE[month]!);
+
 describe('the shipped objectives on known data', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let storage: Storage;
@@ -32,13 +40,13 @@ describe('the shipped objectives on known data', () => {
     return rows[0];
   }
 
-  /** Readings of one meter: `perMonth` kWh a month, read on the 15th at noon, from January 2019 to October 2026. */
-  function monthly(point: string, perMonth: (year: number) => number): Sample[] {
+  /** Readings of one meter: `perMonth` kWh in each month (0-based), read on the 15th at noon, from January 2019 to October 2026. */
+  function monthly(point: string, perMonth: (year: number, month: number) => number): Sample[] {
     const out: Sample[] = [];
     let reading = 0;
     for (let year = 2019; year <= 2026; year++) {
       for (let month = 0; month < 12 && (year < 2026 || month < 10); month++) {
-        reading += perMonth(year);
+        reading += perMonth(year, month);
         out.push({ point, time: Date.UTC(year, month, 15, 12), value: reading, quality: 'good' });
       }
     }
@@ -57,11 +65,13 @@ describe('the shipped objectives on known data', () => {
         SELECT s.id, b.key, b.name, b.usage, b.area, b.ref, b.lights FROM sites s, (VALUES
           ('hall', 'Hôtel de ville', 'town-hall', 2000.0, 2020, NULL), ('cabinet', 'Armoire d''éclairage; centre', 'technical', NULL, NULL, 500)
         ) AS b(key, name, usage, area, ref, lights);
-      -- A constant 8 °C from a weather service: 10 degree-days (base 18) a day.
-      INSERT INTO outdoor_temperatures (day, mean_c, source) SELECT d, 8, 'test' FROM generate_series('2019-01-01'::date, '2026-12-31'::date, '1 day') AS d;
+      -- Daily means from a weather service, the same every day of a month (MONTH_TEMPERATURE).
+      INSERT INTO outdoor_temperatures (day, mean_c, source)
+        SELECT d, (ARRAY[${MONTH_TEMPERATURE.join(', ')}])[extract(month FROM d)], 'test' FROM generate_series('2019-01-01'::date, '2026-12-31'::date, '1 day') AS d;
     `);
-    // The town hall: electricity 1,000 kWh a month, heat 3,000 in 2020 and 2,000 from 2025.
-    const hall = [...monthly('elec', () => 1000), ...monthly('heat', (y) => (y >= 2025 ? 2000 : 3000))];
+    // The town hall: electricity 40 kWh a day (a DST month has 30 23/24 or 31 1/24 days), heat 25
+    // kWh per degree-day until 2024 and 20 from 2025 (insulation).
+    const hall = [...monthly('elec', (y, m) => 40 * days(y, m)), ...monthly('heat', (y, m) => (y >= 2025 ? 20 : 25) * degreeDays(y, m))];
     const cabinet = monthly('lighting', (y) => (y >= 2025 ? 6000 : 10_000));
     for (const [gateway, building, samples, tags] of [
       ['gw-hall', 'hall', hall, { elec: ['elec', 'meter', 'energy'], heat: ['heat', 'meter', 'energy'] }],
@@ -105,19 +115,28 @@ describe('the shipped objectives on known data', () => {
     await db?.drop();
   });
 
-  it('energy per m² and degree-day: the meters of the month over the area and the degree-days', async () => {
-    // October 2026: 1,000 + 2,000 kWh, 2,000 m², 31 days × 10 degree-days; 2020's October: 4,000 kWh.
-    expect(await result('energy-per-m2-dd', 'building:hall', '2026-10')).toEqual({ value: 3000 / 2000 / 310, target: (4000 / 2000 / 310) * 0.9, status: 'green' });
+  it('energy per m², climate-normalised: the month as a year at 2,500 degree-days', async () => {
+    // The baseline of the 12 months to October 2026 is exact: 40 kWh a day, 20 kWh per degree-day.
+    // A year at 2,500 DJU: 40 × 365 + 20 × 2,500 = 64,600 kWh over 2,000 m². October 2020's
+    // baseline: 40 kWh a day, 25 kWh per degree-day: 40 × 365 + 25 × 2,500 = 77,100; target −10 %.
+    const r = await result('energy-per-m2-dd', 'building:hall', '2026-10');
+    expect(r.value).toBeCloseTo(64_600 / 2000, 9);
+    expect(r.target).toBeCloseTo((77_100 / 2000) * 0.9, 9);
+    expect(r.status).toBe('green');
+    // June gives the same value as January: only the heating share is normalised.
+    expect((await result('energy-per-m2-dd', 'building:hall', '2026-06')).value).toBeCloseTo(64_600 / 2000, 9);
     // The cabinet's lighting meter is an energy meter too, but it has no floor area: no value.
     expect(await result('energy-per-m2-dd', 'building:cabinet', '2026-10')).toMatchObject({ value: null, status: 'unknown' });
   });
 
   it('tertiary decree: the year normalised to 2,500 degree-days, against the trajectory from the reference year', async () => {
-    // 2025: 36,000 kWh, 3,650 degree-days; 2020 (reference, 366 days): 48,000 kWh, 3,660.
+    // 2025 (365 days, 2,239 DJU): 14,600 + 20 × 2,239 kWh; normalised: 14,600 + 20 × 2,500 = 64,600.
+    // 2020 (reference, 366 days): its base load 40 × 366 brought to 365 days, + 25 × 2,500 = 77,100.
     const r = await result('tertiary-decree', 'building:hall', '2025');
-    expect(r.value).toBeCloseTo((36000 * 2500) / 3650, 6);
-    expect(r.target).toBeCloseTo(((48000 * 2500) / 3660) * (1 - 0.2), 6); // 5 of 10 years to -40 %
-    expect(r.status).toBe('green');
+    expect(r.value).toBeCloseTo(64_600, 6);
+    expect(r.target).toBeCloseTo(77_100 * (1 - 0.2), 6); // 5 of 10 years to -40 %
+    // 64,600 is 4.7 % above 61,680: within the 5 % tolerance.
+    expect(r.status).toBe('amber');
   });
 
   it('public lighting: the energy of the month per light point, against 2020', async () => {
@@ -165,11 +184,17 @@ describe('the shipped objectives on known data', () => {
 
   it('exports the annual energy per building and energy for OPERAT', async () => {
     const csv = await operatExport(storage.pool, 'Europe/Paris', 2025);
-    expect(csv.split('\n')).toEqual([
-      'identifiant_batiment;nom;usage;surface_m2;annee;electricite_kwh;gaz_naturel_kwh;reseau_chaleur_kwh;autres_kwh;total_kwh',
-      'cabinet;"Armoire d\'éclairage; centre";technical;;2025;;;;72000;72000',
-      'hall;Hôtel de ville;town-hall;2000;2025;12000;;24000;0;36000',
+    const lines = csv.split('\n');
+    // 2025: 2,239 degree-days (403 + 336 + 279 + 180 + 93 + 60 + 30 + 155 + 300 + 403). The town
+    // hall: 40 × 365 = 14,600 kWh of electricity, 20 × 2,239 = 44,780 of heat; normalised,
+    // 14,600 + 20 × 2,500 = 64,600, on an exact baseline (R² 1, CV(RMSE) 0).
+    expect(lines).toEqual([
+      'identifiant_batiment;nom;usage;surface_m2;annee;electricite_kwh;gaz_naturel_kwh;reseau_chaleur_kwh;autres_kwh;total_kwh;dju_annee;dju_reference;total_kwh_corrige_climat;charge_de_base_kwh_par_jour;kwh_par_dju;r2;cv_rmse',
+      expect.stringMatching(/^cabinet;"Armoire d'éclairage; centre";technical;;2025;;;;72000;72000;2239;2500;\d+;[\d.]+;[\d.-]+;;0\.\d+$/),
+      'hall;Hôtel de ville;town-hall;2000;2025;14600;;44780;0;59380;2239;2500;64600;40.0;20.00;1.000;0.000',
       '',
     ]);
+    // The cabinet's lighting is 6,000 kWh every month: no variance for R² to explain (empty), and
+    // the baseline's CV(RMSE) says how far months of 28 to 31 days are from that constant.
   });
 });

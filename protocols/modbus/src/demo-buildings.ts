@@ -47,6 +47,10 @@ function point(
  * | gas-volume (school) | input 10 | uint32 ABCD | 0.01 m3 (scale 0.01 → m3) |
  * | indoor-temp | input 20 | int16 | 0.1 °C (scale 0.1) |
  * | outdoor-temp | input 21 | int16 | 0.1 °C (scale 0.1) |
+ *
+ * The meters' start values are where the hub's demo history (back to 2019, counted backwards
+ * from them) ends: they are large enough that no reading of that history is negative, and the
+ * heat meter's stays within its uint32 register (4,294,967 kWh) for years of simulation.
  */
 export const demoBuildings: readonly DemoBuilding[] = [
   {
@@ -60,7 +64,7 @@ export const demoBuildings: readonly DemoBuilding[] = [
         'kWh',
         ['heat', 'meter', 'energy'],
         { table: 'input', address: 10, type: 'uint32', order: 'ABCD', scale: 0.001 },
-        { kind: 'meter', startValue: 812_400, kWhPerHour: 65 },
+        { kind: 'meter', startValue: 2_812_400, kWhPerHour: 65 },
       ),
       ...temperatures(20.5),
     ],
@@ -69,7 +73,7 @@ export const demoBuildings: readonly DemoBuilding[] = [
     id: 'school',
     name: 'Jules Ferry school',
     points: [
-      ...electricity(386_020, 28),
+      ...electricity(1_386_020, 28),
       point(
         'gas-volume',
         'Natural gas, volume consumed',
