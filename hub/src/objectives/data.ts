@@ -45,6 +45,9 @@ export interface PointMonth {
   max: number;
   firstValue: number;
   lastValue: number;
+  /** Times (epoch ms) of the first and last samples: the readings nearest the month's boundaries. */
+  firstTime: number;
+  lastTime: number;
 }
 
 /** Service data of one metric, scope key and month. */
@@ -118,19 +121,34 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
   ).rows.map((r) => ({ id: Number(r.id), building: r.building, tags: new Set(r.tags) }));
 
   const pointMonths = new Map<number, Map<string, PointMonth>>();
-  // The month before the first, for meter deltas across the first boundary.
-  const before = (await pool.query<{ start: Date }>(`SELECT (($1::timestamptz AT TIME ZONE $2) - INTERVAL '1 month') AT TIME ZONE $2 AS start`, [from, timezone])).rows[0]!.start;
+  // The months before the first and after the last, for the readings on the far side of the
+  // range's boundaries that meter advances are interpolated from.
+  const around = (
+    await pool.query<{ before: Date; after: Date }>(
+      `SELECT (($1::timestamptz AT TIME ZONE $3) - INTERVAL '1 month') AT TIME ZONE $3 AS before, (($2::timestamptz AT TIME ZONE $3) + INTERVAL '1 month') AT TIME ZONE $3 AS after`,
+      [from, to, timezone],
+    )
+  ).rows[0]!;
   for (const r of (
-    await pool.query<{ point_id: string; month: string; n: string; sum: number; min: number; max: number; first_value: number; last_value: number }>(
-      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value
+    await pool.query<{ point_id: string; month: string; n: string; sum: number; min: number; max: number; first_value: number; last_value: number; first_time: Date; last_time: Date }>(
+      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value, first_time, last_time
          FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
-      [points.map((p) => p.id), before, to, timezone],
+      [points.map((p) => p.id), around.before, around.after, timezone],
     )
   ).rows) {
     const id = Number(r.point_id);
     let byMonth = pointMonths.get(id);
     if (!byMonth) pointMonths.set(id, (byMonth = new Map()));
-    byMonth.set(r.month, { n: Number(r.n), sum: r.sum, min: r.min, max: r.max, firstValue: r.first_value, lastValue: r.last_value });
+    byMonth.set(r.month, {
+      n: Number(r.n),
+      sum: r.sum,
+      min: r.min,
+      max: r.max,
+      firstValue: r.first_value,
+      lastValue: r.last_value,
+      firstTime: r.first_time.getTime(),
+      lastTime: r.last_time.getTime(),
+    });
   }
 
   const degreeDays = new Map<string, Map<number, Map<string, number>>>();

@@ -1,5 +1,5 @@
 import type { Formula, FormulaContext, PointAggregate, ServiceAggregate, Attribute } from './formula.js';
-import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData } from './data.js';
+import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData, PointMonth } from './data.js';
 import type { Level, ObjectiveDefinition, Target } from './model.js';
 
 /**
@@ -44,7 +44,17 @@ export interface Result {
   lastYear: number | null;
   /** Value expected at the end of a period in progress (see UnitData.forecastContext). Null once the period is over. */
   forecast: number | null;
+  /** Whether the period is over. */
   complete: boolean;
+  /** What the data leaves uncovered in the period so far (see Gaps); `dataComplete` when nothing. */
+  gaps: Gaps;
+  dataComplete: boolean;
+}
+
+/** What the data leaves uncovered in a period so far, collected while a formula is evaluated. */
+export interface Gaps {
+  /** Hours between a period's boundary and the nearest meter reading when no reading lies on the boundary's other side. */
+  unbracketedHours: number;
 }
 
 /** The units of an objective, its own level first, then each level below (for drill-down). */
@@ -121,15 +131,20 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
   const periods = periodsOf(definition.period, data.months);
   const now = options.now.getTime();
   const results: Result[] = [];
-  const valueCache = new Map<string, number | null>();
+  const valueCache = new Map<string, { value: number | null; gaps: Gaps }>();
   for (const unit of unitsOf(definition, data.buildings.values(), pointsByBuilding)) {
     const source = new UnitData(unit, data, pointsByBuilding);
-    const valueOf = (period: PeriodSpan | undefined): number | null => {
-      if (!period) return null;
+    const evaluated = (period: PeriodSpan): { value: number | null; gaps: Gaps } => {
       const key = `${unit.scope}|${period.key}`;
-      if (!valueCache.has(key)) valueCache.set(key, formula.evaluate(source.context(period.months, now)));
-      return valueCache.get(key)!;
+      let cached = valueCache.get(key);
+      if (!cached) {
+        const gaps: Gaps = { unbracketedHours: 0 };
+        cached = { value: formula.evaluate(source.context(period.months, now, gaps)), gaps };
+        valueCache.set(key, cached);
+      }
+      return cached;
     };
+    const valueOf = (period: PeriodSpan | undefined): number | null => (period ? evaluated(period).value : null);
     for (let i = 0; i < periods.length; i++) {
       const period = periods[i]!;
       // Every period that ends at or after the first month asked: a year in progress, and the last one.
@@ -138,7 +153,7 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
       const end = period.months.at(-1)!.end;
       if (start.getTime() > now) break;
       const complete = end.getTime() <= now;
-      const value = valueOf(period);
+      const { value, gaps } = evaluated(period);
       let forecast: number | null = null;
       if (!complete) {
         const context = source.forecastContext(period.months, now, monthsByKey);
@@ -160,6 +175,8 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
         lastYear: valueOf(shifted(period, -1, monthsByKey)),
         forecast,
         complete,
+        gaps,
+        dataComplete: gaps.unbracketedHours === 0,
       });
     }
   }
@@ -209,10 +226,10 @@ class UnitData {
   }
 
   /** The context of `months` so far: the value of a period, in progress or not. */
-  context(months: readonly Month[], now: number): FormulaContext {
+  context(months: readonly Month[], now: number, gaps?: Gaps): FormulaContext {
     const hours = months.reduce((h, m) => h + hoursElapsed(m, now), 0);
     return {
-      points: (fn, tags) => this.points(fn, tags, months, now),
+      points: (fn, tags) => this.points(fn, tags, months, now, gaps),
       service: (fn, metric) => this.service(fn, metric, months),
       attribute: (name) => this.attribute(name),
       degreeDays: (base) => this.degreeDays(base, months),
@@ -257,7 +274,40 @@ class UnitData {
     };
   }
 
-  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number): number | null {
+  /** Month keys in which each point has samples, in order. */
+  private readonly monthKeys = new Map<number, string[]>();
+
+  /**
+   * A meter's advance over `months` (consecutive), so far: its reading at each end of the
+   * period, interpolated linearly to the boundary (local midnight, wherever daylight saving
+   * puts it) between the last reading before it and the first at or after it. An end with
+   * readings on one side only is taken at the nearest reading, and the hours between that
+   * reading and the boundary are added to `gaps.unbracketedHours`; a period in progress ends at
+   * its last reading. Undefined when the meter has no reading in the period.
+   */
+  private advance(id: number, byMonth: ReadonlyMap<string, PointMonth>, months: readonly Month[], now: number, gaps?: Gaps): number | undefined {
+    let keys = this.monthKeys.get(id);
+    if (!keys) this.monthKeys.set(id, (keys = [...byMonth].filter(([, pm]) => pm.n > 0).map(([k]) => k).sort()));
+    const first = months[0]!;
+    const last = months.at(-1)!;
+    const startBefore = keys.findLast((k) => k < first.key);
+    const startAfter = keys.find((k) => k >= first.key);
+    if (startAfter === undefined || startAfter > last.key) return undefined;
+    const endBefore = keys.findLast((k) => k <= last.key)!;
+    const a = byMonth.get(startAfter)!;
+    const b = byMonth.get(endBefore)!;
+    let start = a.firstValue;
+    if (startBefore !== undefined) start = interpolate(byMonth.get(startBefore)!, a, first.start.getTime());
+    else if (gaps) gaps.unbracketedHours += (a.firstTime - first.start.getTime()) / 3_600_000;
+    if (last.end.getTime() > now) return b.lastValue - start;
+    const endAfter = keys.find((k) => k > last.key);
+    let end = b.lastValue;
+    if (endAfter !== undefined) end = interpolate(b, byMonth.get(endAfter)!, last.end.getTime());
+    else if (gaps) gaps.unbracketedHours += (last.end.getTime() - b.lastTime) / 3_600_000;
+    return end - start;
+  }
+
+  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number, gaps?: Gaps): number | null {
     const points = this.matching(tags);
     if (fn === 'count') return points.length;
     let n = 0;
@@ -270,12 +320,6 @@ class UnitData {
     for (const p of points) {
       const byMonth = this.data.pointMonths.get(p.id);
       if (!byMonth) continue;
-      let start: number | undefined;
-      let last: number | undefined;
-      // The reading a meter had when the period began: its last one in the month before (else
-      // its first in the period).
-      const previous = byMonth.get(previousMonthKey(months[0]!.key));
-      if (previous && previous.n > 0) start = previous.lastValue;
       for (const m of months) {
         const pm = byMonth.get(m.key);
         if (!pm || pm.n === 0) continue;
@@ -285,10 +329,8 @@ class UnitData {
         if (pm.min < min) min = pm.min;
         if (pm.max > max) max = pm.max;
         integral += (pm.sum / pm.n) * hoursElapsed(m, now);
-        if (start === undefined) start = pm.firstValue;
-        last = pm.lastValue;
       }
-      if (start !== undefined && last !== undefined) advance += last - start;
+      if (fn === 'delta') advance += this.advance(p.id, byMonth, months, now, gaps) ?? 0;
     }
     if (!any) return null;
     switch (fn) {
@@ -358,7 +400,8 @@ class UnitData {
   }
 }
 
-function previousMonthKey(key: string): string {
-  const [y, m] = key.split('-').map(Number) as [number, number];
-  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+/** A meter's reading at `at`, on the straight line from the last reading of `before` to the first of `after`. */
+function interpolate(before: PointMonth, after: PointMonth, at: number): number {
+  if (after.firstTime <= at) return after.firstValue;
+  return before.lastValue + ((after.firstValue - before.lastValue) * (at - before.lastTime)) / (after.firstTime - before.lastTime);
 }
