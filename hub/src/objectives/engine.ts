@@ -51,10 +51,43 @@ export interface Result {
   dataComplete: boolean;
 }
 
-/** What the data leaves uncovered in a period so far, collected while a formula is evaluated. */
+/** What the data leaves uncovered in a period so far. */
 export interface Gaps {
+  /**
+   * Local days gone by in the period on which a point the formula reads by sum, avg, min, max
+   * or integral, or the outdoor temperature of its degree-days, has no sample. A meter's
+   * advance (delta) needs readings around the period's ends only (see unbracketedHours): it
+   * is interpolated across days without readings.
+   */
+  missingDays: number;
   /** Hours between a period's boundary and the nearest meter reading when no reading lies on the boundary's other side. */
   unbracketedHours: number;
+}
+
+/** Gaps as a formula's evaluation collects them: per month, the days every source read has data (bit d − 1 for day d). */
+interface GapCollector {
+  unbracketedHours: number;
+  covered: Map<string, number>;
+}
+
+function cover(gaps: GapCollector | undefined, month: string, days: number): void {
+  if (gaps) gaps.covered.set(month, (gaps.covered.get(month) ?? ALL_DAYS) & days);
+}
+
+const ALL_DAYS = 0x7fffffff;
+
+/** Days of `months` gone by at `now` that a source read lacks. */
+function missingDays(gaps: GapCollector, months: readonly Month[], now: number): number {
+  let missing = 0;
+  for (const m of months) {
+    const covered = gaps.covered.get(m.key);
+    if (covered === undefined) continue;
+    m.dayStarts.forEach((start, i) => {
+      const end = m.dayStarts[i + 1] ?? m.end.getTime();
+      if (end <= now && !(covered & (1 << i))) missing++;
+    });
+  }
+  return missing;
 }
 
 /** The units of an objective, its own level first, then each level below (for drill-down). */
@@ -138,8 +171,9 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
       const key = `${unit.scope}|${period.key}`;
       let cached = valueCache.get(key);
       if (!cached) {
-        const gaps: Gaps = { unbracketedHours: 0 };
-        cached = { value: formula.evaluate(source.context(period.months, now, gaps)), gaps };
+        const collector: GapCollector = { unbracketedHours: 0, covered: new Map() };
+        const value = formula.evaluate(source.context(period.months, now, collector));
+        cached = { value, gaps: { missingDays: missingDays(collector, period.months, now), unbracketedHours: collector.unbracketedHours } };
         valueCache.set(key, cached);
       }
       return cached;
@@ -176,7 +210,7 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
         forecast,
         complete,
         gaps,
-        dataComplete: gaps.unbracketedHours === 0,
+        dataComplete: gaps.missingDays === 0 && gaps.unbracketedHours === 0,
       });
     }
   }
@@ -226,13 +260,13 @@ class UnitData {
   }
 
   /** The context of `months` so far: the value of a period, in progress or not. */
-  context(months: readonly Month[], now: number, gaps?: Gaps): FormulaContext {
+  context(months: readonly Month[], now: number, gaps?: GapCollector): FormulaContext {
     const hours = months.reduce((h, m) => h + hoursElapsed(m, now), 0);
     return {
       points: (fn, tags) => this.points(fn, tags, months, now, gaps),
       service: (fn, metric) => this.service(fn, metric, months),
       attribute: (name) => this.attribute(name),
-      degreeDays: (base) => this.degreeDays(base, months),
+      degreeDays: (base) => this.degreeDays(base, months, gaps),
       openingHours: () => this.service('sum', 'opening.hours', months),
       periodHours: () => hours,
     };
@@ -285,7 +319,7 @@ class UnitData {
    * reading and the boundary are added to `gaps.unbracketedHours`; a period in progress ends at
    * its last reading. Undefined when the meter has no reading in the period.
    */
-  private advance(id: number, byMonth: ReadonlyMap<string, PointMonth>, months: readonly Month[], now: number, gaps?: Gaps): number | undefined {
+  private advance(id: number, byMonth: ReadonlyMap<string, PointMonth>, months: readonly Month[], now: number, gaps?: GapCollector): number | undefined {
     let keys = this.monthKeys.get(id);
     if (!keys) this.monthKeys.set(id, (keys = [...byMonth].filter(([, pm]) => pm.n > 0).map(([k]) => k).sort()));
     const first = months[0]!;
@@ -307,7 +341,7 @@ class UnitData {
     return end - start;
   }
 
-  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number, gaps?: Gaps): number | null {
+  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number, gaps?: GapCollector): number | null {
     const points = this.matching(tags);
     if (fn === 'count') return points.length;
     let n = 0;
@@ -319,9 +353,13 @@ class UnitData {
     let any = false;
     for (const p of points) {
       const byMonth = this.data.pointMonths.get(p.id);
-      if (!byMonth) continue;
+      if (!byMonth) {
+        if (fn !== 'delta') for (const m of months) cover(gaps, m.key, 0);
+        continue;
+      }
       for (const m of months) {
         const pm = byMonth.get(m.key);
+        if (fn !== 'delta') cover(gaps, m.key, pm?.days ?? 0);
         if (!pm || pm.n === 0) continue;
         any = true;
         n += pm.n;
@@ -384,9 +422,11 @@ class UnitData {
   }
 
   /** Heating degree-days of the unit's own sensor (a building's), else the city's. */
-  private degreeDays(base: number, months: readonly Month[]): number | null {
+  private degreeDays(base: number, months: readonly Month[], gaps?: GapCollector): number | null {
     const own = this.unit.level === 'building' ? this.data.degreeDays.get(this.unit.scope)?.get(base) : undefined;
     const byMonth = own ?? this.data.degreeDays.get('city')?.get(base);
+    const days = this.data.degreeDayDays.get(own ? this.unit.scope : 'city');
+    for (const m of months) cover(gaps, m.key, days?.get(m.key) ?? 0);
     if (!byMonth) return null;
     let total = 0;
     let any = false;
