@@ -74,13 +74,24 @@ describe('calendar-exact objectives', () => {
     // 30 September 22:00 UTC to 31 October 23:00 UTC: 745 hours, 7,450 kWh. From the last
     // reading before each boundary (30 September and 31 October, 18:00 UTC) it would be 744.
     const origin = Date.UTC(2026, 8, 28);
-    await write({ 'm.elec': METER }, every('m.elec', 6 * HOUR, origin, Date.UTC(2026, 10, 3), (t) => (10 * (t - origin)) / HOUR));
+    // A heat meter read on 15 September and 15 November only (00:00 UTC, 61 days apart),
+    // advancing 1,464 kWh between: 1 kWh an hour, 745 in October, though it has no October
+    // reading.
+    await write({ 'm.elec': METER, 'm.heat': HEAT }, [
+      ...every('m.elec', 6 * HOUR, origin, Date.UTC(2026, 10, 3), (t) => (10 * (t - origin)) / HOUR),
+      { point: 'm.heat', time: Date.UTC(2026, 8, 15), value: 0, quality: 'good' },
+      { point: 'm.heat', time: Date.UTC(2026, 10, 15), value: 1464, quality: 'good' },
+    ]);
     const objectives = new Objectives({ pool: storage.pool, timezone: TZ });
     await objectives.define(objectiveDefinition({ key: 'elec' }), 'test');
-    await objectives.evaluate({ fromMonth: '2026-10', now: new Date(Date.UTC(2026, 11, 15)), keys: ['elec'] });
+    await objectives.define(objectiveDefinition({ key: 'heat', formula: 'delta("heat meter energy")' }), 'test');
+    await objectives.evaluate({ fromMonth: '2026-10', now: new Date(Date.UTC(2026, 11, 15)), keys: ['elec', 'heat'] });
     const october = await result('elec', '2026-10');
     expect(october.value).toBeCloseTo(7450, 9);
     expect(october).toMatchObject({ missing_days: 0, unbracketed_hours: 0 });
+    const heat = await result('heat', '2026-10');
+    expect(heat.value).toBeCloseTo(745, 9);
+    expect(heat).toMatchObject({ missing_days: 0, unbracketed_hours: 0 });
   });
 
   it('counts a leap year exactly, and says how many hours no reading brackets', async () => {

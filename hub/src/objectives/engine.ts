@@ -314,31 +314,49 @@ class UnitData {
   /**
    * A meter's advance over `months` (consecutive), so far: its reading at each end of the
    * period, interpolated linearly to the boundary (local midnight, wherever daylight saving
-   * puts it) between the last reading before it and the first at or after it. An end with
-   * readings on one side only is taken at the nearest reading, and the hours between that
-   * reading and the boundary are added to `gaps.unbracketedHours`; a period in progress ends at
-   * its last reading. Undefined when the meter has no reading in the period.
+   * puts it) between the last reading before it and the first at or after it, even when both
+   * lie outside the period. An end with readings on one side only is taken at the nearest
+   * reading, and the hours between that reading and the boundary (at most the period's) are
+   * added to `gaps.unbracketedHours`; a period in progress ends at its last reading.
+   * Undefined when the meter has no reading at or after the period's start.
    */
   private advance(id: number, byMonth: ReadonlyMap<string, PointMonth>, months: readonly Month[], now: number, gaps?: GapCollector): number | undefined {
     let keys = this.monthKeys.get(id);
     if (!keys) this.monthKeys.set(id, (keys = [...byMonth].filter(([, pm]) => pm.n > 0).map(([k]) => k).sort()));
     const first = months[0]!;
     const last = months.at(-1)!;
-    const startBefore = keys.findLast((k) => k < first.key);
-    const startAfter = keys.find((k) => k >= first.key);
-    if (startAfter === undefined || startAfter > last.key) return undefined;
-    const endBefore = keys.findLast((k) => k <= last.key)!;
-    const a = byMonth.get(startAfter)!;
-    const b = byMonth.get(endBefore)!;
-    let start = a.firstValue;
-    if (startBefore !== undefined) start = interpolate(byMonth.get(startBefore)!, a, first.start.getTime());
-    else if (gaps) gaps.unbracketedHours += (a.firstTime - first.start.getTime()) / 3_600_000;
-    if (last.end.getTime() > now) return b.lastValue - start;
-    const endAfter = keys.find((k) => k > last.key);
-    let end = b.lastValue;
-    if (endAfter !== undefined) end = interpolate(b, byMonth.get(endAfter)!, last.end.getTime());
-    else if (gaps) gaps.unbracketedHours += (last.end.getTime() - b.lastTime) / 3_600_000;
-    return end - start;
+    const periodHours = months.reduce((h, m) => h + hoursElapsed(m, now), 0);
+    let unbracketed = 0;
+    /** The reading at `at` from the months before (`beforeKey`) and at or after it (`afterKey`). */
+    const readingAt = (beforeKey: string | undefined, afterKey: string | undefined, at: number): number | undefined => {
+      const before = beforeKey === undefined ? undefined : byMonth.get(beforeKey)!;
+      const after = afterKey === undefined ? undefined : byMonth.get(afterKey)!;
+      if (before && after) return interpolate(before, after, at);
+      if (after) unbracketed += (after.firstTime - at) / 3_600_000;
+      if (before) unbracketed += (at - before.lastTime) / 3_600_000;
+      return after?.firstValue ?? before?.lastValue;
+    };
+    const since = keys.find((k) => k >= first.key);
+    // No reading since the period began: nothing is known of it.
+    if (since === undefined) return undefined;
+    const start = readingAt(
+      keys.findLast((k) => k < first.key),
+      since,
+      first.start.getTime(),
+    );
+    let end: number | undefined;
+    if (last.end.getTime() > now) {
+      const latest = keys.findLast((k) => k <= last.key);
+      end = latest === undefined ? undefined : byMonth.get(latest)!.lastValue;
+    } else {
+      end = readingAt(
+        keys.findLast((k) => k <= last.key),
+        keys.find((k) => k > last.key),
+        last.end.getTime(),
+      );
+    }
+    if (gaps) gaps.unbracketedHours += Math.min(unbracketed, periodHours);
+    return start === undefined || end === undefined ? undefined : end - start;
   }
 
   private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number, gaps?: GapCollector): number | null {
@@ -368,7 +386,14 @@ class UnitData {
         if (pm.max > max) max = pm.max;
         integral += (pm.sum / pm.n) * hoursElapsed(m, now);
       }
-      if (fn === 'delta') advance += this.advance(p.id, byMonth, months, now, gaps) ?? 0;
+      if (fn === 'delta') {
+        // A meter read before and after the period but not in it still advanced over it.
+        const advanced = this.advance(p.id, byMonth, months, now, gaps);
+        if (advanced !== undefined) {
+          any = true;
+          advance += advanced;
+        }
+      }
     }
     if (!any) return null;
     switch (fn) {
