@@ -8,6 +8,7 @@ import { Storage } from './storage/storage.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import { ConfigFileError, silentLogger } from '@citypilot/sdk';
 import { runDemo } from './demo.js';
+import { DEGREE_DAY_METHODS, type DegreeDayMethod } from './objectives/data.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 import { operatExport } from './objectives/operat.js';
@@ -64,6 +65,8 @@ Hub environment:
   CITYPILOT_CONFIG_BUCKET  key-value bucket of the gateways' configurations (default citypilot-config)
   CITYPILOT_TIMESCALE  auto (default) or off
   CITYPILOT_TIMEZONE  the city's time zone for rollups (default Europe/Paris; fixed once rollups exist)
+  CITYPILOT_DEGREE_DAYS  how a day's degree-days are computed: mean (of the day's readings, default)
+                    or min-max ((Tmin + Tmax) / 2, as Météo-France)
   CITYPILOT_COMPRESS_AFTER  age at which TimescaleDB compresses samples (default 7 days)
   CITYPILOT_RETENTION_SAMPLES, CITYPILOT_RETENTION_HOUR, CITYPILOT_RETENTION_DAY, CITYPILOT_RETENTION_MONTH
                     how long raw samples and hourly, daily, monthly rollups are kept: a PostgreSQL
@@ -191,9 +194,20 @@ function requireDatabaseUrl(io: CliIo): string | undefined {
   return url;
 }
 
+/** CITYPILOT_DEGREE_DAYS, checked: undefined (the default) or a method; an error said on `io` otherwise. */
+function degreeDayMethodFromEnv(io: CliIo): { method?: DegreeDayMethod } | undefined {
+  const text = process.env.CITYPILOT_DEGREE_DAYS;
+  if (text === undefined || text === '') return {};
+  if ((DEGREE_DAY_METHODS as readonly string[]).includes(text)) return { method: text as DegreeDayMethod };
+  io.err(`CITYPILOT_DEGREE_DAYS: ${JSON.stringify(text)} is not a degree-day method; expected one of ${DEGREE_DAY_METHODS.join(', ')}`);
+  return undefined;
+}
+
 async function runHub(io: CliIo): Promise<number> {
   const databaseUrl = requireDatabaseUrl(io);
   if (!databaseUrl) return 2;
+  const degreeDays = degreeDayMethodFromEnv(io);
+  if (!degreeDays) return 2;
   const env = process.env;
   const logger = createLogger('citypilot-hub');
   const limits: Record<string, number | undefined> = {};
@@ -220,6 +234,7 @@ async function runHub(io: CliIo): Promise<number> {
       ingestWorkers: env.HUB_INGEST_WORKERS ? Number(env.HUB_INGEST_WORKERS) : undefined,
       timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
       timezone: env.CITYPILOT_TIMEZONE,
+      degreeDayMethod: degreeDays.method,
       lifecycle: lifecycleFromEnv(env),
       api: {
         rateLimits: {
@@ -319,10 +334,12 @@ async function objectivesCommand(args: readonly string[], io: CliIo): Promise<nu
 async function withObjectives(io: CliIo, run: (objectives: Objectives, timezone: string, storage: Storage) => Promise<void>): Promise<number> {
   const databaseUrl = requireDatabaseUrl(io);
   if (!databaseUrl) return 2;
+  const degreeDays = degreeDayMethodFromEnv(io);
+  if (!degreeDays) return 2;
   // Quiet: `operat` writes its CSV on standard output.
   const storage = await Storage.open({ databaseUrl, logger: silentLogger, timezone: process.env.CITYPILOT_TIMEZONE });
   try {
-    await run(new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone }), storage.rollups.timezone, storage);
+    await run(new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone, degreeDayMethod: degreeDays.method }), storage.rollups.timezone, storage);
     return 0;
   } finally {
     await storage.close();

@@ -10,7 +10,7 @@ import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 import { Objectives, type StatusChange } from './objectives/objectives.js';
 import { ObjectiveSchedule } from './objectives/schedule.js';
-import { serviceDataReader } from './objectives/data.js';
+import { serviceDataReader, type DegreeDayMethod } from './objectives/data.js';
 import { ServiceData } from './service-data/index.js';
 
 export interface HubOptions {
@@ -32,6 +32,8 @@ export interface HubOptions {
   lifecycle?: LifecycleOptions;
   /** How often the objectives are evaluated again (ms). Default 5 minutes. */
   objectivesEveryMs?: number;
+  /** How the objectives' degree-days are computed (see DegreeDayMethod). Default `mean`. */
+  degreeDayMethod?: DegreeDayMethod;
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
   api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy'>;
 }
@@ -81,6 +83,7 @@ export class Hub {
       const objectives = new Objectives({
         pool: storage.pool,
         timezone,
+        degreeDayMethod: options.degreeDayMethod,
         services: serviceDataReader(serviceData),
         onStatusChanges: (changes: StatusChange[]) => {
           for (const change of changes) connection.publish(objectiveStatusSubject(names.prefix), JSON.stringify(change));

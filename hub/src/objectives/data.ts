@@ -41,7 +41,18 @@ export interface Month {
   end: Date;
   /** Real length: 743 or 745 hours in the months of a daylight-saving change. */
   hours: number;
+  /** Start (epoch ms) of each local day of the month, in order. */
+  dayStarts: number[];
 }
+
+/**
+ * How a day's heating degree-days are computed from its outdoor temperatures: `mean`, base
+ * minus the mean of the day's readings; `min-max`, base minus (Tmin + Tmax) / 2, as
+ * Météo-France computes its DJU. Either is floored at 0. Imported daily temperatures are means.
+ */
+export type DegreeDayMethod = 'mean' | 'min-max';
+
+export const DEGREE_DAY_METHODS: readonly DegreeDayMethod[] = ['mean', 'min-max'];
 
 /** A point's numeric samples in one month (from the monthly rollup). */
 export interface PointMonth {
@@ -51,6 +62,11 @@ export interface PointMonth {
   max: number;
   firstValue: number;
   lastValue: number;
+  /** Times (epoch ms) of the first and last samples: the readings nearest the month's boundaries. */
+  firstTime: number;
+  lastTime: number;
+  /** Local days of the month with samples: bit d − 1 for day d. */
+  days: number;
 }
 
 /** Service data of one metric, scope key and month. */
@@ -74,8 +90,14 @@ export interface ObjectiveData {
   points: CatalogPoint[];
   /** Monthly rollups by point id, then month key. */
   pointMonths: Map<number, Map<string, PointMonth>>;
-  /** Heating degree-days: `building:<key>` (buildings with an outdoor sensor) or `city` → base (°C) → month → degree-days. */
+  /**
+   * Heating degree-days: `building:<key>` (buildings with an outdoor sensor) or `city` → base
+   * (°C) → month → degree-days. The day holding `LoadRequest.now` counts for the share of its
+   * hours gone by, later days not at all.
+   */
   degreeDays: Map<string, Map<number, Map<string, number>>>;
+  /** Local days with an outdoor temperature, per degree-day scope and month (bit d − 1 for day d). */
+  degreeDayDays: Map<string, Map<string, number>>;
   /** Service data: metric → scope (`city`, `site:<key>`, `building:<key>`) → month → values. */
   services: Map<string, Map<string, Map<string, ServiceMonth>>>;
   /** What meters.ts had to decide for the operator (several main meters, none declared). */
@@ -91,18 +113,24 @@ export interface LoadRequest {
   serviceMetrics: readonly string[];
   /** Bases (°C) of the heating degree-days formulas ask for. */
   degreeDayBases: readonly number[];
+  /** Default `mean`. */
+  degreeDayMethod?: DegreeDayMethod;
+  /** The evaluation's time: degree-days of the day holding it are prorated by its hours gone by, later days left out. Default: none left out. */
+  now?: Date;
 }
 
 /** Loads what `request` needs in five queries, whatever the number of buildings and months. */
 export async function loadObjectiveData(pool: pg.Pool, timezone: string, request: LoadRequest, services?: ServiceDataReader): Promise<ObjectiveData> {
   const months = (
-    await pool.query<{ key: string; start: Date; end: Date; hours: number }>(
+    await pool.query<{ key: string; start: Date; end: Date; hours: number; day_starts: number[] }>(
       `SELECT to_char(d, 'YYYY-MM') AS key, d AT TIME ZONE $3 AS start, (d + INTERVAL '1 month') AT TIME ZONE $3 AS end,
-              extract(epoch FROM ((d + INTERVAL '1 month') AT TIME ZONE $3) - (d AT TIME ZONE $3)) / 3600 AS hours
+              extract(epoch FROM ((d + INTERVAL '1 month') AT TIME ZONE $3) - (d AT TIME ZONE $3)) / 3600 AS hours,
+              ARRAY(SELECT extract(epoch FROM day AT TIME ZONE $3)::float8 * 1000
+                      FROM generate_series(d, d + INTERVAL '1 month' - INTERVAL '1 day', INTERVAL '1 day') AS day) AS day_starts
          FROM generate_series(($1 || '-01')::timestamp, ($2 || '-01')::timestamp, INTERVAL '1 month') AS d`,
       [request.firstMonth, request.lastMonth, timezone],
     )
-  ).rows.map((r) => ({ ...r, hours: Number(r.hours) }));
+  ).rows.map((r) => ({ key: r.key, start: r.start, end: r.end, hours: Number(r.hours), dayStarts: r.day_starts.map(Number) }));
   const from = months[0]!.start;
   const to = months.at(-1)!.end;
 
@@ -135,35 +163,77 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
   }
 
   const pointMonths = new Map<number, Map<string, PointMonth>>();
-  // The month before the first, for meter deltas across the first boundary.
-  const before = (await pool.query<{ start: Date }>(`SELECT (($1::timestamptz AT TIME ZONE $2) - INTERVAL '1 month') AT TIME ZONE $2 AS start`, [from, timezone])).rows[0]!.start;
+  // The months before the first and after the last, for the readings on the far side of the
+  // range's boundaries that meter advances are interpolated from.
+  const around = (
+    await pool.query<{ before: Date; after: Date }>(
+      `SELECT (($1::timestamptz AT TIME ZONE $3) - INTERVAL '1 month') AT TIME ZONE $3 AS before, (($2::timestamptz AT TIME ZONE $3) + INTERVAL '1 month') AT TIME ZONE $3 AS after`,
+      [from, to, timezone],
+    )
+  ).rows[0]!;
   for (const r of (
-    await pool.query<{ point_id: string; month: string; n: string; sum: number; min: number; max: number; first_value: number; last_value: number }>(
-      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value
+    await pool.query<{ point_id: string; month: string; n: string; sum: number; min: number; max: number; first_value: number; last_value: number; first_time: Date; last_time: Date }>(
+      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value, first_time, last_time
          FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
-      [points.map((p) => p.id), before, to, timezone],
+      [points.map((p) => p.id), around.before, around.after, timezone],
     )
   ).rows) {
     const id = Number(r.point_id);
     let byMonth = pointMonths.get(id);
     if (!byMonth) pointMonths.set(id, (byMonth = new Map()));
-    byMonth.set(r.month, { n: Number(r.n), sum: r.sum, min: r.min, max: r.max, firstValue: r.first_value, lastValue: r.last_value });
+    byMonth.set(r.month, {
+      n: Number(r.n),
+      sum: r.sum,
+      min: r.min,
+      max: r.max,
+      firstValue: r.first_value,
+      lastValue: r.last_value,
+      firstTime: r.first_time.getTime(),
+      lastTime: r.last_time.getTime(),
+      days: 0,
+    });
+  }
+  for (const r of (
+    await pool.query<{ point_id: string; month: string; days: number }>(
+      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
+         FROM rollup_day WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 GROUP BY 1, 2`,
+      [points.map((p) => p.id), from, to, timezone],
+    )
+  ).rows) {
+    const pm = pointMonths.get(Number(r.point_id))?.get(r.month);
+    if (pm) pm.days = r.days;
   }
 
   const degreeDays = new Map<string, Map<number, Map<string, number>>>();
+  const degreeDayDays = new Map<string, Map<string, number>>();
   if (request.degreeDayBases.length) {
+    const method = request.degreeDayMethod ?? 'mean';
+    if (!DEGREE_DAY_METHODS.includes(method)) throw new RangeError(`degreeDayMethod: ${String(method)} is not one of ${DEGREE_DAY_METHODS.join(', ')}`);
+    const now = request.now ?? null;
     const outdoor = points.filter((p) => OUTDOOR_TEMPERATURE_TAGS.every((t) => p.tags.has(t)));
     // Heating degree-days of each outdoor sensor per month and base: the sum over its days of
-    // max(0, base − daily mean). Grouped per sensor first, without joins, then averaged here: a
-    // building's degree-days are the mean of its sensors', the city's the mean of all sensors'.
-    const { rows } = await pool.query<{ point_id: string; month: string; base: number; dd: number }>(
-      `SELECT point_id, to_char(m AT TIME ZONE $4, 'YYYY-MM') AS month, base, dd FROM (
-         SELECT point_id, date_trunc('month', bucket, $4) AS m, base, sum(greatest(0, base - sum / n)) AS dd
+    // max(0, base − the day's temperature), the day holding `now` weighted by its share of hours
+    // gone by (so that the rest of the month is forecast at the pace of the hours, as
+    // everything else), later days left out. Grouped per sensor first, without joins, then
+    // averaged here: a building's degree-days are the mean of its sensors', the city's the mean
+    // of all sensors'.
+    const { rows } = await pool.query<{ point_id: string; month: string; base: number; dd: number; days: number }>(
+      `SELECT point_id, to_char(m AT TIME ZONE $4, 'YYYY-MM') AS month, base, dd, days FROM (
+         SELECT point_id, date_trunc('month', bucket, $4) AS m, base,
+                sum(greatest(0, base - CASE WHEN $6 = 'min-max' THEN (min + max) / 2 ELSE sum / n END)
+                    * least(1, extract(epoch FROM coalesce($7::timestamptz, 'infinity') - bucket)
+                               / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket))) AS dd,
+                bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
            FROM rollup_day, unnest($5::float8[]) AS base
-          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0
+          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 AND bucket < coalesce($7::timestamptz, 'infinity')
           GROUP BY 1, 2, 3) AS per_sensor`,
-      [outdoor.map((p) => p.id), from, to, timezone, request.degreeDayBases],
+      [outdoor.map((p) => p.id), from, to, timezone, request.degreeDayBases, method, now],
     );
+    const addDays = (scope: string, month: string, days: number) => {
+      let byMonth = degreeDayDays.get(scope);
+      if (!byMonth) degreeDayDays.set(scope, (byMonth = new Map()));
+      byMonth.set(month, (byMonth.get(month) ?? 0) | days);
+    };
     const buildingOf = new Map(outdoor.map((p) => [p.id, p.building]));
     /** scope → base → month → [sum of sensors' degree-days, sensors]. */
     const sums = new Map<string, Map<number, Map<string, [number, number]>>>();
@@ -178,16 +248,28 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     for (const r of rows) {
       add(`building:${buildingOf.get(Number(r.point_id))}`, r.base, r.month, r.dd);
       add('city', r.base, r.month, r.dd);
+      addDays(`building:${buildingOf.get(Number(r.point_id))}`, r.month, r.days);
+      addDays('city', r.month, r.days);
     }
     // Daily means imported from a weather service stand in for the months no sensor measured.
-    const imported = await pool.query<{ month: string; base: number; dd: number }>(
-      `SELECT to_char(day, 'YYYY-MM') AS month, base, sum(greatest(0, base - mean_c)) AS dd
+    const imported = await pool.query<{ month: string; base: number; dd: number; days: number }>(
+      `SELECT to_char(day, 'YYYY-MM') AS month, base,
+              sum(greatest(0, base - mean_c)
+                  * least(1, extract(epoch FROM coalesce($5::timestamptz, 'infinity') - (day::timestamp AT TIME ZONE $4))
+                             / extract(epoch FROM ((day::timestamp + INTERVAL '1 day') AT TIME ZONE $4) - (day::timestamp AT TIME ZONE $4)))) AS dd,
+              bit_or(1 << (extract(day FROM day)::int - 1)) AS days
          FROM outdoor_temperatures, unnest($3::float8[]) AS base
         WHERE day >= ($1::timestamptz AT TIME ZONE $4)::date AND day < ($2::timestamptz AT TIME ZONE $4)::date
+          AND day::timestamp AT TIME ZONE $4 < coalesce($5::timestamptz, 'infinity')
         GROUP BY 1, 2`,
-      [from, to, request.degreeDayBases, timezone],
+      [from, to, request.degreeDayBases, timezone, now],
     );
-    for (const r of imported.rows) if (!sums.get('city')?.get(r.base)?.has(r.month)) add('city', r.base, r.month, r.dd);
+    const measured = new Set(rows.map((r) => r.month));
+    for (const r of imported.rows) {
+      if (measured.has(r.month)) continue;
+      add('city', r.base, r.month, r.dd);
+      addDays('city', r.month, r.days);
+    }
     for (const [scope, byBase] of sums) {
       degreeDays.set(scope, new Map([...byBase].map(([base, byMonth]) => [base, new Map([...byMonth].map(([month, [sum, n]]) => [month, sum / n]))])));
     }
@@ -203,7 +285,7 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       byMonth.set(r.month, { sum: r.sum, min: r.min, max: r.max, count: r.count });
     }
   }
-  return { timezone, months, buildings, points, pointMonths, degreeDays, services: serviceMap, meterWarnings: resolved.warnings };
+  return { timezone, months, buildings, points, pointMonths, degreeDays, degreeDayDays, services: serviceMap, meterWarnings: resolved.warnings };
 }
 
 export type { Attribute, PointAggregate, ServiceAggregate };

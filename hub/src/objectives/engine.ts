@@ -1,6 +1,6 @@
 import type { Formula, FormulaContext, PointAggregate, ServiceAggregate, Attribute } from './formula.js';
 import { fitDegreeDayModel, MIN_BASELINE_PERIODS, normaliseToClimate, type BaselineObservation, type DegreeDayModel } from './baseline.js';
-import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData } from './data.js';
+import type { CatalogBuilding, CatalogPoint, Month, ObjectiveData, PointMonth } from './data.js';
 import type { Level, ObjectiveDefinition, Target } from './model.js';
 import { kWhPerUnit } from './meters.js';
 
@@ -55,7 +55,50 @@ export interface Result {
   lastYear: number | null;
   /** Value expected at the end of a period in progress (see UnitData.forecastContext). Null once the period is over. */
   forecast: number | null;
+  /** Whether the period is over. */
   complete: boolean;
+  /** What the data leaves uncovered in the period so far (see Gaps); `dataComplete` when nothing. */
+  gaps: Gaps;
+  dataComplete: boolean;
+}
+
+/** What the data leaves uncovered in a period so far. */
+export interface Gaps {
+  /**
+   * Local days gone by in the period on which a point the formula reads by sum, avg, min, max
+   * or integral, or the outdoor temperature of its degree-days, has no sample. A meter's
+   * advance (delta) needs readings around the period's ends only (see unbracketedHours): it
+   * is interpolated across days without readings.
+   */
+  missingDays: number;
+  /** Hours between a period's boundary and the nearest meter reading when no reading lies on the boundary's other side. */
+  unbracketedHours: number;
+}
+
+/** Gaps as a formula's evaluation collects them: per month, the days every source read has data (bit d − 1 for day d). */
+interface GapCollector {
+  unbracketedHours: number;
+  covered: Map<string, number>;
+}
+
+function cover(gaps: GapCollector | undefined, month: string, days: number): void {
+  if (gaps) gaps.covered.set(month, (gaps.covered.get(month) ?? ALL_DAYS) & days);
+}
+
+const ALL_DAYS = 0x7fffffff;
+
+/** Days of `months` gone by at `now` that a source read lacks. */
+function missingDays(gaps: GapCollector, months: readonly Month[], now: number): number {
+  let missing = 0;
+  for (const m of months) {
+    const covered = gaps.covered.get(m.key);
+    if (covered === undefined) continue;
+    m.dayStarts.forEach((start, i) => {
+      const end = m.dayStarts[i + 1] ?? m.end.getTime();
+      if (end <= now && !(covered & (1 << i))) missing++;
+    });
+  }
+  return missing;
 }
 
 /** The units of an objective, its own level first, then each level below (for drill-down). */
@@ -165,15 +208,21 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
   const periods = periodsOf(definition.period, data.months);
   const now = options.now.getTime();
   const results: Result[] = [];
-  const valueCache = new Map<string, number | null>();
+  const valueCache = new Map<string, { value: number | null; gaps: Gaps }>();
   for (const unit of unitsOf(definition, data.buildings.values(), pointsByBuilding)) {
     const source = new UnitData(unit, data, pointsByBuilding);
-    const valueOf = (period: PeriodSpan | undefined): number | null => {
-      if (!period) return null;
+    const evaluated = (period: PeriodSpan): { value: number | null; gaps: Gaps } => {
       const key = `${unit.scope}|${period.key}`;
-      if (!valueCache.has(key)) valueCache.set(key, formula.evaluate(source.context(period.months, now)));
-      return valueCache.get(key)!;
+      let cached = valueCache.get(key);
+      if (!cached) {
+        const collector: GapCollector = { unbracketedHours: 0, covered: new Map() };
+        const value = formula.evaluate(source.context(period.months, now, collector));
+        cached = { value, gaps: { missingDays: missingDays(collector, period.months, now), unbracketedHours: collector.unbracketedHours } };
+        valueCache.set(key, cached);
+      }
+      return cached;
     };
+    const valueOf = (period: PeriodSpan | undefined): number | null => (period ? evaluated(period).value : null);
     for (let i = 0; i < periods.length; i++) {
       const period = periods[i]!;
       // Every period that ends at or after the first month asked: a year in progress, and the last one.
@@ -182,7 +231,7 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
       const end = period.months.at(-1)!.end;
       if (start.getTime() > now) break;
       const complete = end.getTime() <= now;
-      const value = valueOf(period);
+      const { value, gaps } = evaluated(period);
       let forecast: number | null = null;
       if (!complete) {
         const context = source.forecastContext(period.months, now, monthsByKey);
@@ -205,6 +254,8 @@ export function evaluateObjective(definition: ObjectiveDefinition, formula: Form
         lastYear: valueOf(shifted(period, -1, monthsByKey)),
         forecast,
         complete,
+        gaps,
+        dataComplete: gaps.missingDays === 0 && gaps.unbracketedHours === 0,
       });
     }
   }
@@ -258,13 +309,13 @@ class UnitData {
   }
 
   /** The context of `months` so far: the value of a period, in progress or not. */
-  context(months: readonly Month[], now: number): FormulaContext {
+  context(months: readonly Month[], now: number, gaps?: GapCollector): FormulaContext {
     const hours = months.reduce((h, m) => h + hoursElapsed(m, now), 0);
     return {
-      points: (fn, tags) => this.points(fn, tags, months, now),
+      points: (fn, tags) => this.points(fn, tags, months, now, gaps),
       service: (fn, metric) => this.service(fn, metric, months),
       attribute: (name) => this.attribute(name),
-      degreeDays: (base) => this.degreeDays(base, months),
+      degreeDays: (base) => this.degreeDays(base, months, gaps),
       openingHours: () => this.service('sum', 'opening.hours', months),
       periodHours: () => hours,
       normalised: (tags, base, reference) =>
@@ -373,7 +424,59 @@ class UnitData {
     return any;
   }
 
-  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number): number | null {
+
+  /** Month keys in which each point has samples, in order. */
+  private readonly monthKeys = new Map<number, string[]>();
+
+  /**
+   * A meter's advance over `months` (consecutive), so far: its reading at each end of the
+   * period, interpolated linearly to the boundary (local midnight, wherever daylight saving
+   * puts it) between the last reading before it and the first at or after it, even when both
+   * lie outside the period. An end with readings on one side only is taken at the nearest
+   * reading, and the hours between that reading and the boundary (at most the period's) are
+   * added to `gaps.unbracketedHours`; a period in progress ends at its last reading.
+   * Undefined when the meter has no reading at or after the period's start.
+   */
+  private advance(id: number, byMonth: ReadonlyMap<string, PointMonth>, months: readonly Month[], now: number, gaps?: GapCollector): number | undefined {
+    let keys = this.monthKeys.get(id);
+    if (!keys) this.monthKeys.set(id, (keys = [...byMonth].filter(([, pm]) => pm.n > 0).map(([k]) => k).sort()));
+    const first = months[0]!;
+    const last = months.at(-1)!;
+    const periodHours = months.reduce((h, m) => h + hoursElapsed(m, now), 0);
+    let unbracketed = 0;
+    /** The reading at `at` from the months before (`beforeKey`) and at or after it (`afterKey`). */
+    const readingAt = (beforeKey: string | undefined, afterKey: string | undefined, at: number): number | undefined => {
+      const before = beforeKey === undefined ? undefined : byMonth.get(beforeKey)!;
+      const after = afterKey === undefined ? undefined : byMonth.get(afterKey)!;
+      if (before && after) return interpolate(before, after, at);
+      if (after) unbracketed += (after.firstTime - at) / 3_600_000;
+      if (before) unbracketed += (at - before.lastTime) / 3_600_000;
+      return after?.firstValue ?? before?.lastValue;
+    };
+    const since = keys.find((k) => k >= first.key);
+    // No reading since the period began: nothing is known of it.
+    if (since === undefined) return undefined;
+    const start = readingAt(
+      keys.findLast((k) => k < first.key),
+      since,
+      first.start.getTime(),
+    );
+    let end: number | undefined;
+    if (last.end.getTime() > now) {
+      const latest = keys.findLast((k) => k <= last.key);
+      end = latest === undefined ? undefined : byMonth.get(latest)!.lastValue;
+    } else {
+      end = readingAt(
+        keys.findLast((k) => k <= last.key),
+        keys.find((k) => k > last.key),
+        last.end.getTime(),
+      );
+    }
+    if (gaps) gaps.unbracketedHours += Math.min(unbracketed, periodHours);
+    return start === undefined || end === undefined ? undefined : end - start;
+  }
+
+  private points(fn: PointAggregate, tags: readonly string[], months: readonly Month[], now: number, gaps?: GapCollector): number | null {
     const points = this.matching(tags);
     if (fn === 'count') return points.length;
     let n = 0;
@@ -385,13 +488,13 @@ class UnitData {
     let any = false;
     for (const p of points) {
       const byMonth = this.data.pointMonths.get(p.id);
-      if (!byMonth) continue;
-      // The reading a meter had when the period began: its last one in the month before (else
-      // its first in the period).
-      const previous = byMonth.get(previousMonthKey(months[0]!.key));
-      let start: number | undefined = previous && previous.n > 0 ? previous.lastValue : undefined;
+      if (!byMonth) {
+        if (fn !== 'delta') for (const m of months) cover(gaps, m.key, 0);
+        continue;
+      }
       for (const m of months) {
         const pm = byMonth.get(m.key);
+        if (fn !== 'delta') cover(gaps, m.key, pm?.days ?? 0);
         if (!pm || pm.n === 0) continue;
         any = true;
         n += pm.n;
@@ -399,9 +502,18 @@ class UnitData {
         if (pm.min < min) min = pm.min;
         if (pm.max > max) max = pm.max;
         integral += (pm.sum / pm.n) * hoursElapsed(m, now);
-        // Month by month, in kWh with the month's conversion coefficient (gas m³ → kWh).
-        advance += (pm.lastValue - (start ?? pm.firstValue)) * kWhPerUnit(p.meter, m.key);
-        start = pm.lastValue;
+      }
+      if (fn === 'delta') {
+        // Month by month, each month's advance interpolated to its boundaries (the months' advances
+        // add up to the period's) and counted in kWh with that month's conversion coefficient (gas
+        // m³ → kWh). A meter read before and after a month but not in it still advanced over it.
+        for (const m of months) {
+          const advanced = this.advance(p.id, byMonth, [m], now, gaps);
+          if (advanced !== undefined) {
+            any = true;
+            advance += advanced * kWhPerUnit(p.meter, m.key);
+          }
+        }
       }
     }
     if (!any) return null;
@@ -456,9 +568,11 @@ class UnitData {
   }
 
   /** Heating degree-days of the unit's own sensor (a building's), else the city's. */
-  private degreeDays(base: number, months: readonly Month[]): number | null {
+  private degreeDays(base: number, months: readonly Month[], gaps?: GapCollector): number | null {
     const own = this.unit.level === 'building' ? this.data.degreeDays.get(this.unit.scope)?.get(base) : undefined;
     const byMonth = own ?? this.data.degreeDays.get('city')?.get(base);
+    const days = this.data.degreeDayDays.get(own ? this.unit.scope : 'city');
+    for (const m of months) cover(gaps, m.key, days?.get(m.key) ?? 0);
     if (!byMonth) return null;
     let total = 0;
     let any = false;
@@ -470,6 +584,12 @@ class UnitData {
     }
     return any ? total : null;
   }
+}
+
+/** A meter's reading at `at`, on the straight line from the last reading of `before` to the first of `after`. */
+function interpolate(before: PointMonth, after: PointMonth, at: number): number {
+  if (after.firstTime <= at) return after.firstValue;
+  return before.lastValue + ((after.firstValue - before.lastValue) * (at - before.lastTime)) / (after.firstTime - before.lastTime);
 }
 
 function previousMonthKey(key: string): string {

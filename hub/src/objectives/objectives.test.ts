@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BATCH_VERSION, type Batch, type Sample } from '@citypilot/sdk';
-import { createTestDatabase, objectiveDefinition } from '../testing/index.js';
+import { createTestDatabase, localMidnight, objectiveDefinition } from '../testing/index.js';
 import { Storage } from '../storage/storage.js';
 import { trajectoryChange } from './engine.js';
 import { ObjectiveDefinitionError, type ObjectiveDefinition } from './model.js';
@@ -62,7 +62,7 @@ describe('objectives on real data', () => {
   it('divides the energy of a DST month (745 hours) by area and degree-days, per building, site and city', async () => {
     // Local October 2026 runs from 2026-09-30T22:00Z to 2026-10-31T23:00Z: 745 hours.
     const from = Date.UTC(2026, 8, 30, 21); // 23:00 local on 30 September: September's last reading
-    const to = Date.UTC(2026, 9, 31, 22); // 23:00 local on 31 October: October's last
+    const to = Date.UTC(2026, 9, 31, 23); // midnight local on 1 November: the reading on October's end
     await write('gw-hall', 'hall', { 'm.elec': ['elec', 'meter', 'energy'], 'm.out': ['air', 'temp', 'outside', 'sensor'] }, [
       ...hourly('m.elec', from, to, (t) => 5000 + (10 * (t - from)) / HOUR),
       ...hourly('m.out', from + HOUR, to + HOUR, () => 8),
@@ -94,14 +94,16 @@ describe('objectives on real data', () => {
   });
 
   it('follows the tertiary decree trajectory from the reference year, and forecasts the year in progress', async () => {
-    // 2020 (reference year): 1,000 kWh a month; 2026: 700 kWh a month, read on the 15th.
+    // 2020 (reference year): 1,000 kWh a month; 2026: 700 kWh a month, read at local midnight
+    // at the end of each month (and when reading starts again in 2024).
     const readings: Sample[] = [];
     let meter = 0;
     for (const year of [2019, 2020, 2024, 2025, 2026]) {
-      // 2026: read until June.
+      if (year === 2019 || year === 2024) readings.push({ point: 'm.heat', time: localMidnight('Europe/Paris', year, 0), value: meter, quality: 'good' });
+      // 2026: read until the end of June.
       for (let month = 0; month < (year === 2026 ? 6 : 12); month++) {
         meter += year <= 2020 ? 1000 : 700;
-        readings.push({ point: 'm.heat', time: Date.UTC(year, month, 15, 12), value: meter, quality: 'good' });
+        readings.push({ point: 'm.heat', time: localMidnight('Europe/Paris', year, month + 1), value: meter, quality: 'good' });
       }
     }
     await write('gw-decree', 'school', { 'm.heat': ['heat', 'meter', 'energy'] }, readings);

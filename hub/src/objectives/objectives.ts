@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Formula } from './formula.js';
-import { loadObjectiveData, type ServiceDataReader } from './data.js';
+import { DEGREE_DAY_METHODS, loadObjectiveData, type DegreeDayMethod, type ServiceDataReader } from './data.js';
 import { evaluateObjective, type Result, type Status } from './engine.js';
 import { checkObjective, type ObjectiveDefinition, type Theme } from './model.js';
 
@@ -32,6 +32,8 @@ export interface ObjectivesOptions {
   /** The city's time zone: periods are its local months, quarters and years. */
   timezone: string;
   services?: ServiceDataReader;
+  /** How a day's degree-days are computed (see DegreeDayMethod). Default `mean`: the mean of the day's readings. */
+  degreeDayMethod?: DegreeDayMethod;
   /** Called once per evaluation with the statuses that changed. */
   onStatusChanges?: (changes: StatusChange[]) => void;
 }
@@ -49,7 +51,12 @@ export interface EvaluationSummary {
  * results stored per version, scope and period.
  */
 export class Objectives {
-  constructor(private readonly options: ObjectivesOptions) {}
+  constructor(private readonly options: ObjectivesOptions) {
+    const method = options.degreeDayMethod;
+    if (method !== undefined && !DEGREE_DAY_METHODS.includes(method)) {
+      throw new RangeError(`degreeDayMethod: ${JSON.stringify(method)} is not a degree-day method; expected one of ${DEGREE_DAY_METHODS.join(', ')}`);
+    }
+  }
 
   /** Grows whenever this process changes a definition or stores results: readers' caches key on it. */
   generation = 0;
@@ -131,6 +138,8 @@ export class Objectives {
         tagSets: [...dependencies.flatMap((d) => d.points.map((p) => p.tags)), ...objectives.flatMap((o) => (o.definition.scope.tags ? [o.definition.scope.tags] : []))],
         serviceMetrics: [...new Set(dependencies.flatMap((d) => [...d.services.map((s) => s.metric), ...(d.openingHours ? ['opening.hours'] : [])]))],
         degreeDayBases: [...new Set(dependencies.flatMap((d) => d.degreeDayBases))],
+        degreeDayMethod: this.options.degreeDayMethod ?? 'mean',
+        now,
       },
       this.options.services,
     );
@@ -160,24 +169,27 @@ export class Objectives {
     const { rows: changed } = await this.options.pool.query<{ objective_id: string; scope: string; period: string; old_status: string | null; status: Status }>(
       `WITH input AS (
          SELECT objective_id, scope, parent, period, to_timestamp(s / 1000.0) AS period_start, to_timestamp(e / 1000.0) AS period_end, value, target,
-                status, previous_value, last_year_value, forecast, complete, level
+                status, previous_value, last_year_value, forecast, complete, level, missing_days, unbracketed_hours
            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::float8[],
-                       $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::boolean[], $14::text[])
-                  AS u(objective_id, scope, parent, period, s, e, value, target, status, previous_value, last_year_value, forecast, complete, level)
+                       $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::boolean[], $14::text[], $15::int[], $16::float8[])
+                  AS u(objective_id, scope, parent, period, s, e, value, target, status, previous_value, last_year_value, forecast, complete, level,
+                       missing_days, unbracketed_hours)
        ), old AS (
          SELECT r.objective_id, r.scope, r.period_start, r.status FROM objective_results r JOIN input i USING (objective_id, scope, period_start)
        ), upserted AS (
          INSERT INTO objective_results AS r (objective_id, scope, parent, level, period, period_start, period_end, value, target, status,
-                                             previous_value, last_year_value, forecast, complete, computed_at)
+                                             previous_value, last_year_value, forecast, complete, missing_days, unbracketed_hours, computed_at)
          SELECT objective_id, scope, parent, level, period, period_start, period_end, value, target, status,
-                previous_value, last_year_value, forecast, complete, now()
+                previous_value, last_year_value, forecast, complete, missing_days, unbracketed_hours, now()
            FROM input ORDER BY objective_id, scope, period_start
          ON CONFLICT (objective_id, scope, period_start) DO UPDATE SET
            value = excluded.value, target = excluded.target, status = excluded.status, previous_value = excluded.previous_value,
-           last_year_value = excluded.last_year_value, forecast = excluded.forecast, complete = excluded.complete, computed_at = now()
+           last_year_value = excluded.last_year_value, forecast = excluded.forecast, complete = excluded.complete,
+           missing_days = excluded.missing_days, unbracketed_hours = excluded.unbracketed_hours, computed_at = now()
          -- Evaluated again with the same outcome: the row is left as it is.
-         WHERE (r.value, r.target, r.status, r.previous_value, r.last_year_value, r.forecast, r.complete)
-               IS DISTINCT FROM (excluded.value, excluded.target, excluded.status, excluded.previous_value, excluded.last_year_value, excluded.forecast, excluded.complete)
+         WHERE (r.value, r.target, r.status, r.previous_value, r.last_year_value, r.forecast, r.complete, r.missing_days, r.unbracketed_hours)
+               IS DISTINCT FROM (excluded.value, excluded.target, excluded.status, excluded.previous_value, excluded.last_year_value, excluded.forecast,
+                                 excluded.complete, excluded.missing_days, excluded.unbracketed_hours)
        )
        SELECT i.objective_id, i.scope, i.period, o.status AS old_status, i.status
          FROM input i LEFT JOIN old o USING (objective_id, scope, period_start)
@@ -197,6 +209,8 @@ export class Objectives {
         numbers(col((x) => x.r.forecast)),
         col((x) => x.r.complete),
         col((x) => x.r.level),
+        col((x) => x.r.gaps.missingDays),
+        col((x) => x.r.gaps.unbracketedHours),
       ],
     );
     const byId = new Map(computed.map((c) => [c.stored.id, c]));

@@ -109,7 +109,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       for (const o of await objectives.list({ includeUnpublished: isStaff(request), theme: request.query.theme })) if (await maySee(request, o.definition)) list.push(o);
       if (!list.length) return [];
       const { rows } = await pool.query(
-        `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.forecast, r.complete
+        `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.forecast, r.complete, r.missing_days, r.unbracketed_hours
            FROM objective_results r
           WHERE r.objective_id = ANY ($1::bigint[]) AND r.parent IS NULL AND r.period_start <= now()
           ORDER BY r.objective_id, r.scope, r.value IS NULL, r.period_start DESC -- the latest period with a value`,
@@ -171,7 +171,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: READ },
       schema: {
-        description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, and the forecast of a period in progress; statusBasis (value or forecast) and statusText say what the status judges.",
+        description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, the forecast of a period in progress; statusBasis (value or forecast) and statusText say what the status judges; and whether the data covers the period (dataComplete; gaps: local days without data, hours at the ends no meter reading brackets).",
         tags: ['objectives'],
         params: keyParams,
         querystring: {
@@ -186,7 +186,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
       const { scope, from, to } = request.query;
       const { rows } = await pool.query(
-        `SELECT scope, period, value, target, status, previous_value, last_year_value, forecast, complete, period_start, period_end
+        `SELECT scope, period, value, target, status, previous_value, last_year_value, forecast, complete, missing_days, unbracketed_hours, period_start, period_end
            FROM objective_results
           WHERE objective_id = $1 AND (scope = $2 OR ($2 IS NULL AND parent IS NULL))
             AND ($3::text IS NULL OR period_start >= ($3 || '-01')::timestamp AT TIME ZONE $5)
@@ -220,7 +220,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       const { period } = request.query;
       const scope = request.query.scope ?? (current.definition.scope.level === 'city' ? 'city' : undefined);
       const { rows } = await pool.query(
-        `SELECT scope, parent, level, period, value, target, status, previous_value, last_year_value, forecast, complete, period_start, period_end
+        `SELECT scope, parent, level, period, value, target, status, previous_value, last_year_value, forecast, complete, missing_days, unbracketed_hours, period_start, period_end
            FROM objective_results WHERE objective_id = $1 AND period = $2 AND (scope = $3 OR parent = $3 OR ($3 IS NULL AND parent IS NULL))
           ORDER BY level = 'building', scope`,
         [current.id, period, scope ?? null],
@@ -345,6 +345,9 @@ function result(r: Record<string, unknown>, definition: Pick<ObjectiveDefinition
     ...('previous_value' in r ? { previous: r.previous_value, lastYear: r.last_year_value } : {}),
     forecast: r.forecast,
     complete: r.complete,
+    // Whether the data covers the period so far, and what it leaves out (see Gaps in engine.ts).
+    dataComplete: r.missing_days === 0 && r.unbracketed_hours === 0,
+    gaps: { missingDays: r.missing_days, unbracketedHours: r.unbracketed_hours },
   };
 }
 

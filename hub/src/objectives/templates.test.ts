@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BATCH_VERSION, ConfigFileError, type Sample } from '@citypilot/sdk';
 import { ServiceData, type ServiceValueInput } from '../service-data/index.js';
 import { Storage } from '../storage/storage.js';
-import { createTestDatabase } from '../testing/index.js';
+import { createTestDatabase, localMidnight } from '../testing/index.js';
 import { serviceDataReader } from './data.js';
 import { loadObjectivesFile } from './file.js';
 import { Objectives } from './objectives.js';
@@ -40,14 +40,17 @@ describe('the shipped objectives on known data', () => {
     return rows[0];
   }
 
-  /** Readings of one meter: `perMonth` kWh in each month (0-based), read on the 15th at noon, from January 2019 to October 2026. */
+  /**
+   * Readings of one meter: `perMonth` kWh in each month (0-based), read at local midnight on the
+   * 1st (the boundaries periods are cut at), from January 2019 to the end of October 2026.
+   */
   function monthly(point: string, perMonth: (year: number, month: number) => number): Sample[] {
-    const out: Sample[] = [];
     let reading = 0;
+    const out: Sample[] = [{ point, time: localMidnight('Europe/Paris', 2019, 0), value: reading, quality: 'good' }];
     for (let year = 2019; year <= 2026; year++) {
       for (let month = 0; month < 12 && (year < 2026 || month < 10); month++) {
         reading += perMonth(year, month);
-        out.push({ point, time: Date.UTC(year, month, 15, 12), value: reading, quality: 'good' });
+        out.push({ point, time: localMidnight('Europe/Paris', year, month + 1), value: reading, quality: 'good' });
       }
     }
     return out;

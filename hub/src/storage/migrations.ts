@@ -444,6 +444,19 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 11,
+    name: 'what the data leaves uncovered in an objective result',
+    async up(client) {
+      await client.query(`
+        -- Local days gone by in the period without data from a source the formula reads, and
+        -- hours at the period's ends no meter reading brackets (see Gaps in objectives/engine.ts).
+        ALTER TABLE objective_results
+          ADD COLUMN missing_days integer NOT NULL DEFAULT 0 CHECK (missing_days >= 0),
+          ADD COLUMN unbracketed_hours double precision NOT NULL DEFAULT 0 CHECK (unbracketed_hours >= 0);
+      `);
+    },
+  },
 ];
 
 const LOCK_KEY = 'citypilot-hub-migrations';

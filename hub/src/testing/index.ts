@@ -214,3 +214,18 @@ export function objectiveDefinition(overrides: Record<string, unknown> = {}): Re
     ...overrides,
   };
 }
+
+/**
+ * Local midnight starting `day` of `month` (0-based, may overflow into the next year as
+ * Date.UTC allows) in `timezone`, as epoch ms: the instant a local calendar period begins,
+ * daylight saving included (Europe/Paris: 23:00 UTC the day before in winter, 22:00 in summer).
+ */
+export function localMidnight(timezone: string, year: number, month: number, day = 1): number {
+  const utc = Date.UTC(year, month, day);
+  // The offset at UTC midnight is the one at local midnight: no time zone changes its offset between the two.
+  const offset = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, timeZoneName: 'longOffset' }).formatToParts(new Date(utc)).find((p) => p.type === 'timeZoneName')!.value;
+  const match = /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(offset);
+  if (!match) throw new Error(`localMidnight: unexpected offset ${offset} for ${timezone}`);
+  const minutes = match[1] ? (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3])) : 0;
+  return utc - minutes * 60_000;
+}
