@@ -221,8 +221,9 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       `SELECT point_id, to_char(m AT TIME ZONE $4, 'YYYY-MM') AS month, base, dd, days FROM (
          SELECT point_id, date_trunc('month', bucket, $4) AS m, base,
                 sum(greatest(0, base - CASE WHEN $6 = 'min-max' THEN (min + max) / 2 ELSE sum / n END)
-                    * least(1, extract(epoch FROM coalesce($7::timestamptz, 'infinity') - bucket)
-                               / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket))) AS dd,
+                    * CASE WHEN $7::timestamptz IS NULL THEN 1
+                           ELSE least(1, extract(epoch FROM $7::timestamptz - bucket)
+                                         / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket)) END) AS dd,
                 bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
            FROM rollup_day, unnest($5::float8[]) AS base
           WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 AND bucket < coalesce($7::timestamptz, 'infinity')
@@ -255,8 +256,9 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     const imported = await pool.query<{ month: string; base: number; dd: number; days: number }>(
       `SELECT to_char(day, 'YYYY-MM') AS month, base,
               sum(greatest(0, base - mean_c)
-                  * least(1, extract(epoch FROM coalesce($5::timestamptz, 'infinity') - (day::timestamp AT TIME ZONE $4))
-                             / extract(epoch FROM ((day::timestamp + INTERVAL '1 day') AT TIME ZONE $4) - (day::timestamp AT TIME ZONE $4)))) AS dd,
+                  * CASE WHEN $5::timestamptz IS NULL THEN 1
+                         ELSE least(1, extract(epoch FROM $5::timestamptz - (day::timestamp AT TIME ZONE $4))
+                                       / extract(epoch FROM ((day::timestamp + INTERVAL '1 day') AT TIME ZONE $4) - (day::timestamp AT TIME ZONE $4))) END) AS dd,
               bit_or(1 << (extract(day FROM day)::int - 1)) AS days
          FROM outdoor_temperatures, unnest($3::float8[]) AS base
         WHERE day >= ($1::timestamptz AT TIME ZONE $4)::date AND day < ($2::timestamptz AT TIME ZONE $4)::date

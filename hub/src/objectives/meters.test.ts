@@ -102,7 +102,7 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     // reading, 23:00 local on 31 October (22:00Z), to November's last, 23:00 local on
     // 30 November (22:00Z): 30 days = 720 hours.
     const from = Date.UTC(2025, 9, 31, 22);
-    const to = Date.UTC(2025, 10, 30, 22);
+    const to = Date.UTC(2025, 10, 30, 23); // 1 December 00:00 local: the month's end is read
     const elec = { tags: ['elec', 'meter', 'energy'], unit: 'kWh' };
     await write('gw-hall', 'hall', { 'm.main': elec, 'm.sub1': elec }, [...meter('m.main', from, to, 10), ...meter('m.sub1', from, to, 3)]);
     // The BMS reports through another gateway of the same building.
@@ -129,7 +129,7 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
   it('takes the roles from the gateway\'s point tags when the catalog declares none', async () => {
     // The gym: a meter the gateway tags submeter, and the main one; local November 2025, 720 h.
     const from = Date.UTC(2025, 9, 31, 22);
-    const to = Date.UTC(2025, 10, 30, 22);
+    const to = Date.UTC(2025, 10, 30, 23); // 1 December 00:00 local: the month's end is read
     await write('gw-gym', 'gym', { 'a.lights': { tags: ['elec', 'submeter', 'energy'], unit: 'kWh' }, 'z.main': { tags: ['elec', 'meter', 'energy', 'siteMeter'], unit: 'MWh' } }, [
       ...meter('a.lights', from, to, 1),
       ...meter('z.main', from, to, 0.01),
@@ -158,7 +158,7 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     // 744 h; February: to 28 February 22:00Z, 672 h; March (summer time from 30 March): to
     // 31 March 23:00 local (21:00Z), 743 h. At 2 m³/h: 1,488, 1,344 and 1,486 m³.
     const from = Date.UTC(2024, 11, 31, 22);
-    const to = Date.UTC(2025, 2, 31, 21);
+    const to = Date.UTC(2025, 2, 31, 22); // 1 April 00:00 local: the quarter's end is read
     const gas = { tags: ['gas', 'meter', 'volume'], unit: 'm³' };
     await write('gw-boiler', 'boiler', { 'm.gas': gas }, meter('m.gas', from, to, 2));
     await write('gw-gym', 'gym', { 'g.gas': gas }, meter('g.gas', from, to, 1));
@@ -183,7 +183,7 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     // The demo school's points as its gateway announces them (demo-buildings.ts, the BACnet
     // controller's profile), over local November 2025 (720 h, see the first test).
     const from = Date.UTC(2025, 9, 31, 22);
-    const to = Date.UTC(2025, 10, 30, 22);
+    const to = Date.UTC(2025, 10, 30, 23); // 1 December 00:00 local: the month's end is read
     const elec = { tags: ['elec', 'meter', 'energy'], unit: 'kWh' };
     await write('school', 'school', { 'meters.elec-energy': elec, 'hvac.main-meter-energy': elec, 'meters.gas-volume': { tags: ['gas', 'meter', 'volume'], unit: 'm3' } }, [
       ...meter('meters.elec-energy', from, to, 10),

@@ -35,14 +35,16 @@ describe('climate normalisation and status basis on real data', () => {
       INSERT INTO sites (organisation_id, key, name) SELECT id, 'centre', 'Centre' FROM organisations;
       INSERT INTO buildings (site_id, key, name, usage, area_m2) SELECT id, 'hall', 'Hall', 'town-hall', 1000 FROM sites;
     `);
-    // One reading a day at 12:00 from 30 June 2025 to 14 December 2026 (June 2025 has only one:
-    // it is not a month of the baseline): the meter advances
+    // One day at a time from 29 June 2025 to 14 December 2026 (June 2025 has only one meter
+    // reading: it is not a month of the baseline): the meter advances
     // by the day's energy, the outdoor sensor reads the month's temperature (the day's mean).
     const samples: Sample[] = [];
     let meter = 0;
-    for (let t = Date.UTC(2025, 5, 30, 12); t < now.getTime(); t += DAY) {
+    // The meter is read at the end of each day (midnight, the boundary periods are cut at), so
+    // that a month's advance is its own days' energy exactly.
+    for (let t = Date.UTC(2025, 5, 29, 12); t < now.getTime(); t += DAY) {
       meter += dailyEnergy(t);
-      samples.push({ point: 'm.elec', time: t, value: meter, quality: 'good' }, { point: 'm.out', time: t, value: MONTH_TEMPERATURE[new Date(t).getUTCMonth()]!, quality: 'good' });
+      samples.push({ point: 'm.elec', time: t + DAY / 2, value: meter, quality: 'good' }, { point: 'm.out', time: t, value: MONTH_TEMPERATURE[new Date(t).getUTCMonth()]!, quality: 'good' });
     }
     await storage.writeBatches([
       {
