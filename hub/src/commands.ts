@@ -326,7 +326,7 @@ async function objectivesCommand(args: readonly string[], io: CliIo): Promise<nu
   if (action === 'operat' && rest.length === 2) {
     const year = option('--year', /^\d{4}$/);
     if (!year) return usage();
-    return withObjectives(io, async (_objectives, timezone, storage) => io.out((await operatExport(storage.pool, timezone, Number(year))).trimEnd()));
+    return withObjectives(io, async (objectives, timezone, storage) => io.out((await operatExport(storage.pool, timezone, Number(year), { degreeDayMethod: objectives.degreeDayMethod })).trimEnd()));
   }
   return usage();
 }

@@ -5,6 +5,7 @@ import { buildApi } from '../api.js';
 import { createToken } from '../auth/tokens.js';
 import { createHubMetrics } from '../metrics.js';
 import { Storage } from '../storage/storage.js';
+import { operatExport } from './operat.js';
 import { Objectives } from './objectives.js';
 
 /**
@@ -177,6 +178,13 @@ describe('calendar-exact objectives', () => {
     expect(byMinMax.forecast).toBeCloseTo(((4 + 50 + today) * 744) / 145.9, 9);
     // The day in progress is not a missing day.
     expect(byMean.missing_days).toBe(0);
+    // The OPERAT export counts its degree-days as the objectives do (seen from the year's end,
+    // every day whole: the 7th is 16.2): 9.5 + 50 + 16.2 by the daily mean, 4 + 50 + 16.2 by
+    // (Tmin + Tmax) / 2, in whole DJU.
+    const dju = async (objectives: Objectives) =>
+      (await operatExport(storage.pool, TZ, 2026, { degreeDayMethod: objectives.degreeDayMethod })).split('\n').find((l) => l.startsWith('hall;'))!.split(';')[10];
+    expect(await dju(mean)).toBe('76');
+    expect(await dju(minMax)).toBe('70');
     expect(() => new Objectives({ pool: storage.pool, timezone: TZ, degreeDayMethod: 'median' as never })).toThrow(/^degreeDayMethod: "median" is not a degree-day method; expected one of mean, min-max$/);
   });
 });

@@ -58,6 +58,11 @@ export class Objectives {
     }
   }
 
+  /** How the degree-days of the objectives are computed, for the exports that must agree with them (OPERAT). */
+  get degreeDayMethod(): DegreeDayMethod {
+    return this.options.degreeDayMethod ?? 'mean';
+  }
+
   /** Grows whenever this process changes a definition or stores results: readers' caches key on it. */
   generation = 0;
 

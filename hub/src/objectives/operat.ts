@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { parseFormula } from './formula.js';
-import { loadObjectiveData } from './data.js';
+import { loadObjectiveData, type DegreeDayMethod } from './data.js';
 import { evaluateObjective } from './engine.js';
 import type { ObjectiveDefinition } from './model.js';
 import { fitDegreeDayModel, normaliseToClimate, type BaselineObservation } from './baseline.js';
@@ -41,7 +41,7 @@ export const OPERAT_COLUMNS = [
 /** Meters of each energy, by tags; `other` is every energy meter none of the others is. */
 const ENERGIES = { electricity: 'elec meter energy', gas: 'gas meter energy', heat: 'heat meter energy', all: 'meter energy' } as const;
 
-export async function operatExport(pool: pg.Pool, timezone: string, year: number, climate: { baseC?: number; referenceDegreeDays?: number } = {}): Promise<string> {
+export async function operatExport(pool: pg.Pool, timezone: string, year: number, climate: { baseC?: number; referenceDegreeDays?: number; degreeDayMethod?: DegreeDayMethod } = {}): Promise<string> {
   const baseC = climate.baseC ?? 18;
   const reference = climate.referenceDegreeDays ?? 2500;
   if (!Number.isInteger(year) || year < 2000 || year > 2100) throw new RangeError(`year must be an integer from 2000 to 2100, got ${year}`);
@@ -54,6 +54,8 @@ export async function operatExport(pool: pg.Pool, timezone: string, year: number
     tagSets: Object.values(ENERGIES).map((t) => t.split(' ')),
     serviceMetrics: [],
     degreeDayBases: [baseC],
+    // The objectives' method, so that the export's DJU are theirs.
+    degreeDayMethod: climate.degreeDayMethod ?? 'mean',
   });
   // The engine evaluates objectives; of this one only the scope (each building) and the period
   // (the year) matter: the export reads the values, never the target or the status.

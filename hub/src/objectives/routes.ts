@@ -147,7 +147,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       if (!Number.isInteger(request.query.year) || request.query.year < 2000 || request.query.year > 2100) {
         return reply.code(400).send({ error: `querystring.year: expected an integer from 2000 to 2100, got ${JSON.stringify(String(request.query.year))}` });
       }
-      const csv = await operatExport(pool, rollups.timezone, request.query.year);
+      const csv = await operatExport(pool, rollups.timezone, request.query.year, { degreeDayMethod: objectives.degreeDayMethod });
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="operat-${request.query.year}.csv"`).send(csv);
     },
   );
