@@ -320,6 +320,7 @@ async function objectivesCommand(args: readonly string[], io: CliIo): Promise<nu
     if (from === null || (rest.length && from === undefined)) return usage();
     return withObjectives(io, async (objectives, timezone) => {
       const summary = await objectives.evaluate({ fromMonth: from ?? monthsAgo(12, timezone) });
+      for (const w of summary.meterWarnings) io.err(`warning: ${w}`);
       io.out(`${summary.objectives} objectives, ${summary.results} results, ${summary.changes.length} status changes`);
     });
   }

@@ -98,9 +98,9 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
   });
 
   it('counts a main meter once, not its two sub-meters, and gives the sub-meters to breakdowns', async () => {
-    // Local November 2025 (Europe/Paris, UTC+1 all month): its advance runs from October's last
-    // reading, 23:00 local on 31 October (22:00Z), to November's last, 23:00 local on
-    // 30 November (22:00Z): 30 days = 720 hours.
+    // Local November 2025 (Europe/Paris, UTC+1 all month): its advance runs from local midnight
+    // on 1 November (31 October 23:00Z) to local midnight on 1 December (30 November 23:00Z),
+    // readings on both sides of each: 30 days = 720 hours.
     const from = Date.UTC(2025, 9, 31, 22);
     const to = Date.UTC(2025, 10, 30, 23); // 1 December 00:00 local: the month's end is read
     const elec = { tags: ['elec', 'meter', 'energy'], unit: 'kWh' };
@@ -112,7 +112,7 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     await objectives.define(objectiveDefinition({ key: 'elec', formula: 'delta("elec meter energy")' }), 'test');
     await objectives.define(objectiveDefinition({ key: 'elec-sub', formula: 'delta("elec submeter energy")' }), 'test');
     await objectives.define(objectiveDefinition({ key: 'meters', formula: 'count("elec meter energy")' }), 'test');
-    await objectives.evaluate({ fromMonth: '2025-11', now: new Date(Date.UTC(2025, 11, 15)), keys: ['elec', 'elec-sub', 'meters'] });
+    const summary = await objectives.evaluate({ fromMonth: '2025-11', now: new Date(Date.UTC(2025, 11, 15)), keys: ['elec', 'elec-sub', 'meters'] });
     // Main meter: 720 h × 10 kWh/h = 7,200 kWh (summing every `meter energy` point gave
     // 7,200 + 720 × 3 + 720 × 5 = 12,960). Sub-meters: 720 × (3 + 5) = 5,760 kWh.
     expect((await values('elec'))['building:hall 2025-11']).toBe(7200);
@@ -120,7 +120,11 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     // Annex: one of its two meters, 720 × 4 = 2,880 kWh (not 5,760).
     expect((await values('elec'))['building:annex 2025-11']).toBe(2880);
     expect((await values('meters'))['building:annex 2025-11']).toBe(1);
-    // The catalog import says what it chose: the first of gw-annex/a.utility, gw-annex/b.bms.
+    // The evaluation says what it chose, and so does the catalog import: the first of
+    // gw-annex/a.utility, gw-annex/b.bms.
+    expect(summary.meterWarnings).toEqual([
+      'building annex: 2 elec meters (gw-annex/a.utility, gw-annex/b.bms) and none declared main; gw-annex/a.utility is counted as the main meter, the others as its sub-meters: declare the roles in the catalog\'s meters',
+    ]);
     expect((await importCatalog(storage.pool, catalog)).warnings).toEqual([
       'building annex: 2 elec meters (gw-annex/a.utility, gw-annex/b.bms) and none declared main; gw-annex/a.utility is counted as the main meter, the others as its sub-meters: declare the roles in the catalog\'s meters',
     ]);

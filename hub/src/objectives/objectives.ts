@@ -42,6 +42,12 @@ export interface EvaluationSummary {
   objectives: number;
   results: number;
   changes: StatusChange[];
+  /**
+   * What the meters' roles leave to a default or declare twice (a building with two electricity
+   * meters and no main one declared, …): the same sentences as `citypilot hub catalog import`,
+   * now that the gateways have announced their points.
+   */
+  meterWarnings: string[];
   /** Milliseconds spent loading data, computing, and storing. */
   timings: { loadMs: number; computeMs: number; storeMs: number };
 }
@@ -162,6 +168,7 @@ export class Objectives {
       objectives: objectives.length,
       results: computed.reduce((n, c) => n + c.results.length, 0),
       changes,
+      meterWarnings: data.meterWarnings,
       timings: { loadMs: loaded - started, computeMs: evaluated - loaded, storeMs: stored - evaluated },
     };
   }

@@ -43,12 +43,21 @@ export class ObjectiveSchedule {
     });
   }
 
+  /** The meter warnings last logged, one per line. */
+  private meterWarnings = '';
+
   private async run(): Promise<void> {
     try {
       const summary = await this.objectives.evaluate({ fromMonth: monthsAgo(MONTHS_BACK, this.options.timezone) });
       if (this.lastError !== undefined) this.options.logger.info({}, 'objectives evaluated again');
       this.lastError = undefined;
       this.options.logger.debug({ objectives: summary.objectives, results: summary.results, changes: summary.changes.length }, 'objectives evaluated');
+      // The meters' roles left to a default: said once, and again only when they change.
+      const warnings = summary.meterWarnings.join('\n');
+      if (warnings !== this.meterWarnings) {
+        for (const w of summary.meterWarnings) this.options.logger.warn({ warning: w }, 'energy objectives: meter roles');
+        this.meterWarnings = warnings;
+      }
     } catch (error) {
       // Logged once until it changes: a database outage must not fill the log.
       if ((error as Error).message !== this.lastError) this.options.logger.error({ err: (error as Error).message }, 'objectives evaluation failed');
