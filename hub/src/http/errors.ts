@@ -50,6 +50,12 @@ export function registerErrors(app: FastifyInstance, options: ErrorOptions = {})
     const problem = inputProblem('querystring', request.query) ?? inputProblem('params', request.params) ?? inputProblem('body', request.body);
     if (problem) return reply.code(400).send({ error: problem, code: 'REQUEST_INVALID' });
   });
+  // Validation coerces "Infinity" or "1e400" in a query string into a number that passes
+  // `type: integer` and any maximum: what it made is checked again once coerced.
+  app.addHook('preHandler', async (request, reply) => {
+    const problem = inputProblem('querystring', request.query) ?? inputProblem('params', request.params);
+    if (problem) return reply.code(400).send({ error: problem, code: 'REQUEST_INVALID' });
+  });
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const answer = answerFor(error);
     if (answer.status >= 500) {

@@ -70,7 +70,8 @@ describe('hub API: hostile input gets a 4xx with the reason, never a 500', () =>
     ['deeply nested service data', { method: 'POST', url: '/api/service-data', payload: `{"values":${deep(100_000)}}`, operator: true }, 400, /nested too deeply/],
     ['a number beyond double precision', { method: 'POST', url: '/api/service-data', payload: '{"values":[{"source":"reception","metric":"a","scope":"city","period":"2026-10","value":1e999}]}', operator: true }, 400, /^body\.values\[0\]\.value: expected a finite number$/],
     ['10,001 service values', { method: 'POST', url: '/api/service-data', payload: { values: Array.from({ length: 10_001 }, () => value) }, operator: true }, 400, /^values: expected a list of 1 to 10000 item\(s\), got a list of 10001 items$/],
-    ['an OPERAT export for the year Infinity', { url: '/api/objectives/operat?year=Infinity', operator: true }, 400, /^querystring\.year: expected an integer from 2000 to 2100/],
+    ['an audit page before Infinity', { url: '/api/audit?before=Infinity', operator: true }, 400, /^querystring\.before: expected a finite number$/],
+    ['an OPERAT export for the year Infinity', { url: '/api/objectives/operat?year=Infinity', operator: true }, 400, /^querystring\.year: expected a finite number$/],
     ['a 300-character source name', { method: 'PUT', url: '/api/service-data/sources/reception', payload: { name: 'x'.repeat(300) }, operator: true }, 400, /^name: expected a non-empty string of at most 200 characters, got "x+"… \(300 characters\)$/],
   ])('%s', async (_what, request, status, reason) => {
     const response = await app.inject({
