@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   root: fileURLToPath(new URL('..', import.meta.url)),
   test: {
-    include: ['{gateway,hub,plugins/*,protocols/*,hardware-tests}/dist/**/*.test.js'],
+    include: ['{gateway,hub,plugins/*,protocols/*,hardware-tests,scripts/citypilot}/dist/**/*.test.js'],
     globalSetup: ['scripts/test-services.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BacnetSimulator, buildingObjects } from '@citypilot/protocol-bacnet/testing';
 import type { Sample } from '@citypilot/sdk';
-import { loadGatewayConfig, parseGatewayConfig } from './config.js';
+import { loadGatewayConfig, parseGatewayConfig } from './config/config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
-import { PluginRegistry } from './registry.js';
-import { createWriteToken } from './write-tokens.js';
+import { PluginRegistry } from './config/registry.js';
+import { createWriteToken } from './write/write-tokens.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const ANALOG_INPUT = 0;
@@ -33,7 +33,7 @@ describe('a gateway with a BACnet device', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('samples its points by COV into the outbox, and writes and relinquishes at the point\'s priority', async () => {
+  it("samples its points by COV into the outbox, and writes and relinquishes at the point's priority", async () => {
     await simulator.start();
     const config = parseGatewayConfig(
       `gateway: { id: test }
@@ -182,11 +182,13 @@ devices:
     expect(samples.filter((s) => s.point === 'plant.setpoint' && s.time > restartedAt + boundMs && s.value === 19 && s.quality === 'good')).toEqual([]);
     expect(simulator.covSubscriptions).toHaveLength(2);
     const device = gateway.status().devices.find((d) => d.id === 'plant')!;
-    expect(device.notes).toEqual([expect.stringMatching(/^restart detected at .*: analog-value:1 reads 16\.5 while its last notification said 19; subscribed again/)]);
+    expect(device.notes).toEqual([
+      expect.stringMatching(/^restart detected at .*: analog-value:1 reads 16\.5 while its last notification said 19; subscribed again/),
+    ]);
   });
 });
 
-describe('writes to a BACnet device, checked against the object\'s datatype', () => {
+describe("writes to a BACnet device, checked against the object's datatype", () => {
   const dir = mkdtempSync(join(tmpdir(), 'citypilot-bacnet-writes-'));
   const INTEGER_VALUE = 45;
   const BINARY_VALUE = 5;
@@ -236,16 +238,25 @@ devices:
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
 
-    expect(await post('stages', 2.5)).toMatchObject({ status: 409, body: { error: expect.stringContaining('2.5 is not an integer: integer-value 3 holds integers from -2147483648 to 2147483647') } });
+    expect(await post('stages', 2.5)).toMatchObject({
+      status: 409,
+      body: { error: expect.stringContaining('2.5 is not an integer: integer-value 3 holds integers from -2147483648 to 2147483647') },
+    });
     expect(simulator.get(INTEGER_VALUE, 3)).toBe(2);
     expect(await post('stages', -3)).toMatchObject({ status: 200, body: { readBack: { value: -3 } } });
     expect(simulator.get(INTEGER_VALUE, 3)).toBe(-3);
 
-    expect(await post('mode', 7)).toMatchObject({ status: 409, body: { error: expect.stringContaining('7 is outside the range of multi-state-value 1: state numbers from 1 to 4') } });
+    expect(await post('mode', 7)).toMatchObject({
+      status: 409,
+      body: { error: expect.stringContaining('7 is outside the range of multi-state-value 1: state numbers from 1 to 4') },
+    });
     expect(await post('mode', 1.5)).toMatchObject({ status: 409, body: { error: expect.stringContaining('1.5 is not an integer') } });
     expect(simulator.get(MULTI_STATE_VALUE, 1)).toBe(1);
 
-    expect(await post('setpoint', 1e39)).toMatchObject({ status: 409, body: { error: expect.stringContaining('a REAL holds numbers from -3.4e38 to 3.4e38') } });
+    expect(await post('setpoint', 1e39)).toMatchObject({
+      status: 409,
+      body: { error: expect.stringContaining('a REAL holds numbers from -3.4e38 to 3.4e38') },
+    });
     expect(simulator.get(ANALOG_VALUE, 1)).toBe(19);
     // What the device holds comes back at the precision of a REAL.
     expect(await post('setpoint', 21.3)).toMatchObject({ status: 200, body: { readBack: { value: 21.3, quality: 'good' } } });

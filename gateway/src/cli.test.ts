@@ -36,7 +36,10 @@ describe('citypilot-gateway with a bad configuration', () => {
 
   it('points lists the stable ids', () => {
     const result = run('points', join(packageDir, 'sample.yaml'));
-    const ids = result.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]);
+    const ids = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t')[0]);
     // The device's own points (aggregated ones once per function sent), then those its profile
     // (eastron-sdm630, 15 points) gives the second.
     expect(ids.slice(0, 7)).toEqual([
@@ -68,7 +71,10 @@ describe('citypilot-gateway run and SIGHUP', () => {
       `gateway:\n  id: sighup\nstatus: { port: 0 }\ndevices:\n  - id: d\n    plugin: modbus\n    interval: ${interval}\n` +
       `    connection: { host: 127.0.0.1, port: 1 }\n    points:\n      - { id: p, address: { table: holding, address: 0 } }\n`;
     writeFileSync(file, config('1s'));
-    const child = spawn(process.execPath, [cli, 'run', file], { env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'run', file], {
+      env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModbusSimulator, type SimulatedPoint } from '@citypilot/protocol-modbus';
 import type { Sample } from '@citypilot/sdk';
-import { parseGatewayConfig } from './config.js';
+import { parseGatewayConfig } from './config/config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
-import { PluginRegistry } from './registry.js';
+import { PluginRegistry } from './config/registry.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const point: SimulatedPoint = { table: 'holding', address: 0, type: 'uint16', behaviour: { kind: 'constant', value: 7 } };

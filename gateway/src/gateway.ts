@@ -6,20 +6,21 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { parseDuration, subjects, type Logger, type PointDefinition, type Sample } from '@citypilot/sdk';
 import { virtualPointDefinitions, type NodeRedHost } from '@citypilot/plugin-node-red';
-import type { GatewayConfig } from './config.js';
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
-import { Outbox, type OutboxStatus } from './outbox.js';
-import { DevicePoller, WriteRefusedError, type DeviceStatus } from './poller.js';
-import { NatsCredentialsError, natsCredentialsOptions } from './nats-credentials.js';
+import type { GatewayConfig } from './config/config.js';
+import { createGatewayMetrics, type GatewayMetrics } from './status/metrics.js';
+import { Outbox } from './pipeline/outbox.js';
+import { DevicePoller, WriteRefusedError } from './pipeline/poller.js';
+import { NatsCredentialsError, natsCredentialsOptions } from '@citypilot/wire';
 import { startNodeRed } from './node-red.js';
-import { renderStatusPage } from './status-page.js';
-import { installHostCheck, registerWriteRoute } from './write-api.js';
-import { LiveConfig, type ConfigStatus } from './live-config.js';
-import { createBuiltinPlugins, PluginRegistry } from './registry.js';
-import { LocalAggregation, announcedDefinitions } from './aggregate.js';
-import { ClockWatch } from './clock.js';
-import { loadCounters, saveCounters } from './counter-store.js';
-import { pointIntervalMs } from './point-settings.js';
+import { renderStatusPage } from './status/status-page.js';
+import type { GatewayStatus } from './status/gateway-status.js';
+import { installHostCheck, registerWriteRoute } from './write/write-api.js';
+import { LiveConfig } from './config/live-config.js';
+import { createBuiltinPlugins, PluginRegistry } from './config/registry.js';
+import { LocalAggregation, announcedDefinitions } from './pipeline/aggregate.js';
+import { ClockWatch } from './pipeline/clock.js';
+import { loadCounters, saveCounters } from './pipeline/counter-store.js';
+import { pointIntervalMs } from './config/point-settings.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -39,29 +40,12 @@ export interface GatewayOptions {
   registry?: () => PluginRegistry;
 }
 
+// The status types live apart so that the status page can read them without importing the gateway.
+export type { GatewayStatus } from './status/gateway-status.js';
+
 /** The plugin's own folder in the gateway's data folder (see `DriverContext.stateDir`). */
 export function pluginStateDir(dataDir: string, pluginId: string): string {
   return join(dataDir, 'plugins', pluginId);
-}
-
-/** What `/api/status` returns. */
-export interface GatewayStatus {
-  gateway: string;
-  nats: 'connecting' | 'connected' | 'disconnected';
-  /** Why the gateway is not connected to NATS (refused credentials, unreachable server), while it is not. */
-  natsError?: string;
-  devices: DeviceStatus[];
-  /**
-   * Each point's last sample; with `sourceTime` (ms since the epoch) when its driver holds the
-   * value from a notification and the device said when it was sampled or last changed: since
-   * when the device's value has not changed, which the sample's time (the slot) does not say.
-   */
-  points: (Sample & { sourceTime?: number })[];
-  outbox: OutboxStatus;
-  /** The configuration running: its source and revision, and the latest one refused. */
-  config: ConfigStatus;
-  /** The hosted Node-RED, when enabled: its editor's address and the values its flows published that were refused. */
-  nodeRed?: { url: string; refused: number };
 }
 
 /** What the gateway builds from a configuration, and replaces whole when the configuration changes. */
@@ -163,7 +147,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     gateway.live.start();
     gateway.connecting = gateway.connectNats();
     const { source, revision } = gateway.live.status();
-    options.logger.info({ gateway: config.gateway.id, devices: gateway.parts.pollers.length, status: gateway.url, config: { source, revision } }, 'gateway started');
+    options.logger.info(
+      { gateway: config.gateway.id, devices: gateway.parts.pollers.length, status: gateway.url, config: { source, revision } },
+      'gateway started',
+    );
     return gateway;
   }
 
@@ -420,11 +407,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async startApi(): Promise<void> {
     const app = Fastify({ logger: false });
-    installHostCheck(app, () => this.options.config.status, () => (app.server.address() as AddressInfo).port);
+    installHostCheck(
+      app,
+      () => this.options.config.status,
+      () => (app.server.address() as AddressInfo).port,
+    );
     app.get('/healthz', async (_request, reply) => {
       const reasons = this.degradedReasons();
       const ok = reasons.length === 0;
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', nats: this.natsState, outbox: this.outbox.depth(), ...(ok ? {} : { reason: reasons.join('; ') }) });
+      return reply
+        .code(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'degraded', nats: this.natsState, outbox: this.outbox.depth(), ...(ok ? {} : { reason: reasons.join('; ') }) });
     });
     app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
     app.get('/api/status', async () => this.status());

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
-import { parseGatewayConfig } from './config.js';
+import { parseGatewayConfig } from './config/config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
-import { PluginRegistry } from './registry.js';
+import { PluginRegistry } from './config/registry.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -71,11 +71,15 @@ describe('/healthz while nothing can be forwarded', () => {
     // No NATS server at all: degraded already, and now saying why.
     const noServer = await start('no-server', 'nats://127.0.0.1:1', '2s');
 
-    await expect.poll(async () => (await health(noStream)).code, { timeout: 30_000, interval: 250 }).toBe(503);
+    // Wait for the stall itself: a 503 alone may still be the first moments, NATS connecting.
+    await expect.poll(async () => (await health(noStream)).reason ?? '', { timeout: 30_000, interval: 250 }).toMatch(/^forwarding stalled/);
     const stalled = await health(noStream);
+    expect(stalled.code).toBe(503);
     expect(stalled).toMatchObject({ status: 'degraded', nats: 'connected' });
     expect(stalled.outbox).toBeGreaterThan(0);
-    expect(stalled.reason).toMatch(/^forwarding stalled: nothing forwarded to the hub since \S+ \(\d+(\.\d)? s\); the outbox holds \d+ samples?; last error: .+/);
+    expect(stalled.reason).toMatch(
+      /^forwarding stalled: nothing forwarded to the hub since \S+ \(\d+(\.\d)? s\); the outbox holds \d+ samples?; last error: .+/,
+    );
     const status = (await (await fetch(`${noStream.url}/api/status`)).json()) as GatewayStatus;
     expect(status.outbox.stalled).toMatch(/^nothing forwarded to the hub since/);
     expect(await (await fetch(noStream.url)).text()).toMatch(/Forwarding stalled<\/th><td class="bad">nothing forwarded/);
@@ -87,7 +91,12 @@ describe('/healthz while nothing can be forwarded', () => {
     expect(await health(patient)).toMatchObject({ code: 200, status: 'ok' });
 
     await expect.poll(async () => (await health(noServer)).reason ?? '', { timeout: 30_000, interval: 250 }).toMatch(/forwarding stalled: nothing forwarded/);
-    expect(await health(noServer)).toMatchObject({ code: 503, status: 'degraded', nats: 'connecting', reason: expect.stringMatching(/^NATS connecting: .+; forwarding stalled: /) });
+    expect(await health(noServer)).toMatchObject({
+      code: 503,
+      status: 'degraded',
+      nats: 'connecting',
+      reason: expect.stringMatching(/^NATS connecting: .+; forwarding stalled: /),
+    });
 
     // The hub's stream appears: what waited is forwarded, and the gateway is healthy again.
     await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`] });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { NodeRedHost, type NodeRedLink } from '@citypilot/plugin-node-red';
 import type { Logger } from '@citypilot/sdk';
-import type { GatewayConfig } from './config.js';
+import type { GatewayConfig } from './config/config.js';
 
 /**
  * Starts the Node-RED the configuration enables, its own files (runtime settings, credentials

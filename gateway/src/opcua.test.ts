@@ -7,10 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ensureClientCertificate } from '@citypilot/protocol-opcua';
 import { DataType, OpcuaSimulator, SimulatorProcess, buildingNodeId, waitUntil } from '@citypilot/protocol-opcua/testing';
 import type { Sample } from '@citypilot/sdk';
-import { parseGatewayConfig } from './config.js';
+import { parseGatewayConfig } from './config/config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
-import { PluginRegistry } from './registry.js';
-import { createWriteToken } from './write-tokens.js';
+import { PluginRegistry } from './config/registry.js';
+import { createWriteToken } from './write/write-tokens.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -58,7 +58,9 @@ describe('a gateway subscribed to an OPC UA server that restarts', () => {
       [buildingNodeId('Meters.Main.Energy'), 1],
     ]);
 
-    await waitUntil('good samples of both points', () => ['bms.setpoint', 'bms.energy'].every((p) => samples.some((s) => s.point === p && s.quality === 'good')));
+    await waitUntil('good samples of both points', () =>
+      ['bms.setpoint', 'bms.energy'].every((p) => samples.some((s) => s.point === p && s.quality === 'good')),
+    );
     await expect.poll(() => simulator.monitoredItems(), { timeout: 30_000 }).toEqual(monitored);
 
     await simulator.stop();
@@ -66,7 +68,11 @@ describe('a gateway subscribed to an OPC UA server that restarts', () => {
     const downFrom = samples.length;
     await simulator.start();
     await simulator.set('AHU1.SupplyAirSetpoint', 23);
-    await waitUntil('the setpoint written after the restart', () => samples.slice(downFrom).some((s) => s.point === 'bms.setpoint' && s.quality === 'good' && s.value === 23), 60_000);
+    await waitUntil(
+      'the setpoint written after the restart',
+      () => samples.slice(downFrom).some((s) => s.point === 'bms.setpoint' && s.quality === 'good' && s.value === 23),
+      60_000,
+    );
     await waitUntil('the energy after the restart', () => samples.slice(downFrom).some((s) => s.point === 'bms.energy' && s.quality === 'good'), 60_000);
     // node-opcua restored the subscription: the same items, not a second set.
     await expect.poll(() => simulator.monitoredItems(), { timeout: 30_000 }).toEqual(monitored);
@@ -87,7 +93,10 @@ describe('a gateway subscribed to an OPC UA server that restarts', () => {
       expect(new Set(times).size, `${point}: one sample per slot`).toBe(times.length);
       const gaps = times.slice(1).map((t, i) => t - times[i]!);
       const missing = gaps.reduce((n, g) => n + g / 1000 - 1, 0);
-      expect(gaps.every((g) => g > 0 && g % 1000 === 0), `${point}: gaps ${gaps.join(', ')}`).toBe(true);
+      expect(
+        gaps.every((g) => g > 0 && g % 1000 === 0),
+        `${point}: gaps ${gaps.join(', ')}`,
+      ).toBe(true);
       expect(missing, `${point}: slots without a sample (gaps ${gaps.join(', ')}), skipped ticks ${skipped}`).toBeLessThanOrEqual(skipped);
     }
   });
@@ -132,16 +141,20 @@ describe('a gateway subscribed to a value that changes every second', () => {
     gateway = await Gateway.start({ config, logger: quiet });
     const samples: Sample[] = [];
     gateway.on('samples', (s) => samples.push(...s));
-    // The first slot is read from the server while the subscription starts; the next ones are
-    // answered from its notifications.
+    // The first slot is read from the server while the subscription starts (how late that read
+    // answers depends on the machine's load, not on sampling); the next ones are answered from
+    // its notifications, which are what this judges.
     await waitUntil('six good samples', () => samples.filter((s) => s.quality === 'good').length >= 6, 60_000);
-    const good = samples.filter((s) => s.quality === 'good').slice(0, 6);
+    const good = samples.filter((s) => s.quality === 'good').slice(1, 6);
     // The server's value at slot T is T's whole seconds; a notification takes up to a sampling
     // and a publishing interval (200 ms each here) to arrive, and a late read on a busy machine
     // may see the next second: within one step of it. Sampled at the point's 2 s interval, as
     // before, each value was that of the slot before (2 steps behind).
     const behind = good.map((s) => Math.floor(s.time / 1000) - (s.value as number));
-    expect(behind.every((b) => b >= -1 && b <= 1), `seconds behind the slot: ${behind.join(', ')}`).toBe(true);
+    expect(
+      behind.every((b) => b >= -1 && b <= 1),
+      `seconds behind the slot: ${behind.join(', ')}`,
+    ).toBe(true);
     // The notification's source time, for a technician: when the server sampled the value.
     const status = gateway.status().points.find((p) => p.point === 'bms.seconds')!;
     expect(status.quality).toBe('good');
@@ -179,7 +192,11 @@ describe('writing OPC UA nodes through the gateway', () => {
   });
 
   const post = (id: string, value: unknown) =>
-    fetch(`${gateway!.url}/api/points/${id}/write`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ value }) });
+    fetch(`${gateway!.url}/api/points/${id}/write`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ value }),
+    });
 
   it("refuses with 409 and the reason a value the node's type cannot hold, before the server sees it, and writes those it can", async () => {
     dir = mkdtempSync(join(tmpdir(), 'citypilot-gateway-opcua-write-'));
@@ -203,7 +220,10 @@ describe('writing OPC UA nodes through the gateway', () => {
         `    connection: { endpointUrl: "${endpointUrl}", securityMode: None }`,
         '    points:',
         // The points' ranges allow what the nodes' types do not: the type is the driver's to check.
-        ...types.map(([name]) => `      - { id: ${name.toLowerCase()}, kind: ${kind(name)}, writable: true, ${kind(name) === 'number' ? 'min: -1e30, max: 1e40, ' : ''}address: { nodeId: "${buildingNodeId(`Test.${name}`)}" } }`),
+        ...types.map(
+          ([name]) =>
+            `      - { id: ${name.toLowerCase()}, kind: ${kind(name)}, writable: true, ${kind(name) === 'number' ? 'min: -1e30, max: 1e40, ' : ''}address: { nodeId: "${buildingNodeId(`Test.${name}`)}" } }`,
+        ),
         // Nodes whose type is not the point's kind: a number to a Boolean node, a string to an Int32 one.
         `      - { id: boolean-as-number, writable: true, min: -10, max: 10, address: { nodeId: "${buildingNodeId('Test.Boolean')}" } }`,
         `      - { id: int32-as-string, kind: string, writable: true, address: { nodeId: "${buildingNodeId('Test.Int32')}" } }`,
@@ -218,7 +238,8 @@ describe('writing OPC UA nodes through the gateway', () => {
     gateway = await Gateway.start({ config, logger: quiet });
     token = createWriteToken(config.dataDir, 'alice');
     // Subscribed and notified: a write's read back must ask the server, not serve the value notified before it.
-    const notified = async () => ((await (await fetch(`${gateway!.url}/api/status`)).json()) as GatewayStatus).points.find((p) => p.point === 'bms.float')?.sourceTime;
+    const notified = async () =>
+      ((await (await fetch(`${gateway!.url}/api/status`)).json()) as GatewayStatus).points.find((p) => p.point === 'bms.float')?.sourceTime;
     await expect.poll(notified, { timeout: 15_000 }).toBeDefined();
     const node = (name: string) => buildingNodeId(`Test.${name}`);
     const refusals: [string, unknown, string][] = [
@@ -247,7 +268,13 @@ describe('writing OPC UA nodes through the gateway', () => {
       const response = await post(`bms.${point}`, value);
       const body = (await response.json()) as { error: string; code: string };
       // The plugin's reason, said of the point by the core (WRITE_DOES_NOT_FIT).
-      expect({ point, value, status: response.status, code: body.code, error: body.error }).toEqual({ point, value, status: 409, code: 'WRITE_DOES_NOT_FIT', error: `bms.${point} cannot take ${JSON.stringify(value)}: ${reason}` });
+      expect({ point, value, status: response.status, code: body.code, error: body.error }).toEqual({
+        point,
+        value,
+        status: 409,
+        code: 'WRITE_DOES_NOT_FIT',
+        error: `bms.${point} cannot take ${JSON.stringify(value)}: ${reason}`,
+      });
       expect(simulator.get(`Test.${types.find(([n]) => n.toLowerCase() === point.split('-')[0])![0]}`), `${point} unchanged`).toEqual(before);
     }
 
@@ -270,13 +297,19 @@ describe('writing OPC UA nodes through the gateway', () => {
     ];
     for (const [point, value, readBack] of writes) {
       const response = await post(`bms.${point}`, value);
-      expect({ point, status: response.status, body: await response.json() }).toEqual({ point, status: 200, body: { point: `bms.${point}`, asked: value, value: readBack, readBack: { value: readBack, quality: 'good' } } });
+      expect({ point, status: response.status, body: await response.json() }).toEqual({
+        point,
+        status: 200,
+        body: { point: `bms.${point}`, asked: value, value: readBack, readBack: { value: readBack, quality: 'good' } },
+      });
     }
 
     // The server's refusal: its status and a sentence, not node-opcua's text.
     const refused = await post('bms.fan-speed', 50);
     expect(refused.status).toBe(502);
-    expect(((await refused.json()) as { error: string }).error).toBe(`the server refused to write ${buildingNodeId('AHU1.FanSpeed')}: BadNotWritable (the node is read-only on the server)`);
+    expect(((await refused.json()) as { error: string }).error).toBe(
+      `the server refused to write ${buildingNodeId('AHU1.FanSpeed')}: BadNotWritable (the node is read-only on the server)`,
+    );
   });
 });
 
@@ -337,7 +370,11 @@ describe("node-opcua's own messages in a running gateway", () => {
       const fromLibrary = lines().filter((l) => l.source === 'node-opcua');
       expect(fromLibrary.length, 'node-opcua said something, at debug').toBeGreaterThan(0);
       expect(fromLibrary.filter((l) => l.level > 20).map((l) => l.msg)).toEqual([]);
-      expect(lines().filter((l) => l.level > 20 && /NODE-OPCUA|node-opcua|12165|security-revert|node version/i.test(l.msg)).map((l) => l.msg)).toEqual([]);
+      expect(
+        lines()
+          .filter((l) => l.level > 20 && /NODE-OPCUA|node-opcua|12165|security-revert|node version/i.test(l.msg))
+          .map((l) => l.msg),
+      ).toEqual([]);
       expect(stderr).toBe('');
       // What a technician acts on stays at warn: ours, in a sentence.
       expect(lines().find((l) => l.msg === 'OPC UA connection lost; reconnecting')!.level).toBe(40);

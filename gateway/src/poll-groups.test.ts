@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import type { Sample } from '@citypilot/sdk';
-import { parseGatewayConfig } from './config.js';
+import { parseGatewayConfig } from './config/config.js';
 import { Gateway, type GatewayStatus } from './gateway.js';
-import { PluginRegistry } from './registry.js';
+import { PluginRegistry } from './config/registry.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -83,7 +83,11 @@ devices:
     const counts = of('meter.power.count').filter((s) => s.quality === 'good');
     expect(counts.every((s) => typeof s.value === 'number' && s.value >= 1 && s.value <= 2)).toBe(true);
     expect(of('meter.energy.delta').find((s) => s.quality === 'good')).toMatchObject({ value: 0 });
-    expect(of('meter.energy').filter((s) => s.quality === 'good').every((s) => s.time % 3000 === 0 && s.value === 1000)).toBe(true);
+    expect(
+      of('meter.energy')
+        .filter((s) => s.quality === 'good')
+        .every((s) => s.time % 3000 === 0 && s.value === 1000),
+    ).toBe(true);
 
     // Each group read only its own registers: never the whole block, never its neighbour's.
     expect(requests.length).toBeGreaterThan(0);

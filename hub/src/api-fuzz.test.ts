@@ -68,7 +68,12 @@ function readings(now: number): Batch[] {
       { id: 'meters.outdoor-temp', name: 'Outdoor temperature', unit: '°C', tags: ['air', 'temp', 'outside', 'sensor'] },
     ];
     const samples = points.flatMap((p, i) =>
-      Array.from({ length: 96 }, (_, h) => ({ point: p.id, time: end - (96 - h) * HOUR, value: p.unit === 'kWh' ? 1000 * (b + 1) + h * (10 + i) : 8 + (h % 24) / 3, quality: 'good' as const })),
+      Array.from({ length: 96 }, (_, h) => ({
+        point: p.id,
+        time: end - (96 - h) * HOUR,
+        value: p.unit === 'kWh' ? 1000 * (b + 1) + h * (10 + i) : 8 + (h % 24) / 3,
+        quality: 'good' as const,
+      })),
     );
     return {
       v: BATCH_VERSION,
@@ -106,7 +111,8 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
       await serviceData.defineSource(source, source, mapping);
     }
     const objectives = new Objectives({ pool: storage.pool, timezone, services: serviceDataReader(serviceData) });
-    for (const file of ['energy.yaml', 'services.yaml']) for (const d of loadObjectivesFile(join(hubRoot, 'objectives', file))) await objectives.define(d, 'fuzz');
+    for (const file of ['energy.yaml', 'services.yaml'])
+      for (const d of loadObjectivesFile(join(hubRoot, 'objectives', file))) await objectives.define(d, 'fuzz');
     await objectives.evaluate({ fromMonth: monthsAgo(2, timezone) });
     // Limits out of the way: every fuzzed request must reach its route's checks and handler, not
     // stop at the rate limiter or come from the cache of public reads (both have tests of their own).
@@ -123,7 +129,9 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
     });
     for (const role of TOKEN_ROLES) {
       principals[role] = role;
-      tokens[role] = (await createToken(storage.pool, { role, label: `fuzzing as ${role}`, sites: role === 'technician' ? ['centre'] : undefined }, 'test')).token;
+      tokens[role] = (
+        await createToken(storage.pool, { role, label: `fuzzing as ${role}`, sites: role === 'technician' ? ['centre'] : undefined }, 'test')
+      ).token;
     }
     await app.ready();
   });
@@ -134,58 +142,88 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
   });
 
   const seconds = fuzzSeconds();
-  it(`finds no 5xx, hang, oversized answer or internal detail in ${seconds} s, and leaves the hub healthy`, { timeout: 2 * seconds * 1000 + 300_000 }, async () => {
-    const document = (await app.inject({ url: '/api/openapi.json' })).json() as OpenApiDocument;
-    const objectiveKeys = (await storage.pool.query<{ key: string }>('SELECT DISTINCT key FROM objectives')).rows.map((r) => r.key);
-    const seed = fuzzSeed();
-    const statuses = new Map<number, number>();
-    const report = await fuzzApi({
-      document,
-      principals,
-      send: async (request) => {
-        const token = tokens[request.principal];
-        const answer = await app.inject({
-          method: request.method as 'GET',
-          url: request.url,
-          headers: token ? { ...request.headers, authorization: `Bearer ${token}` } : request.headers,
-          payload: request.body,
-        });
-        statuses.set(answer.statusCode, (statuses.get(answer.statusCode) ?? 0) + 1);
-        return { status: answer.statusCode, body: answer.body };
-      },
-      context: {
-        knownStrings: [
-          ...objectiveKeys,
-          'city', 'site:centre', 'building:town-hall', 'building:school', 'town-hall', 'school', 'centre',
-          'meters.elec', 'meters.outdoor-temp', 'reception-town-hall', 'calls-town-hall', 'demo-reception',
-          'visitors', 'reception.wait_minutes', 'calls.offered', monthsAgo(1, storage.rollups.timezone), monthsAgo(0, storage.rollups.timezone),
-        ],
-      },
-      examples: {
-        'PUT /api/objectives/{key}': objectiveDefinition({ key: 'fuzzed' }),
-        'POST /api/service-data': { values: [{ source: 'demo-reception', metric: 'visitors', scope: 'building:town-hall', period: '2026-10-12', value: 14 }] },
-        'PUT /api/service-data/sources/{key}': { name: 'Accueil', mapping: { period: 'date', scope: 'building:town-hall', columns: { visiteurs: 'visitors' } } },
-        'POST /api/objectives/evaluate': { fromMonth: monthsAgo(1, storage.rollups.timezone) },
-      },
-      budgetMs: seconds * 1000,
-      seed,
-      healthy: async () => {
-        const health = await app.inject({ url: '/healthz' });
-        return health.statusCode === 200 ? undefined : `/healthz answered ${health.statusCode}: ${health.body}`;
-      },
-    });
-    console.log(describeReport(report, seconds, seed));
-    console.log(`answers by status: ${[...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status}: ${n}`).join(', ')}`);
-    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
-    expect(report.total).toBeGreaterThan(0);
-    expect(report.failures.length, `the fuzzer's failures:\n${describeFailures(report)}`).toBe(0);
-  });
+  it(
+    `finds no 5xx, hang, oversized answer or internal detail in ${seconds} s, and leaves the hub healthy`,
+    { timeout: 2 * seconds * 1000 + 300_000 },
+    async () => {
+      const document = (await app.inject({ url: '/api/openapi.json' })).json() as OpenApiDocument;
+      const objectiveKeys = (await storage.pool.query<{ key: string }>('SELECT DISTINCT key FROM objectives')).rows.map((r) => r.key);
+      const seed = fuzzSeed();
+      const statuses = new Map<number, number>();
+      const report = await fuzzApi({
+        document,
+        principals,
+        send: async (request) => {
+          const token = tokens[request.principal];
+          const answer = await app.inject({
+            method: request.method as 'GET',
+            url: request.url,
+            headers: token ? { ...request.headers, authorization: `Bearer ${token}` } : request.headers,
+            payload: request.body,
+          });
+          statuses.set(answer.statusCode, (statuses.get(answer.statusCode) ?? 0) + 1);
+          return { status: answer.statusCode, body: answer.body };
+        },
+        context: {
+          knownStrings: [
+            ...objectiveKeys,
+            'city',
+            'site:centre',
+            'building:town-hall',
+            'building:school',
+            'town-hall',
+            'school',
+            'centre',
+            'meters.elec',
+            'meters.outdoor-temp',
+            'reception-town-hall',
+            'calls-town-hall',
+            'demo-reception',
+            'visitors',
+            'reception.wait_minutes',
+            'calls.offered',
+            monthsAgo(1, storage.rollups.timezone),
+            monthsAgo(0, storage.rollups.timezone),
+          ],
+        },
+        examples: {
+          'PUT /api/objectives/{key}': objectiveDefinition({ key: 'fuzzed' }),
+          'POST /api/service-data': {
+            values: [{ source: 'demo-reception', metric: 'visitors', scope: 'building:town-hall', period: '2026-10-12', value: 14 }],
+          },
+          'PUT /api/service-data/sources/{key}': {
+            name: 'Accueil',
+            mapping: { period: 'date', scope: 'building:town-hall', columns: { visiteurs: 'visitors' } },
+          },
+          'POST /api/objectives/evaluate': { fromMonth: monthsAgo(1, storage.rollups.timezone) },
+        },
+        budgetMs: seconds * 1000,
+        seed,
+        healthy: async () => {
+          const health = await app.inject({ url: '/healthz' });
+          return health.statusCode === 200 ? undefined : `/healthz answered ${health.statusCode}: ${health.body}`;
+        },
+      });
+      console.log(describeReport(report, seconds, seed));
+      console.log(
+        `answers by status: ${[...statuses]
+          .sort(([a], [b]) => a - b)
+          .map(([status, n]) => `${status}: ${n}`)
+          .join(', ')}`,
+      );
+      expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+      expect(report.total).toBeGreaterThan(0);
+      expect(report.failures.length, `the fuzzer's failures:\n${describeFailures(report)}`).toBe(0);
+    },
+  );
 });
 
 /** Requests per operation and principal, as a table for the test's output. */
 function describeReport(report: FuzzReport, seconds: number, seed: number | undefined): string {
   const principals = [...new Set(Object.values(report.counts).flatMap((c) => Object.keys(c)))];
-  const lines = Object.entries(report.counts).map(([op, c]) => `${op.padEnd(44)} ${principals.map((p) => String(c[p] ?? 0).padStart(Math.max(6, p.length))).join(' ')}`);
+  const lines = Object.entries(report.counts).map(
+    ([op, c]) => `${op.padEnd(44)} ${principals.map((p) => String(c[p] ?? 0).padStart(Math.max(6, p.length))).join(' ')}`,
+  );
   return [
     `API fuzzer: ${report.total} requests in ${seconds} s (seed ${seed ?? 'random, one per operation'}), ${report.failures.length} failure(s)`,
     `${'operation'.padEnd(44)} ${principals.map((p) => p.padStart(Math.max(6, p.length))).join(' ')}`,

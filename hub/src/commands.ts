@@ -1,29 +1,28 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { describeFailure, runGatewayCli, runSimulateCli, createLogger, GatewayConfigError, natsCredentialsOptions, type CliIo } from '@citypilot/gateway';
+import { DEFAULT_CONFIG_BUCKET, natsCredentialsOptions, type GatewayConfigValidator } from '@citypilot/wire';
+import { createLogger, describeFailure, processIo, type CliIo } from './cli-io.js';
 import { Hub } from './hub.js';
 import { defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { InvalidStorageSettingError, type LifecycleOptions, type LifecycleSetting } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import { ConfigFileError, silentLogger } from '@citypilot/sdk';
-import { runDemo } from './demo.js';
 import { DEGREE_DAY_METHODS, type DegreeDayMethod } from './objectives/data.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 import { operatExport } from './objectives/operat.js';
 import { monthsAgo } from './objectives/routes.js';
 import { importOutdoorTemperatures, WeatherFileError } from './objectives/weather.js';
+import { runAccountCli } from './auth/account-command.js';
+import type { OidcOptions } from './auth/oidc.js';
 import { runTokenCli } from './auth/token-command.js';
 import { ensureNatsCredentials } from './services/nats-auth.js';
 import { pushGatewayConfig, validatePushedConfig } from './services/config-push.js';
 import { connect } from '@nats-io/transport-node';
 
-const USAGE = `Usage: citypilot <command>
-
-Commands:
-  demo                      run the demo city: services, hub, two gateways, two simulated buildings
-  hub run                   run the hub (ingest, storage, HTTP API)
+/** The `hub …` commands, as `citypilot help` lists them with the others. */
+export const HUB_COMMANDS_USAGE = `  hub run                   run the hub (ingest, storage, HTTP API)
   hub migrate               bring the database schema up to date, then exit
   hub catalog import FILE   create or update the organisation, sites and buildings of a catalog file
   hub objectives apply FILE define the objectives of a file (hub/objectives/ holds templates)
@@ -45,12 +44,15 @@ Commands:
                             own file sets hub.remoteConfig: true applies it if valid
   hub token list            the API tokens (never their secrets)
   hub token revoke ID       stop accepting an API token
-  gateway run|validate|points FILE
-                            the edge gateway (see \`citypilot gateway help\`)
-  simulate PLUGIN --profile ID [--port N]
-                            a simulated device serving a device profile's points
+  hub account add USERNAME --role ROLE [--name "…"] [--sites SITE,…] [--email …]
+                            a person's account for the dashboard; password from CITYPILOT_PASSWORD,
+                            or made up and printed once
+  hub account list          the accounts (never a password)
+  hub account disable USERNAME
+                            the person can no longer sign in; their sessions end`;
 
-Hub environment:
+/** The hub's environment variables, as `citypilot help` lists them. */
+export const HUB_ENVIRONMENT_USAGE = `Hub environment:
   DATABASE_URL      PostgreSQL database (required)
   NATS_URL          NATS server with JetStream (default nats://127.0.0.1:4222)
   NATS_CREDENTIALS  the hub's NATS credentials file, for a server with per-gateway users
@@ -61,10 +63,23 @@ Hub environment:
   HUB_STATEMENT_TIMEOUT_MS  longest database query of an API request (default 10000)
   HUB_TRUST_PROXY   addresses of reverse proxies (comma-separated, CIDR allowed) whose
                     X-Forwarded-For names the client for the rate limits (default none)
+  HUB_SECURE_COOKIES  auto (default: Secure session cookies when the request came over HTTPS)
+                    or always (behind a TLS proxy not named in HUB_TRUST_PROXY)
+  OIDC_ISSUER       sign-in through the city's OpenID Connect provider (e.g. ProConnect): its
+                    issuer URL; with OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, and OIDC_REDIRECT_URI
+                    (default HUB_PUBLIC_URL + /api/session/oidc/callback)
+  OIDC_LABEL, OIDC_ROLE_CLAIM, OIDC_SITES_CLAIM, OIDC_SCOPES  the sign-in button's words (default
+                    ProConnect), the claims of the role (default citypilot_role) and of a
+                    technician's sites (default none), the scopes (default openid email profile)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
   CITYPILOT_CONFIG_BUCKET  key-value bucket of the gateways' configurations (default citypilot-config)
   CITYPILOT_TIMESCALE  auto (default) or off
   CITYPILOT_TIMEZONE  the city's time zone for rollups (default Europe/Paris; fixed once rollups exist)
+  CITYPILOT_SECRET_KEY, CITYPILOT_SECRET_KEY_FILE  the key (32 bytes in base64, or a file holding
+                    it) the utility connectors' secrets are encrypted with; without one, none
+                    can be stored
+  HUB_PUBLIC_URL    the hub's address as browsers reach it: where Enedis's consent page sends
+                    customers back (HUB_PUBLIC_URL/api/utility/consent/callback)
   CITYPILOT_DEGREE_DAYS  how a day's degree-days are computed: mean (of the day's readings, default)
                     or min-max ((Tmin + Tmax) / 2, as Météo-France)
   CITYPILOT_COMPRESS_AFTER  age at which TimescaleDB compresses samples (default 7 days)
@@ -73,7 +88,12 @@ Hub environment:
                     interval such as '3 years', or 'forever' (defaults 3 years, 10 years, forever, forever)
   LOG_LEVEL         debug, info (default), warn, error`;
 
-const processIo: CliIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
+const USAGE = `Usage: citypilot hub <command>
+
+Commands:
+${HUB_COMMANDS_USAGE}
+
+${HUB_ENVIRONMENT_USAGE}`;
 
 /** The JetStream names from the environment (tests and several hubs on one NATS set their own). */
 export function streamNamesFromEnv(env: NodeJS.ProcessEnv): StreamNames {
@@ -104,38 +124,35 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv): LifecycleOptions {
   return { ...(compressAfter !== undefined ? { compressAfter } : {}), retention };
 }
 
-/** `citypilot …`: resolves with the process exit code. */
-export async function runCli(args: readonly string[], io: CliIo = processIo): Promise<number> {
-  const [command, sub, ...rest] = args;
+/** What `citypilot hub …` needs from the packages composed with it. */
+export interface HubCliOptions {
+  /**
+   * Loads the gateway's validator of a configuration (`gatewayConfigValidator()` of
+   * @citypilot/gateway), for `hub push-config` only: the hub checks with it what it pushes,
+   * without importing any driver, and `hub run` never loads the drivers at all.
+   */
+  loadGatewayConfigValidator?: () => Promise<GatewayConfigValidator>;
+}
+
+/** `citypilot hub …` (`args` are those after `hub`): resolves with the process exit code. */
+export async function runHubCli(args: readonly string[], io: CliIo = processIo, options: HubCliOptions = {}): Promise<number> {
+  const [sub, ...rest] = args;
   try {
-    switch (command) {
-      case 'gateway':
-        return await runGatewayCli(args.slice(1), io);
-      case 'demo':
-        return await runDemo(io);
-      case 'simulate':
-        return await runSimulateCli(args.slice(1), io);
-      case 'hub':
-        if (sub === 'run' && !rest.length) return await runHub(io);
-        if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
-        if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
-        if (sub === 'objectives') return await objectivesCommand(rest, io);
-        if (sub === 'weather' && rest[0] === 'import' && rest.length === 2) return await weatherImport(rest[1]!, io);
-        if (sub === 'nats-auth' && rest.length >= 2) return natsAuthCommand(rest[0]!, rest.slice(1), io);
-        if (sub === 'push-config' && rest.length === 1) return await pushConfigCommand(rest[0]!, io);
-        if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
-        io.err(USAGE);
-        return 2;
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(USAGE);
-        return command ? 0 : 2;
-      default:
-        io.err(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
-        return 2;
+    if (sub === 'run' && !rest.length) return await runHub(io);
+    if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
+    if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
+    if (sub === 'objectives') return await objectivesCommand(rest, io);
+    if (sub === 'weather' && rest[0] === 'import' && rest.length === 2) return await weatherImport(rest[1]!, io);
+    if (sub === 'nats-auth' && rest.length >= 2) return natsAuthCommand(rest[0]!, rest.slice(1), io);
+    if (sub === 'push-config' && rest.length === 1) return await pushConfigCommand(rest[0]!, io, options);
+    if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
+    if (sub === 'account') return await runAccountCli(rest, io, () => requireDatabaseUrl(io));
+    if (sub === 'help' || sub === '--help' || sub === '-h') {
+      io.out(USAGE);
+      return 0;
     }
+    io.err(USAGE);
+    return 2;
   } catch (error) {
     io.err(describeFailure(error));
     return 1;
@@ -144,11 +161,15 @@ export async function runCli(args: readonly string[], io: CliIo = processIo): Pr
 
 /** The gateways' configuration bucket: the same for `nats-auth` (permissions) and `push-config`. */
 function configBucketFromEnv(env: NodeJS.ProcessEnv): string {
-  return env.CITYPILOT_CONFIG_BUCKET || 'citypilot-config';
+  return env.CITYPILOT_CONFIG_BUCKET || DEFAULT_CONFIG_BUCKET;
 }
 
 /** `citypilot hub push-config FILE`: nothing is sent unless the gateway's own validator accepts FILE. */
-async function pushConfigCommand(file: string, io: CliIo): Promise<number> {
+async function pushConfigCommand(file: string, io: CliIo, options: HubCliOptions): Promise<number> {
+  if (!options.loadGatewayConfigValidator) {
+    io.err(`${file}: this command line has no gateway validator to check the file with; nothing was pushed.`);
+    return 2;
+  }
   let text: string;
   let gateway: string;
   try {
@@ -158,9 +179,9 @@ async function pushConfigCommand(file: string, io: CliIo): Promise<number> {
     return 2;
   }
   try {
-    gateway = validatePushedConfig(text, file);
+    gateway = validatePushedConfig(text, file, await options.loadGatewayConfigValidator());
   } catch (error) {
-    if (!(error instanceof GatewayConfigError)) throw error;
+    if (!(error instanceof ConfigFileError)) throw error;
     io.err(error.message);
     return 2;
   }
@@ -170,7 +191,9 @@ async function pushConfigCommand(file: string, io: CliIo): Promise<number> {
   try {
     const bucket = configBucketFromEnv(env);
     const revision = await pushGatewayConfig(nc, gateway, text, { prefix: streamNamesFromEnv(env).prefix, bucket });
-    io.out(`${file}: pushed to gateway ${gateway} as revision ${revision} (bucket ${bucket}); its /api/status shows config.revision ${revision} once it runs it.`);
+    io.out(
+      `${file}: pushed to gateway ${gateway} as revision ${revision} (bucket ${bucket}); its /api/status shows config.revision ${revision} once it runs it.`,
+    );
     return 0;
   } finally {
     await nc.close();
@@ -203,6 +226,46 @@ function degreeDayMethodFromEnv(io: CliIo): { method?: DegreeDayMethod } | undef
   return undefined;
 }
 
+/**
+ * The sessions' settings of `hub run` from HUB_SECURE_COOKIES and the OIDC_* variables, checked;
+ * undefined after saying on `io` what is wrong.
+ */
+function sessionsFromEnv(env: NodeJS.ProcessEnv, io: CliIo): { secureCookies?: 'auto' | 'always'; oidc?: OidcOptions } | undefined {
+  const secure = env.HUB_SECURE_COOKIES || 'auto';
+  if (secure !== 'auto' && secure !== 'always') {
+    io.err(`HUB_SECURE_COOKIES: ${JSON.stringify(secure)} is not auto or always`);
+    return undefined;
+  }
+  const issuer = env.OIDC_ISSUER;
+  if (!issuer) return { secureCookies: secure };
+  const publicUrl = env.HUB_PUBLIC_URL?.replace(/\/+$/, '');
+  const redirectUri = env.OIDC_REDIRECT_URI || (publicUrl ? `${publicUrl}/api/session/oidc/callback` : undefined);
+  const problem =
+    (!URL.canParse(issuer) && `OIDC_ISSUER: ${JSON.stringify(issuer)} is not a URL (the provider's issuer, e.g. https://auth.agentconnect.gouv.fr/api/v2)`) ||
+    (!env.OIDC_CLIENT_ID && 'OIDC_CLIENT_ID is required with OIDC_ISSUER: the client id the provider gave the hub') ||
+    (!env.OIDC_CLIENT_SECRET && 'OIDC_CLIENT_SECRET is required with OIDC_ISSUER: the client secret the provider gave the hub') ||
+    (!redirectUri &&
+      'OIDC_REDIRECT_URI (or HUB_PUBLIC_URL) is required with OIDC_ISSUER: https://<the hub>/api/session/oidc/callback, as registered at the provider') ||
+    (redirectUri && !URL.canParse(redirectUri) && `OIDC_REDIRECT_URI: ${JSON.stringify(redirectUri)} is not a URL`);
+  if (problem) {
+    io.err(problem);
+    return undefined;
+  }
+  return {
+    secureCookies: secure,
+    oidc: {
+      issuer,
+      clientId: env.OIDC_CLIENT_ID!,
+      clientSecret: env.OIDC_CLIENT_SECRET!,
+      redirectUri: redirectUri!,
+      label: env.OIDC_LABEL || undefined,
+      roleClaim: env.OIDC_ROLE_CLAIM || undefined,
+      sitesClaim: env.OIDC_SITES_CLAIM || undefined,
+      scope: env.OIDC_SCOPES || undefined,
+    },
+  };
+}
+
 async function runHub(io: CliIo): Promise<number> {
   const databaseUrl = requireDatabaseUrl(io);
   if (!databaseUrl) return 2;
@@ -220,6 +283,8 @@ async function runHub(io: CliIo): Promise<number> {
     }
     limits[name] = Number(text);
   }
+  const sessions = sessionsFromEnv(env, io);
+  if (!sessions) return 2;
   const reads = limits.HUB_ANONYMOUS_READS;
   const writes = limits.HUB_ANONYMOUS_WRITES;
   let hub: Hub;
@@ -234,6 +299,7 @@ async function runHub(io: CliIo): Promise<number> {
       ingestWorkers: env.HUB_INGEST_WORKERS ? Number(env.HUB_INGEST_WORKERS) : undefined,
       timescale: env.CITYPILOT_TIMESCALE === 'off' ? 'off' : 'auto',
       timezone: env.CITYPILOT_TIMEZONE,
+      utility: { publicUrl: env.HUB_PUBLIC_URL?.replace(/\/+$/, '') || undefined },
       degreeDayMethod: degreeDays.method,
       lifecycle: lifecycleFromEnv(env),
       api: {
@@ -243,6 +309,7 @@ async function runHub(io: CliIo): Promise<number> {
         },
         pools: { statementTimeoutMs: limits.HUB_STATEMENT_TIMEOUT_MS },
         trustProxy: env.HUB_TRUST_PROXY || undefined,
+        sessions,
       },
     });
   } catch (error) {
@@ -327,7 +394,9 @@ async function objectivesCommand(args: readonly string[], io: CliIo): Promise<nu
   if (action === 'operat' && rest.length === 2) {
     const year = option('--year', /^\d{4}$/);
     if (!year) return usage();
-    return withObjectives(io, async (objectives, timezone, storage) => io.out((await operatExport(storage.pool, timezone, Number(year), { degreeDayMethod: objectives.degreeDayMethod })).trimEnd()));
+    return withObjectives(io, async (objectives, timezone, storage) =>
+      io.out((await operatExport(storage.pool, timezone, Number(year), { degreeDayMethod: objectives.degreeDayMethod })).trimEnd()),
+    );
   }
   return usage();
 }
@@ -340,7 +409,11 @@ async function withObjectives(io: CliIo, run: (objectives: Objectives, timezone:
   // Quiet: `operat` writes its CSV on standard output.
   const storage = await Storage.open({ databaseUrl, logger: silentLogger, timezone: process.env.CITYPILOT_TIMEZONE });
   try {
-    await run(new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone, degreeDayMethod: degreeDays.method }), storage.rollups.timezone, storage);
+    await run(
+      new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone, degreeDayMethod: degreeDays.method }),
+      storage.rollups.timezone,
+      storage,
+    );
     return 0;
   } finally {
     await storage.close();

@@ -1,7 +1,46 @@
-import { demoBuildings, type DemoBuilding } from '@citypilot/protocol-modbus';
 import { BATCH_VERSION, type Batch, type Sample } from '@citypilot/sdk';
 import type { ServiceData, ServiceValueInput } from './service-data/index.js';
 import type { Storage } from './storage/storage.js';
+
+/**
+ * What the demo's history and gateway files read of a demo building: its meters on one Modbus
+ * device and what their simulators do. protocol-modbus's `demoBuildings` fit this shape; the
+ * composed demo (scripts/citypilot) and the hub's tests pass them, since the hub imports no
+ * field protocol.
+ */
+export interface DemoMeterBuilding {
+  /** Also the id of the building's gateway. */
+  id: string;
+  name: string;
+  points: readonly DemoMeterPoint[];
+}
+
+export interface DemoMeterPoint {
+  id: string;
+  name: string;
+  unit: string;
+  tags: readonly string[];
+  /** Engineering value = raw × scale. */
+  scale: number;
+  /** Where the simulator holds it, and how it moves (protocol-modbus's SimulatedPoint). */
+  sim: {
+    table: string;
+    address: number;
+    type: string;
+    order?: string;
+    behaviour:
+      | { kind: 'constant'; value: number | boolean | string }
+      | { kind: 'meter'; startValue: number; kWhPerHour: number }
+      | { kind: 'load'; peak: number }
+      | { kind: 'temperature'; mean: number; dailyAmplitude: number };
+  };
+}
+
+/** The demo city the hub seeds: its buildings' meters and their plant (see demoPlant). */
+export interface DemoCity {
+  buildings: readonly DemoMeterBuilding[];
+  plant: readonly DemoPlantDevice[];
+}
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -10,30 +49,87 @@ const DAY = 24 * HOUR;
 const HISTORY_FROM = Date.UTC(2019, 0, 1);
 
 /**
- * The demo buildings' past, so that objectives have baselines and trends on first start: hourly
- * readings of the meters and of the outdoor temperature for the last 365 days, daily readings
- * before that back to 2019. The meters end where the simulated devices start (their
- * `startValue`, chosen so that no reading back to 2019 is negative), so that live readings
- * continue the history. Consumption follows the season
- * (heating with the cold), the hour and the weekday, and falls by about 5 % a year (the
- * buildings' energy plan). Written once: returns false when the history is there already.
+ * How often the demo gateways read their Modbus meters, as a building's gateway reads a meter:
+ * every minute (`interval` of the meters device in the config demo-gateway-config.ts writes). The history's
+ * recent days are written at this interval, so that their completeness is the live days'.
  */
-export async function backfillDemoHistory(storage: Storage, now = Date.now()): Promise<boolean> {
-  const end = now - (now % HOUR);
-  const hourlyFrom = end - 365 * DAY;
-  const { rows } = await storage.pool.query(
-    `SELECT 1 FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1 AND s.time < $2 LIMIT 1`,
-    [demoBuildings[0]!.id, new Date(hourlyFrom + DAY)],
-  );
+export const DEMO_METER_INTERVAL_MS = 60_000;
+
+/**
+ * How often the demo gateways read the buildings' plant (air handling units, boilers: OPC UA and
+ * BACnet), as a building management system's trend logs keep them: every 15 minutes.
+ */
+export const DEMO_PLANT_INTERVAL_MS = 15 * 60_000;
+
+/** A device of a demo building besides its Modbus meters (DEMO_PLANT in demo-seed.ts), as its plugin's profile lists its points. */
+export interface DemoPlantDevice {
+  /** The building, which is also its gateway's id. */
+  building: string;
+  /** The device's id in the gateway's config: its points are `<device>.<point>`. */
+  device: string;
+  plugin: string;
+  points: readonly { id: string; name?: string; unit?: string; kind?: 'number' | 'boolean' | 'string'; tags: readonly string[]; address: unknown }[];
+}
+
+/** Days back from now written at DEMO_METER_INTERVAL_MS: 31 whole days before today's, as a month of completeness shows. */
+export const DEMO_RECENT_DAYS = 32;
+
+/**
+ * The demo buildings' past, so that objectives have baselines and trends and the data's
+ * completeness looks like a real building's on first start: every Modbus point read every
+ * minute (DEMO_METER_INTERVAL_MS, as the demo gateways poll them) for the last DEMO_RECENT_DAYS
+ * days; before that, hourly readings of the meters and of the outdoor temperature for a year,
+ * and daily readings back to 2019. The meters end where the simulated devices start (their
+ * `startValue`, chosen so that no reading back to 2019 is negative), so that live readings
+ * continue the history. Consumption follows the season (heating with the cold), the hour and
+ * the weekday, and falls by about 5 % a year (the buildings' energy plan). Written once: returns
+ * false when the history is there already. About 500,000 samples: 10 s on two cores, most of it
+ * the database's (a minute's interval for the month, where an hour's would be a tenth of it).
+ */
+export async function backfillDemoHistory(storage: Storage, city: DemoCity, now = Date.now()): Promise<boolean> {
+  const { buildings, plant } = city;
+  const end = now - (now % DEMO_METER_INTERVAL_MS);
+  const recentFrom = end - ((end - HISTORY_FROM) % HOUR) - DEMO_RECENT_DAYS * DAY;
+  const hourlyFrom = recentFrom - 365 * DAY;
+  const { rows } = await storage.pool.query(`SELECT 1 FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1 AND s.time < $2 LIMIT 1`, [
+    buildings[0]!.id,
+    new Date(hourlyFrom + DAY),
+  ]);
   if (rows.length) return false;
+  // Both buildings at once: the database works on one while this process computes the other.
+  await Promise.all(
+    buildings.map((building) =>
+      backfillBuilding(
+        storage,
+        building,
+        plant.filter((d) => d.building === building.id),
+        { now, end, hourlyFrom, recentFrom },
+      ),
+    ),
+  );
+  return true;
+}
+
+/** One building's history (see backfillDemoHistory). */
+async function backfillBuilding(
+  storage: Storage,
+  building: DemoMeterBuilding,
+  plant: readonly DemoPlantDevice[],
+  range: { now: number; end: number; hourlyFrom: number; recentFrom: number },
+): Promise<void> {
+  const { now, end, hourlyFrom, recentFrom } = range;
   let seq = 0;
-  for (const building of demoBuildings) {
+  {
     const times: number[] = [];
     for (let t = HISTORY_FROM; t < hourlyFrom; t += DAY) times.push(t);
-    for (let t = hourlyFrom; t < end; t += HOUR) times.push(t);
+    for (let t = hourlyFrom; t < recentFrom; t += HOUR) times.push(t);
+    const recentIndex = times.length;
+    for (let t = recentFrom; t <= end; t += DEMO_METER_INTERVAL_MS) times.push(t);
+    const recent = times.slice(recentIndex);
     const samples: Sample[] = [];
     for (const point of building.points) {
       const behaviour = point.sim.behaviour;
+      const id = `meters.${point.id}`;
       if (behaviour.kind === 'meter') {
         // Consumption between consecutive readings, then readings counted back from the start value.
         const use = times.map((t, i) => (i === 0 ? 0 : consumption(point.id, behaviour.kWhPerHour, times[i - 1]!, t)));
@@ -43,41 +139,102 @@ export async function backfillDemoHistory(storage: Storage, now = Date.now()): P
           readings[i] = Math.round(reading * 100) / 100;
           reading -= use[i]!;
         }
-        times.forEach((t, i) => samples.push({ point: `meters.${point.id}`, time: t, value: readings[i]!, quality: 'good' }));
+        times.forEach((t, i) => samples.push({ point: id, time: t, value: readings[i]!, quality: 'good' }));
       } else if (point.id === 'outdoor-temp') {
         // A daily reading stands for its day: the day's mean, not the cold of midnight.
         const value = (t: number) => (t < hourlyFrom ? Array.from({ length: 24 }, (_, h) => outdoor(t + h * HOUR)).reduce((a, b) => a + b) / 24 : outdoor(t));
-        for (const t of times) samples.push({ point: `meters.${point.id}`, time: t, value: Math.round(value(t) * 10) / 10, quality: 'good' });
+        for (const t of times) samples.push({ point: id, time: t, value: Math.round(value(t) * 10) / 10, quality: 'good' });
+      } else if (behaviour.kind === 'load') {
+        // The demand the electricity meter's advance comes from, as its meter would show it.
+        for (const t of recent)
+          samples.push({ point: id, time: t, value: Math.round(consumption('elec', behaviour.peak, t, t + HOUR) * 100) / 100, quality: 'good' });
+      } else if (behaviour.kind === 'temperature') {
+        const { mean, dailyAmplitude } = behaviour;
+        for (const t of recent)
+          samples.push({
+            point: id,
+            time: t,
+            value: Math.round((mean - dailyAmplitude * Math.cos((2 * Math.PI * (((t / HOUR) % 24) - 3)) / 24)) * 10) / 10,
+            quality: 'good',
+          });
+      }
+    }
+    // The plant, every DEMO_PLANT_INTERVAL_MS over the same days. Its meters are left out: their
+    // simulators count from readings of their own, which a history would contradict.
+    for (const device of plant) {
+      for (const p of device.points) {
+        if (p.tags.includes('meter') && ['energy', 'volume'].some((t) => p.tags.includes(t))) continue;
+        for (let t = recentFrom; t <= end; t += DEMO_PLANT_INTERVAL_MS)
+          samples.push({ point: `${device.device}.${p.id}`, time: t, value: plantValue(p, t), quality: 'good' });
       }
     }
     samples.sort((a, b) => a.time - b.time);
     for (let i = 0; i < samples.length; i += 50_000) {
       const batch: Batch = { v: BATCH_VERSION, gateway: building.id, seq: ++seq, createdAt: now, samples: samples.slice(i, i + 50_000) };
-      if (i === 0) Object.assign(batch, { building: building.id, points: announced(building) });
+      if (i === 0) Object.assign(batch, { building: building.id, points: [...announced(building), ...plant.flatMap(announcedPlant)] });
       await storage.writeBatches([batch]);
     }
   }
-  return true;
 }
 
 /** The points the demo gateway announces, as it announces them. */
-function announced(building: DemoBuilding): NonNullable<Batch['points']> {
+function announced(building: DemoMeterBuilding): NonNullable<Batch['points']> {
   return building.points.map((p) => ({
     id: `meters.${p.id}`,
     name: p.name,
     unit: p.unit,
     kind: 'number' as const,
-    tags: p.tags,
-    source: { plugin: 'modbus', device: 'meters', address: { table: p.sim.table, address: p.sim.address, type: p.sim.type, ...(p.sim.order ? { order: p.sim.order } : {}) } },
-    intervalMs: 5000,
+    tags: [...p.tags],
+    source: {
+      plugin: 'modbus',
+      device: 'meters',
+      address: { table: p.sim.table, address: p.sim.address, type: p.sim.type, ...(p.sim.order ? { order: p.sim.order } : {}) },
+    },
+    intervalMs: DEMO_METER_INTERVAL_MS,
   }));
+}
+
+/** A plant device's points as its gateway announces them. */
+function announcedPlant(device: DemoPlantDevice): NonNullable<Batch['points']> {
+  return device.points.map((p) => ({
+    id: `${device.device}.${p.id}`,
+    name: p.name ?? p.id,
+    ...(p.unit ? { unit: p.unit } : {}),
+    kind: p.kind ?? 'number',
+    tags: [...p.tags],
+    source: { plugin: device.plugin, device: device.device, address: p.address },
+    intervalMs: DEMO_PLANT_INTERVAL_MS,
+  }));
+}
+
+/** What a plant point plausibly read at `t`, from its tags: running in opening hours, heating with the cold. */
+function plantValue(point: DemoPlantDevice['points'][number], t: number): number | boolean | string {
+  const tags = new Set(point.tags);
+  const date = new Date(t);
+  const open = date.getUTCDay() % 6 !== 0 && date.getUTCHours() >= 7 && date.getUTCHours() < 19;
+  const heating = Math.max(0, Math.min(1, (16 - outdoor(t)) / 14));
+  if (point.kind === 'boolean') return !tags.has('occupied') && open;
+  if (point.kind === 'string') return tags.has('status') ? 'OK' : '2025-01-01T00:00:00Z';
+  const round = (v: number) => Math.round(v * 10) / 10;
+  if (tags.has('temp')) {
+    if (tags.has('sp')) return 19;
+    if (tags.has('water')) return round(45 + 25 * heating);
+    if (tags.has('return')) return round(21 + 0.5 * Math.sin(t / HOUR));
+    return round(open ? 19 + 0.3 * Math.sin(t / HOUR) : 16);
+  }
+  if (tags.has('speed')) return open ? 70 : 0;
+  if (tags.has('valve')) return round(100 * heating);
+  if (tags.has('mode')) return open ? 1 : 2;
+  if (tags.has('current')) return round(open ? 40 : 12);
+  if (tags.has('power')) return round((tags.has('boiler') ? 150 * heating : tags.has('reactive') ? 8 : 30) * (open ? 1 : 0.3));
+  return 0;
 }
 
 /** Outdoor air temperature (°C) near Paris: a seasonal swing, a daily one, and some weather. */
 function outdoor(t: number): number {
   const day = t / DAY;
   const season = 11.5 - 7.5 * Math.cos((2 * Math.PI * (day - 15)) / 365.25);
-  const daily = -3 * Math.cos((2 * Math.PI * ((t / HOUR) % 24 - 4)) / 24);
+  const daily = -3 * Math.cos((2 * Math.PI * (((t / HOUR) % 24) - 4)) / 24);
   const weather = 3 * Math.sin(day / 3.1) + 2 * Math.sin(day / 7.7);
   return season + daily + weather;
 }
@@ -131,7 +288,13 @@ export async function backfillDemoServiceData(serviceData: ServiceData, timezone
     const saturday = parts.weekday === 'Sat';
     values.push(
       { source: 'demo-reception', metric: 'visitors', scope, period: day, value: Math.round((saturday ? 45 : 110) * busy + 12 * wave) },
-      { source: 'demo-reception', metric: 'reception.wait_minutes', scope, period: day, value: Math.round((7.5 * busy + 1.8 * wave + (n % 7 === 1 ? 2 : 0)) * 10) / 10 },
+      {
+        source: 'demo-reception',
+        metric: 'reception.wait_minutes',
+        scope,
+        period: day,
+        value: Math.round((7.5 * busy + 1.8 * wave + (n % 7 === 1 ? 2 : 0)) * 10) / 10,
+      },
     );
     if (!saturday) {
       const offered = Math.round(190 * busy + 20 * wave);

@@ -6,9 +6,19 @@ import pg from 'pg';
 import { readOutboxFile } from '@citypilot/gateway/testing';
 import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import type { Quality, Sample } from '@citypilot/sdk';
-import { gatewayConfig } from './demo.js';
+import { gatewayConfig } from './demo-gateway-config.js';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats, startHubProcess } from './testing/index.js';
+import {
+  createTestDatabase,
+  hubEnv,
+  spawnCli,
+  startSecuredTestNats,
+  uniqueStreamNames,
+  waitFor,
+  type CliProcess,
+  type SecuredTestNats,
+  startHubProcess,
+} from './testing/index.js';
 
 const KILLS = 5;
 
@@ -63,13 +73,24 @@ describe('gateway killed repeatedly while forwarding → hub', () => {
     await client.connect();
 
     const file = join(dir, 'gateway.yaml');
-    const yaml = gatewayConfig(building, { modbusPort, statusPort: 0, natsUrl, interval: '500ms', subjectPrefix: names.prefix, dataDir: 'data', credentials: nats.gatewayCredentials[building.id] });
+    const yaml = gatewayConfig(building, {
+      modbusPort,
+      statusPort: 0,
+      natsUrl,
+      interval: '500ms',
+      subjectPrefix: names.prefix,
+      dataDir: 'data',
+      credentials: nats.gatewayCredentials[building.id],
+    });
     // Small batches, and during the killed runs a rate limit half the polling rate: a backlog
     // builds, and the next batch is built and stored while the limit holds it back, so kills
     // find batches not yet acknowledged in the file, which the next run must send again under
     // their first id. The last run has no such limit and drains the backlog.
     const writeConfig = (maxSamplesPerSecond: number) =>
-      writeFileSync(file, yaml.replace(/^hub:\n/m, 'hub:\n  batchMaxDelay: 100ms\n  batchMaxSamples: 10\n') + `outbox:\n  maxSamplesPerSecond: ${maxSamplesPerSecond}\n`);
+      writeFileSync(
+        file,
+        yaml.replace(/^hub:\n/m, 'hub:\n  batchMaxDelay: 100ms\n  batchMaxSamples: 10\n') + `outbox:\n  maxSamplesPerSecond: ${maxSamplesPerSecond}\n`,
+      );
     writeConfig(building.points.length);
     const gatewayEnv = { ...env, LOG_LEVEL: 'debug' };
 

@@ -6,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, hubEnv, spawnCli, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats, startHubProcess } from './testing/index.js';
+import {
+  createTestDatabase,
+  hubEnv,
+  spawnCli,
+  startSecuredTestNats,
+  uniqueStreamNames,
+  waitFor,
+  type CliProcess,
+  type SecuredTestNats,
+  startHubProcess,
+} from './testing/index.js';
 
 const nodeRedPlugin = fileURLToPath(new URL('../../plugins/node-red/', import.meta.url));
 const DERIVED_WANTED = 5;

@@ -97,7 +97,9 @@ async function compare(pool: pg.Pool, accepted: Map<string, Accepted>, skippedCy
       continue;
     }
     const expected = typeof a.value === 'boolean' ? Number(a.value) : a.value;
-    const same = row.quality === a.quality && (typeof expected === 'number' ? row.value !== null && Math.abs(row.value - expected) <= 1e-6 * Math.max(1, Math.abs(expected)) : row.value === null);
+    const same =
+      row.quality === a.quality &&
+      (typeof expected === 'number' ? row.value !== null && Math.abs(row.value - expected) <= 1e-6 * Math.max(1, Math.abs(expected)) : row.value === null);
     if (!same) result.different.push(`${key}: stored ${row.value} ${row.quality}, accepted ${JSON.stringify(a)}`);
   }
   const times = new Map<string, number[]>();
@@ -112,7 +114,9 @@ async function compare(pool: pg.Pool, accepted: Map<string, Accepted>, skippedCy
   // interval, unless the gateway skipped an overrunning cycle (counted in its status).
   for (const [point, list] of times) {
     list.sort((a, b) => a - b);
-    const gaps = list.slice(1).reduce((n, t, i) => n + (t - list[i]! === INTERVAL_MS ? 0 : t - list[i]! > INTERVAL_MS ? (t - list[i]!) / INTERVAL_MS - 1 : Infinity), 0);
+    const gaps = list
+      .slice(1)
+      .reduce((n, t, i) => n + (t - list[i]! === INTERVAL_MS ? 0 : t - list[i]! > INTERVAL_MS ? (t - list[i]!) / INTERVAL_MS - 1 : Infinity), 0);
     if (gaps > skippedCycles) result.irregular.push(point);
   }
   return result;
@@ -160,7 +164,15 @@ class OutageRig {
     const file = join(this.dir, 'gateway.yaml');
     writeFileSync(
       file,
-      syntheticGatewayYaml(this.devices, { gatewayId: 'outage', natsUrl, subjectPrefix: this.names.prefix, ports, interval: `${INTERVAL_MS / 1000}s`, dataDir: 'data', statusPort }),
+      syntheticGatewayYaml(this.devices, {
+        gatewayId: 'outage',
+        natsUrl,
+        subjectPrefix: this.names.prefix,
+        ports,
+        interval: `${INTERVAL_MS / 1000}s`,
+        dataDir: 'data',
+        statusPort,
+      }),
     );
     this.gateway = spawnCli(['gateway', 'run', file], { ...process.env, LOG_LEVEL: 'debug' });
     await waitFor(async () => this.gateway!.output().includes('"msg":"gateway started"'), 60_000, `gateway did not start: ${this.gateway.output()}`);
@@ -186,16 +198,29 @@ class OutageRig {
     let lastBefore = 0;
     for (const key of before.keys()) lastBefore = Math.max(lastBefore, timeOf(key));
     const expected = [...before.keys()].filter((k) => timeOf(k) <= lastBefore).length;
-    const storedUpTo = async (t: number) => Number((await pool.query('SELECT count(*) FROM samples WHERE time <= to_timestamp($1 / 1000.0)', [t])).rows[0].count);
-    await waitFor(async () => (await storedUpTo(lastBefore)) >= expected, timeoutMs, `the hub did not catch up with the ${expected} samples accepted before the recovery`);
+    const storedUpTo = async (t: number) =>
+      Number((await pool.query('SELECT count(*) FROM samples WHERE time <= to_timestamp($1 / 1000.0)', [t])).rows[0].count);
+    await waitFor(
+      async () => (await storedUpTo(lastBefore)) >= expected,
+      timeoutMs,
+      `the hub did not catch up with the ${expected} samples accepted before the recovery`,
+    );
     const catchUpMs = Date.now() - since;
     // One more cycle after the backlog, then a clean stop that flushes the outbox.
-    await waitFor(async () => (await pool.query('SELECT 1 FROM samples WHERE time > to_timestamp($1 / 1000.0) LIMIT 1', [lastBefore])).rowCount, 60_000, 'no sample after the backlog');
+    await waitFor(
+      async () => (await pool.query('SELECT 1 FROM samples WHERE time > to_timestamp($1 / 1000.0) LIMIT 1', [lastBefore])).rowCount,
+      60_000,
+      'no sample after the backlog',
+    );
     const status = await this.status();
     expect(await this.gateway!.stop('SIGTERM'), this.gateway!.output().slice(-2000)).toBe(0);
     const accepted = acceptedFromLog(this.gateway!.output());
     expect(readOutboxFile(join(this.dir, 'data')).queued.length, 'samples left in the outbox after a clean stop').toBe(0);
-    await waitFor(async () => Number((await pool.query('SELECT count(*) FROM samples')).rows[0].count) >= accepted.size, 60_000, `the hub did not store all ${accepted.size} samples`);
+    await waitFor(
+      async () => Number((await pool.query('SELECT count(*) FROM samples')).rows[0].count) >= accepted.size,
+      60_000,
+      `the hub did not store all ${accepted.size} samples`,
+    );
     // Let any straggler (a sample that should not exist) arrive before comparing.
     await sleep(1000);
     const skipped = status.devices.reduce((n, d) => n + d.skipped, 0);
@@ -225,7 +250,13 @@ function testPool(url: string): pg.Pool {
 function expectExactlyOnce(result: Awaited<ReturnType<OutageRig['finish']>>, report: string): void {
   const { comparison: c, accepted } = result;
   expect(
-    { missing: c.missing.slice(0, 10), unexpected: c.unexpected.slice(0, 10), different: c.different.slice(0, 10), outOfOrder: c.outOfOrder.slice(0, 10), irregular: c.irregular.slice(0, 10) },
+    {
+      missing: c.missing.slice(0, 10),
+      unexpected: c.unexpected.slice(0, 10),
+      different: c.different.slice(0, 10),
+      outOfOrder: c.outOfOrder.slice(0, 10),
+      irregular: c.irregular.slice(0, 10),
+    },
     report,
   ).toEqual({ missing: [], unexpected: [], different: [], outOfOrder: [], irregular: [] });
   expect(c.stored, report).toBe(accepted.size);
@@ -255,7 +286,10 @@ describe(`long outages (×${SCALE} of the issue's durations)`, () => {
       rig.cleanups.push(() => nats.stop());
       const db = await createTestDatabase(inject('adminDatabaseUrl'), 'outage_nats');
       const pool = testPool(db.url);
-      rig.cleanups.push(() => db.drop(), () => pool.end());
+      rig.cleanups.push(
+        () => db.drop(),
+        () => pool.end(),
+      );
       await rig.start(db.url, nats.url);
 
       await waitFor(async () => Number((await pool.query('SELECT count(*) FROM samples')).rows[0].count) >= POINTS, 60_000, 'no samples reached the hub');

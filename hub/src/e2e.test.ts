@@ -6,9 +6,18 @@ import pg from 'pg';
 import { Gateway, PluginRegistry, parseGatewayConfig } from '@citypilot/gateway';
 import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import type { Sample } from '@citypilot/sdk';
-import { gatewayConfig } from './demo.js';
+import { gatewayConfig } from './demo-gateway-config.js';
 import { freePort } from './services/local-services.js';
-import { createTestDatabase, hubEnv, startSecuredTestNats, uniqueStreamNames, waitFor, type CliProcess, type SecuredTestNats, startHubProcess } from './testing/index.js';
+import {
+  createTestDatabase,
+  hubEnv,
+  startSecuredTestNats,
+  uniqueStreamNames,
+  waitFor,
+  type CliProcess,
+  type SecuredTestNats,
+  startHubProcess,
+} from './testing/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HUB_DOWN_MS = 20_000;
@@ -56,7 +65,15 @@ describe('device → gateway → JetStream → hub process → PostgreSQL', () =
     await client.connect();
 
     const config = parseGatewayConfig(
-      gatewayConfig(building, { modbusPort, statusPort: 0, natsUrl, interval: '1s', subjectPrefix: names.prefix, dataDir, credentials: nats.gatewayCredentials[building.id] }),
+      gatewayConfig(building, {
+        modbusPort,
+        statusPort: 0,
+        natsUrl,
+        interval: '1s',
+        subjectPrefix: names.prefix,
+        dataDir,
+        credentials: nats.gatewayCredentials[building.id],
+      }),
       join(dataDir, 'gateway.yaml'),
       new PluginRegistry(),
     );

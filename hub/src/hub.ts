@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
-import { natsCredentialsOptions } from '@citypilot/gateway';
+import { natsCredentialsOptions } from '@citypilot/wire';
 import { buildApi, type ApiDependencies } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
@@ -12,6 +12,12 @@ import { Objectives, type StatusChange } from './objectives/objectives.js';
 import { ObjectiveSchedule } from './objectives/schedule.js';
 import { serviceDataReader, type DegreeDayMethod } from './objectives/data.js';
 import { ServiceData } from './service-data/index.js';
+import type { ClientFactory } from './utility/connector-types.js';
+import { UtilityConnectors } from './utility/connectors.js';
+import { utilityClients } from './utility/clients.js';
+import { SecretBox } from './utility/secrets.js';
+import { UtilityStore } from './utility/store.js';
+import { UtilityImports } from './utility/import-files.js';
 
 export interface HubOptions {
   databaseUrl: string;
@@ -34,8 +40,20 @@ export interface HubOptions {
   objectivesEveryMs?: number;
   /** How the objectives' degree-days are computed (see DegreeDayMethod). Default `mean`. */
   degreeDayMethod?: DegreeDayMethod;
+  /**
+   * Utility connectors (utility/): the hub's secret key for their secrets (default: from
+   * CITYPILOT_SECRET_KEY or CITYPILOT_SECRET_KEY_FILE), the clients of the utilities' APIs
+   * (default: utility/clients.ts), and whether they collect on their schedule (default true).
+   */
+  utility?: {
+    secrets?: SecretBox;
+    clients?: ClientFactory;
+    schedule?: boolean;
+    /** The hub's address as browsers reach it (HUB_PUBLIC_URL), for the utilities' consent pages to send customers back to; default: the request's. */
+    publicUrl?: string;
+  };
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
-  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy'>;
+  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions'>;
 }
 
 /** Subject on which the hub publishes the objectives' status changes (JSON StatusChange). */
@@ -56,6 +74,8 @@ export class Hub {
     readonly url: string,
     readonly objectives: Objectives,
     private readonly schedule: ObjectiveSchedule,
+    /** The utility connectors (utility/connectors.ts). */
+    readonly utility: UtilityConnectors,
   ) {}
 
   static async start(options: HubOptions): Promise<Hub> {
@@ -73,10 +93,7 @@ export class Hub {
       const auth = options.natsCredentials ? natsCredentialsOptions(options.natsCredentials) : {};
       nc = await connect({ servers: options.natsUrl, name: 'citypilot-hub', maxReconnectAttempts: -1, reconnectTimeWait: 1000, ...auth });
       await ensureIngestStreams(nc, names);
-      const workers = Array.from(
-        { length: options.ingestWorkers ?? 1 },
-        () => new IngestWorker({ nc: nc!, storage, names, logger: options.logger, metrics }),
-      );
+      const workers = Array.from({ length: options.ingestWorkers ?? 1 }, () => new IngestWorker({ nc: nc!, storage, names, logger: options.logger, metrics }));
       const connection = nc;
       const timezone = storage.rollups.timezone;
       const serviceData = await ServiceData.open(storage.pool);
@@ -90,7 +107,34 @@ export class Hub {
         },
       });
       const schedule = new ObjectiveSchedule(objectives, { timezone, logger: options.logger, everyMs: options.objectivesEveryMs ?? 300_000 });
-      const api = buildApi({ storage, metrics, natsConnected: () => !connection.isClosed(), logger: options.logger, objectives, serviceData, ...options.api });
+      const utilityStore = new UtilityStore(storage);
+      const utility = new UtilityConnectors({
+        pool: storage.pool,
+        store: utilityStore,
+        timezone,
+        logger: options.logger,
+        clients: options.utility?.clients ?? utilityClients(),
+        secrets: options.utility?.secrets ?? SecretBox.fromEnvironment(),
+        // New readings move the objectives that read their meters.
+        onCollected: () => schedule.poke(),
+      });
+      // An import's load curves have their rollups queued: rebuilt, then the objectives evaluated.
+      const afterImport = () =>
+        storage.rollups
+          .settle()
+          .catch((error: Error) => options.logger.warn({ err: error.message }, 'rollups of an import not rebuilt yet: the next drain retries'))
+          .then(() => schedule.poke());
+      const imports = new UtilityImports({ pool: storage.pool, store: utilityStore, connectors: utility, timezone, onImported: afterImport });
+      const api = buildApi({
+        storage,
+        metrics,
+        natsConnected: () => !connection.isClosed(),
+        logger: options.logger,
+        objectives,
+        serviceData,
+        utility: { connectors: utility, imports, publicUrl: options.utility?.publicUrl },
+        ...options.api,
+      });
       // New service data moves the objectives that read it: evaluate soon rather than at the next tick.
       api.addHook('onResponse', async (request, reply) => {
         if (request.method === 'POST' && request.url.startsWith('/api/service-data') && reply.statusCode < 300) schedule.poke();
@@ -102,11 +146,15 @@ export class Hub {
           .info(names.stream, names.durable)
           .then((info) => metrics.consumerPending.set(info.num_pending + info.num_ack_pending))
           .catch(() => undefined);
+        // Rollups queued by bulk loads on plain PostgreSQL (here, in another hub, or before a
+        // restart); not settle(), which would also refresh TimescaleDB's every 5 s.
+        storage.rollups.drainRebuilds().catch((error: Error) => options.logger.warn({ err: error.message }, 'queued rollups not rebuilt yet: retried in 5 s'));
       }, 5000);
       for (const w of workers) w.start();
       schedule.start();
+      if (options.utility?.schedule !== false) utility.start();
       options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
-      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule);
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility);
     } catch (error) {
       await nc?.close();
       await storage.close();
@@ -117,6 +165,7 @@ export class Hub {
   /** Stops taking messages, finishes the writes in progress, and closes everything. */
   async stop(): Promise<void> {
     clearInterval(this.lagTimer);
+    await this.utility.stop();
     await this.schedule.stop();
     await Promise.all(this.workers.map((w) => w.stop()));
     await this.api.close();

@@ -41,8 +41,39 @@ export { readTimescaleJobs, failedJobs, failureReason, jobsHealth, JOB_RELATIONS
 export { SamplePartitions, SampleTimeRangeError, MAX_PARTITIONS_PER_CALL, partitionName, sampleTimeRange, type PartitionMonth } from './storage/partitions.js';
 export { ensureIngestStreams, IngestWorker, defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from './ingest/ingest.js';
 export { ensureServices, ensureDatabase, withDatabase, freePort, ServiceUnavailableError, type Services } from './services/local-services.js';
-export { runCli, streamNamesFromEnv, lifecycleFromEnv } from './commands.js';
-export { BUILDING_USAGES, CatalogSchema, importCatalog, listBuildings, loadCatalog, applyAnnouncements, collectAnnouncements, type Announcements, type AnnouncedPoint, type Catalog, type BuildingSummary } from './storage/catalog.js';
+export { runHubCli, streamNamesFromEnv, lifecycleFromEnv, HUB_COMMANDS_USAGE, HUB_ENVIRONMENT_USAGE, type HubCliOptions } from './commands.js';
+export { createLogger, describeFailure, processIo, type CliIo } from './cli-io.js';
+export { stopChild } from './services/local-services.js';
+export { ensureNatsCredentials, type NatsCredentialFiles } from './services/nats-auth.js';
+export { waitFor } from '@citypilot/sdk';
+export { formatMeasured } from './number-format.js';
+// The demo city's data, which `citypilot demo` stores before it starts the gateways.
+export { seedDemoUtility, DEMO_LIBRARY_PRM, DEMO_ENEDIS_CLIENT } from './utility/demo.js';
+export { EnedisSimulator } from './utility/enedis/index.js';
+export { SecretBox } from './utility/secrets.js';
+export { DEMO_ACCOUNTS, DEMO_PASSWORD, DEMO_PLANT, demoPlant, seedDemoCity, type DemoDevice, type ProfilePoints } from './demo-seed.js';
+export {
+  DEMO_METER_INTERVAL_MS,
+  DEMO_PLANT_INTERVAL_MS,
+  type DemoCity,
+  type DemoMeterBuilding,
+  type DemoMeterPoint,
+  type DemoPlantDevice,
+} from './demo-history.js';
+export { gatewayConfig, DEMO_INTERVAL, DEMO_PLANT_INTERVAL, type DemoGatewaySettings } from './demo-gateway-config.js';
+export {
+  BUILDING_USAGES,
+  CatalogSchema,
+  importCatalog,
+  listBuildings,
+  loadCatalog,
+  applyAnnouncements,
+  collectAnnouncements,
+  type Announcements,
+  type AnnouncedPoint,
+  type Catalog,
+  type BuildingSummary,
+} from './storage/catalog.js';
 export { completeness, type CompletenessQuery, type CompletenessRow } from './storage/completeness.js';
 export {
   Rollups,
@@ -55,5 +86,14 @@ export {
   type RollupStep,
   type SeriesQuery,
 } from './storage/rollups.js';
-export { parseFormula, FormulaError, type Formula, type FormulaContext, type FormulaDependencies, type PointAggregate, type ServiceAggregate, type Attribute } from './objectives/formula.js';
+export {
+  parseFormula,
+  FormulaError,
+  type Formula,
+  type FormulaContext,
+  type FormulaDependencies,
+  type PointAggregate,
+  type ServiceAggregate,
+  type Attribute,
+} from './objectives/formula.js';
 export * from './service-data/index.js';

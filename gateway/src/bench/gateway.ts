@@ -19,7 +19,7 @@
  * the duration), BENCH_POINTS (5000), BENCH_INTERVAL (10s), NATS_URL (default: a nats-server
  * started for the run from the machine's binary).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,20 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { isBitTable, registerCount, PROTOCOL_LIMITS } from '@citypilot/protocol-modbus';
 import { parseDuration, subjects } from '@citypilot/sdk';
-import { clockTicks, findNats, freePort, machineDescription, ProcessSampler, readProc, round, sleep, type Usage } from '@citypilot/sdk/bench';
+import {
+  ask,
+  clockTicks,
+  findNats,
+  forkReady,
+  freePort,
+  machineDescription,
+  metric,
+  ProcessSampler,
+  readProc,
+  round,
+  sleep,
+  type Usage,
+} from '@citypilot/sdk/bench';
 import { syntheticDevices, syntheticGatewayYaml, type SyntheticDevice } from '../testing/synthetic-site.js';
 import type { BaselineRead, BaselineSetup } from './baseline-process.js';
 
@@ -46,7 +59,8 @@ function setting(name: string, fallback: string, parse: (text: string) => number
   } catch {
     value = NaN;
   }
-  if (!(value > 0)) throw new Error(`${name}=${JSON.stringify(text)}: expected ${parse === Number ? 'a positive whole number' : 'a duration such as 60s or 10m'}`);
+  if (!(value > 0))
+    throw new Error(`${name}=${JSON.stringify(text)}: expected ${parse === Number ? 'a positive whole number' : 'a duration such as 60s or 10m'}`);
   return value;
 }
 
@@ -63,39 +77,15 @@ function baselineReads(device: SyntheticDevice): BaselineRead[] {
         read = { table, address: p.sim.address, count: 0, values: [] };
         reads.push(read);
       }
-      read.values.push({ offset: p.sim.address - read.address, type: p.sim.type as BaselineRead['values'][number]['type'], lowWordFirst: p.sim.order === 'CDAB' });
+      read.values.push({
+        offset: p.sim.address - read.address,
+        type: p.sim.type as BaselineRead['values'][number]['type'],
+        lowWordFirst: p.sim.order === 'CDAB',
+      });
       read.count += size;
     }
   }
   return reads;
-}
-
-function forkReady<T>(file: string, args: string[], ready: (message: unknown) => T | undefined, setup?: object): Promise<{ child: ChildProcess; value: T }> {
-  const child = fork(join(here, file), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  if (setup) child.send(setup);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
-    const listener = (m: unknown) => {
-      const value = ready(m);
-      if (value === undefined) return;
-      child.off('message', listener);
-      resolve({ child, value });
-    };
-    child.on('message', listener);
-  });
-}
-
-function ask<T>(child: ChildProcess, question: string): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as T));
-    child.send(question);
-  });
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
 async function main(): Promise<void> {
@@ -115,34 +105,63 @@ async function main(): Promise<void> {
   const jsm = await jetstreamManager(nats.nc);
   try {
     // The hub's stream without a hub: it takes the batches (duplicates dropped on the message id).
-    await jsm.streams.add({ name: stream, subjects: [subjects(prefix).telemetryAll], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: 120_000_000_000 });
+    await jsm.streams.add({
+      name: stream,
+      subjects: [subjects(prefix).telemetryAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: 120_000_000_000,
+    });
     const devices = syntheticDevices(points, POINTS_PER_DEVICE);
-    const simulators = await forkReady('simulators-process.js', [String(points), String(POINTS_PER_DEVICE)], (m) => (m as { ports?: number[] }).ports);
+    const simulators = await forkReady(join(here, 'simulators-process.js'), (m) => (m as { ports?: number[] }).ports, {
+      args: [String(points), String(POINTS_PER_DEVICE)],
+    });
     children.push(simulators.child);
     const ports = simulators.value;
-    console.log(`Devices: ${devices.length} simulated Modbus TCP devices of up to ${POINTS_PER_DEVICE} points (${points} in all: 40 % float32, 20 % uint32, 30 % int16, 10 % coils) in process ${simulators.child.pid}`);
+    console.log(
+      `Devices: ${devices.length} simulated Modbus TCP devices of up to ${POINTS_PER_DEVICE} points (${points} in all: 40 % float32, 20 % uint32, 30 % int16, 10 % coils) in process ${simulators.child.pid}`,
+    );
     console.log(`NATS: ${nats.url} (${nats.origin}), stream ${stream}`);
 
     const statusPort = await freePort();
     const statusUrl = `http://127.0.0.1:${statusPort}`;
     const file = join(dir, 'gateway.yaml');
-    writeFileSync(file, syntheticGatewayYaml(devices, { gatewayId: 'bench', natsUrl: nats.url, subjectPrefix: prefix, ports, interval: `${intervalMs}ms`, dataDir: 'data', statusPort }));
+    writeFileSync(
+      file,
+      syntheticGatewayYaml(devices, {
+        gatewayId: 'bench',
+        natsUrl: nats.url,
+        subjectPrefix: prefix,
+        ports,
+        interval: `${intervalMs}ms`,
+        dataDir: 'data',
+        statusPort,
+      }),
+    );
     const gateway = spawn(process.execPath, [cliPath, 'run', file], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(gateway);
     const gatewayExit = new Promise<number | null>((resolve) => gateway.once('exit', (code) => resolve(code)));
     for (let i = 0; ; i++) {
       if (gateway.exitCode !== null) throw new Error(`the gateway exited (${gateway.exitCode})`);
-      if (await fetch(`${statusUrl}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${statusUrl}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 300) throw new Error('the gateway did not start within 60 s');
       await sleep(200);
     }
 
     // The baseline polls half an interval after the gateway, so the two never meet at the devices.
     const setup: BaselineSetup = { devices: devices.map((d, i) => ({ port: ports[i]!, reads: baselineReads(d) })), intervalMs, offsetMs: intervalMs / 2 };
-    const baseline = await forkReady('baseline-process.js', [], (m) => (m === 'started' ? true : undefined), setup);
+    const baseline = await forkReady(join(here, 'baseline-process.js'), (m) => (m === 'started' ? true : undefined), { setup });
     children.push(baseline.child);
 
-    console.log(`Gateway ${gateway.pid} and baseline ${baseline.child.pid}: ${points} points every ${intervalMs / 1000} s for ${durationMs / 1000} s, warm-up ${warmupMs / 1000} s…\n`);
+    console.log(
+      `Gateway ${gateway.pid} and baseline ${baseline.child.pid}: ${points} points every ${intervalMs / 1000} s for ${durationMs / 1000} s, warm-up ${warmupMs / 1000} s…\n`,
+    );
     const samplers = [new ProcessSampler(gateway.pid!, hz), new ProcessSampler(baseline.child.pid!, hz)] as const;
     const started = performance.now();
     let began = false;
@@ -163,7 +182,10 @@ async function main(): Promise<void> {
     }
     const [g, b] = [samplers[0].usage(), samplers[1].usage()];
 
-    const status = (await (await fetch(`${statusUrl}/api/status`)).json()) as { devices: { cycles: number; skipped: number; state: string }[]; outbox: { depth: number; dropped: number } };
+    const status = (await (await fetch(`${statusUrl}/api/status`)).json()) as {
+      devices: { cycles: number; skipped: number; state: string }[];
+      outbox: { depth: number; dropped: number };
+    };
     const accepted = await metric(statusUrl, 'citypilot_gateway_samples_accepted_total');
     const forwarded = await metric(statusUrl, 'citypilot_gateway_samples_forwarded_total');
     const base = await ask<{ cycles: number; values: number; errors: number }>(baseline.child, 'count');
@@ -176,13 +198,22 @@ async function main(): Promise<void> {
     const failing = status.devices.filter((d) => d.state !== 'ok').length;
     const row = (name: string, u: Usage, extra: string) =>
       `${name.padEnd(10)} RSS max ${String(round(u.rssMaxMB)).padStart(6)} MB  mean ${String(round(u.rssMeanMB)).padStart(6)} MB  (${round(u.rssStartMB)} → ${round(u.rssEndMB)})  CPU ${String(round(u.cpuPercent, 2)).padStart(5)} % of one core  ${extra}`;
-    console.log(row('Gateway', g, `${cycles} cycles, ${skipped} skipped, ${accepted} samples accepted, ${forwarded} forwarded (${streamInfo.state.messages} batches, ${round(streamInfo.state.bytes / 2 ** 20)} MB in the stream), outbox ${status.outbox.depth} waiting, ${status.outbox.dropped} dropped, ${failing} devices failing; exit ${exitCode}`));
+    console.log(
+      row(
+        'Gateway',
+        g,
+        `${cycles} cycles, ${skipped} skipped, ${accepted} samples accepted, ${forwarded} forwarded (${streamInfo.state.messages} batches, ${round(streamInfo.state.bytes / 2 ** 20)} MB in the stream), outbox ${status.outbox.depth} waiting, ${status.outbox.dropped} dropped, ${failing} devices failing; exit ${exitCode}`,
+      ),
+    );
     console.log(row('Baseline', b, `${base.cycles} cycles, ${base.values} values read, ${base.errors} errors`));
     console.log(`Gateway RSS peak at any time, start included: ${round(g.rssPeakMB)} MB (baseline ${round(b.rssPeakMB)} MB)`);
-    console.log(`Gateway overhead over the baseline: RSS +${round(g.rssMeanMB - b.rssMeanMB)} MB (mean), CPU +${round(g.cpuPercent - b.cpuPercent, 2)} points of one core`);
+    console.log(
+      `Gateway overhead over the baseline: RSS +${round(g.rssMeanMB - b.rssMeanMB)} MB (mean), CPU +${round(g.cpuPercent - b.cpuPercent, 2)} points of one core`,
+    );
     const meets = g.rssMaxMB <= TARGET_RSS_MB && g.cpuPercent <= TARGET_CPU_PERCENT;
     console.log(`Targets (at most ${TARGET_RSS_MB} MB RSS and ${TARGET_CPU_PERCENT} % of one core): ${meets ? 'met' : 'MISSED'}.`);
-    if (failing || forwarded < accepted - status.outbox.depth) console.log('WARNING: the gateway did not poll and forward everything; the figures are not those of a healthy run.');
+    if (failing || forwarded < accepted - status.outbox.depth)
+      console.log('WARNING: the gateway did not poll and forward everything; the figures are not those of a healthy run.');
     console.log(
       JSON.stringify({
         points,

@@ -3,10 +3,13 @@
 // size as arguments (points, points per device): it sends { ports } once every device listens,
 // answers { requests } to 'count', and stops on 'stop' or when its parent goes.
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
+import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import { syntheticDevices } from '../testing/synthetic-site.js';
 
 const [points, perDevice] = process.argv.slice(2).map(Number);
-const simulators = syntheticDevices(points!, perDevice!).map((d) => new ModbusSimulator({ points: d.points.map((p) => p.sim) }));
+const simulators = syntheticDevices(points!, perDevice!).map(
+  (d) => new ModbusSimulator({ points: d.points.map((p) => p.sim), load: buildingLoad, noise: simulationNoise }),
+);
 const ports = await Promise.all(simulators.map(async (s) => (await s.start()).port));
 
 async function stop(): Promise<void> {

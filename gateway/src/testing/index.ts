@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { decodeBatch, type Sample } from '@citypilot/sdk';
-import { OUTBOX_FILE } from '../outbox-store.js';
+import { OUTBOX_FILE } from '../pipeline/outbox-store.js';
 
 /** What an outbox file holds: samples waiting for a batch, and batches not yet acknowledged. */
 export interface OutboxContents {
@@ -20,7 +20,10 @@ export function readOutboxFile(dataDir: string): OutboxContents {
   if (!existsSync(file)) return { queued: [], batches: [] };
   const db = new Database(file, { fileMustExist: true });
   try {
-    const queued = db.prepare<[], { sample: string }>('SELECT sample FROM samples ORDER BY id').all().map((r) => JSON.parse(r.sample) as Sample);
+    const queued = db
+      .prepare<[], { sample: string }>('SELECT sample FROM samples ORDER BY id')
+      .all()
+      .map((r) => JSON.parse(r.sample) as Sample);
     const batches = db
       .prepare<[], { seq: number; payload: Uint8Array }>('SELECT seq, payload FROM batches ORDER BY seq')
       .all()

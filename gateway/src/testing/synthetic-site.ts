@@ -51,14 +51,53 @@ export function syntheticDevices(points: number, perDevice = 500): SyntheticDevi
         return { ...p, sim: { ...p.sim, address } };
       });
     const list = [
-      ...block(power, (i) => ({ id: `power-${i}`, unit: 'kW', tags: ['elec', 'power', 'sensor'], kind: 'number', scale: 1,
-        sim: { table: 'holding', type: 'float32', order: 'CDAB', behaviour: { kind: 'load', peak: 5 + (i % 40) } } }), 2),
-      ...block(energy, (i) => ({ id: `energy-${i}`, unit: 'kWh', tags: ['elec', 'meter', 'energy'], kind: 'number', scale: 1,
-        sim: { table: 'input', type: 'uint32', behaviour: { kind: 'meter', startValue: 10_000 + i * 37, kWhPerHour: 20 } } }), 2),
-      ...block(temperature, (i) => ({ id: `temperature-${i}`, unit: '°C', tags: ['air', 'temp', 'zone', 'sensor'], kind: 'number', scale: 0.1,
-        sim: { table: 'holding', type: 'int16', scale: 0.1, behaviour: { kind: 'temperature', mean: 20 + (i % 5) / 2, dailyAmplitude: 2 } } }), 1),
-      ...block(pumps, (i) => ({ id: `pump-${i}`, tags: ['pump', 'run', 'cmd'], kind: 'boolean', scale: 1,
-        sim: { table: 'coil', type: 'bool', behaviour: { kind: 'constant', value: i % 3 === 0 } } }), 1),
+      ...block(
+        power,
+        (i) => ({
+          id: `power-${i}`,
+          unit: 'kW',
+          tags: ['elec', 'power', 'sensor'],
+          kind: 'number',
+          scale: 1,
+          sim: { table: 'holding', type: 'float32', order: 'CDAB', behaviour: { kind: 'load', peak: 5 + (i % 40) } },
+        }),
+        2,
+      ),
+      ...block(
+        energy,
+        (i) => ({
+          id: `energy-${i}`,
+          unit: 'kWh',
+          tags: ['elec', 'meter', 'energy'],
+          kind: 'number',
+          scale: 1,
+          sim: { table: 'input', type: 'uint32', behaviour: { kind: 'meter', startValue: 10_000 + i * 37, kWhPerHour: 20 } },
+        }),
+        2,
+      ),
+      ...block(
+        temperature,
+        (i) => ({
+          id: `temperature-${i}`,
+          unit: '°C',
+          tags: ['air', 'temp', 'zone', 'sensor'],
+          kind: 'number',
+          scale: 0.1,
+          sim: { table: 'holding', type: 'int16', scale: 0.1, behaviour: { kind: 'temperature', mean: 20 + (i % 5) / 2, dailyAmplitude: 2 } },
+        }),
+        1,
+      ),
+      ...block(
+        pumps,
+        (i) => ({
+          id: `pump-${i}`,
+          tags: ['pump', 'run', 'cmd'],
+          kind: 'boolean',
+          scale: 1,
+          sim: { table: 'coil', type: 'bool', behaviour: { kind: 'constant', value: i % 3 === 0 } },
+        }),
+        1,
+      ),
     ];
     devices.push({ id: `device-${d + 1}`, points: list });
   }

@@ -35,7 +35,8 @@ const expectedInstance = process.env.CITYPILOT_HW_BACNET_DEVICE ? Number(process
 const localInterface = process.env.CITYPILOT_HW_BACNET_INTERFACE ?? '0.0.0.0';
 const localPort = Number(process.env.CITYPILOT_HW_BACNET_LOCAL_PORT ?? 47808);
 const timeoutMs = Number(process.env.CITYPILOT_HW_BACNET_TIMEOUT ?? 3000);
-const reason = 'skipped: set CITYPILOT_HW_BACNET=ip[:port] (and optionally CITYPILOT_HW_BACNET_DEVICE=instance) to run against a real BACnet/IP device or an independent stack';
+const reason =
+  'skipped: set CITYPILOT_HW_BACNET=ip[:port] (and optionally CITYPILOT_HW_BACNET_DEVICE=instance) to run against a real BACnet/IP device or an independent stack';
 if (!target) console.log(`hardware-tests/bacnet: ${reason}`);
 if (expectedInstance !== undefined && !(Number.isInteger(expectedInstance) && expectedInstance >= 0 && expectedInstance <= 4194302)) {
   throw new Error(`CITYPILOT_HW_BACNET_DEVICE=${process.env.CITYPILOT_HW_BACNET_DEVICE}: expected a device instance, a whole number in 0..4194302`);
@@ -72,11 +73,13 @@ function bacnet(): BacnetClient {
 }
 
 function deviceInfo(): Promise<BacnetDeviceInfo> {
-  info ??= bacnet().readDeviceInfo(device).then((found) => {
-    // From now on every request names the instance, as the driver's device blocks do.
-    device = { ...device, deviceInstance: found.deviceInstance };
-    return found;
-  });
+  info ??= bacnet()
+    .readDeviceInfo(device)
+    .then((found) => {
+      // From now on every request names the instance, as the driver's device blocks do.
+      device = { ...device, deviceInstance: found.deviceInstance };
+      return found;
+    });
   return info;
 }
 
@@ -143,10 +146,15 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
     const infos = await bacnet().readObjectsInfo(device, described);
     expect(infos).toHaveLength(described.length);
     for (const o of infos.slice(0, 15)) {
-      console.log(`  ${formatObjectId(o)}: ${JSON.stringify(o.name)}${o.units !== undefined ? ` [${unitsName(o.units)}]` : ''}${o.presentValue !== undefined ? ` = ${JSON.stringify(o.presentValue)}` : ''}`);
+      console.log(
+        `  ${formatObjectId(o)}: ${JSON.stringify(o.name)}${o.units !== undefined ? ` [${unitsName(o.units)}]` : ''}${o.presentValue !== undefined ? ` = ${JSON.stringify(o.presentValue)}` : ''}`,
+      );
     }
     const unnamed = infos.filter((o) => o.error || typeof o.name !== 'string' || o.name.length === 0);
-    expect(unnamed.map((o) => `${formatObjectId(o)}: ${o.error?.message ?? 'no name'}`), 'objects without an object-name (required of every object)').toEqual([]);
+    expect(
+      unnamed.map((o) => `${formatObjectId(o)}: ${o.error?.message ?? 'no name'}`),
+      'objects without an object-name (required of every object)',
+    ).toEqual([]);
     // Object names are unique within a device (the standard says so of every object's Object_Name), which is what lets EDE files and drafts name points by them.
     const names = infos.map((o) => o.name);
     expect(new Set(names).size, 'object names repeated within the device').toBe(names.length);
@@ -203,9 +211,13 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
       // The device notifies the current value once the subscription is taken (clause 13.14.1.3.1).
       const deadline = Date.now() + Math.max(5000, 2 * timeoutMs);
       while (notifications.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(notifications.length, `notifications of ${formatObjectId(object)} within ${Math.max(5000, 2 * timeoutMs)} ms of the subscription`).toBeGreaterThan(0);
+      expect(notifications.length, `notifications of ${formatObjectId(object)} within ${Math.max(5000, 2 * timeoutMs)} ms of the subscription`).toBeGreaterThan(
+        0,
+      );
       const first = notifications[0]!;
-      console.log(`  COV ${formatObjectId(object)}: ${JSON.stringify(first.presentValue)} flags ${JSON.stringify(first.statusFlags)}, ${first.timeRemaining} s left`);
+      console.log(
+        `  COV ${formatObjectId(object)}: ${JSON.stringify(first.presentValue)} flags ${JSON.stringify(first.statusFlags)}, ${first.timeRemaining} s left`,
+      );
       expect(first.object).toEqual(object);
       expect(first.deviceInstance).toBe(found.deviceInstance);
       expect(first.presentValue?.tag, 'the present value in the notification').toBe(VALUE_TAGS[objectTypeName(object.type)]);
@@ -216,7 +228,7 @@ describe(`BACnet/IP hardware${target ? `: device ${expectedInstance ?? '(instanc
     }
   });
 
-  it.skipIf(!target)('answers a read of an object it does not have with that point\'s own error, the other points read', async () => {
+  it.skipIf(!target)("answers a read of an object it does not have with that point's own error, the other points read", async () => {
     const points = (await pointsToRead()).slice(0, 1);
     expect(points.length, 'objects with a present value in the object list').toBeGreaterThan(0);
     const list = await objectList();

@@ -28,7 +28,10 @@ describe(`BACnet/IP hardware${target ? `: device at ${target}` : ` (${reason})`}
   it.skipIf(!target)('answers a directed Who-Is, and its objects are drafted into a block the gateway accepts', async () => {
     const registry = new PluginRegistry();
     const discovery = registry.get('bacnet')!.discovery!;
-    const found = await discovery.run({ interface: networkInterface, port: localPort, broadcastAddress: '255.255.255.255', address: target, wait: '3s' }, { timeoutMs: 3000, profiles: [], logger: quiet });
+    const found = await discovery.run(
+      { interface: networkInterface, port: localPort, broadcastAddress: '255.255.255.255', address: target, wait: '3s' },
+      { timeoutMs: 3000, profiles: [], logger: quiet },
+    );
     expect(found, 'no I-Am from the device').toHaveLength(1);
     drafted = found[0]!;
     const points = drafted.device.points as unknown[];
@@ -45,7 +48,11 @@ describe(`BACnet/IP hardware${target ? `: device at ${target}` : ` (${reason})`}
         connection: { ...(drafted!.device.connection as object), mode, network: { interface: networkInterface, port } },
         points: (drafted!.device.points as unknown[]).slice(0, MAX_POINTS),
       };
-      const config = parseGatewayConfig(JSON.stringify({ gateway: { id: 'hardware-test' }, devices: [{ ...device, timeout: '3s' }] }), 'hardware-test.yaml', new PluginRegistry());
+      const config = parseGatewayConfig(
+        JSON.stringify({ gateway: { id: 'hardware-test' }, devices: [{ ...device, timeout: '3s' }] }),
+        'hardware-test.yaml',
+        new PluginRegistry(),
+      );
       const { config: block, plugin } = config.devices[0]!;
       const driver: Driver = plugin.create(block, { timeoutMs: 3000, logger: quiet });
       try {

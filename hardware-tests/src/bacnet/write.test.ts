@@ -31,7 +31,8 @@ const writable = new Map(
 const networkInterface = env.CITYPILOT_HW_BACNET_INTERFACE ?? '0.0.0.0';
 const localPort = Number(env.CITYPILOT_HW_BACNET_LOCAL_PORT ?? 47808);
 const enabled = Boolean(target && deviceInstance && writable.size > 0);
-const reason = 'skipped: set CITYPILOT_HW_BACNET, CITYPILOT_HW_BACNET_DEVICE and CITYPILOT_HW_BACNET_WRITABLE=<objects a test may command> to write to a device';
+const reason =
+  'skipped: set CITYPILOT_HW_BACNET, CITYPILOT_HW_BACNET_DEVICE and CITYPILOT_HW_BACNET_WRITABLE=<objects a test may command> to write to a device';
 if (!enabled) console.log(`hardware-tests/bacnet: ${reason}`);
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -57,10 +58,15 @@ async function valueOf(driver: Driver, point: string): Promise<unknown> {
 
 describe(`BACnet/IP hardware, writes${enabled ? `: ${[...writable].map(([t, i]) => `${t}:${i}`).join(', ')} of device ${deviceInstance} at ${target}` : ` (${reason})`}`, () => {
   it.skipIf(!enabled || !writable.has('integer-value'))('refuses a fraction for an integer-value before sending it, the object left as it was', async () => {
-    const driver = await driverFor([{ id: 'iv', kind: 'number', writable: true, min: -1000, max: 1000, address: { objectType: 'integer-value', instance: writable.get('integer-value') } }]);
+    const driver = await driverFor([
+      { id: 'iv', kind: 'number', writable: true, min: -1000, max: 1000, address: { objectType: 'integer-value', instance: writable.get('integer-value') } },
+    ]);
     try {
       const before = await valueOf(driver, 'iv');
-      const refusal = await driver.write!('iv', 2.5).then(() => undefined, (error: unknown) => error as { code?: string; message: string });
+      const refusal = await driver.write!('iv', 2.5).then(
+        () => undefined,
+        (error: unknown) => error as { code?: string; message: string },
+      );
       expect(refusal, 'the fraction was written').toBeDefined();
       expect(refusal!.code).toBe('CONFIG_INVALID');
       console.log(`  2.5 to integer-value:${writable.get('integer-value')}: ${refusal!.message}`);
@@ -71,7 +77,9 @@ describe(`BACnet/IP hardware, writes${enabled ? `: ${[...writable].map(([t, i]) 
   });
 
   it.skipIf(!enabled || !writable.has('binary-value'))('commands a binary-value with 1 and 0, as the plugin README says, then relinquishes it', async () => {
-    const driver = await driverFor([{ id: 'bv', kind: 'boolean', writable: true, address: { objectType: 'binary-value', instance: writable.get('binary-value') } }]);
+    const driver = await driverFor([
+      { id: 'bv', kind: 'boolean', writable: true, address: { objectType: 'binary-value', instance: writable.get('binary-value') } },
+    ]);
     try {
       await driver.write!('bv', 1);
       expect(await valueOf(driver, 'bv')).toBe(true);
@@ -83,14 +91,19 @@ describe(`BACnet/IP hardware, writes${enabled ? `: ${[...writable].map(([t, i]) 
     }
   });
 
-  it.skipIf(!enabled || !writable.has('analog-value'))('commands an analog-value with 21.3 and reads back 21.3, not its float32 widened, then relinquishes it', async () => {
-    const driver = await driverFor([{ id: 'av', kind: 'number', writable: true, min: -100, max: 100, address: { objectType: 'analog-value', instance: writable.get('analog-value') } }]);
-    try {
-      await driver.write!('av', 21.3);
-      expect(await valueOf(driver, 'av')).toBe(21.3);
-    } finally {
-      await driver.relinquish!('av').catch(() => undefined);
-      await driver.close();
-    }
-  });
+  it.skipIf(!enabled || !writable.has('analog-value'))(
+    'commands an analog-value with 21.3 and reads back 21.3, not its float32 widened, then relinquishes it',
+    async () => {
+      const driver = await driverFor([
+        { id: 'av', kind: 'number', writable: true, min: -100, max: 100, address: { objectType: 'analog-value', instance: writable.get('analog-value') } },
+      ]);
+      try {
+        await driver.write!('av', 21.3);
+        expect(await valueOf(driver, 'av')).toBe(21.3);
+      } finally {
+        await driver.relinquish!('av').catch(() => undefined);
+        await driver.close();
+      }
+    },
+  );
 });

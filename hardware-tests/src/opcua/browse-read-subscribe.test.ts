@@ -40,9 +40,11 @@ const reason = 'skipped: set CITYPILOT_HW_OPCUA=opc.tcp://host:port (and CITYPIL
 if (!endpoint) console.log(`hardware-tests/opcua: ${reason}`);
 
 const securityMode = (env.CITYPILOT_HW_OPCUA_SECURITY_MODE ?? 'None') as OpcuaSecurityMode;
-if (!OPCUA_SECURITY_MODES.includes(securityMode)) throw new Error(`CITYPILOT_HW_OPCUA_SECURITY_MODE=${securityMode}: expected one of ${OPCUA_SECURITY_MODES.join(', ')}`);
+if (!OPCUA_SECURITY_MODES.includes(securityMode))
+  throw new Error(`CITYPILOT_HW_OPCUA_SECURITY_MODE=${securityMode}: expected one of ${OPCUA_SECURITY_MODES.join(', ')}`);
 const securityPolicy = (env.CITYPILOT_HW_OPCUA_SECURITY_POLICY ?? (securityMode === 'None' ? 'None' : 'Basic256Sha256')) as OpcuaSecurityPolicy;
-if (env.CITYPILOT_HW_OPCUA_USER_CERT && !env.CITYPILOT_HW_OPCUA_USER_KEY) throw new Error('CITYPILOT_HW_OPCUA_USER_CERT needs CITYPILOT_HW_OPCUA_USER_KEY, its private key (PEM)');
+if (env.CITYPILOT_HW_OPCUA_USER_CERT && !env.CITYPILOT_HW_OPCUA_USER_KEY)
+  throw new Error('CITYPILOT_HW_OPCUA_USER_CERT needs CITYPILOT_HW_OPCUA_USER_KEY, its private key (PEM)');
 const identity: OpcuaIdentity = env.CITYPILOT_HW_OPCUA_USER
   ? { userName: env.CITYPILOT_HW_OPCUA_USER, password: env.CITYPILOT_HW_OPCUA_PASSWORD ?? '' }
   : env.CITYPILOT_HW_OPCUA_USER_CERT
@@ -102,7 +104,12 @@ describe(`OPC UA hardware${endpoint ? `: ${endpoint} (${securityMode}/${security
       expect(v.dataType, v.browsePath).not.toBe('unknown');
       expect(Number.isInteger(v.valueRank), v.browsePath).toBe(true);
     }
-    console.log(`hardware-tests/opcua: ${variables.length} variable(s) browsed, e.g. ${variables.slice(0, 3).map((v) => `${v.browsePath} (${v.nodeId}, ${v.dataType})`).join('; ')}`);
+    console.log(
+      `hardware-tests/opcua: ${variables.length} variable(s) browsed, e.g. ${variables
+        .slice(0, 3)
+        .map((v) => `${v.browsePath} (${v.nodeId}, ${v.dataType})`)
+        .join('; ')}`,
+    );
   });
 
   it.skipIf(!endpoint)('reads the variable with good quality and a timestamp, and an unknown node as bad, without failing the read', async () => {

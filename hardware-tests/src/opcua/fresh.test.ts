@@ -28,36 +28,43 @@ const SLOTS = 4;
 const LATE_MS = 2500;
 
 describe(`OPC UA hardware, fresh values${endpoint ? `: ${endpoint} (${securityMode})` : ` (${reason})`}`, () => {
-  it.skipIf(!endpoint)(`gives each of ${SLOTS} slots of a subscribed point (the server's clock, every ${INTERVAL_MS / 1000} s) the value current at the slot`, async () => {
-    const own = process.env.CITYPILOT_HW_OPCUA_DATA_DIR ? undefined : mkdtempSync(join(tmpdir(), 'citypilot-hw-opcua-'));
-    const dataDir = process.env.CITYPILOT_HW_OPCUA_DATA_DIR ?? own!;
-    const registry = new PluginRegistry();
-    const block = {
-      id: 'clock',
-      plugin: 'opcua',
-      interval: `${INTERVAL_MS / 1000}s`,
-      timeout: '5s',
-      connection: { endpointUrl: endpoint, securityMode, mode: 'subscribe' },
-      points: [{ id: 'server-time', name: 'Server clock', kind: 'number', address: { nodeId: 'ns=0;i=2258' } }],
-    };
-    const config = parseGatewayConfig(`gateway: { id: hardware-test }\ndataDir: ${JSON.stringify(dataDir)}\ndevices:\n  - ${JSON.stringify(block)}\n`, join(dataDir, 'hardware-test.yaml'), registry);
-    const { config: dut, plugin } = config.devices[0]!;
-    const driver = plugin.create(dut, { timeoutMs: 5000, logger: quiet, stateDir: join(dataDir, 'plugins', 'opcua'), pointIntervalMs: () => INTERVAL_MS });
-    try {
-      await driver.read(); // subscribes
-      const lags: number[] = [];
-      for (let i = 0; i < SLOTS; i++) {
-        const slot = Math.ceil((Date.now() + 1) / INTERVAL_MS) * INTERVAL_MS;
-        await new Promise((resolve) => setTimeout(resolve, slot - Date.now()));
-        const [reading] = await driver.read();
-        expect(reading!.quality, reading!.reason).toBe('good');
-        lags.push(slot - (reading!.value as number));
+  it.skipIf(!endpoint)(
+    `gives each of ${SLOTS} slots of a subscribed point (the server's clock, every ${INTERVAL_MS / 1000} s) the value current at the slot`,
+    async () => {
+      const own = process.env.CITYPILOT_HW_OPCUA_DATA_DIR ? undefined : mkdtempSync(join(tmpdir(), 'citypilot-hw-opcua-'));
+      const dataDir = process.env.CITYPILOT_HW_OPCUA_DATA_DIR ?? own!;
+      const registry = new PluginRegistry();
+      const block = {
+        id: 'clock',
+        plugin: 'opcua',
+        interval: `${INTERVAL_MS / 1000}s`,
+        timeout: '5s',
+        connection: { endpointUrl: endpoint, securityMode, mode: 'subscribe' },
+        points: [{ id: 'server-time', name: 'Server clock', kind: 'number', address: { nodeId: 'ns=0;i=2258' } }],
+      };
+      const config = parseGatewayConfig(
+        `gateway: { id: hardware-test }\ndataDir: ${JSON.stringify(dataDir)}\ndevices:\n  - ${JSON.stringify(block)}\n`,
+        join(dataDir, 'hardware-test.yaml'),
+        registry,
+      );
+      const { config: dut, plugin } = config.devices[0]!;
+      const driver = plugin.create(dut, { timeoutMs: 5000, logger: quiet, stateDir: join(dataDir, 'plugins', 'opcua'), pointIntervalMs: () => INTERVAL_MS });
+      try {
+        await driver.read(); // subscribes
+        const lags: number[] = [];
+        for (let i = 0; i < SLOTS; i++) {
+          const slot = Math.ceil((Date.now() + 1) / INTERVAL_MS) * INTERVAL_MS;
+          await new Promise((resolve) => setTimeout(resolve, slot - Date.now()));
+          const [reading] = await driver.read();
+          expect(reading!.quality, reading!.reason).toBe('good');
+          lags.push(slot - (reading!.value as number));
+        }
+        console.log(`  the server's clock read at ${SLOTS} slots was behind the slot by ${lags.map((l) => `${l} ms`).join(', ')}`);
+        for (const lag of lags) expect(lag, 'a value more than the documented delay older than its slot').toBeLessThanOrEqual(LATE_MS);
+      } finally {
+        await driver.close();
+        if (own) rmSync(own, { recursive: true, force: true });
       }
-      console.log(`  the server's clock read at ${SLOTS} slots was behind the slot by ${lags.map((l) => `${l} ms`).join(', ')}`);
-      for (const lag of lags) expect(lag, 'a value more than the documented delay older than its slot').toBeLessThanOrEqual(LATE_MS);
-    } finally {
-      await driver.close();
-      if (own) rmSync(own, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -38,7 +38,11 @@ describe(`OPC UA hardware${endpoint ? `: ${endpoint} (${securityMode})` : ` (${r
       device.points = device.points.slice(0, MAX_POINTS);
       for (const mode of ['subscribe', 'poll']) {
         const block = { ...device, id: `dut-${mode}`, interval: '5s', timeout: '5s', connection: { ...device.connection, mode } };
-        const config = parseGatewayConfig(`gateway: { id: hardware-test }\ndataDir: ${JSON.stringify(dataDir)}\ndevices:\n  - ${JSON.stringify(block)}\n`, join(dataDir, 'hardware-test.yaml'), registry);
+        const config = parseGatewayConfig(
+          `gateway: { id: hardware-test }\ndataDir: ${JSON.stringify(dataDir)}\ndevices:\n  - ${JSON.stringify(block)}\n`,
+          join(dataDir, 'hardware-test.yaml'),
+          registry,
+        );
         const { config: dut, plugin: p } = config.devices[0]!;
         const driver = p.create(dut, { timeoutMs: 5000, logger: quiet, stateDir: join(dataDir, 'plugins', 'opcua') });
         try {

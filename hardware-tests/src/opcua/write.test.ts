@@ -39,7 +39,11 @@ function driverFor(nodeId: string): Driver {
     connection: { endpointUrl: endpoint, securityMode, mode: 'poll' },
     points: [{ id: 'v', kind: 'number', writable: true, min: -1e6, max: 1e6, address: { nodeId } }],
   };
-  const config = parseGatewayConfig(`gateway: { id: hardware-test }\ndataDir: ${JSON.stringify(dataDir)}\ndevices:\n  - ${JSON.stringify(block)}\n`, join(dataDir, 'hardware-test.yaml'), new PluginRegistry());
+  const config = parseGatewayConfig(
+    `gateway: { id: hardware-test }\ndataDir: ${JSON.stringify(dataDir)}\ndevices:\n  - ${JSON.stringify(block)}\n`,
+    join(dataDir, 'hardware-test.yaml'),
+    new PluginRegistry(),
+  );
   const { config: dut, plugin } = config.devices[0]!;
   return plugin.create(dut, { timeoutMs: 5000, logger: quiet, stateDir: join(dataDir, 'plugins', 'opcua') });
 }
@@ -55,7 +59,10 @@ async function expectRefused(nodeId: string, value: number): Promise<string> {
   const driver = driverFor(nodeId);
   try {
     const before = await valueOf(driver);
-    const refusal = await driver.write!('v', value).then(() => undefined, (error: unknown) => error as { code?: string; message: string });
+    const refusal = await driver.write!('v', value).then(
+      () => undefined,
+      (error: unknown) => error as { code?: string; message: string },
+    );
     expect(refusal, `${value} was written to ${nodeId}`).toBeDefined();
     expect(refusal!.code, refusal!.message).toBe('CONFIG_INVALID');
     expect(refusal!.message).not.toMatch(/variant|arrayType|node-opcua/i);
@@ -75,15 +82,18 @@ describe(`OPC UA hardware, writes${enabled ? `: ${endpoint}` : ` (${reason})`}`,
     console.log(`  40000 to ${nodes.int16}: ${await expectRefused(nodes.int16!, 40000)}`);
   });
 
-  it.skipIf(!endpoint || !nodes.float)(`writes 21.3 to a Float variable (${nodes.float ?? 'unset'}) and reads back 21.3, then puts its value back`, async () => {
-    const driver = driverFor(nodes.float!);
-    try {
-      const before = (await valueOf(driver)) as number;
-      await driver.write!('v', 21.3);
-      expect(await valueOf(driver)).toBe(21.3);
-      await driver.write!('v', before);
-    } finally {
-      await driver.close();
-    }
-  });
+  it.skipIf(!endpoint || !nodes.float)(
+    `writes 21.3 to a Float variable (${nodes.float ?? 'unset'}) and reads back 21.3, then puts its value back`,
+    async () => {
+      const driver = driverFor(nodes.float!);
+      try {
+        const before = (await valueOf(driver)) as number;
+        await driver.write!('v', 21.3);
+        expect(await valueOf(driver)).toBe(21.3);
+        await driver.write!('v', before);
+      } finally {
+        await driver.close();
+      }
+    },
+  );
 });

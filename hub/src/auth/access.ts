@@ -150,7 +150,9 @@ export function registerAccess(app: FastifyInstance, { pool }: { pool: pg.Pool }
     const url = route.url ?? route.path;
     if (!access) {
       if (url.startsWith('/api')) {
-        throw new AccessDeclarationError(`the route ${route.method} ${url} declares no access: give its options config: { access: { roles, sites } } (see hub/src/auth/access.ts)`);
+        throw new AccessDeclarationError(
+          `the route ${route.method} ${url} declares no access: give its options config: { access: { roles, sites } } (see hub/src/auth/access.ts)`,
+        );
       }
       return;
     }
@@ -163,7 +165,8 @@ export function registerAccess(app: FastifyInstance, { pool }: { pool: pg.Pool }
 
 function checkDeclaration(access: Access, where: string): void {
   const unknown = access.roles.filter((r) => !ROLES.includes(r));
-  if (!access.roles.length || unknown.length) throw new AccessDeclarationError(`${where}: access.roles must list roles among ${ROLES.join(', ')}${unknown.length ? `, not ${unknown.join(', ')}` : ''}`);
+  if (!access.roles.length || unknown.length)
+    throw new AccessDeclarationError(`${where}: access.roles must list roles among ${ROLES.join(', ')}${unknown.length ? `, not ${unknown.join(', ')}` : ''}`);
   const technicians = access.roles.includes('technician') || access.roles.includes('public');
   if (technicians && access.sites === undefined) {
     throw new AccessDeclarationError(`${where}: technicians may call it, so access.sites must say what their sites restrict ('none', or check and filter)`);
@@ -193,9 +196,17 @@ function siteGuard(references: readonly SiteReference[]) {
       for (const value of Array.isArray(named) ? named : named === undefined ? [] : [named]) {
         if (typeof value !== 'string') continue; // the route's own validation says what is wrong
         const held =
-          ref.kind === 'site' ? scope.hasSite(value) : ref.kind === 'building' ? await scope.hasBuilding(value) : ref.kind === 'gateway' ? await scope.hasGateway(value) : await scope.hasScope(value);
+          ref.kind === 'site'
+            ? scope.hasSite(value)
+            : ref.kind === 'building'
+              ? await scope.hasBuilding(value)
+              : ref.kind === 'gateway'
+                ? await scope.hasGateway(value)
+                : await scope.hasScope(value);
         if (!held) {
-          await reply.code(403).send({ error: `${ref.in === 'params' ? 'the path' : ref.in}.${ref.name}: ${JSON.stringify(value)} is not within this token's sites (${[...scope.sites!].join(', ')})` });
+          await reply.code(403).send({
+            error: `${ref.in === 'params' ? 'the path' : ref.in}.${ref.name}: ${JSON.stringify(value)} is not within this token's sites (${[...scope.sites!].join(', ')})`,
+          });
           return;
         }
       }

@@ -20,6 +20,7 @@ describe('AuditWriter', () => {
   const row = (principal: string, status: number, summary: string | null = null): AuditRow => ({
     at: new Date(),
     principal,
+    principalName: null,
     role: principal === 'anonymous' ? 'public' : 'operator',
     method: 'PUT',
     route: '/api/objectives/:key',
@@ -30,9 +31,20 @@ describe('AuditWriter', () => {
 
   it('bounds its queue: rows beyond maxPending are dropped, counted and logged, the others written in batches', async () => {
     await storage.pool.query('TRUNCATE api_audit');
-    const failures = { count: 0, inc(n = 1) { this.count += n; } };
+    const failures = {
+      count: 0,
+      inc(n = 1) {
+        this.count += n;
+      },
+    };
     const logged: string[] = [];
-    const writer = new AuditWriter({ pool: storage.pool, logger: { ...quiet, error: (_f, msg) => logged.push(msg ?? '') }, failures, maxPending: 5, batchSize: 2 });
+    const writer = new AuditWriter({
+      pool: storage.pool,
+      logger: { ...quiet, error: (_f, msg) => logged.push(msg ?? '') },
+      failures,
+      maxPending: 5,
+      batchSize: 2,
+    });
     // Queued in one go: the first row leaves the queue for its insert at once, five wait, the rest find the queue full.
     for (let i = 0; i < 20; i++) writer.record(row('7', 200, JSON.stringify({ i })));
     await writer.close();
@@ -45,7 +57,12 @@ describe('AuditWriter', () => {
 
   it('stores a sample of refused anonymous attempts per group and counts the rest in one row per group', async () => {
     await storage.pool.query('TRUNCATE api_audit');
-    const sampledOut = { count: 0, inc(n = 1) { this.count += n; } };
+    const sampledOut = {
+      count: 0,
+      inc(n = 1) {
+        this.count += n;
+      },
+    };
     const writer = new AuditWriter({ pool: storage.pool, sampledOut, refusedSamplePerWindow: 2, windowMs: 1e12 }); // one window for the whole test
     for (let i = 0; i < 7; i++) writer.record(row('anonymous', 401));
     for (let i = 0; i < 4; i++) writer.record(row('anonymous', 429));

@@ -5,6 +5,8 @@ import { silentLogger, type Logger } from '@citypilot/sdk';
 export interface AuditRow {
   at: Date;
   principal: string;
+  /** The person's display name, for a write made in a session; else null. */
+  principalName: string | null;
   role: string;
   method: string;
   route: string;
@@ -81,7 +83,10 @@ export class AuditWriter {
   private enqueue(row: AuditRow): void {
     if (this.pending.length >= this.settings.maxPending) {
       this.options.failures?.inc();
-      (this.options.logger ?? silentLogger).error({ method: row.method, route: row.route, principal: row.principal, status: row.status }, 'audit queue full: an API write was not recorded');
+      (this.options.logger ?? silentLogger).error(
+        { method: row.method, route: row.route, principal: row.principal, status: row.status },
+        'audit queue full: an API write was not recorded',
+      );
       return;
     }
     this.pending.push(row);
@@ -108,7 +113,12 @@ export class AuditWriter {
         ...row,
         at: end,
         target: row.route,
-        summary: JSON.stringify({ notRecorded: left, sampled: this.settings.refusedSamplePerWindow, from: new Date(this.windowStart).toISOString(), to: end.toISOString() }),
+        summary: JSON.stringify({
+          notRecorded: left,
+          sampled: this.settings.refusedSamplePerWindow,
+          from: new Date(this.windowStart).toISOString(),
+          to: end.toISOString(),
+        }),
       });
     }
     this.refused.clear();
@@ -122,9 +132,19 @@ export class AuditWriter {
       const column = <K extends keyof AuditRow>(key: K) => batch.map((r) => r[key]);
       try {
         await pool.query(
-          `INSERT INTO api_audit (at, principal_id, role, method, route, target, status_code, summary)
-           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::jsonb[])`,
-          [column('at'), column('principal'), column('role'), column('method'), column('route'), column('target'), column('status'), column('summary')],
+          `INSERT INTO api_audit (at, principal_id, principal_name, role, method, route, target, status_code, summary)
+           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::jsonb[])`,
+          [
+            column('at'),
+            column('principal'),
+            column('principalName'),
+            column('role'),
+            column('method'),
+            column('route'),
+            column('target'),
+            column('status'),
+            column('summary'),
+          ],
         );
       } catch (error) {
         failures?.inc(batch.length);

@@ -47,8 +47,10 @@ export interface AuditEntry {
   id: string;
   /** When the response was sent (ISO 8601). */
   at: string;
-  /** The token's id, or `anonymous`. */
+  /** The token's id, `account:<username>` for a person's session, or `anonymous`. */
   principal: string;
+  /** The person's display name when the write was made in a session; null otherwise. */
+  name: string | null;
   role: string;
   method: string;
   /** The route as declared, e.g. `/api/objectives/:id`. */
@@ -81,6 +83,7 @@ export function registerAudit(app: FastifyInstance, options: AuditOptions): void
     writer.record({
       at: new Date(),
       principal: principal.id,
+      principalName: principal.name ?? null,
       role: principal.role,
       method: request.method,
       route,
@@ -145,8 +148,12 @@ function redact(value: unknown, level: number, depth: number): unknown {
 const AuditQuerySchema = Type.Object({
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Entries at or after this instant (ISO 8601 with an offset, years 1900 to 9999).' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'Entries before this instant.' })),
-  principal: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Entries of one principal: a token's id, or anonymous." })),
-  before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Entries with an id below this one: for the next page, the last id received.' })),
+  principal: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 100, description: "Entries of one principal: a token's id, account:<username>, or anonymous." }),
+  ),
+  before: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Entries with an id below this one: for the next page, the last id received.' }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: AUDIT_LIMIT_MAX, default: 100, description: 'Most entries returned, newest first.' })),
 });
 type AuditQuery = Static<typeof AuditQuerySchema>;
@@ -155,7 +162,8 @@ const AUDIT_PARAMETERS = Object.keys(AuditQuerySchema.properties);
 const AuditEntrySchema = Type.Object({
   id: Type.String(),
   at: Type.String({ format: 'date-time' }),
-  principal: Type.String({ description: "The token's id, or anonymous." }),
+  principal: Type.String({ description: "The token's id, account:<username> for a person signed in, or anonymous." }),
+  name: Type.Union([Type.String(), Type.Null()], { description: "The person's display name for a write made in a session; null for a token or anonymous." }),
   role: Type.String(),
   method: Type.String(),
   route: Type.String({ description: 'The route as declared, e.g. /api/objectives/:id.' }),
@@ -174,7 +182,8 @@ export const auditRoutes: FastifyPluginAsync<{ pool: pg.Pool }> = async (app, { 
       attachValidation: true,
       schema: {
         summary: 'Audited API writes',
-        description: 'Every request that could change something (any method but GET, HEAD, OPTIONS) and reached a route, whatever its outcome: who, when, what, and the status of the response. Newest first, at most `limit` per request; `truncated` says there are more (ask again with `before` set to the last id).',
+        description:
+          'Every request that could change something (any method but GET, HEAD, OPTIONS) and reached a route, whatever its outcome: who, when, what, and the status of the response. Newest first, at most `limit` per request; `truncated` says there are more (ask again with `before` set to the last id).',
         tags: ['audit'],
         querystring: AuditQuerySchema,
         response: {
@@ -202,8 +211,19 @@ export async function queryAudit(
   pool: pg.Pool,
   query: { from?: Date; to?: Date; principal?: string; before?: number; limit: number },
 ): Promise<{ entries: AuditEntry[]; truncated: boolean }> {
-  const { rows } = await pool.query<{ id: string; at: Date; principal_id: string; role: string; method: string; route: string; target: string; status_code: number; summary: unknown }>(
-    `SELECT id::text AS id, at, principal_id, role, method, route, target, status_code, summary FROM api_audit
+  const { rows } = await pool.query<{
+    id: string;
+    at: Date;
+    principal_id: string;
+    principal_name: string | null;
+    role: string;
+    method: string;
+    route: string;
+    target: string;
+    status_code: number;
+    summary: unknown;
+  }>(
+    `SELECT id::text AS id, at, principal_id, principal_name, role, method, route, target, status_code, summary FROM api_audit
       WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at < $2)
         AND ($3::text IS NULL OR principal_id = $3) AND ($4::bigint IS NULL OR id < $4)
       ORDER BY id DESC LIMIT $5`,
@@ -214,6 +234,7 @@ export async function queryAudit(
       id: r.id,
       at: r.at.toISOString(),
       principal: r.principal_id,
+      name: r.principal_name,
       role: r.role,
       method: r.method,
       route: r.route,

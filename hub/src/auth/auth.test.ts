@@ -18,7 +18,11 @@ describe('hub API: tokens, roles and audit', () => {
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const token = async (role: string, label = `${role} test`, sites?: string[]) => (await createToken(storage.pool, { role, label, sites }, 'test')).token;
   const auditRows = async () =>
-    (await storage.pool.query<{ principal_id: string; role: string; method: string; route: string; target: string; status_code: number; summary: unknown }>('SELECT * FROM api_audit ORDER BY id')).rows;
+    (
+      await storage.pool.query<{ principal_id: string; role: string; method: string; route: string; target: string; status_code: number; summary: unknown }>(
+        'SELECT * FROM api_audit ORDER BY id',
+      )
+    ).rows;
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'auth');
@@ -79,9 +83,19 @@ describe('hub API: tokens, roles and audit', () => {
     it.each<[string, () => string | Promise<string>, string, string | RegExp]>([
       ['a header that is not Bearer', () => 'Basic b3BlcmF0b3I6c2VjcmV0', 'AUTH_HEADER_MALFORMED', 'the Authorization header must be "Bearer <token>"'],
       ['Bearer without a token', () => 'Bearer', 'AUTH_HEADER_MALFORMED', 'the Authorization header must be "Bearer <token>"'],
-      ['a token of another kind', () => 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x', 'TOKEN_MALFORMED', 'this is not a CityPilot token (cp_<id>_<secret>, as printed by `citypilot hub token create`)'],
+      [
+        'a token of another kind',
+        () => 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x',
+        'TOKEN_MALFORMED',
+        'this is not a CityPilot token (cp_<id>_<secret>, as printed by `citypilot hub token create`)',
+      ],
       ['a truncated token', async () => `Bearer ${(await token('operator')).slice(0, -1)}`, 'TOKEN_MALFORMED', /^this is not a CityPilot token/],
-      ['an unknown id', async () => `Bearer ${(await token('operator')).replace(/^cp_\d+_/, 'cp_999999_')}`, 'TOKEN_UNKNOWN', 'no token has the id 999999 on this hub'],
+      [
+        'an unknown id',
+        async () => `Bearer ${(await token('operator')).replace(/^cp_\d+_/, 'cp_999999_')}`,
+        'TOKEN_UNKNOWN',
+        'no token has the id 999999 on this hub',
+      ],
       [
         'a wrong secret',
         async () => {
@@ -131,7 +145,11 @@ describe('hub API: tokens, roles and audit', () => {
     expect((await app.inject({ url: '/test/whoami', headers: bearer(agent) })).statusCode).toBe(200);
     await revokeToken(storage.pool, agent.split('_')[1]!, 'test');
     const revokedAt = Date.now();
-    await waitFor(async () => (await app.inject({ url: '/test/whoami', headers: bearer(agent) })).statusCode === 401, 5000, 'the revoked token is still accepted');
+    await waitFor(
+      async () => (await app.inject({ url: '/test/whoami', headers: bearer(agent) })).statusCode === 401,
+      5000,
+      'the revoked token is still accepted',
+    );
     // waitFor polls every 200 ms; the rest is margin for a busy machine.
     expect(Date.now() - revokedAt).toBeLessThan(CACHE_TTL_MS + 700);
   });
@@ -139,7 +157,8 @@ describe('hub API: tokens, roles and audit', () => {
   it('records the last use of a token at most once a minute', async () => {
     const director = await token('director');
     const id = director.split('_')[1];
-    const lastUsed = async () => (await storage.pool.query<{ last_used_at: Date | null }>('SELECT last_used_at FROM api_tokens WHERE id = $1', [id])).rows[0]!.last_used_at;
+    const lastUsed = async () =>
+      (await storage.pool.query<{ last_used_at: Date | null }>('SELECT last_used_at FROM api_tokens WHERE id = $1', [id])).rows[0]!.last_used_at;
     expect(await lastUsed()).toBeNull();
     await app.inject({ url: '/test/whoami', headers: bearer(director) });
     const first = await waitFor(lastUsed, 5000, 'last_used_at was not set');
@@ -161,28 +180,63 @@ describe('hub API: tokens, roles and audit', () => {
     expect((await app.inject({ method: 'POST', url: '/test/objectives?draft=1', headers: bearer(operator), payload: body })).statusCode).toBe(200);
     expect((await app.inject({ method: 'POST', url: '/test/objectives', headers: bearer(director), payload: body })).statusCode).toBe(403);
     expect((await app.inject({ method: 'POST', url: '/test/objectives', payload: body })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'POST', url: '/test/objectives', headers: bearer(`cp_${operatorId}_${'B'.repeat(43)}`), payload: body })).statusCode).toBe(401);
+    expect(
+      (await app.inject({ method: 'POST', url: '/test/objectives', headers: bearer(`cp_${operatorId}_${'B'.repeat(43)}`), payload: body })).statusCode,
+    ).toBe(401);
     expect((await app.inject({ method: 'PUT', url: '/test/objectives/12', headers: bearer(operator), payload: body })).statusCode).toBe(200);
     // Not audited: reads, and requests that reached no route.
     expect((await app.inject({ url: '/api/buildings', headers: bearer(operator) })).statusCode).toBe(200);
     expect((await app.inject({ method: 'POST', url: '/test/nowhere', headers: bearer(operator), payload: body })).statusCode).toBe(404);
 
-    const rows = await waitFor(async () => {
-      const r = await auditRows();
-      return r.length >= 5 && r;
-    }, 5000, 'the writes were not all audited');
+    const rows = await waitFor(
+      async () => {
+        const r = await auditRows();
+        return r.length >= 5 && r;
+      },
+      5000,
+      'the writes were not all audited',
+    );
     const summary = { name: 'energy 2030', target: 120, apiToken: '[redacted]', note: 'made with [redacted]', nested: '[object of 1 keys]' };
     // Each row is written after its response, independently: their order is not guaranteed.
     expect(rows).toHaveLength(5);
     expect(rows).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ principal_id: operatorId, role: 'operator', method: 'POST', route: '/test/objectives', target: '/test/objectives', status_code: 200, summary }),
+        expect.objectContaining({
+          principal_id: operatorId,
+          role: 'operator',
+          method: 'POST',
+          route: '/test/objectives',
+          target: '/test/objectives',
+          status_code: 200,
+          summary,
+        }),
         // Refused by its role before its body was read: nothing of the body to summarise.
-        expect.objectContaining({ principal_id: directorId, role: 'director', method: 'POST', route: '/test/objectives', target: '/test/objectives', status_code: 403, summary: null }),
+        expect.objectContaining({
+          principal_id: directorId,
+          role: 'director',
+          method: 'POST',
+          route: '/test/objectives',
+          target: '/test/objectives',
+          status_code: 403,
+          summary: null,
+        }),
         expect.objectContaining({ principal_id: 'anonymous', role: 'public', method: 'POST', status_code: 401, summary: null }),
         // Refused before its body was read: which token was tried, and why.
-        expect.objectContaining({ principal_id: 'anonymous', role: 'public', method: 'POST', status_code: 401, summary: { refused: 'TOKEN_SECRET_MISMATCH', tokenId: operatorId } }),
-        expect.objectContaining({ principal_id: operatorId, method: 'PUT', route: '/test/objectives/:id', target: '/test/objectives/12', status_code: 200, summary: { objective: '12', target: 120 } }),
+        expect.objectContaining({
+          principal_id: 'anonymous',
+          role: 'public',
+          method: 'POST',
+          status_code: 401,
+          summary: { refused: 'TOKEN_SECRET_MISMATCH', tokenId: operatorId },
+        }),
+        expect.objectContaining({
+          principal_id: operatorId,
+          method: 'PUT',
+          route: '/test/objectives/:id',
+          target: '/test/objectives/12',
+          status_code: 200,
+          summary: { objective: '12', target: 120 },
+        }),
       ]),
     );
     const dump = JSON.stringify((await storage.pool.query('SELECT * FROM api_audit')).rows);
@@ -194,11 +248,27 @@ describe('hub API: tokens, roles and audit', () => {
     const page = listed.json();
     expect(page.truncated).toBe(true);
     expect(page.entries).toEqual([
-      { id: expect.any(String), at: expect.stringMatching(/Z$/), principal: operatorId, role: 'operator', method: 'PUT', route: '/test/objectives/:id', target: '/test/objectives/12', status: 200, summary: { objective: '12', target: 120 } },
+      {
+        id: expect.any(String),
+        at: expect.stringMatching(/Z$/),
+        principal: operatorId,
+        name: null,
+        role: 'operator',
+        method: 'PUT',
+        route: '/test/objectives/:id',
+        target: '/test/objectives/12',
+        status: 200,
+        summary: { objective: '12', target: 120 },
+      },
     ]);
     const next = (await app.inject({ url: `/api/audit?principal=${operatorId}&before=${page.entries[0].id}`, headers: bearer(operator) })).json();
     expect(next).toMatchObject({ truncated: false, entries: [{ method: 'POST', status: 200 }] });
-    const range = (await app.inject({ url: `/api/audit?from=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}&to=2999-01-01T00:00:00Z`, headers: bearer(operator) })).json();
+    const range = (
+      await app.inject({
+        url: `/api/audit?from=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}&to=2999-01-01T00:00:00Z`,
+        headers: bearer(operator),
+      })
+    ).json();
     expect(range.entries).toHaveLength(5);
   });
 
@@ -218,7 +288,12 @@ describe('hub API: tokens, roles and audit', () => {
     // A database that does not exist: every audit insert fails.
     const broken = new pg.Pool({ connectionString: `${db.url}_missing` });
     const errors: string[] = [];
-    const failures = { count: 0, inc() { this.count++; } };
+    const failures = {
+      count: 0,
+      inc() {
+        this.count++;
+      },
+    };
     const bare = Fastify();
     registerAudit(bare, { pool: broken, logger: { ...quiet, error: (_o, msg) => errors.push(msg ?? '') }, failures });
     bare.post('/write', async () => ({ ok: true }));

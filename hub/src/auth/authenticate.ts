@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { CityPilotError, silentLogger, type Logger } from '@citypilot/sdk';
 import { BackgroundWrites } from './background-writes.js';
 import { ANONYMOUS, type Principal } from './principal.js';
+import type { Sessions } from './sessions.js';
 import { findTokenRecord, parseToken, secretMatches, touchToken, type TokenRecord } from './tokens.js';
 
 /** Why a request's credentials were refused (HTTP 401). */
@@ -34,6 +35,8 @@ export interface AuthOptions {
   lastUsedIntervalMs?: number;
   /** Most token rows kept in memory; beyond, the oldest are dropped. Default 1000. */
   cacheMaxEntries?: number;
+  /** People's sessions: a request without an Authorization header may come with a session cookie. */
+  sessions?: Sessions;
 }
 
 /** A token's row as cached: `record` undefined when the database has no such token. */
@@ -47,14 +50,16 @@ interface CacheEntry {
 /**
  * Sets `request.principal` on every request, in an onRequest hook (before the body is read):
  * `Authorization: Bearer <token>` gives the token's principal; no Authorization header gives
- * ANONYMOUS; a malformed header, or an unknown, wrong or revoked token, is answered 401 with the
+ * the principal of its session cookie when it has a valid one (sessions.ts: the account's, and a
+ * write must carry the session's CSRF token), else ANONYMOUS; a bearer token always wins over a
+ * cookie; a malformed header, or an unknown, wrong or revoked token, is answered 401 with the
  * reason and a stable `code`, never treated as anonymous. Token rows are cached per token for
  * `cacheTtlMs`, and concurrent requests with one token wait for the same read, so that a busy
  * API does not query the database per request. Declare it before the routes; call it once per
  * instance.
  */
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
-  const { pool, logger = silentLogger, cacheTtlMs = 5000, lastUsedIntervalMs = 60_000, cacheMaxEntries = 1000 } = options;
+  const { pool, logger = silentLogger, cacheTtlMs = 5000, lastUsedIntervalMs = 60_000, cacheMaxEntries = 1000, sessions } = options;
   const cache = new Map<string, CacheEntry>();
   const reads = new Map<string, Promise<CacheEntry>>();
   const touches = new BackgroundWrites();
@@ -85,12 +90,14 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const match = /^Bearer +(\S+) *$/i.exec(header);
     if (!match) throw new AuthenticationError('AUTH_HEADER_MALFORMED', 'the Authorization header must be "Bearer <token>"');
     const parsed = parseToken(match[1]!);
-    if (!parsed) throw new AuthenticationError('TOKEN_MALFORMED', 'this is not a CityPilot token (cp_<id>_<secret>, as printed by `citypilot hub token create`)');
+    if (!parsed)
+      throw new AuthenticationError('TOKEN_MALFORMED', 'this is not a CityPilot token (cp_<id>_<secret>, as printed by `citypilot hub token create`)');
     const cached = cache.get(parsed.id);
     const entry = cached && cached.expiresAt > now ? cached : await read(parsed.id, now);
     const record = entry.record;
     if (!record) throw new AuthenticationError('TOKEN_UNKNOWN', `no token has the id ${parsed.id} on this hub`, parsed.id);
-    if (!secretMatches(parsed.secret, record.secretHash)) throw new AuthenticationError('TOKEN_SECRET_MISMATCH', `the secret of token ${parsed.id} is wrong`, parsed.id);
+    if (!secretMatches(parsed.secret, record.secretHash))
+      throw new AuthenticationError('TOKEN_SECRET_MISMATCH', `the secret of token ${parsed.id} is wrong`, parsed.id);
     // Said only to the holder of the secret.
     if (record.revokedAt) throw new AuthenticationError('TOKEN_REVOKED', `token ${parsed.id} was revoked on ${record.revokedAt.toISOString()}`, parsed.id);
     if (now - entry.touchedAt >= lastUsedIntervalMs) {
@@ -103,11 +110,18 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   };
 
   app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest('session', null);
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     if (header === undefined) {
       request.principal = ANONYMOUS;
-      return;
+      if (!sessions) return;
+      try {
+        return await sessions.authenticate(request, reply);
+      } catch (error) {
+        logger.error({ err: (error as Error).message }, 'could not read the sessions');
+        return refuse(reply, 503, 'AUTH_UNAVAILABLE', 'the hub cannot check sessions right now (its database is unavailable); try again');
+      }
     }
     try {
       request.principal = await authenticate(header, Date.now());
@@ -123,7 +137,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     }
   });
   app.addHook('onClose', async () => {
-    await touches.settled();
+    await Promise.all([touches.settled(), sessions?.settled()]);
   });
 }
 

@@ -30,7 +30,11 @@ describe('hub API: the OpenAPI document', () => {
         '/api/objectives/:id',
         {
           config: { access: { roles: ['operator'] } },
-          schema: { summary: 'Change an objective', params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }, body: { type: 'object' } },
+          schema: {
+            summary: 'Change an objective',
+            params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+            body: { type: 'object' },
+          },
         },
         async () => ({}),
       );
@@ -48,7 +52,23 @@ describe('hub API: the OpenAPI document', () => {
 
   it('is an OpenAPI 3 document of every route, served whole', () => {
     expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
-    expect(Object.keys(doc.paths).sort()).toEqual(['/', '/api/audit', '/api/buildings', '/api/completeness', '/api/objectives/{id}', '/api/openapi.json', '/api/status', '/healthz', '/metrics']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/',
+      '/api/accounts',
+      '/api/accounts/{username}',
+      '/api/audit',
+      '/api/buildings',
+      '/api/buildings/{key}',
+      '/api/completeness',
+      '/api/objectives/{id}',
+      '/api/openapi.json',
+      '/api/session',
+      '/api/session/oidc/callback',
+      '/api/session/oidc/start',
+      '/api/status',
+      '/healthz',
+      '/metrics',
+    ]);
     // Its response schema lets every property through.
     expect(doc).toEqual(JSON.parse(JSON.stringify(app.swagger())));
   });
@@ -66,16 +86,21 @@ describe('hub API: the OpenAPI document', () => {
     expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401', '429', '500', '503']);
   });
 
-  it('documents the bearer scheme and the roles of each route', () => {
+  it('documents the bearer and session schemes and the roles of each route', () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.components.securitySchemes.sessionCookie).toMatchObject({ type: 'apiKey', in: 'cookie', name: 'cp_session' });
+    expect(doc.components.securitySchemes.csrfToken).toMatchObject({ type: 'apiKey', in: 'header', name: 'x-csrf-token' });
     const audit = doc.paths['/api/audit']!.get!;
     expect(audit['x-roles']).toEqual(['operator', 'admin']);
-    expect(audit.security).toEqual([{ bearerAuth: [] }]);
+    expect(audit.security).toEqual([{ bearerAuth: [] }, { sessionCookie: [] }]);
     expect(audit.description).toMatch(/Roles: operator, admin\.$/);
     expect(Object.keys(audit.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403']));
     const later = doc.paths['/api/objectives/{id}']!.put!;
     expect(later['x-roles']).toEqual(['operator', 'admin']);
-    expect(later.security).toEqual([{ bearerAuth: [] }]);
+    // A write with the session cookie needs the CSRF header too.
+    expect(later.security).toEqual([{ bearerAuth: [] }, { sessionCookie: [], csrfToken: [] }]);
+    expect((later.responses['403'] as { description: string }).description).toMatch(/x-csrf-token/);
+    expect(doc.paths['/api/accounts/{username}']!.put!['x-roles']).toEqual(['admin']);
     for (const path of ['/healthz', '/metrics', '/api/status', '/api/buildings', '/api/completeness']) {
       const operation = doc.paths[path]!.get!;
       expect(operation['x-roles'], path).toEqual(['public']);
@@ -91,7 +116,11 @@ describe('hub API: the OpenAPI document', () => {
     const page = await app.inject({ url: '/' });
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.body).toMatch(/^<!doctype html>/);
-    expect((await app.inject({ url: '/api/status' })).json()).toEqual({ storage: { mode: storage.mode, detail: storage.modeDetail }, gateways: [], points: [] });
+    expect((await app.inject({ url: '/api/status' })).json()).toEqual({
+      storage: { mode: storage.mode, detail: storage.modeDetail },
+      gateways: [],
+      points: [],
+    });
     expect((await app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok', database: 'ok', nats: 'ok', storage: storage.mode });
   });
 });

@@ -2,9 +2,14 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { accessOf, allowedRoles, type Access } from './access.js';
+import { CSRF_HEADER, SESSION_COOKIE } from './sessions.js';
 
 /** Name of the bearer-token security scheme in the OpenAPI document. */
 export const BEARER_SCHEME = 'bearerAuth';
+/** Name of the session-cookie security scheme (people signed in to the dashboard). */
+export const SESSION_SCHEME = 'sessionCookie';
+/** Name of the CSRF header scheme, required with the session cookie on writes. */
+export const CSRF_SCHEME = 'csrfToken';
 
 const errorResponse = (description: string) => ({
   'x-response-description': description,
@@ -34,7 +39,9 @@ export function registerOpenApi(app: FastifyInstance): void {
         version,
         description:
           'Objectives, data and status of the CityPilot hub. Calls without a token have the role `public`; ' +
-          'others send `Authorization: Bearer <token>` with a token made by `citypilot hub token create`. ' +
+          'machines send `Authorization: Bearer <token>` with a token made by `citypilot hub token create`; ' +
+          `people sign in with POST /api/session (or through the city's provider) and are then known by the ${SESSION_COOKIE} cookie, ` +
+          `and every write they make (any method but GET, HEAD, OPTIONS) must send the session's CSRF token in the ${CSRF_HEADER} header, else 403 CSRF_TOKEN_MISSING or CSRF_TOKEN_MISMATCH. A bearer token wins over the cookie. ` +
           'Each operation lists the roles that may call it in `x-roles` (admin may call every one).',
       },
       components: {
@@ -44,6 +51,19 @@ export function registerOpenApi(app: FastifyInstance): void {
             scheme: 'bearer',
             bearerFormat: 'cp_<id>_<secret>',
             description: 'A hub API token. Roles: admin, operator, technician (limited to sites), director, elected, agent.',
+          },
+          [SESSION_SCHEME]: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description:
+              "A person's session, set by POST /api/session or the sign-in through the provider: HttpOnly, SameSite=Lax, Secure over HTTPS; 8 hours without use, 7 days at most. The account's role and sites apply.",
+          },
+          [CSRF_SCHEME]: {
+            type: 'apiKey',
+            in: 'header',
+            name: CSRF_HEADER,
+            description: 'The CSRF token of the session (GET /api/session gives it): required with the session cookie on every write.',
           },
         },
       },
@@ -78,14 +98,20 @@ function documentAccess(schema: FastifySchema | undefined, route: RouteOptions):
   // What @fastify/swagger documents for a route without response schema.
   if (!schema?.response) response[200] = { 'x-response-description': 'Default Response' };
   response[401] ??= errorResponse('The token is malformed, unknown, wrong or revoked' + (roles ? ', or missing' : ''));
-  const refused = [roles && `the token's role is not one of ${roles.join(', ')}`, sites.checked && "a technician names a site, building or gateway outside the token's sites"].filter(Boolean);
+  const write = ![route.method].flat().every((m) => ['GET', 'HEAD', 'OPTIONS'].includes(String(m)));
+  const csrf = write && !route.config?.csrfExempt;
+  const refused = [
+    roles && `the token's role is not one of ${roles.join(', ')}`,
+    sites.checked && "a technician names a site, building or gateway outside the token's sites",
+    csrf && `a write made with the session cookie lacks the session's ${CSRF_HEADER} (CSRF_TOKEN_MISSING, CSRF_TOKEN_MISMATCH)`,
+  ].filter(Boolean);
   if (refused.length) response[403] ??= errorResponse(capitalise(refused.join('; or ')));
   doc.response = response;
   const text = [roles ? `Roles: ${roles.join(', ')}.` : 'Roles: anyone (public); a token is not needed.', sites.text].filter(Boolean).join(' ');
   doc.description = doc.description ? `${doc.description}\n\n${text}` : text;
   doc['x-roles'] = roles ?? ['public'];
   doc['x-sites'] = sites.extension;
-  if (roles) doc.security = [{ [BEARER_SCHEME]: [] }];
+  if (roles) doc.security = [{ [BEARER_SCHEME]: [] }, csrf ? { [SESSION_SCHEME]: [], [CSRF_SCHEME]: [] } : { [SESSION_SCHEME]: [] }];
   return doc;
 }
 
@@ -95,8 +121,9 @@ function describeSites(access: Access): { text: string | undefined; checked: boo
   if (sites === undefined || sites === 'none') return { text: undefined, checked: false, extension: 'none' };
   const checked = (sites.check ?? []).map((r) => `${r.in}.${r.name}`);
   const parts = [
-    checked.length && `a technician token may name only its own sites' ${[...new Set((sites.check ?? []).map((r) => r.kind + 's'))].join(', ')} (${checked.join(', ')}), else 403`,
-    sites.filter && "a technician token gets only what lies within its sites",
+    checked.length &&
+      `a technician token may name only its own sites' ${[...new Set((sites.check ?? []).map((r) => r.kind + 's'))].join(', ')} (${checked.join(', ')}), else 403`,
+    sites.filter && 'a technician token gets only what lies within its sites',
   ].filter(Boolean);
   return { text: `Sites: ${parts.join('; ')}.`, checked: checked.length > 0, extension: { check: checked, filter: sites.filter === true } };
 }

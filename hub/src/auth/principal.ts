@@ -10,11 +10,16 @@ export const ROLES: readonly Role[] = ['admin', 'operator', 'technician', 'direc
 
 /** The caller of a request, as the authentication hook found it. */
 export interface Principal {
-  /** The token's id (never the token itself), or `anonymous`. Recorded as who made a change. */
+  /**
+   * The token's id (never the token itself), `account:<username>` for a person signed in to a
+   * session, or `anonymous`. Recorded as who made a change.
+   */
   id: string;
   role: Role;
   /** Site keys a technician's token is limited to; null for every site. */
   sites: readonly string[] | null;
+  /** The person's display name, for a session; recorded with their writes. */
+  name?: string;
 }
 
 export const ANONYMOUS: Principal = { id: 'anonymous', role: 'public', sites: null };

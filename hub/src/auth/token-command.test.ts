@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApi } from '../api.js';
-import { runCli } from '../commands.js';
+import { runHubCli } from '../commands.js';
 import { createHubMetrics } from '../metrics.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase, spawnCli, waitFor } from '../testing/index.js';
@@ -56,15 +56,33 @@ describe('citypilot hub token', () => {
     expect(created.code).toBe(0);
     const token = created.output.match(/^cp_\d+_\S+$/m)![0];
     expect(created.output).toContain('Note: not in the catalog yet: centre-ville, quartier-nord');
-    expect((await app.inject({ url: '/test/whoami', headers: { authorization: `Bearer ${token}` } })).json()).toMatchObject({ role: 'technician', sites: ['centre-ville', 'quartier-nord'] });
+    expect((await app.inject({ url: '/test/whoami', headers: { authorization: `Bearer ${token}` } })).json()).toMatchObject({
+      role: 'technician',
+      sites: ['centre-ville', 'quartier-nord'],
+    });
   });
 
   it.each([
-    [['create', '--role', 'mayor', '--label', 'x'], 'citypilot hub token: unknown role "mayor": the roles are admin, operator, technician, director, elected, agent'],
-    [['create', '--role', 'public', '--label', 'x'], 'citypilot hub token: public is the role of calls without a token; a token has one of the roles admin, operator, technician, director, elected, agent'],
-    [['create', '--role', 'technician', '--label', 'x'], 'citypilot hub token: a technician token needs the sites it may act on (site keys of the catalog, e.g. centre-ville,quartier-nord)'],
-    [['create', '--role', 'director', '--label', 'x', '--sites', 'centre-ville'], 'citypilot hub token: sites apply to technician tokens only: a director token covers every site'],
-    [['create', '--role', 'technician', '--label', 'x', '--sites', 'Centre Ville'], 'citypilot hub token: not a site key: "Centre Ville" (lowercase letters, digits, - and _)'],
+    [
+      ['create', '--role', 'mayor', '--label', 'x'],
+      'citypilot hub token: unknown role "mayor": the roles are admin, operator, technician, director, elected, agent',
+    ],
+    [
+      ['create', '--role', 'public', '--label', 'x'],
+      'citypilot hub token: public is the role of calls without a token; a token has one of the roles admin, operator, technician, director, elected, agent',
+    ],
+    [
+      ['create', '--role', 'technician', '--label', 'x'],
+      'citypilot hub token: a technician token needs the sites it may act on (site keys of the catalog, e.g. centre-ville,quartier-nord)',
+    ],
+    [
+      ['create', '--role', 'director', '--label', 'x', '--sites', 'centre-ville'],
+      'citypilot hub token: sites apply to technician tokens only: a director token covers every site',
+    ],
+    [
+      ['create', '--role', 'technician', '--label', 'x', '--sites', 'Centre Ville'],
+      'citypilot hub token: not a site key: "Centre Ville" (lowercase letters, digits, - and _)',
+    ],
     [['create', '--role', 'operator', '--label', '  '], 'citypilot hub token: the label must not be empty: say who or what the token is for'],
     [['create', '--label', 'x'], 'citypilot hub token: --role is required: one of admin, operator, technician, director, elected, agent'],
     [['create', '--role', 'operator'], 'citypilot hub token: --label is required'],
@@ -74,7 +92,7 @@ describe('citypilot hub token', () => {
     [['rotate'], 'citypilot hub token: unknown token command "rotate"'],
   ])('exits 2 on %j, saying why before opening the database', async (args, message) => {
     const err: string[] = [];
-    const code = await runCli(['hub', 'token', ...args], { out: () => undefined, err: (t) => err.push(t) });
+    const code = await runHubCli(['token', ...args], { out: () => undefined, err: (t) => err.push(t) });
     expect(code).toBe(2);
     expect(err.join('\n').startsWith(message), err.join('\n')).toBe(true);
   });

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { CliIo } from '@citypilot/gateway';
+import type { CliIo } from '../cli-io.js';
 import type { Logger } from '@citypilot/sdk';
 import { checkTokenRequest, createToken, listTokens, revokeToken, TOKEN_ROLES, TokenNotFoundError, TokenRequestError, type TokenInfo } from './tokens.js';
 import { Storage } from '../storage/storage.js';
@@ -33,7 +33,8 @@ export async function runTokenCli(args: readonly string[], io: CliIo, databaseUr
         return await withStorage(io, databaseUrl, (storage) => list(storage, io));
       case 'revoke':
         if (rest.length !== 1) return usage(io, 'hub token revoke takes one token id (see `citypilot hub token list`)');
-        if (!/^[1-9][0-9]{0,17}$/.test(rest[0]!)) return usage(io, `a token id is a number as \`citypilot hub token list\` shows it, not ${JSON.stringify(rest[0])}`);
+        if (!/^[1-9][0-9]{0,17}$/.test(rest[0]!))
+          return usage(io, `a token id is a number as \`citypilot hub token list\` shows it, not ${JSON.stringify(rest[0])}`);
         return await withStorage(io, databaseUrl, (storage) => revoke(storage, rest[0]!, io));
       default:
         return usage(io, action === undefined ? undefined : `unknown token command ${JSON.stringify(action)}`);
@@ -48,7 +49,12 @@ export async function runTokenCli(args: readonly string[], io: CliIo, databaseUr
 async function create(args: string[], io: CliIo, databaseUrl: () => string | undefined): Promise<number> {
   let values: { role?: string; label?: string; sites?: string };
   try {
-    ({ values } = parseArgs({ args, options: { role: { type: 'string' }, label: { type: 'string' }, sites: { type: 'string' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args,
+      options: { role: { type: 'string' }, label: { type: 'string' }, sites: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (error) {
     return usage(io, (error as Error).message);
   }
@@ -79,10 +85,25 @@ async function list(storage: Storage, io: CliIo): Promise<number> {
   }
   const rows = [
     ['ID', 'ROLE', 'SITES', 'LABEL', 'CREATED', 'BY', 'LAST USED', 'REVOKED'],
-    ...tokens.map((t) => [t.id, t.role, t.sites?.join(',') ?? '*', t.label, instant(t.createdAt), t.createdBy, t.lastUsedAt ? instant(t.lastUsedAt) : 'never', t.revokedAt ? instant(t.revokedAt) : '-']),
+    ...tokens.map((t) => [
+      t.id,
+      t.role,
+      t.sites?.join(',') ?? '*',
+      t.label,
+      instant(t.createdAt),
+      t.createdBy,
+      t.lastUsedAt ? instant(t.lastUsedAt) : 'never',
+      t.revokedAt ? instant(t.revokedAt) : '-',
+    ]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((r) => r[column]!.length)));
-  for (const row of rows) io.out(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  for (const row of rows)
+    io.out(
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    );
   return 0;
 }
 
@@ -94,7 +115,7 @@ async function revoke(storage: Storage, id: string, io: CliIo): Promise<number> 
 }
 
 /** Opens the hub's database (its schema brought up to date) for `action`, then closes it. */
-async function withStorage(io: CliIo, databaseUrl: () => string | undefined, action: (storage: Storage) => Promise<number>): Promise<number> {
+export async function withStorage(io: CliIo, databaseUrl: () => string | undefined, action: (storage: Storage) => Promise<number>): Promise<number> {
   const url = databaseUrl();
   if (!url) return 2;
   // Problems to stderr only: stdout carries the token.
@@ -116,12 +137,12 @@ function describe(info: TokenInfo): string {
   return `role ${info.role}${info.sites ? `, sites ${info.sites.join(', ')}` : ''}, label ${JSON.stringify(info.label)}`;
 }
 
-function instant(date: Date): string {
+export function instant(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 /** Who runs the command, as recorded in created_by and revoked_by. */
-function cliUser(): string {
+export function cliUser(): string {
   try {
     return `cli:${userInfo().username}`;
   } catch {

@@ -82,7 +82,8 @@ export interface CheckedTokenRequest {
 export function checkTokenRequest(request: TokenRequest): CheckedTokenRequest {
   const role = TOKEN_ROLES.find((r) => r === request.role);
   if (!role) {
-    if (request.role === 'public') throw new TokenRequestError(`public is the role of calls without a token; a token has one of the roles ${TOKEN_ROLES.join(', ')}`);
+    if (request.role === 'public')
+      throw new TokenRequestError(`public is the role of calls without a token; a token has one of the roles ${TOKEN_ROLES.join(', ')}`);
     throw new TokenRequestError(`unknown role ${JSON.stringify(request.role)}: the roles are ${TOKEN_ROLES.join(', ')}`);
   }
   const label = request.label.trim();
@@ -93,7 +94,8 @@ export function checkTokenRequest(request: TokenRequest): CheckedTokenRequest {
     return { role, label, sites: null };
   }
   const sites = [...new Set((request.sites ?? []).map((s) => s.trim()).filter((s) => s !== ''))].sort();
-  if (!sites.length) throw new TokenRequestError('a technician token needs the sites it may act on (site keys of the catalog, e.g. centre-ville,quartier-nord)');
+  if (!sites.length)
+    throw new TokenRequestError('a technician token needs the sites it may act on (site keys of the catalog, e.g. centre-ville,quartier-nord)');
   const pattern = new RegExp(ID_PATTERN);
   const bad = sites.filter((s) => !pattern.test(s));
   if (bad.length) throw new TokenRequestError(`not a site key: ${bad.map((s) => JSON.stringify(s)).join(', ')} (lowercase letters, digits, - and _)`);
@@ -172,10 +174,10 @@ export async function findTokenRecord(pool: pg.Pool, id: string): Promise<TokenR
 
 /** Records that the token was used, unless that was done less than `minIntervalMs` ago (by any hub). */
 export async function touchToken(pool: pg.Pool, id: string, minIntervalMs: number): Promise<void> {
-  await pool.query(
-    `UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))`,
-    [id, minIntervalMs / 1000],
-  );
+  await pool.query(`UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))`, [
+    id,
+    minIntervalMs / 1000,
+  ]);
 }
 
 const TOKEN_COLUMNS = 'id::text AS id, label, role, sites, created_at, created_by, last_used_at, revoked_at, revoked_by';

@@ -36,10 +36,15 @@ import type { HealthProbeResult, HealthProbeSettings } from './health-probe.js';
 import { ServiceData } from '../service-data/index.js';
 import { ensureServices, type Services } from '../services/local-services.js';
 import { Storage } from '../storage/storage.js';
-import { createTestDatabase, deleteStreams, spawnCli, waitFor, type CliProcess } from '../testing/index.js';
+import { createTestDatabase, deleteStreams, hubEnv, startHubProcess, uniqueStreamNames, type CliProcess } from '../testing/index.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const quiet = { debug() {}, info() {}, warn: (o: object, m?: string) => console.error('warn:', m, o), error: (o: object, m?: string) => console.error('error:', m, o) };
+const quiet = {
+  debug() {},
+  info() {},
+  warn: (o: object, m?: string) => console.error('warn:', m, o),
+  error: (o: object, m?: string) => console.error('error:', m, o),
+};
 const DAY = 86_400_000;
 const PROBE_EVERY_MS = 50;
 /** A probe unanswered this long counts as this long: the hub is not healthy either way. */
@@ -58,7 +63,13 @@ interface Answer {
 }
 
 /** One HTTP request on `agent`'s connections. */
-function send(agent: Agent, port: number, method: string, path: string, options: { headers?: Record<string, string>; body?: string | Buffer; keep?: boolean; timeoutMs?: number } = {}): Promise<Answer> {
+function send(
+  agent: Agent,
+  port: number,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string | Buffer; keep?: boolean; timeoutMs?: number } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers = { ...options.headers, ...(options.body !== undefined ? { 'content-length': String(Buffer.byteLength(options.body)) } : {}) };
     const req = httpRequest({ host: '127.0.0.1', port, method, path, agent, headers, timeout: options.timeoutMs }, (res) => {
@@ -152,7 +163,9 @@ async function generate(storage: Storage, now: number): Promise<number> {
   const pool = storage.pool;
   const from = new Date(now - 32 * DAY);
   await storage.partitions.ensurePartitions(from.getTime(), now);
-  await pool.query(`INSERT INTO gateways (id, building_key) SELECT format('bench-b%s', lpad(b::text, 2, '0')), format('b%s', lpad(b::text, 2, '0')) FROM generate_series(1, 10) b`);
+  await pool.query(
+    `INSERT INTO gateways (id, building_key) SELECT format('bench-b%s', lpad(b::text, 2, '0')), format('b%s', lpad(b::text, 2, '0')) FROM generate_series(1, 10) b`,
+  );
   await pool.query(
     `INSERT INTO points (gateway_id, point_key, name, unit, kind, tags, interval_ms)
      SELECT g.id, format('meters.m%s', m), format('Meter %s', m), 'kWh', 'number', '{elec,meter,energy}', 900000
@@ -227,15 +240,15 @@ async function main(): Promise<void> {
     const operator = (await createToken(storage.pool, { role: 'operator', label: 'bench:abuse import' }, 'bench')).token;
     await storage.close();
     storage = undefined;
-    console.log(`city: 10 buildings × 10 points every 15 minutes for 32 days: ${samples.toLocaleString('en')} samples, rollups built, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `city: 10 buildings × 10 points every 15 minutes for 32 days: ${samples.toLocaleString('en')} samples, rollups built, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     const port = await freePort();
-    const names = { prefix: `cpbench.abuse.${port}`, stream: `CPBENCH_ABUSE_${port}`, durable: 'hub-ingest' };
+    const names = uniqueStreamNames('benchabuse');
     const natsUrl = services.natsUrl;
     streams = () => deleteStreams(natsUrl, names);
-    hub = spawnCli(['hub', 'run'], { ...process.env, DATABASE_URL: db.url, NATS_URL: natsUrl, HUB_PORT: String(port), LOG_LEVEL: 'warn', CITYPILOT_STREAM: names.stream, CITYPILOT_SUBJECT_PREFIX: names.prefix });
-    const running = hub;
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok, 30_000, () => `the hub did not start: ${running.output()}`);
+    hub = await startHubProcess(hubEnv(db.url, natsUrl, names, port), port);
     const pid = hub.child.pid!;
 
     // Baseline: the idle hub, probed the same way.
@@ -245,7 +258,12 @@ async function main(): Promise<void> {
 
     // 1. Refused anonymous writes, on every write route, 64 in flight.
     const writes = [
-      { method: 'POST', path: '/api/service-data', body: JSON.stringify({ values: [{ source: IMPORT_SOURCE, metric: 'visitors', scope: 'city', period: '2026-10-12', value: 1 }] }), type: 'application/json' },
+      {
+        method: 'POST',
+        path: '/api/service-data',
+        body: JSON.stringify({ values: [{ source: IMPORT_SOURCE, metric: 'visitors', scope: 'city', period: '2026-10-12', value: 1 }] }),
+        type: 'application/json',
+      },
       { method: 'PUT', path: '/api/objectives/flood', body: JSON.stringify({ key: 'flood', theme: 'energy' }), type: 'application/json' },
       { method: 'PUT', path: `/api/service-data/sources/${IMPORT_SOURCE}`, body: JSON.stringify({ name: 'flood' }), type: 'application/json' },
       { method: 'POST', path: `/api/service-data/import?source=${IMPORT_SOURCE}`, body: 'date;lieu;visiteurs\n01/10/2026;city;1\n', type: 'text/csv' },
@@ -259,7 +277,10 @@ async function main(): Promise<void> {
         Array.from({ length: 64 }, async () => {
           while (next < o.writes) {
             const w = writes[next++ % writes.length]!;
-            const answer = await send(agent, port, w.method, w.path, { headers: { 'content-type': w.type }, body: w.body, timeoutMs: 60_000 }).catch(() => ({ status: 0, bytes: 0 }));
+            const answer = await send(agent, port, w.method, w.path, { headers: { 'content-type': w.type }, body: w.body, timeoutMs: 60_000 }).catch(() => ({
+              status: 0,
+              bytes: 0,
+            }));
             statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
           }
         }),
@@ -267,7 +288,14 @@ async function main(): Promise<void> {
       return (performance.now() - t0) / 1000;
     });
     const accepted = [...statuses].filter(([s]) => s >= 200 && s < 300).reduce((a, [, n]) => a + n, 0);
-    console.log(`flood: ${o.writes.toLocaleString('en')} anonymous writes in ${flood.result.toFixed(1)} s (${Math.round(o.writes / flood.result)}/s), answers ${[...statuses].sort().map(([s, n]) => `${s || 'no answer'}×${n}`).join(', ')}${accepted ? ` — ${accepted} ACCEPTED` : ''}`);
+    console.log(
+      `flood: ${o.writes.toLocaleString('en')} anonymous writes in ${flood.result.toFixed(1)} s (${Math.round(o.writes / flood.result)}/s), answers ${[
+        ...statuses,
+      ]
+        .sort()
+        .map(([s, n]) => `${s || 'no answer'}×${n}`)
+        .join(', ')}${accepted ? ` — ${accepted} ACCEPTED` : ''}`,
+    );
     console.log(describePhase('flood', flood.figures, idleHealthzP99Ms));
     await settle(port, 'the flood');
 
@@ -279,12 +307,15 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const answer = await send(candidates, port, 'GET', path, { timeoutMs: CANDIDATE_LIMIT_MS }).catch(() => ({ status: 0, bytes: NaN }));
       candidates.destroy();
-      if (answer.status !== 200) console.log(`  ${path}: ${answer.status ? `answered ${answer.status}, not a candidate` : `no answer within ${CANDIDATE_LIMIT_MS} ms`}`);
+      if (answer.status !== 200)
+        console.log(`  ${path}: ${answer.status ? `answered ${answer.status}, not a candidate` : `no answer within ${CANDIDATE_LIMIT_MS} ms`}`);
       // A read the hub refuses (a range over its limits) costs nothing; one it does not answer in time is the heaviest.
       if (answer.status === 200 || answer.status === 0) timings.push({ path, ms: performance.now() - t0, bytes: answer.bytes });
     }
     timings.sort((a, b) => b.ms - a.ms);
-    console.log(`public reads on the idle hub: ${timings.map((t) => `${t.path.split('&from')[0]} ${t.ms.toFixed(0)} ms ${round(t.bytes / 1024)} KB`).join('; ')}`);
+    console.log(
+      `public reads on the idle hub: ${timings.map((t) => `${t.path.split('&from')[0]} ${t.ms.toFixed(0)} ms ${round(t.bytes / 1024)} KB`).join('; ')}`,
+    );
     await settle(port, 'the candidate reads');
     const heaviest = timings[0]!.path;
     const reads = new Map<number, number>();
@@ -304,7 +335,14 @@ async function main(): Promise<void> {
       readers.destroy();
       await clients;
     });
-    console.log(`heavy read: ${o.clients} anonymous clients on ${heaviest} for ${o.seconds} s: answers ${[...reads].sort().map(([s, n]) => `${s || 'no answer'}×${n}`).join(', ') || 'none'}`);
+    console.log(
+      `heavy read: ${o.clients} anonymous clients on ${heaviest} for ${o.seconds} s: answers ${
+        [...reads]
+          .sort()
+          .map(([s, n]) => `${s || 'no answer'}×${n}`)
+          .join(', ') || 'none'
+      }`,
+    );
     console.log(describePhase('heavy read', heavy.figures, idleHealthzP99Ms));
     await settle(port, 'the heavy read');
 

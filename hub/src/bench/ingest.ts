@@ -67,7 +67,12 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-const quiet = { debug() {}, info() {}, warn: (o: object, m?: string) => console.error('warn:', m, o), error: (o: object, m?: string) => console.error('error:', m, o) };
+const quiet = {
+  debug() {},
+  info() {},
+  warn: (o: object, m?: string) => console.error('warn:', m, o),
+  error: (o: object, m?: string) => console.error('error:', m, o),
+};
 
 /**
  * The load: each gateway sends its points' samples in time order, `batch` samples per batch,
@@ -87,7 +92,9 @@ function makeBatches(o: Options, t0: number): Batch[] {
         const minute = Math.floor(j / o.points);
         const value = Math.round((20 + 5 * Math.sin((minute + p) / 30) + p / 10) * 100) / 100;
         const s: Batch['samples'][number] =
-          (j * 7919) % 997 === 0 ? { point: `plc.p${p}`, time: t0 + minute * 60_000, value: null, quality: 'bad', reason: 'timeout after 2000 ms' } : { point: `plc.p${p}`, time: t0 + minute * 60_000, value, quality: 'good' };
+          (j * 7919) % 997 === 0
+            ? { point: `plc.p${p}`, time: t0 + minute * 60_000, value: null, quality: 'bad', reason: 'timeout after 2000 ms' }
+            : { point: `plc.p${p}`, time: t0 + minute * 60_000, value, quality: 'good' };
         samples.push(s);
       }
       const b: Batch = { v: BATCH_VERSION, gateway, seq: ++seq, createdAt: t0, samples };
@@ -195,7 +202,9 @@ async function main(): Promise<void> {
     const subj = subjects(names.prefix);
     const encoded = batches.map((b) => ({ subject: subj.telemetry(b.gateway), id: batchMessageId(b), data: encodeBatch(b) }));
     const bytes = encoded.reduce((n, m) => n + m.data.byteLength, 0);
-    console.log(`load: ${total.toLocaleString('en')} samples in ${batches.length.toLocaleString('en')} batches of ${o.batch} from ${o.gateways} gateways × ${o.points} points, 1-minute spacing, ${(bytes / 2 ** 20).toFixed(0)} MiB of JSON`);
+    console.log(
+      `load: ${total.toLocaleString('en')} samples in ${batches.length.toLocaleString('en')} batches of ${o.batch} from ${o.gateways} gateways × ${o.points} points, 1-minute spacing, ${(bytes / 2 ** 20).toFixed(0)} MiB of JSON`,
+    );
     const publishSeconds = await publishAll(nc, names, encoded);
     console.log(`published into JetStream in ${publishSeconds.toFixed(2)} s (${Math.round(total / publishSeconds).toLocaleString('en')} samples/s)`);
 
@@ -246,9 +255,13 @@ async function main(): Promise<void> {
     const rows = copyRows(batches, ids);
     const copySeconds = await copyBaseline(baselineDb.url, rows);
     const copyRowsPerSecond = Math.round(total / copySeconds);
-    console.log(`baseline: raw COPY (text) of the same ${total.toLocaleString('en')} rows into an empty samples table in ${copySeconds.toFixed(2)} s: ${copyRowsPerSecond.toLocaleString('en')} rows/s`);
+    console.log(
+      `baseline: raw COPY (text) of the same ${total.toLocaleString('en')} rows into an empty samples table in ${copySeconds.toFixed(2)} s: ${copyRowsPerSecond.toLocaleString('en')} rows/s`,
+    );
     const ratio = Math.round((samplesPerSecond / copyRowsPerSecond) * 1000) / 1000;
-    console.log(`summary: ${samplesPerSecond.toLocaleString('en')} samples/s end to end = ${ratio} × raw COPY (target ≥ 150,000 samples/s and ≥ 0.3); whole run ${((performance.now() - runStarted) / 1000).toFixed(0)} s`);
+    console.log(
+      `summary: ${samplesPerSecond.toLocaleString('en')} samples/s end to end = ${ratio} × raw COPY (target ≥ 150,000 samples/s and ≥ 0.3); whole run ${((performance.now() - runStarted) / 1000).toFixed(0)} s`,
+    );
     console.log(JSON.stringify({ storage: storage.mode, samplesPerSecond, copyRowsPerSecond, ratio }));
   } finally {
     for (const c of cleanups) await c().catch((e: Error) => console.error(`cleanup: ${e.message}`));

@@ -46,7 +46,12 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-const quiet = { debug() {}, info() {}, warn: (o: object, m?: string) => console.error('warn:', m, o), error: (o: object, m?: string) => console.error('error:', m, o) };
+const quiet = {
+  debug() {},
+  info() {},
+  warn: (o: object, m?: string) => console.error('warn:', m, o),
+  error: (o: object, m?: string) => console.error('error:', m, o),
+};
 
 /** The raw-samples twin of Rollups.energyByBuilding (monthly): same meters, same arithmetic. */
 const RAW_MONTHLY_ENERGY = `
@@ -123,7 +128,9 @@ function agree(a: BuildingEnergy[], b: BuildingEnergy[]): boolean {
     a.length === b.length &&
     a.every((x, i) => {
       const y = b[i]!;
-      return x.building === y.building && x.bucket === y.bucket && x.meters === y.meters && Math.abs(x.energy - y.energy) <= 1e-6 * Math.max(1, Math.abs(y.energy));
+      return (
+        x.building === y.building && x.bucket === y.bucket && x.meters === y.meters && Math.abs(x.energy - y.energy) <= 1e-6 * Math.max(1, Math.abs(y.energy))
+      );
     })
   );
 }
@@ -146,10 +153,12 @@ async function main(): Promise<void> {
     console.log(`software: node ${process.version}, PostgreSQL ${version}, storage ${storage.mode} (${storage.modeDetail}), time zone ${tz}`);
 
     // The year (or --days) from local midnight of 1 January 2025.
-    const span = (await storage.pool.query<{ from: Date; to: Date }>(
-      `SELECT '2025-01-01 00:00'::timestamp AT TIME ZONE $1 AS from, ('2025-01-01 00:00'::timestamp + make_interval(days => $2)) AT TIME ZONE $1 AS to`,
-      [tz, o.days],
-    )).rows[0]!;
+    const span = (
+      await storage.pool.query<{ from: Date; to: Date }>(
+        `SELECT '2025-01-01 00:00'::timestamp AT TIME ZONE $1 AS from, ('2025-01-01 00:00'::timestamp + make_interval(days => $2)) AT TIME ZONE $1 AS to`,
+        [tz, o.days],
+      )
+    ).rows[0]!;
     console.log(`load: ${o.buildings} buildings × ${o.meters} meters, every 15 minutes from ${span.from.toISOString()} to ${span.to.toISOString()}`);
     const load = await timed(() => generate(storage!, o, span.from, span.to));
     const rows = load.value;
@@ -157,7 +166,8 @@ async function main(): Promise<void> {
     const build = await timed(() => storage!.rollups.rebuild(span));
     console.log(`rollups built in ${(build.ms / 1000).toFixed(1)} s`);
     const vacuum = await timed(async () => {
-      for (const t of storage!.mode === 'timescaledb' ? ['samples'] : ['samples', 'rollup_hour', 'rollup_day', 'rollup_month']) await storage!.pool.query(`VACUUM ANALYZE ${t}`);
+      for (const t of storage!.mode === 'timescaledb' ? ['samples'] : ['samples', 'rollup_hour', 'rollup_day', 'rollup_month'])
+        await storage!.pool.query(`VACUUM ANALYZE ${t}`);
     });
     console.log(`vacuum analyze in ${(vacuum.ms / 1000).toFixed(1)} s`);
     const sizes = await storage.pool.query<{ step: string; n: number }>(
@@ -190,7 +200,9 @@ async function main(): Promise<void> {
     console.log('rollups and raw samples agree');
     const rollupMs = Math.round(median(rollupRuns));
     const rawMs = Math.round(median(rawRuns));
-    console.log(`median: rollups ${rollupMs} ms, raw ${rawMs} ms (${(rawMs / Math.max(1, rollupMs)).toFixed(0)}× faster), target ≤ 300 ms: ${rollupMs <= 300 ? 'met' : 'MISSED'}`);
+    console.log(
+      `median: rollups ${rollupMs} ms, raw ${rawMs} ms (${(rawMs / Math.max(1, rollupMs)).toFixed(0)}× faster), target ≤ 300 ms: ${rollupMs <= 300 ? 'met' : 'MISSED'}`,
+    );
     console.log(JSON.stringify({ storage: storage.mode, rows, rollupMs, rawMs }));
   } finally {
     await storage?.close().catch(() => undefined);

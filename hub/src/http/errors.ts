@@ -39,12 +39,14 @@ export function registerErrors(app: FastifyInstance, options: ErrorOptions = {})
     const response = route.schema?.response as Record<string, unknown> | undefined;
     if (!response) return;
     response[500] ??= {
-      'x-response-description': 'An unexpected failure: the detail is in the hub\'s log under the request id',
+      'x-response-description': "An unexpected failure: the detail is in the hub's log under the request id",
       type: 'object',
       properties: { error: { type: 'string', enum: ['internal error'] }, requestId: { type: 'string', description: "The request's id in the hub's log." } },
       required: ['error', 'requestId'],
     };
-    response[503] ??= errorSchema('The database is unavailable, or a query took longer than the statement timeout (QUERY_TIMEOUT: try a smaller range); see Retry-After');
+    response[503] ??= errorSchema(
+      'The database is unavailable, or a query took longer than the statement timeout (QUERY_TIMEOUT: try a smaller range); see Retry-After',
+    );
   });
   app.addHook('preValidation', async (request, reply) => {
     const problem = inputProblem('querystring', request.query) ?? inputProblem('params', request.params) ?? inputProblem('body', request.body);
@@ -59,7 +61,10 @@ export function registerErrors(app: FastifyInstance, options: ErrorOptions = {})
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const answer = answerFor(error);
     if (answer.status >= 500) {
-      logger.error({ requestId: request.id, method: request.method, url: request.url, err: error.message, code: error.code, stack: error.stack }, 'API request failed');
+      logger.error(
+        { requestId: request.id, method: request.method, url: request.url, err: error.message, code: error.code, stack: error.stack },
+        'API request failed',
+      );
     }
     return send(reply, request, answer);
   });

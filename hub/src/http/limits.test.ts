@@ -62,26 +62,42 @@ describe('hub API under a flood: rate limits, a bounded audit, cached public rea
     for (let sent = 0; sent < flood; sent += 100) {
       const batch = await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          app.inject({ method: 'PUT', url: `/api/objectives/flood-${sent + i}`, remoteAddress: '192.0.2.7', payload: objectiveDefinition({ key: `flood-${sent + i}` }) }),
+          app.inject({
+            method: 'PUT',
+            url: `/api/objectives/flood-${sent + i}`,
+            remoteAddress: '192.0.2.7',
+            payload: objectiveDefinition({ key: `flood-${sent + i}` }),
+          }),
         ),
       );
       for (const response of batch) {
         statuses.push(response.statusCode);
         if (response.statusCode === 429) {
           expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
-          expect(response.json()).toMatchObject({ code: 'RATE_LIMITED', error: expect.stringMatching(/^too many writes: at most 10 per 3600 s per address without a token; try again in \d+ s$/) });
+          expect(response.json()).toMatchObject({
+            code: 'RATE_LIMITED',
+            error: expect.stringMatching(/^too many writes: at most 10 per 3600 s per address without a token; try again in \d+ s$/),
+          });
         }
       }
     }
     expect(new Set(statuses)).toEqual(new Set([401, 429]));
     // Another address is not held back by the first one's flood; a token's holder neither.
     expect((await app.inject({ method: 'PUT', url: '/api/objectives/other', remoteAddress: '192.0.2.8', payload: {} })).statusCode).toBe(401);
-    const written = await app.inject({ method: 'PUT', url: '/api/objectives/kept', remoteAddress: '192.0.2.7', headers: { authorization: `Bearer ${operator}` }, payload: objectiveDefinition({ key: 'kept' }) });
+    const written = await app.inject({
+      method: 'PUT',
+      url: '/api/objectives/kept',
+      remoteAddress: '192.0.2.7',
+      headers: { authorization: `Bearer ${operator}` },
+      payload: objectiveDefinition({ key: 'kept' }),
+    });
     expect(written.statusCode).toBe(201);
 
     // Closing the API writes the counts of the window still open.
     await app.close();
-    const { rows } = await storage.pool.query<AuditRow>(`SELECT principal_id, method, route, status_code, summary FROM api_audit WHERE route = '/api/objectives/:key'`);
+    const { rows } = await storage.pool.query<AuditRow>(
+      `SELECT principal_id, method, route, status_code, summary FROM api_audit WHERE route = '/api/objectives/:key'`,
+    );
     const anonymous = rows.filter((r) => r.principal_id === 'anonymous');
     // Every refused attempt is in the audit, stored or counted; a window stores at most SAMPLE of
     // each status, and the flood may straddle two windows.
@@ -132,7 +148,9 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
     const clients = 20;
     const perClient = 10;
     const url = (order: number) =>
-      order % 2 ? '/api/completeness?by=point&step=hour&from=2026-01-01T00:00:00Z&to=2026-01-31T00:00:00Z' : '/api/completeness?to=2026-01-31T00:00:00Z&step=hour&by=point&from=2026-01-01T00:00:00Z';
+      order % 2
+        ? '/api/completeness?by=point&step=hour&from=2026-01-01T00:00:00Z&to=2026-01-31T00:00:00Z'
+        : '/api/completeness?to=2026-01-31T00:00:00Z&step=hour&by=point&from=2026-01-01T00:00:00Z';
     const responses = await Promise.all(
       Array.from({ length: clients * perClient }, (_, i) => app.inject({ url: url(i), remoteAddress: `198.51.100.${i % clients}` })),
     );
@@ -144,18 +162,25 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
     expect(answered.filter((r) => r.headers['x-cache'] === 'hit')).toHaveLength(clients * ANONYMOUS_READS - 1);
     expect(new Set(answered.map((r) => r.body)).size).toBe(1);
     const limited = responses.find((r) => r.statusCode === 429)!;
-    expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED', error: expect.stringMatching(/^too many reads: at most 5 per 3600 s per address without a token/) });
+    expect(limited.json()).toMatchObject({
+      code: 'RATE_LIMITED',
+      error: expect.stringMatching(/^too many reads: at most 5 per 3600 s per address without a token/),
+    });
     const health = await app.inject({ url: '/healthz', remoteAddress: '198.51.100.0' });
     expect([health.statusCode, health.json().database]).toEqual([200, 'ok']);
   });
 
   it('refuses an address 429 before any token lookup once 60 of its tokens were refused', async () => {
-    const guess = (i: number, address: string) => app.inject({ url: '/api/buildings', remoteAddress: address, headers: { authorization: `Bearer cp_${1000 + i}_${'B'.repeat(43)}` } });
+    const guess = (i: number, address: string) =>
+      app.inject({ url: '/api/buildings', remoteAddress: address, headers: { authorization: `Bearer cp_${1000 + i}_${'B'.repeat(43)}` } });
     const statuses: number[] = [];
     for (let i = 0; i < 70; i++) statuses.push((await guess(i, '192.0.2.50')).statusCode);
     expect(statuses).toEqual([...Array<number>(60).fill(401), ...Array<number>(10).fill(429)]);
     const refused = await guess(70, '192.0.2.50');
-    expect(refused.json()).toEqual({ error: expect.stringMatching(/^too many refused tokens from this address: at most 60 per 3600 s; try again in \d+ s$/), code: 'RATE_LIMITED' });
+    expect(refused.json()).toEqual({
+      error: expect.stringMatching(/^too many refused tokens from this address: at most 60 per 3600 s; try again in \d+ s$/),
+      code: 'RATE_LIMITED',
+    });
     // Another address is still answered, and so is the first one without a token.
     expect((await guess(71, '192.0.2.51')).statusCode).toBe(401);
     expect((await app.inject({ url: '/api/buildings', remoteAddress: '192.0.2.50' })).statusCode).toBe(200);
@@ -179,7 +204,9 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
     // Without a token, a tenth of that: what the public cache keeps.
     const days = '/api/completeness?by=point&step=hour&from=2026-01-01T00:00:00Z&to=2026-01-04T00:00:00Z';
     const anonymous = await app.inject({ url: days, remoteAddress: '203.0.113.1' });
-    expect(anonymous.json()).toEqual({ error: 'this would answer about 14400 rows, more than 10000 without a token: ask a shorter range, step=day or by=building' });
+    expect(anonymous.json()).toEqual({
+      error: 'this would answer about 14400 rows, more than 10000 without a token: ask a shorter range, step=day or by=building',
+    });
     expect((await app.inject({ url: days, headers: { authorization: `Bearer ${operator}` } })).statusCode).toBe(200);
   });
 
@@ -187,7 +214,10 @@ describe('hub API: the heaviest public read under many anonymous clients', () =>
     const hurried = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true, pools: { statementTimeoutMs: 1 } });
     try {
       // 200 points × 366 days: tens of thousands of buckets, far longer than 1 ms.
-      const response = await hurried.inject({ url: '/api/completeness?by=point&step=day&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z', headers: { authorization: `Bearer ${operator}` } });
+      const response = await hurried.inject({
+        url: '/api/completeness?by=point&step=day&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z',
+        headers: { authorization: `Bearer ${operator}` },
+      });
       expect([response.statusCode, response.headers['retry-after']]).toEqual([503, '30']);
       expect(response.json()).toEqual({ error: 'the query took too long and was cancelled: try a smaller range or a coarser step', code: 'QUERY_TIMEOUT' });
       expect((await hurried.inject({ url: '/healthz' })).json()).toMatchObject({ status: 'ok', database: 'ok' });

@@ -118,7 +118,10 @@ export function registerAuthFailureLimit(app: FastifyInstance, options: AuthFail
     return reply
       .code(429)
       .header('retry-after', String(retryAfter))
-      .send({ error: `too many refused tokens from this address: at most ${failures} per ${windowMs / 1000} s; try again in ${retryAfter} s`, code: 'RATE_LIMITED' });
+      .send({
+        error: `too many refused tokens from this address: at most ${failures} per ${windowMs / 1000} s; try again in ${retryAfter} s`,
+        code: 'RATE_LIMITED',
+      });
   });
   app.addHook('onResponse', async (request, reply) => {
     if (reply.statusCode !== 401 || request.headers.authorization === undefined) return;

@@ -24,8 +24,15 @@ export function parseInstant(name: string, text: string | undefined): Date | str
   if (!m) return `${name} must be ${INSTANT_EXPECTED}, not ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}`;
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
   const onCalendar =
-    month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(2000, month, 0)).getUTCDate() && (month !== 2 || day <= 28 || isLeap(year)) &&
-    hour <= 23 && minute <= 59 && second <= 59 && (m[7]!.toUpperCase() === 'Z' || (Number(m[8]) <= 14 && Number(m[9]) <= 59));
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= new Date(Date.UTC(2000, month, 0)).getUTCDate() &&
+    (month !== 2 || day <= 28 || isLeap(year)) &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    (m[7]!.toUpperCase() === 'Z' || (Number(m[8]) <= 14 && Number(m[9]) <= 59));
   if (!onCalendar) return `${name}: ${JSON.stringify(text)} is not a date and time of the calendar`;
   const time = new Date(text);
   const utcYear = time.getUTCFullYear();

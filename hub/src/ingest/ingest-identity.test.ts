@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Gateway, PluginRegistry, natsCredentialsOptions, parseGatewayConfig } from '@citypilot/gateway';
 import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import { BATCH_VERSION, encodeBatch, subjects, type Batch, type Sample } from '@citypilot/sdk';
-import { gatewayConfig } from '../demo.js';
+import { gatewayConfig } from '../demo-gateway-config.js';
 import { Hub } from '../hub.js';
 import { importCatalog } from '../storage/catalog.js';
 import { createTestDatabase, startSecuredTestNats, uniqueStreamNames, waitFor, type SecuredTestNats } from '../testing/index.js';
@@ -52,7 +52,12 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
     });
     simulator = new ModbusSimulator({ points: victim.points.map((p) => p.sim) });
     // The school's own credentials, as its gateway connects: only its own subject and inbox.
-    school = await connect({ servers: nats.url, reconnect: false, inboxPrefix: subj.inbox('school'), ...natsCredentialsOptions(nats.gatewayCredentials.school!) });
+    school = await connect({
+      servers: nats.url,
+      reconnect: false,
+      inboxPrefix: subj.inbox('school'),
+      ...natsCredentialsOptions(nats.gatewayCredentials.school!),
+    });
   });
   afterAll(async () => {
     await gateway?.stop(0);
@@ -75,7 +80,15 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
   it("stores all the town hall's samples, and none of the four forgeries changes anything of its data", async () => {
     const { port: modbusPort } = await simulator.start();
     const config = parseGatewayConfig(
-      gatewayConfig(victim, { modbusPort, statusPort: 0, natsUrl: nats.url, interval: '1s', subjectPrefix: names.prefix, dataDir: join(dir, 'town-hall'), credentials: nats.gatewayCredentials['town-hall'] }),
+      gatewayConfig(victim, {
+        modbusPort,
+        statusPort: 0,
+        natsUrl: nats.url,
+        interval: '1s',
+        subjectPrefix: names.prefix,
+        dataDir: join(dir, 'town-hall'),
+        credentials: nats.gatewayCredentials['town-hall'],
+      }),
       join(dir, 'town-hall.yaml'),
       new PluginRegistry(),
     );
@@ -85,7 +98,8 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
 
     // The town hall has announced its points and building, and its samples arrive.
     await waitFor(
-      async () => (await query<{ n: number }>(`SELECT count(*)::int AS n FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = 'town-hall'`))[0]!.n > 0,
+      async () =>
+        (await query<{ n: number }>(`SELECT count(*)::int AS n FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = 'town-hall'`))[0]!.n > 0,
       30_000,
       'no sample of the town hall reached the database',
     );
@@ -118,7 +132,10 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
     await forge(batch({ seq: 25, points: [bogus], building: 'town-hall' }), 'school:25');
     // The school's own batch and point list still go through: the hub refuses forgeries, not the school.
     const ownPoint = { ...bogus, id: 'own.meter', name: 'Own meter', source: { ...bogus.source, device: 'own' } };
-    await forge(batch({ seq: 26, points: [ownPoint], building: 'school', samples: [{ point: 'own.meter', time: now, value: 1, quality: 'good' }] }), 'school:26');
+    await forge(
+      batch({ seq: 26, points: [ownPoint], building: 'school', samples: [{ point: 'own.meter', time: now, value: 1, quality: 'good' }] }),
+      'school:26',
+    );
 
     // The town hall goes on past the forged slots, then stops with everything sent.
     await waitFor(async () => accepted.some((s) => s.time > futureSlots.at(-1)!) || undefined, 30_000, 'the town hall did not poll past the forged slots');
@@ -127,10 +144,14 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
 
     const hubNats = await connect({ servers: nats.url, reconnect: false, ...natsCredentialsOptions(nats.hubCredentials) });
     const jsm = await jetstreamManager(hubNats);
-    await waitFor(async () => {
-      const info = await jsm.consumers.info(names.stream, names.durable);
-      return info.num_pending + info.num_ack_pending === 0;
-    }, 30_000, 'the hub did not take every message');
+    await waitFor(
+      async () => {
+        const info = await jsm.consumers.info(names.stream, names.durable);
+        return info.num_pending + info.num_ack_pending === 0;
+      },
+      30_000,
+      'the hub did not take every message',
+    );
 
     // Every sample the town hall accepted is stored, with its own value, and nothing else of it.
     const rows = await query<{ point_key: string; t: string; value: number | null; quality: string }>(
@@ -151,7 +172,9 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
 
     // Its points, building and sequence are its own.
     expect(await query(`SELECT point_key, name, retired_at FROM points WHERE gateway_id = 'town-hall' ORDER BY point_key`)).toEqual(pointsBefore);
-    const [own] = await query<{ building_key: string; last_seq: number }>(`SELECT building_key, last_seq::int AS last_seq FROM gateways WHERE id = 'town-hall'`);
+    const [own] = await query<{ building_key: string; last_seq: number }>(
+      `SELECT building_key, last_seq::int AS last_seq FROM gateways WHERE id = 'town-hall'`,
+    );
     expect(own!.building_key).toBe('town-hall');
     expect(own!.last_seq).toBeGreaterThan(lastSeq);
     expect(own!.last_seq).toBeLessThan(1_000_000);
@@ -167,14 +190,19 @@ describe('ingest takes the gateway from the subject, never from the batch', () =
     const dead: { reason: string; subject: string; batch: Batch }[] = [];
     for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
       const msg = await jsm.streams.getMessage(deadLetterStream(names), { seq });
-      dead.push({ reason: msg!.header!.get('CityPilot-Reason'), subject: msg!.header!.get('CityPilot-Subject'), batch: JSON.parse(new TextDecoder().decode(msg!.data)) });
+      dead.push({
+        reason: msg!.header!.get('CityPilot-Reason'),
+        subject: msg!.header!.get('CityPilot-Subject'),
+        batch: JSON.parse(new TextDecoder().decode(msg!.data)),
+      });
     }
     expect(dead.every((d) => d.subject === subj.telemetry('school'))).toBe(true);
     const reasonOf = (seq: number) => dead.filter((d) => d.batch.seq === seq).map((d) => d.reason);
     const otherGateway = 'the batch names gateway "town-hall" but came on the subject of gateway "school": a gateway may send only its own batches';
     expect(reasonOf(1_000_000)).toEqual([otherGateway]);
     expect(reasonOf(2)).toEqual([otherGateway]);
-    for (const [i, id] of takenIds.entries()) expect(reasonOf(3 + i)).toEqual([`the batch ${3 + i} of gateway "school" has the message id "${id}": expected school:<key>:${3 + i}`]);
+    for (const [i, id] of takenIds.entries())
+      expect(reasonOf(3 + i)).toEqual([`the batch ${3 + i} of gateway "school" has the message id "${id}": expected school:<key>:${3 + i}`]);
     expect(reasonOf(23)).toEqual([otherGateway]);
     expect(reasonOf(24)).toEqual([
       'the batch 24 of gateway "school" names building "elsewhere", which the catalog does not know: expected the id of a building of the catalog (citypilot hub catalog import)',

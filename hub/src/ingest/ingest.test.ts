@@ -29,7 +29,9 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
   const js = () => jetstream(nc);
   const subject = (gateway: string) => subjects(names.prefix).telemetry(gateway);
   const count = async (gateway: string) =>
-    Number((await hub.storage.pool.query(`SELECT count(*) FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1`, [gateway])).rows[0].count);
+    Number(
+      (await hub.storage.pool.query(`SELECT count(*) FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1`, [gateway])).rows[0].count,
+    );
 
   function makeBatch(gateway: string, seq: number, n: number, t0: number): Batch {
     return {
@@ -48,9 +50,7 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
       await js().publish(subject('gw-a'), encodeBatch(b), { msgID: batchMessageId(b) });
     }
     await waitFor(async () => (await count('gw-a')) === 200 * 50, 60_000, 'not every sample was stored');
-    const dup = await hub.storage.pool.query(
-      `SELECT count(*)::int AS n FROM (SELECT point_id, time FROM samples GROUP BY 1, 2 HAVING count(*) > 1) d`,
-    );
+    const dup = await hub.storage.pool.query(`SELECT count(*)::int AS n FROM (SELECT point_id, time FROM samples GROUP BY 1, 2 HAVING count(*) > 1) d`);
     expect(dup.rows[0].n).toBe(0);
     const info = await (await jetstreamManager(nc)).consumers.info(names.stream, names.durable);
     expect(info.num_pending + info.num_ack_pending).toBe(0);
@@ -77,10 +77,14 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
     await js().publish(subject('gw-c'), encodeBatch(good), { msgID: batchMessageId(good) });
     await waitFor(async () => (await count('gw-c')) === 5, 30_000, 'the good batch after the poison one was not stored');
     const jsm = await jetstreamManager(nc);
-    const dead = await waitFor(async () => {
-      const info = await jsm.streams.info(deadLetterStream(names));
-      return info.state.messages === 1 ? info : undefined;
-    }, 10_000, 'nothing in the dead-letter stream');
+    const dead = await waitFor(
+      async () => {
+        const info = await jsm.streams.info(deadLetterStream(names));
+        return info.state.messages === 1 ? info : undefined;
+      },
+      10_000,
+      'nothing in the dead-letter stream',
+    );
     const msg = await jsm.streams.getMessage(deadLetterStream(names), { seq: dead.state.first_seq });
     expect(msg?.header?.get('CityPilot-Reason')).toBe('batch is malformed at seq: Expected integer');
     expect(msg?.header?.get('CityPilot-Subject')).toBe(subject('gw-c'));
@@ -99,13 +103,18 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
     const good = makeBatch('gw-e', 3, 4, Date.UTC(2026, 6, 3));
     await js().publish(subject('gw-e'), encodeBatch(good), { msgID: batchMessageId(good, 'k3y') });
     await waitFor(async () => (await count('gw-e')) === 4, 30_000, 'the good batch was not stored');
-    const reasons = await waitFor(async () => {
-      const info = await jsm.streams.info(deadLetterStream(names));
-      if (info.state.last_seq < deadBefore + 2) return undefined;
-      const out: string[] = [];
-      for (let seq = deadBefore + 1; seq <= info.state.last_seq; seq++) out.push((await jsm.streams.getMessage(deadLetterStream(names), { seq }))!.header!.get('CityPilot-Reason'));
-      return out;
-    }, 10_000, 'the refused batches are not in the dead-letter stream');
+    const reasons = await waitFor(
+      async () => {
+        const info = await jsm.streams.info(deadLetterStream(names));
+        if (info.state.last_seq < deadBefore + 2) return undefined;
+        const out: string[] = [];
+        for (let seq = deadBefore + 1; seq <= info.state.last_seq; seq++)
+          out.push((await jsm.streams.getMessage(deadLetterStream(names), { seq }))!.header!.get('CityPilot-Reason'));
+        return out;
+      },
+      10_000,
+      'the refused batches are not in the dead-letter stream',
+    );
     expect(reasons.sort()).toEqual([
       `the batch 1 of gateway "gw-e" has no message id (Nats-Msg-Id): expected gw-e:<key>:1`,
       `the subject ${subject('gw-e')}.extra is not a gateway's telemetry subject: expected ${subject('<gateway id>')}`,
@@ -123,17 +132,25 @@ describe('hub ingest from JetStream into PostgreSQL', () => {
     // Published together, they are likely to be written in one transaction first.
     await Promise.all(batches.map((b) => js().publish(subject('gw-d'), encodeBatch(b), { msgID: batchMessageId(b) })));
     await waitFor(async () => (await count('gw-d')) === 20, 30_000, 'the batches sent with the refused one were not stored');
-    const dead = await waitFor(async () => {
-      const info = await jsm.streams.info(deadLetterStream(names));
-      return info.state.messages === deadBefore + 1 ? info : undefined;
-    }, 10_000, 'the refused batch is not in the dead-letter stream');
+    const dead = await waitFor(
+      async () => {
+        const info = await jsm.streams.info(deadLetterStream(names));
+        return info.state.messages === deadBefore + 1 ? info : undefined;
+      },
+      10_000,
+      'the refused batch is not in the dead-letter stream',
+    );
     const msg = await jsm.streams.getMessage(deadLetterStream(names), { seq: dead.state.last_seq });
     expect(msg?.header?.get('CityPilot-Reason')).toMatch(/^the database refused the batch: .*0x00/);
     expect(JSON.parse(new TextDecoder().decode(msg?.data))).toMatchObject({ gateway: 'gw-d', seq: 2 });
     // Acknowledgements follow the commits: wait for them rather than for the rows.
-    await waitFor(async () => {
-      const info = await jsm.consumers.info(names.stream, names.durable);
-      return info.num_pending + info.num_ack_pending === 0;
-    }, 10_000, 'some messages were never acknowledged');
+    await waitFor(
+      async () => {
+        const info = await jsm.consumers.info(names.stream, names.durable);
+        return info.num_pending + info.num_ack_pending === 0;
+      },
+      10_000,
+      'some messages were never acknowledged',
+    );
   });
 });

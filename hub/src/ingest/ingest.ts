@@ -1,22 +1,25 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { CityPilotError, decodeBatch, isBatchMessageId, Pause, DecodeError, subjects, type Batch, type Logger, type Subjects } from '@citypilot/sdk';
+import { Pause, type Logger } from '@citypilot/sdk';
+import {
+  CityPilotError,
+  deadLetterStream,
+  deadLetterSubject,
+  decodeBatch,
+  DecodeError,
+  isBatchMessageId,
+  subjects,
+  type Batch,
+  type StreamNames,
+  type Subjects,
+} from '@citypilot/wire';
 import { buildingClaimKey, refusedBuildingClaims, type BuildingRefusal } from '../storage/catalog.js';
 import { SampleTimeRangeError } from '../storage/partitions.js';
 import type { Storage } from '../storage/storage.js';
 import type { HubMetrics } from '../metrics.js';
 
-/** Names of the JetStream resources the hub uses; tests give each file its own. */
-export interface StreamNames {
-  /** Subject prefix shared with the gateways (default `citypilot`). */
-  prefix: string;
-  /** Stream holding the gateways' batches until the hub has stored them. */
-  stream: string;
-  /** Durable consumer shared by every ingest worker of the hub. */
-  durable: string;
-}
-
-export const defaultStreamNames: StreamNames = { prefix: 'citypilot', stream: 'CITYPILOT_TELEMETRY', durable: 'hub-ingest' };
+// The stream and consumer names are part of the wire contract; re-exported for the hub's users.
+export { defaultStreamNames, deadLetterStream, deadLetterSubject, type StreamNames } from '@citypilot/wire';
 
 /** Window within which JetStream drops a batch published again with the same `Nats-Msg-Id`. */
 const DUPLICATE_WINDOW_MS = 120_000;
@@ -65,14 +68,6 @@ async function upsertStream(jsm: Jsm, config: StreamSettings): Promise<void> {
     if (!/stream not found/i.test((error as Error).message)) throw error;
     await jsm.streams.add(config);
   }
-}
-
-export function deadLetterStream(names: StreamNames): string {
-  return `${names.stream}_DEADLETTER`;
-}
-
-export function deadLetterSubject(names: StreamNames): string {
-  return `${names.prefix}.deadletter.telemetry`;
 }
 
 export interface IngestWorkerOptions {
@@ -377,7 +372,12 @@ export class IngestWorker {
         kept.push(r);
         continue;
       }
-      await this.deadLetter(r.msg, new BatchIdentityError(`the batch ${seq} of gateway ${JSON.stringify(gateway)} names building ${JSON.stringify(building)}, ${refusalReason(gateway, refusal)}`));
+      await this.deadLetter(
+        r.msg,
+        new BatchIdentityError(
+          `the batch ${seq} of gateway ${JSON.stringify(gateway)} names building ${JSON.stringify(building)}, ${refusalReason(gateway, refusal)}`,
+        ),
+      );
     }
     return kept;
   }
@@ -402,7 +402,6 @@ export class IngestWorker {
     this.lastError = error.message;
     this.options.logger.error({ err: error.message }, 'ingest failing; retrying');
   }
-
 
   private recovered(): void {
     if (this.lastError === undefined) return;

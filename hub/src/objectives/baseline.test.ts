@@ -49,9 +49,17 @@ describe('degree-day baseline', () => {
   });
 
   it('says which observation is wrong', () => {
-    expect(() => fitDegreeDayModel([...exactYear, { days: 0, degreeDays: 1, energy: 1 }])).toThrow(new BaselineInputError('baseline observation 12: days must be a finite number greater than 0, got 0'));
-    expect(() => fitDegreeDayModel([{ days: 30, degreeDays: -1, energy: 1 }])).toThrow('baseline observation 0: degreeDays must be a finite number ≥ 0, got -1');
-    expect(() => fitDegreeDayModel([{ days: 30, degreeDays: 1, energy: NaN }])).toThrow('baseline observation 0: energy must be a finite number of kWh ≥ 0, got NaN');
-    expect(() => normaliseToClimate({ kWhPerDegreeDay: 1 }, exactYear[0]!, -5)).toThrow('the reference climate must be a finite number of degree-days ≥ 0, got -5');
+    expect(() => fitDegreeDayModel([...exactYear, { days: 0, degreeDays: 1, energy: 1 }])).toThrow(
+      new BaselineInputError('baseline observation 12: days must be a finite number greater than 0, got 0'),
+    );
+    expect(() => fitDegreeDayModel([{ days: 30, degreeDays: -1, energy: 1 }])).toThrow(
+      'baseline observation 0: degreeDays must be a finite number ≥ 0, got -1',
+    );
+    expect(() => fitDegreeDayModel([{ days: 30, degreeDays: 1, energy: NaN }])).toThrow(
+      'baseline observation 0: energy must be a finite number of kWh ≥ 0, got NaN',
+    );
+    expect(() => normaliseToClimate({ kWhPerDegreeDay: 1 }, exactYear[0]!, -5)).toThrow(
+      'the reference climate must be a finite number of degree-days ≥ 0, got -5',
+    );
   });
 });

@@ -61,7 +61,8 @@ export function fitDegreeDayModel(observations: readonly BaselineObservation[]):
   observations.forEach((o, i) => {
     const where = `baseline observation ${i}`;
     if (!Number.isFinite(o.days) || o.days <= 0) throw new BaselineInputError(`${where}: days must be a finite number greater than 0, got ${o.days}`);
-    if (!Number.isFinite(o.degreeDays) || o.degreeDays < 0) throw new BaselineInputError(`${where}: degreeDays must be a finite number ≥ 0, got ${o.degreeDays}`);
+    if (!Number.isFinite(o.degreeDays) || o.degreeDays < 0)
+      throw new BaselineInputError(`${where}: degreeDays must be a finite number ≥ 0, got ${o.degreeDays}`);
     if (!Number.isFinite(o.energy) || o.energy < 0) throw new BaselineInputError(`${where}: energy must be a finite number of kWh ≥ 0, got ${o.energy}`);
   });
   const n = observations.length;
@@ -118,7 +119,8 @@ export function normaliseToClimate(model: Pick<DegreeDayModel, 'kWhPerDegreeDay'
   if (!Number.isFinite(referenceDegreeDays) || referenceDegreeDays < 0) {
     throw new BaselineInputError(`the reference climate must be a finite number of degree-days ≥ 0, got ${referenceDegreeDays}`);
   }
-  if (!Number.isFinite(period.days) || period.days <= 0) throw new BaselineInputError(`the period's days must be a finite number greater than 0, got ${period.days}`);
+  if (!Number.isFinite(period.days) || period.days <= 0)
+    throw new BaselineInputError(`the period's days must be a finite number greater than 0, got ${period.days}`);
   const b = model.kWhPerDegreeDay;
   return ((period.energy - b * period.degreeDays) * NORMALISED_YEAR_DAYS) / period.days + b * referenceDegreeDays;
 }

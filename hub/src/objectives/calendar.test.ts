@@ -47,7 +47,14 @@ describe('calendar-exact objectives', () => {
         seq: ++seq,
         createdAt: Date.now(),
         building: 'hall',
-        points: Object.entries(points).map(([id, tags]) => ({ id, name: id, unit: tags.includes('temp') ? '°C' : 'kWh', kind: 'number' as const, tags, source: { plugin: 'test', device: 'd', address: 0 } })),
+        points: Object.entries(points).map(([id, tags]) => ({
+          id,
+          name: id,
+          unit: tags.includes('temp') ? '°C' : 'kWh',
+          kind: 'number' as const,
+          tags,
+          source: { plugin: 'test', device: 'd', address: 0 },
+        })),
         samples,
       },
     ]);
@@ -127,7 +134,10 @@ describe('calendar-exact objectives', () => {
     // 8 °C all of 2025, read every 3 hours, except on 10 March (local): 364 days × 10
     // degree-days (base 18), and 1 day missing.
     const skip = (t: number) => t >= localMidnight(TZ, 2025, 2, 10) && t < localMidnight(TZ, 2025, 2, 11);
-    await write({ 'm.out': OUTSIDE }, every('m.out', 3 * HOUR, localMidnight(TZ, 2025, 0), localMidnight(TZ, 2026, 0), () => 8, skip));
+    await write(
+      { 'm.out': OUTSIDE },
+      every('m.out', 3 * HOUR, localMidnight(TZ, 2025, 0), localMidnight(TZ, 2026, 0), () => 8, skip),
+    );
     const objectives = new Objectives({ pool: storage.pool, timezone: TZ });
     await objectives.define(objectiveDefinition({ key: 'dd', period: 'year', formula: 'hdd(18)', unit: 'DJU' }), 'test');
     await objectives.evaluate({ fromMonth: '2025-01', now: new Date(Date.UTC(2026, 1, 1)), keys: ['dd'] });
@@ -182,9 +192,14 @@ describe('calendar-exact objectives', () => {
     // every day whole: the 7th is 16.2): 9.5 + 50 + 16.2 by the daily mean, 4 + 50 + 16.2 by
     // (Tmin + Tmax) / 2, in whole DJU.
     const dju = async (objectives: Objectives) =>
-      (await operatExport(storage.pool, TZ, 2026, { degreeDayMethod: objectives.degreeDayMethod })).split('\n').find((l) => l.startsWith('hall;'))!.split(';')[10];
+      (await operatExport(storage.pool, TZ, 2026, { degreeDayMethod: objectives.degreeDayMethod }))
+        .split('\n')
+        .find((l) => l.startsWith('hall;'))!
+        .split(';')[10];
     expect(await dju(mean)).toBe('76');
     expect(await dju(minMax)).toBe('70');
-    expect(() => new Objectives({ pool: storage.pool, timezone: TZ, degreeDayMethod: 'median' as never })).toThrow(/^degreeDayMethod: "median" is not a degree-day method; expected one of mean, min-max$/);
+    expect(() => new Objectives({ pool: storage.pool, timezone: TZ, degreeDayMethod: 'median' as never })).toThrow(
+      /^degreeDayMethod: "median" is not a degree-day method; expected one of mean, min-max$/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Attribute, PointAggregate, ServiceAggregate } from './formula.js';
 import type { ServiceData } from '../service-data/index.js';
-import { resolveMeters, type MeterDeclaration, type ResolvedMeter } from './meters.js';
+import { matchesQuery, resolveMeters, type MeterDeclaration, type ResolvedMeter } from './meters.js';
 
 /**
  * The data objectives are computed from, loaded in bulk for a range of local months: the
@@ -80,7 +80,12 @@ export interface ServiceMonth {
 /** Where service data comes from: the service-data module (serviceDataReader). */
 export interface ServiceDataReader {
   /** Current values per metric, scope (`city`, `site:<key>`, `building:<key>`) and local month. */
-  monthly(query: { metrics: readonly string[]; from: Date; to: Date; timezone: string }): Promise<{ metric: string; scope: string; month: string; sum: number; min: number; max: number; count: number }[]>;
+  monthly(query: {
+    metrics: readonly string[];
+    from: Date;
+    to: Date;
+    timezone: string;
+  }): Promise<{ metric: string; scope: string; month: string; sum: number; min: number; max: number; count: number }[]>;
 }
 
 export interface ObjectiveData {
@@ -117,6 +122,12 @@ export interface LoadRequest {
   degreeDayMethod?: DegreeDayMethod;
   /** The evaluation's time: degree-days of the day holding it are prorated by its hours gone by, later days left out. Default: none left out. */
   now?: Date;
+  /**
+   * Only these buildings (catalog keys) and their points, for a page about one building. Their
+   * degree-days are the same as with the whole city: their own outdoor sensors when each has
+   * one, else every sensor of the city is read for the city's degree-days. Default: every building.
+   */
+  buildings?: readonly string[];
 }
 
 /** Loads what `request` needs in five queries, whatever the number of buildings and months. */
@@ -136,11 +147,26 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
 
   const buildings = new Map<string, CatalogBuilding>();
   for (const r of (
-    await pool.query<{ key: string; site: string; usage: string; area_m2: number | null; light_points: number | null; energy_reference_year: number | null; meters: MeterDeclaration[] | null }>(
-      `SELECT b.key, s.key AS site, b.usage, b.area_m2, b.light_points, b.energy_reference_year, b.meters FROM buildings b JOIN sites s ON s.id = b.site_id`,
-    )
+    await pool.query<{
+      key: string;
+      site: string;
+      usage: string;
+      area_m2: number | null;
+      light_points: number | null;
+      energy_reference_year: number | null;
+      meters: MeterDeclaration[] | null;
+    }>(`SELECT b.key, s.key AS site, b.usage, b.area_m2, b.light_points, b.energy_reference_year, b.meters FROM buildings b JOIN sites s ON s.id = b.site_id`)
   ).rows) {
-    buildings.set(r.key, { key: r.key, site: r.site, usage: r.usage, areaM2: r.area_m2, lightPoints: r.light_points, referenceYear: r.energy_reference_year, meters: r.meters ?? [] });
+    if (request.buildings && !request.buildings.includes(r.key)) continue;
+    buildings.set(r.key, {
+      key: r.key,
+      site: r.site,
+      usage: r.usage,
+      areaM2: r.area_m2,
+      lightPoints: r.light_points,
+      referenceYear: r.energy_reference_year,
+      meters: r.meters ?? [],
+    });
   }
 
   const tagSets = request.degreeDayBases.length ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
@@ -150,16 +176,24 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     await pool.query<{ id: string; building: string; gateway: string; key: string; unit: string | null; tags: string[] }>(
       `SELECT p.id, g.building_key AS building, g.id AS gateway, p.point_key AS key, p.unit, p.tags FROM points p JOIN gateways g ON g.id = p.gateway_id
         WHERE g.building_key IS NOT NULL AND p.retired_at IS NULL
-          AND (p.tags && ARRAY['meter', 'submeter'] OR EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(set) WHERE p.tags @> string_to_array(t.set, ' ')))`,
-      [tagSets.map((t) => t.join(' '))],
+          AND (p.tags && ARRAY['meter', 'submeter'] OR EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(set) WHERE p.tags @> string_to_array(t.set, ' ')))
+          AND ($2::text[] IS NULL OR g.building_key = ANY ($2::text[]) OR p.tags @> $3::text[])`,
+      [tagSets.map((t) => t.join(' ')), request.buildings ?? null, OUTDOOR_TEMPERATURE_TAGS],
     )
   ).rows.map((r) => ({ id: Number(r.id), building: r.building, gateway: r.gateway, key: r.key, unit: r.unit, tags: new Set(r.tags) }));
   const resolved = resolveMeters(candidates, new Map([...buildings.values()].map((b) => [b.key, b.meters])));
-  const points: CatalogPoint[] = [];
+  let points: CatalogPoint[] = [];
   for (const c of candidates) {
     const meter = resolved.meters.get(c.id);
     const tags = meter?.tags ?? c.tags;
-    if (tagSets.some((set) => set.every((t) => tags.has(t)))) points.push({ id: c.id, building: c.building, tags, ...(meter ? { meter } : {}) });
+    if (tagSets.some((set) => matchesQuery(set, tags, meter))) points.push({ id: c.id, building: c.building, tags, ...(meter ? { meter } : {}) });
+  }
+  if (request.buildings) {
+    // Other buildings' outdoor sensors make the city's degree-days, needed only by a building without its own.
+    const asked = new Set(request.buildings);
+    const isOutdoor = (p: CatalogPoint) => OUTDOOR_TEMPERATURE_TAGS.every((t) => p.tags.has(t));
+    const ownSensors = [...asked].every((b) => points.some((p) => p.building === b && isOutdoor(p)));
+    points = points.filter((p) => asked.has(p.building) || (!ownSensors && request.degreeDayBases.length > 0 && isOutdoor(p)));
   }
 
   const pointMonths = new Map<number, Map<string, PointMonth>>();
@@ -172,7 +206,18 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     )
   ).rows[0]!;
   for (const r of (
-    await pool.query<{ point_id: string; month: string; n: string; sum: number; min: number; max: number; first_value: number; last_value: number; first_time: Date; last_time: Date }>(
+    await pool.query<{
+      point_id: string;
+      month: string;
+      n: string;
+      sum: number;
+      min: number;
+      max: number;
+      first_value: number;
+      last_value: number;
+      first_time: Date;
+      last_time: Date;
+    }>(
       `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value, first_time, last_time
          FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
       [points.map((p) => p.id), around.before, around.after, timezone],

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  FORMULA_LIMITS,
-  FormulaError,
-  parseFormula,
-  type Attribute,
-  type FormulaContext,
-  type PointAggregate,
-  type ServiceAggregate,
-} from './formula.js';
+import { FORMULA_LIMITS, FormulaError, parseFormula, type Attribute, type FormulaContext, type PointAggregate, type ServiceAggregate } from './formula.js';
 
 /** Point aggregates by `<fn> <sorted tags>`; anything else has no data. */
 const POINTS: Record<string, number> = {
@@ -304,8 +296,14 @@ describe('formula errors', () => {
     ['sum("elec meter!")', 'column 11: "meter!" is not a tag: a tag starts with a letter and has only letters, digits, "-" and "_", e.g. elec or air-temp'],
     ['sum("elec 2nd")', 'column 11: "2nd" is not a tag: a tag starts with a letter and has only letters, digits, "-" and "_", e.g. elec or air-temp'],
     ['service_sum("")', 'column 13: empty metric name; expected e.g. "calls.answered"'],
-    ['service_sum("calls.Answered")', 'column 20: unexpected "A" in the metric name "calls.Answered"; a metric name has only lowercase letters, digits, "_" and ".", e.g. calls.answered'],
-    ['service_sum("calls answered")', 'column 19: unexpected U+0020 in the metric name "calls answered"; a metric name has only lowercase letters, digits, "_" and ".", e.g. calls.answered'],
+    [
+      'service_sum("calls.Answered")',
+      'column 20: unexpected "A" in the metric name "calls.Answered"; a metric name has only lowercase letters, digits, "_" and ".", e.g. calls.answered',
+    ],
+    [
+      'service_sum("calls answered")',
+      'column 19: unexpected U+0020 in the metric name "calls answered"; a metric name has only lowercase letters, digits, "_" and ".", e.g. calls.answered',
+    ],
     ['"elec" + 1', 'column 1: a quoted text is only allowed as the argument of a function, e.g. delta("elec meter energy") or service_sum("calls.answered")'],
     ['sum("elec meter', 'column 5: unterminated quoted text: expected a closing " before the end of the formula'],
     ["sum('elec')", 'column 5: texts are written in double quotes, e.g. delta("elec meter energy")'],
@@ -432,7 +430,32 @@ describe('formula safety', () => {
       seed = (seed * 48271) % 2147483647;
       return seed % n;
     };
-    const pieces = ['1', '0', '2.5', 'e', '-', '+', '*', '/', '(', ')', ',', ' ', '"', 'elec', 'min', 'max', 'sum', 'hdd', 'area', 'days', '.', 'service_sum', '"a b"', "'"];
+    const pieces = [
+      '1',
+      '0',
+      '2.5',
+      'e',
+      '-',
+      '+',
+      '*',
+      '/',
+      '(',
+      ')',
+      ',',
+      ' ',
+      '"',
+      'elec',
+      'min',
+      'max',
+      'sum',
+      'hdd',
+      'area',
+      'days',
+      '.',
+      'service_sum',
+      '"a b"',
+      "'",
+    ];
     let parsed = 0;
     for (let i = 0; i < 5000; i++) {
       const source = Array.from({ length: 1 + random(12) }, () => pieces[random(pieces.length)]).join('');
@@ -463,7 +486,8 @@ describe('normalised()', () => {
   });
 
   it('says how it is called when its arguments do not fit', () => {
-    const usage = '"normalised" takes the meters\' tag query in quotes, the degree-days\' base temperature in °C and the reference climate in degree-days a year, as numbers, e.g. normalised("meter energy", 18, 2500)';
+    const usage =
+      '"normalised" takes the meters\' tag query in quotes, the degree-days\' base temperature in °C and the reference climate in degree-days a year, as numbers, e.g. normalised("meter energy", 18, 2500)';
     expect(parseError('normalised("meter energy", 18)').message).toBe(`column 30: ${usage}`);
     expect(parseError('normalised(meter energy, 18, 2500)').message).toBe(`column 12: ${usage}`);
     expect(parseError('normalised("meter energy", area, 2500)').message).toBe(`column 28: ${usage}`);

@@ -38,7 +38,15 @@ describe('a hub publishing the objectives', () => {
       method: 'PUT',
       headers,
       body: JSON.stringify(
-        objectiveDefinition({ key: 'buildings-known', theme: 'other', formula: 'buildings', scope: { level: 'city' }, target: { kind: 'value', value: 1 }, direction: 'up', tolerance: 0 }),
+        objectiveDefinition({
+          key: 'buildings-known',
+          theme: 'other',
+          formula: 'buildings',
+          scope: { level: 'city' },
+          target: { kind: 'value', value: 1 },
+          direction: 'up',
+          tolerance: 0,
+        }),
       ),
     });
     expect(defined.status).toBe(201);
@@ -48,9 +56,19 @@ describe('a hub publishing the objectives', () => {
     await waitFor(async () => received.some((r) => r.objective === 'buildings-known'), 10_000, 'no status change was published');
     expect(received.find((r) => r.objective === 'buildings-known')).toMatchObject({ scope: 'city', from: null, to: 'red' });
 
-    const doc = (await (await fetch(`${hub.url}/api/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { 'x-roles'?: string[] }>> };
+    const doc = (await (await fetch(`${hub.url}/api/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { 'x-roles'?: string[] }>>;
+    };
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ['/api/objectives', '/api/objectives/{key}', '/api/objectives/{key}/results', '/api/objectives/{key}/drilldown', '/api/series', '/api/service-data']) {
+    for (const path of [
+      '/api/objectives',
+      '/api/objectives/{key}',
+      '/api/objectives/{key}/results',
+      '/api/objectives/{key}/drilldown',
+      '/api/series',
+      '/api/service-data',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
     expect(doc.paths['/api/objectives/{key}']!.put!['x-roles']).toEqual(['operator', 'admin']);
@@ -64,7 +82,14 @@ describe('a hub publishing the objectives', () => {
       method: 'PUT',
       headers: json(operator),
       body: JSON.stringify(
-        objectiveDefinition({ key: 'waiting', theme: 'reception', formula: 'service_avg("reception.wait_minutes")', scope: { level: 'city' }, target: { kind: 'value', value: 10 }, tolerance: 0 }),
+        objectiveDefinition({
+          key: 'waiting',
+          theme: 'reception',
+          formula: 'service_avg("reception.wait_minutes")',
+          scope: { level: 'city' },
+          target: { kind: 'value', value: 10 },
+          tolerance: 0,
+        }),
       ),
     });
     expect(defined.status).toBe(201);

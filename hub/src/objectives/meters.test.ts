@@ -65,7 +65,14 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
       seq: ++seq,
       createdAt: Date.now(),
       building,
-      points: Object.entries(points).map(([id, p]) => ({ id, name: id, unit: p.unit, kind: 'number' as const, tags: p.tags, source: { plugin: 'test', device: 'd', address: 0 } })),
+      points: Object.entries(points).map(([id, p]) => ({
+        id,
+        name: id,
+        unit: p.unit,
+        kind: 'number' as const,
+        tags: p.tags,
+        source: { plugin: 'test', device: 'd', address: 0 },
+      })),
       samples,
     };
     await storage.writeBatches([batch]);
@@ -123,21 +130,23 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     // The evaluation says what it chose, and so does the catalog import: the first of
     // gw-annex/a.utility, gw-annex/b.bms.
     expect(summary.meterWarnings).toEqual([
-      'building annex: 2 elec meters (gw-annex/a.utility, gw-annex/b.bms) and none declared main; gw-annex/a.utility is counted as the main meter, the others as its sub-meters: declare the roles in the catalog\'s meters',
+      "building annex: 2 elec meters (gw-annex/a.utility, gw-annex/b.bms) and none declared main; gw-annex/a.utility is counted as the main meter, the others as its sub-meters: declare the roles in the catalog's meters",
     ]);
     expect((await importCatalog(storage.pool, catalog)).warnings).toEqual([
-      'building annex: 2 elec meters (gw-annex/a.utility, gw-annex/b.bms) and none declared main; gw-annex/a.utility is counted as the main meter, the others as its sub-meters: declare the roles in the catalog\'s meters',
+      "building annex: 2 elec meters (gw-annex/a.utility, gw-annex/b.bms) and none declared main; gw-annex/a.utility is counted as the main meter, the others as its sub-meters: declare the roles in the catalog's meters",
     ]);
   });
 
-  it('takes the roles from the gateway\'s point tags when the catalog declares none', async () => {
+  it("takes the roles from the gateway's point tags when the catalog declares none", async () => {
     // The gym: a meter the gateway tags submeter, and the main one; local November 2025, 720 h.
     const from = Date.UTC(2025, 9, 31, 22);
     const to = Date.UTC(2025, 10, 30, 23); // 1 December 00:00 local: the month's end is read
-    await write('gw-gym', 'gym', { 'a.lights': { tags: ['elec', 'submeter', 'energy'], unit: 'kWh' }, 'z.main': { tags: ['elec', 'meter', 'energy', 'siteMeter'], unit: 'MWh' } }, [
-      ...meter('a.lights', from, to, 1),
-      ...meter('z.main', from, to, 0.01),
-    ]);
+    await write(
+      'gw-gym',
+      'gym',
+      { 'a.lights': { tags: ['elec', 'submeter', 'energy'], unit: 'kWh' }, 'z.main': { tags: ['elec', 'meter', 'energy', 'siteMeter'], unit: 'MWh' } },
+      [...meter('a.lights', from, to, 1), ...meter('z.main', from, to, 0.01)],
+    );
     await objectives.evaluate({ fromMonth: '2025-11', now: new Date(Date.UTC(2025, 11, 15)), keys: ['elec', 'elec-sub'] });
     // Main: 720 h × 0.01 MWh/h = 7.2 MWh = 7,200 kWh; sub-meter: 720 × 1 = 720 kWh.
     expect((await values('elec'))['building:gym 2025-11']).toBeCloseTo(7200, 6);
@@ -181,7 +190,7 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     expect(gasValues['building:gym 2025-01']).toBeCloseTo(8332.8, 6);
   });
 
-  it('counts the demo school\'s electricity once and its gas in kWh, as the demo catalog declares them', async () => {
+  it("counts the demo school's electricity once and its gas in kWh, as the demo catalog declares them", async () => {
     const demo = loadCatalog(fileURLToPath(new URL('../../demo/catalog.yaml', import.meta.url)));
     await importCatalog(storage.pool, demo);
     // The demo school's points as its gateway announces them (demo-buildings.ts, the BACnet
@@ -189,11 +198,12 @@ describe('meters: one main meter per energy, every energy in kWh', () => {
     const from = Date.UTC(2025, 9, 31, 22);
     const to = Date.UTC(2025, 10, 30, 23); // 1 December 00:00 local: the month's end is read
     const elec = { tags: ['elec', 'meter', 'energy'], unit: 'kWh' };
-    await write('school', 'school', { 'meters.elec-energy': elec, 'hvac.main-meter-energy': elec, 'meters.gas-volume': { tags: ['gas', 'meter', 'volume'], unit: 'm3' } }, [
-      ...meter('meters.elec-energy', from, to, 10),
-      ...meter('hvac.main-meter-energy', from, to, 10),
-      ...meter('meters.gas-volume', from, to, 2),
-    ]);
+    await write(
+      'school',
+      'school',
+      { 'meters.elec-energy': elec, 'hvac.main-meter-energy': elec, 'meters.gas-volume': { tags: ['gas', 'meter', 'volume'], unit: 'm3' } },
+      [...meter('meters.elec-energy', from, to, 10), ...meter('hvac.main-meter-energy', from, to, 10), ...meter('meters.gas-volume', from, to, 2)],
+    );
     expect((await importCatalog(storage.pool, demo)).warnings).toEqual([]);
     await objectives.define(objectiveDefinition({ key: 'demo-energy', formula: 'delta("meter energy")' }), 'test');
     await objectives.evaluate({ fromMonth: '2025-11', now: new Date(Date.UTC(2025, 11, 15)), keys: ['demo-energy'] });

@@ -15,6 +15,14 @@
  * (`siteMeter`, `submeter`), else by default: when a building has several meters of one energy
  * and none is declared main, the one whose `<gateway>/<point>` sorts first is the main meter and
  * the others its sub-meters, with a warning (the catalog import prints it).
+ *
+ * A building may be measured twice for one energy: by its BMS (a gateway's meters) and by its
+ * utility (a Linky or Gazpar meter read from Enedis or GRDF, hub/src/utility). These are two
+ * sources of the same energy, not a main meter and its sub-meter: roles are resolved within
+ * each source, every meter gets its source's tag (`bms` or `utility`), and a query that names no
+ * source reads one source per building and energy: the BMS where it has a main meter, else the
+ * utility. An objective says which one it reads by naming it: `delta("elec meter energy utility")`
+ * reads the utility's meters wherever there are, `delta("elec meter energy bms")` the BMS's.
  */
 
 /** Energies a meter can measure, by the tag that names it. */
@@ -71,9 +79,32 @@ export interface MeterPoint {
   tags: ReadonlySet<string>;
 }
 
+/** Where a meter's readings come from: a gateway reading the BMS or the meter, or the utility. */
+export type MeterSource = 'bms' | 'utility';
+
+/** The source of a meter point of gateway `gateway` (utility sources are named `utility:…`, which no gateway can be). */
+export function meterSource(gateway: string): MeterSource {
+  return gateway.startsWith('utility:') ? 'utility' : 'bms';
+}
+
+/** Tags that name a meter's source in a query. */
+const SOURCE_TAGS: ReadonlySet<string> = new Set<MeterSource>(['bms', 'utility']);
+
+/**
+ * Whether a point with effective tags `tags` (and `meter` when it is one) answers the query
+ * `tagSet`: every tag of the set, and for a meter, its building's read source unless the set names one.
+ */
+export function matchesQuery(tagSet: readonly string[], tags: ReadonlySet<string>, meter: ResolvedMeter | undefined): boolean {
+  if (!tagSet.every((t) => tags.has(t))) return false;
+  return !meter || meter.read || tagSet.some((t) => SOURCE_TAGS.has(t));
+}
+
 export interface ResolvedMeter {
   role: 'main' | 'sub';
   energy: Energy;
+  source: MeterSource;
+  /** Whether a query that names no source reads it: its source is the one read for its building and energy. */
+  read: boolean;
   /** Tags objectives match: see the module's comment. */
   tags: ReadonlySet<string>;
   /**
@@ -93,39 +124,50 @@ export function energyOf(tags: ReadonlySet<string>): Energy | undefined {
  * energy tag and `energy`, `volume` or `mass`), and the warnings an operator must see.
  * Deterministic: the same points and declarations give the same roles.
  */
-export function resolveMeters(points: readonly MeterPoint[], declarations: ReadonlyMap<string, readonly MeterDeclaration[]>): { meters: Map<number, ResolvedMeter>; warnings: string[] } {
+export function resolveMeters(
+  points: readonly MeterPoint[],
+  declarations: ReadonlyMap<string, readonly MeterDeclaration[]>,
+): { meters: Map<number, ResolvedMeter>; warnings: string[] } {
   const meters = new Map<number, ResolvedMeter>();
   const warnings: string[] = [];
   const groups = new Map<string, MeterPoint[]>();
   for (const p of points) {
     const energy = energyOf(p.tags);
     if (!energy || !(p.tags.has('meter') || p.tags.has('submeter')) || !['energy', 'volume', 'mass'].some((t) => p.tags.has(t))) continue;
-    const key = `${p.building}\0${energy}`;
+    const key = `${p.building}\0${energy}\0${meterSource(p.gateway)}`;
     (groups.get(key) ?? groups.set(key, []).get(key)!).push(p);
   }
   for (const [key, group] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const [building, energy] = key.split('\0') as [string, Energy];
+    const [building, energy, source] = key.split('\0') as [string, Energy, MeterSource];
+    // The BMS is read where it measures the energy; the utility otherwise.
+    const read = source === 'bms' || !groups.has(`${building}\0${energy}\0bms`);
     const declared = new Map((declarations.get(building) ?? []).map((d) => [d.point, d]));
     group.sort((a, b) => (`${a.gateway}/${a.key}` < `${b.gateway}/${b.key}` ? -1 : 1));
-    const roleOf = (p: MeterPoint): 'main' | 'sub' | undefined => declared.get(p.key)?.role ?? (p.tags.has('siteMeter') ? 'main' : p.tags.has('submeter') ? 'sub' : undefined);
+    const roleOf = (p: MeterPoint): 'main' | 'sub' | undefined =>
+      declared.get(p.key)?.role ?? (p.tags.has('siteMeter') ? 'main' : p.tags.has('submeter') ? 'sub' : undefined);
     const mains = group.filter((p) => roleOf(p) === 'main');
     const names = (ps: MeterPoint[]) => ps.map((p) => `${p.gateway}/${p.key}`).join(', ');
     let main: MeterPoint | undefined;
     if (mains.length > 1) {
       main = mains[0];
-      warnings.push(`building ${building}: ${mains.length} main ${energy} meters (${names(mains)}); only ${names([main!])} is counted, the others as sub-meters: declare one main meter per energy`);
+      warnings.push(
+        `building ${building}: ${mains.length} main ${energy} meters (${names(mains)}); only ${names([main!])} is counted, the others as sub-meters: declare one main meter per energy`,
+      );
     } else if (mains.length === 1) {
       main = mains[0];
     } else {
       const undeclared = group.filter((p) => roleOf(p) === undefined);
       main = undeclared[0];
       if (group.length > 1 && main) {
-        warnings.push(`building ${building}: ${group.length} ${energy} meters (${names(group)}) and none declared main; ${names([main])} is counted as the main meter, the others as its sub-meters: declare the roles in the catalog's meters`);
+        warnings.push(
+          `building ${building}: ${group.length} ${energy} meters (${names(group)}) and none declared main; ${names([main])} is counted as the main meter, the others as its sub-meters: declare the roles in the catalog's meters`,
+        );
       }
     }
     for (const p of group) {
       const role = p === main ? 'main' : 'sub';
       const tags = new Set(p.tags);
+      tags.add(source);
       if (role === 'sub') {
         tags.delete('meter');
         tags.add('submeter');
@@ -145,7 +187,7 @@ export function resolveMeters(points: readonly MeterPoint[], declarations: Reado
       } else if (unitFactor !== undefined && unitFactor !== 1) {
         conversions = [{ from: '0000-01', kWhPerUnit: unitFactor, source: `unit: ${p.unit} → kWh` }];
       }
-      meters.set(p.id, { role, energy, tags, conversions });
+      meters.set(p.id, { role, energy, source, read, tags, conversions });
     }
   }
   return { meters, warnings };

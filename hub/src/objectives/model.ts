@@ -39,9 +39,15 @@ const TargetSchema = Type.Union(
         /** Steps of change against the baseline, reached in the given years, linear in between (the French tertiary decree: -40 % in 2030, -50 % in 2040, -60 % in 2050). */
         kind: Type.Literal('trajectory'),
         baseline: Type.Union([Type.Integer({ minimum: 2000, maximum: 2100 }), Type.Literal('reference-year')]),
-        steps: Type.Array(Type.Object({ year: Type.Integer({ minimum: 2000, maximum: 2100 }), change: Type.Number({ minimum: -1, maximum: 10 }) }, { additionalProperties: false }), {
-          minItems: 1,
-        }),
+        steps: Type.Array(
+          Type.Object(
+            { year: Type.Integer({ minimum: 2000, maximum: 2100 }), change: Type.Number({ minimum: -1, maximum: 10 }) },
+            { additionalProperties: false },
+          ),
+          {
+            minItems: 1,
+          },
+        ),
       },
       { additionalProperties: false },
     ),

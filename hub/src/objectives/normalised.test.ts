@@ -44,7 +44,10 @@ describe('climate normalisation and status basis on real data', () => {
     // that a month's advance is its own days' energy exactly.
     for (let t = Date.UTC(2025, 5, 29, 12); t < now.getTime(); t += DAY) {
       meter += dailyEnergy(t);
-      samples.push({ point: 'm.elec', time: t + DAY / 2, value: meter, quality: 'good' }, { point: 'm.out', time: t, value: MONTH_TEMPERATURE[new Date(t).getUTCMonth()]!, quality: 'good' });
+      samples.push(
+        { point: 'm.elec', time: t + DAY / 2, value: meter, quality: 'good' },
+        { point: 'm.out', time: t, value: MONTH_TEMPERATURE[new Date(t).getUTCMonth()]!, quality: 'good' },
+      );
     }
     await storage.writeBatches([
       {
@@ -55,7 +58,14 @@ describe('climate normalisation and status basis on real data', () => {
         building: 'hall',
         points: [
           { id: 'm.elec', name: 'elec', unit: 'kWh', kind: 'number', tags: ['elec', 'meter', 'energy'], source: { plugin: 'test', device: 'd', address: 0 } },
-          { id: 'm.out', name: 'out', unit: '°C', kind: 'number', tags: ['air', 'temp', 'outside', 'sensor'], source: { plugin: 'test', device: 'd', address: 1 } },
+          {
+            id: 'm.out',
+            name: 'out',
+            unit: '°C',
+            kind: 'number',
+            tags: ['air', 'temp', 'outside', 'sensor'],
+            source: { plugin: 'test', device: 'd', address: 1 },
+          },
         ],
         samples,
       },
@@ -67,7 +77,15 @@ describe('climate normalisation and status basis on real data', () => {
   });
 
   it('gives a summer month the value of a winter month when the building did not change', async () => {
-    await objectives.define(objectiveDefinition({ key: 'normalised', formula: 'normalised("elec meter energy", 18, 2500) / area', unit: 'kWh/m²', target: { kind: 'value', value: 90 } }), 'test');
+    await objectives.define(
+      objectiveDefinition({
+        key: 'normalised',
+        formula: 'normalised("elec meter energy", 18, 2500) / area',
+        unit: 'kWh/m²',
+        target: { kind: 'value', value: 90 },
+      }),
+      'test',
+    );
     await objectives.define(objectiveDefinition({ key: 'per-dd', formula: 'delta("elec meter energy") / area / hdd(18)', unit: 'kWh/m²/DJU' }), 'test');
     await objectives.evaluate({ fromMonth: '2026-01', now, keys: ['normalised', 'per-dd'] });
     const { rows } = await storage.pool.query<{ key: string; period: string; value: number }>(
@@ -87,9 +105,20 @@ describe('climate normalisation and status basis on real data', () => {
 
   it('says whether each status judges the value or the forecast', async () => {
     const { definition, formula } = checkObjective(
-      objectiveDefinition({ key: 'normalised', formula: 'normalised("elec meter energy", 18, 2500) / area', period: 'month', target: { kind: 'value', value: 90 } }),
+      objectiveDefinition({
+        key: 'normalised',
+        formula: 'normalised("elec meter energy", 18, 2500) / area',
+        period: 'month',
+        target: { kind: 'value', value: 90 },
+      }),
     );
-    const data = await loadObjectiveData(storage.pool, timezone, { firstMonth: '2025-01', lastMonth: '2026-12', tagSets: formula.dependencies.points.map((p) => p.tags), serviceMetrics: [], degreeDayBases: [18] });
+    const data = await loadObjectiveData(storage.pool, timezone, {
+      firstMonth: '2025-01',
+      lastMonth: '2026-12',
+      tagSets: formula.dependencies.points.map((p) => p.tags),
+      serviceMetrics: [],
+      degreeDayBases: [18],
+    });
     const results = evaluateObjective(definition, formula, data, { firstPeriodMonth: '2026-11', now });
     // November is over: its value. December so far (14 days: 5,040 kWh, 182 DJU) and its
     // forecast (the month at that pace: 11,160 kWh, 403 DJU) both make 86.5; the status is the forecast's.
@@ -100,8 +129,17 @@ describe('climate normalisation and status basis on real data', () => {
     expect(results[1]!.value).toBeCloseTo(86.5, 9);
     expect(results[1]!.forecast).toBeCloseTo(86.5, 9);
     // Without enough history for a baseline (fewer than 6 months), no value.
-    const short = await loadObjectiveData(storage.pool, timezone, { firstMonth: '2026-10', lastMonth: '2026-12', tagSets: [['elec', 'meter', 'energy']], serviceMetrics: [], degreeDayBases: [18] });
-    expect(evaluateObjective(definition, parseFormula(definition.formula), short, { firstPeriodMonth: '2026-11', now }).map((r) => r.value)).toEqual([null, null]);
+    const short = await loadObjectiveData(storage.pool, timezone, {
+      firstMonth: '2026-10',
+      lastMonth: '2026-12',
+      tagSets: [['elec', 'meter', 'energy']],
+      serviceMetrics: [],
+      degreeDayBases: [18],
+    });
+    expect(evaluateObjective(definition, parseFormula(definition.formula), short, { firstPeriodMonth: '2026-11', now }).map((r) => r.value)).toEqual([
+      null,
+      null,
+    ]);
   });
 });
 

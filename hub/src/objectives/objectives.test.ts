@@ -28,7 +28,14 @@ describe('objectives on real data', () => {
       seq: ++seq,
       createdAt: Date.now(),
       building,
-      points: Object.entries(points).map(([id, tags]) => ({ id, name: id, unit: tags.includes('temp') ? '°C' : 'kWh', kind: 'number' as const, tags, source: { plugin: 'test', device: 'd', address: 0 } })),
+      points: Object.entries(points).map(([id, tags]) => ({
+        id,
+        name: id,
+        unit: tags.includes('temp') ? '°C' : 'kWh',
+        kind: 'number' as const,
+        tags,
+        source: { plugin: 'test', device: 'd', address: 0 },
+      })),
       samples,
     };
     await storage.writeBatches([batch]);
@@ -67,8 +74,16 @@ describe('objectives on real data', () => {
       ...hourly('m.elec', from, to, (t) => 5000 + (10 * (t - from)) / HOUR),
       ...hourly('m.out', from + HOUR, to + HOUR, () => 8),
     ]);
-    await write('gw-school', 'school', { 'm.elec': ['elec', 'meter', 'energy'] }, hourly('m.elec', from, to, (t) => (20 * (t - from)) / HOUR));
-    await objectives.define(objective({ key: 'energy-intensity', formula: 'delta("elec meter energy") / area / hdd(18)', scope: { level: 'city' }, unit: 'kWh/m²/DJU' }), 'test');
+    await write(
+      'gw-school',
+      'school',
+      { 'm.elec': ['elec', 'meter', 'energy'] },
+      hourly('m.elec', from, to, (t) => (20 * (t - from)) / HOUR),
+    );
+    await objectives.define(
+      objective({ key: 'energy-intensity', formula: 'delta("elec meter energy") / area / hdd(18)', scope: { level: 'city' }, unit: 'kWh/m²/DJU' }),
+      'test',
+    );
     await objectives.define(objective({ key: 'hours', formula: 'hours', scope: { level: 'city' } }), 'test');
     const summary = await objectives.evaluate({ fromMonth: '2026-10', now: new Date(Date.UTC(2026, 10, 15)), keys: ['energy-intensity', 'hours'] });
     expect(summary.objectives).toBe(2);
@@ -112,7 +127,15 @@ describe('objectives on real data', () => {
         key: 'decree',
         formula: 'delta("heat meter energy")',
         period: 'year',
-        target: { kind: 'trajectory', baseline: 'reference-year', steps: [{ year: 2030, change: -0.4 }, { year: 2040, change: -0.5 }, { year: 2050, change: -0.6 }] },
+        target: {
+          kind: 'trajectory',
+          baseline: 'reference-year',
+          steps: [
+            { year: 2030, change: -0.4 },
+            { year: 2040, change: -0.5 },
+            { year: 2050, change: -0.6 },
+          ],
+        },
       }),
       'test',
     );
@@ -128,9 +151,30 @@ describe('objectives on real data', () => {
     expect(rows[0].target).toBeCloseTo(12000 * 0.8, 6);
     // 2026 so far: January to June read (6 × 700). The forecast adds July at its pace so far (no
     // reading yet: nothing) and August to December as they were in 2025 (5 × 700).
-    expect(rows[1]).toMatchObject({ period: '2026', value: 4200, previous_value: 8400, last_year_value: 8400, forecast: 7700, status: 'green', complete: false });
+    expect(rows[1]).toMatchObject({
+      period: '2026',
+      value: 4200,
+      previous_value: 8400,
+      last_year_value: 8400,
+      forecast: 7700,
+      status: 'green',
+      complete: false,
+    });
     expect(rows[1].target).toBeCloseTo(12000 * 0.76, 6);
-    expect(trajectoryChange({ kind: 'trajectory', baseline: 2020, steps: [{ year: 2030, change: -0.4 }, { year: 2040, change: -0.5 }] }, 2020, 2035)).toBeCloseTo(-0.45, 10);
+    expect(
+      trajectoryChange(
+        {
+          kind: 'trajectory',
+          baseline: 2020,
+          steps: [
+            { year: 2030, change: -0.4 },
+            { year: 2040, change: -0.5 },
+          ],
+        },
+        2020,
+        2035,
+      ),
+    ).toBeCloseTo(-0.45, 10);
   });
 
   it('keeps the results of a version when the definition changes, and reports the statuses that change', async () => {
@@ -139,7 +183,10 @@ describe('objectives on real data', () => {
     await objectives.evaluate({ fromMonth: '2026-10', now: new Date(Date.UTC(2026, 10, 15)), keys: ['versions'] });
     expect(changes.filter((c) => c.scope === 'building:hall' && c.period === '2026-10').map((c) => [c.from, c.to])).toEqual([[null, 'green']]);
     changes.length = 0;
-    const again = await objectives.define(objective({ key: 'versions', formula: 'delta("elec meter energy")', target: { kind: 'value', value: 8000 } }), 'test');
+    const again = await objectives.define(
+      objective({ key: 'versions', formula: 'delta("elec meter energy")', target: { kind: 'value', value: 8000 } }),
+      'test',
+    );
     expect(again.created).toBe(false);
     const v2 = await objectives.define(objective({ key: 'versions', formula: 'delta("elec meter energy")', target: { kind: 'value', value: 7000 } }), 'test');
     expect(v2.objective.version).toBe(2);
@@ -177,7 +224,20 @@ describe('objectives on real data', () => {
     await expect(objectives.define(objective({ key: 'bad', formula: 'delta("elec meter energy") / aera' }), 'test')).rejects.toThrow(/^formula: .*aera/);
     await expect(objectives.define(objective({ key: 'bad', period: 'week' as never }), 'test')).rejects.toThrow(/^period: /);
     await expect(
-      objectives.define(objective({ key: 'bad', target: { kind: 'trajectory', baseline: 2020, steps: [{ year: 2040, change: -0.5 }, { year: 2030, change: -0.4 }] } }), 'test'),
+      objectives.define(
+        objective({
+          key: 'bad',
+          target: {
+            kind: 'trajectory',
+            baseline: 2020,
+            steps: [
+              { year: 2040, change: -0.5 },
+              { year: 2030, change: -0.4 },
+            ],
+          },
+        }),
+        'test',
+      ),
     ).rejects.toThrow(/^target\.steps: steps must be in increasing years/);
     expect((await objectives.versions('bad')).length).toBe(0);
   });

@@ -135,7 +135,9 @@ export class Objectives {
     // Through the end of the year in progress, so that its quarter and year are whole periods.
     const lastMonth = `${localMonth(now, this.options.timezone).slice(0, 4)}-12`;
     // Earlier data for baselines and last year's values.
-    const baselineYears = objectives.map((o) => o.definition.target).flatMap((t) => (t.kind === 'value' ? [] : t.baseline === 'reference-year' ? [] : [t.baseline]));
+    const baselineYears = objectives
+      .map((o) => o.definition.target)
+      .flatMap((t) => (t.kind === 'value' ? [] : t.baseline === 'reference-year' ? [] : [t.baseline]));
     const referenceYears = objectives.some((o) => o.definition.target.kind !== 'value' && o.definition.target.baseline === 'reference-year')
       ? (await this.options.pool.query<{ y: number | null }>(`SELECT min(energy_reference_year) AS y FROM buildings`)).rows[0]!.y
       : null;
@@ -146,7 +148,10 @@ export class Objectives {
       {
         firstMonth: `${firstYear}-01`,
         lastMonth,
-        tagSets: [...dependencies.flatMap((d) => d.points.map((p) => p.tags)), ...objectives.flatMap((o) => (o.definition.scope.tags ? [o.definition.scope.tags] : []))],
+        tagSets: [
+          ...dependencies.flatMap((d) => d.points.map((p) => p.tags)),
+          ...objectives.flatMap((o) => (o.definition.scope.tags ? [o.definition.scope.tags] : [])),
+        ],
         serviceMetrics: [...new Set(dependencies.flatMap((d) => [...d.services.map((s) => s.metric), ...(d.openingHours ? ['opening.hours'] : [])]))],
         degreeDayBases: [...new Set(dependencies.flatMap((d) => d.degreeDayBases))],
         degreeDayMethod: this.options.degreeDayMethod ?? 'mean',
@@ -229,7 +234,16 @@ export class Objectives {
     return changed.map((c) => {
       const { stored, results } = byId.get(Number(c.objective_id))!;
       const r = results.find((x) => x.scope === c.scope && x.period === c.period)!;
-      return { objective: stored.key, version: stored.version, scope: c.scope, period: c.period, from: c.old_status, to: c.status, value: r.value, target: r.target };
+      return {
+        objective: stored.key,
+        version: stored.version,
+        scope: c.scope,
+        period: c.period,
+        from: c.old_status,
+        to: c.status,
+        value: r.value,
+        target: r.target,
+      };
     });
   }
 }

@@ -41,13 +41,21 @@ export const OPERAT_COLUMNS = [
 /** Meters of each energy, by tags; `other` is every energy meter none of the others is. */
 const ENERGIES = { electricity: 'elec meter energy', gas: 'gas meter energy', heat: 'heat meter energy', all: 'meter energy' } as const;
 
-export async function operatExport(pool: pg.Pool, timezone: string, year: number, climate: { baseC?: number; referenceDegreeDays?: number; degreeDayMethod?: DegreeDayMethod } = {}): Promise<string> {
+export async function operatExport(
+  pool: pg.Pool,
+  timezone: string,
+  year: number,
+  climate: { baseC?: number; referenceDegreeDays?: number; degreeDayMethod?: DegreeDayMethod } = {},
+): Promise<string> {
   const baseC = climate.baseC ?? 18;
   const reference = climate.referenceDegreeDays ?? 2500;
   if (!Number.isInteger(year) || year < 2000 || year > 2100) throw new RangeError(`year must be an integer from 2000 to 2100, got ${year}`);
   if (!Number.isFinite(baseC)) throw new RangeError(`baseC must be a temperature in °C, got ${baseC}`);
   if (!Number.isFinite(reference) || reference < 0) throw new RangeError(`referenceDegreeDays must be a number of degree-days ≥ 0, got ${reference}`);
-  const formulas = Object.fromEntries(Object.entries(ENERGIES).map(([k, tags]) => [k, parseFormula(`delta("${tags}")`)])) as Record<keyof typeof ENERGIES, ReturnType<typeof parseFormula>>;
+  const formulas = Object.fromEntries(Object.entries(ENERGIES).map(([k, tags]) => [k, parseFormula(`delta("${tags}")`)])) as Record<
+    keyof typeof ENERGIES,
+    ReturnType<typeof parseFormula>
+  >;
   const data = await loadObjectiveData(pool, timezone, {
     firstMonth: `${year}-01`,
     lastMonth: `${year}-12`,
@@ -93,7 +101,9 @@ export async function operatExport(pool: pg.Pool, timezone: string, year: number
   const monthEnergy = monthly(`delta("${ENERGIES.all}")`);
   const monthDegreeDays = monthly(`hdd(${baseC})`);
   const monthDays = monthly('days');
-  const degreeDaysOfYear = new Map(evaluateObjective(definition, parseFormula(`hdd(${baseC})`), data, { firstPeriodMonth: `${year}-01`, now }).map((r) => [r.scope, r.value]));
+  const degreeDaysOfYear = new Map(
+    evaluateObjective(definition, parseFormula(`hdd(${baseC})`), data, { firstPeriodMonth: `${year}-01`, now }).map((r) => [r.scope, r.value]),
+  );
   const lines = [OPERAT_COLUMNS.join(';')];
   const names = new Map((await pool.query<{ key: string; name: string }>('SELECT key, name FROM buildings')).rows.map((r) => [r.key, r.name]));
   for (const b of [...data.buildings.values()].sort((x, y) => (x.key < y.key ? -1 : 1))) {
@@ -114,7 +124,8 @@ export async function operatExport(pool: pg.Pool, timezone: string, year: number
     const model = fitDegreeDayModel(observations);
     const degreeDays = degreeDaysOfYear.get(scope) ?? null;
     const daysOfYear = data.months.reduce((h, m) => h + m.hours, 0) / 24;
-    const normalised = model && total !== null && degreeDays !== null ? normaliseToClimate(model, { energy: total, degreeDays, days: daysOfYear }, reference) : null;
+    const normalised =
+      model && total !== null && degreeDays !== null ? normaliseToClimate(model, { energy: total, degreeDays, days: daysOfYear }, reference) : null;
     const decimals = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '' : v.toFixed(digits));
     lines.push(
       [

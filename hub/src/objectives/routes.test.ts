@@ -40,7 +40,8 @@ describe('objectives API with tokens, service data and corrections', () => {
     const serviceData = await ServiceData.open(storage.pool);
     objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone, services: serviceDataReader(serviceData) });
     app = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true, objectives, serviceData });
-    for (const role of ['operator', 'agent', 'director']) tokens[role] = (await createToken(storage.pool, { role, label: `${role} of the test` }, 'test')).token;
+    for (const role of ['operator', 'agent', 'director'])
+      tokens[role] = (await createToken(storage.pool, { role, label: `${role} of the test` }, 'test')).token;
   });
   afterAll(async () => {
     await app?.close();
@@ -49,7 +50,8 @@ describe('objectives API with tokens, service data and corrections', () => {
   });
 
   it('lets an operator define objectives, never an agent or an anonymous caller, and reports a malformed formula with its column', async () => {
-    const put = (key: string, role: string | undefined, body: unknown) => app.inject({ method: 'PUT', url: `/api/objectives/${key}`, headers: as(role), payload: body as object });
+    const put = (key: string, role: string | undefined, body: unknown) =>
+      app.inject({ method: 'PUT', url: `/api/objectives/${key}`, headers: as(role), payload: body as object });
     expect((await put('waiting', undefined, definition('waiting', true))).statusCode).toBe(401);
     const agent = await put('waiting', 'agent', definition('waiting', true));
     expect(agent.statusCode).toBe(403);
@@ -67,7 +69,12 @@ describe('objectives API with tokens, service data and corrections', () => {
     expect(anonymous.json().map((o: { key: string }) => o.key)).toEqual(['waiting']);
     expect((await app.inject({ method: 'GET', url: '/api/objectives/internal' })).statusCode).toBe(404);
     const director = await app.inject({ method: 'GET', url: '/api/objectives', headers: as('director') });
-    expect(director.json().map((o: { key: string }) => o.key).sort()).toEqual(['internal', 'waiting']);
+    expect(
+      director
+        .json()
+        .map((o: { key: string }) => o.key)
+        .sort(),
+    ).toEqual(['internal', 'waiting']);
     expect((await app.inject({ method: 'GET', url: '/api/objectives/internal', headers: as('director') })).statusCode).toBe(200);
   });
 
@@ -79,7 +86,12 @@ describe('objectives API with tokens, service data and corrections', () => {
       payload: { name: 'Town hall reception', mapping: { period: 'date', scope: 'city', columns: { wait_minutes: 'reception.wait_minutes' } } },
     });
     const csv = ['date;wait_minutes', '01/10/2026;8', '02/10/2026;douze', '03/10/2026;9,5', '32/10/2026;7'].join('\n');
-    const imported = await app.inject({ method: 'POST', url: '/api/service-data/import?source=reception-hall&file=october.csv', headers: { ...as('agent'), 'content-type': 'text/csv' }, payload: csv });
+    const imported = await app.inject({
+      method: 'POST',
+      url: '/api/service-data/import?source=reception-hall&file=october.csv',
+      headers: { ...as('agent'), 'content-type': 'text/csv' },
+      payload: csv,
+    });
     expect(imported.statusCode).toBe(200);
     const result = imported.json();
     expect(result.stored).toBe(2);
@@ -90,7 +102,9 @@ describe('objectives API with tokens, service data and corrections', () => {
     const now = new Date(Date.UTC(2026, 10, 15));
     await objectives.evaluate({ fromMonth: '2026-10', now, keys: ['waiting'] });
     const before = await app.inject({ method: 'GET', url: '/api/objectives/waiting/results?scope=city&from=2026-10&to=2026-10' });
-    expect(before.json().results).toEqual([expect.objectContaining({ period: '2026-10', value: 8.75, target: 10, status: 'green', statusBasis: 'value', statusText: 'target met' })]);
+    expect(before.json().results).toEqual([
+      expect.objectContaining({ period: '2026-10', value: 8.75, target: 10, status: 'green', statusBasis: 'value', statusText: 'target met' }),
+    ]);
     // The desk corrects the 1st: 20 minutes, not 8. The mean is now 14.75: red.
     const correction = await app.inject({
       method: 'POST',

@@ -5,11 +5,13 @@ import type { Access } from '../auth/access.js';
 import { ANONYMOUS, type Role } from '../auth/principal.js';
 import { MONTH_PATTERN, parseInstant } from '../http/time.js';
 import type { Rollups } from '../storage/rollups.js';
-import { parseFormula } from './formula.js';
+import { formatPath } from '@citypilot/sdk';
+import { FormulaError, parseFormula, type FormulaDependencies } from './formula.js';
 import { describeStatus, statusBasisOf, type Status } from './engine.js';
-import { ObjectiveDefinitionError, THEMES, type ObjectiveDefinition, type Theme } from './model.js';
+import { checkObjective, ObjectiveDefinitionError, THEMES, type ObjectiveDefinition, type Theme } from './model.js';
 import type { Objectives } from './objectives.js';
 import { operatExport } from './operat.js';
+import { RESULT_CSV_DESCRIPTION, resultsCsv } from './results-csv.js';
 
 /**
  * Roles that see unpublished objectives and every result; anyone sees the published ones. A
@@ -41,21 +43,36 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
   // Results change only when objectives are evaluated (every few minutes) or defined: the
   // answers of the reading routes are kept until then, or CACHE_MS at most (another hub process
   // may have evaluated meanwhile). Dashboards under load then cost no database query.
-  const cache = new Map<string, { generation: number; at: number; status: number; type: string; body: unknown }>();
+  const cache = new Map<string, { generation: number; at: number; status: number; type: string; disposition?: string; body: unknown }>();
   const served = new WeakSet<FastifyRequest>();
   app.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'GET' || !request.url.startsWith('/api/objectives')) return;
     const hit = cache.get(cacheKey(request));
     if (!hit || hit.generation !== objectives.generation || Date.now() - hit.at >= CACHE_MS) return;
     served.add(request);
+    if (hit.disposition) reply.header('content-disposition', hit.disposition);
     await reply.code(hit.status).type(hit.type).send(hit.body);
   });
   app.addHook('onSend', async (request, reply, payload) => {
-    if (served.has(request) || request.method !== 'GET' || !request.url.startsWith('/api/objectives') || request.url.startsWith('/api/objectives/operat') || reply.statusCode >= 500) {
+    if (
+      served.has(request) ||
+      request.method !== 'GET' ||
+      !request.url.startsWith('/api/objectives') ||
+      request.url.startsWith('/api/objectives/operat') ||
+      reply.statusCode >= 500
+    ) {
       return payload;
     }
     if (cache.size >= CACHE_ENTRIES) cache.clear();
-    cache.set(cacheKey(request), { generation: objectives.generation, at: Date.now(), status: reply.statusCode, type: String(reply.getHeader('content-type') ?? 'application/json'), body: payload });
+    const disposition = reply.getHeader('content-disposition');
+    cache.set(cacheKey(request), {
+      generation: objectives.generation,
+      at: Date.now(),
+      status: reply.statusCode,
+      type: String(reply.getHeader('content-type') ?? 'application/json'),
+      ...(disposition !== undefined && { disposition: String(disposition) }),
+      body: payload,
+    });
     return payload;
   });
   // A technician's answers depend on its sites.
@@ -94,28 +111,61 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     return kept;
   }
 
+  /**
+   * The last TREND_PERIODS periods begun of each objective's own-level scopes, oldest first: one
+   * query for every objective of the list.
+   */
+  async function trends(ids: readonly number[]): Promise<{ objective: number; scope: string; points: TrendPoint[] }[]> {
+    const { rows } = await pool.query<{ objective_id: string; scope: string; period: string; value: number | null; target: number | null; status: Status }>(
+      `SELECT objective_id, scope, period, value, target, status FROM (
+         SELECT r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.period_start,
+                row_number() OVER (PARTITION BY r.objective_id, r.scope ORDER BY r.period_start DESC) AS n
+           FROM objective_results r
+          WHERE r.objective_id = ANY ($1::bigint[]) AND r.parent IS NULL AND r.period_start <= now()) AS recent
+        WHERE n <= $2
+        ORDER BY objective_id, scope, period_start`,
+      [ids, TREND_PERIODS],
+    );
+    const byScope = new Map<string, { objective: number; scope: string; points: TrendPoint[] }>();
+    for (const r of rows) {
+      const key = `${r.objective_id} ${r.scope}`;
+      let entry = byScope.get(key);
+      if (!entry) byScope.set(key, (entry = { objective: Number(r.objective_id), scope: r.scope, points: [] }));
+      entry.points.push({ period: r.period, value: r.value, target: r.target, status: r.status });
+    }
+    return [...byScope.values()];
+  }
+
   app.get<{ Querystring: { theme?: Theme } }>(
     '/api/objectives',
     {
       config: { access: { roles: ['public'], sites: { filter: true } } },
       schema: {
-        description: 'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level; each result says what its status judges (statusBasis: value, or the forecast of a period in progress) and says it in words (statusText: on track; so far above target). Anyone sees the published ones; staff tokens see all, but a technician only the unpublished ones limited to its own sites.',
+        description:
+          'Objectives (current versions) by theme, each with the results of its latest period with a value at its own level (`latest`, with `previous` and `lastYear`: the period before and the same period a year earlier) and `trend`: per scope of its own level, `{ scope, points }` with its last 13 periods begun, oldest first (`period`, `value`, `target`, `status`), for a sparkline; each result says what its status judges (statusBasis: value, or the forecast of a period in progress) and says it in words (statusText: on track; so far above target). Anyone sees the published ones; staff tokens see all, but a technician only the unpublished ones limited to its own sites.',
         tags: ['objectives'],
         querystring: { type: 'object', properties: { theme: { type: 'string', enum: [...THEMES] } }, additionalProperties: false },
       },
     },
     async (request) => {
       const list = [];
-      for (const o of await objectives.list({ includeUnpublished: isStaff(request), theme: request.query.theme })) if (await maySee(request, o.definition)) list.push(o);
+      for (const o of await objectives.list({ includeUnpublished: isStaff(request), theme: request.query.theme }))
+        if (await maySee(request, o.definition)) list.push(o);
       if (!list.length) return [];
-      const { rows } = await pool.query(
-        `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.forecast, r.complete, r.missing_days, r.unbracketed_hours
-           FROM objective_results r
-          WHERE r.objective_id = ANY ($1::bigint[]) AND r.parent IS NULL AND r.period_start <= now()
-          ORDER BY r.objective_id, r.scope, r.value IS NULL, r.period_start DESC -- the latest period with a value`,
-        [list.map((o) => o.id)],
-      );
+      const ids = list.map((o) => o.id);
+      const [{ rows }, trendRows] = await Promise.all([
+        pool.query(
+          `SELECT DISTINCT ON (r.objective_id, r.scope) r.objective_id, r.scope, r.period, r.value, r.target, r.status, r.previous_value, r.last_year_value,
+                  r.forecast, r.complete, r.missing_days, r.unbracketed_hours
+             FROM objective_results r
+            WHERE r.objective_id = ANY ($1::bigint[]) AND r.parent IS NULL AND r.period_start <= now()
+            ORDER BY r.objective_id, r.scope, r.value IS NULL, r.period_start DESC -- the latest period with a value`,
+          [ids],
+        ),
+        trends(ids),
+      ]);
       const seen = await withinSites(request, rows);
+      const seenTrends = await withinSites(request, trendRows);
       return list.map((o) => ({
         key: o.key,
         version: o.version,
@@ -127,6 +177,7 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
         direction: o.definition.direction,
         published: o.definition.published,
         latest: seen.filter((r) => Number(r.objective_id) === o.id).map((r) => result(r, o.definition)),
+        trend: seenTrends.filter((t) => t.objective === o.id).map(({ scope, points }) => ({ scope, points })),
       }));
     },
   );
@@ -139,7 +190,12 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
         description:
           "Annual final energy of every building by energy (kWh), for the OPERAT platform's declarations of the tertiary decree, then the year's degree-days (base 18 °C), the reference climate (2,500 DJU), the total with only its weather-dependent share normalised, and the baseline it used (base load kWh/day, kWh per DJU, R², CV(RMSE)): CSV, semicolon-separated.",
         tags: ['objectives'],
-        querystring: { type: 'object', required: ['year'], properties: { year: { type: 'integer', minimum: 2000, maximum: 2100 } }, additionalProperties: false },
+        querystring: {
+          type: 'object',
+          required: ['year'],
+          properties: { year: { type: 'integer', minimum: 2000, maximum: 2100 } },
+          additionalProperties: false,
+        },
       },
     },
     async (request, reply) => {
@@ -162,35 +218,94 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     },
   );
 
+  const resultsQuerystring = {
+    type: 'object',
+    properties: {
+      scope: { type: 'string', pattern: SCOPE, description: "`city`, `site:<key>` or `building:<key>`; default the objective's own level" },
+      from: { type: 'string', pattern: MONTH, description: 'First local month `YYYY-MM` of the periods (by their start), included' },
+      to: { type: 'string', pattern: MONTH, description: 'Last local month `YYYY-MM` of the periods (by their start), included' },
+    },
+    additionalProperties: false,
+  };
+
+  /** One objective's stored results for one scope (default its own level) and a range of months, by scope then period. */
+  async function resultRows(objectiveId: number, query: { scope?: string; from?: string; to?: string }) {
+    const { scope, from, to } = query;
+    const { rows } = await pool.query(
+      `SELECT scope, period, value, target, status, previous_value, last_year_value, forecast, complete, missing_days, unbracketed_hours, period_start, period_end,
+              to_char(period_start AT TIME ZONE $5, 'YYYY-MM-DD') AS first_day, to_char((period_end AT TIME ZONE $5) - INTERVAL '1 day', 'YYYY-MM-DD') AS last_day
+         FROM objective_results
+        WHERE objective_id = $1 AND (scope = $2 OR ($2 IS NULL AND parent IS NULL))
+          AND ($3::text IS NULL OR period_start >= ($3 || '-01')::timestamp AT TIME ZONE $5)
+          AND ($4::text IS NULL OR period_start < (($4 || '-01')::timestamp + INTERVAL '1 month') AT TIME ZONE $5)
+        ORDER BY scope, period_start`,
+      [objectiveId, scope ?? null, from ?? null, to ?? null, rollups.timezone],
+    );
+    return rows as (Record<string, unknown> & { scope: string })[];
+  }
+
   app.get<{ Params: { key: string }; Querystring: { scope?: string; from?: string; to?: string } }>(
     '/api/objectives/:key/results',
     {
       config: { access: READ },
       schema: {
-        description: "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, the forecast of a period in progress; statusBasis (value or forecast) and statusText say what the status judges; and whether the data covers the period (dataComplete; gaps: local days without data, hours at the ends no meter reading brackets).",
+        description:
+          "One KPI's history for one scope (default: the objective's own level): value, target, status, the previous period and the same period last year, the forecast of a period in progress; statusBasis (value or forecast) and statusText say what the status judges; and whether the data covers the period (dataComplete; gaps: local days without data, hours at the ends no meter reading brackets).",
         tags: ['objectives'],
         params: keyParams,
-        querystring: {
-          type: 'object',
-          properties: { scope: { type: 'string', pattern: SCOPE }, from: { type: 'string', pattern: MONTH }, to: { type: 'string', pattern: MONTH } },
-          additionalProperties: false,
-        },
+        querystring: resultsQuerystring,
       },
     },
     async (request, reply) => {
       const current = await visible(request, request.params.key);
       if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
-      const { scope, from, to } = request.query;
-      const { rows } = await pool.query(
-        `SELECT scope, period, value, target, status, previous_value, last_year_value, forecast, complete, missing_days, unbracketed_hours, period_start, period_end
-           FROM objective_results
-          WHERE objective_id = $1 AND (scope = $2 OR ($2 IS NULL AND parent IS NULL))
-            AND ($3::text IS NULL OR period_start >= ($3 || '-01')::timestamp AT TIME ZONE $5)
-            AND ($4::text IS NULL OR period_start < (($4 || '-01')::timestamp + INTERVAL '1 month') AT TIME ZONE $5)
-          ORDER BY scope, period_start`,
-        [current.id, scope ?? null, from ?? null, to ?? null, rollups.timezone],
+      const rows = await resultRows(current.id, request.query);
+      return {
+        key: current.key,
+        version: current.version,
+        unit: current.definition.unit,
+        results: (await withinSites(request, rows)).map((r) => result(r, current.definition)),
+      };
+    },
+  );
+
+  app.get<{ Params: { key: string }; Querystring: { scope?: string; from?: string; to?: string } }>(
+    '/api/objectives/:key/results.csv',
+    {
+      config: { access: READ },
+      schema: {
+        description: `The same results as /api/objectives/{key}/results (same access, scope and months), as a CSV file to download (\`content-disposition: attachment; filename="<key>.csv"\`): UTF-8, comma-separated, a header row, one row per scope and period. ${RESULT_CSV_DESCRIPTION}`,
+        tags: ['objectives'],
+        params: keyParams,
+        querystring: resultsQuerystring,
+        response: { 200: { description: 'The results as CSV', content: { 'text/csv': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (request, reply) => {
+      const current = await visible(request, request.params.key);
+      if (!current) return reply.code(404).send({ error: `no objective ${JSON.stringify(request.params.key)}` });
+      const rows = await withinSites(request, await resultRows(current.id, request.query));
+      const csv = resultsCsv(
+        current.key,
+        current.definition.unit,
+        rows.map((r) => ({
+          scope: r.scope,
+          period: r.period as string,
+          firstDay: r.first_day as string,
+          lastDay: r.last_day as string,
+          value: r.value as number | null,
+          target: r.target as number | null,
+          status: r.status as string,
+          previous: r.previous_value as number | null,
+          lastYear: r.last_year_value as number | null,
+          forecast: r.forecast as number | null,
+          complete: r.complete as boolean,
+          missingDays: r.missing_days as number,
+          unbracketedHours: r.unbracketed_hours as number,
+        })),
       );
-      return { key: current.key, version: current.version, unit: current.definition.unit, results: (await withinSites(request, rows)).map((r) => result(r, current.definition)) };
+      // The key matches ^[a-z0-9][a-z0-9_-]*$: nothing to escape in the file name.
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${current.key}.csv"`).send(csv);
     },
   );
 
@@ -199,7 +314,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: READ },
       schema: {
-        description: "One period of a KPI at one scope (default: the city or the objective's level) and the scopes one level down; at a building, the points its formula reads.",
+        description:
+          "One period of a KPI at one scope (default: the city or the objective's level) and the scopes one level down; at a building, the points its formula reads.",
         tags: ['objectives'],
         params: keyParams,
         querystring: {
@@ -223,7 +339,12 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       );
       const self = scope ? rows.find((r) => r.scope === scope) : undefined;
       if (scope && !self) return reply.code(404).send({ error: `no result for ${scope} in ${period}` });
-      const children = (await withinSites(request, rows.filter((r) => r !== self))).map((r) => result(r, current.definition));
+      const children = (
+        await withinSites(
+          request,
+          rows.filter((r) => r !== self),
+        )
+      ).map((r) => result(r, current.definition));
       let points: unknown[] | undefined;
       if (scope?.startsWith('building:')) {
         const tagSets = parseFormula(current.definition.formula).dependencies.points.map((p) => p.tags.join(' '));
@@ -245,7 +366,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: { roles: STAFF, sites: { check: [{ in: 'query', name: 'gateway', kind: 'gateway' }] } } },
       schema: {
-        description: "The series behind a chart: one point's hourly, daily or monthly buckets (count, sum, min, max, first and last readings) in the city's time zone.",
+        description:
+          "The series behind a chart: one point's hourly, daily or monthly buckets (count, sum, min, max, first and last readings) in the city's time zone.",
         tags: ['objectives'],
         querystring: {
           type: 'object',
@@ -279,7 +401,8 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     {
       config: { access: { roles: ['operator'] } },
       schema: {
-        description: 'Defines an objective, or its new version when it differs from the current one (results of older versions are kept). 400 says what is wrong, field by field.',
+        description:
+          'Defines an objective, or its new version when it differs from the current one (results of older versions are kept). 400 says what is wrong, field by field.',
         tags: ['objectives'],
         params: keyParams,
         body: { type: 'object' },
@@ -299,6 +422,30 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
     },
   );
 
+  app.post<{ Body: { definition: Record<string, unknown> } }>(
+    '/api/objectives/check',
+    {
+      config: { access: { roles: ['operator'] } },
+      // A definition is a few kB at most (a formula and each text ≤ 2,000 characters).
+      bodyLimit: CHECK_BODY_LIMIT,
+      schema: {
+        description:
+          'Checks an objective definition as PUT /api/objectives/{key} would, without storing anything, for a form that checks as the operator types. ' +
+          "200 `{ valid: true, dependencies }` (what the formula reads: points by tags, service metrics, the scope's attributes, degree-day bases, opening hours), " +
+          'or 200 `{ valid: false, issues }`: each issue with its `path` in the definition (`formula`, `target.steps`, `label.fr` …), its `message`, and for the formula ' +
+          'the `column` (1-based) where it goes wrong. The key may be left out. The formula is checked even when other fields are wrong. 400: the body is not `{ definition: {…} }`.',
+        tags: ['objectives'],
+        body: {
+          type: 'object',
+          required: ['definition'],
+          properties: { definition: { type: 'object', description: 'The body PUT /api/objectives/{key} takes; `key` optional' } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => checkDefinition(request.body.definition),
+  );
+
   app.post<{ Body: { fromMonth?: string } }>(
     '/api/objectives/evaluate',
     {
@@ -314,6 +461,54 @@ export function objectiveRoutes(app: FastifyInstance, { objectives, pool, rollup
       return { objectives: summary.objectives, results: summary.results, changes: summary.changes.length, timings: summary.timings };
     },
   );
+}
+
+/** Largest body POST /api/objectives/check reads, bytes. */
+const CHECK_BODY_LIMIT = 64 * 1024;
+
+interface DefinitionIssue {
+  path: string;
+  message: string;
+  column?: number;
+}
+
+/** What POST /api/objectives/check answers for `input` (see the route). */
+export function checkDefinition(
+  input: Record<string, unknown>,
+): { valid: true; dependencies: FormulaDependencies } | { valid: false; issues: DefinitionIssue[] } {
+  // Checked as stored under some key when the form has none yet.
+  const definition = input.key === undefined ? { ...input, key: 'draft' } : input;
+  try {
+    const { formula } = checkObjective(definition);
+    return { valid: true, dependencies: formula.dependencies };
+  } catch (error) {
+    if (!(error instanceof ObjectiveDefinitionError)) throw error;
+    const issues: DefinitionIssue[] = error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+    // The schema's issues stop the check before the formula is parsed: parse it anyway, since
+    // the operator is typing it. A formula issue says its column.
+    const formulaIssue = issues.find((i) => i.path === 'formula');
+    if (typeof definition.formula === 'string') {
+      try {
+        parseFormula(definition.formula);
+      } catch (formulaError) {
+        if (!(formulaError instanceof FormulaError)) throw formulaError;
+        if (formulaIssue) formulaIssue.column = formulaError.column;
+        else issues.push({ path: 'formula', message: formulaError.message, column: formulaError.column });
+      }
+    }
+    return { valid: false, issues };
+  }
+}
+
+/** Periods in an objective's trend on the objectives list: a year of months and the same month a year before. */
+export const TREND_PERIODS = 13;
+
+/** One period of an objective's trend. */
+interface TrendPoint {
+  period: string;
+  value: number | null;
+  target: number | null;
+  status: Status;
 }
 
 /** How long a reading route's answer may be served again, at most (ms). */

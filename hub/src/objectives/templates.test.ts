@@ -87,7 +87,14 @@ describe('the shipped objectives on known data', () => {
           seq: 1,
           createdAt: 0,
           building,
-          points: Object.entries(tags).map(([id, t]) => ({ id, name: id, unit: 'kWh', kind: 'number' as const, tags: [...t], source: { plugin: 'test', device: 'd', address: 0 } })),
+          points: Object.entries(tags).map(([id, t]) => ({
+            id,
+            name: id,
+            unit: 'kWh',
+            kind: 'number' as const,
+            tags: [...t],
+            source: { plugin: 'test', device: 'd', address: 0 },
+          })),
           samples: [...samples],
         },
       ]);
@@ -166,7 +173,12 @@ describe('the shipped objectives on known data', () => {
       const file = join(dir, 'bad.yaml');
       const good = readFileSync(join(shipped, 'services.yaml'), 'utf8');
       // The shipped file with a misspelt name in a formula and a key used twice.
-      writeFileSync(file, good.replace('service_avg("reception.wait_minutes")', 'service_avg("reception.wait_minutes") / aera').replace('key: calls-answered', 'key: reception-waiting-time'));
+      writeFileSync(
+        file,
+        good
+          .replace('service_avg("reception.wait_minutes")', 'service_avg("reception.wait_minutes") / aera')
+          .replace('key: calls-answered', 'key: reception-waiting-time'),
+      );
       expect(() => loadObjectivesFile(file)).toThrow(ConfigFileError);
       const lines = (() => {
         try {

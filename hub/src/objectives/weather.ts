@@ -43,11 +43,13 @@ export async function importOutdoorTemperatures(pool: pg.Pool, text: string, sou
     const rawDate = record[dateAt] ?? '';
     const french = /^(\d{2})\/(\d{2})\/(\d{4})$/.exec(rawDate);
     const day = french ? `${french[3]}-${french[2]}-${french[1]}` : rawDate;
-    const valid = /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(Date.parse(`${day}T00:00:00Z`)) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day);
+    const valid =
+      /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(Date.parse(`${day}T00:00:00Z`)) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day);
     if (!valid) errors.push({ row, column: 'date', message: `row ${row}, column "date": ${JSON.stringify(rawDate)} is not a date (YYYY-MM-DD or DD/MM/YYYY)` });
     const mean = parseNumber(record[meanAt] ?? '');
     const temperature = typeof mean === 'number' && mean >= -90 && mean <= 60;
-    if (!temperature) errors.push({ row, column: 'mean_c', message: `row ${row}, column "mean_c": ${JSON.stringify(record[meanAt] ?? '')} is not a temperature in °C` });
+    if (!temperature)
+      errors.push({ row, column: 'mean_c', message: `row ${row}, column "mean_c": ${JSON.stringify(record[meanAt] ?? '')} is not a temperature in °C` });
     if (valid && temperature) {
       days.push(day);
       means.push(mean);

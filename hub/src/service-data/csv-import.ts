@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { decodeUploadText } from '../http/upload-text.js';
 import { rowError, type CsvFile, type CsvRow, type CsvRowError, type CsvRowProblem } from './csv.js';
 import { parsePeriod, ServiceDataError, show, type ParsedPeriod, type SubmitResult } from './model.js';
 
@@ -60,7 +61,11 @@ export interface ImportRowsOptions {
  * nothing; a row giving a value (metric, scope, period) an earlier row gave is one. Memory stays
  * flat in the size of the file: only a chunk of rows and the first errors are kept.
  */
-export async function importRows(client: pg.ClientBase, file: CsvFile, options: ImportRowsOptions): Promise<Omit<CsvImportSummary, 'source' | 'file' | 'mappingSaved'>> {
+export async function importRows(
+  client: pg.ClientBase,
+  file: CsvFile,
+  options: ImportRowsOptions,
+): Promise<Omit<CsvImportSummary, 'source' | 'file' | 'mappingSaved'>> {
   const summary = { delimiter: file.delimiter, rows: 0, stored: 0, superseded: 0, unchanged: 0, rowsInError: 0, errorCount: 0, errors: [] as CsvRowError[] };
   const report = (errors: readonly CsvRowProblem[]) => {
     if (!errors.length) return;
@@ -80,7 +85,8 @@ export async function importRows(client: pg.ClientBase, file: CsvFile, options: 
     for (const row of rows) {
       report(row.errors);
       if (row.errors.length) continue;
-      for (const v of row.values) entries.push({ source: options.source, metric: v.metric, scope: v.scope, period: parsePeriod(v.period) as ParsedPeriod, value: v.value, row: v.row });
+      for (const v of row.values)
+        entries.push({ source: options.source, metric: v.metric, scope: v.scope, period: parsePeriod(v.period) as ParsedPeriod, value: v.value, row: v.row });
     }
     if (!entries.length) return;
     const written = await options.write(entries);
@@ -120,7 +126,10 @@ export function notInCatalog(scope: string, how: string): string {
 
 /** Adds an error to each row whose scope is a site or building the catalog does not have. */
 async function refuseUnknownScopes(client: pg.ClientBase, rows: readonly CsvRow[]): Promise<void> {
-  const unknown = await scopesNotInCatalog(client, rows.filter((r) => !r.errors.length).map((r) => r.scope));
+  const unknown = await scopesNotInCatalog(
+    client,
+    rows.filter((r) => !r.errors.length).map((r) => r.scope),
+  );
   if (!unknown.size) return;
   // One text per scope, shared by its rows.
   const problems = new Map([...unknown].map((scope) => [scope, notInCatalog(scope, 'import')]));
@@ -160,83 +169,31 @@ async function refuseDuplicates(client: pg.ClientBase, rows: readonly CsvRow[]):
     }
   }
   if (added.length) {
-    await client.query(`INSERT INTO pg_temp.csv_import_values (k, r) SELECT * FROM unnest($1::text[], $2::int[])`, [added.map((a) => a[0]), added.map((a) => a[1])]);
+    await client.query(`INSERT INTO pg_temp.csv_import_values (k, r) SELECT * FROM unnest($1::text[], $2::int[])`, [
+      added.map((a) => a[0]),
+      added.map((a) => a[1]),
+    ]);
   }
 }
 
 /**
- * The text of a CSV upload, read as it arrives: in the charset its Content-Type names, else
- * UTF-8 when its first non-ASCII bytes are UTF-8, else Windows-1252 (what Excel saves in France).
+ * The text of a CSV upload, read as it arrives (http/upload-text.ts).
  * @throws ServiceDataError CSV_FILE_TOO_LARGE past `maxBytes`, CSV_FILE_REFUSED for a file that
  *   starts as UTF-8 and is not UTF-8 further on
  */
-export async function* decodeCsvBytes(bytes: AsyncIterable<Uint8Array | string>, options: { contentType?: string; maxBytes: number }): AsyncGenerator<string> {
-  let decoder = charsetDecoder(options.contentType);
-  let held: Uint8Array = new Uint8Array(0);
-  let total = 0;
-  const decode = (chunk: Uint8Array, stream: boolean) => {
-    try {
-      return decoder!.decode(chunk, { stream });
-    } catch {
-      throw new ServiceDataError('CSV_FILE_REFUSED', `the file is not UTF-8 throughout (its start is, its bytes near ${total} are not): save it in UTF-8 or in Windows-1252 throughout; nothing was imported`, [
-        { path: 'body', message: 'mixes UTF-8 and another encoding' },
-      ]);
-    }
-  };
-  for await (const piece of bytes) {
-    const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
-    total += chunk.length;
-    if (total > options.maxBytes) {
-      throw new ServiceDataError('CSV_FILE_TOO_LARGE', `the file is larger than ${options.maxBytes} bytes, the most this hub takes; split it; nothing was imported`, [
-        { path: 'body', message: `more than ${options.maxBytes} bytes` },
-      ]);
-    }
-    if (decoder) {
-      yield decode(chunk, true);
-      continue;
-    }
-    // ASCII reads the same in both encodings: the first non-ASCII bytes decide.
-    const all = held.length ? Buffer.concat([held, chunk]) : chunk;
-    const first = all.findIndex((b) => b >= 0x80);
-    if (first < 0) {
-      held = new Uint8Array(0);
-      yield Buffer.from(all).toString('latin1');
-      continue;
-    }
-    if (all.length - first < 4) {
-      held = all.slice(first);
-      if (first > 0) yield Buffer.from(all.subarray(0, first)).toString('latin1');
-      continue;
-    }
-    held = new Uint8Array(0);
-    decoder = looksUtf8(all.subarray(first, first + 4)) ? new TextDecoder('utf-8', { fatal: true }) : new TextDecoder('windows-1252');
-    yield decode(all, true);
-  }
-  if (!decoder && held.length) decoder = looksUtf8(held) ? new TextDecoder('utf-8', { fatal: true }) : new TextDecoder('windows-1252');
-  if (decoder) yield decode(held, false);
-}
-
-interface Decoder {
-  decode(input: Uint8Array, options?: { stream?: boolean }): string;
-}
-
-/** Whether bytes that start with a non-ASCII one start with a UTF-8 character (4 bytes or all there are). */
-function looksUtf8(bytes: Uint8Array): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The decoder of the charset a Content-Type names, unless it is UTF-8 or unknown (then: undefined, to detect). */
-function charsetDecoder(contentType: string | undefined): Decoder | undefined {
-  const charset = /charset=("?)([^";]+)\1/i.exec(contentType ?? '')?.[2]?.trim().toLowerCase();
-  if (!charset || charset === 'utf-8' || charset === 'utf8') return undefined;
-  try {
-    return new TextDecoder(charset);
-  } catch {
-    return undefined; // an unknown charset: read the bytes as if none was given
-  }
+export function decodeCsvBytes(bytes: AsyncIterable<Uint8Array | string>, options: { contentType?: string; maxBytes: number }): AsyncGenerator<string> {
+  return decodeUploadText(bytes, {
+    contentType: options.contentType,
+    maxBytes: options.maxBytes,
+    tooLarge: (max) =>
+      new ServiceDataError('CSV_FILE_TOO_LARGE', `the file is larger than ${max} bytes, the most this hub takes; split it; nothing was imported`, [
+        { path: 'body', message: `more than ${max} bytes` },
+      ]),
+    notUtf8: (near) =>
+      new ServiceDataError(
+        'CSV_FILE_REFUSED',
+        `the file is not UTF-8 throughout (its start is, its bytes near ${near} are not): save it in UTF-8 or in Windows-1252 throughout; nothing was imported`,
+        [{ path: 'body', message: 'mixes UTF-8 and another encoding' }],
+      ),
+  });
 }

@@ -39,7 +39,9 @@ const metric = (description?: string) =>
 export const CsvMappingSchema = Type.Object(
   {
     period: column('column of the period'),
-    scope: Type.Optional(Type.String({ pattern: SCOPE_PATTERN, description: 'scope of every row', expected: 'city, site:<site id> or building:<building id>' })),
+    scope: Type.Optional(
+      Type.String({ pattern: SCOPE_PATTERN, description: 'scope of every row', expected: 'city, site:<site id> or building:<building id>' }),
+    ),
     scopeColumn: Type.Optional(column('column of the scope')),
     columns: Type.Optional(Type.Record(Type.String({ minLength: 1 }), metric(), { description: 'wide table: column name -> metric', minProperties: 1 })),
     valueColumn: Type.Optional(column('long table: column of the value')),
@@ -81,7 +83,8 @@ export function checkMapping(input: unknown): CsvMapping {
     const byMetric = new Map<string, string>();
     for (const [name, metricName] of Object.entries(m.columns!)) {
       const other = byMetric.get(metricName);
-      if (other !== undefined) issues.push({ path: `mapping.columns.${name}`, message: `${show(metricName)} is already the metric of the column ${show(other)}` });
+      if (other !== undefined)
+        issues.push({ path: `mapping.columns.${name}`, message: `${show(metricName)} is already the metric of the column ${show(other)}` });
       byMetric.set(metricName, name);
     }
   }
@@ -207,7 +210,11 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
     // Bounded whatever the header: the first problems and columns, then how many more.
     const more = (count: number, shown: number, what: string) => (count > shown ? `, and ${count - shown} more ${what}` : '');
     const listed = problems.slice(0, HEADER_PROBLEMS_SHOWN).join('; ') + more(problems.length, HEADER_PROBLEMS_SHOWN, 'problems');
-    const columns = header.slice(0, HEADER_COLUMNS_SHOWN).map((h) => show(h)).join(delimiter === '\t' ? ', ' : ` ${delimiter} `) + more(header.length, HEADER_COLUMNS_SHOWN, 'columns');
+    const columns =
+      header
+        .slice(0, HEADER_COLUMNS_SHOWN)
+        .map((h) => show(h))
+        .join(delimiter === '\t' ? ', ' : ` ${delimiter} `) + more(header.length, HEADER_COLUMNS_SHOWN, 'columns');
     throw refuse(`${listed} (the header, split at ${show(delimiter)}, is: ${columns})`);
   }
   const columns = header.length;

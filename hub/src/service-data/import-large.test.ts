@@ -87,7 +87,15 @@ describe('a 200,000-row CSV import over HTTP', () => {
     expect(status, text.slice(0, 500)).toBe(200);
     expect(text.length).toBeLessThan(64 * 1024);
     const summary = JSON.parse(text);
-    expect(summary).toMatchObject({ rows: ROWS, stored: ROWS / 2, superseded: 0, unchanged: 0, rowsInError: ROWS / 2, errorCount: ROWS / 2, mappingSaved: false });
+    expect(summary).toMatchObject({
+      rows: ROWS,
+      stored: ROWS / 2,
+      superseded: 0,
+      unchanged: 0,
+      rowsInError: ROWS / 2,
+      errorCount: ROWS / 2,
+      mappingSaved: false,
+    });
     expect(summary.errors).toHaveLength(IMPORT_ERRORS_REPORTED);
     expect(summary.errors[0]).toEqual({
       row: 3,
@@ -103,10 +111,18 @@ describe('a 200,000-row CSV import over HTTP', () => {
 
   it('keeps the rows of unknown buildings when asked, and refuses a file given twice the same value at chunks apart', async () => {
     const lines = ['time;where;n\n'];
-    for (let i = 0; i < 2500; i++) lines.push(`2026-03-${String(1 + (i % 28)).padStart(2, '0')}T${String(Math.floor(i / 28) % 24).padStart(2, '0')}:${String(Math.floor(i / 672)).padStart(2, '0')}:00Z;building:annex;1\n`);
+    for (let i = 0; i < 2500; i++)
+      lines.push(
+        `2026-03-${String(1 + (i % 28)).padStart(2, '0')}T${String(Math.floor(i / 28) % 24).padStart(2, '0')}:${String(Math.floor(i / 672)).padStart(2, '0')}:00Z;building:annex;1\n`,
+      );
     // Row 2502 repeats row 2 (the first data row), more than a chunk later.
     lines.push(lines[1]!);
-    const response = await app.inject({ method: 'POST', url: '/api/service-data/import?source=counters&file=annex.csv&unknownScopes=keep', headers: { 'content-type': 'text/csv' }, payload: lines.join('') });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/service-data/import?source=counters&file=annex.csv&unknownScopes=keep',
+      headers: { 'content-type': 'text/csv' },
+      payload: lines.join(''),
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ rows: 2501, stored: 2500, rowsInError: 1 });
     expect(response.json().errors).toEqual([

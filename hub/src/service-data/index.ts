@@ -9,7 +9,17 @@ export {
   type SubmitHow,
   type TimeBound,
 } from './service-data.js';
-export { CsvMappingSchema, checkMapping, openCsv, type CsvFile, type CsvMapping, type CsvRow, type CsvRowError, type CsvRowProblem, type CsvValue } from './csv.js';
+export {
+  CsvMappingSchema,
+  checkMapping,
+  openCsv,
+  type CsvFile,
+  type CsvMapping,
+  type CsvRow,
+  type CsvRowError,
+  type CsvRowProblem,
+  type CsvValue,
+} from './csv.js';
 export { decodeCsvBytes, IMPORT_ERRORS_REPORTED, UNKNOWN_SCOPES, type CsvImportSummary, type UnknownScopes } from './csv-import.js';
 export {
   ServiceDataError,

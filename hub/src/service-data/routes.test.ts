@@ -58,7 +58,10 @@ describe('service-data routes', () => {
   const value = { source: 'reception-town-hall', metric: 'reception.wait_minutes', scope: 'building:town-hall', period: '2026-10-12', value: 14 };
 
   it('lets an operator define a source with its mapping, and no one else', async () => {
-    const body = { name: "Accueil de l'hôtel de ville", mapping: { period: 'date', scope: 'building:town-hall', columns: { attente: 'reception.wait_minutes' } } };
+    const body = {
+      name: "Accueil de l'hôtel de ville",
+      mapping: { period: 'date', scope: 'building:town-hall', columns: { attente: 'reception.wait_minutes' } },
+    };
     const url = '/api/service-data/sources/reception-town-hall';
     const anonymous = await app.inject({ method: 'PUT', url, headers: json, payload: body });
     expect([anonymous.statusCode, anonymous.json()]).toEqual([401, { error: 'this needs a token with the role operator' }]);
@@ -71,9 +74,16 @@ describe('service-data routes', () => {
     const renamed = await app.inject({ method: 'PUT', url, headers: { ...json, ...as('operator') }, payload: { name: 'Accueil' } });
     expect(renamed.statusCode).toBe(200);
     expect(renamed.json().source).toMatchObject({ name: 'Accueil', mapping: body.mapping });
-    const bad = await app.inject({ method: 'PUT', url: '/api/service-data/sources/Reception', headers: { ...json, ...as('operator') }, payload: { name: 'x', mapping: { period: 'd' } } });
+    const bad = await app.inject({
+      method: 'PUT',
+      url: '/api/service-data/sources/Reception',
+      headers: { ...json, ...as('operator') },
+      payload: { name: 'x', mapping: { period: 'd' } },
+    });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().issues).toEqual([{ path: 'key', message: 'expected a source key of lowercase letters, digits, - and _ (such as reception-town-hall), got "Reception"' }]);
+    expect(bad.json().issues).toEqual([
+      { path: 'key', message: 'expected a source key of lowercase letters, digits, - and _ (such as reception-town-hall), got "Reception"' },
+    ]);
     const listed = await app.inject({ url: '/api/service-data/sources', headers: as('agent') });
     expect(listed.json().sources.map((s: { key: string }) => s.key)).toEqual(['reception-town-hall']);
   });
@@ -90,7 +100,11 @@ describe('service-data routes', () => {
     expect(await count()).toBe(0);
     const agent = await app.inject({ method: 'POST', url: '/api/service-data', headers: { ...json, ...as('agent', 'token-17') }, payload });
     expect(agent.statusCode).toBe(200);
-    expect(agent.json()).toMatchObject({ stored: [{ ...value, granularity: 'day', submittedBy: 'token-17', via: 'api', supersededAt: null }], superseded: [], unchanged: [] });
+    expect(agent.json()).toMatchObject({
+      stored: [{ ...value, granularity: 'day', submittedBy: 'token-17', via: 'api', supersededAt: null }],
+      superseded: [],
+      unchanged: [],
+    });
     expect(await count()).toBe(1);
   });
 
@@ -104,7 +118,12 @@ describe('service-data routes', () => {
       [{ path: 'values[1].scope', message: '"site:nowhere" is not a site of the catalog (send them with unknownScopes=keep to store it all the same)' }],
     ]);
     expect(await count()).toBe(before);
-    const kept = await app.inject({ method: 'POST', url: '/api/service-data?unknownScopes=keep', headers: { ...json, ...as('agent') }, payload: { values: [{ ...value, scope: 'site:nowhere', period: '2026-01-05' }] } });
+    const kept = await app.inject({
+      method: 'POST',
+      url: '/api/service-data?unknownScopes=keep',
+      headers: { ...json, ...as('agent') },
+      payload: { values: [{ ...value, scope: 'site:nowhere', period: '2026-01-05' }] },
+    });
     expect([kept.statusCode, kept.json().stored.length]).toEqual([200, 1]);
     await pool.query(`DELETE FROM service_values WHERE scope = 'site:nowhere'`);
   });
@@ -113,7 +132,13 @@ describe('service-data routes', () => {
     const before = await count();
     const post = (payload: unknown, headers: Record<string, string> = json) =>
       app.inject({ method: 'POST', url: '/api/service-data', headers: { ...headers, ...as('agent') }, payload: payload as string });
-    const typed = await post({ values: [{ ...value, period: '2026-10-13' }, { ...value, value: null }, { ...value, metric: 'Wait', valeur: 3 }] });
+    const typed = await post({
+      values: [
+        { ...value, period: '2026-10-13' },
+        { ...value, value: null },
+        { ...value, metric: 'Wait', valeur: 3 },
+      ],
+    });
     expect(typed.statusCode).toBe(400);
     expect(typed.json()).toEqual({
       error: expect.any(String),
@@ -121,7 +146,10 @@ describe('service-data routes', () => {
       issues: [
         { path: 'values[1].value', message: 'expected a finite number, got null' },
         { path: 'values[2].valeur', message: 'is not a known setting (check its spelling and indentation)' },
-        { path: 'values[2].metric', message: 'expected a metric of lowercase letters, digits and _, in parts separated by dots (such as calls.answered), got "Wait"' },
+        {
+          path: 'values[2].metric',
+          message: 'expected a metric of lowercase letters, digits and _, in parts separated by dots (such as calls.answered), got "Wait"',
+        },
       ],
     });
     // What the schema cannot say: a day that does not exist, a value given twice, an unknown source.
@@ -143,7 +171,12 @@ describe('service-data routes', () => {
 
   it('imports a CSV file with the saved mapping: 200 with the counts of values stored, superseded and rows in error', async () => {
     const file = 'date;attente\r\n12/10/2026;12,5\r\n13/10/2026;douze\r\n14/10/2026;9\r\n';
-    const response = await app.inject({ method: 'POST', url: '/api/service-data/import?source=reception-town-hall&file=octobre.csv', headers: { ...csv, ...as('agent', 'token-18') }, payload: file });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/service-data/import?source=reception-town-hall&file=octobre.csv',
+      headers: { ...csv, ...as('agent', 'token-18') },
+      payload: file,
+    });
     expect(response.statusCode).toBe(200);
     const result = response.json();
     expect(result).toEqual({
@@ -160,13 +193,25 @@ describe('service-data routes', () => {
       mappingSaved: false,
     });
 
-    const history = await app.inject({ url: '/api/service-data/history?source=reception-town-hall&metric=reception.wait_minutes&scope=building:town-hall&period=2026-10-12', headers: as('director') });
+    const history = await app.inject({
+      url: '/api/service-data/history?source=reception-town-hall&metric=reception.wait_minutes&scope=building:town-hall&period=2026-10-12',
+      headers: as('director'),
+    });
     expect(history.statusCode).toBe(200);
     expect(history.json().versions.map((v: { value: number; submittedBy: string; file: string | null }) => [v.value, v.submittedBy, v.file])).toEqual([
       [14, 'token-17', null],
       [12.5, 'token-18', 'octobre.csv'],
     ]);
-    const forbidden = await app.inject({ url: '/api/service-data/history?source=reception-town-hall&metric=visitors&scope=city&period=2026-10', headers: as('agent') });
+    // The agent who corrects a value sees what the correction replaced; an elected official reads results, not entries.
+    const byAgent = await app.inject({
+      url: '/api/service-data/history?source=reception-town-hall&metric=reception.wait_minutes&scope=building:town-hall&period=2026-10-12',
+      headers: as('agent'),
+    });
+    expect(byAgent.statusCode).toBe(200);
+    const forbidden = await app.inject({
+      url: '/api/service-data/history?source=reception-town-hall&metric=visitors&scope=city&period=2026-10',
+      headers: as('elected'),
+    });
     expect(forbidden.statusCode).toBe(403);
   });
 
@@ -185,19 +230,31 @@ describe('service-data routes', () => {
     const badMapping = await post('source=reception-town-hall&mapping={"period":', 'date\n2026-10-01\n');
     expect([badMapping.statusCode, badMapping.json().error]).toEqual([400, 'mapping: is not JSON: "{\\"period\\":"']);
     const noSource = await post('file=a.csv', 'date\n');
-    expect([noSource.statusCode, noSource.json().error]).toEqual([400, 'source: is required: expected a source key of lowercase letters, digits, - and _ (such as reception-town-hall)']);
+    expect([noSource.statusCode, noSource.json().error]).toEqual([
+      400,
+      'source: is required: expected a source key of lowercase letters, digits, - and _ (such as reception-town-hall)',
+    ]);
     const asJson = await post('source=reception-town-hall', '{"a":1}', json);
     expect([asJson.statusCode, asJson.json().error]).toEqual([400, 'body: expected the CSV file as the body, with Content-Type text/csv']);
-    const unknownScope = await post(`source=reception-town-hall&mapping=${encodeURIComponent(JSON.stringify({ period: 'date', scope: 'building:town-hal', columns: { n: 'visitors' } }))}`, 'date;n\n2026-10-01;3\n');
+    const unknownScope = await post(
+      `source=reception-town-hall&mapping=${encodeURIComponent(JSON.stringify({ period: 'date', scope: 'building:town-hal', columns: { n: 'visitors' } }))}`,
+      'date;n\n2026-10-01;3\n',
+    );
     expect([unknownScope.statusCode, unknownScope.json().error]).toEqual([
       400,
       'mapping.scope: the scope "building:town-hal" is not a building of the catalog (import with unknownScopes=keep to store it all the same); nothing was imported',
     ]);
-    const mixed = await post('source=reception-town-hall', Buffer.concat([Buffer.from('date;attente\n01/10/2026;1\n# répété\n'), Buffer.from('02/10/2026;2 # \xe9t\xe9\n', 'latin1')]));
+    const mixed = await post(
+      'source=reception-town-hall',
+      Buffer.concat([Buffer.from('date;attente\n01/10/2026;1\n# répété\n'), Buffer.from('02/10/2026;2 # \xe9t\xe9\n', 'latin1')]),
+    );
     expect([mixed.statusCode, mixed.json().code]).toEqual([400, 'CSV_FILE_REFUSED']);
     expect(mixed.json().error).toMatch(/^the file is not UTF-8 throughout/);
     const asImage = await post('source=reception-town-hall', 'GIF89a', { 'content-type': 'image/gif' });
-    expect([asImage.statusCode, asImage.json().error]).toEqual([415, 'Content-Type "image/gif" is not accepted here: send a CSV file (text/csv, text/plain, application/vnd.ms-excel)']);
+    expect([asImage.statusCode, asImage.json().error]).toEqual([
+      415,
+      'Content-Type "image/gif" is not accepted here: send a CSV file (text/csv, text/plain, application/vnd.ms-excel)',
+    ]);
     expect(await count()).toBe(before);
   });
 
@@ -215,7 +272,9 @@ describe('service-data routes', () => {
       });
     const byAgent = await upload('agent');
     expect([byAgent.statusCode, byAgent.json().code]).toEqual([403, 'MAPPING_SAVE_FORBIDDEN']);
-    expect(byAgent.json().error).toMatch(/^saveMapping: an agent token may not save a source's mapping \(the role operator may, through PUT \/api\/service-data\/sources\/reception-town-hall\)/);
+    expect(byAgent.json().error).toMatch(
+      /^saveMapping: an agent token may not save a source's mapping \(the role operator may, through PUT \/api\/service-data\/sources\/reception-town-hall\)/,
+    );
     expect(await saved()).toEqual(before);
     const response = await upload('operator');
     expect(response.statusCode).toBe(200);

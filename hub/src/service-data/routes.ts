@@ -21,7 +21,8 @@ import type { ServiceData } from './service-data.js';
  *   Windows-1252), read as a stream; answered with counts and the first errors;
  * - `GET /api/service-data?metric=…&scope=…&source=…&from=…&to=…&limit=…` (director, elected,
  *   operator, agent): current values;
- * - `GET /api/service-data/history?source=…&metric=…&scope=…&period=…` (operator, director);
+ * - `GET /api/service-data/history?source=…&metric=…&scope=…&period=…` (operator, director, and
+ *   agent, who corrects values and is shown what each correction replaced);
  * - `GET /api/service-data/sources` (agent, operator), `PUT /api/service-data/sources/:key`
  *   (operator): sources and their CSV mappings.
  * A bad request is answered 4xx with `{ error, code?, issues? }` and changes nothing.
@@ -45,7 +46,11 @@ const CSV_MEDIA_TYPES = ['text/csv', 'text/plain', 'application/vnd.ms-excel'];
 const MAPPING_ROLES: readonly Role[] = ['operator'];
 
 const SourceKey = Type.String({ pattern: SOURCE_KEY_PATTERN, expected: 'a source key of lowercase letters, digits, - and _ (such as reception-town-hall)' });
-const Metric = Type.String({ pattern: METRIC_PATTERN, maxLength: METRIC_MAX_LENGTH, expected: 'a metric of lowercase letters, digits and _, in parts separated by dots (such as calls.answered)' });
+const Metric = Type.String({
+  pattern: METRIC_PATTERN,
+  maxLength: METRIC_MAX_LENGTH,
+  expected: 'a metric of lowercase letters, digits and _, in parts separated by dots (such as calls.answered)',
+});
 const Scope = Type.String({ pattern: SCOPE_PATTERN, expected: 'city, site:<site id> or building:<building id> (such as building:town-hall)' });
 const PeriodOf = (description: string) =>
   Type.String({ pattern: PERIOD_PATTERN, expected: 'a month 2026-10, a day 2026-10-25, or a time with its UTC offset 2026-10-25T14:30:00+01:00', description });
@@ -136,7 +141,12 @@ const ImportQuery = Type.Object(
     file: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'name of the file, recorded with each value; default upload.csv' })),
     mapping: Type.Optional(Type.String({ description: "the file's column mapping as JSON; default the source's saved one" })),
     unknownScopes: UnknownScopesOption('rows'),
-    saveMapping: Type.Optional(Type.Boolean({ description: `save \`mapping\` as the source's; for the roles ${MAPPING_ROLES.join(', ')} and admin only (403 otherwise), as PUT /api/service-data/sources/{key}`, default: false })),
+    saveMapping: Type.Optional(
+      Type.Boolean({
+        description: `save \`mapping\` as the source's; for the roles ${MAPPING_ROLES.join(', ')} and admin only (403 otherwise), as PUT /api/service-data/sources/{key}`,
+        default: false,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -173,17 +183,20 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   // Every part is checked against its route schema with the messages of the rest of CityPilot.
   // Bodies are JSON as sent, never coerced (null is not 0); query strings are text, converted
   // to the schema's numbers, booleans and lists first.
-  const compile = ({ schema, httpPart }: { schema: TSchema; httpPart?: string }) => (data: unknown) => {
-    const input = httpPart === 'body' ? data : Value.Convert(schema, data);
-    const result = validate(schema, input);
-    if (result.ok) return { value: result.value };
-    const issues = result.issues.map((i) => ({ path: i.path.length ? formatPath(i.path) : (httpPart ?? ''), message: i.message }));
-    return { error: ServiceDataError.of('SERVICE_REQUEST_INVALID', issues) };
-  };
+  const compile =
+    ({ schema, httpPart }: { schema: TSchema; httpPart?: string }) =>
+    (data: unknown) => {
+      const input = httpPart === 'body' ? data : Value.Convert(schema, data);
+      const result = validate(schema, input);
+      if (result.ok) return { value: result.value };
+      const issues = result.issues.map((i) => ({ path: i.path.length ? formatPath(i.path) : (httpPart ?? ''), message: i.message }));
+      return { error: ServiceDataError.of('SERVICE_REQUEST_INVALID', issues) };
+    };
   app.setValidatorCompiler<TSchema>(compile);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
-    if (error instanceof ServiceDataError) return reply.code(error.code === 'CSV_FILE_TOO_LARGE' ? 413 : 400).send({ error: error.message, code: error.code, issues: [...error.issues] });
+    if (error instanceof ServiceDataError)
+      return reply.code(error.code === 'CSV_FILE_TOO_LARGE' ? 413 : 400).send({ error: error.message, code: error.code, issues: [...error.issues] });
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       const wanted = request.routeOptions.url?.endsWith('/import') ? `a CSV file (${CSV_MEDIA_TYPES.join(', ')})` : 'JSON (application/json)';
       return reply.code(415).send({ error: `Content-Type ${show(request.headers['content-type'] ?? '')} is not accepted here: send ${wanted}` });
@@ -228,15 +241,22 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
         config: { access: { roles: ['agent', 'operator'] } },
         bodyLimit: csvBodyLimit,
         // The body is a stream, checked as it is read.
-        validatorCompiler: (route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : compile(route as unknown as { schema: TSchema; httpPart?: string })),
+        validatorCompiler: (route) =>
+          route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : compile(route as unknown as { schema: TSchema; httpPart?: string }),
         schema: described('Import a CSV file of a source: its good rows are stored, the others counted and the first ones reported', {
           consumes: CSV_MEDIA_TYPES,
           querystring: ImportQuery,
-          body: Type.String({ description: `the CSV file (text/csv; UTF-8 or Windows-1252, or the charset given), at most ${csvBodyLimit} bytes`, expected: 'the CSV file, sent with Content-Type text/csv' }),
+          body: Type.String({
+            description: `the CSV file (text/csv; UTF-8 or Windows-1252, or the charset given), at most ${csvBodyLimit} bytes`,
+            expected: 'the CSV file, sent with Content-Type text/csv',
+          }),
           response: {
             200: ImportSummarySchema,
             ...errors,
-            403: { ...ErrorSchema, description: `The token's role is not agent, operator or admin; or saveMapping=true with a role other than ${[...MAPPING_ROLES, 'admin'].join(', ')} (code MAPPING_SAVE_FORBIDDEN)` },
+            403: {
+              ...ErrorSchema,
+              description: `The token's role is not agent, operator or admin; or saveMapping=true with a role other than ${[...MAPPING_ROLES, 'admin'].join(', ')} (code MAPPING_SAVE_FORBIDDEN)`,
+            },
             413: { ...ErrorSchema, description: 'The file is larger than the hub takes (code CSV_FILE_TOO_LARGE)' },
           },
         }),
@@ -260,7 +280,9 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
         }
         const body: unknown = request.body;
         if (typeof (body as Partial<AsyncIterable<Uint8Array>> | undefined)?.[Symbol.asyncIterator] !== 'function') {
-          throw ServiceDataError.of('CSV_FILE_REFUSED', [{ path: 'body', message: `expected the CSV file as the body, with Content-Type ${CSV_MEDIA_TYPES[0]}` }]);
+          throw ServiceDataError.of('CSV_FILE_REFUSED', [
+            { path: 'body', message: `expected the CSV file as the body, with Content-Type ${CSV_MEDIA_TYPES[0]}` },
+          ]);
         }
         const text = decodeCsvBytes(body as AsyncIterable<Uint8Array>, { contentType: request.headers['content-type'], maxBytes: csvBodyLimit });
         return serviceData.importCsv(principalOf(request), source, file, text, { mapping: parsedMapping, saveMapping, unknownScopes });
@@ -287,7 +309,7 @@ export const serviceDataRoutes: FastifyPluginAsync<ServiceDataRoutesOptions> = a
   app.get<{ Querystring: Static<typeof HistoryQuery> }>(
     '/api/service-data/history',
     {
-      config: { access: { roles: ['operator', 'director'] } },
+      config: { access: { roles: ['operator', 'director', 'agent'] } },
       schema: described('Every version of one value, oldest first, with who submitted it, when and how', {
         querystring: HistoryQuery,
         response: { 200: Type.Object({ versions: Type.Array(ServiceValueSchema) }), ...errors },

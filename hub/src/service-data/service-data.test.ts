@@ -31,7 +31,8 @@ describe('service data on a real PostgreSQL database', () => {
   let data: ServiceData;
   const count = async () => Number((await pool.query('SELECT count(*) FROM service_values')).rows[0].count);
   /** The current values a file stored, by row and metric. */
-  const fromFile = async (file: string) => (await data.current()).filter((v) => v.file === file).sort((a, b) => a.row! - b.row! || a.metric.localeCompare(b.metric));
+  const fromFile = async (file: string) =>
+    (await data.current()).filter((v) => v.file === file).sort((a, b) => a.row! - b.row! || a.metric.localeCompare(b.metric));
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'service_data');
@@ -85,10 +86,15 @@ describe('service data on a real PostgreSQL database', () => {
       {
         row: 9,
         column: 'date',
-        message: 'row 9, column "date": "2026-09-06T10:00" has no UTC offset: write a time as 2026-10-25T14:30:00+01:00 (or with Z for UTC), or give a day or a month',
+        message:
+          'row 9, column "date": "2026-09-06T10:00" has no UTC offset: write a time as 2026-10-25T14:30:00+01:00 (or with Z for UTC), or give a day or a month',
       },
       { row: 10, column: 'visitors', message: 'row 10, column "visitors": visitors for building:town-hall in 01/09/2026 is already given on row 2' },
-      { row: 10, column: 'wait_minutes', message: 'row 10, column "wait_minutes": reception.wait_minutes for building:town-hall in 01/09/2026 is already given on row 2' },
+      {
+        row: 10,
+        column: 'wait_minutes',
+        message: 'row 10, column "wait_minutes": reception.wait_minutes for building:town-hall in 01/09/2026 is already given on row 2',
+      },
     ]);
     expect(result).toMatchObject({ rows: 8, delimiter: ';', stored: 5, superseded: 0, unchanged: 0, rowsInError: 5, errorCount: 6 });
     const stored = await fromFile('accueil-septembre.csv');
@@ -149,7 +155,9 @@ describe('service data on a real PostgreSQL database', () => {
     expect(next.errors).toEqual([]);
     expect((await fromFile('b.csv')).map(brief)).toEqual([['visitors', 'building:town-hall', '2026-10-02', 12]]);
     // A mapping given without saveMapping is used once and not saved.
-    await data.importCsv(agent, 'reception-town-hall', 'c.csv', 'day,n\n2026-10-03,1\n', { mapping: { period: 'day', scope: 'city', columns: { n: 'visitors' } } });
+    await data.importCsv(agent, 'reception-town-hall', 'c.csv', 'day,n\n2026-10-03,1\n', {
+      mapping: { period: 'day', scope: 'city', columns: { n: 'visitors' } },
+    });
     expect((await data.source('reception-town-hall'))!.mapping).toEqual(mapping);
   });
 
@@ -176,15 +184,19 @@ describe('service data on a real PostgreSQL database', () => {
       'CSV_FILE_REFUSED',
       'the source "reception-town-hall" has no saved mapping: give the mapping of this file; nothing was imported',
     ]);
-    expect(await attempt(data.importCsv(agent, 'reception-town-hall', 'f.csv', 'a\n1\n', { mapping: { period: 'a', scope: 'city', columns: { a: 'x' }, sheet: 2 } }))).toEqual([
-      'SERVICE_SOURCE_INVALID',
-      'mapping.sheet: is not a known setting (check its spelling and indentation)',
-    ]);
+    expect(
+      await attempt(
+        data.importCsv(agent, 'reception-town-hall', 'f.csv', 'a\n1\n', { mapping: { period: 'a', scope: 'city', columns: { a: 'x' }, sheet: 2 } }),
+      ),
+    ).toEqual(['SERVICE_SOURCE_INVALID', 'mapping.sheet: is not a known setting (check its spelling and indentation)']);
     expect(await attempt(data.setMapping('reception-town-hall', { period: 'a', scope: 'city' }))).toEqual([
       'SERVICE_SOURCE_INVALID',
       'mapping: give either columns (a column per metric) or valueColumn with metric or metricColumn (a value per row)',
     ]);
-    expect(await attempt(data.importCsv(agent, 'parking', 'f.csv', 'a\n1\n'))).toEqual(['SERVICE_SOURCE_UNKNOWN', 'source: no source "parking" is defined (an operator defines sources)']);
+    expect(await attempt(data.importCsv(agent, 'parking', 'f.csv', 'a\n1\n'))).toEqual([
+      'SERVICE_SOURCE_UNKNOWN',
+      'source: no source "parking" is defined (an operator defines sources)',
+    ]);
     expect(await count()).toBe(0);
   });
 
@@ -210,7 +222,10 @@ describe('service data on a real PostgreSQL database', () => {
       'values[5]: the same source, metric, scope and period as values[0]: give each value once',
     ]);
     const unknown = await failure(data.submit(agent, [{ ...good, source: 'nobody' }]));
-    expect([unknown.code, unknown.message]).toEqual(['SERVICE_SOURCE_UNKNOWN', 'values[0].source: no source "nobody" is defined (an operator defines sources)']);
+    expect([unknown.code, unknown.message]).toEqual([
+      'SERVICE_SOURCE_UNKNOWN',
+      'values[0].source: no source "nobody" is defined (an operator defines sources)',
+    ]);
     expect(await count()).toBe(0);
   });
 
@@ -231,7 +246,9 @@ describe('service data on a real PostgreSQL database', () => {
     expect(old).toMatchObject({ value: 14, submittedBy: 'token-agent-1', via: 'api', file: null, row: null });
     expect(old!.supersededAt).toBe(corrected!.submittedAt);
 
-    expect((await data.current({ metrics: ['reception.wait_minutes'] })).map(brief)).toEqual([['reception.wait_minutes', 'building:town-hall', '2026-10-12', 11.5]]);
+    expect((await data.current({ metrics: ['reception.wait_minutes'] })).map(brief)).toEqual([
+      ['reception.wait_minutes', 'building:town-hall', '2026-10-12', 11.5],
+    ]);
     const history = await data.history('reception-town-hall', 'reception.wait_minutes', 'building:town-hall', '2026-10-12');
     expect(history.map((v) => [v.value, v.submittedBy, v.via, v.file, v.row, v.supersededAt === null])).toEqual([
       [14, 'token-agent-1', 'api', null, null, false],
@@ -259,7 +276,12 @@ describe('service data on a real PostgreSQL database', () => {
 
   it('aggregates current values per local month and day across the October 2026 change to winter time', async () => {
     const base = { source: 'calls-town-hall', scope: 'building:town-hall' };
-    const days = Array.from({ length: 31 }, (_, i) => ({ ...base, metric: 'calls.offered', period: `2026-10-${String(i + 1).padStart(2, '0')}`, value: i + 1 }));
+    const days = Array.from({ length: 31 }, (_, i) => ({
+      ...base,
+      metric: 'calls.offered',
+      period: `2026-10-${String(i + 1).padStart(2, '0')}`,
+      value: i + 1,
+    }));
     await data.submit(agent, [
       ...days,
       { ...base, metric: 'calls.offered', period: '2026-11-01', value: 100 },
@@ -274,15 +296,36 @@ describe('service data on a real PostgreSQL database', () => {
     // A correction: only the current value counts.
     await data.submit(agent, [{ ...base, metric: 'calls.offered', period: '2026-10-31', value: 131 }]);
 
-    const months = await data.aggregate({ metrics: ['calls.offered', 'calls.answered'], scopes: ['building:town-hall'], from: '2026-10', to: '2026-12', step: 'month' });
+    const months = await data.aggregate({
+      metrics: ['calls.offered', 'calls.answered'],
+      scopes: ['building:town-hall'],
+      from: '2026-10',
+      to: '2026-12',
+      step: 'month',
+    });
     const octoberSum = (31 * 32) / 2 - 31 + 131 + 1000;
     expect(months).toEqual([
       { metric: 'calls.answered', scope: 'building:town-hall', bucket: '2026-10-01T00:00:00+02:00', sum: 400, avg: 400, min: 400, max: 400, count: 1 },
-      { metric: 'calls.offered', scope: 'building:town-hall', bucket: '2026-10-01T00:00:00+02:00', sum: octoberSum, avg: octoberSum / 32, min: 1, max: 1000, count: 32 },
+      {
+        metric: 'calls.offered',
+        scope: 'building:town-hall',
+        bucket: '2026-10-01T00:00:00+02:00',
+        sum: octoberSum,
+        avg: octoberSum / 32,
+        min: 1,
+        max: 1000,
+        count: 32,
+      },
       { metric: 'calls.offered', scope: 'building:town-hall', bucket: '2026-11-01T00:00:00+01:00', sum: 2100, avg: 1050, min: 100, max: 2000, count: 2 },
     ]);
 
-    const around = await data.aggregate({ metrics: ['calls.offered', 'calls.answered'], from: '2026-10-24', to: '2026-10-27', step: 'day', timezone: 'Europe/Paris' });
+    const around = await data.aggregate({
+      metrics: ['calls.offered', 'calls.answered'],
+      from: '2026-10-24',
+      to: '2026-10-27',
+      step: 'day',
+      timezone: 'Europe/Paris',
+    });
     expect(around.map((r) => [r.scope, r.bucket, r.sum])).toEqual([
       ['building:town-hall', '2026-10-24T00:00:00+02:00', 24],
       ['building:town-hall', '2026-10-25T00:00:00+02:00', 25],
@@ -290,7 +333,13 @@ describe('service data on a real PostgreSQL database', () => {
     ]);
 
     // Every scope when none is given; another time zone cuts other months.
-    const utc = await data.aggregate({ metrics: ['calls.offered'], from: new Date('2026-10-01T00:00:00Z'), to: Date.UTC(2026, 11, 1), step: 'month', timezone: 'UTC' });
+    const utc = await data.aggregate({
+      metrics: ['calls.offered'],
+      from: new Date('2026-10-01T00:00:00Z'),
+      to: Date.UTC(2026, 11, 1),
+      step: 'month',
+      timezone: 'UTC',
+    });
     expect(utc.map((r) => [r.scope, r.bucket, r.count])).toEqual([
       ['building:school', '2026-10-01T00:00:00+00:00', 1],
       // The day of 1 October starts at 22:00 UTC on 30 September, before the range; the day of

@@ -10,25 +10,16 @@ import {
   parsePeriod,
   ServiceDataError,
   show,
-  type Granularity,
   type ParsedPeriod,
   type ServiceDataIssue,
   type ServiceValue,
   type ServiceValueInput,
   type SubmitResult,
-  type Via,
 } from './model.js';
 
-/** A producer of service data, such as the town hall's reception desk. */
-export interface ServiceSource {
-  key: string;
-  name: string;
-  /** How its CSV files map to values; null until one is saved. */
-  mapping: CsvMapping | null;
-  /** ISO 8601. */
-  createdAt: string;
-  updatedAt: string;
-}
+import { checkList, formatOffset, startSql, toBound, toSource, toValue, valueColumns, type ServiceSource, type TimeBound, type ValueRow } from './rows.js';
+
+export type { ServiceSource, TimeBound } from './rows.js';
 
 /** How submitted values came: `rows[i]` is the row of `values[i]` in the CSV file. */
 export type SubmitHow = { via: 'api' } | { via: 'csv'; file: string; rows: readonly number[] };
@@ -44,9 +35,6 @@ export interface CsvImportOptions {
   /** Values of a site or building the catalog does not have: refuse their rows (default) or keep them. */
   unknownScopes?: UnknownScopes;
 }
-
-/** A time: epoch milliseconds, a Date, or a period text (its start in the city's time zone). */
-export type TimeBound = number | Date | string;
 
 export interface CurrentQuery {
   /** Default every metric. */
@@ -92,54 +80,6 @@ const MAX_LIMIT = 100_000;
 /** First key of the advisory locks that serialise writers of one source and metric (see write). */
 const SERVICE_VALUES_LOCK = 0x5e4d_0001;
 const VALUE_FIELDS = ['source', 'metric', 'scope', 'period', 'value'];
-
-/** Start of a period, in SQL: `p` its text, `g` its granularity, `tz` the time zone (SQL expressions). */
-function startSql(p: string, g: string, tz: string): string {
-  return `CASE ${g} WHEN 'instant' THEN ${p}::timestamptz WHEN 'day' THEN ${p}::timestamp AT TIME ZONE ${tz}
-            ELSE (${p} || '-01')::timestamp AT TIME ZONE ${tz} END`;
-}
-
-/** The columns of a ServiceValue from `service_values v`, `tz` being the city's time zone. */
-function valueColumns(tz: string): string {
-  return `v.source_key, v.metric, v.scope, v.granularity, v.period_start, v.value, v.submitted_by, v.submitted_at,
-          v.via, v.file_name, v.file_row, v.superseded_at,
-          CASE v.granularity WHEN 'day' THEN to_char(v.period_start AT TIME ZONE ${tz}, 'YYYY-MM-DD')
-                             WHEN 'month' THEN to_char(v.period_start AT TIME ZONE ${tz}, 'YYYY-MM') END AS local_period`;
-}
-
-interface ValueRow {
-  source_key: string;
-  metric: string;
-  scope: string;
-  granularity: Granularity;
-  period_start: Date;
-  value: number;
-  submitted_by: string;
-  submitted_at: Date;
-  via: Via;
-  file_name: string | null;
-  file_row: number | null;
-  superseded_at: Date | null;
-  local_period: string | null;
-}
-
-function toValue(r: ValueRow): ServiceValue {
-  return {
-    source: r.source_key,
-    metric: r.metric,
-    scope: r.scope,
-    period: r.local_period ?? r.period_start.toISOString(),
-    granularity: r.granularity,
-    start: r.period_start.toISOString(),
-    value: r.value,
-    submittedBy: r.submitted_by,
-    submittedAt: r.submitted_at.toISOString(),
-    via: r.via,
-    file: r.file_name,
-    row: r.file_row,
-    supersededAt: r.superseded_at?.toISOString() ?? null,
-  };
-}
 
 /** A value checked, ready to write. */
 interface Entry {
@@ -210,7 +150,10 @@ export class ServiceData {
    */
   async setMapping(sourceKey: string, mapping: unknown): Promise<ServiceSource> {
     const checked = checkMapping(mapping);
-    const { rows } = await this.pool.query(`UPDATE service_sources SET mapping = $2, updated_at = now() WHERE key = $1 RETURNING *`, [sourceKey, JSON.stringify(checked)]);
+    const { rows } = await this.pool.query(`UPDATE service_sources SET mapping = $2, updated_at = now() WHERE key = $1 RETURNING *`, [
+      sourceKey,
+      JSON.stringify(checked),
+    ]);
     if (!rows.length) throw unknownSource(sourceKey);
     return toSource(rows[0]);
   }
@@ -264,14 +207,23 @@ export class ServiceData {
         return;
       }
       seen.set(key, i);
-      entries.push({ source: input.source, metric: input.metric, scope: input.scope, period, value: input.value, row: how.via === 'csv' ? how.rows[i]! : null });
+      entries.push({
+        source: input.source,
+        metric: input.metric,
+        scope: input.scope,
+        period,
+        value: input.value,
+        row: how.via === 'csv' ? how.rows[i]! : null,
+      });
     });
     if (issues.length) throw ServiceDataError.of('SERVICE_VALUES_INVALID', issues);
     if (!entries.length) return { stored: [], superseded: [], unchanged: [] };
     const sources = [...new Set(entries.map((e) => e.source))];
     const { rows } = await this.pool.query<{ key: string }>(`SELECT key FROM service_sources WHERE key = ANY($1)`, [sources]);
     const known = new Set(rows.map((r) => r.key));
-    const unknown = values.flatMap((v, i) => (known.has(v.source) ? [] : [{ path: `values[${i}].source`, message: `no source ${show(v.source)} is defined (an operator defines sources)` }]));
+    const unknown = values.flatMap((v, i) =>
+      known.has(v.source) ? [] : [{ path: `values[${i}].source`, message: `no source ${show(v.source)} is defined (an operator defines sources)` }],
+    );
     if (unknown.length) throw ServiceDataError.of('SERVICE_SOURCE_UNKNOWN', unknown);
     return this.transaction((client) => this.write(client, principal.id, entries, how.via === 'csv' ? how.file : null));
   }
@@ -300,9 +252,11 @@ export class ServiceData {
     if (!source) throw unknownSource(sourceKey);
     const mapping = options.mapping !== undefined ? checkMapping(options.mapping) : source.mapping;
     if (!mapping) {
-      throw new ServiceDataError('CSV_FILE_REFUSED', `the source ${show(sourceKey)} has no saved mapping: give the mapping of this file; nothing was imported`, [
-        { path: 'mapping', message: 'is required: the source has no saved mapping' },
-      ]);
+      throw new ServiceDataError(
+        'CSV_FILE_REFUSED',
+        `the source ${show(sourceKey)} has no saved mapping: give the mapping of this file; nothing was imported`,
+        [{ path: 'mapping', message: 'is required: the source has no saved mapping' }],
+      );
     }
     if (mapping.scope !== undefined && unknownScopes === 'refuse' && (await this.scopesNotInCatalog([mapping.scope])).size) {
       const message = `the scope ${notInCatalog(mapping.scope, 'import')}`;
@@ -339,7 +293,10 @@ export class ServiceData {
     list('metrics', 'v.metric', checkMetric);
     list('scopes', 'v.scope', checkScope);
     list('sources', 'v.source_key', checkSourceKey);
-    for (const [name, op] of [['from', '>='], ['to', '<']] as const) {
+    for (const [name, op] of [
+      ['from', '>='],
+      ['to', '<'],
+    ] as const) {
       if (query[name] === undefined) continue;
       const bound = toBound(query[name], name, issues);
       if (!bound) continue;
@@ -347,7 +304,8 @@ export class ServiceData {
       where.push(`v.period_start ${op} ${startSql(`$${params.length - 1}::text`, `$${params.length}::text`, '$1')}`);
     }
     const limit = query.limit ?? MAX_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) issues.push({ path: 'limit', message: `expected an integer from 1 to ${MAX_LIMIT}, got ${show(limit)}` });
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+      issues.push({ path: 'limit', message: `expected an integer from 1 to ${MAX_LIMIT}, got ${show(limit)}` });
     if (issues.length) throw ServiceDataError.of('SERVICE_QUERY_INVALID', issues);
     params.push(limit);
     const { rows } = await this.pool.query<ValueRow>(
@@ -372,7 +330,8 @@ export class ServiceData {
     if (query.scopes !== undefined) checkList(query.scopes, 'scopes', checkScope, issues);
     if (query.step !== 'day' && query.step !== 'month') issues.push({ path: 'step', message: `expected "day" or "month", got ${show(query.step)}` });
     const timezone = query.timezone ?? this.timezone;
-    if (typeof timezone !== 'string' || timezone === '') issues.push({ path: 'timezone', message: `expected an IANA time zone such as Europe/Paris, got ${show(timezone)}` });
+    if (typeof timezone !== 'string' || timezone === '')
+      issues.push({ path: 'timezone', message: `expected an IANA time zone such as Europe/Paris, got ${show(timezone)}` });
     const from = toBound(query.from, 'from', issues);
     const to = toBound(query.to, 'to', issues);
     if (issues.length) throw ServiceDataError.of('SERVICE_QUERY_INVALID', issues);
@@ -385,7 +344,17 @@ export class ServiceData {
     }
     if (query.step === 'day') where += ` AND v.granularity <> 'month'`;
     try {
-      const { rows } = await this.pool.query<{ metric: string; scope: string; local: string; offset_s: number; sum: number; avg: number; min: number; max: number; count: number }>(
+      const { rows } = await this.pool.query<{
+        metric: string;
+        scope: string;
+        local: string;
+        offset_s: number;
+        sum: number;
+        avg: number;
+        min: number;
+        max: number;
+        count: number;
+      }>(
         `SELECT metric, scope, to_char(bucket AT TIME ZONE $1, 'YYYY-MM-DD"T"HH24:MI:SS') AS local,
                 extract(epoch FROM (bucket AT TIME ZONE $1) - (bucket AT TIME ZONE 'UTC'))::int AS offset_s,
                 sum, avg, min, max, count
@@ -396,10 +365,21 @@ export class ServiceData {
           ORDER BY metric, scope, bucket`,
         params,
       );
-      return rows.map((r) => ({ metric: r.metric, scope: r.scope, bucket: r.local + formatOffset(r.offset_s), sum: r.sum, avg: r.avg, min: r.min, max: r.max, count: r.count }));
+      return rows.map((r) => ({
+        metric: r.metric,
+        scope: r.scope,
+        bucket: r.local + formatOffset(r.offset_s),
+        sum: r.sum,
+        avg: r.avg,
+        min: r.min,
+        max: r.max,
+        count: r.count,
+      }));
     } catch (error) {
       if ((error as { code?: string }).code === '22023' && /time zone/.test((error as Error).message)) {
-        throw ServiceDataError.of('SERVICE_QUERY_INVALID', [{ path: 'timezone', message: `${show(timezone)} is not a time zone PostgreSQL knows (such as Europe/Paris)` }]);
+        throw ServiceDataError.of('SERVICE_QUERY_INVALID', [
+          { path: 'timezone', message: `${show(timezone)} is not a time zone PostgreSQL knows (such as Europe/Paris)` },
+        ]);
       }
       throw error;
     }
@@ -523,48 +503,6 @@ async function* textOnce(text: string): AsyncGenerator<string> {
   yield text;
 }
 
-function toSource(r: { key: string; name: string; mapping: CsvMapping | null; created_at: Date; updated_at: Date }): ServiceSource {
-  return { key: r.key, name: r.name, mapping: r.mapping, createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString() };
-}
-
 function unknownSource(key: string): ServiceDataError {
   return ServiceDataError.of('SERVICE_SOURCE_UNKNOWN', [{ path: 'source', message: `no source ${show(key)} is defined (an operator defines sources)` }]);
-}
-
-/** Records an issue for each bad item of a list (or for a list that is not one); whether all are good. */
-function checkList(items: unknown, name: string, check: (x: unknown) => string | undefined, issues: ServiceDataIssue[]): boolean {
-  if (!Array.isArray(items)) {
-    issues.push({ path: name, message: `expected a list, got ${show(items)}` });
-    return false;
-  }
-  const before = issues.length;
-  items.forEach((item, i) => {
-    const problem = check(item);
-    if (problem) issues.push({ path: `${name}[${i}]`, message: problem });
-  });
-  return issues.length === before;
-}
-
-/** A query's time bound as a period text; records an issue and returns undefined when it is not one. */
-function toBound(bound: TimeBound | undefined, name: string, issues: ServiceDataIssue[]): ParsedPeriod | undefined {
-  if (typeof bound === 'number' || bound instanceof Date) {
-    const time = typeof bound === 'number' ? bound : bound.getTime();
-    if (Number.isFinite(time) && Math.abs(time) <= 8.64e15) return { granularity: 'instant', text: new Date(time).toISOString() };
-    issues.push({ path: name, message: `${show(bound)} is not a time` });
-    return undefined;
-  }
-  const parsed = parsePeriod(bound);
-  if (typeof parsed === 'string') {
-    issues.push({ path: name, message: parsed });
-    return undefined;
-  }
-  return parsed;
-}
-
-/** `+02:00` for 7200 s. */
-function formatOffset(seconds: number): string {
-  const abs = Math.abs(seconds);
-  const hh = String(Math.floor(abs / 3600)).padStart(2, '0');
-  const mm = String(Math.floor((abs % 3600) / 60)).padStart(2, '0');
-  return `${seconds < 0 ? '-' : '+'}${hh}:${mm}`;
 }

@@ -167,7 +167,11 @@ describe('configuration pushed by the hub', () => {
     const schoolYaml = (points: string) =>
       yaml(points, 'school').replace('town-hall.nk', 'school.nk').replace(`configBucket: ${bucket}`, `configBucket: ${bucket}\n  configCheckInterval: 1s`);
     writeFileSync(join(schoolDir, 'gateway.yaml'), schoolYaml(point('a', 0)));
-    const school = await Gateway.start({ config: loadGatewayConfig(join(schoolDir, 'gateway.yaml'), new PluginRegistry()), configFile: join(schoolDir, 'gateway.yaml'), logger: quiet });
+    const school = await Gateway.start({
+      config: loadGatewayConfig(join(schoolDir, 'gateway.yaml'), new PluginRegistry()),
+      configFile: join(schoolDir, 'gateway.yaml'),
+      logger: quiet,
+    });
     try {
       await waitFor(() => school.status().nats === 'connected', 15_000, 'the gateway did not connect');
       // Put without any announcement, as if the gateway had been disconnected when it was sent.

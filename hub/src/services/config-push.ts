@@ -1,11 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { subjects } from '@citypilot/sdk';
-import { GatewayConfigError, parseGatewayConfig, PluginRegistry } from '@citypilot/gateway';
+import { ConfigFileError } from '@citypilot/sdk';
+import { configBucketStream, encodeConfigNotice, subjects, type GatewayConfigValidator } from '@citypilot/wire';
 
 /**
- * Configurations pushed to gateways (the gateway side is gateway/src/hub-config.ts): the YAML of
+ * Configurations pushed to gateways (the format is @citypilot/wire's config-push.ts, the gateway
+ * side gateway/src/config/hub-config.ts): the YAML of
  * gateway `<g>` is the value of key `<g>` of a JetStream key-value bucket (default
  * `citypilot-config`, keeping {@link CONFIG_HISTORY} revisions per gateway), and a message on
  * `<prefix>.config.<g>` tells the gateway to fetch it. A gateway that accepts pushed
@@ -25,18 +26,17 @@ export interface ConfigPushOptions {
 
 /**
  * Checks a gateway configuration with the gateway's own validator (plugins' rules included),
- * before anything is sent. Relative paths in it are the gateway's business (they resolve against
- * its local configuration file's folder), but device profiles must be found here too: a pushed
- * file should use the plugins' profiles or ones the hub also has at the same relative place.
- * @throws GatewayConfigError listing every problem as file:line:column path: expected
+ * before anything is sent; the hub knows no plugin, so `validate` comes from whoever composes the
+ * `citypilot` command (the gateway's `gatewayConfigValidator()`). Relative paths in it are the
+ * gateway's business (they resolve against its local configuration file's folder), but device
+ * profiles must be found here too: a pushed file should use the plugins' profiles or ones the hub
+ * also has at the same relative place. Resolves with the id of the gateway it configures.
+ * @throws ConfigFileError listing every problem as file:line:column path: expected
  */
-export function validatePushedConfig(text: string, file: string, registry = new PluginRegistry()): string {
-  try {
-    return parseGatewayConfig(text, file, registry).gateway.id;
-  } catch (error) {
-    if (!(error instanceof GatewayConfigError)) throw error;
-    throw new GatewayConfigError(file, error.problems, 'nothing was pushed');
-  }
+export function validatePushedConfig(text: string, file: string, validate: GatewayConfigValidator): string {
+  const check = validate(text, file);
+  if (!check.ok) throw new ConfigFileError(file, check.problems, 'nothing was pushed');
+  return check.gateway;
 }
 
 /**
@@ -48,11 +48,11 @@ export async function pushGatewayConfig(nc: NatsConnection, gateway: string, tex
   const kv = await new Kvm(nc).create(options.bucket, { history: CONFIG_HISTORY, allow_direct: true });
   // A bucket made by another tool without direct get: gateways could not read it.
   const jsm = await jetstreamManager(nc);
-  const stream = `KV_${options.bucket}`;
+  const stream = configBucketStream(options.bucket);
   const info = await jsm.streams.info(stream);
   if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
   const revision = await kv.put(gateway, text);
-  nc.publish(subjects(options.prefix).config(gateway), JSON.stringify({ revision }));
+  nc.publish(subjects(options.prefix).config(gateway), encodeConfigNotice({ revision }));
   await nc.flush();
   return revision;
 }

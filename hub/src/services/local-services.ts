@@ -1,12 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, chownSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
-import { CityPilotError } from '@citypilot/sdk';
-import { natsCredentialsOptions } from '@citypilot/gateway';
+import { CityPilotError, freePort } from '@citypilot/sdk';
+
+/** Free local ports have one home, the SDK's; the hub's tests and demo take it from here too. */
+export { freePort };
+import { natsCredentialsOptions } from '@citypilot/wire';
 
 /**
  * Finds or starts the two services CityPilot needs, NATS with JetStream and PostgreSQL, in this
@@ -331,12 +333,16 @@ function postgresRunAs(dir: string): { uid?: number; gid?: number } {
   const uid = id('-u');
   const gid = id('-g');
   if (!Number.isInteger(uid) || uid <= 0) {
-    throw new ServiceUnavailableError('Running as root, PostgreSQL needs the `postgres` system user, which does not exist (it comes with the postgresql package).');
+    throw new ServiceUnavailableError(
+      'Running as root, PostgreSQL needs the `postgres` system user, which does not exist (it comes with the postgresql package).',
+    );
   }
   chownSync(dir, uid, gid);
   const check = spawnSync('test', ['-w', dir], { uid, gid });
   if (check.status !== 0) {
-    throw new ServiceUnavailableError(`The postgres user cannot write to ${dir} (a parent folder is not readable by others). Move the project, or set DATABASE_URL.`);
+    throw new ServiceUnavailableError(
+      `The postgres user cannot write to ${dir} (a parent folder is not readable by others). Move the project, or set DATABASE_URL.`,
+    );
   }
   return { uid, gid };
 }
@@ -383,7 +389,10 @@ function installDebianPackage(pkg: string, binary: string, options: { log: (mess
   if (process.getuid?.() !== 0 || !findBinary('apt-get')) return undefined;
   options.log(`Installing Debian's ${pkg} package (apt-get install ${pkg}) …`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', pkg]]) {
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', '--no-install-recommends', pkg],
+  ]) {
     const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
     if (result.status !== 0) {
       options.log(`apt-get ${args.join(' ')} failed (exit ${result.status}).`);
@@ -391,22 +400,6 @@ function installDebianPackage(pkg: string, binary: string, options: { log: (mess
     }
   }
   return binary === 'postgres' ? findPostgresBin() : findBinary(binary);
-}
-
-/** `preferred` when it is free on 127.0.0.1, else a free port the system picks. */
-export async function freePort(preferred = 0): Promise<number> {
-  const tryPort = (port: number) =>
-    new Promise<number | undefined>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(undefined));
-      server.listen(port, '127.0.0.1', () => {
-        const bound = (server.address() as { port: number }).port;
-        server.close(() => resolve(bound));
-      });
-    });
-  const port = (preferred ? await tryPort(preferred) : undefined) ?? (await tryPort(0));
-  if (port === undefined) throw new ServiceUnavailableError('no free TCP port on 127.0.0.1');
-  return port;
 }
 
 function spawnLogged(command: string, args: string[], logFile: string, ids: { uid?: number; gid?: number } = {}): ChildProcess {

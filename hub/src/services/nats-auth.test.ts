@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats
 import { Gateway, PluginRegistry, createNatsUser, fetchPushedConfig, natsCredentialsOptions, parseGatewayConfig } from '@citypilot/gateway';
 import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
 import { decodeBatch, subjects } from '@citypilot/sdk';
-import { gatewayConfig } from '../demo.js';
+import { gatewayConfig } from '../demo-gateway-config.js';
 import { ensureIngestStreams } from '../ingest/ingest.js';
 import { uniqueStreamNames, waitFor } from '../testing/index.js';
 import { ensureNatsCredentials, type NatsCredentialFiles } from './nats-auth.js';
@@ -103,7 +103,11 @@ describe('NATS security per gateway', () => {
     // A plain publish too.
     gatewayA.publish(subj.telemetry('school'), encoder.encode('forged batch'));
     await gatewayA.flush();
-    await waitFor(async () => seen.some((m) => m.includes(subj.telemetry('school'))) || undefined, 5000, `no permission violation reported: ${seen.join('; ')}`);
+    await waitFor(
+      async () => seen.some((m) => m.includes(subj.telemetry('school'))) || undefined,
+      5000,
+      `no permission violation reported: ${seen.join('; ')}`,
+    );
     expect((await jsm.streams.info(names.stream)).state.messages).toBe(before);
     expect(await jsm.streams.getMessage(names.stream, { last_by_subj: subj.telemetry('school') })).toBeNull();
   });
@@ -112,19 +116,25 @@ describe('NATS security per gateway', () => {
     // The KV key, through JetStream's direct get that names the key in the subject.
     const own = await gatewayA.request(`$JS.API.DIRECT.GET.${kvStream}.$KV.${bucket}.town-hall`, undefined, { timeout: 3000 });
     expect(own.string()).toBe('config of town-hall');
-    await expect(gatewayA.request(`$JS.API.DIRECT.GET.${kvStream}.$KV.${bucket}.school`, undefined, { timeout: 3000 })).rejects.toThrow(/permissions violation/i);
-    // Nor the stream's message API, whose subject does not name the key.
-    await expect(gatewayA.request(`$JS.API.STREAM.MSG.GET.${kvStream}`, JSON.stringify({ last_by_subj: `$KV.${bucket}.school` }), { timeout: 3000 })).rejects.toThrow(
+    await expect(gatewayA.request(`$JS.API.DIRECT.GET.${kvStream}.$KV.${bucket}.school`, undefined, { timeout: 3000 })).rejects.toThrow(
       /permissions violation/i,
     );
+    // Nor the stream's message API, whose subject does not name the key.
+    await expect(
+      gatewayA.request(`$JS.API.STREAM.MSG.GET.${kvStream}`, JSON.stringify({ last_by_subj: `$KV.${bucket}.school` }), { timeout: 3000 }),
+    ).rejects.toThrow(/permissions violation/i);
     // What the gateway itself uses (hub-config.ts): its own key with its revision, not another's.
     expect(await fetchPushedConfig(gatewayA, bucket, 'town-hall')).toEqual({ revision: expect.any(Number), text: 'config of town-hall' });
     await expect(fetchPushedConfig(gatewayA, bucket, 'school')).rejects.toThrow(/permissions violation/i);
     // Nor a consumer on the bucket (a key-value watch), which could deliver every key.
     await expect(
-      gatewayA.request(`$JS.API.CONSUMER.CREATE.${kvStream}`, JSON.stringify({ stream_name: kvStream, config: { filter_subject: `$KV.${bucket}.school`, ack_policy: 'none' } }), {
-        timeout: 3000,
-      }),
+      gatewayA.request(
+        `$JS.API.CONSUMER.CREATE.${kvStream}`,
+        JSON.stringify({ stream_name: kvStream, config: { filter_subject: `$KV.${bucket}.school`, ack_policy: 'none' } }),
+        {
+          timeout: 3000,
+        },
+      ),
     ).rejects.toThrow(/permissions violation/i);
 
     // The configuration subject: its own arrives, the other's subscription is refused.
@@ -164,7 +174,10 @@ describe('NATS security per gateway', () => {
     const gateways: Gateway[] = [];
     const start = async (id: string, credentials: string) => {
       const file = join(dir, `${id}.yaml`);
-      const text = gatewayConfig({ ...building, id }, { modbusPort, statusPort: 0, natsUrl: server.url, interval: '1s', subjectPrefix: names.prefix, dataDir: join(dir, `${id}-data`), credentials });
+      const text = gatewayConfig(
+        { ...building, id },
+        { modbusPort, statusPort: 0, natsUrl: server.url, interval: '1s', subjectPrefix: names.prefix, dataDir: join(dir, `${id}-data`), credentials },
+      );
       const gateway = await Gateway.start({ config: parseGatewayConfig(text, file, new PluginRegistry()), logger: quiet });
       gateways.push(gateway);
       return gateway;
@@ -185,7 +198,10 @@ describe('NATS security per gateway', () => {
       writeFileSync(stranger, `${createNatsUser().seed}\n`);
       const unknown = await start('museum', stranger);
       await waitFor(async () => (missing.status().natsError && unknown.status().natsError) || undefined, 10_000, 'no NATS error in the status');
-      expect(missing.status()).toMatchObject({ nats: 'connecting', natsError: expect.stringContaining('no-such.nk: cannot read the NATS credentials (ENOENT)') });
+      expect(missing.status()).toMatchObject({
+        nats: 'connecting',
+        natsError: expect.stringContaining('no-such.nk: cannot read the NATS credentials (ENOENT)'),
+      });
       expect(unknown.status()).toMatchObject({ nats: 'connecting', natsError: expect.stringMatching(/refused the credentials in .*stranger-gateway\.nk/) });
       // Still polling its devices.
       await waitFor(async () => unknown.status().points.length || undefined, 10_000, 'the gateway stopped polling');
@@ -193,7 +209,10 @@ describe('NATS security per gateway', () => {
       // Connected, but its batches are refused: the status says so, naming the credentials.
       await waitFor(async () => impostor.status().natsError, 15_000, 'the refused publishes are not in the status');
       expect(gateways[0]!.status().natsError).toBeUndefined();
-      expect(impostor.status()).toMatchObject({ nats: 'connected', natsError: expect.stringMatching(/refused this gateway's messages .*Permissions Violation.*town-hall\.nk are not this gateway's/) });
+      expect(impostor.status()).toMatchObject({
+        nats: 'connected',
+        natsError: expect.stringMatching(/refused this gateway's messages .*Permissions Violation.*town-hall\.nk are not this gateway's/),
+      });
       expect(await (await jetstreamManager(hub)).streams.getMessage(names.stream, { last_by_subj: subj.telemetry('school') })).toBeNull();
     } finally {
       await Promise.all(gateways.map((g) => g.stop(0)));

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CityPilotError, ID_PATTERN, subjects } from '@citypilot/sdk';
-import { createNatsUser, natsPublicKey, readNatsSeed } from '@citypilot/gateway';
+import { createNatsUser, DEFAULT_CONFIG_BUCKET, directGetSubject, natsPublicKey, readNatsSeed } from '@citypilot/wire';
 
 /**
  * NATS security of a CityPilot deployment: one NATS user (an nkey) per gateway and one for the
@@ -44,9 +44,9 @@ export interface NatsPermissions {
 /** What gateway `gateway` may do on NATS (see the module comment). */
 export function gatewayPermissions(gateway: string, options: NatsAuthOptions = {}): NatsPermissions {
   const subj = subjects(options.prefix);
-  const bucket = options.configBucket ?? 'citypilot-config';
+  const bucket = options.configBucket ?? DEFAULT_CONFIG_BUCKET;
   return {
-    publish: { allow: [subj.telemetry(gateway), `$JS.API.DIRECT.GET.KV_${bucket}.$KV.${bucket}.${gateway}`] },
+    publish: { allow: [subj.telemetry(gateway), directGetSubject(bucket, gateway)] },
     subscribe: { allow: [`${subj.inbox(gateway)}.>`, subj.config(gateway)] },
   };
 }
@@ -54,7 +54,7 @@ export function gatewayPermissions(gateway: string, options: NatsAuthOptions = {
 /** What the hub may do on NATS. */
 export function hubPermissions(options: NatsAuthOptions = {}): NatsPermissions {
   const prefix = options.prefix ?? 'citypilot';
-  const bucket = options.configBucket ?? 'citypilot-config';
+  const bucket = options.configBucket ?? DEFAULT_CONFIG_BUCKET;
   return {
     publish: {
       allow: ['$JS.API.>', '$JS.ACK.>', `$KV.${bucket}.>`, `${prefix}.config.>`, `${prefix}.deadletter.>`, `${prefix}.objectives.>`],
@@ -117,7 +117,8 @@ export function ensureNatsCredentials(dir: string, gateways: readonly string[], 
 function checkGatewayIds(ids: readonly string[]): void {
   const pattern = new RegExp(ID_PATTERN);
   const invalid = ids.find((id) => !pattern.test(id));
-  if (invalid !== undefined) throw new NatsAuthError(`${JSON.stringify(invalid)} is not a gateway id: expected lowercase letters, digits, - and _ (such as town-hall)`);
+  if (invalid !== undefined)
+    throw new NatsAuthError(`${JSON.stringify(invalid)} is not a gateway id: expected lowercase letters, digits, - and _ (such as town-hall)`);
   const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
   if (repeated !== undefined) throw new NatsAuthError(`gateway ${repeated} is listed twice`);
 }

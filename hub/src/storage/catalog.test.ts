@@ -56,7 +56,9 @@ sites:
       `${bad}:6:50 sites[0].buildings[0].area: expected a floor area in m², greater than 0, got 0`,
     ]);
     writeFileSync(bad, catalogYaml.replace('id: school', 'id: town-hall'));
-    expect(() => loadCatalog(bad)).toThrow(`${bad}:7:11 sites[0].buildings[1].id: "town-hall" is already the id of sites[0].buildings[0]\n${bad}: 1 problem; nothing was imported.`);
+    expect(() => loadCatalog(bad)).toThrow(
+      `${bad}:7:11 sites[0].buildings[1].id: "town-hall" is already the id of sites[0].buildings[0]\n${bad}: 1 problem; nothing was imported.`,
+    );
   });
 
   it('reads the gateways that may serve each building, as the demo city lists them, and refuses a repeated one', () => {
@@ -64,23 +66,36 @@ sites:
     expect(demo.sites.flatMap((s) => s.buildings.map((b) => [b.id, b.gateways]))).toEqual([
       ['town-hall', ['town-hall']],
       ['school', ['school']],
+      ['library', []],
     ]);
     const repeated = join(dir, 'repeated.yaml');
     writeFileSync(repeated, catalogYaml.replace('energyReferenceYear: 2019 }', 'energyReferenceYear: 2019, gateways: [gw-a, gw-a] }'));
-    expect(() => loadCatalog(repeated)).toThrow(/sites\[0\]\.buildings\[0\]\.gateways: expected a list of gateway ids, each once \(such as \[town-hall\]\), got \["gw-a","gw-a"\]/);
+    expect(() => loadCatalog(repeated)).toThrow(
+      /sites\[0\]\.buildings\[0\]\.gateways: expected a list of gateway ids, each once \(such as \[town-hall\]\), got \["gw-a","gw-a"\]/,
+    );
   });
 
-  it('reads the roles of the demo city\'s meters, and refuses inconsistent ones, saying where', () => {
+  it("reads the roles of the demo city's meters, and refuses inconsistent ones, saying where", () => {
     const demo = loadCatalog(fileURLToPath(new URL('../../demo/catalog.yaml', import.meta.url)));
-    expect(demo.sites[0]!.buildings.map((b) => b.meters?.map((m) => `${m.point}:${m.role}`))).toEqual([
+    expect(demo.sites.flatMap((s) => s.buildings).map((b) => b.meters?.map((m) => `${m.point}:${m.role}`))).toEqual([
       ['meters.elec-energy:main', 'bms.main-energy:sub'],
       ['meters.elec-energy:main', 'hvac.main-meter-energy:sub', 'meters.gas-volume:main'],
+      // The library's only meter is its utility's, which the hub registers itself.
+      undefined,
     ]);
     const bad = join(dir, 'meters.yaml');
     const meters = `meters: [{ point: m.a, role: main, submeterOf: m.b }, { point: m.a, role: sub }, { point: m.g, role: main, conversions: [{ from: 2025-01, kWhPerUnit: 11, source: a }, { from: 2025-01, kWhPerUnit: 11.2, source: b }] }]`;
     writeFileSync(bad, catalogYaml.replace('energyReferenceYear: 2019 }', `energyReferenceYear: 2019, ${meters} }`));
-    expect(() => loadCatalog(bad)).toThrow(/meters\[0\]\.submeterOf: a main meter is a sub-meter of no other[\s\S]*meters\[1\]\.point: "m\.a" is declared twice[\s\S]*meters\[2\]\.conversions: two coefficients from the same month/);
-    writeFileSync(bad, catalogYaml.replace('energyReferenceYear: 2019 }', 'energyReferenceYear: 2019, meters: [{ point: m.g, role: main, conversions: [{ from: 2025-13, kWhPerUnit: 0, source: a }] }] }'));
+    expect(() => loadCatalog(bad)).toThrow(
+      /meters\[0\]\.submeterOf: a main meter is a sub-meter of no other[\s\S]*meters\[1\]\.point: "m\.a" is declared twice[\s\S]*meters\[2\]\.conversions: two coefficients from the same month/,
+    );
+    writeFileSync(
+      bad,
+      catalogYaml.replace(
+        'energyReferenceYear: 2019 }',
+        'energyReferenceYear: 2019, meters: [{ point: m.g, role: main, conversions: [{ from: 2025-13, kWhPerUnit: 0, source: a }] }] }',
+      ),
+    );
     expect(() => loadCatalog(bad)).toThrow(/conversions\[0\]\.from: expected a local month YYYY-MM/);
   });
 });
@@ -104,10 +119,14 @@ describe('catalog in the database', () => {
     // Importing again changes nothing and duplicates nothing.
     expect(await importCatalog(storage.pool, loadCatalog(file))).toEqual({ sites: 1, buildings: 2, notInFile: [], warnings: [] });
 
-    await storage.writeBatches([announce('gw-school', 1, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school')]);
+    await storage.writeBatches([
+      announce('gw-school', 1, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school'),
+    ]);
     let buildings = await listBuildings(storage.pool);
     expect(buildings.find((b) => b.id === 'school')).toMatchObject({ usage: 'school', areaM2: 2850, site: 'centre', gateways: ['gw-school'], points: 3 });
-    const equipment = await storage.pool.query(`SELECT e.key, count(p.id)::int AS n FROM equipment e JOIN points p ON p.equipment_id = e.id GROUP BY e.key ORDER BY 1`);
+    const equipment = await storage.pool.query(
+      `SELECT e.key, count(p.id)::int AS n FROM equipment e JOIN points p ON p.equipment_id = e.id GROUP BY e.key ORDER BY 1`,
+    );
     expect(equipment.rows).toEqual([
       { key: 'boiler', n: 1 },
       { key: 'meters', n: 2 },
@@ -124,7 +143,9 @@ describe('catalog in the database', () => {
     buildings = await listBuildings(storage.pool);
     expect(buildings.find((b) => b.id === 'school')!.points).toBe(2);
     // Back in the configuration: active again.
-    await storage.writeBatches([announce('gw-school', 3, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school')]);
+    await storage.writeBatches([
+      announce('gw-school', 3, [point('meters.energy', 900_000), point('meters.temp', 300_000), point('boiler.flow', 60_000, 'boiler')], 'school'),
+    ]);
     expect((await storage.pool.query(`SELECT count(*)::int AS n FROM points WHERE retired_at IS NOT NULL`)).rows[0].n).toBe(0);
   });
 
@@ -186,7 +207,10 @@ describe('catalog in the database', () => {
     const quarter = point('meters.quarter', 900_000);
     await storage.writeBatches([announce('gw-th', 1, [hourly, quarter], 'town-hall')]);
     const samples: Batch['samples'] = [];
-    for (const [from, hours] of [[Date.UTC(2026, 2, 28, 23), 23], [Date.UTC(2026, 9, 24, 22), 25]] as const) {
+    for (const [from, hours] of [
+      [Date.UTC(2026, 2, 28, 23), 23],
+      [Date.UTC(2026, 9, 24, 22), 25],
+    ] as const) {
       for (let h = 0; h < hours; h++) samples.push({ point: 'meters.hourly', time: from + h * 3_600_000, value: h, quality: 'good' });
     }
     // The 15-minute point: 2 of the 4 samples of 10:00–11:00 local (08:00 UTC) on 2026-10-25.
@@ -194,15 +218,38 @@ describe('catalog in the database', () => {
     await storage.writeBatches([{ v: BATCH_VERSION, gateway: 'gw-th', seq: 2, createdAt: Date.now(), samples }]);
 
     const days = await completeness(storage.pool, { by: 'point', step: 'day', from: new Date('2026-03-28T23:00:00Z'), to: new Date('2026-03-29T22:00:00Z') });
-    expect(days.find((r) => r.key === 'gw-th/meters.hourly')).toEqual({ key: 'gw-th/meters.hourly', bucket: '2026-03-29T00:00:00', received: 23, expected: 23, ratio: 1 });
+    expect(days.find((r) => r.key === 'gw-th/meters.hourly')).toEqual({
+      key: 'gw-th/meters.hourly',
+      bucket: '2026-03-29T00:00:00',
+      received: 23,
+      expected: 23,
+      ratio: 1,
+    });
     const autumn = await completeness(storage.pool, { by: 'point', step: 'day', from: new Date('2026-10-24T22:00:00Z'), to: new Date('2026-10-25T23:00:00Z') });
-    expect(autumn.find((r) => r.key === 'gw-th/meters.hourly')).toEqual({ key: 'gw-th/meters.hourly', bucket: '2026-10-25T00:00:00', received: 25, expected: 25, ratio: 1 });
+    expect(autumn.find((r) => r.key === 'gw-th/meters.hourly')).toEqual({
+      key: 'gw-th/meters.hourly',
+      bucket: '2026-10-25T00:00:00',
+      received: 25,
+      expected: 25,
+      ratio: 1,
+    });
     expect(autumn.find((r) => r.key === 'gw-th/meters.quarter')).toMatchObject({ received: 2, expected: 100 });
 
     const hours = await completeness(storage.pool, { by: 'point', step: 'hour', from: new Date('2026-10-25T09:00:00Z'), to: new Date('2026-10-25T10:00:00Z') });
-    expect(hours.find((r) => r.key === 'gw-th/meters.quarter')).toEqual({ key: 'gw-th/meters.quarter', bucket: '2026-10-25T10:00:00', received: 2, expected: 4, ratio: 0.5 });
+    expect(hours.find((r) => r.key === 'gw-th/meters.quarter')).toEqual({
+      key: 'gw-th/meters.quarter',
+      bucket: '2026-10-25T10:00:00',
+      received: 2,
+      expected: 4,
+      ratio: 0.5,
+    });
 
-    const building = await completeness(storage.pool, { by: 'building', step: 'hour', from: new Date('2026-10-25T09:00:00Z'), to: new Date('2026-10-25T10:00:00Z') });
+    const building = await completeness(storage.pool, {
+      by: 'building',
+      step: 'hour',
+      from: new Date('2026-10-25T09:00:00Z'),
+      to: new Date('2026-10-25T10:00:00Z'),
+    });
     // Town hall: the hourly point (1 of 1) and the quarter-hour one (2 of 4) → 3 of 5.
     expect(building.find((r) => r.key === 'town-hall')).toEqual({ key: 'town-hall', bucket: '2026-10-25T10:00:00', received: 3, expected: 5, ratio: 0.6 });
   });

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type pg from 'pg';
 import { resolveMeters } from '../objectives/meters.js';
 import { ConfigFileError, ID_PATTERN, readYamlFile, StringEnum, validate, type Batch, type ConfigIssue } from '@citypilot/sdk';
+import { PointIds } from './types.js';
 
 /**
  * The city's catalog: its organisation, sites and buildings (with what objectives need: floor
@@ -84,7 +85,10 @@ export const CatalogSchema = Type.Object(
                             Type.Object(
                               {
                                 from: Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', expected: 'a local month YYYY-MM (such as 2025-01)' }),
-                                kWhPerUnit: Type.Number({ exclusiveMinimum: 0, expected: 'kWh per unit counted, greater than 0 (such as 11.23 for gas in m³)' }),
+                                kWhPerUnit: Type.Number({
+                                  exclusiveMinimum: 0,
+                                  expected: 'kWh per unit counted, greater than 0 (such as 11.23 for gas in m³)',
+                                }),
                                 source: Type.String({ minLength: 1, expected: 'where the coefficient comes from (such as "GRDF invoice January 2025")' }),
                               },
                               { additionalProperties: false },
@@ -124,7 +128,8 @@ export function loadCatalog(file: string): Catalog {
   const seen = new Map<string, string>();
   result.value.sites.forEach((site, s) => {
     const siteWhere = `sites[${s}]`;
-    if (seen.has(`site:${site.id}`)) issues.push({ path: ['sites', s, 'id'], message: `${JSON.stringify(site.id)} is already the id of ${seen.get(`site:${site.id}`)}` });
+    if (seen.has(`site:${site.id}`))
+      issues.push({ path: ['sites', s, 'id'], message: `${JSON.stringify(site.id)} is already the id of ${seen.get(`site:${site.id}`)}` });
     seen.set(`site:${site.id}`, siteWhere);
     site.buildings.forEach((b, i) => {
       const where = `${siteWhere}.buildings[${i}]`;
@@ -137,9 +142,11 @@ export function loadCatalog(file: string): Catalog {
         const at = ['sites', s, 'buildings', i, 'meters', j];
         if (points.has(m.point)) issues.push({ path: [...at, 'point'], message: `${JSON.stringify(m.point)} is declared twice` });
         points.add(m.point);
-        if (m.role === 'main' && m.submeterOf !== undefined) issues.push({ path: [...at, 'submeterOf'], message: 'a main meter is a sub-meter of no other; remove submeterOf or make the role sub' });
+        if (m.role === 'main' && m.submeterOf !== undefined)
+          issues.push({ path: [...at, 'submeterOf'], message: 'a main meter is a sub-meter of no other; remove submeterOf or make the role sub' });
         if (m.submeterOf === m.point) issues.push({ path: [...at, 'submeterOf'], message: 'a meter cannot be a sub-meter of itself' });
-        if (new Set(froms[j]).size !== froms[j]!.length) issues.push({ path: [...at, 'conversions'], message: 'two coefficients from the same month; give each month once' });
+        if (new Set(froms[j]).size !== froms[j]!.length)
+          issues.push({ path: [...at, 'conversions'], message: 'two coefficients from the same month; give each month once' });
       });
     });
   });
@@ -193,7 +200,20 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
              area_m2 = excluded.area_m2, address = excluded.address, latitude = excluded.latitude,
              longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year, light_points = excluded.light_points,
              gateways = excluded.gateways, meters = excluded.meters`,
-          [s.rows[0]!.id, b.id, b.name, b.usage, b.area, b.address ?? null, b.latitude ?? null, b.longitude ?? null, b.energyReferenceYear ?? null, b.lightPoints ?? null, b.gateways ?? null, b.meters ? JSON.stringify(b.meters) : null],
+          [
+            s.rows[0]!.id,
+            b.id,
+            b.name,
+            b.usage,
+            b.area,
+            b.address ?? null,
+            b.latitude ?? null,
+            b.longitude ?? null,
+            b.energyReferenceYear ?? null,
+            b.lightPoints ?? null,
+            b.gateways ?? null,
+            b.meters ? JSON.stringify(b.meters) : null,
+          ],
         );
         buildings++;
       }
@@ -306,6 +326,94 @@ export async function applyAnnouncements(client: pg.ClientBase, announcements: A
   );
 }
 
+/**
+ * The catalog step of a write (see types.ts), inside its transaction: records each gateway's
+ * contact and latest sequence and, when `points` is given, registers what the write says of its
+ * points: the points announced (upserted, then applyAnnouncements), and a minimal entry for every
+ * point its samples name that neither `points.known` nor an announcement knows. The ids of the
+ * points registered are put in `points.learnt`.
+ *
+ * Lock order (see Storage.writeBatches): the gateways' rows, sorted by id, before any row of
+ * their points.
+ */
+export async function recordInCatalog(client: pg.ClientBase, batches: readonly Batch[], points?: { known: PointIds; learnt: PointIds }): Promise<void> {
+  await upsertGateways(client, batches);
+  if (!points) return;
+  const announced = collectAnnouncements(batches);
+  if (announced.points.length) {
+    await upsertPoints(client, announced, points.learnt);
+    await applyAnnouncements(client, announced);
+  }
+  await resolveUnknownPoints(client, batches, points.known, points.learnt);
+}
+
+/** Records the gateways' latest contact and sequence. */
+async function upsertGateways(client: pg.ClientBase, batches: readonly Batch[]): Promise<void> {
+  const maxSeq = new Map<string, number>();
+  for (const b of batches) maxSeq.set(b.gateway, Math.max(maxSeq.get(b.gateway) ?? 0, b.seq));
+  // Sorted: concurrent writers lock the rows in the same order (see Storage.writeBatches).
+  const ids = [...maxSeq.keys()].sort();
+  await client.query(
+    `INSERT INTO gateways (id, last_seen, last_seq)
+     SELECT g, now(), s FROM unnest($1::text[], $2::bigint[]) AS u(g, s)
+     ON CONFLICT (id) DO UPDATE SET last_seen = now(), last_seq = GREATEST(gateways.last_seq, excluded.last_seq)`,
+    [ids, ids.map((id) => maxSeq.get(id)!)],
+  );
+}
+
+/** Registers or updates the points gateways announce (name, unit, tags, source). */
+async function upsertPoints(client: pg.ClientBase, announced: Announcements, learnt: PointIds): Promise<void> {
+  const { points } = announced;
+  const { rows } = await client.query<{ id: string; gateway_id: string; point_key: string }>(
+    `INSERT INTO points (gateway_id, point_key, name, unit, kind, tags, source, interval_ms)
+     SELECT g, k, n, u, kd, ARRAY(SELECT jsonb_array_elements_text(tg)), src, iv
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[]) AS x(g, k, n, u, kd, tg, src, iv)
+     ON CONFLICT (gateway_id, point_key) DO UPDATE SET
+       name = excluded.name, unit = excluded.unit, kind = excluded.kind, tags = excluded.tags,
+       source = excluded.source, interval_ms = excluded.interval_ms, updated_at = now()
+     RETURNING id, gateway_id, point_key`,
+    [
+      points.map((x) => x.gateway),
+      points.map((x) => x.point.id),
+      points.map((x) => x.point.name),
+      points.map((x) => x.point.unit ?? null),
+      points.map((x) => x.point.kind),
+      points.map((x) => JSON.stringify(x.point.tags)),
+      points.map((x) => JSON.stringify(x.point.source)),
+      points.map((x) => x.point.intervalMs ?? null),
+    ],
+  );
+  for (const r of rows) learnt.set(r.gateway_id, r.point_key, Number(r.id));
+}
+
+/** Points that samples name but no announcement has registered yet get a minimal entry. */
+async function resolveUnknownPoints(client: pg.ClientBase, batches: readonly Batch[], known: PointIds, learnt: PointIds): Promise<void> {
+  const gateways: string[] = [];
+  const keys: string[] = [];
+  const unknown = new PointIds();
+  for (const batch of batches) {
+    for (const s of batch.samples) {
+      if (learnt.get(batch.gateway, s.point) || known.get(batch.gateway, s.point) || unknown.get(batch.gateway, s.point)) continue;
+      unknown.set(batch.gateway, s.point, 1);
+      gateways.push(batch.gateway);
+      keys.push(s.point);
+    }
+  }
+  if (!keys.length) return;
+  await client.query(
+    `INSERT INTO points (gateway_id, point_key, name)
+     SELECT g, k, k FROM unnest($1::text[], $2::text[]) AS u(g, k)
+     ON CONFLICT (gateway_id, point_key) DO NOTHING`,
+    [gateways, keys],
+  );
+  const { rows } = await client.query<{ id: string; gateway_id: string; point_key: string }>(
+    `SELECT p.id, p.gateway_id, p.point_key FROM points p
+       JOIN unnest($1::text[], $2::text[]) AS u(g, k) ON p.gateway_id = u.g AND p.point_key = u.k`,
+    [gateways, keys],
+  );
+  for (const r of rows) learnt.set(r.gateway_id, r.point_key, Number(r.id));
+}
+
 /** A gateway naming a building in its point list. */
 export interface BuildingClaim {
   gateway: string;
@@ -328,7 +436,10 @@ export async function refusedBuildingClaims(pool: pg.Pool, claims: readonly Buil
     [claims.map((c) => c.gateway), claims.map((c) => c.building)],
   );
   return new Map(
-    rows.map((r) => [buildingClaimKey({ gateway: r.g, building: r.b }), r.known ? { reason: 'other-gateways', gateways: r.gateways ?? [] } : { reason: 'unknown' }]),
+    rows.map((r) => [
+      buildingClaimKey({ gateway: r.g, building: r.b }),
+      r.known ? { reason: 'other-gateways', gateways: r.gateways ?? [] } : { reason: 'unknown' },
+    ]),
   );
 }
 

@@ -51,7 +51,11 @@ export async function completeness(pool: pg.Pool, query: CompletenessQuery): Pro
           ),
           per_point AS (
             SELECT pts.key, b.start_at,
-                   (SELECT count(*) FROM samples s WHERE s.point_id = pts.id AND s.time >= b.start_at AND s.time < b.end_at) AS received,
+                   -- The range's own bounds too (a bucket lies within a day of them), so that the
+                   -- planner reads only the partitions of the range: over every partition of
+                   -- years of samples, its cost estimate called for JIT compilation, 200 ms each time.
+                   (SELECT count(*) FROM samples s WHERE s.point_id = pts.id AND s.time >= b.start_at AND s.time < b.end_at
+                       AND s.time >= $1::timestamptz - interval '1 day' AND s.time < $2::timestamptz + interval '1 day') AS received,
                    extract(epoch FROM b.end_at - b.start_at) * 1000 / pts.interval_ms AS expected
               FROM pts CROSS JOIN buckets b
           )

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { buildApi } from '../api.js';
 import { createHubMetrics, recordTimescaleJobs } from '../metrics.js';
 import { createTestDatabase, storageEngines } from '../testing/index.js';
-import { waitFor } from '../wait.js';
+import { waitFor } from '@citypilot/sdk';
 import { failedJobs, failureReason, jobsHealth, readTimescaleJobs, type FailedJob, type TimescaleJob } from './jobs.js';
 import { Storage } from './storage.js';
 
@@ -33,19 +33,37 @@ describe('what the hub tells of its jobs', () => {
   });
 
   it('counts a job failed only while its last run is: one that failed then succeeded is healthy, with its failures counted', () => {
-    const recovered = job({ lastRun: 'success', lastSuccessAt: '2026-12-07T01:00:02.000Z', totalRuns: 2, totalFailures: 1, lastError: { at: '2026-12-06T01:00:01.000Z', sqlstate: '40P01', message: 'deadlock detected' } });
-    const failing = job({ id: 1001, policy: 'compression', lastRun: 'failed', lastRunStartedAt: '2026-12-07T03:00:00.000Z', totalRuns: 1, totalFailures: 1, lastError: { at: '2026-12-07T03:00:01.000Z', sqlstate: '40P01', message: 'deadlock detected' } });
-    expect(failedJobs([recovered, failing, job({ id: 1002, relation: 'rollup_hour' })])).toEqual([{ job: 'compression of samples', failedAt: '2026-12-07T03:00:01.000Z', reason: 'deadlock detected (SQLSTATE 40P01)' }]);
+    const recovered = job({
+      lastRun: 'success',
+      lastSuccessAt: '2026-12-07T01:00:02.000Z',
+      totalRuns: 2,
+      totalFailures: 1,
+      lastError: { at: '2026-12-06T01:00:01.000Z', sqlstate: '40P01', message: 'deadlock detected' },
+    });
+    const failing = job({
+      id: 1001,
+      policy: 'compression',
+      lastRun: 'failed',
+      lastRunStartedAt: '2026-12-07T03:00:00.000Z',
+      totalRuns: 1,
+      totalFailures: 1,
+      lastError: { at: '2026-12-07T03:00:01.000Z', sqlstate: '40P01', message: 'deadlock detected' },
+    });
+    expect(failedJobs([recovered, failing, job({ id: 1002, relation: 'rollup_hour' })])).toEqual([
+      { job: 'compression of samples', failedAt: '2026-12-07T03:00:01.000Z', reason: 'deadlock detected (SQLSTATE 40P01)' },
+    ]);
     const metrics = createHubMetrics();
     recordTimescaleJobs(metrics, [recovered, failing]);
     recordTimescaleJobs(metrics, [recovered]); // the compression policy was replaced meanwhile
-    return metrics.registry.metrics().then((text) =>
-      expect(jobMetricLines(text)).toEqual([
-        'citypilot_hub_timescale_job_last_run_success{policy="retention",relation="samples"} 1',
-        `citypilot_hub_timescale_job_last_success_timestamp_seconds{policy="retention",relation="samples"} ${Date.parse('2026-12-07T01:00:02.000Z') / 1000}`,
-        'citypilot_hub_timescale_job_failures_total{policy="retention",relation="samples"} 1',
-      ]),
-    );
+    return metrics.registry
+      .metrics()
+      .then((text) =>
+        expect(jobMetricLines(text)).toEqual([
+          'citypilot_hub_timescale_job_last_run_success{policy="retention",relation="samples"} 1',
+          `citypilot_hub_timescale_job_last_success_timestamp_seconds{policy="retention",relation="samples"} ${Date.parse('2026-12-07T01:00:02.000Z') / 1000}`,
+          'citypilot_hub_timescale_job_failures_total{policy="retention",relation="samples"} 1',
+        ]),
+      );
   });
 
   it.each([
@@ -55,7 +73,7 @@ describe('what the hub tells of its jobs', () => {
     ['22007', 'failed with SQLSTATE 22007'],
     [null, 'the job crashed or was stopped'],
     ['<script>', 'failed'],
-  ])('tells %j as %j, in PostgreSQL\'s words only', (sqlstate, reason) => {
+  ])("tells %j as %j, in PostgreSQL's words only", (sqlstate, reason) => {
     expect(failureReason(sqlstate)).toBe(reason);
   });
 });
@@ -78,15 +96,22 @@ for (const engine of engines) {
       await db?.drop();
     });
 
-    it.skipIf(timescale)(timescale ? 'has no jobs to show on plain PostgreSQL (skipped: TimescaleDB)' : 'shows no jobs on plain PostgreSQL, where the hub enforces retention itself', async () => {
-      const health = await app.inject({ url: '/healthz' });
-      expect(health.statusCode).toBe(200);
-      expect(health.json()).toEqual({ status: 'ok', database: 'ok', nats: 'ok', storage: 'postgresql' });
-      expect(jobMetricLines((await app.inject({ url: '/metrics' })).body)).toEqual([]);
-    });
+    it.skipIf(timescale)(
+      timescale
+        ? 'has no jobs to show on plain PostgreSQL (skipped: TimescaleDB)'
+        : 'shows no jobs on plain PostgreSQL, where the hub enforces retention itself',
+      async () => {
+        const health = await app.inject({ url: '/healthz' });
+        expect(health.statusCode).toBe(200);
+        expect(health.json()).toEqual({ status: 'ok', database: 'ok', nats: 'ok', storage: 'postgresql' });
+        expect(jobMetricLines((await app.inject({ url: '/metrics' })).body)).toEqual([]);
+      },
+    );
 
     it.skipIf(!timescale)(
-      timescale ? 'degrades /healthz and counts the failure in /metrics when a job of the hub fails' : 'shows failed TimescaleDB jobs (skipped: plain PostgreSQL has none)',
+      timescale
+        ? 'degrades /healthz and counts the failure in /metrics when a job of the hub fails'
+        : 'shows failed TimescaleDB jobs (skipped: plain PostgreSQL has none)',
       async () => {
         const retention = (await readTimescaleJobs(storage.pool)).find((j) => j.policy === 'retention' && j.relation === 'samples')!;
         expect(retention).toMatchObject({ scheduled: true, lastRun: null, totalFailures: 0 });
@@ -119,7 +144,9 @@ for (const engine of engines) {
         const health = await app.inject({ url: '/healthz' });
         expect(health.statusCode).toBe(200);
         expect(health.json()).toMatchObject({ status: 'degraded', database: 'ok', nats: 'ok', storage: 'timescaledb' });
-        expect(ofRetention(health.json().failedJobs)).toEqual([{ job: 'retention of samples', failedAt: failed.lastError!.at, reason: 'lock not available (SQLSTATE 55P03)' }]);
+        expect(ofRetention(health.json().failedJobs)).toEqual([
+          { job: 'retention of samples', failedAt: failed.lastError!.at, reason: 'lock not available (SQLSTATE 55P03)' },
+        ]);
         // Nothing of TimescaleDB's own message (chunk and table names) reaches the public endpoint.
         expect(health.body).not.toContain(failed.lastError!.message);
         const during = jobMetricLines((await app.inject({ url: '/metrics' })).body);
@@ -130,7 +157,9 @@ for (const engine of engines) {
     );
 
     it.skipIf(!timescale)(
-      timescale ? 'counts job statistics it cannot read as a failure, without the database\'s message' : 'reads job statistics (skipped: plain PostgreSQL has none)',
+      timescale
+        ? "counts job statistics it cannot read as a failure, without the database's message"
+        : 'reads job statistics (skipped: plain PostgreSQL has none)',
       async () => {
         const closed = await Storage.open({ databaseUrl: db.url, logger: quiet });
         await closed.close();

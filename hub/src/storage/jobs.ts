@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Storage } from './storage.js';
+import type { StorageMode } from './types.js';
 
 /** The TimescaleDB policies the hub adds (lifecycle.ts for compression and retention, migrations.ts for refresh). */
 export type JobPolicy = 'compression' | 'retention' | 'refresh';
@@ -112,7 +112,11 @@ export interface FailedJob {
 export function failedJobs(jobs: readonly TimescaleJob[]): FailedJob[] {
   return jobs
     .filter((j) => j.lastRun === 'failed')
-    .map((j) => ({ job: `${j.policy} of ${j.relation}`, failedAt: j.lastError?.at ?? j.lastRunStartedAt, reason: failureReason(j.lastError?.sqlstate ?? null) }));
+    .map((j) => ({
+      job: `${j.policy} of ${j.relation}`,
+      failedAt: j.lastError?.at ?? j.lastRunStartedAt,
+      reason: failureReason(j.lastError?.sqlstate ?? null),
+    }));
 }
 
 /**
@@ -120,7 +124,7 @@ export function failedJobs(jobs: readonly TimescaleJob[]): FailedJob[] {
  * well), or undefined on plain PostgreSQL. Statistics that cannot be read count as one failure
  * (the hub cannot tell its jobs run), told without the database's message.
  */
-export async function jobsHealth(mode: Storage['mode'], db: pg.Pool | pg.ClientBase): Promise<FailedJob[] | undefined> {
+export async function jobsHealth(mode: StorageMode, db: pg.Pool | pg.ClientBase): Promise<FailedJob[] | undefined> {
   if (mode !== 'timescaledb') return undefined;
   try {
     return failedJobs(await readTimescaleJobs(db));

@@ -7,7 +7,7 @@ import { checkLifecycleOptions, COMPRESSION_TIME, refreshHorizons, RETENTION_TIM
 import { monthOf, monthStart, partitionName } from './partitions.js';
 import type { RollupStep } from './rollups.js';
 import { Storage } from './storage.js';
-import { waitFor } from '../wait.js';
+import { waitFor } from '@citypilot/sdk';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const HOUR = 3_600_000;
@@ -71,7 +71,11 @@ describe('Storage lifecycle settings', () => {
   });
 
   const mistakes: [LifecycleSetting, string, RegExp][] = [
-    ['retention.samples', '3 yeers', /^retention\.samples: "3 yeers" is not a PostgreSQL interval; expected a positive PostgreSQL interval such as '3 years' or '90 days', or 'forever'$/],
+    [
+      'retention.samples',
+      '3 yeers',
+      /^retention\.samples: "3 yeers" is not a PostgreSQL interval; expected a positive PostgreSQL interval such as '3 years' or '90 days', or 'forever'$/,
+    ],
     ['retention.hour', '-1 year', /^retention\.hour: "-1 year" is not positive; expected /],
     ['retention.day', '0 days', /^retention\.day: "0 days" is not positive; expected /],
     ['retention.month', '30', /^retention\.month: "30" has no unit \(PostgreSQL would read seconds\); expected /],
@@ -102,7 +106,10 @@ async function jobs(pool: pg.Pool): Promise<Record<string, { id: number; interva
     `SELECT job_id, proc_name, hypertable_name, config FROM timescaledb_information.jobs WHERE hypertable_schema = current_schema()`,
   );
   return Object.fromEntries(
-    rows.map((r) => [`${r.proc_name} ${r.hypertable_name}`, { id: r.job_id, interval: r.config.compress_after ?? r.config.drop_after ?? r.config.start_offset ?? null }]),
+    rows.map((r) => [
+      `${r.proc_name} ${r.hypertable_name}`,
+      { id: r.job_id, interval: r.config.compress_after ?? r.config.drop_after ?? r.config.start_offset ?? null },
+    ]),
   );
 }
 
@@ -146,7 +153,8 @@ for (const engine of engines) {
     let db: Awaited<ReturnType<typeof createTestDatabase>>;
     let seq = 0;
     const timescale = engine.mode === 'timescaledb';
-    const open = (lifecycle: LifecycleOptions, logger: Logger = quiet) => Storage.open({ databaseUrl: db.url, logger, timescale: timescale ? 'auto' : 'off', lifecycle });
+    const open = (lifecycle: LifecycleOptions, logger: Logger = quiet) =>
+      Storage.open({ databaseUrl: db.url, logger, timescale: timescale ? 'auto' : 'off', lifecycle });
     const batch = (gateway: string, samples: Sample[]): Batch => ({ v: BATCH_VERSION, gateway, seq: ++seq, createdAt: 0, samples });
 
     /** Every bucket of `point` at `step` as [start, count, sum]. */
@@ -156,7 +164,10 @@ for (const engine of engines) {
     }
 
     async function rawCount(storage: Storage, gateway: string, point: string): Promise<number> {
-      const { rows } = await storage.pool.query(`SELECT count(*)::int AS n FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1 AND p.point_key = $2`, [gateway, point]);
+      const { rows } = await storage.pool.query(
+        `SELECT count(*)::int AS n FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = $1 AND p.point_key = $2`,
+        [gateway, point],
+      );
       return rows[0].n;
     }
 
@@ -177,7 +188,8 @@ for (const engine of engines) {
       const before: Record<string, unknown[][][]> = {};
       try {
         for (const [point, from] of Object.entries(ages)) await writer.writeBatches([batch('aging', hourly(point, from, from + 24 * HOUR))]);
-        for (const point of Object.keys(ages)) before[point] = await Promise.all((['hour', 'day', 'month'] as const).map((step) => buckets(writer, 'aging', point, step)));
+        for (const point of Object.keys(ages))
+          before[point] = await Promise.all((['hour', 'day', 'month'] as const).map((step) => buckets(writer, 'aging', point, step)));
       } finally {
         await writer.close();
       }
@@ -193,21 +205,28 @@ for (const engine of engines) {
           // The pass at start did the work; a pass now finds nothing more to remove.
           expect(messages).toContainEqual(expect.stringMatching(/^retention: dropped 2 partition\(s\) of samples, deleted 24 hour rollup row\(s\)$/));
           expect(await storage.lifecycle!.enforceRetention()).toEqual({ droppedPartitions: [], deletedRows: { hour: 0, day: 0, month: 0 } });
-          const { rows } = await storage.pool.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`);
+          const { rows } = await storage.pool.query(
+            `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass`,
+          );
           const names = rows.map((r) => r.relname);
           expect(names).not.toContain(partitionName(monthOf(ages.old)));
           expect(names).not.toContain(partitionName(monthOf(ages.mid)));
           expect(names).toContain(partitionName(monthOf(ages.recent)));
         }
         const after = async (point: string) => Promise.all((['hour', 'day', 'month'] as const).map((step) => buckets(storage, 'aging', point, step)));
-        expect([await rawCount(storage, 'aging', 'old'), await rawCount(storage, 'aging', 'mid'), await rawCount(storage, 'aging', 'recent')]).toEqual([0, 0, 24]);
+        expect([await rawCount(storage, 'aging', 'old'), await rawCount(storage, 'aging', 'mid'), await rawCount(storage, 'aging', 'recent')]).toEqual([
+          0, 0, 24,
+        ]);
         expect(await after('old')).toEqual([[], before.old![1], before.old![2]]);
         expect(await after('mid')).toEqual(before.mid);
         expect(await after('recent')).toEqual(before.recent);
 
         // A late sample four years old: stored (until the next pass), rolled up nowhere, since
         // recomputing its hour, day and month from the samples left would erase them.
-        expect(await storage.writeBatches([batch('aging', [{ point: 'mid', time: ages.mid + HOUR / 2, value: 100, quality: 'good' }])])).toEqual({ inserted: 1, duplicates: 0 });
+        expect(await storage.writeBatches([batch('aging', [{ point: 'mid', time: ages.mid + HOUR / 2, value: 100, quality: 'good' }])])).toEqual({
+          inserted: 1,
+          duplicates: 0,
+        });
         expect(await rawCount(storage, 'aging', 'mid')).toBe(1);
         if (timescale) await runJobs(storage.pool, 'policy_refresh_continuous_aggregate', ['rollup_hour', 'rollup_day', 'rollup_month']);
         expect(await after('mid')).toEqual(before.mid);
@@ -290,7 +309,9 @@ for (const engine of engines) {
       const { logger, messages } = recorder();
       const storage = await open({ compressAfter: '14 days' }, logger);
       await storage.close();
-      const pattern = timescale ? /^storage: compress samples after 14 days; keep samples 3 years, hour 10 years, day forever, month forever$/ : /no compression on plain PostgreSQL/;
+      const pattern = timescale
+        ? /^storage: compress samples after 14 days; keep samples 3 years, hour 10 years, day forever, month forever$/
+        : /no compression on plain PostgreSQL/;
       expect(messages.filter((m) => pattern.test(m))).toHaveLength(1);
     });
 
@@ -369,10 +390,10 @@ for (const engine of engines) {
           // tests' old chunks of this database meanwhile, and compress_chunk then fails with
           // "chunk not found".
           await withJobPaused(storage.pool, 'policy_compression', 'samples', () =>
-            storage.pool.query(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('samples', newer_than => $1::timestamptz, older_than => $2::timestamptz) c`, [
-              new Date(from - 8 * DAY),
-              new Date(from + 11 * DAY),
-            ]),
+            storage.pool.query(
+              `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('samples', newer_than => $1::timestamptz, older_than => $2::timestamptz) c`,
+              [new Date(from - 8 * DAY), new Date(from + 11 * DAY)],
+            ),
           );
           const { rows: chunks } = await storage.pool.query(
             `SELECT bool_and(is_compressed) AS all FROM timescaledb_information.chunks WHERE hypertable_name = 'samples' AND range_end > $1 AND range_start < $2`,

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from '@citypilot/sdk';
 import type { SamplePartitions } from './partitions.js';
 import type { RollupStep } from './rollups.js';
-import type { StorageMode } from './storage.js';
+import type { StorageMode } from './types.js';
 
 /** What the hub stores, each kept for its own time: raw samples and the three rollups. */
 export type DataClass = 'samples' | RollupStep;
@@ -76,9 +76,12 @@ export async function checkLifecycleOptions(db: pg.Pool, options: LifecycleOptio
 }
 
 async function checkInterval(db: pg.Pool, setting: LifecycleSetting, value: string, foreverAllowed: boolean): Promise<CheckedInterval | undefined> {
-  const expected = foreverAllowed ? `expected a positive PostgreSQL interval such as '3 years' or '90 days', or '${FOREVER}'` : `expected a positive PostgreSQL interval such as '7 days'`;
+  const expected = foreverAllowed
+    ? `expected a positive PostgreSQL interval such as '3 years' or '90 days', or '${FOREVER}'`
+    : `expected a positive PostgreSQL interval such as '7 days'`;
   if (foreverAllowed && value.trim().toLowerCase() === FOREVER) return undefined;
-  if (/^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$/.test(value)) throw new InvalidStorageSettingError(setting, value, `has no unit (PostgreSQL would read seconds); ${expected}`);
+  if (/^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$/.test(value))
+    throw new InvalidStorageSettingError(setting, value, `has no unit (PostgreSQL would read seconds); ${expected}`);
   let row: { positive: boolean; seconds: number };
   try {
     const result = await db.query<typeof row>(`SELECT $1::interval > INTERVAL '0' AS positive, extract(epoch FROM $1::interval)::float8 AS seconds`, [value]);
@@ -170,13 +173,22 @@ export class StorageLifecycle {
   ) {}
 
   /** Applies the settings (see the class); never throws for a failed retention pass, which is logged and retried. */
-  static async start(options: { pool: pg.Pool; mode: StorageMode; settings: LifecycleSettings; partitions: SamplePartitions; logger: Logger }): Promise<StorageLifecycle> {
+  static async start(options: {
+    pool: pg.Pool;
+    mode: StorageMode;
+    settings: LifecycleSettings;
+    partitions: SamplePartitions;
+    logger: Logger;
+  }): Promise<StorageLifecycle> {
     const { pool, mode, settings, partitions, logger } = options;
     const lifecycle = new StorageLifecycle(pool, mode, settings, partitions, logger);
     const kept = DATA_CLASSES.map((c) => `${c} ${settings.retention[c]?.text ?? FOREVER}`).join(', ');
     if (mode === 'timescaledb') {
       await applyTimescalePolicies(pool, settings, logger);
-      logger.info({ compressAfter: settings.compressAfter.text, retention: kept }, `storage: compress samples after ${settings.compressAfter.text}; keep ${kept}`);
+      logger.info(
+        { compressAfter: settings.compressAfter.text, retention: kept },
+        `storage: compress samples after ${settings.compressAfter.text}; keep ${kept}`,
+      );
       return lifecycle;
     }
     logger.info({ retention: kept }, `storage: keep ${kept}; no compression on plain PostgreSQL (compressAfter applies to TimescaleDB only)`);
@@ -303,7 +315,9 @@ async function applyTimescalePolicies(pool: pg.Pool, settings: LifecycleSettings
     let compression = await findJob(client, 'policy_compression', 'samples');
     if (!compression || !(await sameInterval(client, compression.config.compress_after, settings.compressAfter))) {
       if (compression) await client.query(`SELECT remove_compression_policy('samples', if_exists => true)`);
-      const { rows } = await client.query<{ id: number }>(`SELECT add_compression_policy('samples', compress_after => $1::interval) AS id`, [settings.compressAfter.text]);
+      const { rows } = await client.query<{ id: number }>(`SELECT add_compression_policy('samples', compress_after => $1::interval) AS id`, [
+        settings.compressAfter.text,
+      ]);
       compression = { id: rows[0]!.id, config: {} };
       changed.push(`compression after ${settings.compressAfter.text}`);
     }
@@ -322,7 +336,8 @@ async function applyTimescalePolicies(pool: pg.Pool, settings: LifecycleSettings
         }
         changed.push(`retention of ${relation} ${wanted?.text ?? FOREVER}`);
       }
-      if (job && (await scheduleDaily(client, job.id, RETENTION_TIMES[dataClass]))) changed.push(`retention of ${relation} daily at ${RETENTION_TIMES[dataClass]} UTC`);
+      if (job && (await scheduleDaily(client, job.id, RETENTION_TIMES[dataClass])))
+        changed.push(`retention of ${relation} daily at ${RETENTION_TIMES[dataClass]} UTC`);
     }
     await client.query('COMMIT');
     if (changed.length) logger.info({ changed }, `storage policies changed: ${changed.join('; ')}`);

@@ -56,7 +56,10 @@ for (const engine of engines) {
       storage.copyMinRows = 1;
       try {
         expect(await storage.writeBatches([batch('spread', viaCopy)])).toEqual({ inserted: viaCopy.length, duplicates: 0 });
-        expect(await storage.writeBatches([batch('spread', [...viaCopy, ...viaInsert])])).toEqual({ inserted: 0, duplicates: viaCopy.length + viaInsert.length });
+        expect(await storage.writeBatches([batch('spread', [...viaCopy, ...viaInsert])])).toEqual({
+          inserted: 0,
+          duplicates: viaCopy.length + viaInsert.length,
+        });
       } finally {
         storage.copyMinRows = Infinity;
       }
@@ -65,13 +68,28 @@ for (const engine of engines) {
       );
       expect(rows.map((r) => [r.point_key, r.time.getTime()])).toEqual([...viaInsert, ...viaCopy].map((s) => [s.point, s.time]));
       if (engine.mode === 'postgresql') {
-        expect(await partitionNames(storage.pool)).toEqual(['samples_p2025_11', 'samples_p2025_12', 'samples_p2026_01', 'samples_p2026_02', 'samples_p2026_03', 'samples_p2026_04']);
+        expect(await partitionNames(storage.pool)).toEqual([
+          'samples_p2025_11',
+          'samples_p2025_12',
+          'samples_p2026_01',
+          'samples_p2026_02',
+          'samples_p2026_03',
+          'samples_p2026_04',
+        ]);
         // Each row in its month's partition, UTC months: the last instant of March and the first of April.
-        await storage.writeBatches([batch('edges', [{ point: 'm', time: Date.UTC(2026, 3, 1) - 1, value: 1, quality: 'good' }, { point: 'm', time: Date.UTC(2026, 3, 1), value: 2, quality: 'good' }])]);
+        await storage.writeBatches([
+          batch('edges', [
+            { point: 'm', time: Date.UTC(2026, 3, 1) - 1, value: 1, quality: 'good' },
+            { point: 'm', time: Date.UTC(2026, 3, 1), value: 2, quality: 'good' },
+          ]),
+        ]);
         const edges = await storage.pool.query<{ part: string; value: number }>(
           `SELECT s.tableoid::regclass::text AS part, s.value FROM samples s JOIN points p ON p.id = s.point_id WHERE p.gateway_id = 'edges' ORDER BY s.time`,
         );
-        expect(edges.rows).toEqual([{ part: 'samples_p2026_03', value: 1 }, { part: 'samples_p2026_04', value: 2 }]);
+        expect(edges.rows).toEqual([
+          { part: 'samples_p2026_03', value: 1 },
+          { part: 'samples_p2026_04', value: 2 },
+        ]);
       } else {
         expect((await partitionNames(storage.pool)).filter((n) => n.startsWith('samples_p'))).toEqual([]);
         const { rows: chunks } = await storage.pool.query(`SELECT 1 FROM timescaledb_information.chunks WHERE hypertable_name = 'samples'`);
@@ -175,7 +193,10 @@ for (const engine of engines) {
                FROM unnest($1::bigint[], $2::float8[]) AS u(p, t)) AS b
              JOIN samples s ON s.point_id = b.p AND s.time >= b.bucket AND s.time < b.bucket + INTERVAL '1 hour'
             GROUP BY 1, 2`,
-          [[1, 2], [t, t]],
+          [
+            [1, 2],
+            [t, t],
+          ],
         );
         const scanned = partitionsRead(rows[0]!['QUERY PLAN']);
         expect(scanned).toEqual(['samples_p2026_01']);
@@ -213,16 +234,20 @@ for (const engine of engines) {
       await db?.drop();
     });
 
-    it(engine.mode === 'postgresql' ? 'moves every row into monthly partitions, unchanged' : 'enables compression, segmented by point and ordered by time, rows unchanged', async () => {
-      const timescale = engine.mode === 'timescaledb';
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
-      let rowsBefore: unknown[];
-      try {
-        if (timescale) await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
-        expect(await migrate(client, { timescale }, { through: 3 })).toEqual([1, 2, 3]);
-        // Three points of one gateway, the edges of UTC months, every kind of value.
-        await client.query(`
+    it(
+      engine.mode === 'postgresql'
+        ? 'moves every row into monthly partitions, unchanged'
+        : 'enables compression, segmented by point and ordered by time, rows unchanged',
+      async () => {
+        const timescale = engine.mode === 'timescaledb';
+        const client = new pg.Client({ connectionString: db.url });
+        await client.connect();
+        let rowsBefore: unknown[];
+        try {
+          if (timescale) await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
+          expect(await migrate(client, { timescale }, { through: 3 })).toEqual([1, 2, 3]);
+          // Three points of one gateway, the edges of UTC months, every kind of value.
+          await client.query(`
           INSERT INTO gateways (id) VALUES ('old');
           INSERT INTO points (gateway_id, point_key, name) VALUES ('old', 'p1', 'p1'), ('old', 'p2', 'p2'), ('old', 'p3', 'p3');
           INSERT INTO samples (point_id, time, value, text_value, quality, reason) VALUES
@@ -234,43 +259,46 @@ for (const engine of engines) {
           INSERT INTO samples (point_id, time, value, quality)
             SELECT 3, t, extract(epoch FROM t), 'good' FROM generate_series('2025-11-15T00:00:00Z'::timestamptz, '2026-02-15T00:00:00Z', INTERVAL '1 hour') t;
         `);
-        rowsBefore = (await client.query(`SELECT point_id, time, value, text_value, quality::text, reason FROM samples ORDER BY point_id, time`)).rows;
-      } finally {
-        await client.end();
-      }
-      const storage = await Storage.open({ databaseUrl: db.url, logger, timescale: timescale ? 'auto' : 'off' });
-      try {
-        expect(storage.mode).toBe(engine.mode);
-        const { rows } = await storage.pool.query(`SELECT point_id, time, value, text_value, quality::text, reason FROM samples ORDER BY point_id, time`);
-        expect(rows).toEqual(rowsBefore);
-        expect(rows).toHaveLength(5 + 92 * 24 + 1);
-        if (timescale) {
-          const settings = await storage.pool.query(`SELECT segmentby, orderby FROM timescaledb_information.hypertable_compression_settings WHERE hypertable = 'samples'::regclass`);
-          expect(settings.rows).toEqual([{ segmentby: 'point_id', orderby: '"time"' }]);
-        } else {
-          expect(await partitionNames(storage.pool)).toEqual(['samples_p2025_11', 'samples_p2025_12', 'samples_p2026_01', 'samples_p2026_02']);
-          const edges = await storage.pool.query(`SELECT tableoid::regclass::text AS part FROM samples WHERE point_id = 1 ORDER BY time`);
-          expect(edges.rows.map((r) => r.part)).toEqual(['samples_p2025_12', 'samples_p2025_12', 'samples_p2026_01']);
-          const leftover = await storage.pool.query(`SELECT 1 FROM pg_class WHERE relname = 'samples_unpartitioned'`);
-          expect(leftover.rows).toEqual([]);
+          rowsBefore = (await client.query(`SELECT point_id, time, value, text_value, quality::text, reason FROM samples ORDER BY point_id, time`)).rows;
+        } finally {
+          await client.end();
         }
-        // The primary key still makes writes idempotent (point p1 has id 1).
-        const again = await storage.writeBatches([
-          {
-            v: BATCH_VERSION,
-            gateway: 'old',
-            seq: 1,
-            createdAt: 0,
-            samples: [
-              { point: 'p1', time: Date.UTC(2025, 11, 1), value: 9, quality: 'good' },
-              { point: 'p1', time: Date.UTC(2026, 2, 1), value: 3, quality: 'good' },
-            ],
-          },
-        ]);
-        expect(again).toEqual({ inserted: 1, duplicates: 1 });
-      } finally {
-        await storage.close();
-      }
-    });
+        const storage = await Storage.open({ databaseUrl: db.url, logger, timescale: timescale ? 'auto' : 'off' });
+        try {
+          expect(storage.mode).toBe(engine.mode);
+          const { rows } = await storage.pool.query(`SELECT point_id, time, value, text_value, quality::text, reason FROM samples ORDER BY point_id, time`);
+          expect(rows).toEqual(rowsBefore);
+          expect(rows).toHaveLength(5 + 92 * 24 + 1);
+          if (timescale) {
+            const settings = await storage.pool.query(
+              `SELECT segmentby, orderby FROM timescaledb_information.hypertable_compression_settings WHERE hypertable = 'samples'::regclass`,
+            );
+            expect(settings.rows).toEqual([{ segmentby: 'point_id', orderby: '"time"' }]);
+          } else {
+            expect(await partitionNames(storage.pool)).toEqual(['samples_p2025_11', 'samples_p2025_12', 'samples_p2026_01', 'samples_p2026_02']);
+            const edges = await storage.pool.query(`SELECT tableoid::regclass::text AS part FROM samples WHERE point_id = 1 ORDER BY time`);
+            expect(edges.rows.map((r) => r.part)).toEqual(['samples_p2025_12', 'samples_p2025_12', 'samples_p2026_01']);
+            const leftover = await storage.pool.query(`SELECT 1 FROM pg_class WHERE relname = 'samples_unpartitioned'`);
+            expect(leftover.rows).toEqual([]);
+          }
+          // The primary key still makes writes idempotent (point p1 has id 1).
+          const again = await storage.writeBatches([
+            {
+              v: BATCH_VERSION,
+              gateway: 'old',
+              seq: 1,
+              createdAt: 0,
+              samples: [
+                { point: 'p1', time: Date.UTC(2025, 11, 1), value: 9, quality: 'good' },
+                { point: 'p1', time: Date.UTC(2026, 2, 1), value: 3, quality: 'good' },
+              ],
+            },
+          ]);
+          expect(again).toEqual({ inserted: 1, duplicates: 1 });
+        } finally {
+          await storage.close();
+        }
+      },
+    );
   });
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Batch } from '@citypilot/sdk';
-import type { StorageMode } from './storage.js';
+import type { StorageMode } from './types.js';
 
 /**
  * Sample times that no partition can be made for: outside 1970 … 9999, or spanning more months

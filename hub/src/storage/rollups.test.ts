@@ -23,7 +23,14 @@ for (const engine of engines) {
     /** Samples of numeric points of `gateway` (meters in kWh), announced with them. */
     async function write(gateway: string, samples: Sample[]): Promise<void> {
       const keys = [...new Set(samples.map((s) => s.point))];
-      const points = keys.map((id) => ({ id, name: id, unit: 'kWh', kind: 'number' as const, tags: ['energy', 'meter'], source: { plugin: 'test', device: 'd', address: 0 } }));
+      const points = keys.map((id) => ({
+        id,
+        name: id,
+        unit: 'kWh',
+        kind: 'number' as const,
+        tags: ['energy', 'meter'],
+        source: { plugin: 'test', device: 'd', address: 0 },
+      }));
       const batch: Batch = { v: BATCH_VERSION, gateway, seq: ++seq, createdAt: Date.now(), samples, points };
       await storage.writeBatches([batch]);
     }
@@ -74,7 +81,10 @@ for (const engine of engines) {
     it('cuts the fall-back day (2026-10-25, Europe/Paris) as one 25-hour day, its repeated hour as two real hours', async () => {
       const start = Date.UTC(2026, 9, 24, 22);
       const end = Date.UTC(2026, 9, 25, 23);
-      await write('autumn', hourly('m.energy', start, end, (t) => (t - start) / HOUR));
+      await write(
+        'autumn',
+        hourly('m.energy', start, end, (t) => (t - start) / HOUR),
+      );
       expect(await buckets('autumn', 'm.energy', 'day', start - 24 * HOUR, end + 24 * HOUR)).toEqual([['2026-10-24T22:00:00.000Z', 25, 300, 0, 24]]);
       // 02:00 local happens twice: 00:00Z (CEST) and 01:00Z (CET), each its own hour.
       expect(await buckets('autumn', 'm.energy', 'hour', Date.UTC(2026, 9, 24, 23), Date.UTC(2026, 9, 25, 3))).toEqual([
@@ -108,7 +118,11 @@ for (const engine of engines) {
         // Plain PostgreSQL: the other rows were not even rewritten.
         const now = await rowVersions(storage, 'late');
         const rewritten = [...now].filter(([key, xmin]) => versions.get(key) !== xmin).map(([key]) => key);
-        expect(rewritten.sort()).toEqual([`day ${new Date(day2).toISOString()}`, `hour ${new Date(day2 + 10 * HOUR).toISOString()}`, 'month 2026-04-30T22:00:00.000Z']);
+        expect(rewritten.sort()).toEqual([
+          `day ${new Date(day2).toISOString()}`,
+          `hour ${new Date(day2 + 10 * HOUR).toISOString()}`,
+          'month 2026-04-30T22:00:00.000Z',
+        ]);
       }
     });
 
@@ -131,8 +145,13 @@ for (const engine of engines) {
       const from = Date.UTC(2026, 0, 31, 23);
       const to = Date.UTC(2026, 2, 31, 22);
       await write('town-hall', [...hourly('elec', from, to, (t) => (t - from) / HOUR), ...hourly('gas', from, to, (t) => 2 * ((t - from) / HOUR))]);
-      await write('school', hourly('elec', from, to, (t) => 1000 + (t - from) / HOUR));
-      await storage.pool.query(`UPDATE gateways SET building_key = CASE id WHEN 'town-hall' THEN 'b-town-hall' ELSE 'b-school' END WHERE id IN ('town-hall', 'school')`);
+      await write(
+        'school',
+        hourly('elec', from, to, (t) => 1000 + (t - from) / HOUR),
+      );
+      await storage.pool.query(
+        `UPDATE gateways SET building_key = CASE id WHEN 'town-hall' THEN 'b-town-hall' ELSE 'b-school' END WHERE id IN ('town-hall', 'school')`,
+      );
       const hoursFeb = 28 * 24;
       const hoursMar = 31 * 24 - 1; // the spring-forward day
       const energy = await storage.rollups.energyByBuilding({ from, to });
@@ -147,13 +166,19 @@ for (const engine of engines) {
       const march = await storage.rollups.energyByBuilding({ from: Date.UTC(2026, 1, 28, 23), to });
       expect(march.map((e) => e.energy)).toEqual([hoursMar, 3 * hoursMar]);
       const days = await storage.rollups.energyByBuilding({ from: Date.UTC(2026, 2, 28, 23), to: Date.UTC(2026, 2, 29, 22), step: 'day' });
-      expect(days.map((e) => [e.building, e.energy])).toEqual([['b-school', 23], ['b-town-hall', 69]]);
+      expect(days.map((e) => [e.building, e.energy])).toEqual([
+        ['b-school', 23],
+        ['b-town-hall', 69],
+      ]);
     });
 
     it('counts every sample when several writers fill the same buckets at once', async () => {
       const from = Date.UTC(2026, 6, 31, 21, 0); // the last local hour of July
       const writers = Array.from({ length: 8 }, (_, w) =>
-        write('busy', Array.from({ length: 30 }, (_, i) => ({ point: 'm.energy', time: from + (i * 8 + w) * 15_000, value: 1, quality: 'good' as const }))),
+        write(
+          'busy',
+          Array.from({ length: 30 }, (_, i) => ({ point: 'm.energy', time: from + (i * 8 + w) * 15_000, value: 1, quality: 'good' as const })),
+        ),
       );
       await Promise.all(writers);
       for (const step of ['hour', 'day', 'month'] as const) {
@@ -169,7 +194,12 @@ for (const engine of engines) {
       await write('again', first); // the same samples again, as after a hub crash before its ack
       // Three stored samples and three new ones, one of which falls in a new local day.
       const overlapping = hourly('m.energy', from + 3 * HOUR, from + 6 * HOUR, (t) => (t - from) / HOUR);
-      overlapping.push(...hourly('m.energy', from + 6 * HOUR + HOUR / 2, from + 8 * HOUR, () => 100), { point: 'm.energy', time: from + 30 * HOUR, value: 7, quality: 'good' });
+      overlapping.push(...hourly('m.energy', from + 6 * HOUR + HOUR / 2, from + 8 * HOUR, () => 100), {
+        point: 'm.energy',
+        time: from + 30 * HOUR,
+        value: 7,
+        quality: 'good',
+      });
       await write('again', overlapping);
       expect(await buckets('again', 'm.energy', 'day', from, from + 48 * HOUR)).toEqual([
         [new Date(from).toISOString(), 8, 15 + 200, 0, 100],
@@ -199,7 +229,9 @@ for (const engine of engines) {
     });
 
     it('refuses to open the database with another time zone than its rollups were cut in', async () => {
-      await expect(Storage.open({ databaseUrl: db.url, logger, timezone: 'America/New_York', timescale: engine.mode === 'postgresql' ? 'off' : 'auto' })).rejects.toThrow(RollupTimeZoneMismatchError);
+      await expect(
+        Storage.open({ databaseUrl: db.url, logger, timezone: 'America/New_York', timescale: engine.mode === 'postgresql' ? 'off' : 'auto' }),
+      ).rejects.toThrow(RollupTimeZoneMismatchError);
       await expect(Storage.open({ databaseUrl: db.url, logger, timezone: 'Europe/Atlantis' })).rejects.toThrow(UnknownTimeZoneError);
     });
   });

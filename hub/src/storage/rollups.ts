@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { StorageMode } from './storage.js';
+import type { StorageMode } from './types.js';
 
 /** Width of a rollup bucket, cut in the city's time zone: a real hour, a local day, a local month. */
 export type RollupStep = 'hour' | 'day' | 'month';
@@ -66,6 +66,9 @@ export class RollupTimeZoneMismatchError extends Error {
 }
 
 const QUARTER_HOUR = 15 * 60_000;
+
+/** Queued rebuilds (bulk loads) drained in one transaction, at most. */
+const REBUILD_BATCH = 100;
 
 const TABLES: Record<RollupStep, string> = { hour: 'rollup_hour', day: 'rollup_day', month: 'rollup_month' };
 
@@ -157,10 +160,11 @@ export class Rollups {
 
   /**
    * Recomputes every bucket of [from, to) (widened to whole local months) from the samples: for
-   * samples loaded without `touch` (bulk imports, benchmarks). Not inside a transaction. It
-   * ignores the horizons: never rebuild a range older than the samples retention.
+   * samples loaded without `touch` (bulk imports, benchmarks), and for samples replaced in
+   * place (a utility's corrected reading), when `pointIds` limits it to their points. Not inside
+   * a transaction. It ignores the horizons: never rebuild a range older than the samples retention.
    */
-  async rebuild(range: { from: Instant; to: Instant }): Promise<void> {
+  async rebuild(range: { from: Instant; to: Instant }, pointIds?: readonly number[]): Promise<void> {
     const { from, to } = await this.monthWindow(ms(range.from), ms(range.to));
     if (this.mode === 'timescaledb') {
       await this.refreshWindow(from, to);
@@ -169,24 +173,7 @@ export class Rollups {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`SELECT pg_advisory_xact_lock(hashtext('citypilot-rollups-rebuild'))`);
-      for (const table of Object.values(TABLES)) await client.query(`DELETE FROM ${table} WHERE bucket >= $1 AND bucket < $2`, [from, to]);
-      await client.query(
-        `INSERT INTO rollup_hour (point_id, bucket, n, sum, min, max, first_time, first_value, last_time, last_value)
-         SELECT point_id, date_trunc('hour', time, $3), count(*), sum(value), min(value), max(value),
-                min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
-           FROM samples WHERE value IS NOT NULL AND time >= $1 AND time < $2 GROUP BY 1, 2`,
-        [from, to, this.timezone],
-      );
-      for (const [table, parent, field] of [['rollup_day', 'rollup_hour', 'day'], ['rollup_month', 'rollup_day', 'month']]) {
-        await client.query(
-          `INSERT INTO ${table} (point_id, bucket, n, sum, min, max, first_time, first_value, last_time, last_value)
-           SELECT point_id, date_trunc('${field}', bucket, $3), sum(n), sum(sum), min(min), max(max),
-                  min(first_time), (array_agg(first_value ORDER BY first_time))[1], max(last_time), (array_agg(last_value ORDER BY last_time DESC))[1]
-             FROM ${parent} WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2`,
-          [from, to, this.timezone],
-        );
-      }
+      await this.rebuildWithin(client, from, to, pointIds ? [...pointIds] : null);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -196,12 +183,88 @@ export class Rollups {
     }
   }
 
+  /** The statements of rebuild() for local months [from, to), in `client`'s open transaction. */
+  private async rebuildWithin(client: pg.ClientBase, from: Date, to: Date, points: number[] | null): Promise<void> {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('citypilot-rollups-rebuild'))`);
+    for (const table of Object.values(TABLES)) {
+      await client.query(`DELETE FROM ${table} WHERE bucket >= $1 AND bucket < $2 AND ($3::bigint[] IS NULL OR point_id = ANY ($3))`, [from, to, points]);
+    }
+    await client.query(
+      `INSERT INTO rollup_hour (point_id, bucket, n, sum, min, max, first_time, first_value, last_time, last_value)
+       SELECT point_id, date_trunc('hour', time, $3), count(*), sum(value), min(value), max(value),
+              min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
+         FROM samples WHERE value IS NOT NULL AND time >= $1 AND time < $2 AND ($4::bigint[] IS NULL OR point_id = ANY ($4)) GROUP BY 1, 2`,
+      [from, to, this.timezone, points],
+    );
+    for (const [table, parent, field] of [
+      ['rollup_day', 'rollup_hour', 'day'],
+      ['rollup_month', 'rollup_day', 'month'],
+    ]) {
+      await client.query(
+        `INSERT INTO ${table} (point_id, bucket, n, sum, min, max, first_time, first_value, last_time, last_value)
+         SELECT point_id, date_trunc('${field}', bucket, $3), sum(n), sum(sum), min(min), max(max),
+                min(first_time), (array_agg(first_value ORDER BY first_time))[1], max(last_time), (array_agg(last_value ORDER BY last_time DESC))[1]
+           FROM ${parent} WHERE bucket >= $1 AND bucket < $2 AND ($4::bigint[] IS NULL OR point_id = ANY ($4)) GROUP BY 1, 2`,
+        [from, to, this.timezone, points],
+      );
+    }
+  }
+
   /**
-   * Makes the rollups reflect every write this process committed. A no-op on plain PostgreSQL
-   * (rollups commit with the samples); with TimescaleDB, refreshes the touched local months.
-   * Queries call it first.
+   * Queues the rebuild of `pointIds`' rollups over [from, to] in `client`'s open transaction, for
+   * samples loaded in bulk on plain PostgreSQL (a utility's file: one set-based rebuild of many
+   * points' months costs a fraction of adding sample by sample). The queue commits with the
+   * samples, so that no crash leaves samples without rollups; queries and the hub drain it
+   * (drainRebuilds). Plain PostgreSQL only: TimescaleDB's rollups refresh from the samples.
+   */
+  async queueRebuild(client: pg.ClientBase, pointIds: readonly number[], from: number, to: number): Promise<void> {
+    if (!pointIds.length) return;
+    await client.query(`INSERT INTO rollup_rebuilds (point_ids, from_time, to_time) VALUES ($1, to_timestamp($2 / 1000.0), to_timestamp($3 / 1000.0))`, [
+      [...pointIds],
+      from,
+      to,
+    ]);
+  }
+
+  /**
+   * Rebuilds what queueRebuild queued, in batches of up to REBUILD_BATCH entries: each batch's
+   * points over the union of its ranges (whole local months), its entries deleted in the same
+   * transaction. Several hubs may drain at once: each takes the entries the others have not locked.
+   */
+  async drainRebuilds(): Promise<void> {
+    if (this.mode === 'timescaledb') return;
+    for (;;) {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ id: string; point_ids: string[]; from_time: Date; to_time: Date }>(
+          `SELECT id, point_ids, from_time, to_time FROM rollup_rebuilds ORDER BY id LIMIT ${REBUILD_BATCH} FOR UPDATE SKIP LOCKED`,
+        );
+        if (!rows.length) {
+          await client.query('COMMIT');
+          return;
+        }
+        const points = [...new Set(rows.flatMap((r) => r.point_ids.map(Number)))];
+        const { from, to } = await this.monthWindow(Math.min(...rows.map((r) => r.from_time.getTime())), Math.max(...rows.map((r) => r.to_time.getTime())) + 1);
+        await this.rebuildWithin(client, from, to, points);
+        await client.query(`DELETE FROM rollup_rebuilds WHERE id = ANY ($1::bigint[])`, [rows.map((r) => r.id)]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  /**
+   * Makes the rollups reflect every write this process committed. On plain PostgreSQL (rollups
+   * commit with the samples) it rebuilds what bulk loads queued (drainRebuilds); with
+   * TimescaleDB, refreshes the touched local months. Queries call it first.
    */
   async settle(): Promise<void> {
+    if (this.mode !== 'timescaledb') return this.drainRebuilds();
     const run = this.refreshing.then(async () => {
       const pending = this.pending;
       if (!pending) return;
@@ -283,12 +346,14 @@ export class Rollups {
   private async refreshWindow(from: Date, to: Date, horizons: Partial<Record<RollupStep, string>> = {}): Promise<void> {
     const floor = (n: number) => `((date_trunc('month', now() - $${n}::interval, $4) AT TIME ZONE $4) + INTERVAL '1 month') AT TIME ZONE $4`;
     const floors = Object.values(horizons).some((h) => h !== undefined)
-      ? (await this.pool.query<Record<RollupStep, Date | null>>(`SELECT ${floor(1)} AS hour, ${floor(2)} AS day, ${floor(3)} AS month`, [
-          horizons.hour ?? null,
-          horizons.day ?? null,
-          horizons.month ?? null,
-          this.timezone,
-        ])).rows[0]
+      ? (
+          await this.pool.query<Record<RollupStep, Date | null>>(`SELECT ${floor(1)} AS hour, ${floor(2)} AS day, ${floor(3)} AS month`, [
+            horizons.hour ?? null,
+            horizons.day ?? null,
+            horizons.month ?? null,
+            this.timezone,
+          ])
+        ).rows[0]
       : undefined;
     // Two passes: TimescaleDB 2.28 at times leaves the last hour of an invalidated range
     // unmaterialized when the newest sample written starts that hour exactly (a meter read at
@@ -322,8 +387,11 @@ export class Rollups {
  * enough to sum the partials per rollup bucket, without seeing the samples again.
  */
 export class RollupPartials {
-  /** Partials by point: a write holds a few quarter hours of each point, searched in turn. */
-  private readonly byPoint = new Map<number, PartialAggregate[]>();
+  /**
+   * Partials by point and start: a gateway's write holds a few quarter hours of each point, a
+   * utility's import thousands (a load curve's months).
+   */
+  private readonly byPoint = new Map<number, Map<number, PartialAggregate>>();
   private count = 0;
 
   /** Partials (one per point and quarter hour) collected so far. */
@@ -337,7 +405,25 @@ export class RollupPartials {
       if (typeof value !== 'boolean') return;
       value = Number(value);
     }
-    this.merge({ pointId, start: time - (time % QUARTER_HOUR), n: 1, sum: value, min: value, max: value, firstTime: time, firstValue: value, lastTime: time, lastValue: value });
+    this.merge({
+      pointId,
+      start: time - (time % QUARTER_HOUR),
+      n: 1,
+      sum: value,
+      min: value,
+      max: value,
+      firstTime: time,
+      firstValue: value,
+      lastTime: time,
+      lastValue: value,
+    });
+  }
+
+  /** These partials but those of `points`. */
+  without(points: ReadonlySet<number>): RollupPartials {
+    const kept = new RollupPartials();
+    for (const [id, partials] of this.byPoint) if (!points.has(id)) for (const p of partials.values()) kept.merge({ ...p });
+    return kept;
   }
 
   /** Earliest and latest sample time counted (epoch ms). */
@@ -352,7 +438,7 @@ export class RollupPartials {
   }
 
   private *all(): Iterable<PartialAggregate> {
-    for (const partials of this.byPoint.values()) yield* partials;
+    for (const partials of this.byPoint.values()) yield* partials.values();
   }
 
   /** The UTC quarter hours the partials cover (epoch ms), each once. */
@@ -372,10 +458,10 @@ export class RollupPartials {
   /** Adds `p` to the partial of its point and start, or keeps it as a new one. */
   private merge(p: PartialAggregate): void {
     let partials = this.byPoint.get(p.pointId);
-    if (!partials) this.byPoint.set(p.pointId, (partials = []));
-    const into = partials.find((x) => x.start === p.start);
+    if (!partials) this.byPoint.set(p.pointId, (partials = new Map()));
+    const into = partials.get(p.start);
     if (!into) {
-      partials.push(p);
+      partials.set(p.start, p);
       this.count++;
       return;
     }

@@ -57,7 +57,12 @@ describe('Storage writes through COPY', () => {
 
   it('stores redelivered and overlapping samples once, within one write and across writes', async () => {
     const t = Date.UTC(2026, 1, 2);
-    const samples = Array.from({ length: 3000 }, (_, i) => ({ point: `plc.p${i % 30}`, time: t + Math.floor(i / 30) * 60_000, value: i, quality: 'good' as const }));
+    const samples = Array.from({ length: 3000 }, (_, i) => ({
+      point: `plc.p${i % 30}`,
+      time: t + Math.floor(i / 30) * 60_000,
+      value: i,
+      quality: 'good' as const,
+    }));
     const a = batch(2, samples.slice(0, 2000));
     const b = batch(3, samples.slice(1000));
     // b overlaps a by 1,000 samples inside the same transaction.
@@ -82,7 +87,10 @@ describe('Storage writes through COPY', () => {
     expect((await storage.points()).some((p) => p.id === 'plc.never-stored')).toBe(false);
     for (let i = 0; i < 6; i++) {
       // More writes than pooled connections: every connection is usable after the failures.
-      expect(await storage.writeBatches([batch(7 + i, [{ point: 'plc.energy', time: Date.UTC(2026, 1, 4) + i, value: i, quality: 'good' }])])).toEqual({ inserted: 1, duplicates: 0 });
+      expect(await storage.writeBatches([batch(7 + i, [{ point: 'plc.energy', time: Date.UTC(2026, 1, 4) + i, value: i, quality: 'good' }])])).toEqual({
+        inserted: 1,
+        duplicates: 0,
+      });
     }
   });
 
@@ -90,7 +98,18 @@ describe('Storage writes through COPY', () => {
     const t = Date.UTC(2026, 1, 5);
     const gateways = ['gw-a', 'gw-b', 'gw-c', 'gw-d'];
     const make = (seq: number, order: string[]) =>
-      order.map((g) => batch(seq, Array.from({ length: 200 }, (_, i) => ({ point: `plc.p${i % 20}`, time: t + seq * 3_600_000 + Math.floor(i / 20) * 1000, value: i, quality: 'good' as const })), g));
+      order.map((g) =>
+        batch(
+          seq,
+          Array.from({ length: 200 }, (_, i) => ({
+            point: `plc.p${i % 20}`,
+            time: t + seq * 3_600_000 + Math.floor(i / 20) * 1000,
+            value: i,
+            quality: 'good' as const,
+          })),
+          g,
+        ),
+      );
     await storage.writeBatches(make(1, gateways)); // registers the points
     const writes = Array.from({ length: 8 }, (_, i) => storage.writeBatches(make(2 + i, i % 2 ? [...gateways].reverse() : gateways)));
     const results = await Promise.all(writes);
@@ -102,10 +121,19 @@ describe('Storage writes through COPY', () => {
     // others must then take their ids, whether from the database or from the first's commit.
     const t = Date.UTC(2026, 1, 6);
     const make = (seq: number) =>
-      ['gw-new-a', 'gw-new-b'].map((g) => batch(seq, Array.from({ length: 100 }, (_, i) => ({ point: `plc.n${i % 25}`, time: t + seq * 60_000 + (i % 4) * 1000, value: i, quality: 'good' as const })), g));
+      ['gw-new-a', 'gw-new-b'].map((g) =>
+        batch(
+          seq,
+          Array.from({ length: 100 }, (_, i) => ({ point: `plc.n${i % 25}`, time: t + seq * 60_000 + (i % 4) * 1000, value: i, quality: 'good' as const })),
+          g,
+        ),
+      );
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => storage.writeBatches(make(i + 1))));
     expect(results.map((r) => r.inserted)).toEqual(Array(8).fill(200));
     const { rows } = await storage.pool.query(`SELECT gateway_id, count(*)::int AS n FROM points WHERE gateway_id LIKE 'gw-new-%' GROUP BY 1 ORDER BY 1`);
-    expect(rows).toEqual([{ gateway_id: 'gw-new-a', n: 25 }, { gateway_id: 'gw-new-b', n: 25 }]);
+    expect(rows).toEqual([
+      { gateway_id: 'gw-new-a', n: 25 },
+      { gateway_id: 'gw-new-b', n: 25 },
+    ]);
   });
 });

@@ -47,7 +47,15 @@ describe('Storage on a real PostgreSQL database', () => {
           { point: 'meters.temp', time: t, value: null, quality: 'bad', reason: 'timeout after 2000 ms' },
         ],
         [
-          { id: 'meters.energy', name: 'Energy', unit: 'kWh', kind: 'number', tags: ['elec', 'meter', 'energy'], source: { plugin: 'modbus', device: 'meters', address: { table: 'holding', address: 0 } }, intervalMs: 5000 },
+          {
+            id: 'meters.energy',
+            name: 'Energy',
+            unit: 'kWh',
+            kind: 'number',
+            tags: ['elec', 'meter', 'energy'],
+            source: { plugin: 'modbus', device: 'meters', address: { table: 'holding', address: 0 } },
+            intervalMs: 5000,
+          },
           { id: 'meters.door-open', name: 'Door', kind: 'boolean', tags: [], source: { plugin: 'modbus', device: 'meters', address: 1 } },
           { id: 'meters.serial', name: 'Serial', kind: 'string', tags: [], source: { plugin: 'modbus', device: 'meters', address: 2 } },
         ],

@@ -37,7 +37,10 @@ describe('API fuzzer', () => {
       // Documented for operators, but nothing enforces it: everyone gets through.
       api.put<{ Params: { key: string } }>(
         '/settings/:key',
-        { config: { access: { roles: ['operator'] } }, schema: { params: { type: 'object', properties: { key: { type: 'string', pattern: '^[a-z]+$' } } }, body: { type: 'object' } } },
+        {
+          config: { access: { roles: ['operator'] } },
+          schema: { params: { type: 'object', properties: { key: { type: 'string', pattern: '^[a-z]+$' } } }, body: { type: 'object' } },
+        },
         async (request) => ({ saved: request.params.key }),
       );
       api.post<{ Body: { count: number } }>(
@@ -49,7 +52,10 @@ describe('API fuzzer', () => {
             if (role === 'public') return reply.code(401).send({ error: 'this needs a token with the role operator' });
             if (role !== 'operator' && role !== 'admin') return reply.code(403).send({ error: 'it needs the role operator' });
           },
-          schema: { body: { type: 'object', required: ['count'], properties: { count: { type: 'integer', minimum: 0, maximum: 10 } }, additionalProperties: false } } },
+          schema: {
+            body: { type: 'object', required: ['count'], properties: { count: { type: 'integer', minimum: 0, maximum: 10 } }, additionalProperties: false },
+          },
+        },
         async (request) => ({ doubled: request.body.count * 2 }),
       );
     });
@@ -83,13 +89,16 @@ describe('API fuzzer', () => {
   it('finds a route that answers roles its OpenAPI document does not give it', () => {
     const failures = report.failures.filter((f) => f.operation === 'PUT /settings/{key}');
     expect(failures.length).toBeGreaterThan(0);
-    expect(failures.map((f) => f.problem).join('\n')).toMatch(/answered 200 to (the role public|the role agent|credentials it must refuse), on an operation for operator, admin/);
+    expect(failures.map((f) => f.problem).join('\n')).toMatch(
+      /answered 200 to (the role public|the role agent|credentials it must refuse), on an operation for operator, admin/,
+    );
   });
 
   it('leaves sound routes alone, and calls every operation as every principal', () => {
     expect(report.failures.filter((f) => !['GET /nul-unsafe', 'PUT /settings/{key}'].includes(f.operation))).toEqual([]);
     for (const operation of ['GET /nul-unsafe', 'PUT /settings/{key}', 'POST /sound', 'GET /api/openapi.json']) {
-      for (const principal of ['public', 'agent', 'operator', 'forged']) expect(report.counts[operation]?.[principal], `${operation} as ${principal}`).toBeGreaterThan(0);
+      for (const principal of ['public', 'agent', 'operator', 'forged'])
+        expect(report.counts[operation]?.[principal], `${operation} as ${principal}`).toBeGreaterThan(0);
     }
   });
 });

@@ -131,11 +131,25 @@ export async function fuzzApi(options: FuzzOptions): Promise<FuzzReport> {
       const [request] = details.counterexample;
       const found = problems.get(request) ?? { problem: String(details.errorInstance ?? 'the property failed') };
       known.add(failureKind(found));
-      failures.push({ operation: op.name, principal: request.principal, problem: found.problem, request: replayable(request), answer: found.answer && excerpt(found.answer), seed });
+      failures.push({
+        operation: op.name,
+        principal: request.principal,
+        problem: found.problem,
+        request: replayable(request),
+        answer: found.answer && excerpt(found.answer),
+        seed,
+      });
       if (options.seed !== undefined) break; // the same seed would find the same case again
     }
     const sick = await options.healthy();
-    if (sick) failures.push({ operation: op.name, principal: '-', problem: `the API is unhealthy after fuzzing ${op.name}: ${sick}`, request: { method: '-', url: '-' }, seed: options.seed ?? 0 });
+    if (sick)
+      failures.push({
+        operation: op.name,
+        principal: '-',
+        problem: `the API is unhealthy after fuzzing ${op.name}: ${sick}`,
+        request: { method: '-', url: '-' },
+        seed: options.seed ?? 0,
+      });
   }
   const total = Object.values(counts).reduce((sum, byPrincipal) => sum + Object.values(byPrincipal).reduce((a, b) => a + b, 0), 0);
   return { counts, failures, total };
@@ -163,7 +177,11 @@ async function check(request: FuzzRequest, roles: readonly string[], options: Fu
   if (internal) return { problem: `answered ${answer.status} with an internal detail (${JSON.stringify(internal[0].slice(0, 60))})`, answer };
   const role = options.principals[request.principal];
   const allowed = role !== null && role !== undefined && (roles.includes('public') || role === 'admin' || roles.includes(role));
-  if (answer.status < 400 && !allowed) return { problem: `answered ${answer.status} to ${role ? `the role ${role}` : 'credentials it must refuse'}, on an operation for ${roles.join(', ')}`, answer };
+  if (answer.status < 400 && !allowed)
+    return {
+      problem: `answered ${answer.status} to ${role ? `the role ${role}` : 'credentials it must refuse'}, on an operation for ${roles.join(', ')}`,
+      answer,
+    };
   return undefined;
 }
 
@@ -195,11 +213,19 @@ function failureKind(found: { problem: string; answer?: FuzzAnswer }): string {
   let words = found.answer?.body ?? '';
   try {
     const parsed = JSON.parse(words) as { code?: unknown; message?: unknown; error?: unknown } | null;
-    if (parsed && typeof parsed === 'object') words = [parsed.code, parsed.message ?? parsed.error].filter((w) => w !== undefined).map(String).join(' ');
+    if (parsed && typeof parsed === 'object')
+      words = [parsed.code, parsed.message ?? parsed.error]
+        .filter((w) => w !== undefined)
+        .map(String)
+        .join(' ');
   } catch {
     // Not JSON: the body's own words.
   }
-  const general = (text: string) => text.slice(0, 200).replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, '#');
+  const general = (text: string) =>
+    text
+      .slice(0, 200)
+      .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
+      .replace(/\d+/g, '#');
   return `${general(found.problem)} ${general(words)}`;
 }
 
@@ -219,10 +245,9 @@ function requestArbitrary(op: ReturnType<typeof operationsOf>[number], options: 
   const pathParams = parameters.filter((p) => p.in === 'path');
   const queryParams = parameters.filter((p) => p.in === 'query');
   const pathValues = fc.record(Object.fromEntries(pathParams.map((p) => [p.name, schemaValue(p.schema, options.context)])));
-  const queryValues = fc.record(
-    Object.fromEntries(queryParams.map((p) => [p.name, schemaValue(p.schema, options.context)])),
-    { requiredKeys: queryParams.filter((p) => p.required).map((p) => p.name) },
-  );
+  const queryValues = fc.record(Object.fromEntries(queryParams.map((p) => [p.name, schemaValue(p.schema, options.context)])), {
+    requiredKeys: queryParams.filter((p) => p.required).map((p) => p.name),
+  });
   const queryTail = fc.option(fc.constantFrom(...MALFORMED_QUERIES), { freq: 8 });
   const body = op.method === 'GET' || op.method === 'DELETE' ? fc.constant(undefined) : bodyArbitrary(op, options);
   return fc
@@ -243,9 +268,11 @@ const MALFORMED_QUERIES = ['%', '%zz=1', 'from=%C0%AF', 'to=%ED%A0%80', 'x=%FF%F
 
 const JSON_TYPE = 'application/json';
 /** JSON nested up to 10,000 deep; the depth shrinks, so a failure shows the least depth that fails. */
-const deepJson = fc.tuple(fc.integer({ min: 1, max: 10_000 }), fc.constantFrom('arrays', 'objects', 'unclosed')).map(([depth, kind]) =>
-  kind === 'arrays' ? '['.repeat(depth) + ']'.repeat(depth) : kind === 'objects' ? '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) : '['.repeat(depth * 10),
-);
+const deepJson = fc
+  .tuple(fc.integer({ min: 1, max: 10_000 }), fc.constantFrom('arrays', 'objects', 'unclosed'))
+  .map(([depth, kind]) =>
+    kind === 'arrays' ? '['.repeat(depth) + ']'.repeat(depth) : kind === 'objects' ? '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) : '['.repeat(depth * 10),
+  );
 /** Past the 1 MiB default body limit of fastify and near the 10 MiB of the CSV import. */
 const HUGE_ARRAY = `[${'1,'.repeat(600_000)}1]`;
 const HUGE_STRING = JSON.stringify({ values: 'x'.repeat(11 * 2 ** 20) });
@@ -254,18 +281,46 @@ const HUGE_STRING = JSON.stringify({ values: 'x'.repeat(11 * 2 ** 20) });
 function bodyArbitrary(op: ReturnType<typeof operationsOf>[number], options: FuzzOptions): fc.Arbitrary<{ text: string; contentType?: string } | undefined> {
   const content = op.operation.requestBody?.content ?? {};
   const documented = Object.entries(content).map(([mediaType, { schema }]) =>
-    schemaValue(schema, options.context).map((value) => ({ text: mediaType.includes('json') || typeof value !== 'string' ? JSON.stringify(value) ?? 'null' : value, contentType: mediaType })),
+    schemaValue(schema, options.context).map((value) => ({
+      text: mediaType.includes('json') || typeof value !== 'string' ? (JSON.stringify(value) ?? 'null') : value,
+      contentType: mediaType,
+    })),
   );
   const example = options.examples?.[op.name];
   const mutated = example === undefined ? [] : [mutatedExample(example).map((value) => ({ text: JSON.stringify(value) ?? 'null', contentType: JSON_TYPE }))];
   const raw = fc.record({
     text: fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom('{', '{"values":[', 'null', '""', '1e999', '\u0000', '\uFEFF{}', '{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{"polluted":1}}}', '{"a":1,"a":2}', '[]', 'true') },
+      {
+        weight: 3,
+        arbitrary: fc.constantFrom(
+          '{',
+          '{"values":[',
+          'null',
+          '""',
+          '1e999',
+          '\u0000',
+          '\uFEFF{}',
+          '{"__proto__":{"polluted":1}}',
+          '{"constructor":{"prototype":{"polluted":1}}}',
+          '{"a":1,"a":2}',
+          '[]',
+          'true',
+        ),
+      },
       { weight: 1, arbitrary: deepJson },
       { weight: 1, arbitrary: csvText(options.context) },
       { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
     ),
-    contentType: fc.constantFrom<string | undefined>(JSON_TYPE, 'text/csv', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'application/xml', undefined),
+    contentType: fc.constantFrom<string | undefined>(
+      JSON_TYPE,
+      'text/csv',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=utf-16',
+      'application/xml',
+      undefined,
+    ),
   });
   const huge = fc.record({ text: fc.constantFrom(HUGE_ARRAY, HUGE_STRING), contentType: fc.constantFrom<string | undefined>(JSON_TYPE, 'text/csv') });
   return fc.oneof(
@@ -279,7 +334,10 @@ function bodyArbitrary(op: ReturnType<typeof operationsOf>[number], options: Fuz
 
 /** A small CSV file: a header of known and hostile names, rows of hostile cells, `;` or `,`. */
 function csvText(context: ArbitraryContext): fc.Arbitrary<string> {
-  const cell = fc.oneof(fc.constantFrom(...context.knownStrings, '01/09/2026', '2026-09-01', '8,6', '1e308', '-0', '', '"', '"a""b"', '=cmd|x'), fc.constantFrom(...HOSTILE_STRINGS));
+  const cell = fc.oneof(
+    fc.constantFrom(...context.knownStrings, '01/09/2026', '2026-09-01', '8,6', '1e308', '-0', '', '"', '"a""b"', '=cmd|x'),
+    fc.constantFrom(...HOSTILE_STRINGS),
+  );
   return fc
     .tuple(fc.constantFrom(';', ','), fc.array(fc.array(cell, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 }), fc.constantFrom('\n', '\r\n'))
     .map(([delimiter, rows, newline]) => rows.map((r) => r.join(delimiter)).join(newline));
@@ -293,5 +351,7 @@ function textOf(value: unknown): string {
 
 /** Percent-encodes as encodeURIComponent does, a lone surrogate as the bytes a sloppy encoder would send. */
 function encodeComponent(text: string): string {
-  return text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]|[^]/g, (c) => (c.length === 1 && c >= '\uD800' && c <= '\uDFFF' ? '%ED%A0%80' : encodeURIComponent(c)));
+  return text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]|[^]/g, (c) =>
+    c.length === 1 && c >= '\uD800' && c <= '\uDFFF' ? '%ED%A0%80' : encodeURIComponent(c),
+  );
 }

@@ -12,7 +12,7 @@ import pg from 'pg';
 import type {} from 'vitest';
 import { startNatsServer, withDatabase } from '../services/local-services.js';
 import { ensureNatsCredentials } from '../services/nats-auth.js';
-import { waitFor } from '../wait.js';
+import { waitFor } from '@citypilot/sdk';
 import { deadLetterStream, type StreamNames } from '../ingest/ingest.js';
 
 declare module 'vitest' {
@@ -23,23 +23,28 @@ declare module 'vitest' {
     adminDatabaseUrl: string;
     /** A PostgreSQL server that preloads TimescaleDB (same kind of URL), or '' when none can be had. */
     timescaleDatabaseUrl: string;
+    /** Names what a test run shares between its files and drops at its end (the demo city's seed). */
+    testRunId: string;
   }
 }
 
 /** Path of the built `citypilot` command, to run hubs and gateways as real processes. */
-export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
+export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'scripts', 'citypilot', 'dist', 'cli.js');
 
 /** A short random suffix for names that must not collide between test files and runs. */
 export function uniqueSuffix(): string {
   return randomBytes(4).toString('hex');
 }
 
-/** A fresh database on the test server; `drop()` removes it (closing leftover connections). */
-export async function createTestDatabase(adminUrl: string, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+/**
+ * A fresh database on the test server, empty or a copy of `template`; `drop()` removes it (closing
+ * leftover connections).
+ */
+export async function createTestDatabase(adminUrl: string, label: string, template?: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `cp_test_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${uniqueSuffix()}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}${template ? ` TEMPLATE ${pg.escapeIdentifier(template)}` : ''}`);
   await admin.end();
   return {
     url: withDatabase(adminUrl, name),
@@ -120,7 +125,11 @@ export async function natsConnection(natsUrl: string): Promise<NatsConnection> {
  */
 export async function startHubProcess(env: NodeJS.ProcessEnv, port: number, timeoutMs = 30_000): Promise<CliProcess> {
   const hub = spawnCli(['hub', 'run'], env);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, timeoutMs, () => `hub did not start: ${hub.output()}`);
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok,
+    timeoutMs,
+    () => `hub did not start: ${hub.output()}`,
+  );
   return hub;
 }
 
@@ -141,7 +150,11 @@ export interface SecuredTestNats {
  */
 export async function startSecuredTestNats(dir: string, gateways: readonly string[], names: StreamNames): Promise<SecuredTestNats> {
   const creds = ensureNatsCredentials(join(dir, 'credentials'), gateways, { prefix: names.prefix });
-  const server = await startNatsServer({ dir: join(dir, 'nats'), auth: { authorization: creds.authorization, credentials: creds.hub.file }, log: () => undefined });
+  const server = await startNatsServer({
+    dir: join(dir, 'nats'),
+    auth: { authorization: creds.authorization, credentials: creds.hub.file },
+    log: () => undefined,
+  });
   return {
     url: server.url,
     hubCredentials: creds.hub.file,
@@ -190,7 +203,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
   };
 }
 
-export { waitFor } from '../wait.js';
+export { waitFor } from '@citypilot/sdk';
 
 /**
  * An objective definition as the API and Objectives.define take it: monthly electricity per
@@ -223,9 +236,13 @@ export function objectiveDefinition(overrides: Record<string, unknown> = {}): Re
 export function localMidnight(timezone: string, year: number, month: number, day = 1): number {
   const utc = Date.UTC(year, month, day);
   // The offset at UTC midnight is the one at local midnight: no time zone changes its offset between the two.
-  const offset = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, timeZoneName: 'longOffset' }).formatToParts(new Date(utc)).find((p) => p.type === 'timeZoneName')!.value;
+  const offset = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, timeZoneName: 'longOffset' })
+    .formatToParts(new Date(utc))
+    .find((p) => p.type === 'timeZoneName')!.value;
   const match = /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(offset);
   if (!match) throw new Error(`localMidnight: unexpected offset ${offset} for ${timezone}`);
   const minutes = match[1] ? (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3])) : 0;
   return utc - minutes * 60_000;
 }
+
+export { signInAtProvider, startOidcProvider, TEST_OIDC_FORM, type TestOidcAccount, type TestOidcProvider } from './oidc-provider.js';

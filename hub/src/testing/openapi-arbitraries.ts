@@ -70,12 +70,44 @@ export const HOSTILE_DATES: readonly string[] = [
 
 /** Numbers, as text, that parsers disagree about. */
 export const HOSTILE_NUMBER_TEXTS: readonly string[] = [
-  '1e308', '-1e308', '1e309', '1e-400', '-0', '0x1F', '0b11', ' 1 ', '1_000', '+1', '-1', '01', '1.', '.5',
-  '9007199254740993', '99999999999999999999999999', 'NaN', 'Infinity', '-Infinity', '1,5', '',
+  '1e308',
+  '-1e308',
+  '1e309',
+  '1e-400',
+  '-0',
+  '0x1F',
+  '0b11',
+  ' 1 ',
+  '1_000',
+  '+1',
+  '-1',
+  '01',
+  '1.',
+  '.5',
+  '9007199254740993',
+  '99999999999999999999999999',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '1,5',
+  '',
 ];
 
 /** Numbers that are valid JSON and still extreme. */
-export const HOSTILE_NUMBERS: readonly number[] = [1e308, -1e308, -0, 5e-324, Number.MAX_SAFE_INTEGER + 2, -(2 ** 63), 2 ** 63, 2 ** 31, -(2 ** 31) - 1, 0.1 + 0.2, 1.5, -1];
+export const HOSTILE_NUMBERS: readonly number[] = [
+  1e308,
+  -1e308,
+  -0,
+  5e-324,
+  Number.MAX_SAFE_INTEGER + 2,
+  -(2 ** 63),
+  2 ** 63,
+  2 ** 31,
+  -(2 ** 31) - 1,
+  0.1 + 0.2,
+  1.5,
+  -1,
+];
 
 /** Strings with characters that break naive code: NUL, astral, lone surrogates, controls, markup, SQL. */
 export const HOSTILE_STRINGS: readonly string[] = [
@@ -216,10 +248,9 @@ function toRegExp(pattern: string): RegExp {
 
 function validObject(schema: JsonSchema, context: ArbitraryContext): fc.Arbitrary<Record<string, unknown>> {
   const properties = schema.properties ?? {};
-  const known = fc.record(
-    Object.fromEntries(Object.entries(properties).map(([key, s]) => [key, schemaValue(s, context)])),
-    { requiredKeys: (schema.required ?? []).filter((k) => k in properties) },
-  );
+  const known = fc.record(Object.fromEntries(Object.entries(properties).map(([key, s]) => [key, schemaValue(s, context)])), {
+    requiredKeys: (schema.required ?? []).filter((k) => k in properties),
+  });
   const extraValue = typeof schema.additionalProperties === 'object' ? schemaValue(schema.additionalProperties, context) : hostileValue();
   // Keys the schema does not name, prototype keys among them; mostly none when it forbids them.
   const extra = fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'extra'), fc.string({ maxLength: 8 })), extraValue, {
@@ -239,7 +270,8 @@ function assignOwn(target: Record<string, unknown>, source: Record<string, unkno
 function hostileFor(schema: JsonSchema): fc.Arbitrary<unknown> {
   const type = [schema.type ?? inferredType(schema)].flat()[0];
   if (type === 'string' && schema.format === 'date-time') return fc.oneof(fc.constantFrom(...HOSTILE_DATES), hostileValue());
-  if (type === 'integer' || type === 'number') return fc.oneof(fc.constantFrom<unknown>(...HOSTILE_NUMBERS), fc.constantFrom(...HOSTILE_NUMBER_TEXTS), hostileValue());
+  if (type === 'integer' || type === 'number')
+    return fc.oneof(fc.constantFrom<unknown>(...HOSTILE_NUMBERS), fc.constantFrom(...HOSTILE_NUMBER_TEXTS), hostileValue());
   return hostileValue();
 }
 

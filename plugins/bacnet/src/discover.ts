@@ -1,6 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ApplicationTag, ObjectType } from '@bacnet-js/client';
-import { BACNET_PORT, BacnetClient, BacnetError, BacnetSocketError, formatObjectId, type BacnetDevice, type BacnetObjectInfo as WireObjectInfo, type IAm } from '@citypilot/protocol-bacnet';
+import {
+  BACNET_PORT,
+  BacnetClient,
+  BacnetError,
+  BacnetSocketError,
+  formatObjectId,
+  type BacnetDevice,
+  type BacnetObjectInfo as WireObjectInfo,
+  type IAm,
+} from '@citypilot/protocol-bacnet';
 import { DeviceUnreachableError, Duration, parseDuration, type DiscoveredDevice, type Discovery, type DiscoveryContext } from '@citypilot/sdk';
 import { draftDevice, uniqueDeviceIds, type BacnetObjectInfo } from './draft.js';
 
@@ -9,10 +18,27 @@ const ADDRESS_PATTERN = '^[0-9.]+(:[0-9]+)?$';
 /** What `citypilot gateway discover bacnet` takes. */
 const discoverOptions = Type.Object(
   {
-    interface: Type.String({ default: '0.0.0.0', description: 'Local IPv4 address to bind: 0.0.0.0 (all) hears broadcast I-Ams, which a socket bound to one address does not.' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 47808, description: 'Local UDP port; 0 for any free one (enough with --address, not for broadcast answers). Stop a gateway using 47808 first.' }),
-    broadcastAddress: Type.String({ default: '255.255.255.255', description: 'Where the Who-Is broadcast goes: the subnet\'s broadcast, such as 192.168.10.255, on port 47808 unless given as ip:port.' }),
-    address: Type.Optional(Type.String({ pattern: ADDRESS_PATTERN, expected: 'an IPv4 address, with :port when not 47808', description: 'Ask one device only (a directed Who-Is), at this IP (and :port when not 47808).' })),
+    interface: Type.String({
+      default: '0.0.0.0',
+      description: 'Local IPv4 address to bind: 0.0.0.0 (all) hears broadcast I-Ams, which a socket bound to one address does not.',
+    }),
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 47808,
+      description: 'Local UDP port; 0 for any free one (enough with --address, not for broadcast answers). Stop a gateway using 47808 first.',
+    }),
+    broadcastAddress: Type.String({
+      default: '255.255.255.255',
+      description: "Where the Who-Is broadcast goes: the subnet's broadcast, such as 192.168.10.255, on port 47808 unless given as ip:port.",
+    }),
+    address: Type.Optional(
+      Type.String({
+        pattern: ADDRESS_PATTERN,
+        expected: 'an IPv4 address, with :port when not 47808',
+        description: 'Ask one device only (a directed Who-Is), at this IP (and :port when not 47808).',
+      }),
+    ),
     low: Type.Optional(Type.Integer({ minimum: 0, maximum: 4194302, description: 'Lowest device instance asked.' })),
     high: Type.Optional(Type.Integer({ minimum: 0, maximum: 4194302, description: 'Highest device instance asked.' })),
     wait: Duration({ default: '3s', description: 'How long to collect I-Am answers.' }),
@@ -40,7 +66,12 @@ export function bacnetDiscovery(): Discovery<typeof discoverOptions> {
   return {
     options: discoverOptions,
     async run(options: Static<typeof discoverOptions>, context: DiscoveryContext): Promise<DiscoveredDevice[]> {
-      const client = new BacnetClient({ interface: options.interface, port: options.port, broadcastAddress: whoIsDestination(options.broadcastAddress), timeoutMs: context.timeoutMs });
+      const client = new BacnetClient({
+        interface: options.interface,
+        port: options.port,
+        broadcastAddress: whoIsDestination(options.broadcastAddress),
+        timeoutMs: context.timeoutMs,
+      });
       try {
         try {
           await client.open();
@@ -77,15 +108,25 @@ async function describe(client: BacnetClient, iAm: IAm, context: DiscoveryContex
     const objects = (await client.readObjectList(device)).filter((o) => o.type !== ObjectType.DEVICE);
     const wire = await client.readObjectsInfo(device, objects);
     const what = [info.vendorName, info.modelName].filter(Boolean).join(' ');
-    if (what) notes.push(`${what}, max APDU ${info.maxApdu}, segmentation ${info.segmentation}${info.supportsReadPropertyMultiple ? '' : ', no ReadPropertyMultiple'}${info.supportsCov ? '' : ', no COV'}`);
+    if (what)
+      notes.push(
+        `${what}, max APDU ${info.maxApdu}, segmentation ${info.segmentation}${info.supportsReadPropertyMultiple ? '' : ', no ReadPropertyMultiple'}${info.supportsCov ? '' : ', no COV'}`,
+      );
     const unreadable = wire.filter((o) => o.error).map((o) => `${formatObjectId(o)} (${o.error!.message})`);
     if (unreadable.length) notes.push(`objects that could not be read, left out: ${unreadable.join('; ')}`);
     const objectInfos = wire.filter((o) => !o.error).map((o) => toDraftInfo(o, info.supportsCov));
     return draftDevice({ deviceInstance: iAm.deviceInstance, name: info.name, address }, objectInfos, notes);
   } catch (error) {
     if (!(error instanceof BacnetError) || error instanceof BacnetSocketError) throw error;
-    context.logger.warn({ device: iAm.deviceInstance, address, err: error.message }, 'BACnet discovery: the device answered Who-Is but its objects could not be read');
-    return draftDevice({ deviceInstance: iAm.deviceInstance, address }, [], [`answered Who-Is, but its objects could not be read (${error.message}): list its points from its EDE file (citypilot gateway import-ede)`]);
+    context.logger.warn(
+      { device: iAm.deviceInstance, address, err: error.message },
+      'BACnet discovery: the device answered Who-Is but its objects could not be read',
+    );
+    return draftDevice(
+      { deviceInstance: iAm.deviceInstance, address },
+      [],
+      [`answered Who-Is, but its objects could not be read (${error.message}): list its points from its EDE file (citypilot gateway import-ede)`],
+    );
   }
 }
 

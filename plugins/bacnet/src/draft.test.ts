@@ -77,7 +77,7 @@ describe('draft points', () => {
     expect(points.map((p) => p.id)).toEqual(['zone-temp']);
     expect(notes.filter((n) => n.startsWith('left out'))).toEqual([
       'left out: 2 schedule, 1 calendar object(s): schedules and calendars hold what they command or which days they cover, not a measurement: read the objects they command',
-      'left out: 1 color object(s): a color\'s present value is a pair of x, y coordinates, and a point holds one value',
+      "left out: 1 color object(s): a color's present value is a pair of x, y coordinates, and a point holds one value",
     ]);
   });
 
@@ -134,9 +134,17 @@ describe('the tables of units and object types', () => {
   const enumName = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
 
   it("match the numbers of the BACnet library's enumerations", () => {
-    const units = new Map(Object.entries(EngineeringUnits).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, enumName(k)]));
+    const units = new Map(
+      Object.entries(EngineeringUnits)
+        .filter(([, v]) => typeof v === 'number')
+        .map(([k, v]) => [v as number, enumName(k)]),
+    );
     for (const unit of bacnetUnits()) expect(units.get(unit.code), `unit ${unit.code} ${unit.name}`).toBe(enumName(unit.name));
-    const types = new Map(Object.entries(ObjectType).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, enumName(k)]));
+    const types = new Map(
+      Object.entries(ObjectType)
+        .filter(([, v]) => typeof v === 'number')
+        .map(([k, v]) => [v as number, enumName(k)]),
+    );
     for (let n = 0; n < 60; n++) expect(enumName(objectTypeLabel(n)), `object type ${n}`).toBe(types.get(n));
   });
 

@@ -116,25 +116,33 @@ export function draftPoints(objects: readonly BacnetObjectInfo[]): { points: Bac
   drafted.forEach(({ base }, i) => {
     if (ids[i] !== base) renamed.set(base, [...(renamed.get(base) ?? []), ids[i]!]);
   });
-  for (const [base, made] of renamed) notes.push(`several objects make the id "${base}": ids made unique with the object's type and instance (${made.join(', ')})`);
+  for (const [base, made] of renamed)
+    notes.push(`several objects make the id "${base}": ids made unique with the object's type and instance (${made.join(', ')})`);
   for (const [reason, byLabel] of leftOut) {
     const list = [...byLabel].map(([label, n]) => `${n} ${label}`).join(', ');
     notes.push(`left out: ${list} object(s): ${reason}`);
   }
   for (const [code, names] of unknownUnits) notes.push(`unit code ${code} (${names.join(', ')}) has no CityPilot symbol: unit left out, set it by hand`);
   const settable = points.filter((p) => p.writable === false).map((p) => p.id);
-  if (settable.length) notes.push(`writable objects, drafted with writable: false (set true only once a write by the gateway is wanted and safe): ${settable.join(', ')}`);
+  if (settable.length)
+    notes.push(`writable objects, drafted with writable: false (set true only once a write by the gateway is wanted and safe): ${settable.join(', ')}`);
   const polled = points.filter((p) => p.address.read === 'poll').map((p) => p.id);
   if (polled.length) notes.push(`no COV support: read: poll, read at every interval rather than subscribed: ${polled.join(', ')}`);
   drafted.forEach(({ object }, i) => {
     const texts = object.stateTexts?.filter((t) => t !== '');
     if (!texts?.length) return;
     const kind = points[i]!.kind;
-    const states = kind === 'boolean' ? `false = ${object.stateTexts![0] ?? '?'}, true = ${object.stateTexts![1] ?? '?'}` : object.stateTexts!.map((t, s) => `${s + 1} = ${t}`).join(', ');
+    const states =
+      kind === 'boolean'
+        ? `false = ${object.stateTexts![0] ?? '?'}, true = ${object.stateTexts![1] ?? '?'}`
+        : object.stateTexts!.map((t, s) => `${s + 1} = ${t}`).join(', ');
     notes.push(`states of ${points[i]!.id}: ${states}`);
   });
   const energy = points.filter((p) => p.tags.includes('energy') && !p.tags.includes('meter')).map((p) => p.id);
-  if (energy.length) notes.push(`energy points without the meter tag (${energy.join(', ')}): add meter to those that are the building's meters, which the hub's energy objectives count`);
+  if (energy.length)
+    notes.push(
+      `energy points without the meter tag (${energy.join(', ')}): add meter to those that are the building's meters, which the hub's energy objectives count`,
+    );
   return { points, notes };
 }
 
@@ -142,11 +150,18 @@ export function draftPoints(objects: readonly BacnetObjectInfo[]): { points: Bac
  * One draft device block: `{ id, name, plugin: 'bacnet', connection: { deviceInstance, address? },
  * points }`, the same shape as discovery's, with notes. The device id is made from its name.
  */
-export function draftDevice(device: BacnetDeviceInfo, objects: readonly BacnetObjectInfo[], notes: readonly string[] = []): DiscoveredDevice & { device: { id: string; points: BacnetPointDraft[] } } {
+export function draftDevice(
+  device: BacnetDeviceInfo,
+  objects: readonly BacnetObjectInfo[],
+  notes: readonly string[] = [],
+): DiscoveredDevice & { device: { id: string; points: BacnetPointDraft[] } } {
   const { points, notes: pointNotes } = draftPoints(objects);
   const name = device.name?.trim() || `BACnet device ${device.deviceInstance}`;
   const allNotes = [...notes];
-  if (!device.address) allNotes.push(`no address: the gateway will look for device ${device.deviceInstance} with a Who-Is; set connection.address (IP, with :port when not 47808) if broadcasts do not reach it`);
+  if (!device.address)
+    allNotes.push(
+      `no address: the gateway will look for device ${device.deviceInstance} with a Who-Is; set connection.address (IP, with :port when not 47808) if broadcasts do not reach it`,
+    );
   return {
     device: {
       id: (device.name && idFromName(device.name)) || `device-${device.deviceInstance}`,
@@ -185,9 +200,10 @@ function leftOutReason(objectType: number): string {
     case 27: // trend-log-multiple
       return 'logs keep the history of other objects: read those objects';
     case 63: // color
-      return 'a color\'s present value is a pair of x, y coordinates, and a point holds one value';
+      return "a color's present value is a pair of x, y coordinates, and a point holds one value";
     default:
-      if (objectType >= 128) return 'proprietary objects whose present value could not be read; one that has a present value can be added by hand with its type number as objectType';
+      if (objectType >= 128)
+        return 'proprietary objects whose present value could not be read; one that has a present value can be added by hand with its type number as objectType';
       return 'no present value a point can hold (the plugin reads analog, binary, multi-state, counting, integer and text objects)';
   }
 }
@@ -279,7 +295,24 @@ const VOCABULARY = {
   water: ['water', 'eau', 'hw', 'chw', 'hhw', 'lthw', 'dhw', 'ecs', 'wasser*', 'boiler*', 'chaudiere*', 'kessel*', 'hydraulique*'],
   // French and German name the water circuits' flows without saying water.
   waterFlow: ['depart*', 'retour*', 'vorlauf*', 'rucklauf*', 'ruecklauf*', 'vl', 'rl'],
-  heat: ['heat*', 'heating', 'thermal*', 'thermique*', 'chaleur*', 'calori*', 'chauffage*', 'warme*', 'waerme*', 'heizung*', 'cet', 'boiler*', 'chaudiere*', 'kessel*', 'radiat*', 'heizkorper*'],
+  heat: [
+    'heat*',
+    'heating',
+    'thermal*',
+    'thermique*',
+    'chaleur*',
+    'calori*',
+    'chauffage*',
+    'warme*',
+    'waerme*',
+    'heizung*',
+    'cet',
+    'boiler*',
+    'chaudiere*',
+    'kessel*',
+    'radiat*',
+    'heizkorper*',
+  ],
   gas: ['gas', 'gaz'],
   setpoint: ['setpoint*', 'sp', 'set', 'stpt', 'consigne*', 'csg', 'cons', 'sollwert*', 'soll'],
   cmd: ['cmd', 'command*', 'commande*', 'start', 'ordre', 'enable', 'befehl*', 'freigabe*'],
@@ -308,8 +341,7 @@ function matcher(object: BacnetObjectInfo): (word: Word) => boolean {
     for (const part of token.split(/(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])/)) tokens.add(part);
   }
   const squashed = text.replace(/[^a-z0-9]+/g, '');
-  return (word) =>
-    VOCABULARY[word].some((w) => (w.endsWith('*') ? squashed.includes(w.slice(0, -1)) || tokens.has(w.slice(0, -1)) : tokens.has(w)));
+  return (word) => VOCABULARY[word].some((w) => (w.endsWith('*') ? squashed.includes(w.slice(0, -1)) || tokens.has(w.slice(0, -1)) : tokens.has(w)));
 }
 
 const INPUTS = new Set(['analog-input', 'binary-input', 'multi-state-input', 'accumulator', 'pulse-converter']);
@@ -320,7 +352,10 @@ const OUTPUTS = new Set(['analog-output', 'binary-output', 'multi-state-output']
  * name and description: `air temp outside sensor`, `heat water supply temp sensor`,
  * `elec energy`, `fan run sensor`, `valve cmd`. Only what the words say: a technician completes.
  */
-export function suggestTags(object: BacnetObjectInfo, quantity: UnitQuantity | undefined = object.units === undefined ? undefined : bacnetUnit(object.units)?.quantity): string[] {
+export function suggestTags(
+  object: BacnetObjectInfo,
+  quantity: UnitQuantity | undefined = object.units === undefined ? undefined : bacnetUnit(object.units)?.quantity,
+): string[] {
   const has = matcher(object);
   const typeName = pointObjectType(object.objectType)?.name ?? '';
   const binary = typeName.startsWith('binary-');

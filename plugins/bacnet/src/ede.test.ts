@@ -49,13 +49,19 @@ function withSeparator(text: string, separator: string): string {
     .join('\r\n');
 }
 
-describe('EDE import of an integrator\'s file', () => {
+describe("EDE import of an integrator's file", () => {
   const result = importEde(mairie, { file: 'Mairie_EDE.csv', stateTexts: { bytes: mairieStates, file: 'Mairie_StateTexts.csv' } });
 
   it('reads the header block and the Windows-1252 names', () => {
     expect(result.ede.encoding).toBe('windows-1252');
     expect(result.ede.separator).toBe(';');
-    expect(result.ede.project).toEqual({ name: 'Mairie annexe - GTC', version: '4', timestamp: '14.03.2025', author: 'J. Lefèvre, Thermique Services', layoutVersion: '2.3' });
+    expect(result.ede.project).toEqual({
+      name: 'Mairie annexe - GTC',
+      version: '4',
+      timestamp: '14.03.2025',
+      author: 'J. Lefèvre, Thermique Services',
+      layoutVersion: '2.3',
+    });
     expect(result.notes).toContain('Mairie_EDE.csv is not UTF-8: read as Windows-1252 (Latin-1); check accented names');
     expect(result.problems).toEqual([]);
   });
@@ -89,15 +95,28 @@ describe('EDE import of an integrator\'s file', () => {
     expect(points['cta-01-mairie.cta01-hr-reprise']).toMatchObject({ unit: '%RH', tags: ['air', 'humidity', 'return', 'sensor'] });
     expect(points['cta-01-mairie.cta01-debit-souf']).toMatchObject({ unit: 'm3/h', tags: ['air', 'flow', 'supply', 'sensor'] });
     // Settable in the file: the technician decides; supports COV N: polled.
-    expect(points['cta-01-mairie.cta01-v3v-chaud']).toMatchObject({ unit: '%', tags: ['valve', 'cmd'], writable: false, address: { objectType: 'analog-output', instance: 1 } });
+    expect(points['cta-01-mairie.cta01-v3v-chaud']).toMatchObject({
+      unit: '%',
+      tags: ['valve', 'cmd'],
+      writable: false,
+      address: { objectType: 'analog-output', instance: 1 },
+    });
     expect(points['cta-01-mairie.cta01-dp-filtre']).toMatchObject({ unit: 'Pa', address: { objectType: 'analog-input', instance: 6, read: 'poll' } });
-    expect(points['cta-01-mairie.cta01-ventsouf-cmd']).toMatchObject({ kind: 'boolean', tags: ['fan', 'cmd'], address: { objectType: 'binary-output', instance: 1 } });
+    expect(points['cta-01-mairie.cta01-ventsouf-cmd']).toMatchObject({
+      kind: 'boolean',
+      tags: ['fan', 'cmd'],
+      address: { objectType: 'binary-output', instance: 1 },
+    });
     expect(points['cta-01-mairie.cta01-ventsouf-etat']).toMatchObject({ kind: 'boolean', tags: ['fan', 'run', 'sensor'] });
     expect(points['cta-01-mairie.cta01-ventsouf-def']).toMatchObject({ kind: 'boolean', tags: ['fan', 'alarm', 'sensor'] });
     expect(points['cta-01-mairie.cta01-csg-tsouf']).toMatchObject({ tags: ['air', 'temp', 'supply', 'sp'] });
     expect(points['cta-01-mairie.cta01-regime']).toMatchObject({ kind: 'number', tags: ['mode'], address: { objectType: 'multi-state-value', instance: 1 } });
     expect(points['chaufferie-mairie.ch-tdep-radiateurs']).toMatchObject({ tags: ['heat', 'water', 'temp', 'supply', 'sensor'] });
-    expect(points['chaufferie-mairie.ch-compteur-chaleur']).toMatchObject({ unit: 'kWh', tags: ['heat', 'meter', 'energy', 'sensor'], address: { objectType: 'accumulator', instance: 1, read: 'poll' } });
+    expect(points['chaufferie-mairie.ch-compteur-chaleur']).toMatchObject({
+      unit: 'kWh',
+      tags: ['heat', 'meter', 'energy', 'sensor'],
+      address: { objectType: 'accumulator', instance: 1, read: 'poll' },
+    });
     expect(points['chaufferie-mairie.ch-compteur-gaz']).toMatchObject({ unit: 'm3', tags: ['gas', 'meter', 'volume', 'sensor'] });
     expect(points['salles-rdc.salle-mariages-eclairement']).toMatchObject({ unit: 'lx', name: 'Salle mariages Eclairement' });
     expect(points['salles-rdc.salle-mariages-presence']).toMatchObject({ tags: ['occupied', 'sensor'] });
@@ -105,8 +124,13 @@ describe('EDE import of an integrator\'s file', () => {
 
   it('gives objects with the same name unique ids, and notes what it left out or guessed', () => {
     const rooms = result.drafts[2]!;
-    expect((rooms.device.points as { id: string }[]).map((p) => p.id).filter((id) => id.startsWith('temperature'))).toEqual(['temperature-ambiance-ai1', 'temperature-ambiance-ai2']);
-    expect(rooms.notes).toContain('several objects make the id "temperature-ambiance": ids made unique with the object\'s type and instance (temperature-ambiance-ai1, temperature-ambiance-ai2)');
+    expect((rooms.device.points as { id: string }[]).map((p) => p.id).filter((id) => id.startsWith('temperature'))).toEqual([
+      'temperature-ambiance-ai1',
+      'temperature-ambiance-ai2',
+    ]);
+    expect(rooms.notes).toContain(
+      'several objects make the id "temperature-ambiance": ids made unique with the object\'s type and instance (temperature-ambiance-ai1, temperature-ambiance-ai2)',
+    );
     expect(rooms.notes).toContain('unit code 300 (Salle mariages Q_air) has no CityPilot symbol: unit left out, set it by hand');
     expect(rooms.notes).toContain('states of salle-mariages-presence: false = Inoccupé, true = Occupé');
     const [ahu, plant] = result.drafts;
@@ -120,7 +144,9 @@ describe('EDE import of an integrator\'s file', () => {
       expect.stringMatching(/^left out: 1 proprietary object type 130 object\(s\): proprietary objects whose present value could not be read/),
     ]);
     expect(ahu!.notes).toContain('states of cta01-regime: 1 = Arrêt, 2 = Confort, 3 = Réduit, 4 = Hors-gel');
-    expect(ahu!.notes.find((n) => n.startsWith('writable objects'))).toMatch(/cta01-v3v-chaud, cta01-registre-an, cta01-ventsouf-cmd, cta01-csg-tsouf, cta01-regime$/);
+    expect(ahu!.notes.find((n) => n.startsWith('writable objects'))).toMatch(
+      /cta01-v3v-chaud, cta01-registre-an, cta01-ventsouf-cmd, cta01-csg-tsouf, cta01-regime$/,
+    );
     expect(plant!.notes.find((n) => n.startsWith('energy points'))).toBeUndefined();
     expect(ahu!.notes[0]).toMatch(/^no address: the gateway will look for device 11001 with a Who-Is/);
   });
@@ -153,7 +179,9 @@ describe('EDE import of an integrator\'s file', () => {
     expect(() => importEde(mairie, { file: 'Mairie_EDE.csv', deviceInstance: 4 })).toThrow(
       'Mairie_EDE.csv: device instance 4 is not in the file; it describes 11001 (CTA-01 Mairie), 11002 (Chaufferie Mairie), 11003 (Salles RDC)',
     );
-    expect(() => importEde(mairie, { file: 'Mairie_EDE.csv', address: '192.168.10.21' })).toThrow(/an address is for one device, and the file describes 3 \(11001, 11002, 11003\)/);
+    expect(() => importEde(mairie, { file: 'Mairie_EDE.csv', address: '192.168.10.21' })).toThrow(
+      /an address is for one device, and the file describes 3 \(11001, 11002, 11003\)/,
+    );
   });
 });
 
@@ -204,7 +232,11 @@ describe('EDE rows that cannot be read', () => {
       'quoted.csv:9: column settable: expected Y or N (or 1, 0, true, false), got "perhaps": ignored',
       'quoted.csv:14: column object-instance: expected an integer 0..4194302, got "zz" (row left out)',
     ]);
-    expect(result.drafts[0]!.device).toMatchObject({ id: 'device-7', name: 'BACnet device 7', points: [{ id: 'ahu-north', name: 'Supply air; after the coil\nsecond line of the description', unit: '°C' }] });
+    expect(result.drafts[0]!.device).toMatchObject({
+      id: 'device-7',
+      name: 'BACnet device 7',
+      points: [{ id: 'ahu-north', name: 'Supply air; after the coil\nsecond line of the description', unit: '°C' }],
+    });
     expect(result.drafts[0]!.notes).toContain('no device object row (object type 8) for instance 7 in quoted.csv: named after its instance');
   });
 
@@ -220,7 +252,9 @@ describe('EDE rows that cannot be read', () => {
     };
     expect(refused(utf8('')).message).toBe('x.csv: the file is empty');
     expect(refused(utf8('\uFEFF\r\n \r\n')).message).toBe('x.csv: the file is empty');
-    expect(refused(utf8('date;mean_c\n2026-01-01;4.5\n')).message).toMatch(/^x\.csv: not an EDE file: no column header line such as "# keyname;device obj\.-instance;/);
+    expect(refused(utf8('date;mean_c\n2026-01-01;4.5\n')).message).toMatch(
+      /^x\.csv: not an EDE file: no column header line such as "# keyname;device obj\.-instance;/,
+    );
     expect(refused(mairieStates).message).toMatch(/it looks like a state-texts file/);
     expect(refused(utf8(edeText([]))).message).toBe('x.csv: the file has no object rows after its column header');
     const bad = refused(utf8(edeText([row('a', '1', 'A', '0', '-1'), row('b', '1', 'B', 'x', '2')])));

@@ -121,7 +121,18 @@ const COLUMN_NAMES: Record<Column, readonly string[]> = {
 };
 
 /** Positions of the columns in the standard layout, for a header line whose names are not recognised. */
-const STANDARD_POSITIONS: Record<Column, number> = { keyname: 0, device: 1, name: 2, type: 3, instance: 4, description: 5, settable: 9, cov: 10, stateText: 13, unit: 14 };
+const STANDARD_POSITIONS: Record<Column, number> = {
+  keyname: 0,
+  device: 1,
+  name: 2,
+  type: 3,
+  instance: 4,
+  description: 5,
+  settable: 9,
+  cov: 10,
+  stateText: 13,
+  unit: 14,
+};
 
 const MANDATORY: readonly Column[] = ['device', 'name', 'type', 'instance'];
 const MAX_INSTANCE = 4194302;
@@ -199,10 +210,12 @@ export function readEde(bytes: Uint8Array, file: string): EdeFile {
   // The header line's most frequent candidate is the separator: descriptions may hold commas,
   // but the header's 16 or 17 column names are separated by it.
   const separator = ([';', ',', '\t'] as const).map((s) => ({ s, n: headerLine.split(s).length - 1 })).sort((a, b) => b.n - a.n)[0]!;
-  if (separator.n < 4) throw new EdeFileError(`${file}:${headerIndex + 1}: the column header line has no separator (semicolon, comma or tab) between its columns`);
+  if (separator.n < 4)
+    throw new EdeFileError(`${file}:${headerIndex + 1}: the column header line has no separator (semicolon, comma or tab) between its columns`);
 
   const result: EdeFile = { file, encoding, separator: separator.s, project: {}, devices: [], objects: [], problems: [], notes: [] };
-  if (encoding !== 'utf-8') result.notes.push(`${file} is not UTF-8: read as ${encoding === 'windows-1252' ? 'Windows-1252 (Latin-1)' : encoding.toUpperCase()}; check accented names`);
+  if (encoding !== 'utf-8')
+    result.notes.push(`${file} is not UTF-8: read as ${encoding === 'windows-1252' ? 'Windows-1252 (Latin-1)' : encoding.toUpperCase()}; check accented names`);
   let columns: Partial<Record<Column, number>> | undefined;
   const seen = new Map<string, number>();
   for (const row of csvRows(text, separator.s, file)) {
@@ -233,7 +246,11 @@ function mapColumns(cells: readonly string[], notes: string[], file: string, lin
     }
   });
   if (MANDATORY.every((c) => columns[c] !== undefined)) return columns;
-  notes.push(`${file}:${line}: column names not recognised (${MANDATORY.filter((c) => columns[c] === undefined).map((c) => COLUMN_TITLES[c]).join(', ')}): columns read in the standard EDE order`);
+  notes.push(
+    `${file}:${line}: column names not recognised (${MANDATORY.filter((c) => columns[c] === undefined)
+      .map((c) => COLUMN_TITLES[c])
+      .join(', ')}): columns read in the standard EDE order`,
+  );
   return STANDARD_POSITIONS;
 }
 
@@ -246,7 +263,7 @@ function readRow(row: Row, columns: Partial<Record<Column, number>>, result: Ede
   const device = integer(cell('device'), 0, MAX_INSTANCE);
   if (device === undefined) problem('device', expected(`an integer 0..${MAX_INSTANCE}`, cell('device')), true);
   const name = cell('name');
-  if (!name) problem('name', 'is empty: expected the object\'s name', true);
+  if (!name) problem('name', "is empty: expected the object's name", true);
   const typeText = cell('type');
   const type = integer(typeText, 0, 1023) ?? objectTypeNumber(typeText.toLowerCase());
   if (type === undefined) problem('type', expected('an object type number 0..1023 (0 analog-input, 3 binary-input, 8 device …)', typeText), true);
@@ -275,7 +292,8 @@ function readRow(row: Row, columns: Partial<Record<Column, number>>, result: Ede
     if (earlier !== undefined) problem('instance', `${objectTypeLabel(type)} ${instance} of device ${device} is already on line ${earlier}`, true);
     else seen.set(key, row.line);
     if (type === DEVICE_OBJECT_TYPE && earlier === undefined) {
-      if (instance !== device) problem('instance', `the device object's instance ${instance} differs from device obj.-instance ${device}: the device is taken as ${device}`, false);
+      if (instance !== device)
+        problem('instance', `the device object's instance ${instance} differs from device obj.-instance ${device}: the device is taken as ${device}`, false);
       const description = cell('description');
       result.devices.push({ deviceInstance: device, name, line: row.line, ...(description ? { description } : {}) });
     } else if (earlier === undefined) {
@@ -413,7 +431,11 @@ export function importEde(bytes: Uint8Array, options: EdeImportOptions): EdeImpo
       });
     const device = named.get(instance);
     const deviceNotes = device ? [] : [`no device object row (object type 8) for instance ${instance} in ${options.file}: named after its instance`];
-    const draft = draftDevice({ deviceInstance: instance, ...(device ? { name: device.name } : {}), ...(options.address ? { address: options.address } : {}) }, objects, deviceNotes);
+    const draft = draftDevice(
+      { deviceInstance: instance, ...(device ? { name: device.name } : {}), ...(options.address ? { address: options.address } : {}) },
+      objects,
+      deviceNotes,
+    );
     if (!draft.device.points.length) {
       notes.push(`device ${instance}${device ? ` (${device.name})` : ''} has no object a point can read in ${options.file}: not drafted`);
       continue;
@@ -421,22 +443,27 @@ export function importEde(bytes: Uint8Array, options: EdeImportOptions): EdeImpo
     drafts.push(draft);
   }
   if (!drafts.length) {
-    const why = ede.objects.length || problems.some((p) => p.skipped) ? 'no row of the file could be drafted' : 'the file has no object rows after its column header';
+    const why =
+      ede.objects.length || problems.some((p) => p.skipped) ? 'no row of the file could be drafted' : 'the file has no object rows after its column header';
     throw new EdeFileError(`${options.file}: ${why}`, problems);
   }
   if (options.address && drafts.length > 1) {
-    throw new EdeFileError(`${options.file}: an address is for one device, and the file describes ${drafts.length} (${drafts.map((d) => (d.device.connection as { deviceInstance: number }).deviceInstance).join(', ')}): choose one by its instance`);
+    throw new EdeFileError(
+      `${options.file}: an address is for one device, and the file describes ${drafts.length} (${drafts.map((d) => (d.device.connection as { deviceInstance: number }).deviceInstance).join(', ')}): choose one by its instance`,
+    );
   }
   uniqueDeviceIds(drafts);
   if (!stateTexts && referenced) notes.push(`${referenced} object(s) refer to state texts: give the state-texts file to see them in the notes`);
-  if (unknownReferences.size) notes.push(`state-text references not in ${options.stateTexts!.file}: ${[...unknownReferences].sort((a, b) => a - b).join(', ')}`);
+  if (unknownReferences.size)
+    notes.push(`state-text references not in ${options.stateTexts!.file}: ${[...unknownReferences].sort((a, b) => a - b).join(', ')}`);
 
   // The drafts must be blocks the gateway accepts once the plugin is there; a failure here is a
   // bug of the drafting, not of the file.
   const schema = deviceConfigSchema(bacnetConnection, bacnetAddress);
   for (const draft of drafts) {
     const checked = validate(schema, draft.device);
-    if (!checked.ok) throw new Error(`EDE import drafted an invalid device block: ${checked.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!checked.ok)
+      throw new Error(`EDE import drafted an invalid device block: ${checked.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   return { ede, drafts, problems, notes };
 }

@@ -2,7 +2,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ObjectType, PropertyIdentifier, Reliability } from '@bacnet-js/client';
 import { BacnetClient } from '@citypilot/protocol-bacnet';
 import { BacnetSimulator, buildingObjects, waitUntil, type BacnetSimulatorOptions, type SimulatedObjectSpec } from '@citypilot/protocol-bacnet/testing';
-import { ConfigError, DeviceProtocolError, DeviceTimeoutError, pluginDeviceSchema, validate, type DeviceConfig, type Driver, type DriverPlugin, type Logger, type Reading } from '@citypilot/sdk';
+import {
+  ConfigError,
+  DeviceProtocolError,
+  DeviceTimeoutError,
+  pluginDeviceSchema,
+  validate,
+  type DeviceConfig,
+  type Driver,
+  type DriverPlugin,
+  type Logger,
+  type Reading,
+} from '@citypilot/sdk';
 import type { bacnetAddress, bacnetConnection } from './schema.js';
 import { createBacnetPlugin } from './plugin.js';
 import { freeUdpPort } from './simulate.js';
@@ -42,9 +53,20 @@ describe('the BACnet driver', () => {
     return result.value as unknown as BacnetDeviceConfig;
   }
 
-  async function driverFor(sim: BacnetSimulator, connection: Record<string, unknown>, points: unknown[], plugin: BacnetPlugin = createBacnetPlugin(), timeoutMs = 1000, logger = quiet) {
+  async function driverFor(
+    sim: BacnetSimulator,
+    connection: Record<string, unknown>,
+    points: unknown[],
+    plugin: BacnetPlugin = createBacnetPlugin(),
+    timeoutMs = 1000,
+    logger = quiet,
+  ) {
     const port = await freeUdpPort();
-    const device = block(plugin, { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port }, retries: 0, ...connection }, points);
+    const device = block(
+      plugin,
+      { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port }, retries: 0, ...connection },
+      points,
+    );
     const driver = plugin.create(device, { timeoutMs, logger });
     drivers.push(driver);
     return driver;
@@ -72,7 +94,11 @@ describe('the BACnet driver', () => {
     expect(r['fan-status-number']).toEqual({ point: 'fan-status-number', value: 0, quality: 'good' });
     expect(r['boiler-state']).toEqual({ point: 'boiler-state', value: 1, quality: 'good' });
     expect(r['supply-name']).toEqual({ point: 'supply-name', value: 'AHU1 Supply Air Temperature', quality: 'good' });
-    expect(r['name-as-number']).toMatchObject({ value: null, quality: 'bad', reason: expect.stringMatching(/character string value .* does not fit a number point/) });
+    expect(r['name-as-number']).toMatchObject({
+      value: null,
+      quality: 'bad',
+      reason: expect.stringMatching(/character string value .* does not fit a number point/),
+    });
     // An unknown object fails its own point, with the standard's names of the error.
     expect(r.missing).toEqual({ point: 'missing', value: null, quality: 'bad', reason: 'error object/unknown-object' });
   }
@@ -156,14 +182,21 @@ describe('the BACnet driver', () => {
     const port = Number(sim.address.split(':')[1]);
     const plugin = createBacnetPlugin();
     const gatewayPort = await freeUdpPort('0.0.0.0');
-    const device = block(plugin, { deviceInstance: 4711, network: { interface: '0.0.0.0', port: gatewayPort, broadcastAddress: `127.255.255.255:${port}` }, mode: 'poll' }, buildingPoints.slice(0, 1));
+    const device = block(
+      plugin,
+      { deviceInstance: 4711, network: { interface: '0.0.0.0', port: gatewayPort, broadcastAddress: `127.255.255.255:${port}` }, mode: 'poll' },
+      buildingPoints.slice(0, 1),
+    );
     const driver = plugin.create(device, { timeoutMs: 1000, logger: quiet });
     drivers.push(driver);
     expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
     expect(sim.stats.whoIs).toBe(1);
 
     // Another instance answers nothing: the device is reported as not answering.
-    const missing = plugin.create(block(plugin, { ...device.connection, deviceInstance: 4712 }, buildingPoints.slice(0, 1), 'other'), { timeoutMs: 300, logger: quiet });
+    const missing = plugin.create(block(plugin, { ...device.connection, deviceInstance: 4712 }, buildingPoints.slice(0, 1), 'other'), {
+      timeoutMs: 300,
+      logger: quiet,
+    });
     drivers.push(missing);
     await expect(missing.read()).rejects.toThrow(/device 4712 did not answer a Who-Is/);
   });
@@ -175,13 +208,22 @@ describe('the BACnet driver', () => {
     const plugin = createBacnetPlugin();
     const port = await freeUdpPort();
     const network = { interface: '127.0.0.1', port, bbmd: { address: bbmd.address, ttl: '10m' } };
-    const make = (sim: BacnetSimulator, id: string) => plugin.create(block(plugin, { deviceInstance: sim.deviceInstance, address: sim.address, network, mode: 'poll' }, buildingPoints.slice(0, 1), id), { timeoutMs: 1000, logger: quiet });
+    const make = (sim: BacnetSimulator, id: string) =>
+      plugin.create(block(plugin, { deviceInstance: sim.deviceInstance, address: sim.address, network, mode: 'poll' }, buildingPoints.slice(0, 1), id), {
+        timeoutMs: 1000,
+        logger: quiet,
+      });
     const first = make(a, 'a');
     const second = make(b, 'b');
     drivers.push(first, second);
     expect(plugin.sockets.users()).toEqual(new Map([[`127.0.0.1:${port}`, 2]]));
     // A third device on that socket with other settings is refused, with the setting's path.
-    const conflicting = block(plugin, { deviceInstance: 9, address: a.address, network: { ...network, broadcastAddress: '127.0.0.255' } }, buildingPoints.slice(0, 1), 'c');
+    const conflicting = block(
+      plugin,
+      { deviceInstance: 9, address: a.address, network: { ...network, broadcastAddress: '127.0.0.255' } },
+      buildingPoints.slice(0, 1),
+      'c',
+    );
     expect(() => plugin.create(conflicting, { timeoutMs: 1000, logger: quiet })).toThrow(ConfigError);
     try {
       plugin.create(conflicting, { timeoutMs: 1000, logger: quiet });
@@ -205,7 +247,14 @@ describe('the BACnet driver', () => {
     const device = await simulator({ deviceInstance: 2 });
     const warnings: string[] = [];
     const logger = { ...quiet, warn: (_: object, msg?: string) => void warnings.push(msg ?? '') };
-    const driver = await driverFor(device, { mode: 'poll', network: { interface: '127.0.0.1', port: await freeUdpPort(), bbmd: { address: notBbmd.address, ttl: '1m' } } }, buildingPoints.slice(0, 1), undefined, 300, logger);
+    const driver = await driverFor(
+      device,
+      { mode: 'poll', network: { interface: '127.0.0.1', port: await freeUdpPort(), bbmd: { address: notBbmd.address, ttl: '1m' } } },
+      buildingPoints.slice(0, 1),
+      undefined,
+      300,
+      logger,
+    );
     expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
     expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
     expect(warnings).toHaveLength(1);
@@ -225,12 +274,18 @@ describe('the BACnet driver', () => {
       const driver = await driverFor(sim, { confirmedNotifications: true }, points);
       const first = await driver.read();
       expect(first.map((r) => r.quality)).toEqual(['good', 'good', 'good', 'good']);
-      expect(sim.covSubscriptions.map((s) => `${s.object.type}:${s.object.instance}:${s.confirmed}`).sort()).toEqual([`${AI}:1:true`, `${AI}:4:true`, `${ObjectType.BINARY_INPUT}:1:true`]);
+      expect(sim.covSubscriptions.map((s) => `${s.object.type}:${s.object.instance}:${s.confirmed}`).sort()).toEqual([
+        `${AI}:1:true`,
+        `${AI}:4:true`,
+        `${ObjectType.BINARY_INPUT}:1:true`,
+      ]);
       expect(sim.covSubscriptions[0]!.lifetime).toBe(600);
       // covIncrement is written to the object when it differs.
       const check = new BacnetClient({ interface: '127.0.0.1', port: 0 });
       clients.push(check);
-      expect((await check.readProperty({ address: sim.address }, { objectType: AI, instance: 4, property: PropertyIdentifier.COV_INCREMENT }))[0]!.value).toBe(2.5);
+      expect((await check.readProperty({ address: sim.address }, { objectType: AI, instance: 4, property: PropertyIdentifier.COV_INCREMENT }))[0]!.value).toBe(
+        2.5,
+      );
 
       await driver.read();
       const rpm = sim.stats.requests.readPropertyMultiple ?? 0;
@@ -289,7 +344,10 @@ describe('the BACnet driver', () => {
     it('reads the points of a device that refuses COV, and asks again after covLifetime', async () => {
       const sim = await simulator({ cov: false });
       const warnings: string[] = [];
-      const driver = await driverFor(sim, { covLifetime: '1s' }, points, undefined, 1000, { ...quiet, warn: (_: object, msg?: string) => void warnings.push(msg ?? '') });
+      const driver = await driverFor(sim, { covLifetime: '1s' }, points, undefined, 1000, {
+        ...quiet,
+        warn: (_: object, msg?: string) => void warnings.push(msg ?? ''),
+      });
       expect((await driver.read()).map((r) => r.quality)).toEqual(['good', 'good', 'good', 'good']);
       // One refusal is enough for the device: its other points are not asked.
       expect(sim.stats.requests.subscribeCov).toBe(1);
@@ -363,7 +421,11 @@ describe('the BACnet driver', () => {
       const plugin = createBacnetPlugin();
       const logs: string[] = [];
       const logger: Logger = { ...quiet, info: (_fields: unknown, message: string) => logs.push(message) };
-      const device = block(plugin, { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port: gatewayPort }, retries: 0 }, covPoints);
+      const device = block(
+        plugin,
+        { deviceInstance: sim.deviceInstance, address: sim.address, network: { interface: '127.0.0.1', port: gatewayPort }, retries: 0 },
+        covPoints,
+      );
       const driver = plugin.create(device, { timeoutMs: 500, logger, pointIntervalMs: () => INTERVAL_MS }) as Driver & { notes(): string[] };
       drivers.push(driver);
       await driver.read();
@@ -390,7 +452,9 @@ describe('the BACnet driver', () => {
       expect(seen.find((s) => s.reading.value === 17.5)!.at - restartedAt).toBeLessThanOrEqual(BOUND_MS + 1000);
       // Subscribed again, logged once, shown in the status.
       expect(sim.covSubscriptions).toHaveLength(3);
-      expect(logs.filter((m) => m.includes('restart detected'))).toEqual([expect.stringMatching(/BACnet device 1234: restart detected \(analog-value:1 reads 17\.5 while its last notification said 19\)/)]);
+      expect(logs.filter((m) => m.includes('restart detected'))).toEqual([
+        expect.stringMatching(/BACnet device 1234: restart detected \(analog-value:1 reads 17\.5 while its last notification said 19\)/),
+      ]);
       expect(driver.notes()).toEqual([expect.stringMatching(/^restart detected at .*: analog-value:1 reads 17\.5/)]);
       // Still values: each read asks the device one small question (is it there), which carries
       // the confirmations when they are due; the restart costs two reads more.
@@ -413,10 +477,15 @@ describe('the BACnet driver', () => {
     it('is found out by a changed database revision, even with its values unchanged', async () => {
       const { sim, driver, logs } = await restartable(false);
       await sim.restart({ databaseRevision: 7 });
-      await expect.poll(async () => {
-        await driver.read();
-        return sim.covSubscriptions.length;
-      }, { timeout: BOUND_MS + 2000, interval: INTERVAL_MS }).toBe(3);
+      await expect
+        .poll(
+          async () => {
+            await driver.read();
+            return sim.covSubscriptions.length;
+          },
+          { timeout: BOUND_MS + 2000, interval: INTERVAL_MS },
+        )
+        .toBe(3);
       expect(logs.filter((m) => m.includes('restart detected'))).toEqual([expect.stringMatching(/its database revision went from 1 to 7/)]);
     });
   });
@@ -431,19 +500,26 @@ describe('the BACnet driver', () => {
   it('reports a device that answered, then went silent, as silent since its last answer, without advice on its settings', async () => {
     const sim = await simulator({ deviceInstance: 4713 });
     const plugin = createBacnetPlugin();
-    const device = block(plugin, { deviceInstance: 4713, network: { interface: '127.0.0.1', port: await freeUdpPort(), broadcastAddress: sim.address }, mode: 'poll', retries: 0 }, buildingPoints.slice(0, 1));
+    const device = block(
+      plugin,
+      { deviceInstance: 4713, network: { interface: '127.0.0.1', port: await freeUdpPort(), broadcastAddress: sim.address }, mode: 'poll', retries: 0 },
+      buildingPoints.slice(0, 1),
+    );
     const driver = plugin.create(device, { timeoutMs: 300, logger: quiet });
     drivers.push(driver);
     expect(await driver.read()).toEqual([{ point: 'supply-temp', value: 19, quality: 'good' }]);
     await sim.stop();
     await expect(driver.read()).rejects.toThrow(/^device 4713 \(127\.0\.0\.1:\d+\) silent since \d{4}-\d\d-\d\dT/);
-    const error = await driver.read().then(() => undefined, (e: Error) => e);
+    const error = await driver.read().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error).toBeInstanceOf(DeviceTimeoutError);
     expect(error!.message).toMatch(/^device 4713 silent since \d{4}-\d\d-\d\dT[\d:.]+Z: a Who-Is sent to 127\.0\.0\.1:\d+ got no answer within 300 ms$/);
     expect(error!.message).not.toMatch(/interface|connection\.address/);
   });
 
-  it('writes at the point\'s priority, relinquishes, and refuses what the device refuses', async () => {
+  it("writes at the point's priority, relinquishes, and refuses what the device refuses", async () => {
     const sim = await simulator();
     const driver = await driverFor(sim, { mode: 'poll' }, [
       { id: 'setpoint', unit: '°C', writable: true, address: { objectType: 'analog-value', instance: 1, priority: 12 } },
@@ -476,16 +552,20 @@ describe('the BACnet driver', () => {
 
   it('refuses a configuration the schema cannot check, every problem at its path', () => {
     const plugin = createBacnetPlugin();
-    const device = block(plugin, { deviceInstance: 5, address: '192.168.1.300', covLifetime: '1500ms', network: { bbmd: { address: '10.0.0.1', ttl: '20h' } } }, [
-      { id: 'a', kind: 'boolean', address: { objectType: 'analog-input', instance: 1 } },
-      { id: 'b', kind: 'boolean', address: { objectType: 'binary-input', instance: 1, covIncrement: 1 } },
-      { id: 'c', address: { objectType: 'analog-input', instance: 2, covIncrement: 1, read: 'poll' } },
-      { id: 'd', writable: true, address: { objectType: 'analog-input', instance: 3 } },
-      { id: 'e', address: { objectType: 'analog-value', instance: 1, priority: 8 } },
-      { id: 'f', address: { objectType: 8, instance: 5 } },
-      { id: 'g', address: { objectType: 'analog-input', instance: 1, property: PropertyIdentifier.OBJECT_LIST } },
-      { id: 'a', kind: 'string', address: { objectType: 'characterstring-value', instance: 1 } },
-    ]);
+    const device = block(
+      plugin,
+      { deviceInstance: 5, address: '192.168.1.300', covLifetime: '1500ms', network: { bbmd: { address: '10.0.0.1', ttl: '20h' } } },
+      [
+        { id: 'a', kind: 'boolean', address: { objectType: 'analog-input', instance: 1 } },
+        { id: 'b', kind: 'boolean', address: { objectType: 'binary-input', instance: 1, covIncrement: 1 } },
+        { id: 'c', address: { objectType: 'analog-input', instance: 2, covIncrement: 1, read: 'poll' } },
+        { id: 'd', writable: true, address: { objectType: 'analog-input', instance: 3 } },
+        { id: 'e', address: { objectType: 'analog-value', instance: 1, priority: 8 } },
+        { id: 'f', address: { objectType: 8, instance: 5 } },
+        { id: 'g', address: { objectType: 'analog-input', instance: 1, property: PropertyIdentifier.OBJECT_LIST } },
+        { id: 'a', kind: 'string', address: { objectType: 'characterstring-value', instance: 1 } },
+      ],
+    );
     let error: unknown;
     try {
       plugin.create(device, { timeoutMs: 1000, logger: quiet });
@@ -510,5 +590,4 @@ describe('the BACnet driver', () => {
     // Nothing was opened or joined.
     expect(plugin.sockets.users()).toEqual(new Map());
   });
-
 });

@@ -35,7 +35,12 @@ describe('the sample configuration', () => {
 
   it('the schema says what a wrong setting of a device block should be', () => {
     const schema = deviceConfigSchema(bacnetConnection, bacnetAddress);
-    const result = validate(schema, { id: 'x', plugin: 'bacnet', connection: { deviceInstance: 4194303 }, points: [{ id: 'p', address: { objectType: 'analogue-input', instance: 1 } }] });
+    const result = validate(schema, {
+      id: 'x',
+      plugin: 'bacnet',
+      connection: { deviceInstance: 4194303 },
+      points: [{ id: 'p', address: { objectType: 'analogue-input', instance: 1 } }],
+    });
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { EngineeringUnits, ObjectType } from '@bacnet-js/client';
 import { BacnetSimulator, buildingObjects, type SimulatedObjectSpec } from '@citypilot/protocol-bacnet';
-import type { PointConfig, RunningSimulator, SimulateOptions } from '@citypilot/sdk';
+import { buildingLoad, simulationNoise, type PointConfig, type RunningSimulator, type SimulateOptions } from '@citypilot/sdk';
 import { objectTypeNumber } from './object-types.js';
 import type { BacnetAddressConfig } from './schema.js';
 
@@ -17,7 +17,7 @@ const MULTI_STATE = new Set<number>([ObjectType.MULTI_STATE_INPUT, ObjectType.MU
  * driver reads them as bad with the device's unknown-object error, as a real device would answer.
  */
 export function simulatedObjects(points: readonly PointConfig[]): SimulatedObjectSpec[] {
-  const objects = buildingObjects();
+  const objects = buildingObjects(0, { load: buildingLoad, noise: simulationNoise });
   const have = new Set(objects.map((o) => `${o.type}:${o.instance}`));
   for (const point of points) {
     const a = point.address as BacnetAddressConfig;

@@ -66,7 +66,10 @@ export class BacnetSockets {
     entry.timeouts.set(user, timeoutMs);
     entry.devices.set(user, device);
     if (entry.timeoutMs !== undefined && timeoutMs > entry.timeoutMs) {
-      logger.warn({ socket: key, timeoutMs, socketTimeoutMs: entry.timeoutMs }, `BACnet socket ${key} is open with a timeout of ${entry.timeoutMs} ms: a device joining it waits no longer (restart the gateway to apply its ${timeoutMs} ms)`);
+      logger.warn(
+        { socket: key, timeoutMs, socketTimeoutMs: entry.timeoutMs },
+        `BACnet socket ${key} is open with a timeout of ${entry.timeoutMs} ms: a device joining it waits no longer (restart the gateway to apply its ${timeoutMs} ms)`,
+      );
     }
     const held = entry;
     let left = false;
@@ -93,11 +96,17 @@ export class BacnetSockets {
     const had = entry.settings;
     const by = `device ${[...entry.devices.values()].map((d) => JSON.stringify(d)).join(', ')}`;
     if (had.broadcastAddress !== settings.broadcastAddress) {
-      return new SocketConflictError('broadcastAddress', `${key} is already used with broadcastAddress ${had.broadcastAddress} by ${by}: devices on one interface and port share its socket and its settings`);
+      return new SocketConflictError(
+        'broadcastAddress',
+        `${key} is already used with broadcastAddress ${had.broadcastAddress} by ${by}: devices on one interface and port share its socket and its settings`,
+      );
     }
     const bbmd = (s: SocketSettings) => (s.bbmd ? `${s.bbmd.address} with ttl ${s.bbmd.ttlSeconds}s` : 'none');
     if (bbmd(had) !== bbmd(settings)) {
-      return new SocketConflictError('bbmd', `${key} is already used with bbmd ${bbmd(had)} by ${by}: devices on one interface and port share its socket and its foreign-device registration`);
+      return new SocketConflictError(
+        'bbmd',
+        `${key} is already used with bbmd ${bbmd(had)} by ${by}: devices on one interface and port share its socket and its foreign-device registration`,
+      );
     }
     return undefined;
   }
@@ -114,7 +123,13 @@ export class BacnetSockets {
       // allows; each device's own timeout still applies to its requests (BacnetDevice.timeoutMs).
       entry.timeoutMs = Math.max(...entry.timeouts.values());
       // Devices give their own retries; these are the BBMD registration's.
-      const client = new BacnetClient({ interface: settings.interface, port: settings.port, broadcastAddress: settings.broadcastAddress, timeoutMs: entry.timeoutMs, retries: 1 });
+      const client = new BacnetClient({
+        interface: settings.interface,
+        port: settings.port,
+        broadcastAddress: settings.broadcastAddress,
+        timeoutMs: entry.timeoutMs,
+        retries: 1,
+      });
       entry.client = client;
       try {
         await client.open();
@@ -132,7 +147,8 @@ export class BacnetSockets {
     })();
     const client = await entry.opened;
     // A registration that failed is tried again, in the background, at most every 30 s.
-    if (entry.settings.bbmd && !entry.registered && !entry.registering && Date.now() - (entry.lastRegistration ?? 0) >= 30_000) void this.register(entry, client, logger);
+    if (entry.settings.bbmd && !entry.registered && !entry.registering && Date.now() - (entry.lastRegistration ?? 0) >= 30_000)
+      void this.register(entry, client, logger);
     return client;
   }
 
@@ -148,15 +164,22 @@ export class BacnetSockets {
     entry.lastRegistration = Date.now();
     try {
       await client.registerForeignDevice(bbmd.address, bbmd.ttlSeconds, (error) =>
-        logger.warn({ socket: where, bbmd: bbmd.address, err: error.message }, `BACnet socket ${where}: renewal of the foreign-device registration with ${bbmd.address} failed; tried again`),
+        logger.warn(
+          { socket: where, bbmd: bbmd.address, err: error.message },
+          `BACnet socket ${where}: renewal of the foreign-device registration with ${bbmd.address} failed; tried again`,
+        ),
       );
       entry.registered = true;
-      if (entry.registrationError) logger.info({ socket: where, bbmd: bbmd.address }, `BACnet socket ${where}: registered as a foreign device with ${bbmd.address}`);
+      if (entry.registrationError)
+        logger.info({ socket: where, bbmd: bbmd.address }, `BACnet socket ${where}: registered as a foreign device with ${bbmd.address}`);
       entry.registrationError = undefined;
     } catch (error) {
       const message = (error as Error).message;
       if (entry.registrationError !== message) {
-        logger.warn({ socket: where, bbmd: bbmd.address, err: message }, `BACnet socket ${where}: cannot register as a foreign device with ${bbmd.address}: broadcasts (Who-Is) do not cross to the devices' subnet; tried again every 30 s`);
+        logger.warn(
+          { socket: where, bbmd: bbmd.address, err: message },
+          `BACnet socket ${where}: cannot register as a foreign device with ${bbmd.address}: broadcasts (Who-Is) do not cross to the devices' subnet; tried again every 30 s`,
+        );
       }
       entry.registrationError = message;
     } finally {

@@ -1,5 +1,13 @@
 import { ApplicationTag, Reliability } from '@bacnet-js/client';
-import { BacnetAbortError, BacnetError, BacnetRejectError, BacnetServiceError, enumName, type StatusFlagsValue, type TypedValue } from '@citypilot/protocol-bacnet';
+import {
+  BacnetAbortError,
+  BacnetError,
+  BacnetRejectError,
+  BacnetServiceError,
+  enumName,
+  type StatusFlagsValue,
+  type TypedValue,
+} from '@citypilot/protocol-bacnet';
 import { float32Decimal, type Quality, type Reading, type ValueKind } from '@citypilot/sdk';
 
 /** What is known of an object's state besides its value: from a read with status, or a COV notification. */

@@ -66,7 +66,10 @@ describe('flags packed in a register', () => {
       { path: ['points', 1, 'address', 'bit'], message: 'applies to one 16-bit register (type uint16), not to a float32' },
       { path: ['points', 2, 'writable'], message: 'a bit of a register cannot be written: the write would overwrite the other bits of the register' },
       { path: ['points', 4, 'address'], message: 'holding 30 overlaps point "d" (holding 30)' },
-      { path: ['points', 5, 'address', 'type'], message: '"bool" is for coils and discrete inputs: for a flag in a holding register, give its bit (bit: 0..15)' },
+      {
+        path: ['points', 5, 'address', 'type'],
+        message: '"bool" is for coils and discrete inputs: for a flag in a holding register, give its bit (bit: 0..15)',
+      },
     ]);
   });
 });

@@ -118,7 +118,7 @@ function draft(answer: Answer, settings: Record<string, unknown>, profiles: read
   const [only] = answer.profiles;
   if (answer.profiles.length > 1) notes.push(`several profiles fit (${answer.profiles.join(', ')}): keep the one of the installed model`);
   for (const { profile, reason } of answer.implausible) notes.push(`not proposed: ${profile}, whose addresses it answers, but ${reason}`);
-  if (!only) notes.push('no known profile fits: list its points from the manufacturer\'s register map');
+  if (!only) notes.push("no known profile fits: list its points from the manufacturer's register map");
   const connection: Record<string, unknown> = { ...settings, unitId: answer.unitId };
   // What a profile fixes must not be set again in the device block.
   for (const key of Object.keys(profiles.find((p) => p.id === only)?.connection ?? {})) delete connection[key];
@@ -141,7 +141,8 @@ export function parseUnits(text: string): number[] {
   const ids = new Set<number>();
   for (const part of text.split(',')) {
     const [from, to = from] = part.split('-').map(Number) as [number, number?];
-    if (from > 255 || to! > 255 || from > to!) throw new ConfigError([{ path: ['units'], message: `${JSON.stringify(part)} is not a range of unit ids within 0..255` }]);
+    if (from > 255 || to! > 255 || from > to!)
+      throw new ConfigError([{ path: ['units'], message: `${JSON.stringify(part)} is not a range of unit ids within 0..255` }]);
     for (let id = from; id <= to!; id++) ids.add(id);
   }
   return [...ids].sort((a, b) => a - b);

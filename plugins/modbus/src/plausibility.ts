@@ -71,7 +71,8 @@ export function implausibility(points: readonly ProfilePoint[], readings: readon
     const unit = p.unit ? ` ${p.unit}` : '';
     if (!Number.isFinite(value)) wrong.push(`${p.id} reads ${value}`);
     else if (value !== 0 && Math.abs(value) < TINIEST_MEASURE) wrong.push(`${p.id} reads ${formatNumber(value)}${unit}, an integer read as a float`);
-    else if (range && (value < range[0] || value > range[1])) wrong.push(`${p.id} reads ${formatNumber(value)}${unit}, expected ${range[0]} to ${range[1]}${unit}`);
+    else if (range && (value < range[0] || value > range[1]))
+      wrong.push(`${p.id} reads ${formatNumber(value)}${unit}, expected ${range[0]} to ${range[1]}${unit}`);
   }
   if (!wrong.length) return undefined;
   const shown = wrong.slice(0, 3).join('; ');

@@ -34,7 +34,6 @@ function createError(points: unknown[], connection: object = {}): ConfigError {
   throw new Error('create() accepted the configuration');
 }
 
-
 describe('Modbus plugin manifest and schema', () => {
   it('is loadable by this SDK', () => {
     expect(manifestProblem(modbusPlugin.manifest)).toBeUndefined();
@@ -130,7 +129,10 @@ describe('Modbus plugin cross-field checks', () => {
     ]);
     expect(e.issues).toEqual([
       { path: ['points', 0, 'address', 'length'], message: 'is required for a string: its length in registers (two characters each)' },
-      { path: ['points', 1, 'address', 'type'], message: '"bool" is for coils and discrete inputs: for a flag in a holding register, give its bit (bit: 0..15)' },
+      {
+        path: ['points', 1, 'address', 'type'],
+        message: '"bool" is for coils and discrete inputs: for a flag in a holding register, give its bit (bit: 0..15)',
+      },
       { path: ['points', 2, 'address', 'type'], message: 'a coil holds one bit: expected "bool", got "uint16"' },
       { path: ['points', 3, 'address', 'address'], message: '65535 is outside 0..65534 (zero-based: a float32 takes 2 registers and the last one is 65535)' },
     ]);
@@ -157,10 +159,16 @@ describe('Modbus plugin cross-field checks', () => {
     expect(createError([{ id: 'zero', address: { table: 'holding', address: 0 } }], { addressing: 'one-based' }).issues).toEqual([
       { path: ['points', 0, 'address', 'address'], message: '0 is outside 1..65536 (one-based)' },
     ]);
-    expect(() => modbusPlugin.create(device(502, [{ id: 'top', address: { table: 'holding', address: 65536 } }], { addressing: 'one-based' }), { timeoutMs: 500, logger: quiet })).not.toThrow();
-    expect(createError([{ id: 'name', kind: 'string', address: { table: 'holding', address: 0, type: 'string', length: 20 } }], { maxRegistersPerRequest: 16 }).issues).toEqual([
-      { path: ['points', 0, 'address', 'length'], message: 'takes 20 registers, more than connection.maxRegistersPerRequest (16)' },
-    ]);
+    expect(() =>
+      modbusPlugin.create(device(502, [{ id: 'top', address: { table: 'holding', address: 65536 } }], { addressing: 'one-based' }), {
+        timeoutMs: 500,
+        logger: quiet,
+      }),
+    ).not.toThrow();
+    expect(
+      createError([{ id: 'name', kind: 'string', address: { table: 'holding', address: 0, type: 'string', length: 20 } }], { maxRegistersPerRequest: 16 })
+        .issues,
+    ).toEqual([{ path: ['points', 0, 'address', 'length'], message: 'takes 20 registers, more than connection.maxRegistersPerRequest (16)' }]);
   });
 });
 
@@ -193,7 +201,13 @@ describe('Modbus plugin against a simulated device', () => {
       const driver = create(
         device(
           port,
-          building.points.map((p) => ({ id: p.id, unit: p.unit, tags: p.tags, scale: p.scale, address: { table: p.sim.table, address: p.sim.address, type: p.sim.type, order: p.sim.order } })),
+          building.points.map((p) => ({
+            id: p.id,
+            unit: p.unit,
+            tags: p.tags,
+            scale: p.scale,
+            address: { table: p.sim.table, address: p.sim.address, type: p.sim.type, order: p.sim.order },
+          })),
         ),
       );
       const readings = await driver.read();
@@ -268,7 +282,9 @@ describe('Modbus plugin against a simulated device', () => {
       ),
     );
     const expected = Object.entries(addresses).map(([id, address]) =>
-      id === 'e' ? { point: id, value: null, quality: 'bad', reason: 'illegal data address (exception 2)' } : { point: id, value: address * 10, quality: 'good' },
+      id === 'e'
+        ? { point: id, value: null, quality: 'bad', reason: 'illegal data address (exception 2)' }
+        : { point: id, value: address * 10, quality: 'good' },
     );
     const requests = async () => {
       const before = simulator.requests;
@@ -293,7 +309,12 @@ describe('Modbus plugin against a simulated device', () => {
       return read(table, address, count);
     };
     const ids = ['a', 'b', 'c', 'd', 'k', 'l'];
-    const driver = create(device(port, [0, 1, 2, 3, 10, 11].map((address, i) => ({ id: ids[i], address: { table: 'holding', address } }))));
+    const driver = create(
+      device(
+        port,
+        [0, 1, 2, 3, 10, 11].map((address, i) => ({ id: ids[i], address: { table: 'holding', address } })),
+      ),
+    );
     const fast = ['b', 'c'];
     const slow = ['l', 'a', 'nope'];
     expect(await driver.read(fast)).toEqual([
@@ -349,7 +370,12 @@ describe('Modbus plugin against a simulated device', () => {
       { point: 'big', value: Number.MAX_SAFE_INTEGER, quality: 'good' },
     ]);
     for (let a = 2; a < 6; a++) simulator.set('holding', a, 0xffff, 'uint16');
-    expect((await driver.read())[1]).toEqual({ point: 'big', value: 18446744073709552000, quality: 'uncertain', reason: 'beyond 2^53: rounded to the nearest double' });
+    expect((await driver.read())[1]).toEqual({
+      point: 'big',
+      value: 18446744073709552000,
+      quality: 'uncertain',
+      reason: 'beyond 2^53: rounded to the nearest double',
+    });
   });
 
   it('fails the whole device with a timeout when it falls silent, and reads again when it answers', async () => {
@@ -377,7 +403,11 @@ describe('Modbus plugin against a simulated device', () => {
   });
 
   it('writes writable points, reads them back, and refuses the others', async () => {
-    const { simulator, port } = await start([constantPoint('holding', 0, 'float32', 20, { order: 'CDAB' }), constantPoint('coil', 0, 'bool', false), constantPoint('holding', 10, 'uint16', 1)]);
+    const { simulator, port } = await start([
+      constantPoint('holding', 0, 'float32', 20, { order: 'CDAB' }),
+      constantPoint('coil', 0, 'bool', false),
+      constantPoint('holding', 10, 'uint16', 1),
+    ]);
     const driver = create(
       device(port, [
         { id: 'setpoint', writable: true, address: { table: 'holding', address: 0, type: 'float32', order: 'CDAB' } },
@@ -391,7 +421,9 @@ describe('Modbus plugin against a simulated device', () => {
     expect(simulator.get('holding', 0, 'float32', 'CDAB')).toBe(21.5);
     expect(simulator.get('coil', 0, 'bool')).toBe(true);
 
-    await expect(driver.write!('mode', 2)).rejects.toMatchObject({ issues: [{ path: ['points', 2, 'writable'], message: 'is false: the gateway may not write this point' }] });
+    await expect(driver.write!('mode', 2)).rejects.toMatchObject({
+      issues: [{ path: ['points', 2, 'writable'], message: 'is false: the gateway may not write this point' }],
+    });
     await expect(driver.write!('nope', 2)).rejects.toBeInstanceOf(ConfigError);
     await expect(driver.write!('setpoint', 'warm')).rejects.toMatchObject({ issues: [{ path: ['points', 0], message: '"warm" is not a number for float32' }] });
     const refused = await driver.write!('ghost', 1).catch((e: unknown) => e);

@@ -1,26 +1,25 @@
 import { fileURLToPath } from 'node:url';
 import { simulate } from './simulate.js';
 import { modbusDiscovery } from './discover.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { address, connection, type ModbusConnectionConfig } from './schema.js';
 import {
+  checkEachPoint,
   ConfigError,
   definePlugin,
   DeviceProtocolError,
   DeviceTimeoutError,
   DeviceUnreachableError,
-  Duration,
   float32Decimal,
   parseDuration,
   PlansPerList,
-  StringEnum,
   type ConfigIssue,
   type DeviceConfig,
   type Driver,
   type DriverPlugin,
   type Reading,
+  writablePoint,
 } from '@citypilot/sdk';
 import {
-  DATA_TYPES,
   decodeRegisters,
   encodeValue,
   isBitTable,
@@ -34,7 +33,6 @@ import {
   registerCount,
   replanRequest,
   splitRequest,
-  WORD_ORDERS,
   type DataType,
   type AddressRange,
   type ModbusClient,
@@ -44,83 +42,7 @@ import {
   type WordOrder,
 } from '@citypilot/protocol-modbus';
 
-const connection = Type.Object(
-  {
-    transport: StringEnum(['tcp', 'rtu', 'rtu-over-tcp'] as const, {
-      default: 'tcp',
-      description:
-        'How the device is reached: tcp, Modbus TCP to the device or a Modbus TCP gateway; rtu, a serial line (RS-485) on this machine, at serialPort; rtu-over-tcp, RTU frames through a serial-to-Ethernet gateway in transparent mode, at host and port. Devices on one serial line (or gateway) share it, one request at a time.',
-    }),
-    // Required, or refused, depending on transport: create() checks it.
-    host: Type.Optional(Type.String({ minLength: 1, description: 'For tcp and rtu-over-tcp: IP address or host name of the device, or of the gateway in front of it.' })),
-    port: Type.Integer({ minimum: 1, maximum: 65535, default: 502, description: 'For tcp and rtu-over-tcp: TCP port of the device or gateway (serial-to-Ethernet gateways often use 4001 or 8899).' }),
-    serialPort: Type.Optional(Type.String({ minLength: 1, description: 'For rtu: path of the serial port, such as /dev/ttyUSB0 or /dev/serial/by-id/… (stable across reboots).' })),
-    baudRate: Type.Integer({ minimum: 300, maximum: 921600, default: 9600, description: 'For rtu: bits per second of the serial line; every device on the line uses the same.' }),
-    parity: StringEnum(['none', 'even', 'odd'] as const, {
-      default: 'even',
-      description: 'For rtu: parity of the serial line. Even is the Modbus RTU default; many meters ship with none (then usually with 2 stop bits).',
-    }),
-    dataBits: Type.Integer({ minimum: 7, maximum: 8, default: 8, description: 'For rtu: data bits per character; Modbus RTU uses 8.' }),
-    stopBits: Type.Integer({ minimum: 1, maximum: 2, default: 1, description: 'For rtu: stop bits per character.' }),
-    pauseBetweenRequests: Duration({
-      default: '0ms',
-      description: 'Silence kept on the line after each request to this device before the next one, such as 50ms: for slow devices and RS-485 converters that switch direction slowly.',
-    }),
-    retries: Type.Integer({
-      minimum: 0,
-      maximum: 5,
-      default: 0,
-      description: 'Times a request that got no answer within the timeout is sent again before the device is marked bad; each retry adds up to the timeout to the read.',
-    }),
-    unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Unit id (slave address) of the device; on a serial line or behind a gateway, its address on the line.' }),
-    writeFunctions: StringEnum(['single-when-possible', 'multiple-only'] as const, {
-      default: 'single-when-possible',
-      description:
-        'Write functions used: single-when-possible writes a coil with function 5 and a one-register value with function 6, longer values with 16; multiple-only always uses 15 and 16, for devices without 5 and 6.',
-    }),
-    addressing: StringEnum(['zero-based', 'one-based'] as const, {
-      default: 'zero-based',
-      description: 'How the addresses of this device are written: zero-based, as sent on the wire; or one-based, as in manuals that number registers from 1 (address 1 is register 0).',
-    }),
-    maxRegistersPerRequest: Type.Integer({ minimum: 1, maximum: 125, default: 125, description: 'Most registers read in one request; lower it for devices that refuse long reads.' }),
-    maxGap: Type.Integer({
-      minimum: 0,
-      maximum: 125,
-      default: 0,
-      description: 'Unused registers (or bits) a request may read between two points to save a request; only for devices that answer for addresses they do not map.',
-    }),
-  },
-  { additionalProperties: false, description: 'How to reach the device.' },
-);
-
-const address = Type.Object(
-  {
-    table: StringEnum(['holding', 'input', 'coil', 'discrete'] as const, {
-      description: 'Modbus table: holding registers (function 3), input registers (4), coils (1) or discrete inputs (2).',
-    }),
-    // The exact upper bound depends on `addressing` and on the type's size: create() checks it.
-    address: Type.Integer({ minimum: 0, description: 'First register (or bit) of the value: 0..65535 when zero-based, 1..65536 when one-based.' }),
-    type: StringEnum(DATA_TYPES, { default: 'uint16', description: 'How the registers are decoded; bool for coils and discrete inputs, and only for them.' }),
-    order: StringEnum(WORD_ORDERS, {
-      default: 'ABCD',
-      description: 'Byte and word order of values over several registers: ABCD big-endian, CDAB words swapped ("low word first"), BADC bytes swapped, DCBA both.',
-    }),
-    length: Type.Optional(Type.Integer({ minimum: 1, maximum: 125, description: 'Length of a string in registers (two characters each); required for strings, only for them.' })),
-    bit: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        maximum: 15,
-        description: 'For a flag packed in a register (a status or alarm word): the bit to read, 0 the least significant; the point reads true or false.',
-      }),
-    ),
-  },
-  { additionalProperties: false, description: 'Where the value is on the device and how it is encoded.' },
-);
-
-/** A Modbus device's `connection` block, defaults applied. */
-export type ModbusConnectionConfig = Static<typeof connection>;
-/** A Modbus point's `address` block, defaults applied. */
-export type ModbusAddressConfig = Static<typeof address>;
+export type { ModbusAddressConfig, ModbusConnectionConfig } from './schema.js';
 
 type ModbusDevice = DeviceConfig<typeof connection, typeof address>;
 
@@ -177,7 +99,11 @@ export function createModbusPlugin() {
       if (issues.length > 0) throw new ConfigError(issues);
       const transport = transportOf(device.connection);
       const limits = { maxRegisters: device.connection.maxRegistersPerRequest, maxGap: device.connection.maxGap };
-      const plan = (subset: readonly PlannedPoint[]) => planReads(subset.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })), limits);
+      const plan = (subset: readonly PlannedPoint[]) =>
+        planReads(
+          subset.map((p) => ({ key: p, table: p.table, address: p.address, count: p.count })),
+          limits,
+        );
       const { unitId, retries, pauseBetweenRequests } = device.connection;
       // No I/O here: the link opens on the first request.
       let client: ModbusClient;
@@ -217,7 +143,8 @@ function connectionIssues(device: ModbusDevice): ConfigIssue[] {
 
 /** The protocol's transport for a connection block that {@link connectionIssues} found complete. */
 function transportOf(c: ModbusConnectionConfig): ModbusTransport {
-  if (c.transport === 'rtu') return { kind: 'rtu', path: c.serialPort!, baudRate: c.baudRate, parity: c.parity, dataBits: c.dataBits as 7 | 8, stopBits: c.stopBits as 1 | 2 };
+  if (c.transport === 'rtu')
+    return { kind: 'rtu', path: c.serialPort!, baudRate: c.baudRate, parity: c.parity, dataBits: c.dataBits as 7 | 8, stopBits: c.stopBits as 1 | 2 };
   return { kind: c.transport, host: c.host!, port: c.port };
 }
 
@@ -230,18 +157,13 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
   const { addressing, maxRegistersPerRequest } = device.connection;
   const base = addressing === 'one-based' ? 1 : 0;
   const planned: PlannedPoint[] = [];
-  const ids = new Map<string, number>();
-  device.points.forEach((p, index) => {
-    const issue = (path: (string | number)[], message: string) => issues.push({ path: ['points', index, ...path], message });
-    const first = ids.get(p.id);
-    if (first !== undefined) issue(['id'], `${JSON.stringify(p.id)} is already the id of points[${first}]`);
-    else ids.set(p.id, index);
-
+  checkEachPoint(device.points, issues, (p, index, issue) => {
     const a = p.address;
     const before = issues.length;
     const bits = isBitTable(a.table);
     if (bits && a.type !== 'bool') issue(['address', 'type'], `a ${a.table} holds one bit: expected "bool", got ${JSON.stringify(a.type)}`);
-    if (!bits && a.type === 'bool') issue(['address', 'type'], `"bool" is for coils and discrete inputs: for a flag in a ${a.table} register, give its bit (bit: 0..15)`);
+    if (!bits && a.type === 'bool')
+      issue(['address', 'type'], `"bool" is for coils and discrete inputs: for a flag in a ${a.table} register, give its bit (bit: 0..15)`);
     if (a.bit !== undefined) {
       if (bits) issue(['address', 'bit'], `applies to holding and input registers, not to a ${a.table}`);
       else if (a.type !== 'uint16' && a.type !== 'int16') issue(['address', 'bit'], `applies to one 16-bit register (type uint16), not to a ${a.type}`);
@@ -250,7 +172,8 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
     if (a.type === 'string' && a.length === undefined) issue(['address', 'length'], 'is required for a string: its length in registers (two characters each)');
     if (a.type !== 'string' && a.length !== undefined) issue(['address', 'length'], `applies to strings only, not to ${a.type}`);
     if (a.type === 'string' && p.kind !== 'string') issue(['kind'], `must be "string" for a string register, got ${JSON.stringify(p.kind)}`);
-    if (p.writable && (a.table === 'input' || a.table === 'discrete')) issue(['writable'], `${a.table === 'input' ? 'input registers' : 'discrete inputs'} are read-only`);
+    if (p.writable && (a.table === 'input' || a.table === 'discrete'))
+      issue(['writable'], `${a.table === 'input' ? 'input registers' : 'discrete inputs'} are read-only`);
     if (issues.length > before) return;
 
     const count = bits ? 1 : registerCount(a.type, a.length);
@@ -262,7 +185,10 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
       return;
     }
     if (count > maxRegistersPerRequest) {
-      issue(['address', a.type === 'string' ? 'length' : 'type'], `takes ${count} registers, more than connection.maxRegistersPerRequest (${maxRegistersPerRequest})`);
+      issue(
+        ['address', a.type === 'string' ? 'length' : 'type'],
+        `takes ${count} registers, more than connection.maxRegistersPerRequest (${maxRegistersPerRequest})`,
+      );
       return;
     }
     // Flags of one status word may share its register with each other (different bits) and with
@@ -271,7 +197,8 @@ function checkPoints(device: ModbusDevice): PlannedPoint[] {
       o.address === wire && count === 1 && o.count === 1 && (o.bit !== undefined || a.bit !== undefined) && o.bit !== a.bit;
     const overlap = planned.find((o) => o.table === a.table && wire < o.address + o.count && o.address < wire + count && !sharesWord(o));
     if (overlap) {
-      const range = (o: { address: number; count: number }) => (o.count === 1 ? `${o.address + base}` : `${o.address + base}..${o.address + o.count - 1 + base}`);
+      const range = (o: { address: number; count: number }) =>
+        o.count === 1 ? `${o.address + base}` : `${o.address + base}..${o.address + o.count - 1 + base}`;
       issue(['address'], `${a.table} ${range({ address: wire, count })} overlaps point ${JSON.stringify(overlap.id)} (${a.table} ${range(overlap)})`);
       return;
     }
@@ -383,9 +310,7 @@ class ModbusDriver implements Driver {
    * @throws DeviceProtocolError when the device refuses the write or reads back something else
    */
   async write(pointId: string, value: number | boolean | string): Promise<void> {
-    const p = this.byId.get(pointId);
-    if (!p) throw new ConfigError([{ path: ['points'], message: `the device has no point ${JSON.stringify(pointId)}` }]);
-    if (!p.writable) throw new ConfigError([{ path: ['points', p.index, 'writable'], message: 'is false: the gateway may not write this point' }]);
+    const p = writablePoint(this.byId, pointId, (point) => point.index);
     let words: number[];
     try {
       words = encodeValue(value, p.type, p.order, p.length);
@@ -404,7 +329,8 @@ class ModbusDriver implements Driver {
       if (this.singleWrites && words.length === 1) await this.client.writeRegister(this.unitId, p.address, words[0]!);
       else await this.client.writeRegisters(this.unitId, p.address, words);
       const back = await this.client.readRegisters(this.unitId, 'holding', p.address, words.length);
-      if (back.some((w, i) => w !== words[i])) throw new DeviceProtocolError(`holding ${p.address} reads back [${back.join(', ')}] after writing [${words.join(', ')}]`);
+      if (back.some((w, i) => w !== words[i]))
+        throw new DeviceProtocolError(`holding ${p.address} reads back [${back.join(', ')}] after writing [${words.join(', ')}]`);
     } catch (error) {
       if (error instanceof DeviceProtocolError) throw error;
       if (error instanceof ModbusExceptionError && !isGatewayFailure(error)) throw new DeviceProtocolError(`write refused: ${error.message}`, { cause: error });
@@ -439,7 +365,8 @@ function decode(p: PlannedPoint, values: readonly number[] | readonly boolean[])
 /** The SDK's error for a failure of the whole device, with the Modbus error as its cause. */
 function deviceError(error: unknown): unknown {
   if (!(error instanceof ModbusError)) return error;
-  if (error instanceof ModbusTimeoutError || (error instanceof ModbusExceptionError && error.exceptionCode === 11)) return new DeviceTimeoutError(error.message, { cause: error });
+  if (error instanceof ModbusTimeoutError || (error instanceof ModbusExceptionError && error.exceptionCode === 11))
+    return new DeviceTimeoutError(error.message, { cause: error });
   if (error instanceof ModbusProtocolError) return new DeviceProtocolError(error.message, { cause: error });
   return new DeviceUnreachableError(error.message, { cause: error });
 }

@@ -19,7 +19,10 @@ const meter = (energy: number) =>
 
 /** A device block as the gateway hands it to the plugin: validated, defaults applied. */
 function device(plugin: ReturnType<typeof createModbusPlugin>, id: string, connection: object, devicePoints: unknown[] = points) {
-  return parseConfig(pluginDeviceSchema(plugin), { id, plugin: 'modbus', connection, points: devicePoints }) as DeviceConfig<typeof plugin.schema.connection, typeof plugin.schema.address>;
+  return parseConfig(pluginDeviceSchema(plugin), { id, plugin: 'modbus', connection, points: devicePoints }) as DeviceConfig<
+    typeof plugin.schema.connection,
+    typeof plugin.schema.address
+  >;
 }
 
 function createError(connection: object, devicePoints: unknown[] = points): ConfigError {
@@ -35,12 +38,18 @@ function createError(connection: object, devicePoints: unknown[] = points): Conf
 
 describe('Modbus plugin serial settings', () => {
   it('needs a serial port for rtu and a host for the others, and refuses the one that does not apply', () => {
-    expect(createError({ transport: 'rtu' }).issues).toEqual([{ path: ['connection', 'serialPort'], message: 'is required for transport rtu: the path of the serial port, such as /dev/ttyUSB0' }]);
+    expect(createError({ transport: 'rtu' }).issues).toEqual([
+      { path: ['connection', 'serialPort'], message: 'is required for transport rtu: the path of the serial port, such as /dev/ttyUSB0' },
+    ]);
     expect(createError({ transport: 'rtu', serialPort: '/dev/ttyUSB0', host: '192.0.2.1' }).issues).toEqual([
       { path: ['connection', 'host'], message: 'applies to transports tcp and rtu-over-tcp, not rtu (the device is on serialPort)' },
     ]);
-    expect(createError({ transport: 'rtu-over-tcp' }).issues).toEqual([{ path: ['connection', 'host'], message: 'is required for transport rtu-over-tcp: the IP address or host name of the device or gateway' }]);
-    expect(createError({ host: '192.0.2.1', serialPort: '/dev/ttyUSB0' }).issues).toEqual([{ path: ['connection', 'serialPort'], message: 'applies to transport rtu only, not tcp' }]);
+    expect(createError({ transport: 'rtu-over-tcp' }).issues).toEqual([
+      { path: ['connection', 'host'], message: 'is required for transport rtu-over-tcp: the IP address or host name of the device or gateway' },
+    ]);
+    expect(createError({ host: '192.0.2.1', serialPort: '/dev/ttyUSB0' }).issues).toEqual([
+      { path: ['connection', 'serialPort'], message: 'applies to transport rtu only, not tcp' },
+    ]);
   });
 
   it('reports connection and point problems together', () => {
@@ -61,9 +70,18 @@ describe('Modbus plugin serial settings', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues).toEqual([{ path: ['connection', 'baudRate'], message: '/dev/ttyUSB7 is already used with baudRate 19200 by another device: devices on one serial line share its settings' }]);
+    expect((error as ConfigError).issues).toEqual([
+      {
+        path: ['connection', 'baudRate'],
+        message: '/dev/ttyUSB7 is already used with baudRate 19200 by another device: devices on one serial line share its settings',
+      },
+    ]);
     // Another plugin instance has links of its own.
-    expect(() => createModbusPlugin().create(device(plugin, 'b', { transport: 'rtu', serialPort: '/dev/ttyUSB7' }), { timeoutMs: 500, logger: quiet }).close()).not.toThrow();
+    expect(() =>
+      createModbusPlugin()
+        .create(device(plugin, 'b', { transport: 'rtu', serialPort: '/dev/ttyUSB7' }), { timeoutMs: 500, logger: quiet })
+        .close(),
+    ).not.toThrow();
     return first.close();
   });
 
@@ -124,7 +142,10 @@ describe.skipIf(missing)(`Modbus plugin on a serial line (a pty pair)${missing ?
     const [failed, good] = await Promise.allSettled([two.read(), one.read()]);
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'DEVICE_TIMEOUT', message: `${pty.a} unit 2: no answer within 250 ms` } });
     expect((failed as PromiseRejectedResult).reason).toBeInstanceOf(DeviceTimeoutError);
-    expect(good).toEqual({ status: 'fulfilled', value: [expect.objectContaining({ point: 'energy', value: 1000, quality: 'good' }), expect.objectContaining({ quality: 'good' })] });
+    expect(good).toEqual({
+      status: 'fulfilled',
+      value: [expect.objectContaining({ point: 'energy', value: 1000, quality: 'good' }), expect.objectContaining({ quality: 'good' })],
+    });
     expect(simulator.maxInFlight).toBe(1);
   });
 
@@ -142,10 +163,19 @@ describe.skipIf(missing)(`Modbus plugin on a serial line (a pty pair)${missing ?
       { id: 'limit', writable: true, address: { table: 'holding', address: 2, type: 'float32' } },
       { id: 'pump', kind: 'boolean', writable: true, address: { table: 'coil', address: 0, type: 'bool' } },
     ];
-    const { pty, simulator } = await line(new Map([[1, target()], [2, target()]]));
+    const { pty, simulator } = await line(
+      new Map([
+        [1, target()],
+        [2, target()],
+      ]),
+    );
     const plugin = createModbusPlugin();
-    const writes = (unitId: number) => simulator.requests.filter((r) => r.unitId === unitId && [5, 6, 15, 16].includes(r.functionCode)).map((r) => r.functionCode);
-    for (const [unitId, writeFunctions] of [[1, 'single-when-possible'], [2, 'multiple-only']] as const) {
+    const writes = (unitId: number) =>
+      simulator.requests.filter((r) => r.unitId === unitId && [5, 6, 15, 16].includes(r.functionCode)).map((r) => r.functionCode);
+    for (const [unitId, writeFunctions] of [
+      [1, 'single-when-possible'],
+      [2, 'multiple-only'],
+    ] as const) {
       const driver = create(plugin, device(plugin, `d${unitId}`, { transport: 'rtu', serialPort: pty.a, unitId, writeFunctions }, writable), 1000);
       await driver.write!('setpoint', 215);
       await driver.write!('limit', 1.5);
@@ -164,7 +194,11 @@ describe.skipIf(missing)(`Modbus plugin on a serial line (a pty pair)${missing ?
     const { pty, simulator } = await line(new Map([[3, meter(3000)]]));
     const gateway = await pty.bridgeTcp();
     const plugin = createModbusPlugin();
-    const driver = create(plugin, device(plugin, 'meter', { transport: 'rtu-over-tcp', host: gateway.host, port: gateway.port, unitId: 3, pauseBetweenRequests: '60ms' }), 1000);
+    const driver = create(
+      plugin,
+      device(plugin, 'meter', { transport: 'rtu-over-tcp', host: gateway.host, port: gateway.port, unitId: 3, pauseBetweenRequests: '60ms' }),
+      1000,
+    );
     expect(await driver.read()).toEqual([
       { point: 'energy', value: 3000, quality: 'good' },
       { point: 'temp', value: -5, quality: 'good' },

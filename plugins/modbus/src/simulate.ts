@@ -1,6 +1,6 @@
-import type { PointConfig, RunningSimulator, SimulateOptions } from '@citypilot/sdk';
+import { buildingLoad, simulationNoise, type PointConfig, type RunningSimulator, type SimulateOptions } from '@citypilot/sdk';
 import { isBitTable, ModbusRtuSimulator, ModbusSimulator, SimulatedDevice, type SimulatedBehaviour, type SimulatedPoint } from '@citypilot/protocol-modbus';
-import type { ModbusAddressConfig } from './plugin.js';
+import type { ModbusAddressConfig } from './schema.js';
 
 /**
  * How a simulated value of a point moves, guessed from its unit and tags: counters count up along
@@ -12,9 +12,15 @@ export function behaviourFor(point: Pick<PointConfig, 'unit' | 'tags' | 'kind'>)
   const tags = new Set(point.tags);
   if (point.kind === 'boolean') return { kind: 'constant', value: false };
   if (point.kind === 'string') return { kind: 'constant', value: 'SIM' };
-  if (/^(k|M)?Wh$|^m3$/.test(unit)) return { kind: 'meter', startValue: unit === 'MWh' ? 120 : unit === 'Wh' ? 12_000_000 : 12_000, kWhPerHour: unit === 'Wh' ? 20_000 : unit === 'MWh' ? 0.02 : 20 };
+  if (/^(k|M)?Wh$|^m3$/.test(unit))
+    return {
+      kind: 'meter',
+      startValue: unit === 'MWh' ? 120 : unit === 'Wh' ? 12_000_000 : 12_000,
+      kWhPerHour: unit === 'Wh' ? 20_000 : unit === 'MWh' ? 0.02 : 20,
+    };
   if (/^(k|M)?W$|^m3\/h$/.test(unit)) return { kind: 'load', peak: unit === 'W' ? 20_000 : unit === 'MW' ? 0.02 : 20 };
-  if (unit === '°C') return tags.has('outside') ? { kind: 'temperature', mean: 9, dailyAmplitude: 4 } : { kind: 'temperature', mean: 20.5, dailyAmplitude: 0.8 };
+  if (unit === '°C')
+    return tags.has('outside') ? { kind: 'temperature', mean: 9, dailyAmplitude: 4 } : { kind: 'temperature', mean: 20.5, dailyAmplitude: 0.8 };
   if (unit === 'A') return { kind: 'load', peak: 30 };
   if (unit === 'V') return { kind: 'constant', value: 230 };
   if (unit === 'Hz') return { kind: 'constant', value: 50 };
@@ -43,11 +49,20 @@ export async function simulate(points: PointConfig[], options: SimulateOptions):
   if (connection.transport === 'rtu') {
     const path = String(connection.serialPort);
     const unitId = Number(connection.unitId ?? 1);
-    const simulator = new ModbusRtuSimulator({ path, devices: new Map([[unitId, new SimulatedDevice({ points: simulated })]]) });
+    const simulator = new ModbusRtuSimulator({
+      path,
+      devices: new Map([[unitId, new SimulatedDevice({ points: simulated, load: buildingLoad, noise: simulationNoise })]]),
+    });
     await simulator.start();
     return { connection: { transport: 'rtu', serialPort: path, unitId }, stop: () => simulator.stop() };
   }
-  const simulator = new ModbusSimulator({ host: options.host ?? '127.0.0.1', port: options.port ?? 0, points: simulated });
+  const simulator = new ModbusSimulator({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    points: simulated,
+    load: buildingLoad,
+    noise: simulationNoise,
+  });
   const { host, port } = await simulator.start();
   return { connection: { host, port }, stop: () => simulator.stop() };
 }

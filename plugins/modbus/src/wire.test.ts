@@ -28,7 +28,11 @@ describe('every type in every byte order, over a real socket', () => {
       for (const order of WORD_ORDERS) {
         const id = `${v.type}-${order.toLowerCase()}`;
         v.words[order].forEach((word, i) => raw.push({ table: 'holding', address: address + i, type: 'uint16', behaviour: { kind: 'constant', value: word } }));
-        points.push({ id, kind: v.type === 'string' ? 'string' : 'number', address: { table: 'holding', address, type: v.type, order, ...(v.length ? { length: v.length } : {}) } });
+        points.push({
+          id,
+          kind: v.type === 'string' ? 'string' : 'number',
+          address: { table: 'holding', address, type: v.type, order, ...(v.length ? { length: v.length } : {}) },
+        });
         // A float32 comes as the shortest decimal of its 32 bits: 123.456, not 123.45600128173828.
         const decoded = v.decoded ?? v.value;
         expected.set(id, v.type === 'float32' && typeof decoded === 'number' ? float32Decimal(decoded) : decoded);
@@ -43,7 +47,8 @@ describe('every type in every byte order, over a real socket', () => {
 
     const readings = await driver.read();
     expect(readings).toHaveLength(expected.size);
-    for (const r of readings) expect({ point: r.point, value: r.value, quality: r.quality }).toEqual({ point: r.point, value: expected.get(r.point), quality: 'good' });
+    for (const r of readings)
+      expect({ point: r.point, value: r.value, quality: r.quality }).toEqual({ point: r.point, value: expected.get(r.point), quality: 'good' });
   });
 });
 

@@ -22,7 +22,14 @@ module.exports = function (RED) {
   /** `main-meter.power`, or a pattern with `*` for any characters (`main-meter.*`). */
   function idMatcher(pattern) {
     if (!pattern.includes('*')) return (id) => id === pattern;
-    const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+    const re = new RegExp(
+      '^' +
+        pattern
+          .split('*')
+          .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*') +
+        '$',
+    );
     return (id) => re.test(id);
   }
 
@@ -95,7 +102,11 @@ module.exports = function (RED) {
       try {
         const sample = bridge.publish(point, msg.payload, msg.time);
         published++;
-        this.status({ fill: 'green', shape: 'dot', text: String(sample.value) + ' · ' + published + ' published' + (refused ? ', ' + refused + ' refused' : '') });
+        this.status({
+          fill: 'green',
+          shape: 'dot',
+          text: String(sample.value) + ' · ' + published + ' published' + (refused ? ', ' + refused + ' refused' : ''),
+        });
         done();
       } catch (error) {
         refused++;

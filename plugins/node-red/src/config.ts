@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, ID_PATTERN, StringEnum, parseDuration, type ConfigIssue, type PointDefinition } from '@citypilot/sdk';
+import { Duration, ID_PATTERN, StringEnum, parseDuration, repeatedIdIssues, type ConfigIssue, type PointDefinition } from '@citypilot/sdk';
 
 /**
  * The `plugin` (and `device`) of the virtual points in the hub's catalog, and the first part of
@@ -77,13 +77,7 @@ export function virtualPointId(id: string): string {
  * no reserved setting, and no editor outside loopback without a login (adminAuth).
  */
 export function checkNodeRedConfig(config: NodeRedConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const seen = new Map<string, number>();
-  config.points.forEach((p, index) => {
-    const earlier = seen.get(p.id);
-    if (earlier !== undefined) issues.push({ path: ['points', index, 'id'], message: `${JSON.stringify(p.id)} is already the id of points[${earlier}]` });
-    else seen.set(p.id, index);
-  });
+  const issues: ConfigIssue[] = repeatedIdIssues(config.points);
   for (const key of Object.keys(config.settings)) {
     if ((RESERVED_SETTINGS as readonly string[]).includes(key)) {
       issues.push({ path: ['settings', key], message: `is set by the gateway: remove it (the gateway sets ${RESERVED_SETTINGS.join(', ')})` });

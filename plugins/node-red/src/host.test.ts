@@ -48,9 +48,19 @@ describe('Node-RED host', () => {
   const refusedPoints: string[] = [];
   const log: LogEntry[] = [];
   const logger = Object.fromEntries(
-    (['debug', 'info', 'warn', 'error'] as const).map((level) => [level, (fields: object, msg?: string) => void log.push({ level, fields: fields as Record<string, unknown>, msg })]),
+    (['debug', 'info', 'warn', 'error'] as const).map((level) => [
+      level,
+      (fields: object, msg?: string) => void log.push({ level, fields: fields as Record<string, unknown>, msg }),
+    ]),
   ) as Record<LogEntry['level'], (fields: object, msg?: string) => void>;
-  const power: PointDefinition = { id: 'main-meter.power', name: 'Active power', unit: 'kW', kind: 'number', tags: ['elec', 'meter', 'power'], source: { plugin: 'modbus', device: 'main-meter', address: {} } };
+  const power: PointDefinition = {
+    id: 'main-meter.power',
+    name: 'Active power',
+    unit: 'kW',
+    kind: 'number',
+    tags: ['elec', 'meter', 'power'],
+    source: { plugin: 'modbus', device: 'main-meter', address: {} },
+  };
   const link = {
     points: () => [power, ...virtualPointDefinitions(config)],
     subscribe: (listener: (samples: Sample[]) => void) => {
@@ -98,8 +108,24 @@ describe('Node-RED host', () => {
 
     // The flows start in the background: feed samples until they answer.
     const derivedOf = (source: Sample) => accepted.filter((s) => s.point.startsWith('node-red.') && s.time === source.time);
-    let probe = powerSample(1);
-    await waitFor(() => derivedOf(probe).length === 2, 60_000, 'the deployed flow never derived a sample', () => link.accept([(probe = powerSample(1))]));
+    // Any probe answered counts: under load a flow may take longer than one retry to answer,
+    // and looking only at the newest probe would never see the older ones' answers.
+    const probes: Sample[] = [];
+    const sendProbe = () => {
+      const probe = powerSample(1);
+      probes.push(probe);
+      link.accept([probe]);
+    };
+    sendProbe();
+    let retries = 0;
+    await waitFor(
+      () => probes.some((probe) => derivedOf(probe).length === 2),
+      60_000,
+      'the deployed flow never derived a sample',
+      () => {
+        if (++retries % 5 === 0) sendProbe();
+      },
+    );
 
     const sources = [powerSample(3.5), powerSample(7.25), powerSample(null, 'bad'), powerSample(0.004)];
     link.accept(sources);
@@ -118,7 +144,23 @@ describe('Node-RED host', () => {
   it('refuses a value of the wrong kind and an undeclared point, counted, and goes on', async () => {
     const flows = JSON.parse(readFileSync(join(packageDir, 'sample-flows.json'), 'utf8')) as unknown[];
     const inject = (id: string, payload: string, payloadType: string, point: string) => [
-      { id: `${id}a`, type: 'inject', z: 'feedfacecafe0001', name: '', props: [{ p: 'payload' }], repeat: '', crontab: '', once: false, onceDelay: 0.1, topic: '', payload, payloadType, x: 100, y: 100, wires: [[`${id}b`]] },
+      {
+        id: `${id}a`,
+        type: 'inject',
+        z: 'feedfacecafe0001',
+        name: '',
+        props: [{ p: 'payload' }],
+        repeat: '',
+        crontab: '',
+        once: false,
+        onceDelay: 0.1,
+        topic: '',
+        payload,
+        payloadType,
+        x: 100,
+        y: 100,
+        wires: [[`${id}b`]],
+      },
       { id: `${id}b`, type: 'citypilot point out', z: 'feedfacecafe0001', name: '', point, x: 300, y: 100, wires: [] },
     ];
     await deploy([
@@ -130,7 +172,8 @@ describe('Node-RED host', () => {
     ]);
     const before = accepted.length;
     // 404 until the new flows have started.
-    const press = (id: string) => waitFor(async () => (await fetch(`${host!.url}/inject/${id}`, { method: 'POST' })).status === 200, 30_000, `inject ${id} not found`);
+    const press = (id: string) =>
+      waitFor(async () => (await fetch(`${host!.url}/inject/${id}`, { method: 'POST' })).status === 200, 30_000, `inject ${id} not found`);
     await press('0000000000000a1a');
     await press('0000000000000b1a');
     await waitFor(() => host!.stats().refused === 2, 30_000, `refusals not counted: ${JSON.stringify(host!.stats())}`);
@@ -153,9 +196,18 @@ describe('Node-RED host', () => {
   });
 
   it('refuses a second Node-RED in the same process, clearly', async () => {
-    const second = NodeRedHost.start({ config: { ...config, flowsFile: join(dir, 'other.json') }, userDir: join(dir, 'other'), owner: 'gateway other', link, logger });
+    const second = NodeRedHost.start({
+      config: { ...config, flowsFile: join(dir, 'other.json') },
+      userDir: join(dir, 'other'),
+      owner: 'gateway other',
+      link,
+      logger,
+    });
     await expect(second).rejects.toBeInstanceOf(NodeRedHostError);
-    await expect(second).rejects.toMatchObject({ code: 'NODE_RED_ALREADY_RUNNING', message: expect.stringContaining('already running in this process (for gateway test)') });
+    await expect(second).rejects.toMatchObject({
+      code: 'NODE_RED_ALREADY_RUNNING',
+      message: expect.stringContaining('already running in this process (for gateway test)'),
+    });
     expect(existsSync(join(dir, 'other'))).toBe(false);
   });
 
@@ -165,7 +217,12 @@ describe('Node-RED host', () => {
     expect(gatewaySamples.listenerCount('samples')).toBe(0);
     host = await NodeRedHost.start({ config, userDir: join(dir, 'data', 'node-red'), owner: 'gateway test', link, logger });
     const before = accepted.length;
-    await waitFor(() => accepted.slice(before).some((s) => s.point === 'node-red.power-w'), 60_000, 'the saved flows did not run again', () => link.accept([powerSample(2)]));
+    await waitFor(
+      () => accepted.slice(before).some((s) => s.point === 'node-red.power-w'),
+      60_000,
+      'the saved flows did not run again',
+      () => link.accept([powerSample(2)]),
+    );
     // Node-RED wrote nothing beside the flows in the configuration folder but its own backup and credentials.
     expect(readdirSync(configDir).filter((f) => !/^(flows\.json|\.flows\.json\.backup|flows_cred\.json|\.flows_cred\.json\.backup)$/.test(f))).toEqual([]);
   });

@@ -118,7 +118,9 @@ export class NodeRedHost {
       bridge?.close();
       if (server?.listening) await closeServer(server);
       delete global[RUNNING];
-      throw new NodeRedHostError('NODE_RED_START_FAILED', `Node-RED could not start on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
+      throw new NodeRedHostError('NODE_RED_START_FAILED', `Node-RED could not start on ${config.host}:${config.port}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 

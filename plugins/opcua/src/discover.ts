@@ -1,6 +1,14 @@
 import { join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError, DeviceProtocolError, DeviceUnreachableError, ID_PATTERN, type DiscoveredDevice, type Discovery, type DiscoveryContext } from '@citypilot/sdk';
+import {
+  ConfigError,
+  DeviceProtocolError,
+  DeviceUnreachableError,
+  ID_PATTERN,
+  type DiscoveredDevice,
+  type Discovery,
+  type DiscoveryContext,
+} from '@citypilot/sdk';
 import type { OpcuaConnectOptions, OpcuaConnection, OpcuaVariable } from '@citypilot/protocol-opcua';
 import { loadOpcuaProtocol, nodeIdProblem, type OpcuaProtocol } from './protocol.js';
 import { opcuaConnection } from './schema.js';
@@ -15,12 +23,16 @@ const options = Type.Object(
     securityPolicy: opcuaConnection.properties.securityPolicy,
     userName: Type.Optional(Type.String({ minLength: 1, description: 'A user name for the session (with --password-env); anonymous without it.' })),
     passwordEnv: Type.Optional(
-      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Name of the environment variable that holds the password of --user-name (never the password itself).' }),
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'Name of the environment variable that holds the password of --user-name (never the password itself).',
+      }),
     ),
     dataDir: Type.String({
       minLength: 1,
       default: 'data',
-      description: "The gateway's data folder (dataDir of its configuration): our certificate and the trusted server certificates are in its plugins/opcua/pki.",
+      description:
+        "The gateway's data folder (dataDir of its configuration): our certificate and the trusted server certificates are in its plugins/opcua/pki.",
     }),
     from: Type.String({ minLength: 1, default: 'ns=0;i=85', description: 'The node to browse from, such as ns=2;s=Plant; ns=0;i=85 is the Objects folder.' }),
   },
@@ -36,9 +48,11 @@ type DiscoverOptions = Static<typeof options>;
 export const opcuaDiscovery: Discovery<typeof options> = {
   options,
   async run(o: DiscoverOptions, context: DiscoveryContext): Promise<DiscoveredDevice[]> {
-    if (nodeIdProblem(o.from) !== undefined) throw new ConfigError([{ path: ['from'], message: `${JSON.stringify(o.from)} is not an OPC UA node id: expected such as ns=2;s=Plant` }]);
+    if (nodeIdProblem(o.from) !== undefined)
+      throw new ConfigError([{ path: ['from'], message: `${JSON.stringify(o.from)} is not an OPC UA node id: expected such as ns=2;s=Plant` }]);
     if (o.passwordEnv !== undefined && o.userName === undefined) throw new ConfigError([{ path: ['passwordEnv'], message: 'goes with --user-name' }]);
-    if (o.userName !== undefined && o.passwordEnv === undefined) throw new ConfigError([{ path: ['passwordEnv'], message: 'is required with --user-name: the environment variable that holds the password' }]);
+    if (o.userName !== undefined && o.passwordEnv === undefined)
+      throw new ConfigError([{ path: ['passwordEnv'], message: 'is required with --user-name: the environment variable that holds the password' }]);
     const opcua = await loadOpcuaProtocol();
     opcua.routeOpcuaLibraryLogs(context.logger);
     const connect: OpcuaConnectOptions = {
@@ -75,7 +89,8 @@ function discoveryError(opcua: OpcuaProtocol, error: unknown): unknown {
       { cause: error },
     );
   }
-  if (error instanceof opcua.OpcuaBadCredentialsError || error instanceof opcua.OpcuaIdentityRejectedError) return new DeviceProtocolError(error.message, { cause: error });
+  if (error instanceof opcua.OpcuaBadCredentialsError || error instanceof opcua.OpcuaIdentityRejectedError)
+    return new DeviceProtocolError(error.message, { cause: error });
   if (error instanceof opcua.OpcuaError) return new DeviceUnreachableError(error.message, { cause: error });
   return error;
 }
@@ -92,7 +107,10 @@ function kindOf(dataType: string): 'number' | 'boolean' | 'string' | undefined {
 }
 
 /** One device block of the variables found, with what the technician must check. */
-export function draftDevice(o: Pick<DiscoverOptions, 'endpointUrl' | 'securityMode' | 'securityPolicy' | 'userName' | 'passwordEnv'>, variables: readonly OpcuaVariable[]): DiscoveredDevice {
+export function draftDevice(
+  o: Pick<DiscoverOptions, 'endpointUrl' | 'securityMode' | 'securityPolicy' | 'userName' | 'passwordEnv'>,
+  variables: readonly OpcuaVariable[],
+): DiscoveredDevice {
   const notes: string[] = [];
   const left: string[] = [];
   const writable: string[] = [];
@@ -123,17 +141,23 @@ export function draftDevice(o: Pick<DiscoverOptions, 'endpointUrl' | 'securityMo
     }
     const length = v.valueRank === 1 ? v.arrayDimensions?.[0] : undefined;
     if (length === undefined || length === 0) {
-      left.push(`${v.browsePath} (${v.valueRank === 1 ? 'an array of unknown length: add points with address.index by hand' : `an array of ${v.valueRank === 0 || v.valueRank === -2 ? 'unknown' : v.valueRank} dimensions`})`);
+      left.push(
+        `${v.browsePath} (${v.valueRank === 1 ? 'an array of unknown length: add points with address.index by hand' : `an array of ${v.valueRank === 0 || v.valueRank === -2 ? 'unknown' : v.valueRank} dimensions`})`,
+      );
       ids.delete(base);
       return;
     }
     for (let e = 0; e < Math.min(length, MAX_ARRAY_ELEMENTS); e++) point(uniqueId(`${base}-${e}`, ids), `${name} [${e}]`, { nodeId: v.nodeId, index: e });
     ids.delete(base);
-    if (length > MAX_ARRAY_ELEMENTS) notes.push(`${v.browsePath} is an array of ${length} values: only its first ${MAX_ARRAY_ELEMENTS} are drafted (${base}-0 … ${base}-${MAX_ARRAY_ELEMENTS - 1}); add the others with address.index if needed`);
+    if (length > MAX_ARRAY_ELEMENTS)
+      notes.push(
+        `${v.browsePath} is an array of ${length} values: only its first ${MAX_ARRAY_ELEMENTS} are drafted (${base}-0 … ${base}-${MAX_ARRAY_ELEMENTS - 1}); add the others with address.index if needed`,
+      );
   });
   if (left.length) notes.push(`left out, of types the plugin does not read: ${left.join(', ')}`);
-  if (writable.length) notes.push(`writable on the server (drafted with writable: false; set writable: true for those the gateway may write): ${writable.join(', ')}`);
-  notes.push('units and tags are suggestions from the server\'s EngineeringUnits and names: check them; remove the points not wanted');
+  if (writable.length)
+    notes.push(`writable on the server (drafted with writable: false; set writable: true for those the gateway may write): ${writable.join(', ')}`);
+  notes.push("units and tags are suggestions from the server's EngineeringUnits and names: check them; remove the points not wanted");
   const connection: Record<string, unknown> = { endpointUrl: o.endpointUrl, securityMode: o.securityMode };
   if (o.securityPolicy !== undefined) connection.securityPolicy = o.securityPolicy;
   if (o.userName !== undefined) connection.identity = { type: 'userName', userName: o.userName, passwordEnv: o.passwordEnv };
@@ -229,7 +253,14 @@ const WORD_TAGS: [RegExp, string][] = [
 /** Haystack-style tags suggested by a unit and the words of a browse path. */
 export function suggestTags(unit: string | undefined, segments: readonly string[]): string[] {
   const tags = new Set<string>(unit ? (UNIT_TAGS[unit] ?? []) : []);
-  const words = segments.flatMap((s) => ascii(s).replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/)).filter(Boolean);
+  const words = segments
+    .flatMap((s) =>
+      ascii(s)
+        .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+        .toLowerCase()
+        .split(/[^a-z0-9]+/),
+    )
+    .filter(Boolean);
   for (const word of words) for (const [pattern, tag] of WORD_TAGS) if (pattern.test(word)) tags.add(tag);
   return [...tags];
 }

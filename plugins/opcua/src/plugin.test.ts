@@ -2,9 +2,28 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, DeviceProtocolError, DeviceUnreachableError, manifestProblem, parseConfig, pluginDeviceSchema, type Driver, type DriverPlugin, type Logger, type Reading } from '@citypilot/sdk';
+import {
+  ConfigError,
+  DeviceProtocolError,
+  DeviceUnreachableError,
+  manifestProblem,
+  parseConfig,
+  pluginDeviceSchema,
+  type Driver,
+  type DriverPlugin,
+  type Logger,
+  type Reading,
+} from '@citypilot/sdk';
 import { listServerCertificates, type BuildingVariable } from '@citypilot/protocol-opcua';
-import { DataType, OpcuaSimulator, StatusCodes, buildingNodeId, trustEachOther, waitUntil, type OpcuaSimulatorOptions } from '@citypilot/protocol-opcua/testing';
+import {
+  DataType,
+  OpcuaSimulator,
+  StatusCodes,
+  buildingNodeId,
+  trustEachOther,
+  waitUntil,
+  type OpcuaSimulatorOptions,
+} from '@citypilot/protocol-opcua/testing';
 import { opcuaPlugin } from './plugin.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -50,10 +69,21 @@ const plugin = opcuaPlugin as unknown as DriverPlugin;
 
 /** A device block as the gateway hands it to the plugin: validated, defaults applied. */
 function device(endpointUrl: string, points: unknown[], connection: object = {}, extra: object = {}) {
-  return parseConfig(pluginDeviceSchema(plugin), { id: 'bms', plugin: 'opcua', interval: '1s', ...extra, connection: { endpointUrl, securityMode: 'None', ...connection }, points });
+  return parseConfig(pluginDeviceSchema(plugin), {
+    id: 'bms',
+    plugin: 'opcua',
+    interval: '1s',
+    ...extra,
+    connection: { endpointUrl, securityMode: 'None', ...connection },
+    points,
+  });
 }
 
-async function withDriver<T>(config: ReturnType<typeof device>, run: (driver: Driver) => Promise<T>, options: { logger?: Logger; stateDir?: string; timeoutMs?: number } = {}): Promise<T> {
+async function withDriver<T>(
+  config: ReturnType<typeof device>,
+  run: (driver: Driver) => Promise<T>,
+  options: { logger?: Logger; stateDir?: string; timeoutMs?: number } = {},
+): Promise<T> {
   const driver = plugin.create(config, { timeoutMs: options.timeoutMs ?? 5000, logger: options.logger ?? quiet, stateDir: options.stateDir ?? stateDir });
   try {
     return await run(driver);
@@ -100,9 +130,9 @@ describe('OPC UA plugin manifest and checks', () => {
     expect(createIssues([{ id: 'a', address: { nodeId: 'ns=1;s=A' } }], { identity: { type: 'userName', userName: 'u' } })).toEqual([
       { path: ['connection', 'identity', 'passwordEnv'], message: expect.stringMatching(/is required for a userName identity/) },
     ]);
-    expect(createIssues([{ id: 'a', address: { nodeId: 'ns=1;s=A' } }], { identity: { type: 'userName', userName: 'u', password: 'p', passwordEnv: 'P' } })).toEqual([
-      { path: ['connection', 'identity', 'password'], message: expect.stringMatching(/not both/) },
-    ]);
+    expect(
+      createIssues([{ id: 'a', address: { nodeId: 'ns=1;s=A' } }], { identity: { type: 'userName', userName: 'u', password: 'p', passwordEnv: 'P' } }),
+    ).toEqual([{ path: ['connection', 'identity', 'password'], message: expect.stringMatching(/not both/) }]);
     expect(createIssues([{ id: 'a', address: { nodeId: 'ns=1;s=A' } }], { securityMode: 'Sign', securityPolicy: 'None' })).toEqual([
       { path: ['connection', 'securityPolicy'], message: expect.stringMatching(/None cannot sign/) },
     ]);
@@ -159,8 +189,18 @@ describe('OPC UA plugin against the simulated building', () => {
         await withDriver(config, async (driver) => {
           const r = await pollUntil(driver, 'both values', (r) => r.setpoint?.quality === 'good' && r.status?.quality === 'good');
           // Read, or notified (then with the source time): the same value.
-          expect(r.setpoint).toEqual({ point: 'setpoint', value: 19, quality: 'good', ...(r.setpoint!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}) });
-          expect(r.status).toEqual({ point: 'status', value: 'OK', quality: 'good', ...(r.status!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}) });
+          expect(r.setpoint).toEqual({
+            point: 'setpoint',
+            value: 19,
+            quality: 'good',
+            ...(r.setpoint!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}),
+          });
+          expect(r.status).toEqual({
+            point: 'status',
+            value: 'OK',
+            quality: 'good',
+            ...(r.status!.sourceTime !== undefined ? { sourceTime: expect.any(Number) } : {}),
+          });
         });
       },
       // Only the identity asked gets in.
@@ -173,20 +213,25 @@ describe('OPC UA plugin against the simulated building', () => {
     delete process.env.CITYPILOT_TEST_OPCUA_UNSET;
     await withSimulator(async (simulator) => {
       const points = [point('setpoint', 'AHU1.SupplyAirSetpoint')];
-      const wrong = device(simulator.endpointUrl, points, { securityMode: 'SignAndEncrypt', identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_WRONG' } });
+      const wrong = device(simulator.endpointUrl, points, {
+        securityMode: 'SignAndEncrypt',
+        identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_WRONG' },
+      });
       await withDriver(wrong, async (driver) => {
         const error = await driver.read().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(DeviceProtocolError);
         expect((error as Error).message).toMatch(/refused user "technician": wrong user name or password \(Bad\w+\)/);
       });
-      const unset = device(simulator.endpointUrl, points, { identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_UNSET' } });
+      const unset = device(simulator.endpointUrl, points, {
+        identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_UNSET' },
+      });
       await withDriver(unset, async (driver) => {
         await expect(driver.read()).rejects.toThrow('connection.identity.passwordEnv: the environment variable CITYPILOT_TEST_OPCUA_UNSET is not set');
       });
     });
   });
 
-  it("refuses a server whose certificate is not trusted, with its thumbprint and how to trust it, and keeps the certificate to trust", async () => {
+  it('refuses a server whose certificate is not trusted, with its thumbprint and how to trust it, and keeps the certificate to trust', async () => {
     const freshState = join(root, 'fresh-data', 'plugins', 'opcua');
     await withSimulator(async (simulator) => {
       await withDriver(
@@ -208,33 +253,44 @@ describe('OPC UA plugin against the simulated building', () => {
 
   it('subscribes: answers from the notified values, and an absolute deadband hides the changes under it', async () => {
     await withSimulator(async (simulator) => {
-      const config = device(simulator.endpointUrl, [
-        point('filtered', 'AHU1.SupplyAirSetpoint', {}, { deadband: 1, samplingInterval: '50ms' }),
-        // The same node without deadband: shows when the server has seen each change.
-        point('every', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '50ms' }),
-      ], { publishingInterval: '100ms' });
+      const config = device(
+        simulator.endpointUrl,
+        [
+          point('filtered', 'AHU1.SupplyAirSetpoint', {}, { deadband: 1, samplingInterval: '50ms' }),
+          // The same node without deadband: shows when the server has seen each change.
+          point('every', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '50ms' }),
+        ],
+        { publishingInterval: '100ms' },
+      );
       const debug: string[] = [];
       const logger: Logger = { ...quiet, debug: (_o, msg) => void debug.push(msg ?? '') };
-      await withDriver(config, async (driver) => {
-        await pollUntil(driver, 'the initial values', (r) => r.filtered?.value === 19 && r.every?.value === 19);
-        // Until then the points were read from the server.
-        await waitUntil('both items notified', () => debug.some((m) => /every monitored item has reported/.test(m)));
-        expect(simulator.monitoredItems().get(buildingNodeId('AHU1.SupplyAirSetpoint'))).toBe(2);
-        simulator.set('AHU1.SupplyAirSetpoint', 19.6);
-        const under = await pollUntil(driver, 'the change notified without deadband', (r) => r.every?.value === 19.6);
-        // Read from the server, it would be 19.6: the reading is the last value notified.
-        expect(under.filtered).toEqual({ point: 'filtered', value: 19, quality: 'good', sourceTime: expect.any(Number) });
-        simulator.set('AHU1.SupplyAirSetpoint', 20.5);
-        const over = await pollUntil(driver, 'the change beyond the deadband', (r) => r.filtered?.value === 20.5);
-        expect(over.every!.value).toBe(20.5);
-      }, { logger });
+      await withDriver(
+        config,
+        async (driver) => {
+          await pollUntil(driver, 'the initial values', (r) => r.filtered?.value === 19 && r.every?.value === 19);
+          // Until then the points were read from the server.
+          await waitUntil('both items notified', () => debug.some((m) => /every monitored item has reported/.test(m)));
+          expect(simulator.monitoredItems().get(buildingNodeId('AHU1.SupplyAirSetpoint'))).toBe(2);
+          simulator.set('AHU1.SupplyAirSetpoint', 19.6);
+          const under = await pollUntil(driver, 'the change notified without deadband', (r) => r.every?.value === 19.6);
+          // Read from the server, it would be 19.6: the reading is the last value notified.
+          expect(under.filtered).toEqual({ point: 'filtered', value: 19, quality: 'good', sourceTime: expect.any(Number) });
+          simulator.set('AHU1.SupplyAirSetpoint', 20.5);
+          const over = await pollUntil(driver, 'the change beyond the deadband', (r) => r.filtered?.value === 20.5);
+          expect(over.every!.value).toBe(20.5);
+        },
+        { logger },
+      );
     });
   });
 
-  it('samples well under the point\'s interval, keeps the source time, and says when the server samples slower than the interval', async () => {
+  it("samples well under the point's interval, keeps the source time, and says when the server samples slower than the interval", async () => {
     await withSimulator(
       async (simulator) => {
-        const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint'), point('every-3s', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '3s' })]);
+        const config = device(simulator.endpointUrl, [
+          point('setpoint', 'AHU1.SupplyAirSetpoint'),
+          point('every-3s', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '3s' }),
+        ]);
         const warnings: { obj: object; msg: string }[] = [];
         const logger: Logger = { ...quiet, warn: (obj, msg) => void warnings.push({ obj, msg: msg ?? '' }) };
         await withDriver(
@@ -246,15 +302,23 @@ describe('OPC UA plugin against the simulated building', () => {
               point: 'setpoint',
               value: 19,
               quality: 'uncertain',
-              reason: "the server samples ns=1;s=Building.AHU1.SupplyAirSetpoint only every 2 s, not under the point's interval of 1 s: the value may be up to 2 s old",
+              reason:
+                "the server samples ns=1;s=Building.AHU1.SupplyAirSetpoint only every 2 s, not under the point's interval of 1 s: the value may be up to 2 s old",
               sourceTime: expect.any(Number),
             });
-            expect(r['every-3s']).toMatchObject({ quality: 'uncertain', reason: expect.stringMatching(/only every 3 s, not under the point's interval of 1 s/) });
+            expect(r['every-3s']).toMatchObject({
+              quality: 'uncertain',
+              reason: expect.stringMatching(/only every 3 s, not under the point's interval of 1 s/),
+            });
             expect(Math.abs(r.setpoint!.sourceTime! - Date.now())).toBeLessThan(60_000);
             await driver.read();
             // The revision logged once; a samplingInterval of 3 s was asked, not revised.
-            expect(warnings.map((w) => w.msg)).toEqual(["the OPC UA server samples 1 node(s) slower than asked; 1 not under their points' interval: those readings are uncertain"]);
-            expect(warnings[0]!.obj).toMatchObject({ items: [{ nodeId: buildingNodeId('AHU1.SupplyAirSetpoint'), askedMs: 100, revisedMs: 2000, points: ['setpoint'] }] });
+            expect(warnings.map((w) => w.msg)).toEqual([
+              "the OPC UA server samples 1 node(s) slower than asked; 1 not under their points' interval: those readings are uncertain",
+            ]);
+            expect(warnings[0]!.obj).toMatchObject({
+              items: [{ nodeId: buildingNodeId('AHU1.SupplyAirSetpoint'), askedMs: 100, revisedMs: 2000, points: ['setpoint'] }],
+            });
           },
           { logger },
         );
@@ -266,7 +330,11 @@ describe('OPC UA plugin against the simulated building', () => {
   it('reads a node that goes bad as bad with its status, and good again when it recovers (subscribed and polled)', async () => {
     await withSimulator(async (simulator) => {
       for (const mode of ['subscribe', 'poll'] as const) {
-        const config = device(simulator.endpointUrl, [point('supply', 'AHU1.SupplyAirSetpoint', {}, mode === 'subscribe' ? { samplingInterval: '50ms' } : {})], { mode, publishingInterval: '100ms' });
+        const config = device(
+          simulator.endpointUrl,
+          [point('supply', 'AHU1.SupplyAirSetpoint', {}, mode === 'subscribe' ? { samplingInterval: '50ms' } : {})],
+          { mode, publishingInterval: '100ms' },
+        );
         await withDriver(config, async (driver) => {
           await pollUntil(driver, 'a good value', (r) => r.supply?.quality === 'good');
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.BadSensorFailure);
@@ -275,7 +343,12 @@ describe('OPC UA plugin against the simulated building', () => {
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.UncertainLastUsableValue);
           const uncertain = await pollUntil(driver, 'the uncertain status', (r) => r.supply?.quality === 'uncertain');
           // Notified (with its source time) or read: the same reading.
-          expect({ ...uncertain.supply, sourceTime: undefined }).toEqual({ point: 'supply', value: 19, quality: 'uncertain', reason: 'UncertainLastUsableValue' });
+          expect({ ...uncertain.supply, sourceTime: undefined }).toEqual({
+            point: 'supply',
+            value: 19,
+            quality: 'uncertain',
+            reason: 'UncertainLastUsableValue',
+          });
           simulator.setStatus('AHU1.SupplyAirSetpoint', StatusCodes.Good);
           await pollUntil(driver, 'good again', (r) => r.supply?.quality === 'good' && r.supply.value === 19);
         });
@@ -287,7 +360,11 @@ describe('OPC UA plugin against the simulated building', () => {
     await withSimulator(async (simulator) => {
       const warnings: string[] = [];
       const logger: Logger = { ...quiet, warn: (_o, msg) => void warnings.push(msg ?? '') };
-      const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint'), { id: 'ghost', address: { nodeId: 'ns=1;s=Building.AHU9.Nothing' } }, point('fan', 'AHU1.FanRunning', { kind: 'boolean' })]);
+      const config = device(simulator.endpointUrl, [
+        point('setpoint', 'AHU1.SupplyAirSetpoint'),
+        { id: 'ghost', address: { nodeId: 'ns=1;s=Building.AHU9.Nothing' } },
+        point('fan', 'AHU1.FanRunning', { kind: 'boolean' }),
+      ]);
       await withDriver(
         config,
         async (driver) => {
@@ -298,7 +375,12 @@ describe('OPC UA plugin against the simulated building', () => {
             expect(r.fan!.quality).toBe('good');
           }
           expect(warnings.filter((w) => /refused to monitor 1 node/.test(w))).toHaveLength(1);
-          expect(simulator.monitoredItems()).toEqual(new Map([[buildingNodeId('AHU1.SupplyAirSetpoint'), 1], [buildingNodeId('AHU1.FanRunning'), 1]]));
+          expect(simulator.monitoredItems()).toEqual(
+            new Map([
+              [buildingNodeId('AHU1.SupplyAirSetpoint'), 1],
+              [buildingNodeId('AHU1.FanRunning'), 1],
+            ]),
+          );
         },
         { logger },
       );
@@ -308,7 +390,15 @@ describe('OPC UA plugin against the simulated building', () => {
   it('answers a poll group with its points only, and polls every time in mode poll (and for read: poll points)', async () => {
     await withSimulator(async (simulator) => {
       for (const mode of ['poll', 'subscribe'] as const) {
-        const config = device(simulator.endpointUrl, [point('setpoint', 'AHU2.SupplyAirSetpoint', {}, { read: 'poll' }), point('energy', 'Meters.Main.Energy'), point('fan', 'AHU2.FanRunning', { kind: 'boolean' })], { mode });
+        const config = device(
+          simulator.endpointUrl,
+          [
+            point('setpoint', 'AHU2.SupplyAirSetpoint', {}, { read: 'poll' }),
+            point('energy', 'Meters.Main.Energy'),
+            point('fan', 'AHU2.FanRunning', { kind: 'boolean' }),
+          ],
+          { mode },
+        );
         await withDriver(config, async (driver) => {
           const group = await driver.read(['energy', 'setpoint']);
           expect(group.map((r) => r.point)).toEqual(['setpoint', 'energy']);
@@ -317,7 +407,9 @@ describe('OPC UA plugin against the simulated building', () => {
           simulator.set('AHU2.SupplyAirSetpoint', 23.5);
           expect(byPoint(await driver.read(['setpoint'])).setpoint!.value).toBe(23.5);
           simulator.set('AHU2.SupplyAirSetpoint', 19);
-          expect([...simulator.monitoredItems().keys()]).toEqual(mode === 'poll' ? [] : [buildingNodeId('Meters.Main.Energy'), buildingNodeId('AHU2.FanRunning')]);
+          expect([...simulator.monitoredItems().keys()]).toEqual(
+            mode === 'poll' ? [] : [buildingNodeId('Meters.Main.Energy'), buildingNodeId('AHU2.FanRunning')],
+          );
         });
       }
     });
@@ -325,7 +417,9 @@ describe('OPC UA plugin against the simulated building', () => {
 
   it('fails reads while the connection is lost, and serves nothing from before the loss once it is back', async () => {
     await withSimulator(async (simulator) => {
-      const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '100ms' })], { publishingInterval: '100ms' });
+      const config = device(simulator.endpointUrl, [point('setpoint', 'AHU1.SupplyAirSetpoint', {}, { samplingInterval: '100ms' })], {
+        publishingInterval: '100ms',
+      });
       const debug: string[] = [];
       const logger: Logger = { ...quiet, debug: (_o, msg) => void debug.push(msg ?? '') };
       await withDriver(
@@ -375,15 +469,34 @@ describe('OPC UA plugin against the simulated building', () => {
     await withSimulator(
       async (simulator) => {
         const discovery = opcuaPlugin.discovery!;
-        const options = { endpointUrl: simulator.endpointUrl, securityMode: 'SignAndEncrypt', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_DISCOVER', dataDir: join(root, 'data'), from: 'ns=1;s=Building.AHU2' } as const;
+        const options = {
+          endpointUrl: simulator.endpointUrl,
+          securityMode: 'SignAndEncrypt',
+          userName: 'technician',
+          passwordEnv: 'CITYPILOT_TEST_OPCUA_DISCOVER',
+          dataDir: join(root, 'data'),
+          from: 'ns=1;s=Building.AHU2',
+        } as const;
         const [found] = await discovery.run(options, { timeoutMs: 5000, profiles: [], logger: quiet });
         expect(found!.device).toMatchObject({
           plugin: 'opcua',
-          connection: { endpointUrl: simulator.endpointUrl, securityMode: 'SignAndEncrypt', identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_DISCOVER' } },
+          connection: {
+            endpointUrl: simulator.endpointUrl,
+            securityMode: 'SignAndEncrypt',
+            identity: { type: 'userName', userName: 'technician', passwordEnv: 'CITYPILOT_TEST_OPCUA_DISCOVER' },
+          },
         });
         expect(JSON.stringify(found)).not.toContain('correct horse');
-        expect((found!.device as { points: { id: string }[] }).points.map((p) => p.id)).toEqual(['supply-air-setpoint', 'supply-air-temperature', 'return-air-temperature', 'fan-speed', 'fan-running']);
-        await expect(discovery.run({ ...options, passwordEnv: 'CITYPILOT_TEST_OPCUA_UNSET_TOO' }, { timeoutMs: 5000, profiles: [], logger: quiet })).rejects.toThrow(/CITYPILOT_TEST_OPCUA_UNSET_TOO is not set/);
+        expect((found!.device as { points: { id: string }[] }).points.map((p) => p.id)).toEqual([
+          'supply-air-setpoint',
+          'supply-air-temperature',
+          'return-air-temperature',
+          'fan-speed',
+          'fan-running',
+        ]);
+        await expect(
+          discovery.run({ ...options, passwordEnv: 'CITYPILOT_TEST_OPCUA_UNSET_TOO' }, { timeoutMs: 5000, profiles: [], logger: quiet }),
+        ).rejects.toThrow(/CITYPILOT_TEST_OPCUA_UNSET_TOO is not set/);
       },
       { allowAnonymous: false },
     );
@@ -433,22 +546,52 @@ describe('OPC UA plugin against the simulated building', () => {
         await withDriver(config, async (driver) => {
           const r = byPoint(await driver.read());
           expect(r['int64']).toEqual({ point: 'int64', value: -2, quality: 'good' });
-          expect(r['uint64-big']).toEqual({ point: 'uint64-big', value: 2 ** 54, quality: 'uncertain', reason: '18014398509481985 is beyond 2^53: rounded to the nearest double' });
+          expect(r['uint64-big']).toEqual({
+            point: 'uint64-big',
+            value: 2 ** 54,
+            quality: 'uncertain',
+            reason: '18014398509481985 is beyond 2^53: rounded to the nearest double',
+          });
           expect(r['float']).toEqual({ point: 'float', value: 1.5, quality: 'good' });
           expect(r['float-tenths']).toEqual({ point: 'float-tenths', value: 21.3, quality: 'good' });
           expect(r['float-element']).toEqual({ point: 'float-element', value: -40.7, quality: 'good' });
           expect(r['double']).toEqual({ point: 'double', value: 0.30000000000000004, quality: 'good' });
           expect(r['byte']).toEqual({ point: 'byte', value: 200, quality: 'good' });
           expect(r['text']).toEqual({ point: 'text', value: 'Marche', quality: 'good' });
-          expect(r['bytes']).toEqual({ point: 'bytes', value: null, quality: 'bad', reason: 'the node holds a ByteString, which does not fit a point of kind string' });
+          expect(r['bytes']).toEqual({
+            point: 'bytes',
+            value: null,
+            quality: 'bad',
+            reason: 'the node holds a ByteString, which does not fit a point of kind string',
+          });
           expect(r['reset-ms']).toEqual({ point: 'reset-ms', value: Date.UTC(2026, 0, 1), quality: 'good' });
           expect(r['reset-iso']).toEqual({ point: 'reset-iso', value: '2026-01-01T00:00:00.000Z', quality: 'good' });
           expect(r['bool']).toMatchObject({ value: expect.any(Boolean), quality: 'good' });
-          expect(r['bool-as-number']).toEqual({ point: 'bool-as-number', value: null, quality: 'bad', reason: 'the node holds a Boolean, which does not fit a point of kind number' });
+          expect(r['bool-as-number']).toEqual({
+            point: 'bool-as-number',
+            value: null,
+            quality: 'bad',
+            reason: 'the node holds a Boolean, which does not fit a point of kind number',
+          });
           expect(r['element']).toEqual({ point: 'element', value: -6, quality: 'good' });
-          expect(r['whole-array']).toEqual({ point: 'whole-array', value: null, quality: 'bad', reason: 'the node holds an array of 4 values; give address.index' });
-          expect(r['beyond']).toEqual({ point: 'beyond', value: null, quality: 'bad', reason: 'address.index 4 is beyond the array of 4 values the node holds' });
-          expect(r['index-on-scalar']).toEqual({ point: 'index-on-scalar', value: null, quality: 'bad', reason: 'address.index is set but the node holds one Float, not an array' });
+          expect(r['whole-array']).toEqual({
+            point: 'whole-array',
+            value: null,
+            quality: 'bad',
+            reason: 'the node holds an array of 4 values; give address.index',
+          });
+          expect(r['beyond']).toEqual({
+            point: 'beyond',
+            value: null,
+            quality: 'bad',
+            reason: 'address.index 4 is beyond the array of 4 values the node holds',
+          });
+          expect(r['index-on-scalar']).toEqual({
+            point: 'index-on-scalar',
+            value: null,
+            quality: 'bad',
+            reason: 'address.index is set but the node holds one Float, not an array',
+          });
           expect(r['current-l2']).toMatchObject({ value: expect.any(Number), quality: 'good' });
         });
       },
@@ -456,7 +599,7 @@ describe('OPC UA plugin against the simulated building', () => {
     );
   });
 
-  it('writes a writable point with the node\'s type, and says clearly when it cannot', async () => {
+  it("writes a writable point with the node's type, and says clearly when it cannot", async () => {
     await withSimulator(async (simulator) => {
       const config = device(simulator.endpointUrl, [
         point('setpoint', 'AHU1.SupplyAirSetpoint', { writable: true }),
@@ -469,7 +612,9 @@ describe('OPC UA plugin against the simulated building', () => {
         await pollUntil(driver, 'the new setpoint notified', (r) => r.setpoint?.value === 21.5);
         // Writable in the configuration, read-only on the server: the server's refusal.
         await expect(driver.write!('fan-speed', 50)).rejects.toThrow(/the server refused to write ns=1;s=Building\.AHU1\.FanSpeed: Bad\w+/);
-        await expect(driver.write!('energy', 1)).rejects.toMatchObject({ issues: [{ path: ['points', 2, 'writable'], message: 'is false: the gateway may not write this point' }] });
+        await expect(driver.write!('energy', 1)).rejects.toMatchObject({
+          issues: [{ path: ['points', 2, 'writable'], message: 'is false: the gateway may not write this point' }],
+        });
       });
     });
   });

@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  checkEachPoint,
   ConfigError,
   definePlugin,
   DeviceProtocolError,
@@ -14,6 +15,7 @@ import {
   type DriverContext,
   type Logger,
   type Reading,
+  writablePoint,
 } from '@citypilot/sdk';
 import type { OpcuaConnectOptions, OpcuaConnection, OpcuaIdentity, OpcuaMonitoredItemRequest, OpcuaSubscription, OpcuaValue } from '@citypilot/protocol-opcua';
 import { loadOpcuaProtocol, nodeIdProblem, type OpcuaProtocol } from './protocol.js';
@@ -100,12 +102,19 @@ export const opcuaPlugin = createOpcuaPlugin();
 function connectionIssues(c: OpcuaConnectionConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const issue = (path: string[], message: string) => issues.push({ path: ['connection', ...path], message });
-  if (c.securityPolicy === 'None' && c.securityMode !== 'None') issue(['securityPolicy'], `None cannot ${c.securityMode === 'Sign' ? 'sign' : 'sign and encrypt'}: give Basic256Sha256 (or another policy the server offers), or securityMode None`);
-  if (c.securityPolicy !== undefined && c.securityPolicy !== 'None' && c.securityMode === 'None') issue(['securityPolicy'], `${c.securityPolicy} applies to securityMode Sign or SignAndEncrypt; with securityMode None, leave it out`);
+  if (c.securityPolicy === 'None' && c.securityMode !== 'None')
+    issue(
+      ['securityPolicy'],
+      `None cannot ${c.securityMode === 'Sign' ? 'sign' : 'sign and encrypt'}: give Basic256Sha256 (or another policy the server offers), or securityMode None`,
+    );
+  if (c.securityPolicy !== undefined && c.securityPolicy !== 'None' && c.securityMode === 'None')
+    issue(['securityPolicy'], `${c.securityPolicy} applies to securityMode Sign or SignAndEncrypt; with securityMode None, leave it out`);
   const identity = c.identity;
   if (identity.type === 'userName') {
-    if (identity.password === undefined && identity.passwordEnv === undefined) issue(['identity', 'passwordEnv'], 'is required for a userName identity (or password): the environment variable that holds the password');
-    if (identity.password !== undefined && identity.passwordEnv !== undefined) issue(['identity', 'password'], 'give password or passwordEnv, not both (passwordEnv keeps the password out of this file)');
+    if (identity.password === undefined && identity.passwordEnv === undefined)
+      issue(['identity', 'passwordEnv'], 'is required for a userName identity (or password): the environment variable that holds the password');
+    if (identity.password !== undefined && identity.passwordEnv !== undefined)
+      issue(['identity', 'password'], 'give password or passwordEnv, not both (passwordEnv keeps the password out of this file)');
   }
   if (c.publishingInterval !== undefined && parseDuration(c.publishingInterval) <= 0) issue(['publishingInterval'], 'must be longer than 0');
   return issues;
@@ -114,15 +123,12 @@ function connectionIssues(c: OpcuaConnectionConfig): ConfigIssue[] {
 /** The points' rules the schema cannot express, pushed onto `issues`; the points planned. */
 function checkPoints(device: OpcuaDevice, issues: ConfigIssue[]): PlannedPoint[] {
   const planned: PlannedPoint[] = [];
-  const ids = new Map<string, number>();
-  device.points.forEach((p, position) => {
-    const issue = (path: (string | number)[], message: string) => issues.push({ path: ['points', position, ...path], message });
-    const first = ids.get(p.id);
-    if (first !== undefined) issue(['id'], `${JSON.stringify(p.id)} is already the id of points[${first}]`);
-    else ids.set(p.id, position);
+  checkEachPoint(device.points, issues, (p, position, issue) => {
     const a = p.address;
-    if (nodeIdProblem(a.nodeId) !== undefined) issue(['address', 'nodeId'], `${JSON.stringify(a.nodeId)} is not an OPC UA node id: expected such as ns=2;s=AHU1.SupplyTemp or ns=3;i=1001`);
-    if (a.deadband !== undefined && a.deadbandPercent !== undefined) issue(['address', 'deadbandPercent'], 'give deadband (absolute) or deadbandPercent, not both');
+    if (nodeIdProblem(a.nodeId) !== undefined)
+      issue(['address', 'nodeId'], `${JSON.stringify(a.nodeId)} is not an OPC UA node id: expected such as ns=2;s=AHU1.SupplyTemp or ns=3;i=1001`);
+    if (a.deadband !== undefined && a.deadbandPercent !== undefined)
+      issue(['address', 'deadbandPercent'], 'give deadband (absolute) or deadbandPercent, not both');
     for (const key of ['deadband', 'deadbandPercent'] as const) {
       if (a[key] !== undefined && p.kind !== 'number') issue(['address', key], `applies to numbers only, not to a point of kind ${p.kind}`);
     }
@@ -203,7 +209,11 @@ class OpcuaDriver implements Driver {
       p.intervalMs = this.context.pointIntervalMs?.(p.id) ?? parseDuration(this.device.interval);
       const samplingIntervalMs = a.samplingInterval !== undefined ? parseDuration(a.samplingInterval) : samplingIntervalFor(p.intervalMs);
       const deadband =
-        a.deadband !== undefined ? ({ type: 'absolute', value: a.deadband } as const) : a.deadbandPercent !== undefined ? ({ type: 'percent', value: a.deadbandPercent } as const) : undefined;
+        a.deadband !== undefined
+          ? ({ type: 'absolute', value: a.deadband } as const)
+          : a.deadbandPercent !== undefined
+            ? ({ type: 'percent', value: a.deadbandPercent } as const)
+            : undefined;
       const key = JSON.stringify([a.nodeId, samplingIntervalMs, a.queueSize, deadband]);
       let item = byKey.get(key);
       if (item === undefined) {
@@ -247,10 +257,9 @@ class OpcuaDriver implements Driver {
    * @throws DeviceProtocolError when the server refuses the write (its status name, in words)
    */
   async write(pointId: string, value: number | boolean | string): Promise<void> {
-    const p = this.byId.get(pointId);
-    if (!p) throw new ConfigError([{ path: ['points'], message: `the device has no point ${JSON.stringify(pointId)}` }]);
-    if (!p.writable) throw new ConfigError([{ path: ['points', p.position, 'writable'], message: 'is false: the gateway may not write this point' }]);
-    if (p.index !== undefined) throw new ConfigError([{ path: ['points', p.position, 'address', 'index'], message: 'one element of an array cannot be written' }]);
+    const p = writablePoint(this.byId, pointId, (point) => point.position);
+    if (p.index !== undefined)
+      throw new ConfigError([{ path: ['points', p.position, 'address', 'index'], message: 'one element of an array cannot be written' }]);
     const session = await this.connect();
     if (!this.online) throw new DeviceUnreachableError(`the connection to ${this.connection.endpointUrl} is lost; reconnecting`);
     const opcua = await loadOpcuaProtocol();
@@ -290,7 +299,8 @@ class OpcuaDriver implements Driver {
     opcua.routeOpcuaLibraryLogs(this.logger);
     const stateDir = this.context.stateDir;
     // Only a driver created to check a configuration has none, and it never connects.
-    if (stateDir === undefined) throw new DeviceUnreachableError('no data folder for the OPC UA certificates: the driver was created to check a configuration only');
+    if (stateDir === undefined)
+      throw new DeviceUnreachableError('no data folder for the OPC UA certificates: the driver was created to check a configuration only');
     const options: OpcuaConnectOptions = {
       pkiDir: opcuaPkiDir(stateDir),
       securityMode: c.securityMode,
@@ -338,7 +348,9 @@ class OpcuaDriver implements Driver {
         },
         {
           publishingIntervalMs:
-            this.connection.publishingInterval !== undefined ? parseDuration(this.connection.publishingInterval) : publishingIntervalFor(this.items.map((i) => i.samplingIntervalMs)),
+            this.connection.publishingInterval !== undefined
+              ? parseDuration(this.connection.publishingInterval)
+              : publishingIntervalFor(this.items.map((i) => i.samplingIntervalMs)),
         },
       );
     } catch (error) {
@@ -357,7 +369,9 @@ class OpcuaDriver implements Driver {
     this.checkAllReported();
     this.logRevisedSampling();
     if (refused.size > 0) {
-      const listed = this.subscription.refused.slice(0, 20).map((r) => ({ points: this.items[r.index]!.points.map((p) => p.id), nodeId: r.nodeId, reason: r.reason }));
+      const listed = this.subscription.refused
+        .slice(0, 20)
+        .map((r) => ({ points: this.items[r.index]!.points.map((p) => p.id), nodeId: r.nodeId, reason: r.reason }));
       this.logger.warn(
         { device: this.device.id, refused: refused.size, items: listed },
         `the OPC UA server refused to monitor ${refused.size} node(s): they are read at each interval instead`,
@@ -373,7 +387,8 @@ class OpcuaDriver implements Driver {
    */
   private notified(p: PlannedPoint, value: OpcuaValue): Reading {
     const reading = toReading(p, value);
-    if (reading.quality !== 'bad' && value.sourceTimestamp !== undefined && Number.isFinite(value.sourceTimestamp.getTime())) reading.sourceTime = value.sourceTimestamp.getTime();
+    if (reading.quality !== 'bad' && value.sourceTimestamp !== undefined && Number.isFinite(value.sourceTimestamp.getTime()))
+      reading.sourceTime = value.sourceTimestamp.getTime();
     const samplingMs = this.subscription?.samplingIntervalMs(p.item!);
     if (reading.quality === 'good' && samplingMs !== undefined && p.intervalMs !== undefined && samplingMs >= p.intervalMs) {
       reading.quality = 'uncertain';
@@ -414,11 +429,15 @@ class OpcuaDriver implements Driver {
   private logRevisedSampling(): void {
     const revised = this.items.flatMap((item, i) => {
       const ms = this.live.has(i) ? this.subscription?.samplingIntervalMs(i) : undefined;
-      return ms !== undefined && ms > item.samplingIntervalMs ? [{ nodeId: item.nodeId, askedMs: item.samplingIntervalMs, revisedMs: ms, points: item.points.map((p) => p.id) }] : [];
+      return ms !== undefined && ms > item.samplingIntervalMs
+        ? [{ nodeId: item.nodeId, askedMs: item.samplingIntervalMs, revisedMs: ms, points: item.points.map((p) => p.id) }]
+        : [];
     });
     if (revised.length === 0) return;
     const slow = revised.filter((r) => r.points.some((id) => r.revisedMs >= (this.byId.get(id)!.intervalMs ?? Infinity)));
-    const message = `the OPC UA server samples ${revised.length} node(s) slower than asked` + (slow.length ? `; ${slow.length} not under their points' interval: those readings are uncertain` : '');
+    const message =
+      `the OPC UA server samples ${revised.length} node(s) slower than asked` +
+      (slow.length ? `; ${slow.length} not under their points' interval: those readings are uncertain` : '');
     this.logger[slow.length ? 'warn' : 'info']({ device: this.device.id, items: revised.slice(0, 20) }, message);
   }
 
@@ -433,7 +452,10 @@ class OpcuaDriver implements Driver {
   private async request<T>(what: string, run: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeviceTimeoutError(`${what}: no answer from ${this.connection.endpointUrl} within ${this.device.timeout}`)), this.context.timeoutMs);
+      timer = setTimeout(
+        () => reject(new DeviceTimeoutError(`${what}: no answer from ${this.connection.endpointUrl} within ${this.device.timeout}`)),
+        this.context.timeoutMs,
+      );
     });
     try {
       return await Promise.race([run(), timeout]);
@@ -460,7 +482,10 @@ function identityOf(c: OpcuaConnectionConfig, stateDir: string): OpcuaIdentity {
     const password = process.env[identity.passwordEnv!];
     if (password === undefined) {
       throw new ConfigError([
-        { path: ['connection', 'identity', 'passwordEnv'], message: `the environment variable ${identity.passwordEnv} is not set: the gateway needs the password of ${JSON.stringify(identity.userName)} in it` },
+        {
+          path: ['connection', 'identity', 'passwordEnv'],
+          message: `the environment variable ${identity.passwordEnv} is not set: the gateway needs the password of ${JSON.stringify(identity.userName)} in it`,
+        },
       ]);
     }
     return { userName: identity.userName, password };
@@ -480,6 +505,7 @@ function connectError(opcua: OpcuaProtocol, error: unknown): unknown {
   if (error instanceof opcua.OpcuaServerCertificateUntrustedError) {
     return new DeviceUnreachableError(`${error.message} (citypilot gateway opcua-certificates trust CONFIG ${error.thumbprint})`, { cause: error });
   }
-  if (error instanceof opcua.OpcuaBadCredentialsError || error instanceof opcua.OpcuaIdentityRejectedError) return new DeviceProtocolError(error.message, { cause: error });
+  if (error instanceof opcua.OpcuaBadCredentialsError || error instanceof opcua.OpcuaIdentityRejectedError)
+    return new DeviceProtocolError(error.message, { cause: error });
   return new DeviceUnreachableError(error.message, { cause: error });
 }

@@ -16,6 +16,9 @@ export function loadOpcuaProtocol(): Promise<OpcuaProtocol> {
  * syntax without node-opcua (see above); the server judges whether the node exists.
  */
 export function nodeIdProblem(nodeId: string): string | undefined {
-  const ok = /^(?:(?:ns=\d+|nsu=[^;]+);)?(?:i=\d+|s=.+|g=[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|b=[A-Za-z0-9+/]*={0,2})$/s.test(nodeId);
+  const ok =
+    /^(?:(?:ns=\d+|nsu=[^;]+);)?(?:i=\d+|s=.+|g=[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|b=[A-Za-z0-9+/]*={0,2})$/s.test(
+      nodeId,
+    );
   return ok ? undefined : 'expected [ns=<index>;]i=<number>, s=<string>, g=<guid> or b=<base64>';
 }

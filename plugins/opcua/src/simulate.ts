@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PointConfig, RunningSimulator, SimulateOptions } from '@citypilot/sdk';
+import { buildingLoad, simulationNoise, type PointConfig, type RunningSimulator, type SimulateOptions } from '@citypilot/sdk';
 import { loadOpcuaProtocol } from './protocol.js';
 
 /**
@@ -19,7 +19,13 @@ export async function simulate(_points: PointConfig[], options: SimulateOptions)
   const { OpcuaSimulator, routeOpcuaLibraryLogs } = await loadOpcuaProtocol();
   if (options.logger) routeOpcuaLibraryLogs(options.logger);
   const root = mkdtempSync(join(tmpdir(), 'citypilot-opcua-simulator-'));
-  const simulator = new OpcuaSimulator({ pkiDir: join(root, 'pki'), port: options.port ?? 0, allowAnonymous: true });
+  const simulator = new OpcuaSimulator({
+    pkiDir: join(root, 'pki'),
+    port: options.port ?? 0,
+    allowAnonymous: true,
+    load: buildingLoad,
+    noise: simulationNoise,
+  });
   try {
     const { endpointUrl } = await simulator.start();
     return {

@@ -26,7 +26,8 @@ export function toReading(point: ValueTarget, v: OpcuaValue): Reading {
   if (v.array) {
     const length = (raw as ArrayLike<unknown> | null)?.length ?? 0;
     if (point.index === undefined) return bad(point, `the node holds an array of ${length} values; give address.index`);
-    if (point.index >= length) return bad(point, `address.index ${point.index} is beyond the array of ${length} value${length === 1 ? '' : 's'} the node holds`);
+    if (point.index >= length)
+      return bad(point, `address.index ${point.index} is beyond the array of ${length} value${length === 1 ? '' : 's'} the node holds`);
     raw = (raw as ArrayLike<unknown>)[point.index];
   } else if (point.index !== undefined && v.dataType !== 'Null') {
     return bad(point, `address.index is set but the node holds one ${v.dataType}, not an array`);

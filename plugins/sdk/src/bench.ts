@@ -2,12 +2,15 @@
 // processes they measure: the machine they ran on, RSS and CPU time from /proc, free ports, and
 // a NATS server with JetStream for a gateway to forward to. Here rather than in the gateway,
 // because a plugin's benchmark cannot import the gateway, which imports the plugins.
-import { spawn, spawnSync } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+
+import { freePort } from './ports.js';
+
+export { freePort };
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 
@@ -124,17 +127,6 @@ export class ProcessSampler {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A free local UDP port (for a BACnet socket, whose configuration wants a port, not 0). */
 export async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');
@@ -168,7 +160,9 @@ export async function findNats(dir: string): Promise<{ url: string; nc: NatsConn
     if (!nc) throw new Error(`NATS_URL=${process.env.NATS_URL}: no NATS server with JetStream answers there`);
     return { url: process.env.NATS_URL, nc, origin: 'NATS_URL', stop: async () => undefined };
   }
-  const binary = [...(process.env.PATH ?? '').split(':').map((d) => join(d, 'nats-server')), '/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
+  const binary = [...(process.env.PATH ?? '').split(':').map((d) => join(d, 'nats-server')), '/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) =>
+    existsSync(p),
+  );
   if (!binary) throw new Error('no nats-server to start: install it (Debian: apt-get install nats-server) or set NATS_URL to a server with JetStream');
   const port = await freePort();
   const config = join(dir, 'nats-server.conf');
@@ -187,4 +181,45 @@ export async function findNats(dir: string): Promise<{ url: string; nc: NatsConn
   }
   await stop();
   throw new Error(`${binary} did not start on port ${port}`);
+}
+
+/**
+ * Forks a benchmark's helper process (`file`, a full path), sends it `setup` when given, and
+ * waits for the first message `ready` makes a value of. A message `{ error }` from the helper, an
+ * error or an exit before that rejects. `execArgv` defaults to this process's (Node's own default).
+ */
+export function forkReady<T>(
+  file: string,
+  ready: (message: unknown) => T | undefined,
+  options: { args?: string[]; setup?: object; execArgv?: string[] } = {},
+): Promise<{ child: ChildProcess; value: T }> {
+  const child = fork(file, options.args ?? [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: options.execArgv });
+  if (options.setup) child.send(options.setup);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
+    const listener = (m: unknown) => {
+      const error = (m as { error?: string } | null)?.error;
+      if (error) return reject(new Error(`${file}: ${error}`));
+      const value = ready(m);
+      if (value === undefined) return;
+      child.off('message', listener);
+      resolve({ child, value });
+    };
+    child.on('message', listener);
+  });
+}
+
+/** Sends a forked helper `question` and waits for its next message, the answer. */
+export function ask<T>(child: ChildProcess, question: string): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as T));
+    child.send(question);
+  });
+}
+
+/** One value of a Prometheus endpoint (`<url>/metrics`), NaN when it is not there. */
+export async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }

@@ -61,7 +61,11 @@ export function parseYaml(text: string, file: string): YamlSource {
     const pos = lineCounter.linePos(offset);
     return `${file}:${pos.line}:${pos.col}`;
   };
-  if (doc.errors.length) throw new ConfigFileError(file, doc.errors.map((e) => `${at(e.pos[0])} YAML syntax: ${e.message.split('\n')[0]}`));
+  if (doc.errors.length)
+    throw new ConfigFileError(
+      file,
+      doc.errors.map((e) => `${at(e.pos[0])} YAML syntax: ${e.message.split('\n')[0]}`),
+    );
   const aliases = aliasProblems(doc, at);
   if (aliases.length) throw new ConfigFileError(file, aliases);
   let data: unknown;
@@ -122,7 +126,9 @@ export function aliasProblems(doc: Document, at: (offset: number) => string): st
       const offset = node.range?.[0] ?? 0;
       const target = node.resolve(doc);
       if (!target) {
-        problems.push(`${at(offset)} YAML alias *${node.source} names no anchor &${node.source} before it (deleted, renamed or further down the file): write the value out here`);
+        problems.push(
+          `${at(offset)} YAML alias *${node.source} names no anchor &${node.source} before it (deleted, renamed or further down the file): write the value out here`,
+        );
       } else if (isCollection(target)) {
         const kind = isSeq(target) ? 'list' : 'map';
         problems.push(

@@ -1,18 +1,13 @@
+import { CityPilotError, formatPath } from '@citypilot/wire';
+
 /**
  * Typed, coded errors shared by every CityPilot component. Each error carries a stable `code`
  * that logs, metrics and tests can match on, and chains its cause (`new X(msg, { cause })`).
  * An error is reported once: either thrown or recorded, never logged and then thrown.
+ * The base class, the decoding error and formatPath are declared with the wire contract, at the
+ * bottom of the packages, so that gateways and the hub share them: re-exported here.
  */
-export class CityPilotError extends Error {
-  /** Stable machine-readable code, e.g. `CONFIG_INVALID`, `DEVICE_TIMEOUT`. */
-  readonly code: string;
-
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
+export { CityPilotError, DecodeError, formatPath } from '@citypilot/wire';
 
 /** A location inside a configuration document: property names and array indexes from the root. */
 export type ConfigPath = ReadonlyArray<string | number>;
@@ -44,16 +39,6 @@ export class ConfigError extends CityPilotError {
   }
 }
 
-/** `devices[2].points[5].address` for `['devices', 2, 'points', 5, 'address']`; `(root)` when empty. */
-export function formatPath(path: ConfigPath): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? part : `.${part}`;
-  }
-  return out === '' ? '(root)' : out;
-}
-
 /** A device did not answer within its timeout. */
 export class DeviceTimeoutError extends CityPilotError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -72,12 +57,5 @@ export class DeviceUnreachableError extends CityPilotError {
 export class DeviceProtocolError extends CityPilotError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DEVICE_PROTOCOL', message, options);
-  }
-}
-
-/** A message received from the network (a batch) that cannot be decoded. */
-export class DecodeError extends CityPilotError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('DECODE_FAILED', message, options);
   }
 }

@@ -7,3 +7,7 @@ export * from './config-file.js';
 export * from './timing.js';
 export * from './simulation.js';
 export * from './precision.js';
+export * from './point-checks.js';
+export { freePort } from './ports.js';
+export { waitFor } from './wait.js';
+export { createLogger, describeFailure, processIo, type CliIo } from './process-io.js';

@@ -23,8 +23,9 @@ export type Value = number | boolean | string | null;
 /**
  * Pattern of identifiers chosen by people (gateway, device and point ids): lowercase letters,
  * digits, `-` and `_`. They appear in NATS subjects, URLs and file names, so nothing else.
+ * Declared with the wire contract, which gateway ids are part of.
  */
-export const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+export { ID_PATTERN } from '@citypilot/wire';
 
 /** A point as announced by a gateway to the hub: what it measures and where it comes from. */
 export interface PointDefinition {

@@ -47,13 +47,13 @@ export const pointCoreProperties = {
    * offset; numbers only). A write outside is refused before the device sees it; a writable
    * number point without both cannot be written at all.
    */
-  min: Type.Optional(Type.Number({ expected: 'the lowest value the gateway may write, in the point\'s unit' })),
-  max: Type.Optional(Type.Number({ expected: 'the highest value the gateway may write, in the point\'s unit' })),
+  min: Type.Optional(Type.Number({ expected: "the lowest value the gateway may write, in the point's unit" })),
+  max: Type.Optional(Type.Number({ expected: "the highest value the gateway may write, in the point's unit" })),
   /**
    * Name of one of the gateway's `pollGroups`: the point is read at that group's interval, on
    * its own grid, instead of its device's `interval`.
    */
-  group: Type.Optional(Type.String({ pattern: ID_PATTERN, expected: 'the name of one of the gateway\'s pollGroups (such as fast)' })),
+  group: Type.Optional(Type.String({ pattern: ID_PATTERN, expected: "the name of one of the gateway's pollGroups (such as fast)" })),
   /**
    * Local aggregation: the gateway sends, per clock-aligned window, the first function's value
    * under the point's own id and each other function as the point `<device>.<point>.<function>`,

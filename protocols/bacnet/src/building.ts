@@ -1,4 +1,3 @@
-import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import { EngineeringUnits, ObjectType } from '@bacnet-js/client';
 
 /** What one object of the simulated device is, and how its present value moves. */
@@ -21,15 +20,29 @@ export interface SimulatedObjectSpec {
   stateText?: string[];
 }
 
+/** What moves the building's values: its caller's load curve and noise. */
+export interface BuildingActivity {
+  /**
+   * The building's load at a time (milliseconds since the epoch): the share of full load, 0..1.
+   * The plant runs above 0.3, the boiler heats above 0.2. Default: a steady full load (1).
+   */
+  load?: (time: number) => number;
+  /** Noise in -1..1 for a time and a seed, the same for the same arguments. Default: none (0). */
+  noise?: (time: number, seed: number) => number;
+}
+
 const round = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
-const running = (now: number) => buildingLoad(now) > 0.3;
 
 /**
  * A building's controller as a BACnet device: an air handling unit, a boiler and the main meter,
  * with at least one object of every type the plugin reads. `generatedAnalogInputs` adds that many
- * zone temperature sensors (analog-input 1000, 1001, …), for benchmarks of large devices.
+ * zone temperature sensors (analog-input 1000, 1001, …), for benchmarks of large devices. Present
+ * values move with `activity`: the plugins' simulators pass the curve of a municipal building's week.
  */
-export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[] {
+export function buildingObjects(generatedAnalogInputs = 0, activity: BuildingActivity = {}): SimulatedObjectSpec[] {
+  const load = activity.load ?? (() => 1);
+  const noise = activity.noise ?? (() => 0);
+  const running = (now: number) => load(now) > 0.3;
   const objects: SimulatedObjectSpec[] = [
     {
       type: ObjectType.ANALOG_INPUT,
@@ -38,7 +51,7 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       description: 'Supply air temperature after the heating coil',
       units: EngineeringUnits.DEGREES_CELSIUS,
       initial: 19,
-      move: (_, now) => round(19 + (running(now) ? 0.3 : -2) + 0.2 * simulationNoise(now, 1), 2),
+      move: (_, now) => round(19 + (running(now) ? 0.3 : -2) + 0.2 * noise(now, 1), 2),
     },
     {
       type: ObjectType.ANALOG_INPUT,
@@ -47,7 +60,7 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       description: 'Return air temperature',
       units: EngineeringUnits.DEGREES_CELSIUS,
       initial: 21,
-      move: (_, now) => round(20.5 + 1.5 * buildingLoad(now) + 0.2 * simulationNoise(now, 2), 2),
+      move: (_, now) => round(20.5 + 1.5 * load(now) + 0.2 * noise(now, 2), 2),
     },
     {
       type: ObjectType.ANALOG_INPUT,
@@ -57,7 +70,7 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       units: EngineeringUnits.DEGREES_CELSIUS,
       initial: 65,
       covIncrement: 0.5,
-      move: (_, now) => round(55 + 20 * buildingLoad(now) + 0.5 * simulationNoise(now, 3), 2),
+      move: (_, now) => round(55 + 20 * load(now) + 0.5 * noise(now, 3), 2),
     },
     {
       type: ObjectType.ANALOG_INPUT,
@@ -67,7 +80,7 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       units: EngineeringUnits.KILOWATTS,
       initial: 30,
       covIncrement: 1,
-      move: (_, now) => round(120 * buildingLoad(now) * (1 + 0.05 * simulationNoise(now, 4)), 1),
+      move: (_, now) => round(120 * load(now) * (1 + 0.05 * noise(now, 4)), 1),
     },
     {
       type: ObjectType.ANALOG_OUTPUT,
@@ -96,11 +109,25 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       initial: 125_000,
       covIncrement: 1,
       // 120 kW at full load.
-      move: (current, now, elapsedMs) => current + (120 * buildingLoad(now) * elapsedMs) / 3_600_000,
+      move: (current, now, elapsedMs) => current + (120 * load(now) * elapsedMs) / 3_600_000,
     },
-    { type: ObjectType.BINARY_INPUT, instance: 1, name: 'AHU1 Fan Status', description: 'Supply fan running', initial: 0, move: (_, now) => (running(now) ? 1 : 0) },
+    {
+      type: ObjectType.BINARY_INPUT,
+      instance: 1,
+      name: 'AHU1 Fan Status',
+      description: 'Supply fan running',
+      initial: 0,
+      move: (_, now) => (running(now) ? 1 : 0),
+    },
     { type: ObjectType.BINARY_OUTPUT, instance: 1, name: 'AHU1 Fan Command', description: 'Supply fan start/stop', initial: 0 },
-    { type: ObjectType.BINARY_VALUE, instance: 1, name: 'Occupancy Override', description: 'Occupied mode forced by the operator', initial: 0, commandable: true },
+    {
+      type: ObjectType.BINARY_VALUE,
+      instance: 1,
+      name: 'Occupancy Override',
+      description: 'Occupied mode forced by the operator',
+      initial: 0,
+      commandable: true,
+    },
     {
       type: ObjectType.MULTI_STATE_INPUT,
       instance: 1,
@@ -108,7 +135,7 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       description: 'Boiler operating state',
       initial: 1,
       stateText: ['Off', 'Heating', 'Fault'],
-      move: (_, now) => (buildingLoad(now) > 0.2 ? 2 : 1),
+      move: (_, now) => (load(now) > 0.2 ? 2 : 1),
     },
     {
       type: ObjectType.MULTI_STATE_VALUE,
@@ -129,7 +156,7 @@ export function buildingObjects(generatedAnalogInputs = 0): SimulatedObjectSpec[
       description: `Room temperature of zone ${i + 1}`,
       units: EngineeringUnits.DEGREES_CELSIUS,
       initial: 20,
-      move: (_, now) => round(19.5 + 2 * buildingLoad(now) + 0.3 * simulationNoise(now, 100 + i), 2),
+      move: (_, now) => round(19.5 + 2 * load(now) + 0.3 * noise(now, 100 + i), 2),
     });
   }
   return objects;

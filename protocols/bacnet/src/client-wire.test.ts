@@ -74,7 +74,29 @@ describe('BACnet client on the wire', () => {
     // Complex-ACK: present-value REAL 21.5, status-flags {fault}, and for the name an error
     // object/unknown-object (class 1, code 31).
     device.answer(
-      '0100' + '30' + hex2(invokeId) + '0e' + '0c00000001' + '1e' + '2955' + '4e' + '4441ac0000' + '4f' + '296f' + '4e' + '820440' + '4f' + '1f' + '0c01400003' + '1e' + '294d' + '5e' + '9101' + '911f' + '5f' + '1f',
+      '0100' +
+        '30' +
+        hex2(invokeId) +
+        '0e' +
+        '0c00000001' +
+        '1e' +
+        '2955' +
+        '4e' +
+        '4441ac0000' +
+        '4f' +
+        '296f' +
+        '4e' +
+        '820440' +
+        '4f' +
+        '1f' +
+        '0c01400003' +
+        '1e' +
+        '294d' +
+        '5e' +
+        '9101' +
+        '911f' +
+        '5f' +
+        '1f',
       from,
     );
     const [pv, flags, name] = await reading;
@@ -105,7 +127,11 @@ describe('BACnet client on the wire', () => {
     const device = await fakeDevice();
     const c = await client();
     const notifications: unknown[] = [];
-    const subscribing = c.subscribeCov({ address: device.address }, { type: ObjectType.ANALOG_INPUT, instance: 2 }, { processId: 77, confirmed: true, lifetimeSeconds: 600, onNotification: (n) => notifications.push(n) });
+    const subscribing = c.subscribeCov(
+      { address: device.address },
+      { type: ObjectType.ANALOG_INPUT, instance: 2 },
+      { processId: 77, confirmed: true, lifetimeSeconds: 600, onNotification: (n) => notifications.push(n) },
+    );
     await waitUntil('the subscription', () => device.received.length === 1);
     const r = request(device, 0);
     // Service 5: process 77, analog-input 2, confirmed TRUE, lifetime 600 (0x0258).
@@ -114,20 +140,49 @@ describe('BACnet client on the wire', () => {
     const subscription = await subscribing;
     // ConfirmedCOVNotification (1), invoke id 0x33: process 77, device 1234, analog-input 2,
     // 598 s left, present-value REAL 20, status-flags all false.
-    device.answer('0104' + '0005' + '33' + '01' + '094d' + '1c020004d2' + '2c00000002' + '3a0256' + '4e' + '0955' + '2e' + '4441a00000' + '2f' + '096f' + '2e' + '820400' + '2f' + '4f', r.from);
+    device.answer(
+      '0104' +
+        '0005' +
+        '33' +
+        '01' +
+        '094d' +
+        '1c020004d2' +
+        '2c00000002' +
+        '3a0256' +
+        '4e' +
+        '0955' +
+        '2e' +
+        '4441a00000' +
+        '2f' +
+        '096f' +
+        '2e' +
+        '820400' +
+        '2f' +
+        '4f',
+      r.from,
+    );
     await waitUntil('the acknowledgement', () => device.received.length === 2);
     // Simple-ACK (0x20) of invoke id 0x33, service 1; NPDU without expecting-reply.
     expect(device.received[1]!.data.toString('hex')).toBe('810a0009' + '0100' + '203301');
     expect(notifications).toEqual([
-      expect.objectContaining({ deviceInstance: 1234, object: { type: ObjectType.ANALOG_INPUT, instance: 2 }, timeRemaining: 598, presentValue: { tag: 4, value: 20 }, confirmed: true, statusFlags: { inAlarm: false, fault: false, overridden: false, outOfService: false } }),
+      expect.objectContaining({
+        deviceInstance: 1234,
+        object: { type: ObjectType.ANALOG_INPUT, instance: 2 },
+        timeRemaining: 598,
+        presentValue: { tag: 4, value: 20 },
+        confirmed: true,
+        statusFlags: { inAlarm: false, fault: false, overridden: false, outOfService: false },
+      }),
     ]);
     expect(subscription.processId).toBe(77);
   });
 
-  it('reads an array\'s length (index 0) with ReadProperty, which the library would drop from ReadPropertyMultiple', async () => {
+  it("reads an array's length (index 0) with ReadProperty, which the library would drop from ReadPropertyMultiple", async () => {
     const device = await fakeDevice();
     const c = await client();
-    const reading = c.readPoints({ address: device.address, readMethod: 'rpm', maxApdu: 480 }, [{ objectType: ObjectType.ANALOG_VALUE, instance: 1, property: P.PRIORITY_ARRAY, arrayIndex: 0 }]);
+    const reading = c.readPoints({ address: device.address, readMethod: 'rpm', maxApdu: 480 }, [
+      { objectType: ObjectType.ANALOG_VALUE, instance: 1, property: P.PRIORITY_ARRAY, arrayIndex: 0 },
+    ]);
     await waitUntil('the request', () => device.received.length === 1);
     const r = request(device, 0);
     // ReadProperty (12): analog-value 1, priority-array (87), index 0 in tag 2.
@@ -150,7 +205,31 @@ describe('BACnet client on the wire', () => {
     let r = request(device, 0);
     expect(r.hex).toBe('0005' + hex2(r.invokeId) + '0e' + '0c09400000' + '1e' + '0955' + '1f' + '0c09400001' + '1e' + '094d' + '1f');
     // present-value { format-type [0] 0, format-class [1] 0, value [2] '' }; object-name "CDI 1".
-    device.answer('0100' + '30' + hex2(r.invokeId) + '0e' + '0c09400000' + '1e' + '2955' + '4e' + '0900' + '1900' + '28' + '4f' + '1f' + '0c09400001' + '1e' + '294d' + '4e' + '7506' + '00' + Buffer.from('CDI 1').toString('hex') + '4f' + '1f', r.from);
+    device.answer(
+      '0100' +
+        '30' +
+        hex2(r.invokeId) +
+        '0e' +
+        '0c09400000' +
+        '1e' +
+        '2955' +
+        '4e' +
+        '0900' +
+        '1900' +
+        '28' +
+        '4f' +
+        '1f' +
+        '0c09400001' +
+        '1e' +
+        '294d' +
+        '4e' +
+        '7506' +
+        '00' +
+        Buffer.from('CDI 1').toString('hex') +
+        '4f' +
+        '1f',
+      r.from,
+    );
     await waitUntil('the ReadProperty of the name', () => device.received.length === 2);
     r = request(device, 1);
     expect(r.hex).toBe('0005' + hex2(r.invokeId) + '0c' + '0c09400001' + '194d');
@@ -181,10 +260,24 @@ describe('BACnet client on the wire', () => {
       const r = request(device, asked.length);
       asked.push(r.hex.slice(6));
       if (r.hex.slice(6, 8) === '0c') device.answer('0100' + '30' + hex2(r.invokeId) + '0c' + '0c09400000' + '1955' + '3e' + constructed + '3f', r.from);
-      else device.answer('0100' + '30' + hex2(r.invokeId) + '0e' + (r.hex.includes('0c00000002') ? fine : '') + (r.hex.includes('0c09400000') ? '0c09400000' + '1e' + '2955' + '4e' + constructed + '4f' + '1f' : ''), r.from);
+      else
+        device.answer(
+          '0100' +
+            '30' +
+            hex2(r.invokeId) +
+            '0e' +
+            (r.hex.includes('0c00000002') ? fine : '') +
+            (r.hex.includes('0c09400000') ? '0c09400000' + '1e' + '2955' + '4e' + constructed + '4f' + '1f' : ''),
+          r.from,
+        );
     }
     // The whole, each half, then the credential-data-input by ReadProperty.
-    expect(asked).toEqual(['0e' + '0c00000002' + '1e' + '0955' + '1f' + '0c09400000' + '1e' + '0955' + '1f', '0e' + '0c00000002' + '1e' + '0955' + '1f', '0e' + '0c09400000' + '1e' + '0955' + '1f', '0c' + '0c09400000' + '1955']);
+    expect(asked).toEqual([
+      '0e' + '0c00000002' + '1e' + '0955' + '1f' + '0c09400000' + '1e' + '0955' + '1f',
+      '0e' + '0c00000002' + '1e' + '0955' + '1f',
+      '0e' + '0c09400000' + '1e' + '0955' + '1f',
+      '0c' + '0c09400000' + '1955',
+    ]);
     const [analog, credential] = await reading;
     expect(analog).toMatchObject({ value: 22 });
     expect(analog!.error).toBeUndefined();

@@ -1,7 +1,8 @@
 import { EngineeringUnits, ObjectType, PropertyIdentifier, Reliability } from '@bacnet-js/client';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BacnetClient, type BacnetClientOptions, type CovNotification } from './client.js';
+import { BacnetClient } from './client.js';
+import type { BacnetClientOptions, CovNotification } from './client-types.js';
 import { BacnetAbortError, BacnetProtocolError, BacnetRejectError, BacnetServiceError, BacnetSocketError, BacnetTimeoutError } from './errors.js';
 import { planReadPropertyMultiple } from './planner.js';
 import { BacnetSimulator, type BacnetSimulatorOptions } from './simulator.js';
@@ -39,7 +40,9 @@ describe('BACnet client: discovery', () => {
   it('finds a device by a directed Who-Is, with its max APDU and segmentation, within the instance limits asked', async () => {
     const sim = await simulator({ deviceInstance: 4321, maxApdu: 480, segmentation: 'both' });
     const c = await client();
-    expect(await c.whoIs({ address: sim.address, waitMs: 300 })).toEqual([{ address: sim.address, deviceInstance: 4321, maxApdu: 480, segmentation: 'both', vendorId: 0 }]);
+    expect(await c.whoIs({ address: sim.address, waitMs: 300 })).toEqual([
+      { address: sim.address, deviceInstance: 4321, maxApdu: 480, segmentation: 'both', vendorId: 0 },
+    ]);
     expect(await c.whoIs({ address: sim.address, lowLimit: 4000, highLimit: 4400, waitMs: 300 })).toHaveLength(1);
     expect(await c.whoIs({ address: sim.address, lowLimit: 1, highLimit: 4320, waitMs: 300 })).toEqual([]);
     expect(sim.stats.whoIs).toBe(3);
@@ -56,18 +59,30 @@ describe('BACnet client: discovery', () => {
     expect(found[0]!.address).toMatch(new RegExp(`:${port}$`));
   });
 
-  it('reads the Device object, the object list and each object\'s name, description and units', async () => {
+  it("reads the Device object, the object list and each object's name, description and units", async () => {
     const sim = await simulator({ deviceInstance: 99, maxApdu: 1476 });
     const c = await client();
     const device = { address: sim.address };
     const info = await c.readDeviceInfo(device);
-    expect(info).toMatchObject({ deviceInstance: 99, maxApdu: 1476, segmentation: 'none', supportsReadPropertyMultiple: true, supportsCov: true, supportsWriteProperty: true, vendorName: 'CityPilot' });
+    expect(info).toMatchObject({
+      deviceInstance: 99,
+      maxApdu: 1476,
+      segmentation: 'none',
+      supportsReadPropertyMultiple: true,
+      supportsCov: true,
+      supportsWriteProperty: true,
+      vendorName: 'CityPilot',
+    });
     const objects = await c.readObjectList(device);
     expect(objects).toEqual(sim.objectList);
     const infos = await c.readObjectsInfo(device, objects);
     const supply = infos.find((o) => o.type === AI && o.instance === 1);
     expect(supply).toMatchObject({ name: 'AHU1 Supply Air Temperature', units: EngineeringUnits.DEGREES_CELSIUS, presentValueTag: 4 });
-    expect(infos.find((o) => o.type === ObjectType.MULTI_STATE_VALUE)).toMatchObject({ name: 'AHU1 Mode', stateText: ['Auto', 'Comfort', 'Economy', 'Off'], presentValueTag: 2 });
+    expect(infos.find((o) => o.type === ObjectType.MULTI_STATE_VALUE)).toMatchObject({
+      name: 'AHU1 Mode',
+      stateText: ['Auto', 'Comfort', 'Economy', 'Off'],
+      presentValueTag: 2,
+    });
     expect(infos.find((o) => o.type === ObjectType.BINARY_INPUT)).toMatchObject({ name: 'AHU1 Fan Status', presentValueTag: 9 });
     expect(infos.find((o) => o.type === ObjectType.BINARY_INPUT)!.units).toBeUndefined();
   });
@@ -100,7 +115,12 @@ describe('BACnet client: reading points', () => {
     const requests = (sim.stats.requests.readPropertyMultiple ?? 0) - before;
     expect(results.map((r) => r.value)).toEqual(points.map((_, i) => 100 + i / 4));
     expect(results.every((r) => r.error === undefined)).toBe(true);
-    expect(requests).toBe(planReadPropertyMultiple(points.map((p) => ({ ...p, property: P.PRESENT_VALUE })), { maxApdu }).length);
+    expect(requests).toBe(
+      planReadPropertyMultiple(
+        points.map((p) => ({ ...p, property: P.PRESENT_VALUE })),
+        { maxApdu },
+      ).length,
+    );
     // Ten points a request at 206 octets, twenty-five at 480 (16 octets each in the answer,
     // planned at 19), and none too long for the device.
     expect(requests).toBeLessThanOrEqual(maxApdu === 206 ? 30 : 12);
@@ -115,8 +135,16 @@ describe('BACnet client: reading points', () => {
     const c = await client();
     sim.setStatus(AI, 2, { reliability: Reliability.OPEN_LOOP });
     sim.setStatus(AI, 3, { outOfService: true });
-    const [ok, fault, oos] = await c.readPoints({ address: sim.address }, [1, 2, 3].map((instance) => ({ objectType: AI, instance, withStatus: true })));
-    expect(ok).toMatchObject({ value: sim.get(AI, 1), statusFlags: { inAlarm: false, fault: false, overridden: false, outOfService: false }, reliability: 0, outOfService: false });
+    const [ok, fault, oos] = await c.readPoints(
+      { address: sim.address },
+      [1, 2, 3].map((instance) => ({ objectType: AI, instance, withStatus: true })),
+    );
+    expect(ok).toMatchObject({
+      value: sim.get(AI, 1),
+      statusFlags: { inAlarm: false, fault: false, overridden: false, outOfService: false },
+      reliability: 0,
+      outOfService: false,
+    });
     expect(fault).toMatchObject({ statusFlags: { fault: true, outOfService: false }, reliability: Reliability.OPEN_LOOP });
     expect(oos).toMatchObject({ statusFlags: { fault: false, outOfService: true }, outOfService: true });
   });
@@ -151,10 +179,12 @@ describe('BACnet client: reading points', () => {
     expect(forced.map((r) => r.value)).toEqual(points.map((p) => sim.get(AI, p.instance)));
     // One try, rejected with unrecognized-service, then ReadProperty.
     expect(sim.stats.requests.readPropertyMultiple).toBe(1);
-    await expect(other.readProperty({ address: sim.address }, { objectType: AI, instance: 1, property: P.PRESENT_VALUE })).resolves.toEqual([{ tag: 4, value: sim.get(AI, 1) }]);
+    await expect(other.readProperty({ address: sim.address }, { objectType: AI, instance: 1, property: P.PRESENT_VALUE })).resolves.toEqual([
+      { tag: 4, value: sim.get(AI, 1) },
+    ]);
   });
 
-  it('a SubscribeCOV to a device without COV is a Reject error, with the standard\'s reason', async () => {
+  it("a SubscribeCOV to a device without COV is a Reject error, with the standard's reason", async () => {
     const sim = await simulator({ readPropertyMultiple: false, cov: false });
     const c = await client();
     const subscribing = c.subscribeCov({ address: sim.address }, { type: AI, instance: 1 }, { lifetimeSeconds: 60, onNotification: () => undefined });
@@ -178,7 +208,10 @@ describe('BACnet client: reading points', () => {
     const c = await client({ timeoutMs: 2000, retries: 2 });
     const device = { address: sim.address, readMethod: 'rpm' as const, maxApdu: 480, timeoutMs: 200 };
     sim.misbehave('silent');
-    const results = await c.readPoints(device, [{ objectType: AI, instance: 1 }, { objectType: AI, instance: 2 }]);
+    const results = await c.readPoints(device, [
+      { objectType: AI, instance: 1 },
+      { objectType: AI, instance: 2 },
+    ]);
     for (const r of results) {
       expect(r.error).toBeInstanceOf(BacnetTimeoutError);
       expect(r.error!.message).toMatch(/no answer after 3 attempts of 200 ms/);
@@ -214,11 +247,31 @@ describe('BACnet client: reading points', () => {
     const socket = createSocket({ type: 'udp4', reuseAddr: false });
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
     const garbage = [
-      '', 'ff', '8100', '810a0004', '810a00ff0100', '810a0006 0100', '810a0007 0100 30',
-      '810a0008 0100 3001', '810a0009 0100 30010c', '810a000c 0100 30010c 0c0000', '810a0007 0100 50',
-      '810a000a 0100 500112 91', '810a0007 0100 60', '810a0007 0100 10', '810a0008 0100 1000', '810a000a 0100 1000 c402',
-      '810a0008 0100 1002', '810a000b 0100 00050105 09', '810a0009 0100 000501', '810a0008 0100 4001', '810a0008 0100 f000',
-      '810b0008 0120 ffff', '8104000a 7f000001 bac0', '8105000a 7f000001 bac0 00', '8100 0006 0000',
+      '',
+      'ff',
+      '8100',
+      '810a0004',
+      '810a00ff0100',
+      '810a0006 0100',
+      '810a0007 0100 30',
+      '810a0008 0100 3001',
+      '810a0009 0100 30010c',
+      '810a000c 0100 30010c 0c0000',
+      '810a0007 0100 50',
+      '810a000a 0100 500112 91',
+      '810a0007 0100 60',
+      '810a0007 0100 10',
+      '810a0008 0100 1000',
+      '810a000a 0100 1000 c402',
+      '810a0008 0100 1002',
+      '810a000b 0100 00050105 09',
+      '810a0009 0100 000501',
+      '810a0008 0100 4001',
+      '810a0008 0100 f000',
+      '810b0008 0120 ffff',
+      '8104000a 7f000001 bac0',
+      '8105000a 7f000001 bac0 00',
+      '8100 0006 0000',
     ].map((hex) => Buffer.from(hex.replaceAll(' ', ''), 'hex'));
     try {
       for (const target of [sim.address, c.localAddress!]) {
@@ -240,7 +293,10 @@ describe('BACnet client: reading points', () => {
     a.set(AI, 1, 11);
     b.set(AI, 1, 22);
     const c = await client();
-    const [ra, rb] = await Promise.all([c.readPoints({ address: a.address }, [{ objectType: AI, instance: 1 }]), c.readPoints({ address: b.address }, [{ objectType: AI, instance: 1 }])]);
+    const [ra, rb] = await Promise.all([
+      c.readPoints({ address: a.address }, [{ objectType: AI, instance: 1 }]),
+      c.readPoints({ address: b.address }, [{ objectType: AI, instance: 1 }]),
+    ]);
     expect([ra[0]!.value, rb[0]!.value]).toEqual([11, 22]);
   });
 
@@ -263,7 +319,11 @@ describe('BACnet client: COV', () => {
     const c = await client();
     const seen: CovNotification[] = [];
     sim.set(AI, 1, 20);
-    const subscription = await c.subscribeCov({ address: sim.address }, { type: AI, instance: 1 }, { lifetimeSeconds: 300, onNotification: (n) => seen.push(n) });
+    const subscription = await c.subscribeCov(
+      { address: sim.address },
+      { type: AI, instance: 1 },
+      { lifetimeSeconds: 300, onNotification: (n) => seen.push(n) },
+    );
     await waitUntil('the first notification', () => seen.length === 1);
     expect(seen[0]).toMatchObject({ deviceInstance: 1234, object: { type: AI, instance: 1 }, presentValue: { tag: 4, value: 20 }, confirmed: false });
     expect(seen[0]!.timeRemaining).toBeGreaterThan(290);
@@ -282,7 +342,11 @@ describe('BACnet client: COV', () => {
     const sim = await simulator({ covAckTimeoutMs: 5000 });
     const c = await client();
     const seen: CovNotification[] = [];
-    await c.subscribeCov({ address: sim.address }, { type: ObjectType.BINARY_INPUT, instance: 1 }, { confirmed: true, lifetimeSeconds: 60, onNotification: (n) => seen.push(n) });
+    await c.subscribeCov(
+      { address: sim.address },
+      { type: ObjectType.BINARY_INPUT, instance: 1 },
+      { confirmed: true, lifetimeSeconds: 60, onNotification: (n) => seen.push(n) },
+    );
     sim.set(ObjectType.BINARY_INPUT, 1, 1);
     sim.set(ObjectType.BINARY_INPUT, 1, 0);
     await waitUntil('three notifications acknowledged', () => sim.stats.covAcks === 3);
@@ -299,7 +363,11 @@ describe('BACnet client: COV', () => {
     const sim = await simulator({ tickMs: 50 });
     const c = await client();
     const errors: Error[] = [];
-    const subscription = await c.subscribeCov({ address: sim.address }, { type: AI, instance: 4 }, { lifetimeSeconds: 2, onNotification: () => undefined, onError: (e) => errors.push(e) });
+    const subscription = await c.subscribeCov(
+      { address: sim.address },
+      { type: AI, instance: 4 },
+      { lifetimeSeconds: 2, onNotification: () => undefined, onError: (e) => errors.push(e) },
+    );
     // Renewed every second: after three renewals the first lifetime is long over, and the device still holds it.
     await waitUntil('three renewals', () => subscription.renewals >= 3, 20_000);
     expect(sim.covSubscriptions).toHaveLength(1);
@@ -341,13 +409,15 @@ describe('BACnet client: writing', () => {
     expect(sim.get(ObjectType.MULTI_STATE_VALUE, 1)).toBe(3);
   });
 
-  it('refuses a priority outside 1..16, and reports the device\'s refusals', async () => {
+  it("refuses a priority outside 1..16, and reports the device's refusals", async () => {
     const sim = await simulator();
     const c = await client();
     const device = { address: sim.address };
     await expect(c.writeProperty(device, { objectType: ObjectType.ANALOG_VALUE, instance: 1 }, 20, { priority: 0 })).rejects.toThrow(RangeError);
     await expect(c.writeProperty(device, { objectType: AI, instance: 1 }, 20)).rejects.toMatchObject({ errorCode: 'write-access-denied' });
-    await expect(c.writeProperty(device, { objectType: ObjectType.MULTI_STATE_VALUE, instance: 1 }, 9)).rejects.toMatchObject({ errorCode: 'value-out-of-range' });
+    await expect(c.writeProperty(device, { objectType: ObjectType.MULTI_STATE_VALUE, instance: 1 }, 9)).rejects.toMatchObject({
+      errorCode: 'value-out-of-range',
+    });
     await expect(c.writeProperty(device, { objectType: AI, instance: 77 }, 1)).rejects.toMatchObject({ errorClass: 'object', errorCode: 'unknown-object' });
     // An input out of service takes writes (clause 12.2.4).
     await c.writeProperty(device, { objectType: AI, instance: 1, property: P.OUT_OF_SERVICE }, true);

@@ -1,10 +1,19 @@
 export * from './errors.js';
 export * from './names.js';
-export { BacnetSimulator, type BacnetSimulatorOptions, type BacnetSimulatorStats, type MaxApdu, type SegmentationSupport, type SimulatedCovSubscription, type SimulatorMisbehaviour, type SimulatorRestartOptions } from './simulator.js';
+export {
+  BacnetSimulator,
+  type BacnetSimulatorOptions,
+  type BacnetSimulatorStats,
+  type MaxApdu,
+  type SegmentationSupport,
+  type SimulatedCovSubscription,
+  type SimulatorMisbehaviour,
+  type SimulatorRestartOptions,
+} from './simulator.js';
 export { buildingObjects, type SimulatedObjectSpec } from './building.js';
 export { UdpTransport, peekApdu, BACNET_PORT, type PeekedApdu, type UdpTransportOptions } from './transport.js';
+export { BacnetClient } from './client.js';
 export {
-  BacnetClient,
   normalizeAddress,
   type BacnetClientOptions,
   type BacnetDevice,
@@ -20,5 +29,5 @@ export {
   type SegmentationName,
   type StatusFlagsValue,
   type TypedValue,
-} from './client.js';
+} from './client-types.js';
 export { planReadPropertyMultiple, estimateValueSize, type PlannedRequest, type PlanOptions, type PropertyRef } from './planner.js';

@@ -25,7 +25,13 @@ describe('ReadPropertyMultiple planner', () => {
 
   it('puts the properties of one object in one read-access specification', () => {
     const [request] = planReadPropertyMultiple(analogInputs(3, true), { maxApdu: 1476 });
-    expect(request!.specs).toEqual([0, 1, 2].map((instance) => ({ objectType: ObjectType.ANALOG_INPUT, instance, properties: [{ property: P.PRESENT_VALUE }, { property: P.STATUS_FLAGS }] })));
+    expect(request!.specs).toEqual(
+      [0, 1, 2].map((instance) => ({
+        objectType: ObjectType.ANALOG_INPUT,
+        instance,
+        properties: [{ property: P.PRESENT_VALUE }, { property: P.STATUS_FLAGS }],
+      })),
+    );
   });
 
   it('counts a whole object-list as too large for any APDU, and its elements as object identifiers', () => {

@@ -47,7 +47,18 @@ const VALUE_TAGS = 2;
 const ERROR_VALUE = 6;
 
 const P = PropertyIdentifier;
-const STRING_PROPERTIES = new Set<number>([P.OBJECT_NAME, P.DESCRIPTION, P.VENDOR_NAME, P.MODEL_NAME, P.FIRMWARE_REVISION, P.APPLICATION_SOFTWARE_VERSION, P.LOCATION, P.INACTIVE_TEXT, P.ACTIVE_TEXT, P.PROFILE_NAME]);
+const STRING_PROPERTIES = new Set<number>([
+  P.OBJECT_NAME,
+  P.DESCRIPTION,
+  P.VENDOR_NAME,
+  P.MODEL_NAME,
+  P.FIRMWARE_REVISION,
+  P.APPLICATION_SOFTWARE_VERSION,
+  P.LOCATION,
+  P.INACTIVE_TEXT,
+  P.ACTIVE_TEXT,
+  P.PROFILE_NAME,
+]);
 
 /** An application-tagged character string: tag with extended length (up to 3 octets), charset octet, the characters (UTF-8: up to 3 octets each would be too pessimistic; names are mostly ASCII). */
 const stringSize = (characters: number) => 3 + 1 + characters;

@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { ObjectType, PropertyIdentifier } from '@bacnet-js/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildingObjects } from './building.js';
 import { BacnetClient } from './client.js';
 import { LibraryClient } from './library.js';
 import { BacnetSimulator, type BacnetSimulatorOptions } from './simulator.js';
@@ -12,6 +13,9 @@ const AI = ObjectType.ANALOG_INPUT;
 const ARRAY_ALL = 0xffffffff;
 // Local times, so that the load curve (in the process's time zone) is the same everywhere.
 const tuesday = (hour: number) => new Date(2026, 0, 6, hour).getTime();
+// The caller's building: full load in office hours, a quarter at night; and repeatable noise.
+const load = (time: number) => (new Date(time).getHours() >= 8 && new Date(time).getHours() < 18 ? 1 : 0.25);
+const noise = (time: number, seed: number) => Math.sin(Math.floor(time / 1000) + seed);
 
 const cleanup: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -93,7 +97,25 @@ describe('BACnet simulator: encodings of ASHRAE 135, byte for byte', () => {
     const notification = raw.received[1]!.toString('hex');
     // Unconfirmed COV notification (2): process 18, device 1234, analog-input 1, time remaining ~60 s,
     // then present-value REAL 19 and status-flags (4 bits, all false).
-    expect(notification).toMatch(new RegExp('^810a....' + '0100' + '1002' + '0912' + '1c020004d2' + '2c00000001' + '39(3c|3b)' + '4e' + '0955' + '2e44' + float(19) + '2f' + '096f' + '2e8204002f' + '4f$'));
+    expect(notification).toMatch(
+      new RegExp(
+        '^810a....' +
+          '0100' +
+          '1002' +
+          '0912' +
+          '1c020004d2' +
+          '2c00000001' +
+          '39(3c|3b)' +
+          '4e' +
+          '0955' +
+          '2e44' +
+          float(19) +
+          '2f' +
+          '096f' +
+          '2e8204002f' +
+          '4f$',
+      ),
+    );
   });
 });
 
@@ -113,7 +135,9 @@ describe('BACnet simulator: behaviour', () => {
     expect(device.get(P.MAX_APDU_LENGTH_ACCEPTED)?.[0]?.value).toBe(1476);
     expect(device.get(P.OBJECT_LIST)).toHaveLength(sim.objectList.length);
     const ids = result.values.map((o) => o.values.map((v) => v.id));
-    expect(ids[0]).toEqual(expect.arrayContaining([P.OBJECT_IDENTIFIER, P.OBJECT_NAME, P.PRESENT_VALUE, P.STATUS_FLAGS, P.UNITS, P.DESCRIPTION, P.COV_INCREMENT]));
+    expect(ids[0]).toEqual(
+      expect.arrayContaining([P.OBJECT_IDENTIFIER, P.OBJECT_NAME, P.PRESENT_VALUE, P.STATUS_FLAGS, P.UNITS, P.DESCRIPTION, P.COV_INCREMENT]),
+    );
     expect(ids[1]).toEqual(expect.arrayContaining([P.PRESENT_VALUE, P.STATUS_FLAGS, P.UNITS]));
     expect(ids[1]).not.toContain(P.PRIORITY_ARRAY);
     expect(ids[2]).toEqual(expect.arrayContaining([P.PRIORITY_ARRAY, P.RELINQUISH_DEFAULT, P.DESCRIPTION]));
@@ -135,7 +159,9 @@ describe('BACnet simulator: behaviour', () => {
     expect(sim.stats.largestApdu).toBeGreaterThan(200);
 
     const unsegmented = await simulator({ maxApdu: 206, segmentation: 'none', generatedAnalogInputs: 300 });
-    await expect(c.readProperty({ address: unsegmented.address }, { type: ObjectType.DEVICE, instance: unsegmented.deviceInstance }, P.OBJECT_LIST)).rejects.toThrow(/BacnetAbort - Reason:4/);
+    await expect(
+      c.readProperty({ address: unsegmented.address }, { type: ObjectType.DEVICE, instance: unsegmented.deviceInstance }, P.OBJECT_LIST),
+    ).rejects.toThrow(/BacnetAbort - Reason:4/);
   });
 
   it('sends a confirmed COV notification again until the subscriber acknowledges it', async () => {
@@ -153,9 +179,20 @@ describe('BACnet simulator: behaviour', () => {
     expect(seen).toBe(3);
   });
 
+  it('without a load curve from its caller, runs the building at a steady full load without noise', () => {
+    const find = (objects: ReturnType<typeof buildingObjects>, type: ObjectType, instance: number) =>
+      objects.find((o) => o.type === type && o.instance === instance)!;
+    const steady = buildingObjects();
+    expect([tuesday(3), tuesday(11)].map((t) => find(steady, AI, 4).move!(30, t, 1000))).toEqual([120, 120]);
+    expect(find(steady, ObjectType.BINARY_INPUT, 1).move!(0, tuesday(3), 1000)).toBe(1);
+    const quiet = buildingObjects(0, { load: () => 0.25, noise: () => 0 });
+    expect(find(quiet, AI, 4).move!(120, tuesday(11), 1000)).toBe(30);
+    expect(find(quiet, ObjectType.BINARY_INPUT, 1).move!(1, tuesday(11), 1000)).toBe(0);
+  });
+
   it('moves values with its clock, and keeps still while out of service', async () => {
     let now = tuesday(3);
-    const sim = await simulator({ tickMs: 5, now: () => now });
+    const sim = await simulator({ tickMs: 5, now: () => now, load, noise });
     await waitUntil('a tick at night', () => sim.get(ObjectType.BINARY_INPUT, 1) === 0 && sim.get(AI, 4) !== 30);
     const energy = sim.get(ObjectType.ANALOG_VALUE, 2);
     now = tuesday(4); // one hour at night: a quarter of 120 kW
@@ -187,7 +224,10 @@ describe('a simulated restart', () => {
   it('forgets the subscriptions and the values, keeps its port, and broadcasts an I-Am when it starts again', async () => {
     const raw = await rawSocket();
     const listener = `127.0.0.1:${(raw.socket.address() as { port: number }).port}`;
-    const sim = await simulator({ broadcastAddress: listener, objects: [{ type: ObjectType.ANALOG_VALUE, instance: 1, name: 'SP', description: 'set-point', initial: 19, commandable: true }] });
+    const sim = await simulator({
+      broadcastAddress: listener,
+      objects: [{ type: ObjectType.ANALOG_VALUE, instance: 1, name: 'SP', description: 'set-point', initial: 19, commandable: true }],
+    });
     // The I-Am of its first start: BVLC Original-Broadcast-NPDU, unconfirmed request i-Am.
     await waitUntil('the I-Am of the start', () => raw.received.length === 1);
     expect(raw.received[0]!.subarray(0, 2).toString('hex')).toBe('810b');

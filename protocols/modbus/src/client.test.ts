@@ -4,7 +4,6 @@ import { ModbusConnectionError, ModbusExceptionError, ModbusTimeoutError } from 
 import { ModbusSimulator, type ModbusSimulatorOptions, type SimulatedPoint } from './simulator.js';
 import { constantPoint } from './testing/points.js';
 
-
 const points: SimulatedPoint[] = [
   constantPoint('holding', 0, 'float32', 123.456, { order: 'CDAB' }),
   constantPoint('holding', 2, 'int32', -2),
@@ -78,7 +77,12 @@ describe('Modbus TCP client against a simulated device', () => {
     const { client } = await setup();
     const error = await client.readRegisters(1, 'holding', 100, 2).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModbusExceptionError);
-    expect(error).toMatchObject({ code: 'MODBUS_EXCEPTION', exceptionCode: 2, exceptionName: 'illegal data address', message: 'illegal data address (exception 2)' });
+    expect(error).toMatchObject({
+      code: 'MODBUS_EXCEPTION',
+      exceptionCode: 2,
+      exceptionName: 'illegal data address',
+      message: 'illegal data address (exception 2)',
+    });
     // A range only partly covered is refused as a whole.
     await expect(client.readRegisters(1, 'holding', 3, 2)).rejects.toMatchObject({ exceptionCode: 2 });
     await expect(client.writeCoils(1, 5, [true])).rejects.toMatchObject({ exceptionCode: 2 });

@@ -147,7 +147,8 @@ export class LineClient implements ModbusClient {
     private readonly release: () => Promise<void>,
   ) {
     if (!(options.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
-    if (options.retries !== undefined && !(Number.isInteger(options.retries) && options.retries >= 0)) throw new RangeError(`retries must be a whole number, got ${options.retries}`);
+    if (options.retries !== undefined && !(Number.isInteger(options.retries) && options.retries >= 0))
+      throw new RangeError(`retries must be a whole number, got ${options.retries}`);
     if (options.pauseMs !== undefined && !(options.pauseMs >= 0)) throw new RangeError(`pauseMs must not be negative, got ${options.pauseMs}`);
   }
 
@@ -294,7 +295,13 @@ export class ModbusLine {
       if (t.kind === 'tcp') await this.link.connectTCP(t.host, { port: t.port ?? 502, timeout: timeoutMs });
       // modbus-serial's "telnet" port is raw RTU over TCP; its connectTcpRTUBuffered speaks MBAP.
       else if (t.kind === 'rtu-over-tcp') await this.link.connectTelnet(t.host, { port: t.port ?? 502, timeout: timeoutMs });
-      else await this.link.connectRTUBuffered(t.path, { baudRate: t.baudRate ?? 9600, parity: t.parity ?? 'even', dataBits: t.dataBits ?? 8, stopBits: t.stopBits ?? 1 });
+      else
+        await this.link.connectRTUBuffered(t.path, {
+          baudRate: t.baudRate ?? 9600,
+          parity: t.parity ?? 'even',
+          dataBits: t.dataBits ?? 8,
+          stopBits: t.stopBits ?? 1,
+        });
       this.connected = true;
     } catch (error) {
       await this.disconnect();

@@ -14,8 +14,14 @@ describe('Modbus codec', () => {
 
   it('round-trips extremes of every numeric type in every order', () => {
     const cases: [DataType, number][] = [
-      ['int16', -32768], ['uint16', 65535], ['int32', -2147483648], ['uint32', 4294967295],
-      ['int64', Number.MIN_SAFE_INTEGER], ['uint64', Number.MAX_SAFE_INTEGER], ['float32', -0.5], ['float64', Math.PI],
+      ['int16', -32768],
+      ['uint16', 65535],
+      ['int32', -2147483648],
+      ['uint32', 4294967295],
+      ['int64', Number.MIN_SAFE_INTEGER],
+      ['uint64', Number.MAX_SAFE_INTEGER],
+      ['float32', -0.5],
+      ['float64', Math.PI],
     ];
     for (const order of WORD_ORDERS) {
       for (const [type, value] of cases) expect(decodeRegisters(encodeValue(value, type, order), type, order), `${type} ${order}`).toBe(value);
@@ -61,7 +67,9 @@ describe('Modbus codec', () => {
   });
 
   it('counts registers per type, strings by their length', () => {
-    expect([registerCount('bool'), registerCount('int16'), registerCount('float32'), registerCount('uint64'), registerCount('string', 8)]).toEqual([1, 1, 2, 4, 8]);
+    expect([registerCount('bool'), registerCount('int16'), registerCount('float32'), registerCount('uint64'), registerCount('string', 8)]).toEqual([
+      1, 1, 2, 4, 8,
+    ]);
     expect(() => registerCount('string')).toThrow('a string needs its length in registers');
   });
 });

@@ -75,6 +75,10 @@ function checkSameLine(existing: ModbusTransport, wanted: ModbusTransport): void
   for (const setting of SERIAL_SETTINGS) {
     const a = existing[setting] ?? SERIAL_DEFAULTS[setting];
     const b = wanted[setting] ?? SERIAL_DEFAULTS[setting];
-    if (a !== b) throw new ModbusLinkConflictError(setting, `${wanted.path} is already used with ${setting} ${a} by another device: devices on one serial line share its settings`);
+    if (a !== b)
+      throw new ModbusLinkConflictError(
+        setting,
+        `${wanted.path} is already used with ${setting} ${a} by another device: devices on one serial line share its settings`,
+      );
   }
 }

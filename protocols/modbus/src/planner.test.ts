@@ -25,7 +25,15 @@ describe('Modbus request planner', () => {
     expect(shape(planReads(items))).toEqual(['holding 0+2', 'holding 5+2']);
     expect(shape(planReads(items, { maxGap: 2 }))).toEqual(['holding 0+2', 'holding 5+2']);
     expect(planReads(items, { maxGap: 3 })).toEqual([
-      { table: 'holding', address: 0, count: 7, items: [{ key: 'a', offset: 0, count: 2 }, { key: 'b', offset: 5, count: 2 }] },
+      {
+        table: 'holding',
+        address: 0,
+        count: 7,
+        items: [
+          { key: 'a', offset: 0, count: 2 },
+          { key: 'b', offset: 5, count: 2 },
+        ],
+      },
     ]);
     const bits = [item('x', 0, 1, 'coil'), item('y', 10, 1, 'coil')];
     expect(shape(planReads(bits, { maxGap: 9 }))).toEqual(['coil 0+11']);
@@ -55,7 +63,17 @@ describe('Modbus request planner', () => {
 
   it('puts overlapping items in one request', () => {
     const plan = planReads([item('whole', 10, 4), item('low', 12, 2)]);
-    expect(plan).toEqual([{ table: 'holding', address: 10, count: 4, items: [{ key: 'whole', offset: 0, count: 4 }, { key: 'low', offset: 2, count: 2 }] }]);
+    expect(plan).toEqual([
+      {
+        table: 'holding',
+        address: 10,
+        count: 4,
+        items: [
+          { key: 'whole', offset: 0, count: 4 },
+          { key: 'low', offset: 2, count: 2 },
+        ],
+      },
+    ]);
   });
 
   it('plans nothing for no items', () => {
@@ -73,10 +91,9 @@ describe('Modbus request planner', () => {
     ];
     expect(shape(planReads(items, { maxGap: 8 }, { avoid }))).toEqual(['holding 0+5', 'holding 12+5', 'holding 20+1', 'holding 24+5']);
     // A range that only partly covers an item, or lies anywhere in a gap, counts the same.
-    expect(shape(planReads([item('x', 0, 2), item('y', 2, 2), item('z', 6, 2)], { maxGap: 4 }, { avoid: [{ table: 'holding', address: 5, count: 1 }] }))).toEqual([
-      'holding 0+4',
-      'holding 6+2',
-    ]);
+    expect(
+      shape(planReads([item('x', 0, 2), item('y', 2, 2), item('z', 6, 2)], { maxGap: 4 }, { avoid: [{ table: 'holding', address: 5, count: 1 }] })),
+    ).toEqual(['holding 0+4', 'holding 6+2']);
     expect(shape(planReads([item('x', 0, 2), item('y', 2, 2), item('z', 4, 2)], {}, { avoid: [{ table: 'holding', address: 3, count: 1 }] }))).toEqual([
       'holding 0+2',
       'holding 2+2',
@@ -94,8 +111,24 @@ describe('Modbus request planner', () => {
   it('splits a request in two halves that do not overlap, near the middle', () => {
     const [request] = planReads([item('a', 10, 2), item('b', 14, 2), item('c', 16, 1), item('d', 20, 4)], { maxGap: 4 });
     expect(splitRequest(request!)).toEqual([
-      { table: 'holding', address: 10, count: 6, items: [{ key: 'a', offset: 0, count: 2 }, { key: 'b', offset: 4, count: 2 }] },
-      { table: 'holding', address: 16, count: 8, items: [{ key: 'c', offset: 0, count: 1 }, { key: 'd', offset: 4, count: 4 }] },
+      {
+        table: 'holding',
+        address: 10,
+        count: 6,
+        items: [
+          { key: 'a', offset: 0, count: 2 },
+          { key: 'b', offset: 4, count: 2 },
+        ],
+      },
+      {
+        table: 'holding',
+        address: 16,
+        count: 8,
+        items: [
+          { key: 'c', offset: 0, count: 1 },
+          { key: 'd', offset: 4, count: 4 },
+        ],
+      },
     ]);
     // Overlapping items stay together; items that all overlap cannot be split, nor can one item.
     const [overlapping] = planReads([item('whole', 0, 4), item('low', 2, 2), item('next', 4, 1)]);

@@ -72,18 +72,27 @@ export function planReads<K>(items: readonly ReadItem<K>[], limits: PlanLimits =
     // An item that needs an avoided address is read on its own; no request reads across an
     // avoided range or boundary between two items.
     const touches = (address: number, end: number) => avoid.some((r) => r.count > 0 && r.address < end && address < r.address + r.count);
-    const between = (end: number, next: number) => avoid.some((r) => (r.count === 0 ? end <= r.address && r.address <= next : r.address < next && end < r.address + r.count));
+    const between = (end: number, next: number) =>
+      avoid.some((r) => (r.count === 0 ? end <= r.address && r.address <= next : r.address < next && end < r.address + r.count));
     let current: ReadRequest<K> | undefined;
     let alone = false;
     for (const item of sorted) {
       if (!Number.isInteger(item.address) || !Number.isInteger(item.count) || item.address < 0 || item.count < 1 || item.address + item.count > 65536) {
         throw new RangeError(`item ${String(item.key)}: ${item.count} at ${table} ${item.address} is outside 0..65535`);
       }
-      if (item.count > max) throw new RangeError(`item ${String(item.key)}: ${item.count} ${isBitTable(table) ? 'bits' : 'registers'} exceed the request limit of ${max}`);
+      if (item.count > max)
+        throw new RangeError(`item ${String(item.key)}: ${item.count} ${isBitTable(table) ? 'bits' : 'registers'} exceed the request limit of ${max}`);
       const end = item.address + item.count;
       const currentEnd = current ? current.address + current.count : 0;
       const needsAvoided = touches(item.address, end);
-      if (current && !alone && !needsAvoided && item.address - currentEnd <= maxGap && Math.max(end, currentEnd) - current.address <= max && !between(currentEnd, item.address)) {
+      if (
+        current &&
+        !alone &&
+        !needsAvoided &&
+        item.address - currentEnd <= maxGap &&
+        Math.max(end, currentEnd) - current.address <= max &&
+        !between(currentEnd, item.address)
+      ) {
         current.count = Math.max(end, currentEnd) - current.address;
         current.items.push({ key: item.key, offset: item.address - current.address, count: item.count });
       } else {

@@ -77,7 +77,10 @@ export class ModbusRtuSimulator {
         portResponse: { write: (frame: Buffer) => this.answer(frame) },
         openCallback: (error: Error | null) => (error ? reject(error) : resolve()),
       };
-      server = new ServerSerial(simulatorVector((unitId) => devices.get(unitId)), options);
+      server = new ServerSerial(
+        simulatorVector((unitId) => devices.get(unitId)),
+        options,
+      );
     });
     this.server = server!;
     this.server.on('socketError', () => undefined);

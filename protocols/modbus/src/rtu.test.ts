@@ -15,7 +15,14 @@ const constant = (table: SimulatedPoint['table'], address: number, type: Simulat
 
 /** A small meter: its unit id is in holding 0, so that answers show who gave them. */
 const meter = (unitId: number) =>
-  new SimulatedDevice({ points: [constant('holding', 0, 'uint16', unitId), constant('holding', 1, 'int32', -2), constant('input', 5, 'int16', -7), constant('coil', 0, 'bool', true)] });
+  new SimulatedDevice({
+    points: [
+      constant('holding', 0, 'uint16', unitId),
+      constant('holding', 1, 'int32', -2),
+      constant('input', 5, 'int16', -7),
+      constant('coil', 0, 'bool', true),
+    ],
+  });
 
 const missing = socatMissing();
 if (missing) console.log(`Modbus RTU tests skipped: ${missing}`);
@@ -71,7 +78,9 @@ describe.skipIf(missing)(`Modbus RTU over a pty pair${missing ? ` (skipped: ${mi
     const one = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000 }));
     const two = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000 }));
     expect(links.users()).toEqual(new Map([[pty.a, 2]]));
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? one.readRegisters(1, 'holding', 0, 1) : two.readRegisters(2, 'holding', 0, 1))));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? one.readRegisters(1, 'holding', 0, 1) : two.readRegisters(2, 'holding', 0, 1))),
+    );
     answers.forEach((a, i) => expect(a).toEqual([i % 2 === 0 ? 1 : 2]));
     expect(simulator.requests).toHaveLength(10);
     expect(simulator.maxInFlight).toBe(1);
@@ -88,7 +97,12 @@ describe.skipIf(missing)(`Modbus RTU over a pty pair${missing ? ` (skipped: ${mi
     const links = new ModbusLinks();
     const slow = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000, pauseMs: 500 }));
     const other = client(links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000 }));
-    await Promise.all([slow.readRegisters(1, 'holding', 0, 1), other.readRegisters(2, 'holding', 0, 1), slow.readRegisters(1, 'holding', 0, 1), other.readRegisters(2, 'holding', 0, 1)]);
+    await Promise.all([
+      slow.readRegisters(1, 'holding', 0, 1),
+      other.readRegisters(2, 'holding', 0, 1),
+      slow.readRegisters(1, 'holding', 0, 1),
+      other.readRegisters(2, 'holding', 0, 1),
+    ]);
     const r = simulator.requests;
     expect(r.map((x) => x.unitId)).toEqual([1, 2, 1, 2]);
     // After unit 1's requests the line stays quiet for 500 ms (less the client's reading of the answer).
@@ -165,7 +179,9 @@ describe.skipIf(missing)(`Modbus RTU over a pty pair${missing ? ` (skipped: ${mi
     const one = links.get({ transport: { kind: 'rtu', path: pty.a, baudRate: 9600 }, timeoutMs: 1000 });
     const two = links.get({ transport: { kind: 'rtu', path: pty.a }, timeoutMs: 1000 });
     expect(() => links.get({ transport: { kind: 'rtu', path: pty.a, parity: 'none' }, timeoutMs: 1000 })).toThrow(ModbusLinkConflictError);
-    expect(() => links.get({ transport: { kind: 'rtu', path: pty.a, baudRate: 19200 }, timeoutMs: 1000 })).toThrow(`${pty.a} is already used with baudRate 9600 by another device`);
+    expect(() => links.get({ transport: { kind: 'rtu', path: pty.a, baudRate: 19200 }, timeoutMs: 1000 })).toThrow(
+      `${pty.a} is already used with baudRate 9600 by another device`,
+    );
     expect(await one.readRegisters(1, 'holding', 0, 1)).toEqual([1]);
     await one.close();
     await expect(one.readRegisters(1, 'holding', 0, 1)).rejects.toThrow(`${pty.a}: the client is closed`);

@@ -7,12 +7,15 @@ import { ModbusSimulator, type SimulatedPoint } from './simulator.js';
 
 // Local times, so that the load curve (in the process's time zone) is the same everywhere.
 const tuesday = (hour: number) => new Date(2026, 0, 6, hour).getTime();
+// The caller's building: full load in office hours, a quarter at night; and repeatable noise.
+const load = (time: number) => (new Date(time).getHours() >= 8 && new Date(time).getHours() < 18 ? 1 : 0.25);
+const noise = (time: number, seed: number) => Math.sin(Math.floor(time / 1000) + seed);
 
 describe('Modbus simulator', () => {
   it('counts a meter up along the load curve, in engineering units over scaled registers', async () => {
     let now = tuesday(10);
     const meter: SimulatedPoint = { table: 'input', address: 0, type: 'uint32', scale: 0.001, behaviour: { kind: 'meter', startValue: 1000, kWhPerHour: 40 } };
-    const simulator = new ModbusSimulator({ points: [meter], tickMs: 5, now: () => now });
+    const simulator = new ModbusSimulator({ points: [meter], tickMs: 5, now: () => now, load });
     await simulator.start();
     try {
       expect(simulator.get('input', 0, 'uint32')).toBe(1_000_000); // Wh
@@ -26,12 +29,26 @@ describe('Modbus simulator', () => {
   });
 
   it('gives temperatures that follow the time of day, the same for the same time', () => {
-    const temperature: SimulatedPoint = { table: 'input', address: 0, type: 'int16', scale: 0.1, behaviour: { kind: 'temperature', mean: 10, dailyAmplitude: 5 } };
-    const at = (time: number) => new ModbusSimulator({ points: [temperature], now: () => time }).get('input', 0, 'int16') as number;
+    const temperature: SimulatedPoint = {
+      table: 'input',
+      address: 0,
+      type: 'int16',
+      scale: 0.1,
+      behaviour: { kind: 'temperature', mean: 10, dailyAmplitude: 5 },
+    };
+    const at = (time: number) => new ModbusSimulator({ points: [temperature], now: () => time, noise }).get('input', 0, 'int16') as number;
     expect(at(tuesday(15))).toBeGreaterThan(at(tuesday(3)));
     expect(Math.abs(at(tuesday(15)) - 150)).toBeLessThanOrEqual(3); // 15.0 °C ± noise, in tenths
     expect(Math.abs(at(tuesday(3)) - 50)).toBeLessThanOrEqual(3);
     expect(at(tuesday(15))).toBe(at(tuesday(15)));
+  });
+
+  it('without a load or noise from its caller, runs at a steady full load without noise', () => {
+    const demand: SimulatedPoint = { table: 'input', address: 0, type: 'uint16', behaviour: { kind: 'load', peak: 40 } };
+    const at = (time: number) => new ModbusSimulator({ points: [demand], now: () => time }).get('input', 0, 'uint16');
+    expect([at(tuesday(3)), at(tuesday(11))]).toEqual([40, 40]);
+    const halfLoad = new ModbusSimulator({ points: [demand], now: () => tuesday(11), load: () => 0.5, noise: () => 1 });
+    expect(halfLoad.get('input', 0, 'uint16')).toBe(21); // 40 × 0.5 × 1.05
   });
 
   it('sets and gets raw values, and refuses addresses no point covers', () => {
@@ -52,7 +69,12 @@ describe('Modbus simulator', () => {
   });
 
   it('refuses points that overlap or do not suit their table', () => {
-    const p = (address: number, type: SimulatedPoint['type'] = 'uint32', table: SimulatedPoint['table'] = 'holding'): SimulatedPoint => ({ table, address, type, behaviour: { kind: 'constant', value: 0 } });
+    const p = (address: number, type: SimulatedPoint['type'] = 'uint32', table: SimulatedPoint['table'] = 'holding'): SimulatedPoint => ({
+      table,
+      address,
+      type,
+      behaviour: { kind: 'constant', value: 0 },
+    });
     expect(() => new ModbusSimulator({ points: [p(0), p(1)] })).toThrow('holding 1 belongs to two points');
     expect(() => new ModbusSimulator({ points: [p(0, 'uint16', 'coil')] })).toThrow('uint16 does not suit a coil');
     expect(() => new ModbusSimulator({ points: [p(65535)] })).toThrow('leaves 0..65535');
@@ -84,7 +106,10 @@ describe('Modbus simulator', () => {
   });
 
   it('with a fill, answers every address no point covers with it, as a device with a flat register map', async () => {
-    const simulator = new ModbusSimulator({ points: [{ table: 'holding', address: 4, type: 'uint16', behaviour: { kind: 'constant', value: 7 } }], fill: 0x4366 });
+    const simulator = new ModbusSimulator({
+      points: [{ table: 'holding', address: 4, type: 'uint16', behaviour: { kind: 'constant', value: 7 } }],
+      fill: 0x4366,
+    });
     const { port } = await simulator.start();
     const client = new ModbusTcpClient({ host: '127.0.0.1', port, timeoutMs: 1000 });
     try {

@@ -1,4 +1,3 @@
-import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import modbusSerial from 'modbus-serial';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { decodeRegisters, encodeValue, INTEGER_RANGES, registerCount, type DataType, type WordOrder } from './codec.js';
@@ -9,7 +8,8 @@ type ServerTCP = InstanceType<typeof ServerTCP>;
 
 /**
  * How a simulated value moves. Values are in engineering units: the device holds value / scale.
- * Moving values follow {@link buildingLoad} (@citypilot/sdk) and the simulator's clock, updated every tick.
+ * Moving values follow the simulator's clock, updated every tick, and the building's load and
+ * noise its caller gives ({@link SimulatedDeviceOptions.load}, {@link SimulatedDeviceOptions.noise}).
  */
 export type SimulatedBehaviour =
   /** A fixed value; only writes change it. */
@@ -19,9 +19,9 @@ export type SimulatedBehaviour =
    * its own engineering unit (kWh for an energy meter, m3 for a gas meter).
    */
   | { kind: 'meter'; startValue: number; kWhPerHour: number }
-  /** A demand (power, flow): `peak` at full load, with ±5 % noise. */
+  /** A demand (power, flow): `peak` at full load, with ±5 % of noise. */
   | { kind: 'load'; peak: number }
-  /** A temperature around `mean`, warmest at 15:00 and coolest at 03:00, with small noise. */
+  /** A temperature around `mean`, warmest at 15:00 and coolest at 03:00, with ±5 % of `dailyAmplitude` of noise. */
   | { kind: 'temperature'; mean: number; dailyAmplitude: number };
 
 /** One value a simulated device holds. */
@@ -45,6 +45,17 @@ export interface SimulatedDeviceOptions {
   points: readonly SimulatedPoint[];
   /** The clock, in milliseconds since the epoch. Default Date.now. */
   now?: () => number;
+  /**
+   * The building's load at a time (milliseconds since the epoch): the share of full load, 0..1,
+   * that meters count at and demands follow. Default: a steady full load (1). The plugins' and
+   * the demo's simulators pass the curve of a municipal building's week.
+   */
+  load?: (time: number) => number;
+  /**
+   * Noise in -1..1 for a time and a seed (the point's address), the same for the same arguments
+   * so that runs with a fixed clock repeat. Default: none (0).
+   */
+  noise?: (time: number, seed: number) => number;
   /**
    * A register value (0..65535) to answer reads of every address no point covers with, in every
    * table (bits: on when not 0), as a device with a flat register map, or a gateway that answers
@@ -83,13 +94,18 @@ export class SimulatedDevice {
   /** Each point's value in engineering units, kept at full precision between ticks. */
   private readonly values = new Map<SimulatedPoint, number | boolean | string>();
   private readonly now: () => number;
+  private readonly load: (time: number) => number;
+  private readonly noise: (time: number, seed: number) => number;
   private lastTick: number;
   private silent = false;
 
   /** @throws RangeError for points that overlap, leave 0..65535, or do not fit their type, or a bad `fill` */
   constructor(private readonly options: SimulatedDeviceOptions) {
-    if (options.fill !== undefined && !(Number.isInteger(options.fill) && options.fill >= 0 && options.fill <= 65535)) throw new RangeError(`fill ${options.fill} is not a register value (0..65535)`);
+    if (options.fill !== undefined && !(Number.isInteger(options.fill) && options.fill >= 0 && options.fill <= 65535))
+      throw new RangeError(`fill ${options.fill} is not a register value (0..65535)`);
     this.now = options.now ?? Date.now;
+    this.load = options.load ?? (() => 1);
+    this.noise = options.noise ?? (() => 0);
     this.lastTick = this.now();
     for (const p of options.points) {
       if (isBitTable(p.table) !== (p.type === 'bool')) throw new RangeError(`${p.table} ${p.address}: ${p.type} does not suit a ${p.table}`);
@@ -149,11 +165,11 @@ export class SimulatedDevice {
       const b = p.behaviour;
       // Constants are stored once, by the constructor, and then only changed by writes.
       if (b.kind === 'constant') continue;
-      if (b.kind === 'meter') this.values.set(p, (this.values.get(p) as number) + b.kWhPerHour * buildingLoad(now) * hours);
-      if (b.kind === 'load') this.values.set(p, b.peak * buildingLoad(now) * (1 + 0.05 * simulationNoise(now, p.address)));
+      if (b.kind === 'meter') this.values.set(p, (this.values.get(p) as number) + b.kWhPerHour * this.load(now) * hours);
+      if (b.kind === 'load') this.values.set(p, b.peak * this.load(now) * (1 + 0.05 * this.noise(now, p.address)));
       if (b.kind === 'temperature') {
         const daily = Math.sin((2 * Math.PI * (hour - 9)) / 24);
-        this.values.set(p, b.mean + b.dailyAmplitude * daily + 0.05 * b.dailyAmplitude * simulationNoise(now, p.address));
+        this.values.set(p, b.mean + b.dailyAmplitude * daily + 0.05 * b.dailyAmplitude * this.noise(now, p.address));
       }
       this.store(p);
     }
@@ -184,7 +200,9 @@ export class SimulatedDevice {
     const touched = new Set(words.map((_, i) => this.owners[table].get(address + i)!));
     for (const p of touched) {
       const count = registerCount(p.type, p.length);
-      const raw = isBitTable(table) ? this.banks[table].get(p.address) === 1 : decodeRegisters(this.read(table, p.address, count), p.type, p.order ?? 'ABCD', p.length);
+      const raw = isBitTable(table)
+        ? this.banks[table].get(p.address) === 1
+        : decodeRegisters(this.read(table, p.address, count), p.type, p.order ?? 'ABCD', p.length);
       this.values.set(p, typeof raw === 'number' ? raw * (p.scale ?? 1) : raw);
     }
   }
@@ -267,7 +285,10 @@ export class ModbusSimulator {
     // 0, which picks a free port without a window for another process to take it.
     const port = this.options.port || ('0' as unknown as number);
     // ServerTCP itself drops requests for other unit ids when it has one.
-    const server = new ServerTCP(simulatorVector(() => this.device), { host, port, unitID: this.options.unitId ?? 255 });
+    const server = new ServerTCP(
+      simulatorVector(() => this.device),
+      { host, port, unitID: this.options.unitId ?? 255 },
+    );
     this.server = server;
     // Clients that vanish are their own business: never crash the process for them.
     server.on('socketError', () => undefined);

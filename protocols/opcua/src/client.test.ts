@@ -4,8 +4,16 @@ import { join } from 'node:path';
 import { StatusCodes } from 'node-opcua-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listServerCertificates, trustServerCertificate } from './certificates.js';
-import { discoverEndpoints, OpcuaConnection, type OpcuaConnectOptions, type OpcuaValue } from './client.js';
-import { OpcuaBadCredentialsError, OpcuaClientCertificateRejectedError, OpcuaConnectionError, OpcuaRequestError, OpcuaServerCertificateUntrustedError } from './errors.js';
+import { OpcuaConnection } from './client.js';
+import type { OpcuaConnectOptions, OpcuaValue } from './client-types.js';
+import { discoverEndpoints } from './session.js';
+import {
+  OpcuaBadCredentialsError,
+  OpcuaClientCertificateRejectedError,
+  OpcuaConnectionError,
+  OpcuaRequestError,
+  OpcuaServerCertificateUntrustedError,
+} from './errors.js';
 import { buildingNodeId, OpcuaSimulator, type OpcuaSimulatorOptions } from './simulator.js';
 import { trustEachOther, waitUntil } from './testing/pki.js';
 
@@ -93,7 +101,11 @@ describe('OPC UA client against the simulated building', () => {
         await withConnection(url, { securityMode: 'SignAndEncrypt', identity: { userName: 'technician', password: 'correct horse' } }, async (connection) => {
           expect((await connection.read([buildingNodeId('Boiler1.Running')]))[0]!.quality).toBe('good');
         });
-        const refused = OpcuaConnection.connect(url, { pkiDir: clientPki, securityMode: 'SignAndEncrypt', identity: { userName: 'technician', password: 'wrong' } });
+        const refused = OpcuaConnection.connect(url, {
+          pkiDir: clientPki,
+          securityMode: 'SignAndEncrypt',
+          identity: { userName: 'technician', password: 'wrong' },
+        });
         await expect(refused).rejects.toBeInstanceOf(OpcuaBadCredentialsError);
         await expect(refused).rejects.toThrow(/refused user "technician": wrong user name or password/);
         // Anonymous is off: only the named user gets in.
@@ -105,14 +117,16 @@ describe('OPC UA client against the simulated building', () => {
 
   it('says which securities the server offers when the one asked is not, and when nothing answers', async () => {
     const url = await withSimulator(async (simulator) => {
-      await expect(OpcuaConnection.connect(simulator.endpointUrl, { pkiDir: clientPki, securityMode: 'Sign', securityPolicy: 'Basic128Rsa15' })).rejects.toThrow(
-        /offers no endpoint with security Sign\/Basic128Rsa15; it offers None\/None, Sign\/Basic256Sha256/,
-      );
+      await expect(
+        OpcuaConnection.connect(simulator.endpointUrl, { pkiDir: clientPki, securityMode: 'Sign', securityPolicy: 'Basic128Rsa15' }),
+      ).rejects.toThrow(/offers no endpoint with security Sign\/Basic128Rsa15; it offers None\/None, Sign\/Basic256Sha256/);
       return simulator.endpointUrl;
     });
     // The simulator is stopped: its port is closed.
     await expect(OpcuaConnection.connect(url, { pkiDir: clientPki })).rejects.toBeInstanceOf(OpcuaConnectionError);
-    await expect(OpcuaConnection.connect(url, { pkiDir: clientPki, securityMode: 'SignAndEncrypt' })).rejects.toThrow(/cannot reach the OPC UA server at opc\.tcp:\/\/127\.0\.0\.1:\d+/);
+    await expect(OpcuaConnection.connect(url, { pkiDir: clientPki, securityMode: 'SignAndEncrypt' })).rejects.toThrow(
+      /cannot reach the OPC UA server at opc\.tcp:\/\/127\.0\.0\.1:\d+/,
+    );
   });
 
   it('opens a session with an X.509 certificate identity', async () => {
@@ -170,7 +184,10 @@ describe('OPC UA client against the simulated building', () => {
           engineeringUnits: { displayName: '%', unitId: 20529 }, // UNECE "P1"
           euRange: { low: 0, high: 100 },
         });
-        expect(byPath.get('Building/AHU1/SupplyAirSetpoint')).toMatchObject({ writable: true, engineeringUnits: { displayName: '°C', description: 'degree Celsius' } });
+        expect(byPath.get('Building/AHU1/SupplyAirSetpoint')).toMatchObject({
+          writable: true,
+          engineeringUnits: { displayName: '°C', description: 'degree Celsius' },
+        });
         expect(byPath.get('Building/Meters/Main/Energy')).toMatchObject({ dataType: 'Double', engineeringUnits: { displayName: 'kWh' } });
         expect(byPath.get('Building/Meters/Main/WaterVolume')).toMatchObject({ dataType: 'UInt32', engineeringUnits: { displayName: 'l' } });
         expect(byPath.get('Building/Meters/Main/ReactivePower')).toMatchObject({ dataType: 'Int16' });
@@ -242,7 +259,9 @@ describe('OPC UA client against the simulated building', () => {
         const nodeId = buildingNodeId('AHU1.SupplyAirSetpoint');
         const withDeadband: number[] = [];
         const everyChange: number[] = [];
-        const filtered = await connection.subscribe([{ nodeId, samplingIntervalMs: 50, queueSize: 10, deadband: { type, value } }], (v) => withDeadband.push(v.value as number));
+        const filtered = await connection.subscribe([{ nodeId, samplingIntervalMs: 50, queueSize: 10, deadband: { type, value } }], (v) =>
+          withDeadband.push(v.value as number),
+        );
         // A second subscription without deadband shows when the server has seen each change.
         const all = await connection.subscribe([{ nodeId, samplingIntervalMs: 50, queueSize: 10 }], (v) => everyChange.push(v.value as number));
         expect([...filtered.refused, ...all.refused]).toEqual([]);
@@ -322,7 +341,10 @@ describe('OPC UA client against the simulated building', () => {
         await withConnection(simulator.endpointUrl, { maxReferencesPerNode: 2 }, async (connection) => {
           const variables = await connection.browse();
           expect(variables.map((v) => v.browsePath).sort()).toEqual(simulator.paths.map((p) => `Building/${p.replace(/\./g, '/')}`).sort());
-          expect(variables.find((v) => v.browsePath === 'Building/AHU1/SupplyAirSetpoint')).toMatchObject({ engineeringUnits: { displayName: '°C' }, euRange: { low: 10, high: 30 } });
+          expect(variables.find((v) => v.browsePath === 'Building/AHU1/SupplyAirSetpoint')).toMatchObject({
+            engineeringUnits: { displayName: '°C' },
+            euRange: { low: 10, high: 30 },
+          });
         });
       },
       { operationLimits: { maxNodesPerRead: 10, maxMonitoredItemsPerCall: 10, maxNodesPerBrowse: 3 } },
@@ -345,7 +367,12 @@ describe('OPC UA client against the simulated building', () => {
           (v) => notified.push(v),
         );
         await waitUntil('values of both nodes', () => notified.some((v) => v.nodeId === setpoint) && notified.some((v) => v.nodeId === energy));
-        expect(simulator.monitoredItems()).toEqual(new Map([[setpoint, 1], [energy, 1]]));
+        expect(simulator.monitoredItems()).toEqual(
+          new Map([
+            [setpoint, 1],
+            [energy, 1],
+          ]),
+        );
 
         await simulator.stop();
         const before = notified.length;
@@ -353,7 +380,12 @@ describe('OPC UA client against the simulated building', () => {
         simulator.set('AHU1.SupplyAirSetpoint', 23);
         await waitUntil('the setpoint after the restart', () => notified.slice(before).some((v) => v.nodeId === setpoint && v.value === 23), 60_000);
         await waitUntil('energy after the restart', () => notified.slice(before).some((v) => v.nodeId === energy), 60_000);
-        expect(simulator.monitoredItems()).toEqual(new Map([[setpoint, 1], [energy, 1]]));
+        expect(simulator.monitoredItems()).toEqual(
+          new Map([
+            [setpoint, 1],
+            [energy, 1],
+          ]),
+        );
         expect(states).toEqual(['reconnecting', 'connected']);
         await subscription.close();
       });

@@ -1,17 +1,31 @@
-export { OpcuaError, OpcuaConnectionError, OpcuaBadCredentialsError, OpcuaIdentityRejectedError, OpcuaServerCertificateUntrustedError, OpcuaClientCertificateRejectedError, OpcuaRequestError, OpcuaWriteRefusedError } from './errors.js';
+export {
+  OpcuaError,
+  OpcuaConnectionError,
+  OpcuaBadCredentialsError,
+  OpcuaIdentityRejectedError,
+  OpcuaServerCertificateUntrustedError,
+  OpcuaClientCertificateRejectedError,
+  OpcuaRequestError,
+  OpcuaWriteRefusedError,
+} from './errors.js';
 export { writableValue, type OpcuaNodeType } from './write-values.js';
-export { OpcuaSimulator, buildingNodeId, BUILDING_NAMESPACE_INDEX, SIMULATOR_SECURITY_POLICIES, type OpcuaSimulatorOptions, type SimulatedUser } from './simulator.js';
+export {
+  OpcuaSimulator,
+  buildingNodeId,
+  BUILDING_NAMESPACE_INDEX,
+  SIMULATOR_SECURITY_POLICIES,
+  type OpcuaSimulatorOptions,
+  type SimulatedUser,
+} from './simulator.js';
 export { buildingVariables, type BuildingVariable, type SimulatedValue } from './building.js';
 export { readCertificateFile } from './certificates.js';
 export { routeOpcuaLibraryLogs, type OpcuaLibraryLogSink } from './logging.js';
 export { certificateThumbprint, listServerCertificates, trustServerCertificate, type SeenCertificate } from './certificates.js';
+export { OpcuaConnection } from './client.js';
+export { MONITORED_ITEMS_PER_REQUEST } from './subscriptions.js';
+export { clientCertificatePaths, discoverEndpoints, ensureClientCertificate } from './session.js';
 export {
-  OpcuaConnection,
   OPCUA_SECURITY_MODES,
-  MONITORED_ITEMS_PER_REQUEST,
-  clientCertificatePaths,
-  discoverEndpoints,
-  ensureClientCertificate,
   type OpcuaConnectOptions,
   type OpcuaEndpoint,
   type OpcuaEngineeringUnits,
@@ -22,4 +36,4 @@ export {
   type OpcuaSubscription,
   type OpcuaValue,
   type OpcuaVariable,
-} from './client.js';
+} from './client-types.js';

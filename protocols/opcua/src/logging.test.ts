@@ -11,7 +11,10 @@ describe("node-opcua's own messages", () => {
     make_warningLog('test')('dataValue = {\n  statusCode: BadNodeIdUnknown\n} for ns=0;i=12165');
     expect(lines).toEqual([
       { obj: { source: 'node-opcua', level: 'warning', file: expect.stringMatching(/:\d+$/) }, msg: 'the certificate expires in 3 days' },
-      { obj: { source: 'node-opcua', level: 'warning', file: expect.stringMatching(/:\d+$/) }, msg: 'dataValue = { statusCode: BadNodeIdUnknown } for ns=0;i=12165' },
+      {
+        obj: { source: 'node-opcua', level: 'warning', file: expect.stringMatching(/:\d+$/) },
+        msg: 'dataValue = { statusCode: BadNodeIdUnknown } for ns=0;i=12165',
+      },
     ]);
   });
 });

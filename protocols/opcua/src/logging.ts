@@ -32,10 +32,12 @@ setErrorLogger((_context?: unknown, ...args: unknown[]) => void process.stderr.w
  * library file that raised it.
  */
 export function routeOpcuaLibraryLogs(sink: OpcuaLibraryLogSink): void {
-  const forward = (level: 'warning' | 'error') => (context?: unknown, ...args: unknown[]) => {
-    const where = context as { filename?: string; callerline?: number } | undefined;
-    sink.debug({ source: 'node-opcua', level, file: where?.filename ? `${where.filename}:${where.callerline ?? '?'}` : undefined }, text(args));
-  };
+  const forward =
+    (level: 'warning' | 'error') =>
+    (context?: unknown, ...args: unknown[]) => {
+      const where = context as { filename?: string; callerline?: number } | undefined;
+      sink.debug({ source: 'node-opcua', level, file: where?.filename ? `${where.filename}:${where.callerline ?? '?'}` : undefined }, text(args));
+    };
   setWarningLogger(forward('warning'));
   setErrorLogger(forward('error'));
 }

@@ -9,6 +9,9 @@ import { waitUntil } from './testing/pki.js';
 
 // Local times, so that the load curve (in the process's time zone) is the same everywhere.
 const tuesday = (hour: number) => new Date(2026, 0, 6, hour).getTime();
+// The caller's building: full load in office hours, a quarter at night; and repeatable noise.
+const load = (time: number) => (new Date(time).getHours() >= 8 && new Date(time).getHours() < 18 ? 1 : 0.25);
+const noise = (time: number, seed: number) => Math.sin(Math.floor(time / 1000) + seed);
 
 let pkiDir: string;
 beforeAll(() => {
@@ -21,15 +24,28 @@ afterAll(() => {
 describe('OPC UA simulator', () => {
   it('has a building of AHUs, a boiler and meters, every numeric variable with units and a range', () => {
     const variables = buildingVariables();
-    expect(variables.map((v) => v.path)).toEqual(expect.arrayContaining(['AHU1.SupplyAirTemperature', 'AHU2.FanRunning', 'Boiler1.Power', 'Meters.Main.Energy', 'Meters.Main.LastReset']));
+    expect(variables.map((v) => v.path)).toEqual(
+      expect.arrayContaining(['AHU1.SupplyAirTemperature', 'AHU2.FanRunning', 'Boiler1.Power', 'Meters.Main.Energy', 'Meters.Main.LastReset']),
+    );
     for (const v of variables) {
       if (typeof v.initial(0) === 'number') expect({ path: v.path, unit: !!v.unit, range: !!v.range }).toEqual({ path: v.path, unit: true, range: true });
     }
   });
 
+  it('without a load curve from its caller, runs the building at a steady full load without noise', () => {
+    const move = (variables: ReturnType<typeof buildingVariables>, path: string, now: number) =>
+      variables.find((v) => v.path === path)!.move!(0, now, 1000, () => 19);
+    const steady = buildingVariables();
+    expect([tuesday(3), tuesday(11)].map((t) => move(steady, 'Boiler1.Power', t))).toEqual([300, 300]);
+    expect(move(steady, 'AHU1.FanRunning', tuesday(3))).toBe(true);
+    const quiet = buildingVariables({ load: () => 0.25, noise: () => 0 });
+    expect(move(quiet, 'Boiler1.Power', tuesday(11))).toBe(75);
+    expect(move(quiet, 'AHU1.FanRunning', tuesday(11))).toBe(false);
+  });
+
   it('moves values with its clock: meters count up along the load curve, fans run in working hours', async () => {
     let now = tuesday(3);
-    const simulator = new OpcuaSimulator({ pkiDir, tickMs: 5, now: () => now });
+    const simulator = new OpcuaSimulator({ pkiDir, tickMs: 5, now: () => now, load, noise });
     await simulator.start();
     try {
       await waitUntil('a tick at night', () => simulator.get('AHU1.FanRunning') === false && simulator.get('Boiler1.Power') !== 0);
@@ -68,7 +84,10 @@ describe('OPC UA simulator', () => {
     const count = 300;
     const simulator = new OpcuaSimulator({ pkiDir, generatedVariables: { count, changeEveryMs: 100 } });
     await simulator.start();
-    const connection = await OpcuaConnection.connect(simulator.endpointUrl, { pkiDir: join(pkiDir, '..', 'client-pki'), applicationName: 'CityPilot load client' });
+    const connection = await OpcuaConnection.connect(simulator.endpointUrl, {
+      pkiDir: join(pkiDir, '..', 'client-pki'),
+      applicationName: 'CityPilot load client',
+    });
     try {
       const variables = await connection.browse(buildingNodeId('Bench'));
       expect(variables).toHaveLength(count);

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { DataType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant, VariantArrayType, type StatusCode } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { OPCUAServer } from 'node-opcua-server';
-import { buildingVariables, type BuildingVariable, type SimulatedValue } from './building.js';
+import { buildingVariables, type BuildingActivity, type BuildingVariable, type SimulatedValue } from './building.js';
 import { readCertificateFile } from './certificates.js';
 
 /** A user the simulator accepts, with its password. */
@@ -48,6 +48,10 @@ export interface OpcuaSimulatorOptions {
   tickMs?: number;
   /** The clock, in milliseconds since the epoch. Default Date.now. */
   now?: () => number;
+  /** The building's load curve (see {@link BuildingActivity}). Default: a steady full load (1). */
+  load?: BuildingActivity['load'];
+  /** The building's noise (see {@link BuildingActivity}). Default: none (0). */
+  noise?: BuildingActivity['noise'];
   /**
    * Numeric variables served besides the building's, for load tests: `count` Doubles under
    * Objects/Building/Bench, paths `Bench.V1` … `Bench.V<count>` (node ids
@@ -90,7 +94,8 @@ type UAVariable = ReturnType<ReturnType<NonNullable<OPCUAServer['engine']['addre
 
 /**
  * An OPC UA server on 127.0.0.1 with a building's address space under Objects/Building: air
- * handling units, a boiler and meters whose values move with the time of day. Security
+ * handling units, a boiler and meters whose values move with the time of day and the load
+ * curve its caller gives. Security
  * policies None, Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in modes
  * None, Sign and SignAndEncrypt; anonymous, user name and X.509 certificate identities.
  *
@@ -114,7 +119,7 @@ export class OpcuaSimulator {
     this.options = options;
     this.port = options.port ?? 0;
     this.trusted = [...(options.trustedClientCertificates ?? [])];
-    this.variables = new Map([...buildingVariables(), ...(options.extraVariables ?? [])].map((v) => [v.path, v]));
+    this.variables = new Map([...buildingVariables({ load: options.load, noise: options.noise }), ...(options.extraVariables ?? [])].map((v) => [v.path, v]));
     this.lastTick = this.now();
     for (const v of generatedVariables(options.generatedVariables?.count ?? 0)) this.variables.set(v.path, v);
     for (const v of this.variables.values()) this.values.set(v.path, v.initial(this.lastTick));
@@ -184,7 +189,8 @@ export class OpcuaSimulator {
     }
     this.server = server;
     this.timer = setInterval(() => this.tick(), this.options.tickMs ?? 1000);
-    if (this.options.generatedVariables?.count) this.generatedTimer = setInterval(() => this.changeGenerated(), this.options.generatedVariables.changeEveryMs ?? 1000);
+    if (this.options.generatedVariables?.count)
+      this.generatedTimer = setInterval(() => this.changeGenerated(), this.options.generatedVariables.changeEveryMs ?? 1000);
     return { endpointUrl: this.endpointUrl, port: this.port };
   }
 
@@ -278,7 +284,10 @@ export class OpcuaSimulator {
     this.lastTick = now;
     for (const v of this.variables.values()) {
       if (!v.move) continue;
-      this.values.set(v.path, v.move(this.values.get(v.path)!, now, elapsedMs, (p) => this.values.get(p)!));
+      this.values.set(
+        v.path,
+        v.move(this.values.get(v.path)!, now, elapsedMs, (p) => this.values.get(p)!),
+      );
       this.publish(v.path);
     }
   }
@@ -363,7 +372,12 @@ function generatedVariables(count: number): BuildingVariable[] {
   return Array.from({ length: count }, (_, i) => ({ path: generatedPath(i + 1), dataType: DataType.Double, initial: () => i + 1 }));
 }
 
-const TYPED_ARRAYS: Partial<Record<DataType, Float64ArrayConstructor | Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor>> = {
+const TYPED_ARRAYS: Partial<
+  Record<
+    DataType,
+    Float64ArrayConstructor | Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor
+  >
+> = {
   [DataType.Double]: Float64Array,
   [DataType.Float]: Float32Array,
   [DataType.Int32]: Int32Array,

@@ -62,7 +62,8 @@ export function writableValue(nodeId: string, type: OpcuaNodeType, value: number
     case 'DateTime': {
       // As the plugin reads one: milliseconds since the epoch, or an ISO 8601 date and time.
       const ms = typeof value === 'number' ? value : typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : NaN;
-      if (!Number.isFinite(ms)) return { refused: `${shown} is not a date: ${node} (milliseconds since 1970 or an ISO 8601 date and time such as 2026-01-01T00:00:00Z)` };
+      if (!Number.isFinite(ms))
+        return { refused: `${shown} is not a date: ${node} (milliseconds since 1970 or an ISO 8601 date and time such as 2026-01-01T00:00:00Z)` };
       return { value: new Date(ms) };
     }
     default:

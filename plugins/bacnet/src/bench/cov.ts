@@ -8,7 +8,7 @@
 // run, and one JSON line of the figures last.
 import { performance } from 'node:perf_hooks';
 import { BacnetSimulator } from '@citypilot/protocol-bacnet';
-import { pluginDeviceSchema, validate, type DeviceConfig, type DriverPlugin } from '@citypilot/sdk';
+import { buildingLoad, pluginDeviceSchema, simulationNoise, validate, type DeviceConfig, type DriverPlugin } from '@citypilot/sdk';
 import { freeUdpPort, machineDescription } from '@citypilot/sdk/bench';
 import { createBacnetPlugin } from '../plugin.js';
 
@@ -31,7 +31,7 @@ interface Run {
 }
 
 async function run(name: string, mode: 'poll' | 'cov'): Promise<Run> {
-  const sim = new BacnetSimulator({ generatedAnalogInputs: POINTS, objects: undefined });
+  const sim = new BacnetSimulator({ generatedAnalogInputs: POINTS, objects: undefined, load: buildingLoad, noise: simulationNoise });
   await sim.start();
   const plugin = createBacnetPlugin() as unknown as DriverPlugin;
   const points = Array.from({ length: POINTS }, (_, i) => ({ id: `zone-${i + 1}`, unit: '°C', address: { objectType: 'analog-input', instance: 1000 + i } }));
@@ -83,7 +83,9 @@ console.log(`load: ${POINTS} analog inputs moving every second, ${CYCLES} read c
 const poll = await run('baseline: mode poll, ReadPropertyMultiple at each cycle', 'poll');
 const cov = await run('mode cov: subscribed, cycles answered from notifications', 'cov');
 for (const r of [poll, cov]) {
-  console.log(`${r.name}: first read ${r.firstReadMs} ms; then ${r.requests} requests and ${r.readMs} ms a cycle, ${r.notificationsPerSecond} notifications/s, CPU ${r.cpuPercent} % of a core, ${r.notGood} readings not good`);
+  console.log(
+    `${r.name}: first read ${r.firstReadMs} ms; then ${r.requests} requests and ${r.readMs} ms a cycle, ${r.notificationsPerSecond} notifications/s, CPU ${r.cpuPercent} % of a core, ${r.notGood} readings not good`,
+  );
 }
 console.log(
   JSON.stringify({

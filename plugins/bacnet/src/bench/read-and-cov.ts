@@ -60,7 +60,9 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
  */
 function udpReceiveBufferDrops(): number | undefined {
   try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp: '));
+    const lines = readFileSync('/proc/net/snmp', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('Udp: '));
     const names = lines[0]!.split(/\s+/);
     const values = lines[1]!.split(/\s+/);
     const value = Number(values[names.indexOf('RcvbufErrors')]);
@@ -117,7 +119,9 @@ class Simulators {
  */
 function plannedRequests(maxApdu: number, readMethod: ReadMethod): number {
   const properties = ['present-value', 'status-flags', 'reliability', 'out-of-service'].map((p) => propertyNumber(p)!);
-  const refs = Array.from({ length: BENCH_POINTS }, (_, i) => properties.map((property) => ({ objectType: AI, instance: BENCH_FIRST_INSTANCE + i, property }))).flat();
+  const refs = Array.from({ length: BENCH_POINTS }, (_, i) =>
+    properties.map((property) => ({ objectType: AI, instance: BENCH_FIRST_INSTANCE + i, property })),
+  ).flat();
   return readMethod === 'rp' ? refs.length : planReadPropertyMultiple(refs, { maxApdu }).length;
 }
 
@@ -151,18 +155,42 @@ function createDriver(plugin: DriverPlugin, localPort: number, id: string, port:
     id,
     plugin: 'bacnet',
     timeout: `${TIMEOUT_MS}ms`,
-    connection: { deviceInstance: BENCH_DEVICE_INSTANCE, address: `127.0.0.1:${port}`, network: { interface: '127.0.0.1', port: localPort }, mode: 'poll', readMethod, maxRequestsInFlight: IN_FLIGHT },
-    points: Array.from({ length: BENCH_POINTS }, (_, i) => ({ id: `zone-${i + 1}`, unit: '°C', address: { objectType: 'analog-input', instance: BENCH_FIRST_INSTANCE + i } })),
+    connection: {
+      deviceInstance: BENCH_DEVICE_INSTANCE,
+      address: `127.0.0.1:${port}`,
+      network: { interface: '127.0.0.1', port: localPort },
+      mode: 'poll',
+      readMethod,
+      maxRequestsInFlight: IN_FLIGHT,
+    },
+    points: Array.from({ length: BENCH_POINTS }, (_, i) => ({
+      id: `zone-${i + 1}`,
+      unit: '°C',
+      address: { objectType: 'analog-input', instance: BENCH_FIRST_INSTANCE + i },
+    })),
   };
   const result = validate(pluginDeviceSchema(plugin), block);
   if (!result.ok) throw new Error(`the benchmark's device block is not valid: ${JSON.stringify(result.issues)}`);
   return plugin.create(result.value as DeviceConfig, { timeoutMs: TIMEOUT_MS, logger: quiet });
 }
 
-async function readRun(sims: Simulators, plugin: DriverPlugin, localPort: number, name: string, maxApdu: BenchMaxApdu, readMethod: ReadMethod): Promise<ReadRun> {
+async function readRun(
+  sims: Simulators,
+  plugin: DriverPlugin,
+  localPort: number,
+  name: string,
+  maxApdu: BenchMaxApdu,
+  readMethod: ReadMethod,
+): Promise<ReadRun> {
   const driver = createDriver(plugin, localPort, `${readMethod}-${maxApdu}`, sims.ports[maxApdu]!, readMethod);
   try {
-    return await measureReads(sims, name, maxApdu, readMethod, async () => (await driver.read()).filter((r) => r.quality !== 'good' || typeof r.value !== 'number').length);
+    return await measureReads(
+      sims,
+      name,
+      maxApdu,
+      readMethod,
+      async () => (await driver.read()).filter((r) => r.quality !== 'good' || typeof r.value !== 'number').length,
+    );
   } finally {
     await driver.close();
   }
@@ -190,14 +218,18 @@ async function measureReads(sims: Simulators, name: string, maxApdu: BenchMaxApd
   const dropsAfter = udpReceiveBufferDrops();
   const after = await sims.ask({ type: 'stats', maxApdu }, 'stats');
   const services: Record<string, number> = {};
-  for (const [service, n] of Object.entries(after.requests)) if (n - (before.requests[service] ?? 0) > 0) services[service] = round((n - (before.requests[service] ?? 0)) / cycles, 2);
+  for (const [service, n] of Object.entries(after.requests))
+    if (n - (before.requests[service] ?? 0) > 0) services[service] = round((n - (before.requests[service] ?? 0)) / cycles, 2);
   const deviceCpu = (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
   return {
     name,
     planned: plannedRequests(maxApdu, readMethod),
     cycles,
     seconds: wallMs / 1000,
-    requestsPerCycle: round(Object.values(services).reduce((a, b) => a + b, 0), 2),
+    requestsPerCycle: round(
+      Object.values(services).reduce((a, b) => a + b, 0),
+      2,
+    ),
     services,
     pointsPerSecond: Math.round((cycles * BENCH_POINTS) / (wallMs / 1000)),
     meanCycleMs: round(wallMs / cycles),
@@ -268,14 +300,22 @@ async function covRun(sims: Simulators, counter: CovCounter, name: string, rate:
 }
 
 async function main(): Promise<void> {
-  console.log(`Machine: ${machineDescription()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `Machine: ${machineDescription()}, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const sims = await Simulators.start();
   const client = new BacnetClient({ interface: '127.0.0.1', port: 0, timeoutMs: TIMEOUT_MS, retries: 1 });
   try {
     await client.open();
-    console.log(`Devices: ${BENCH_POINTS} analog inputs each, max APDU ${Object.keys(sims.ports).join(' and ')}, simulated in process ${sims.pid} on 127.0.0.1:${Object.values(sims.ports).join(', :')}`);
+    console.log(
+      `Devices: ${BENCH_POINTS} analog inputs each, max APDU ${Object.keys(sims.ports).join(' and ')}, simulated in process ${sims.pid} on 127.0.0.1:${Object.values(sims.ports).join(', :')}`,
+    );
     console.log(`Reads through the driver (mode poll, ${IN_FLIGHT} requests in flight, timeout ${TIMEOUT_MS} ms); COV through its BacnetClient`);
-    console.log(`Reading present value + status-flags + reliability + out-of-service of every point, back to back, ${READ_SECONDS} s per method after one warm-up cycle…\n`);
+    console.log(
+      `Reading present value + status-flags + reliability + out-of-service of every point, back to back, ${READ_SECONDS} s per method after one warm-up cycle…\n`,
+    );
 
     // One plugin, one socket for the three devices, as a gateway has.
     const plugin = createBacnetPlugin() as unknown as DriverPlugin;
@@ -290,20 +330,35 @@ async function main(): Promise<void> {
           (r.kernelDrops !== undefined ? `  kernel receive-buffer drops ${r.kernelDrops}` : ''),
       );
     }
-    console.log(`Speed-up of RPM at 1476 over ReadProperty: ${round(rpm.pointsPerSecond / rp.pointsPerSecond)}×, ${round(rp.requestsPerCycle / rpm.requestsPerCycle)}× fewer requests.`);
+    console.log(
+      `Speed-up of RPM at 1476 over ReadProperty: ${round(rpm.pointsPerSecond / rp.pointsPerSecond)}×, ${round(rp.requestsPerCycle / rpm.requestsPerCycle)}× fewer requests.`,
+    );
 
     // COV: one subscription per object on the 1476 device, the current value notified at once.
-    const device: BacnetDevice = { address: `127.0.0.1:${sims.ports[1476]}`, deviceInstance: BENCH_DEVICE_INSTANCE, maxRequestsInFlight: IN_FLIGHT, timeoutMs: TIMEOUT_MS };
+    const device: BacnetDevice = {
+      address: `127.0.0.1:${sims.ports[1476]}`,
+      deviceInstance: BENCH_DEVICE_INSTANCE,
+      maxRequestsInFlight: IN_FLIGHT,
+      timeoutMs: TIMEOUT_MS,
+    };
     const counter = new CovCounter();
     const subscribing = performance.now();
     await Promise.all(
-      Array.from({ length: BENCH_POINTS }, (_, i) => client.subscribeCov(device, { type: AI, instance: BENCH_FIRST_INSTANCE + i }, { lifetimeSeconds: COV_LIFETIME_SECONDS, onNotification: counter.onNotification })),
+      Array.from({ length: BENCH_POINTS }, (_, i) =>
+        client.subscribeCov(
+          device,
+          { type: AI, instance: BENCH_FIRST_INSTANCE + i },
+          { lifetimeSeconds: COV_LIFETIME_SECONDS, onNotification: counter.onNotification },
+        ),
+      ),
     );
     const subscribeSeconds = (performance.now() - subscribing) / 1000;
     const held = await sims.ask({ type: 'stats', maxApdu: 1476 }, 'stats');
     const initialDeadline = performance.now() + 10_000;
     while (counter.latest.size < BENCH_POINTS && performance.now() < initialDeadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    console.log(`\nCOV: ${BENCH_POINTS} subscriptions in ${subscribeSeconds.toFixed(1)} s (${Math.round(BENCH_POINTS / subscribeSeconds)}/s), ${held.subscriptions} held by the device, initial values of ${counter.latest.size} objects received`);
+    console.log(
+      `\nCOV: ${BENCH_POINTS} subscriptions in ${subscribeSeconds.toFixed(1)} s (${Math.round(BENCH_POINTS / subscribeSeconds)}/s), ${held.subscriptions} held by the device, initial values of ${counter.latest.size} objects received`,
+    );
     console.log(`The device changes every object in turn for ${COV_SECONDS} s, flat out, then at a fixed rate…\n`);
     const flood = await covRun(sims, counter, 'flat out', 0);
     const fixedRate = COV_RATE ?? Math.max(1, Math.round(flood.handledPerSecond / 2));
@@ -314,7 +369,11 @@ async function main(): Promise<void> {
           (r.kernelDrops !== undefined ? `  kernel receive-buffer drops ${r.kernelDrops}` : ''),
       );
     }
-    console.log(`Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (the figures depend on it: the machine was shared)`);
+    console.log(
+      `Load average at the end: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} (the figures depend on it: the machine was shared)`,
+    );
 
     console.log(
       JSON.stringify({

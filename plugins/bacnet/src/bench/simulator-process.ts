@@ -53,7 +53,13 @@ async function driveCov(sim: BacnetSimulator, seconds: number, rate: number): Pr
   }
   const wallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
-  send({ type: 'cov-done', changes, sent: sim.stats.covNotifications - sentBefore, seconds: wallMs / 1000, cpuPercent: ((used.user + used.system) / 1000 / wallMs) * 100 });
+  send({
+    type: 'cov-done',
+    changes,
+    sent: sim.stats.covNotifications - sentBefore,
+    seconds: wallMs / 1000,
+    cpuPercent: ((used.user + used.system) / 1000 / wallMs) * 100,
+  });
 }
 
 async function stop(): Promise<void> {
@@ -64,7 +70,13 @@ async function stop(): Promise<void> {
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'stats') {
     const sim = simulators.get(message.maxApdu)!;
-    send({ type: 'stats', requests: { ...sim.stats.requests }, covNotifications: sim.stats.covNotifications, subscriptions: sim.covSubscriptions.length, cpu: process.cpuUsage() });
+    send({
+      type: 'stats',
+      requests: { ...sim.stats.requests },
+      covNotifications: sim.stats.covNotifications,
+      subscriptions: sim.covSubscriptions.length,
+      cpu: process.cpuUsage(),
+    });
   } else if (message.type === 'cov') {
     void driveCov(simulators.get(message.maxApdu)!, message.seconds, message.rate);
   } else if (message.type === 'stop') {

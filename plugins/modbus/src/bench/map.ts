@@ -32,8 +32,22 @@ const BLOCKS: readonly Block[] = [
     behaviour: (i) => ({ kind: 'load', peak: 5 + ((m * 50 + i) % 40) }),
   })),
   // Energy counters: uint32, two blocks of 200 with a reserved gap of 8 between them.
-  { name: 'energy-a', table: 'input', type: 'uint32', address: 3000, points: 200, behaviour: (i) => ({ kind: 'meter', startValue: 10_000 + i * 37, kWhPerHour: 20 }) },
-  { name: 'energy-b', table: 'input', type: 'uint32', address: 3408, points: 200, behaviour: (i) => ({ kind: 'meter', startValue: 50_000 + i * 11, kWhPerHour: 8 }) },
+  {
+    name: 'energy-a',
+    table: 'input',
+    type: 'uint32',
+    address: 3000,
+    points: 200,
+    behaviour: (i) => ({ kind: 'meter', startValue: 10_000 + i * 37, kWhPerHour: 20 }),
+  },
+  {
+    name: 'energy-b',
+    table: 'input',
+    type: 'uint32',
+    address: 3408,
+    points: 200,
+    behaviour: (i) => ({ kind: 'meter', startValue: 50_000 + i * 11, kWhPerHour: 8 }),
+  },
   // Room temperatures in tenths of °C: int16, 10 floors of 50 rooms, each floor at a round address.
   ...Array.from({ length: 10 }, (_, f): Block => ({
     name: `temperature-${f}`,

@@ -107,8 +107,15 @@ async function main(): Promise<void> {
       connection: { host: '127.0.0.1', port },
       points: points.map((p) => ({ id: p.id, address: { table: p.sim.table, address: p.sim.address, type: p.sim.type, order: p.sim.order ?? 'ABCD' } })),
     });
-    const counts = points.reduce<Record<string, number>>((c, p) => ({ ...c, [`${p.sim.type}${p.sim.order === 'CDAB' ? ' CDAB' : ''}`]: (c[`${p.sim.type}${p.sim.order === 'CDAB' ? ' CDAB' : ''}`] ?? 0) + 1 }), {});
-    console.log(`Device: ${points.length} points (${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}), simulated in process ${child.pid} on 127.0.0.1:${port}`);
+    const counts = points.reduce<Record<string, number>>(
+      (c, p) => ({ ...c, [`${p.sim.type}${p.sim.order === 'CDAB' ? ' CDAB' : ''}`]: (c[`${p.sim.type}${p.sim.order === 'CDAB' ? ' CDAB' : ''}`] ?? 0) + 1 }),
+      {},
+    );
+    console.log(
+      `Device: ${points.length} points (${Object.entries(counts)
+        .map(([t, n]) => `${n} ${t}`)
+        .join(', ')}), simulated in process ${child.pid} on 127.0.0.1:${port}`,
+    );
     console.log(`Polling for ${SECONDS} s each, after one warm-up cycle…\n`);
 
     const driver = modbusPlugin.create(config, { timeoutMs: 2000, logger: quiet });
@@ -137,12 +144,16 @@ async function main(): Promise<void> {
       cpuPercent: round(planned.cpuPercent),
     };
     const line = (name: string, r: Run, requests: number, pps: number) =>
-      `${name.padEnd(22)} ${String(r.cycles).padStart(6)} cycles in ${r.seconds.toFixed(1)} s  ${String(requests).padStart(7)} requests/cycle  ${String(round(r.seconds * 1000 / r.cycles, 2)).padStart(8)} ms/cycle  ${String(pps).padStart(7)} points/s  CPU ${round(r.cpuPercent)} %  RSS max ${round(r.rssMB)} MB`;
+      `${name.padEnd(22)} ${String(r.cycles).padStart(6)} cycles in ${r.seconds.toFixed(1)} s  ${String(requests).padStart(7)} requests/cycle  ${String(round((r.seconds * 1000) / r.cycles, 2)).padStart(8)} ms/cycle  ${String(pps).padStart(7)} points/s  CPU ${round(r.cpuPercent)} %  RSS max ${round(r.rssMB)} MB`;
     console.log(line('Planned (the plugin)', planned, figures.requestsPerCycle, figures.pointsPerSecond));
     console.log(line('One request per point', naive, figures.naiveRequestsPerCycle, figures.naivePointsPerSecond));
-    console.log(`\nOptimum for this map: ${optimal} requests/cycle (limits ${PROTOCOL_LIMITS.readRegisters} registers, ${PROTOCOL_LIMITS.readBits} bits, no reading across gaps)` +
-      `: the plan ${figures.requestsPerCycle === optimal ? 'reaches it' : 'MISSES it'}.`);
-    console.log(`Speed-up over one request per point: ${round(figures.pointsPerSecond / figures.naivePointsPerSecond)}×; readings not good: ${planned.notGood}.`);
+    console.log(
+      `\nOptimum for this map: ${optimal} requests/cycle (limits ${PROTOCOL_LIMITS.readRegisters} registers, ${PROTOCOL_LIMITS.readBits} bits, no reading across gaps)` +
+        `: the plan ${figures.requestsPerCycle === optimal ? 'reaches it' : 'MISSES it'}.`,
+    );
+    console.log(
+      `Speed-up over one request per point: ${round(figures.pointsPerSecond / figures.naivePointsPerSecond)}×; readings not good: ${planned.notGood}.`,
+    );
     console.log(JSON.stringify(figures));
   } finally {
     child.send('stop');

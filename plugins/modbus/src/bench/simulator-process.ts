@@ -3,9 +3,10 @@
 // { port } once listening, answers { requests } to 'count', and stops on 'stop' or when its
 // parent goes.
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
+import { buildingLoad, simulationNoise } from '@citypilot/sdk';
 import { benchMap } from './map.js';
 
-const simulator = new ModbusSimulator({ points: benchMap().map((p) => p.sim) });
+const simulator = new ModbusSimulator({ points: benchMap().map((p) => p.sim), load: buildingLoad, noise: simulationNoise });
 const { port } = await simulator.start();
 
 async function stop(): Promise<void> {

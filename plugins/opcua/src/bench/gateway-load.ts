@@ -43,7 +43,7 @@
  * NATS_URL (default: a nats-server started for the run from the machine's binary). A quick check:
  * BENCH_DURATION=20s BENCH_WARMUP=5s npm run bench --prefix plugins/opcua
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +61,20 @@ import {
 } from '@citypilot/protocol-opcua';
 import { parseDuration, subjects } from '@citypilot/sdk';
 import type { BaselineSetup } from './load-baseline-process.js';
-import { clockTicks, findNats, freePort, machineDescription, ProcessSampler, readProc, round, sleep, type Usage } from '@citypilot/sdk/bench';
+import {
+  ask,
+  clockTicks,
+  findNats,
+  forkReady,
+  freePort,
+  machineDescription,
+  metric,
+  ProcessSampler,
+  readProc,
+  round,
+  sleep,
+  type Usage,
+} from '@citypilot/sdk/bench';
 import type { SimulatorCount, SimulatorSetup } from './load-simulator-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,38 +89,9 @@ function setting(name: string, fallback: string, parse: (text: string) => number
   } catch {
     value = NaN;
   }
-  if (!(value > 0)) throw new Error(`${name}=${JSON.stringify(text)}: expected ${parse === Number ? 'a positive whole number' : 'a duration such as 20s or 2m'}`);
+  if (!(value > 0))
+    throw new Error(`${name}=${JSON.stringify(text)}: expected ${parse === Number ? 'a positive whole number' : 'a duration such as 20s or 2m'}`);
   return value;
-}
-
-function forkReady<T>(file: string, ready: (message: unknown) => T | undefined, setup: object, execArgv: string[] = []): Promise<{ child: ChildProcess; value: T }> {
-  const child = fork(join(here, file), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-  child.send(setup);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
-    const listener = (m: unknown) => {
-      const error = (m as { error?: string }).error;
-      if (error) return reject(new Error(`${file}: ${error}`));
-      const value = ready(m);
-      if (value === undefined) return;
-      child.off('message', listener);
-      resolve({ child, value });
-    };
-    child.on('message', listener);
-  });
-}
-
-function ask<T>(child: ChildProcess, question: string): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as T));
-    child.send(question);
-  });
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
 /**
@@ -126,7 +110,15 @@ async function trustServer(endpointUrl: string, pkiDir: string, securityMode: Op
 }
 
 /** The run's gateway configuration: one opcua device of every generated variable. */
-function gatewayYaml(s: { natsUrl: string; subjectPrefix: string; statusPort: number; endpointUrl: string; securityMode: OpcuaSecurityMode; items: number; intervalMs: number }): string {
+function gatewayYaml(s: {
+  natsUrl: string;
+  subjectPrefix: string;
+  statusPort: number;
+  endpointUrl: string;
+  securityMode: OpcuaSecurityMode;
+  items: number;
+  intervalMs: number;
+}): string {
   const lines = [
     'gateway:',
     '  id: bench',
@@ -149,7 +141,8 @@ function gatewayYaml(s: { natsUrl: string; subjectPrefix: string; statusPort: nu
   // Sampled at the interval, as the baseline's items are (the default, a tenth of the interval,
   // would have the gateway's server notify every change, twice a second): the same load on both.
   // The gateway's readings are then uncertain (sampled not under the interval), which is not measured.
-  for (let i = 1; i <= s.items; i++) lines.push(`      - { id: v${i}, address: { nodeId: "${buildingNodeId(`Bench.V${i}`)}", samplingInterval: ${s.intervalMs}ms } }`);
+  for (let i = 1; i <= s.items; i++)
+    lines.push(`      - { id: v${i}, address: { nodeId: "${buildingNodeId(`Bench.V${i}`)}", samplingInterval: ${s.intervalMs}ms } }`);
   return lines.join('\n') + '\n';
 }
 
@@ -182,8 +175,13 @@ async function main(): Promise<void> {
     const gatewayCertificate = await ensureClientCertificate(gatewayPki);
     const baselineCertificate = await ensureClientCertificate(baselinePki);
     const startSimulator = async (name: string, client: string) => {
-      const setup: SimulatorSetup = { pkiDir: join(dir, `server-pki-${name}`), count: items, changeEveryMs: intervalMs / 2, trustedClientCertificates: [client] };
-      const started = await forkReady('load-simulator-process.js', (m) => (m as { endpointUrl?: string }).endpointUrl, setup);
+      const setup: SimulatorSetup = {
+        pkiDir: join(dir, `server-pki-${name}`),
+        count: items,
+        changeEveryMs: intervalMs / 2,
+        trustedClientCertificates: [client],
+      };
+      const started = await forkReady(join(here, 'load-simulator-process.js'), (m) => (m as { endpointUrl?: string }).endpointUrl, { setup, execArgv: [] });
       children.push(started.child);
       return { child: started.child, endpointUrl: started.value };
     };
@@ -196,13 +194,22 @@ async function main(): Promise<void> {
         `(process ${gatewayServer.child.pid}), the baseline's at ${baselineServer.endpointUrl} (process ${baselineServer.child.pid}); security ${securityMode}`,
     );
 
-    await jsm.streams.add({ name: stream, subjects: [subjects(prefix).telemetryAll], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: 120_000_000_000 });
+    await jsm.streams.add({
+      name: stream,
+      subjects: [subjects(prefix).telemetryAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: 120_000_000_000,
+    });
     console.log(`NATS: ${nats.url} (${nats.origin}), stream ${stream}`);
 
     const statusPort = await freePort();
     const statusUrl = `http://127.0.0.1:${statusPort}`;
     const file = join(dir, 'gateway.yaml');
-    writeFileSync(file, gatewayYaml({ natsUrl: nats.url, subjectPrefix: prefix, statusPort, endpointUrl: gatewayServer.endpointUrl, securityMode, items, intervalMs }));
+    writeFileSync(
+      file,
+      gatewayYaml({ natsUrl: nats.url, subjectPrefix: prefix, statusPort, endpointUrl: gatewayServer.endpointUrl, securityMode, items, intervalMs }),
+    );
     const gatewayStarted = performance.now();
     const gateway = spawn(process.execPath, [gatewayCli, 'run', file], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'pipe'] });
     children.push(gateway);
@@ -218,7 +225,13 @@ async function main(): Promise<void> {
         gatewayError = `the gateway exited (${gateway.exitCode}) at its start: ${gatewayStderr.trim().split('\n').slice(-3).join(' | ')}`;
         break;
       }
-      if (await fetch(`${statusUrl}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${statusUrl}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 600) throw new Error('the gateway did not start within 2 minutes');
       await sleep(200);
     }
@@ -247,7 +260,10 @@ async function main(): Promise<void> {
     };
     const baselineStarted = performance.now();
     // With the V8 flag `citypilot gateway run` sets for itself, so that the memory compares.
-    const baseline = await forkReady('load-baseline-process.js', (m) => (m as { refused?: number }).refused, baselineSetup, ['--optimize-for-size']);
+    const baseline = await forkReady(join(here, 'load-baseline-process.js'), (m) => (m as { refused?: number }).refused, {
+      setup: baselineSetup,
+      execArgv: ['--optimize-for-size'],
+    });
     children.push(baseline.child);
     if (baseline.value > 0) throw new Error(`the server refused ${baseline.value} of the baseline's items`);
     console.log(`Baseline ${baseline.child.pid}: every item's first value ${round(await waitForFirstValues('baseline', baselineStarted))} s after its start`);
@@ -286,11 +302,21 @@ async function main(): Promise<void> {
     const row = (name: string, u: Usage, rate: number, extra: string) =>
       `${name.padEnd(9)} ${String(rate).padStart(7)} notifications/s  RSS max ${String(round(u.rssMaxMB)).padStart(6)} MB  mean ${String(round(u.rssMeanMB)).padStart(6)} MB  CPU ${String(round(u.cpuPercent, 2)).padStart(6)} % of one core  ${extra}`;
 
-    let gatewayFigures: Record<string, number | null> = { notificationsPerSecond: null, rssMB: null, cpuPercent: null, rssMeanMB: null, rssStartupPeakMB: null, samplesForwardedPerSecond: null };
+    let gatewayFigures: Record<string, number | null> = {
+      notificationsPerSecond: null,
+      rssMB: null,
+      cpuPercent: null,
+      rssMeanMB: null,
+      rssStartupPeakMB: null,
+      samplesForwardedPerSecond: null,
+    };
     if (!gatewayError) {
       const g = samplers[2]!.usage();
       const forwardedAfter = await metric(statusUrl, 'citypilot_gateway_samples_forwarded_total');
-      const status = (await (await fetch(`${statusUrl}/api/status`)).json()) as { devices: { state: string; lastError: string | null }[]; outbox: { depth: number; dropped: number } };
+      const status = (await (await fetch(`${statusUrl}/api/status`)).json()) as {
+        devices: { state: string; lastError: string | null }[];
+        outbox: { depth: number; dropped: number };
+      };
       const streamInfo = await jsm.streams.info(stream);
       const rate = perSecond(after.gateway - before.gateway);
       const failing = status.devices.filter((d) => d.state !== 'ok');
@@ -303,8 +329,10 @@ async function main(): Promise<void> {
         ),
       );
       console.log(`Gateway RSS peak at any time, start included: ${round(g.rssPeakMB)} MB`);
-      if (failing.length) console.log(`WARNING: the gateway's device is failing (${failing.map((d) => d.lastError).join('; ')}); the figures are not those of a healthy run.`);
-      if (after.gateway - before.gateway < 0.95 * (after.baseline - before.baseline)) console.log('WARNING: the gateway took in less than 95 % of what the baseline did.');
+      if (failing.length)
+        console.log(`WARNING: the gateway's device is failing (${failing.map((d) => d.lastError).join('; ')}); the figures are not those of a healthy run.`);
+      if (after.gateway - before.gateway < 0.95 * (after.baseline - before.baseline))
+        console.log('WARNING: the gateway took in less than 95 % of what the baseline did.');
       gatewayFigures = {
         notificationsPerSecond: rate,
         rssMB: round(g.rssMaxMB),
@@ -319,12 +347,18 @@ async function main(): Promise<void> {
     }
     console.log(row('Baseline', b, baselineRate, `(${perSecond(baselineAfter - baselineBefore)} notifications/s received by its own count)`));
     const [sg, sb] = servers.map((server) => server.usage()) as [Usage, Usage];
-    console.log(`Servers: the gateway's RSS max ${round(sg.rssMaxMB)} MB, CPU ${round(sg.cpuPercent, 2)} % of one core; the baseline's ${round(sb.rssMaxMB)} MB, ${round(sb.cpuPercent, 2)} %`);
-    console.log(`Expected: ${round(items / (intervalMs / 1000))} notifications/s (${items} items, each sampled every ${intervalMs / 1000} s with a new value each time); window ${round(seconds)} s.`);
+    console.log(
+      `Servers: the gateway's RSS max ${round(sg.rssMaxMB)} MB, CPU ${round(sg.cpuPercent, 2)} % of one core; the baseline's ${round(sb.rssMaxMB)} MB, ${round(sb.cpuPercent, 2)} %`,
+    );
+    console.log(
+      `Expected: ${round(items / (intervalMs / 1000))} notifications/s (${items} items, each sampled every ${intervalMs / 1000} s with a new value each time); window ${round(seconds)} s.`,
+    );
     if (!gatewayError) {
       const g = gatewayFigures;
       console.log(`Gateway notifications against the baseline's: ${round((100 * g.notificationsPerSecond!) / baselineRate)} %`);
-      console.log(`Gateway overhead over the baseline: RSS +${round(g.rssMeanMB! - b.rssMeanMB)} MB (mean), CPU +${round(g.cpuPercent! - b.cpuPercent, 2)} points of one core`);
+      console.log(
+        `Gateway overhead over the baseline: RSS +${round(g.rssMeanMB! - b.rssMeanMB)} MB (mean), CPU +${round(g.cpuPercent! - b.cpuPercent, 2)} points of one core`,
+      );
     }
     console.log(
       JSON.stringify({

@@ -33,7 +33,9 @@ function monitoredCount(child: ChildProcess): Promise<number> {
 
 async function main(): Promise<void> {
   const cpu = cpus()[0];
-  console.log(`Machine: ${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`);
+  console.log(
+    `Machine: ${cpu?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`,
+  );
   const { child, endpointUrl } = await startSimulator();
   const stateDir = mkdtempSync(join(tmpdir(), 'citypilot-opcua-bench-client-'));
   const nodeIds = Array.from({ length: BENCH_POINTS }, (_, i) => buildingNodeId(benchPath(i)));
@@ -66,15 +68,29 @@ async function main(): Promise<void> {
     const cachedReadMs = (performance.now() - started) / READS;
     const cpuUsed = process.cpuUsage(cpuBefore);
     await driver.close();
-    console.log(`Driver: first read (connect, subscribe ${monitored} items, read them once) ${round(firstReadMs)} ms; every item notified after ${round(allNotifiedMs)} ms`);
-    console.log(`        a read of the ${BENCH_POINTS} points from the notified values: ${round(cachedReadMs, 2)} ms (${round((cpuUsed.user + cpuUsed.system) / 1000 / READS, 2)} ms CPU); readings not good: ${notGood}`);
+    console.log(
+      `Driver: first read (connect, subscribe ${monitored} items, read them once) ${round(firstReadMs)} ms; every item notified after ${round(allNotifiedMs)} ms`,
+    );
+    console.log(
+      `        a read of the ${BENCH_POINTS} points from the notified values: ${round(cachedReadMs, 2)} ms (${round((cpuUsed.user + cpuUsed.system) / 1000 / READS, 2)} ms CPU); readings not good: ${notGood}`,
+    );
 
     // The same items through the protocol package, batched, then one request per item (each
     // item its own sampling interval, so that no two share a request): the baseline.
     const pkiDir = join(stateDir, 'pki');
-    const batched = await timeSubscribe(endpointUrl, pkiDir, nodeIds.map((nodeId) => ({ nodeId, samplingIntervalMs: 15_000 })));
-    const oneByOne = await timeSubscribe(endpointUrl, pkiDir, nodeIds.map((nodeId, i) => ({ nodeId, samplingIntervalMs: 15_000 + i })));
-    console.log(`Subscribing ${BENCH_POINTS} items: batched ${round(batched)} ms, one request per item (baseline) ${round(oneByOne)} ms: ${round(oneByOne / batched)}× faster`);
+    const batched = await timeSubscribe(
+      endpointUrl,
+      pkiDir,
+      nodeIds.map((nodeId) => ({ nodeId, samplingIntervalMs: 15_000 })),
+    );
+    const oneByOne = await timeSubscribe(
+      endpointUrl,
+      pkiDir,
+      nodeIds.map((nodeId, i) => ({ nodeId, samplingIntervalMs: 15_000 + i })),
+    );
+    console.log(
+      `Subscribing ${BENCH_POINTS} items: batched ${round(batched)} ms, one request per item (baseline) ${round(oneByOne)} ms: ${round(oneByOne / batched)}× faster`,
+    );
     console.log(
       JSON.stringify({
         points: BENCH_POINTS,

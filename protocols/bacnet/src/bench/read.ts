@@ -5,13 +5,16 @@
 // `npm run bench --prefix protocols/bacnet` (or `node dist/bench/read.js 5` for 5 cycles each).
 // The device runs in this process: CPU figures cover both sides. Prints the machine, a line per
 // run, and one JSON line of the figures last.
+import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ObjectType } from '@bacnet-js/client';
-import { machineDescription } from '@citypilot/sdk/bench';
-import { BacnetClient, type PointRead, type ReadMethod } from '../client.js';
+import { BacnetClient } from '../client.js';
+import type { PointRead, ReadMethod } from '../client-types.js';
 import { BacnetSimulator, type MaxApdu } from '../simulator.js';
 
 const CYCLES = Number(process.argv[2] ?? 3);
+// The machine, as every CityPilot benchmark prints it (this package depends on none of ours).
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round((totalmem() / 2 ** 30) * 10) / 10} GB memory, Node ${process.version} on ${process.platform}/${process.arch}`;
 const POINTS = 1000;
 const IN_FLIGHT = 2;
 
@@ -51,11 +54,12 @@ async function run(name: string, maxApdu: MaxApdu, readMethod: ReadMethod): Prom
   }
 }
 
-console.log(`Machine: ${machineDescription()}`);
+console.log(`Machine: ${machine}`);
 console.log(`load: ${POINTS} analog inputs, ${CYCLES} cycles per run, ${IN_FLIGHT} requests in flight`);
 const runs: Run[] = [];
 runs.push(await run('baseline: ReadProperty, one request per property', 1476, 'rp'));
-for (const maxApdu of [1476, 480, 206] as const) runs.push(await run(`ReadPropertyMultiple at ${maxApdu}, present value + status flags + reliability + out-of-service`, maxApdu, 'rpm'));
+for (const maxApdu of [1476, 480, 206] as const)
+  runs.push(await run(`ReadPropertyMultiple at ${maxApdu}, present value + status flags + reliability + out-of-service`, maxApdu, 'rpm'));
 for (const r of runs) console.log(`${r.name}: ${r.requests} requests a cycle, ${r.cycleMs} ms a cycle, CPU ${r.cpuPercent} % of a core, ${r.errors} errors`);
 const [baseline, rpm1476, rpm480, rpm206] = runs as [Run, Run, Run, Run];
 console.log(

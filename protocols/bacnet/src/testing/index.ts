@@ -1,5 +1,11 @@
 // Test helpers: a simulated BACnet/IP device on loopback, and a wait for a condition.
-export { BacnetSimulator, type BacnetSimulatorOptions, type BacnetSimulatorStats, type SimulatorMisbehaviour, type SimulatorRestartOptions } from '../simulator.js';
+export {
+  BacnetSimulator,
+  type BacnetSimulatorOptions,
+  type BacnetSimulatorStats,
+  type SimulatorMisbehaviour,
+  type SimulatorRestartOptions,
+} from '../simulator.js';
 export { buildingObjects, type SimulatedObjectSpec } from '../building.js';
 
 /** Waits until `condition` holds, checking every 20 ms; throws after `timeoutMs` (generous: the machine may be loaded). */

@@ -1,5 +1,5 @@
 import { readCertificateFile, openCertificateStore } from '../certificates.js';
-import { ensureClientCertificate } from '../client.js';
+import { ensureClientCertificate } from '../session.js';
 import type { OpcuaSimulator } from '../simulator.js';
 
 /**

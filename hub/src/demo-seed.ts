@@ -1,0 +1,95 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAccount, findAccount } from './auth/accounts.js';
+import type { Role } from './auth/principal.js';
+import { backfillDemoHistory, backfillDemoServiceData, DEMO_RECENT_DAYS, type DemoCity, type DemoMeterBuilding, type DemoPlantDevice } from './demo-history.js';
+import { loadObjectivesFile } from './objectives/file.js';
+import { Objectives } from './objectives/objectives.js';
+import { ServiceData } from './service-data/index.js';
+import { importCatalog, loadCatalog } from './storage/catalog.js';
+import type { Storage } from './storage/storage.js';
+
+/** Root of the repository (this file is hub/dist/demo-seed.js once built). */
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The objectives the hub ships (hub/objectives/*.yaml), which the demo city defines. */
+export const SHIPPED_OBJECTIVE_FILES = ['energy.yaml', 'services.yaml'].map((f) => join(repoRoot, 'hub', 'objectives', f));
+
+/** A device of a demo building besides its meters, served by its plugin's simulator. */
+export interface DemoDevice {
+  id: string;
+  name: string;
+  plugin: string;
+  profile: string;
+  /** What the plugin's simulator answered with (`RunningSimulator.connection`). */
+  connection?: Record<string, unknown>;
+}
+
+/**
+ * The plant of the demo buildings: the town hall's air handling units, boiler and meters read
+ * from its building management system's OPC UA server, over loopback without security, which
+ * only a demo may do (a site's server is reached with SignAndEncrypt: plugins/opcua/README.md);
+ * the school's heating and ventilation controller over BACnet/IP, by change-of-value.
+ */
+export const DEMO_PLANT: Record<string, Omit<DemoDevice, 'connection'>[]> = {
+  'town-hall': [{ id: 'bms', name: 'Building management system', plugin: 'opcua', profile: 'citypilot-building' }],
+  school: [{ id: 'hvac', name: 'Heating and ventilation controller', plugin: 'bacnet', profile: 'citypilot-building-controller' }],
+};
+
+/**
+ * The points of device profile `profile` of plugin `plugin` (the plugins' own profiles): the
+ * gateway's plugin registry knows them, which the hub does not import, so callers pass this.
+ */
+export type ProfilePoints = (plugin: string, profile: string) => DemoPlantDevice['points'];
+
+/** The plant devices of the demo buildings with their profiles' points, for the demo's history. */
+export function demoPlant(buildings: readonly DemoMeterBuilding[], profilePoints: ProfilePoints): DemoPlantDevice[] {
+  return buildings.flatMap((b) =>
+    (DEMO_PLANT[b.id] ?? []).map((d) => ({ building: b.id, device: d.id, plugin: d.plugin, points: profilePoints(d.plugin, d.profile) })),
+  );
+}
+
+/** The demo's password, the same for every demo account (printed by `citypilot demo`). */
+export const DEMO_PASSWORD = 'citypilot-demo';
+
+export interface DemoAccount {
+  username: string;
+  name: string;
+  role: Exclude<Role, 'public'>;
+  /** A technician's sites. */
+  sites?: string[];
+}
+
+/** One account per role, so that a visitor of the demo can see what each kind of person sees. */
+export const DEMO_ACCOUNTS: readonly DemoAccount[] = [
+  { username: 'directrice', name: 'Claire Martin, directrice générale des services', role: 'director' },
+  { username: 'elu', name: 'Paul Bernard, adjoint au maire', role: 'elected' },
+  { username: 'agent', name: 'Nadia Leroy, agente d’accueil', role: 'agent' },
+  { username: 'exploitant', name: 'Hugo Petit, exploitant du hub', role: 'operator' },
+  { username: 'technicien', name: 'Léa Moreau, technicienne du quartier Nord', role: 'technician', sites: ['nord'] },
+  { username: 'admin', name: 'Administratrice CityPilot', role: 'admin' },
+];
+
+/**
+ * The demo city's data before its gateways start: the buildings' catalog (floor areas, usages),
+ * their history (so that statuses and trends mean something on first start), a year of the town
+ * hall's service data, the shipped objectives, and one account per role (DEMO_ACCOUNTS). Each part is written once; `say` is told what
+ * was written. `plant` is the demo's plant with its points ({@link demoPlant}). Used by
+ * `citypilot demo` and by the tests and tools that need the demo city.
+ */
+export async function seedDemoCity(storage: Storage, city: DemoCity, say: (message: string) => void = () => undefined): Promise<void> {
+  await importCatalog(storage.pool, loadCatalog(join(repoRoot, 'hub', 'demo', 'catalog.yaml')));
+  const historyStarted = Date.now();
+  if (await backfillDemoHistory(storage, city)) {
+    say(
+      `Wrote the demo buildings' history (meters every minute and plant every 15 minutes for the last ${DEMO_RECENT_DAYS} days, meters hourly for the year before and daily since 2019) in ${((Date.now() - historyStarted) / 1000).toFixed(1)} s.`,
+    );
+  }
+  if (await backfillDemoServiceData(await ServiceData.open(storage.pool), storage.rollups.timezone))
+    say("Wrote a year of the town hall's service data (reception, calls, mail).");
+  const objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone });
+  for (const file of SHIPPED_OBJECTIVE_FILES) for (const definition of loadObjectivesFile(file)) await objectives.define(definition, 'demo');
+  for (const account of DEMO_ACCOUNTS) {
+    if (!(await findAccount(storage.pool, account.username))) await createAccount(storage.pool, { ...account, password: DEMO_PASSWORD }, 'demo');
+  }
+}

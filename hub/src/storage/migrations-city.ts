@@ -1,0 +1,357 @@
+/**
+ * Migrations 6 onwards: what the city adds to its time series (service data, API tokens and
+ * audit, objectives, meters, accounts, utility meters). The next migration goes at the end of
+ * this list. Never edit a migration that has shipped: add one.
+ */
+import type { Migration } from './types.js';
+
+export const cityMigrations: readonly Migration[] = [
+  {
+    id: 6,
+    name: 'service data: sources and values submitted by municipal agents, with their corrections',
+    async up(client) {
+      // Service data (hub/src/service-data/): values the municipal services submit, such as
+      // reception waiting times or calls answered, by API or CSV file. The period of a value is
+      // (period_start, granularity): a local day or month of the city starts at its local
+      // midnight (of the 1st), and an instantaneous value has granularity 'instant' and its exact
+      // time. A correction never updates a value: it inserts a new row and marks the previous
+      // one superseded, so that every version stays with who submitted it, when and how.
+      await client.query(`
+        CREATE TABLE service_sources (
+          key         text PRIMARY KEY CHECK (key ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+          name        text NOT NULL CHECK (name <> ''),
+          -- Column mapping of the source's CSV files (CsvMapping); null until one is saved.
+          mapping     jsonb,
+          created_at  timestamptz NOT NULL DEFAULT now(),
+          updated_at  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE service_values (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          source_key    text NOT NULL REFERENCES service_sources (key),
+          metric        text NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$' AND length(metric) <= 100),
+          -- 'city', 'site:<site key>' or 'building:<building key>': catalog keys as text, no
+          -- foreign key (data may come before the catalog knows the building).
+          scope         text NOT NULL CHECK (scope ~ '^(city|(site|building):[a-z0-9][a-z0-9_-]{0,62})$'),
+          period_start  timestamptz NOT NULL,
+          granularity   text NOT NULL CHECK (granularity IN ('instant', 'day', 'month')),
+          value         double precision NOT NULL CHECK (value <> 'NaN' AND value NOT IN ('Infinity', '-Infinity')),
+          -- Provenance: the principal id, when, and how (an API call, or a CSV file and its row).
+          submitted_by  text NOT NULL,
+          submitted_at  timestamptz NOT NULL DEFAULT now(),
+          via           text NOT NULL CHECK (via IN ('api', 'csv')),
+          file_name     text,
+          file_row      integer,
+          -- The version this one corrects; that one's superseded_at is this one's submitted_at.
+          supersedes    bigint REFERENCES service_values (id),
+          -- Null while this is the current version.
+          superseded_at timestamptz,
+          CHECK ((via = 'csv') = (file_name IS NOT NULL AND file_row IS NOT NULL))
+        );
+        -- One current version per (source, metric, scope, period); the write path's lookup.
+        CREATE UNIQUE INDEX service_values_current ON service_values (source_key, metric, scope, period_start, granularity)
+          WHERE superseded_at IS NULL;
+        -- Reads and aggregates: current values of some metrics (and scopes) over a time range.
+        CREATE INDEX service_values_by_metric ON service_values (metric, scope, period_start) INCLUDE (value, granularity)
+          WHERE superseded_at IS NULL;
+        -- Every version of one value, for its history.
+        CREATE INDEX service_values_versions ON service_values (source_key, metric, scope, period_start);
+      `);
+    },
+  },
+  {
+    id: 7,
+    name: 'API tokens with roles, and the audit of API writes',
+    async up(client) {
+      // The roles are spelled out rather than taken from ROLES: a shipped migration must not
+      // change when the code's list does. `public` is having no token, so no token has it.
+      await client.query(`
+        CREATE TABLE api_tokens (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          label         text NOT NULL CHECK (label <> ''),
+          role          text NOT NULL CHECK (role IN ('admin', 'operator', 'technician', 'director', 'elected', 'agent')),
+          -- Site keys a technician's token is limited to; NULL (every site) for the other roles.
+          sites         text[] CHECK ((role = 'technician') = (sites IS NOT NULL AND cardinality(sites) > 0)),
+          -- SHA-256 of the token's secret. The secret is shown once, when the token is created,
+          -- and stored nowhere.
+          secret_hash   bytea NOT NULL CHECK (length(secret_hash) = 32),
+          created_at    timestamptz NOT NULL DEFAULT now(),
+          created_by    text NOT NULL,
+          -- Updated at most once a minute: a day-level "is it still used", not a request log.
+          last_used_at  timestamptz,
+          revoked_at    timestamptz,
+          revoked_by    text
+        );
+        -- One row per API request that may change something (any method but GET, HEAD, OPTIONS)
+        -- and reached a route, whatever its outcome.
+        CREATE TABLE api_audit (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          -- When the response was sent.
+          at            timestamptz NOT NULL,
+          -- The token's id, or 'anonymous'; never the token.
+          principal_id  text NOT NULL,
+          role          text NOT NULL,
+          method        text NOT NULL,
+          -- The route as declared (/api/objectives/:id) and the path requested (/api/objectives/12).
+          route         text NOT NULL,
+          target        text NOT NULL,
+          status_code   smallint NOT NULL,
+          -- What was changed, in short: the route's own summary, or the top level of the body,
+          -- secrets redacted.
+          summary       jsonb
+        );
+        CREATE INDEX api_audit_at ON api_audit (at);
+        CREATE INDEX api_audit_principal_at ON api_audit (principal_id, at);
+      `);
+    },
+  },
+  {
+    id: 8,
+    name: 'objectives, their versions and results; light points; imported outdoor temperatures',
+    async up(client) {
+      await client.query(`
+        -- One row per version of an objective's definition; the current one is not superseded.
+        CREATE TABLE objectives (
+          id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          key            text NOT NULL,
+          version        integer NOT NULL,
+          definition     jsonb NOT NULL,
+          published      boolean NOT NULL,
+          created_at     timestamptz NOT NULL DEFAULT now(),
+          created_by     text NOT NULL,
+          superseded_at  timestamptz,
+          UNIQUE (key, version)
+        );
+        CREATE UNIQUE INDEX objectives_current ON objectives (key) WHERE superseded_at IS NULL;
+        -- Results per version, scope (city, site:<key>, building:<key>) and period.
+        CREATE TABLE objective_results (
+          objective_id     bigint NOT NULL REFERENCES objectives (id),
+          scope            text NOT NULL,
+          parent           text,
+          level            text NOT NULL,
+          period           text NOT NULL,
+          period_start     timestamptz NOT NULL,
+          period_end       timestamptz NOT NULL,
+          value            double precision,
+          target           double precision,
+          status           text NOT NULL CHECK (status IN ('green', 'amber', 'red', 'unknown')),
+          previous_value   double precision,
+          last_year_value  double precision,
+          -- For a period in progress: where it is heading.
+          forecast         double precision,
+          complete         boolean NOT NULL,
+          -- When the result last changed (an evaluation with the same outcome leaves the row).
+          computed_at      timestamptz NOT NULL,
+          PRIMARY KEY (objective_id, scope, period_start)
+        );
+        CREATE INDEX objective_results_parent ON objective_results (objective_id, parent, period_start);
+        -- Public lighting: the light points a building (a lighting cabinet, a district) serves.
+        ALTER TABLE buildings ADD COLUMN light_points integer CHECK (light_points >= 0);
+        -- Daily mean outdoor temperatures imported from a weather service, for degree-days where
+        -- no outdoor sensor reports.
+        CREATE TABLE outdoor_temperatures (
+          day     date PRIMARY KEY,
+          mean_c  double precision NOT NULL,
+          source  text NOT NULL
+        );
+      `);
+    },
+  },
+  {
+    id: 9,
+    name: 'the gateways that may serve a building',
+    async up(client) {
+      await client.query(`
+        -- The ids of the gateways the catalog lets announce this building (the catalog file's
+        -- gateways); null: any gateway may.
+        ALTER TABLE buildings ADD COLUMN gateways text[];
+      `);
+    },
+  },
+  {
+    id: 10,
+    name: "the roles and conversion coefficients of a building's meters",
+    async up(client) {
+      await client.query(`
+        -- The catalog file's meters of the building: [{ point, role: main | sub, submeterOf?,
+        -- conversions?: [{ from: YYYY-MM, kWhPerUnit, source }] }] (objectives/meters.ts); null:
+        -- none declared (roles from point tags, else the default).
+        ALTER TABLE buildings ADD COLUMN meters jsonb;
+      `);
+    },
+  },
+  {
+    id: 11,
+    name: 'what the data leaves uncovered in an objective result',
+    async up(client) {
+      await client.query(`
+        -- Local days gone by in the period without data from a source the formula reads, and
+        -- hours at the period's ends no meter reading brackets (see Gaps in objectives/engine.ts).
+        ALTER TABLE objective_results
+          ADD COLUMN missing_days integer NOT NULL DEFAULT 0 CHECK (missing_days >= 0),
+          ADD COLUMN unbracketed_hours double precision NOT NULL DEFAULT 0 CHECK (unbracketed_hours >= 0);
+      `);
+    },
+  },
+  {
+    id: 12,
+    name: 'people: accounts, their sessions and sign-ins through OpenID Connect',
+    async up(client) {
+      // The roles are listed as in api_tokens: a new role is a new migration.
+      await client.query(`
+        -- A person who signs in to the dashboard (machines use api_tokens).
+        CREATE TABLE accounts (
+          username       text PRIMARY KEY CHECK (username ~ '^[a-z0-9._-]{1,64}$'),
+          -- The display name, recorded with every write of the person.
+          name           text NOT NULL CHECK (name <> ''),
+          email          text,
+          role           text NOT NULL CHECK (role IN ('admin', 'operator', 'technician', 'director', 'elected', 'agent')),
+          -- Site keys a technician is limited to; NULL (every site) for the other roles.
+          sites          text[] CHECK ((role = 'technician') = (sites IS NOT NULL AND cardinality(sites) > 0)),
+          -- scrypt$<N>$<r>$<p>$<salt>$<hash> (auth/passwords.ts); NULL: no password, sign-in through
+          -- OpenID Connect only.
+          password_hash  text,
+          -- The identity provider's issuer and subject, once the person has signed in through it.
+          oidc_issuer    text,
+          oidc_subject   text,
+          created_at     timestamptz NOT NULL DEFAULT now(),
+          created_by     text NOT NULL,
+          updated_at     timestamptz NOT NULL DEFAULT now(),
+          disabled_at    timestamptz,
+          CHECK ((oidc_issuer IS NULL) = (oidc_subject IS NULL)),
+          UNIQUE (oidc_issuer, oidc_subject)
+        );
+        CREATE UNIQUE INDEX accounts_email ON accounts (lower(email)) WHERE email IS NOT NULL;
+        -- A signed-in browser: the SHA-256 of its cookie's random id, never the id.
+        CREATE TABLE sessions (
+          id_hash              bytea PRIMARY KEY CHECK (length(id_hash) = 32),
+          username             text NOT NULL REFERENCES accounts (username) ON DELETE CASCADE,
+          -- Sent back in x-csrf-token with every write made with the session.
+          csrf_token           text NOT NULL,
+          method               text NOT NULL CHECK (method IN ('password', 'oidc')),
+          created_at           timestamptz NOT NULL DEFAULT now(),
+          last_seen_at         timestamptz NOT NULL DEFAULT now(),
+          -- Idle expiry, pushed back on use but never past absolute_expires_at.
+          expires_at           timestamptz NOT NULL,
+          absolute_expires_at  timestamptz NOT NULL
+        );
+        CREATE INDEX sessions_username ON sessions (username);
+        CREATE INDEX sessions_expires ON sessions (expires_at);
+        -- A sign-in through OpenID Connect under way: what the callback must find again, bound to
+        -- the browser by the SHA-256 of a cookie's random id. Minutes long, used once.
+        CREATE TABLE oidc_logins (
+          id_hash        bytea PRIMARY KEY CHECK (length(id_hash) = 32),
+          state          text NOT NULL,
+          nonce          text NOT NULL,
+          code_verifier  text NOT NULL,
+          return_to      text NOT NULL,
+          expires_at     timestamptz NOT NULL
+        );
+        -- The display name of the person who made a write in a session (principal_id is then
+        -- account:<username>); NULL for tokens and anonymous callers.
+        ALTER TABLE api_audit ADD COLUMN principal_name text;
+      `);
+    },
+  },
+  {
+    id: 13,
+    name: 'utility meters: connectors, delivery points, collection runs, replaced readings',
+    async up(client) {
+      await client.query(`
+        -- A utility's API the city has access to (hub/src/utility): Enedis Data Connect, GRDF ADICT.
+        CREATE TABLE utility_connectors (
+          key            text PRIMARY KEY CHECK (key ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+          kind           text NOT NULL CHECK (kind IN ('enedis', 'grdf')),
+          name           text NOT NULL CHECK (name <> ''),
+          base_url       text NOT NULL,
+          -- The page where a customer consents to the city reading a delivery point (Enedis: its
+          -- customer space's authorize page, on another host than the API); null: base_url's.
+          authorize_url  text,
+          client_id      text NOT NULL,
+          -- The client secret, AES-256-GCM under the hub's secret key (utility/secrets.ts); never read back by the API.
+          client_secret  bytea,
+          enabled        boolean NOT NULL DEFAULT true,
+          -- Local hour at which it collects each day (utilities publish yesterday's data in the morning).
+          collect_hour   integer NOT NULL DEFAULT 7 CHECK (collect_hour BETWEEN 0 AND 23),
+          -- Days read again at each run, for the corrections utilities make after the fact.
+          lookback_days  integer NOT NULL DEFAULT 7 CHECK (lookback_days BETWEEN 0 AND 60),
+          -- The hub collecting it now, and until when its lease holds (renewed at each window):
+          -- several hubs on one database never collect one connector twice at once.
+          lease_holder   text,
+          lease_until    timestamptz,
+          created_at     timestamptz NOT NULL DEFAULT now(),
+          updated_at     timestamptz NOT NULL DEFAULT now()
+        );
+        -- A utility meter (Enedis PRM, GRDF PCE) and the building it measures. Fed by a connector,
+        -- by imported files, or both.
+        CREATE TABLE utility_delivery_points (
+          utility        text NOT NULL CHECK (utility IN ('enedis', 'grdf', 'other')),
+          id             text NOT NULL CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$'),
+          energy         text NOT NULL CHECK (energy IN ('elec', 'gas', 'heat', 'chilled', 'oil', 'wood')),
+          building_key   text NOT NULL,
+          connector_key  text REFERENCES utility_connectors (key) ON DELETE SET NULL,
+          -- Whether the connector also collects the load curve (Enedis: a consent and a meter setting of its own).
+          load_curve     boolean NOT NULL DEFAULT false,
+          -- First local day to collect; catch-up never asks before it.
+          since          date NOT NULL,
+          -- Until when the customer's consent runs, when known.
+          consent_until  date,
+          last_error     text,
+          created_at     timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (utility, id)
+        );
+        -- Each collection by a connector and each imported file: who, when, what it brought.
+        CREATE TABLE utility_runs (
+          id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          connector_key  text REFERENCES utility_connectors (key) ON DELETE SET NULL,
+          via            text NOT NULL CHECK (via IN ('api', 'csv')),
+          format         text,
+          file_name      text,
+          file_sha256    text,
+          submitted_by   text NOT NULL,
+          started_at     timestamptz NOT NULL DEFAULT now(),
+          finished_at    timestamptz,
+          ok             boolean,
+          readings       bigint NOT NULL DEFAULT 0,
+          inserted       bigint NOT NULL DEFAULT 0,
+          corrected      bigint NOT NULL DEFAULT 0,
+          unchanged      bigint NOT NULL DEFAULT 0,
+          -- Row errors of a file ({row, column?, message}[], at most a thousand) or the run's failures.
+          errors         jsonb NOT NULL DEFAULT '[]',
+          error_count    integer NOT NULL DEFAULT 0,
+          days_missing   integer
+        );
+        CREATE INDEX utility_runs_by_connector ON utility_runs (connector_key, started_at DESC);
+        -- Every sample a later reading replaced (a utility's correction), with the run that replaced it.
+        CREATE TABLE sample_history (
+          point_id     bigint NOT NULL,
+          time         timestamptz NOT NULL,
+          value        double precision,
+          text_value   text,
+          quality      sample_quality NOT NULL,
+          reason       text,
+          replaced_at  timestamptz NOT NULL DEFAULT now(),
+          replaced_by  bigint REFERENCES utility_runs (id)
+        );
+        CREATE INDEX sample_history_by_point ON sample_history (point_id, time);
+        -- Rollups to rebuild after a bulk load of samples on plain PostgreSQL (rollups.ts,
+        -- queueRebuild): queued with the samples, drained by queries and by the hub.
+        CREATE TABLE rollup_rebuilds (
+          id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          point_ids  bigint[] NOT NULL,
+          from_time  timestamptz NOT NULL,
+          to_time    timestamptz NOT NULL
+        );
+        -- A consent asked of a delivery point's customer, until the utility's page sends them back
+        -- with it: what the callback must find again. Minutes long, used once.
+        CREATE TABLE utility_consents (
+          state          text PRIMARY KEY,
+          connector_key  text NOT NULL REFERENCES utility_connectors (key) ON DELETE CASCADE,
+          delivery_point text NOT NULL,
+          duration       text NOT NULL,
+          asked_by       text NOT NULL,
+          expires_at     timestamptz NOT NULL
+        );
+      `);
+    },
+  },
+];
