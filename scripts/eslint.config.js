@@ -16,4 +16,11 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // A file of product code holds one job a reader can take in at once: past 600 lines, split it.
+    // Tests, benchmarks and test fixtures are long lists of cases and are left out.
+    files: ['**/*.ts', '**/*.tsx', '**/*.mjs', '**/*.js', '**/*.cjs'],
+    ignores: ['**/*.test.ts', '**/*.test.tsx', '**/bench/**', '**/testing/**', '**/dashboard-tests/**', 'hardware-tests/**'],
+    rules: { 'max-lines': ['error', { max: 600 }] },
+  },
 );
