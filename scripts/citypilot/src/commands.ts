@@ -11,7 +11,7 @@ import { describeFailure, HUB_COMMANDS_USAGE, HUB_ENVIRONMENT_USAGE, processIo, 
 const USAGE = `Usage: citypilot <command>
 
 Commands:
-  demo                      run the demo city: services, hub, two gateways, two simulated buildings
+  demo                      run the demo city: services, hub, two buildings behind gateways, a library read from its Linky
 ${HUB_COMMANDS_USAGE}
   gateway run|validate|points FILE
                             the edge gateway (see \`citypilot gateway help\`)

@@ -43,7 +43,7 @@ const cliPath = join(repoRoot, 'scripts', 'citypilot', 'dist', 'cli.js');
 /**
  * `citypilot demo`: the demo city on this machine. Starts NATS with a user per gateway (a
  * project-local server, unless NATS_URL names one) and finds or starts PostgreSQL, starts
- * two simulated buildings (real Modbus TCP servers), a hub and one gateway per building as
+ * two simulated buildings (real Modbus TCP, OPC UA and BACnet/IP servers), a hub and one gateway per building as
  * separate processes, a simulated Enedis Data Connect on loopback for the third building (the
  * library, which has no gateway: the hub's utility connector reads its Linky), waits until both buildings' samples are in the hub, prints where to look,
  * and on Ctrl-C stops everything it started.
