@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream';
-import { Type, type Static } from '@sinclair/typebox';
+import { pipeline, Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
 import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { StringEnum, validate, type ConfigIssue, formatPath } from '@citypilot/sdk';
@@ -236,8 +236,12 @@ export class EnergyPrices {
       if (done) return;
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     }
-    const parser = Readable.from(whole()).pipe(
+    // pipeline, not pipe: a failure of the upload (too large, not UTF-8) or of the parser (a line
+    // too long) ends both streams and reaches the loop below, never an unhandled 'error' event.
+    const parser = pipeline(
+      Readable.from(whole()),
       parse({ delimiter: detectDelimiter(head), relax_column_count: true, skip_empty_lines: true, trim: true, info: true, max_record_size: 65_536 }),
+      () => undefined,
     );
     const client = await this.pool.connect();
     const summary: BillImportSummary = { importId: 0, file, rows: 0, stored: 0, errorCount: 0, errors: [] };

@@ -8,7 +8,7 @@ import { localMonth } from '../objectives/objectives.js';
 import { importCatalog, type Catalog } from '../storage/catalog.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase } from '../testing/index.js';
-import { addDays, dayStart } from '../utility/local-time.js';
+import { dayStart } from '../utility/local-time.js';
 import { EnergyPrices } from './energy-prices.js';
 import { addMonths } from './evaluate.js';
 import { Projects } from './store.js';

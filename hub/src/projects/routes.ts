@@ -3,7 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { formatPath, validate } from '@citypilot/sdk';
+import { formatPath, StringEnum, validate } from '@citypilot/sdk';
 import type { Access } from '../auth/access.js';
 import { ANONYMOUS, type Role } from '../auth/principal.js';
 import { THEMES, type Theme } from '../objectives/model.js';
@@ -59,7 +59,7 @@ const ExpectedVersionQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const ListQuery = Type.Object({ theme: Type.Optional(Type.Unsafe<Theme>({ type: 'string', enum: [...THEMES] })) }, { additionalProperties: false });
+const ListQuery = Type.Object({ theme: Type.Optional(StringEnum(THEMES)) }, { additionalProperties: false });
 const { key: projectKey, ...projectFields } = ProjectSchema.properties;
 /** A project's definition as PUT takes it: the key comes from the URL. */
 const ProjectBody = Type.Object({ ...projectFields, key: Type.Optional(projectKey) }, { additionalProperties: false });
@@ -392,7 +392,11 @@ export async function projectRoutes(app: FastifyInstance, options: ProjectRoutes
           body: Type.String({ description: 'the CSV file' }),
         },
       },
-      async (request) => {
+      async (request, reply) => {
+        const body: unknown = request.body;
+        if (typeof (body as Partial<AsyncIterable<Uint8Array>> | undefined)?.[Symbol.asyncIterator] !== 'function') {
+          return reply.code(400).send({ error: `body: expected the CSV file, sent with Content-Type ${CSV_MEDIA_TYPES[0]}` });
+        }
         const text = decodeCsvBytes(request.body, { contentType: request.headers['content-type'], maxBytes: csvBodyLimit });
         return prices.importBills(text, request.query.file ?? 'upload.csv', who(request));
       },
