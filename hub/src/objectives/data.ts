@@ -140,6 +140,11 @@ export interface LoadRequest {
   coolingDegreeDayBases?: readonly number[];
   /** Default `mean`. */
   degreeDayMethod?: DegreeDayMethod;
+  /**
+   * Whether to load the local days each point has samples on (PointMonth.days, for the gaps of
+   * objectives' results). Default true; projects, which read meter advances only, skip it.
+   */
+  dayCoverage?: boolean;
   /** The evaluation's time: degree-days of the day holding it are prorated by its hours gone by, later days left out. Default: none left out. */
   now?: Date;
   /**
@@ -151,7 +156,12 @@ export interface LoadRequest {
 }
 
 /** Loads what `request` needs in five queries, whatever the number of buildings and months. */
-export async function loadObjectiveData(pool: pg.Pool, timezone: string, request: LoadRequest, services?: ServiceDataReader): Promise<ObjectiveData> {
+export async function loadObjectiveData(
+  pool: Pick<pg.Pool, 'query'>,
+  timezone: string,
+  request: LoadRequest,
+  services?: ServiceDataReader,
+): Promise<ObjectiveData> {
   const months = (
     await pool.query<{ key: string; start: Date; end: Date; hours: number; day_starts: number[] }>(
       `SELECT to_char(d, 'YYYY-MM') AS key, d AT TIME ZONE $3 AS start, (d + INTERVAL '1 month') AT TIME ZONE $3 AS end,
@@ -237,10 +247,12 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       max: number;
       first_value: number;
       last_value: number;
-      first_time: Date;
-      last_time: Date;
+      first_time: number;
+      last_time: number;
     }>(
-      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value, first_time, last_time
+      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value,
+              -- Epoch ms as numbers: cheaper to read than timestamps, for tens of thousands of rows.
+              extract(epoch FROM first_time)::float8 * 1000 AS first_time, extract(epoch FROM last_time)::float8 * 1000 AS last_time
          FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
       [points.map((p) => p.id), around.before, around.after, timezone],
     )
@@ -255,18 +267,20 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       max: r.max,
       firstValue: r.first_value,
       lastValue: r.last_value,
-      firstTime: r.first_time.getTime(),
-      lastTime: r.last_time.getTime(),
+      firstTime: r.first_time,
+      lastTime: r.last_time,
       days: 0,
     });
   }
-  for (const r of (
-    await pool.query<{ point_id: string; month: string; days: number }>(
-      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
+  for (const r of request.dayCoverage === false
+    ? []
+    : (
+        await pool.query<{ point_id: string; month: string; days: number }>(
+          `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
          FROM rollup_day WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 GROUP BY 1, 2`,
-      [points.map((p) => p.id), from, to, timezone],
-    )
-  ).rows) {
+          [points.map((p) => p.id), from, to, timezone],
+        )
+      ).rows) {
     const pm = pointMonths.get(Number(r.point_id))?.get(r.month);
     if (pm) pm.days = r.days;
   }
@@ -288,17 +302,22 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     // everything else), later days left out. Grouped per sensor first, without joins, then
     // averaged here: a building's degree-days are the mean of its sensors', the city's the mean
     // of all sensors'.
-    const { rows } = await pool.query<{ point_id: string; month: string; base: number; sign: number; dd: number; days: number }>(
-      `SELECT point_id, to_char(m AT TIME ZONE $4, 'YYYY-MM') AS month, base, sign, dd, days FROM (
-         SELECT point_id, date_trunc('month', bucket, $4) AS m, base, sign,
-                sum(greatest(0, sign * (base - CASE WHEN $6 = 'min-max' THEN (min + max) / 2 ELSE sum / n END))
-                    * CASE WHEN $7::timestamptz IS NULL THEN 1
-                           ELSE least(1, extract(epoch FROM $7::timestamptz - bucket)
-                                         / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket)) END) AS dd,
-                bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
-           FROM rollup_day, unnest($5::float8[], $8::int[]) AS b(base, sign)
-          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 AND bucket < coalesce($7::timestamptz, 'infinity')
-          GROUP BY 1, 2, 3, 4) AS per_sensor`,
+    // One pass over the days, one column per base (heating: base − temperature; cooling:
+    // temperature − base), grouped by local month: the day's month and day bit come from its
+    // local time, not from a time-zone-aware date_trunc, the costliest part of the query. Only
+    // a day that may hold `now` (a day lasts at most 25 hours) is prorated; the others weigh 1.
+    const columns = bases.map((_, i) => `sum(greatest(0, ($8::int[])[${i + 1}] * (($5::float8[])[${i + 1}] - t)) * w) AS dd${i}`).join(', ');
+    const { rows } = await pool.query<{ point_id: string; month: string; days: number } & Record<`dd${number}`, number>>(
+      `SELECT point_id, to_char(m, 'YYYY-MM') AS month, ${columns}, bit_or(bit) AS days FROM (
+         SELECT point_id, date_trunc('month', bucket AT TIME ZONE $4) AS m,
+                CASE WHEN $6 = 'min-max' THEN (min + max) / 2 ELSE sum / n END AS t,
+                CASE WHEN $7::timestamptz IS NULL OR bucket + INTERVAL '25 hours' <= $7::timestamptz THEN 1
+                     ELSE least(1, extract(epoch FROM $7::timestamptz - bucket)
+                                   / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket)) END AS w,
+                1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1) AS bit
+           FROM rollup_day
+          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 AND bucket < coalesce($7::timestamptz, 'infinity')) AS per_day
+        GROUP BY point_id, m`,
       [outdoor.map((p) => p.id), from, to, timezone, bases, method, now, signs],
     );
     const addDays = (scope: string, month: string, days: number) => {
@@ -320,8 +339,10 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       byMonth.set(month, [acc[0] + dd, acc[1] + 1]);
     };
     for (const r of rows) {
-      add(`building:${buildingOf.get(Number(r.point_id))}`, r.base, r.month, r.dd, r.sign);
-      add('city', r.base, r.month, r.dd, r.sign);
+      bases.forEach((base, i) => {
+        add(`building:${buildingOf.get(Number(r.point_id))}`, base, r.month, r[`dd${i}`], signs[i]);
+        add('city', base, r.month, r[`dd${i}`], signs[i]);
+      });
       addDays(`building:${buildingOf.get(Number(r.point_id))}`, r.month, r.days);
       addDays('city', r.month, r.days);
     }
