@@ -119,14 +119,21 @@ export function checkProject(input: unknown): ProjectDefinition {
   const definition = result.value;
   const issues: ConfigIssue[] = [];
   const { worksStart, worksEnd, decision } = definition.dates;
+  let realDays = true;
   for (const [name, day] of [
     ['worksStart', worksStart],
     ['worksEnd', worksEnd],
     ['decision', decision],
   ] as const) {
-    if (day !== undefined && !realDay(day)) issues.push({ path: ['dates', name], message: `${day} is not a day of the calendar` });
+    if (day === undefined) continue;
+    const year = Number(day.slice(0, 4));
+    if (!realDay(day)) issues.push({ path: ['dates', name], message: `${day} is not a day of the calendar` });
+    // The evaluation loads the months from a year before the works: bounded.
+    else if (year < 1990 || year > 2100) issues.push({ path: ['dates', name], message: `${day} is outside the years 1990 to 2100` });
+    else continue;
+    realDays = false;
   }
-  if (worksEnd < worksStart)
+  if (realDays && worksEnd < worksStart)
     issues.push({
       path: ['dates', 'worksEnd'],
       message: `${worksEnd} is before worksStart ${worksStart}: expected the last day of the works, on or after the first`,

@@ -334,9 +334,22 @@ describe('projects API', () => {
     expect(savings.totals.kWh).toBeCloseTo(elec.totalKWh, 6);
     expect(savings.months.at(-1).cumulatedKWh).toBeCloseTo(elec.totalKWh, 6);
 
+    // A metric project on a hub without service data: compared on nothing, said so, no € return.
+    const metric = project('online-booking', {
+      theme: 'reception',
+      scope: 'site:north',
+      energy: undefined,
+      metric: { key: 'reception.wait_minutes', better: 'lower' },
+      costs: { investment: 5000 },
+    });
+    expect((await call('PUT', '/api/projects/online-booking', 'operator', metric)).statusCode).toBe(201);
+    const booking = (await call('GET', '/api/projects/online-booking/savings')).json();
+    expect(booking).toMatchObject({ kind: 'metric', energies: [], metric: { key: 'reception.wait_minutes', comparison: { before: null, after: null } } });
+    expect(booking.finance).toMatchObject({ netInvestment: 5000, yearlyNetSavings: null, paybackDate: null });
+
     const summary = (await call('GET', '/api/projects-summary')).json();
-    expect(summary.totals.projects).toBe(2); // relamping (published, 2025 dates) and school-works
-    expect(summary.totals.netInvestment).toBe(80_000);
+    expect(summary.totals.projects).toBe(3); // relamping (published, 2025 dates), school-works and online-booking
+    expect(summary.totals.netInvestment).toBe(85_000);
     expect(summary.projects.find((p: { key: string }) => p.key === 'school-works').totals.kWh).toBeCloseTo(elec.totalKWh, 6);
   });
 
