@@ -229,6 +229,9 @@ export async function loadObjectiveData(
   }
 
   const pointMonths = new Map<number, Map<string, PointMonth>>();
+  // Monthly rollups of the points the request's tag sets name: not of the outdoor sensors loaded
+  // only for degree-days, which are read day by day below.
+  const monthlyPoints = points.filter((p) => request.tagSets.some((set) => matchesQuery(set, p.tags, p.meter)));
   // The months before the first and after the last, for the readings on the far side of the
   // range's boundaries that meter advances are interpolated from.
   const around = (
@@ -254,7 +257,7 @@ export async function loadObjectiveData(
               -- Epoch ms as numbers: cheaper to read than timestamps, for tens of thousands of rows.
               extract(epoch FROM first_time)::float8 * 1000 AS first_time, extract(epoch FROM last_time)::float8 * 1000 AS last_time
          FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
-      [points.map((p) => p.id), around.before, around.after, timezone],
+      [monthlyPoints.map((p) => p.id), around.before, around.after, timezone],
     )
   ).rows) {
     const id = Number(r.point_id);
