@@ -296,6 +296,8 @@ describe('projects API', () => {
     expect(savings.reportingPeriod).toEqual({ from: reporting[0], to: reporting[11] });
     const [elec] = savings.energies;
     expect(elec.method).toBe('ipmvp-c');
+    // The model as savings-model.ts gives it, passed through the answer's schema.
+    expect(elec.model).toEqual(expect.any(Object));
     expect(elec.buildings).toEqual(['school']);
     // The baseline the model was fitted on: the months' kWh and degree-days as written.
     for (const b of elec.baseline) {

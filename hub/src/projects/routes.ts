@@ -12,6 +12,7 @@ import { decodeCsvBytes } from '../service-data/csv-import.js';
 import { ServiceDataError } from '../service-data/model.js';
 import { BillFileError, EnergyPrices, EnergyPricesError, FactorsBody, TariffsBody } from './energy-prices.js';
 import { DEFAULT_DISCOUNT_RATE, evaluateProjects, type ProjectEvaluation } from './evaluate.js';
+import { SavingsSchema, SummarySchema } from './api-schemas.js';
 import { ProjectDefinitionError, ProjectSchema } from './model.js';
 import type { Projects, StoredProject } from './store.js';
 
@@ -271,6 +272,7 @@ export async function projectRoutes(app: FastifyInstance, options: ProjectRoutes
         ].join(' '),
         tags: ['projects'],
         params: KeyParams,
+        response: { 200: SavingsSchema },
       },
     },
     async (request, reply) => {
@@ -290,6 +292,7 @@ export async function projectRoutes(app: FastifyInstance, options: ProjectRoutes
         description:
           "The city's totals over its projects (published ones for anyone, all for staff): `totals` { projects, kWh, euros, tCO2e avoided so far, netInvestment €, yearlyNetSavings €/year }, and per project { key, title, theme, kind, totals, finance } for a table.",
         tags: ['projects'],
+        response: { 200: SummarySchema },
       },
     },
     async (request) => {
