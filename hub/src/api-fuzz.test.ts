@@ -22,6 +22,8 @@ import { serviceDataReader } from './objectives/data.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 import { monthsAgo } from './objectives/routes.js';
+import { EnergyPrices } from './projects/energy-prices.js';
+import { Projects } from './projects/store.js';
 import { ServiceData } from './service-data/index.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import { Storage } from './storage/storage.js';
@@ -123,6 +125,7 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
       natsConnected: () => true,
       objectives,
       serviceData,
+      projects: { projects: new Projects(storage.pool), prices: new EnergyPrices(storage.pool) },
       rateLimits: { anonymousReads: unlimited, anonymousWrites: unlimited, authenticatedReads: unlimited, authenticatedWrites: unlimited },
       authFailures: { failures: unlimited },
       publicCache: { ttlMs: 0 },

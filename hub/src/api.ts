@@ -20,6 +20,10 @@ import { jobsHealth } from './storage/jobs.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
+import { serviceDataReader } from './objectives/data.js';
+import type { EnergyPrices } from './projects/energy-prices.js';
+import { projectRoutes } from './projects/routes.js';
+import type { Projects } from './projects/store.js';
 import { registerErrors } from './http/errors.js';
 import { registerAuthFailureLimit, registerRateLimits, type AuthFailureLimit, type RateLimits } from './http/limits.js';
 import { openApiPools, type ApiPoolOptions, type ApiPools } from './http/pools.js';
@@ -41,6 +45,8 @@ export interface ApiDependencies {
   auth?: Pick<AuthOptions, 'cacheTtlMs' | 'lastUsedIntervalMs' | 'cacheMaxEntries'>;
   /** The objectives API (objectives/routes.ts), when given. */
   objectives?: Objectives;
+  /** The projects API (projects/routes.ts), when given: projects, prices and factors, and the discount rate of their net present value (per year; default 4 %). */
+  projects?: { projects: Projects; prices: EnergyPrices; discountRate?: number };
   /** The service data API (service-data/routes.ts), when given. */
   serviceData?: ServiceData;
   /** The utility connectors' and imports' API (utility/routes.ts), when given. */
@@ -129,6 +135,18 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   const { objectives, serviceData, utility } = dependencies;
   if (objectives) app.register(async (instance) => objectiveRoutes(instance, { objectives, pool: pools.api, rollups: storage.rollups }));
   if (serviceData) app.register(serviceDataRoutes, { serviceData });
+  const { projects } = dependencies;
+  if (projects) {
+    app.register(async (instance) =>
+      projectRoutes(instance, {
+        ...projects,
+        pool: pools.api,
+        timezone: storage.rollups.timezone,
+        degreeDayMethod: objectives?.degreeDayMethod,
+        ...(serviceData ? { services: serviceDataReader(serviceData) } : {}),
+      }),
+    );
+  }
   if (utility) app.register(utilityRoutes, utility);
   app.register(async (instance) =>
     buildingRoutes(instance, { pool: pools.api, timezone: storage.rollups.timezone, degreeDayMethod: objectives?.degreeDayMethod }),

@@ -14,6 +14,8 @@ import { Objectives } from './objectives/objectives.js';
 import { operatExport } from './objectives/operat.js';
 import { monthsAgo } from './objectives/routes.js';
 import { importOutdoorTemperatures, WeatherFileError } from './objectives/weather.js';
+import { loadProjectsFile } from './projects/file.js';
+import { Projects } from './projects/store.js';
 import { runAccountCli } from './auth/account-command.js';
 import type { OidcOptions } from './auth/oidc.js';
 import { runTokenCli } from './auth/token-command.js';
@@ -30,6 +32,7 @@ export const HUB_COMMANDS_USAGE = `  hub run                   run the hub (inge
                             evaluate every objective again (default: the last 12 months)
   hub objectives operat --year YYYY
                             the year's energy per building for OPERAT (CSV on standard output)
+  hub projects import FILE  define the projects of a file (hub/projects.sample.yaml shows how)
   hub weather import FILE   daily mean outdoor temperatures (CSV: date;mean_c) for degree-days
   hub token create --role ROLE --label TEXT [--sites SITE,…]
                             make an API token, printed once; roles: admin, operator, technician
@@ -80,6 +83,8 @@ export const HUB_ENVIRONMENT_USAGE = `Hub environment:
                     can be stored
   HUB_PUBLIC_URL    the hub's address as browsers reach it: where Enedis's consent page sends
                     customers back (HUB_PUBLIC_URL/api/utility/consent/callback)
+  CITYPILOT_DISCOUNT_RATE  discount rate of projects' net present value, per year: a fraction
+                    from 0 to 0.5 (default 0.04, 4 %)
   CITYPILOT_DEGREE_DAYS  how a day's degree-days are computed: mean (of the day's readings, default)
                     or min-max ((Tmin + Tmax) / 2, as Météo-France)
   CITYPILOT_COMPRESS_AFTER  age at which TimescaleDB compresses samples (default 7 days)
@@ -142,6 +147,7 @@ export async function runHubCli(args: readonly string[], io: CliIo = processIo, 
     if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
     if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
     if (sub === 'objectives') return await objectivesCommand(rest, io);
+    if (sub === 'projects' && rest[0] === 'import' && rest.length === 2) return await projectsImport(rest[1]!, io);
     if (sub === 'weather' && rest[0] === 'import' && rest.length === 2) return await weatherImport(rest[1]!, io);
     if (sub === 'nats-auth' && rest.length >= 2) return natsAuthCommand(rest[0]!, rest.slice(1), io);
     if (sub === 'push-config' && rest.length === 1) return await pushConfigCommand(rest[0]!, io, options);
@@ -285,6 +291,12 @@ async function runHub(io: CliIo): Promise<number> {
   }
   const sessions = sessionsFromEnv(env, io);
   if (!sessions) return 2;
+  const rateText = env.CITYPILOT_DISCOUNT_RATE;
+  const discountRate = rateText === undefined || rateText === '' ? undefined : Number(rateText);
+  if (discountRate !== undefined && !(/^\d+(\.\d+)?$/.test(rateText!) && discountRate <= 0.5)) {
+    io.err(`CITYPILOT_DISCOUNT_RATE: ${JSON.stringify(rateText)} is not a rate per year from 0 to 0.5 (0.04 for 4 %)`);
+    return 2;
+  }
   const reads = limits.HUB_ANONYMOUS_READS;
   const writes = limits.HUB_ANONYMOUS_WRITES;
   let hub: Hub;
@@ -301,6 +313,7 @@ async function runHub(io: CliIo): Promise<number> {
       timezone: env.CITYPILOT_TIMEZONE,
       utility: { publicUrl: env.HUB_PUBLIC_URL?.replace(/\/+$/, '') || undefined },
       degreeDayMethod: degreeDays.method,
+      discountRate,
       lifecycle: lifecycleFromEnv(env),
       api: {
         rateLimits: {
@@ -418,6 +431,18 @@ async function withObjectives(io: CliIo, run: (objectives: Objectives, timezone:
   } finally {
     await storage.close();
   }
+}
+
+/** `citypilot hub projects import FILE`: every project of the file defined (a new version where it changed), or none when the file has a mistake. */
+async function projectsImport(file: string, io: CliIo): Promise<number> {
+  const definitions = loadProjectsFile(file); // before any connection: a bad file changes nothing
+  return withObjectives(io, async (_objectives, _timezone, storage) => {
+    const projects = new Projects(storage.pool);
+    for (const definition of definitions) {
+      const { project, created } = await projects.define(definition, 'cli');
+      io.out(`${project.key}: ${created ? `version ${project.version}` : `unchanged (version ${project.version})`}`);
+    }
+  });
 }
 
 /** `citypilot hub weather import FILE`: bad rows are listed with their row and column, the others stored. */

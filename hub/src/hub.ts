@@ -10,6 +10,8 @@ import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
 import { Objectives, type StatusChange } from './objectives/objectives.js';
 import { ObjectiveSchedule } from './objectives/schedule.js';
+import { EnergyPrices } from './projects/energy-prices.js';
+import { Projects } from './projects/store.js';
 import { serviceDataReader, type DegreeDayMethod } from './objectives/data.js';
 import { ServiceData } from './service-data/index.js';
 import type { ClientFactory } from './utility/connector-types.js';
@@ -38,6 +40,8 @@ export interface HubOptions {
   lifecycle?: LifecycleOptions;
   /** How often the objectives are evaluated again (ms). Default 5 minutes. */
   objectivesEveryMs?: number;
+  /** Discount rate of projects' net present value, per year (0.04 for 4 %, the default). */
+  discountRate?: number;
   /** How the objectives' degree-days are computed (see DegreeDayMethod). Default `mean`. */
   degreeDayMethod?: DegreeDayMethod;
   /**
@@ -132,6 +136,7 @@ export class Hub {
         logger: options.logger,
         objectives,
         serviceData,
+        projects: { projects: new Projects(storage.pool), prices: new EnergyPrices(storage.pool), discountRate: options.discountRate },
         utility: { connectors: utility, imports, publicUrl: options.utility?.publicUrl },
         ...options.api,
       });

@@ -1,7 +1,7 @@
 /**
  * The benchmarks' city (bench:objectives, bench:dashboard): `buildings` buildings on 10 sites
  * (site-1 … site-10, buildings b001 …), each with an electricity meter, a heat meter and an
- * outdoor temperature sensor read daily since 2024-01-01, rollups built.
+ * outdoor temperature sensor read daily since 2024-01-01 (or `from`), rollups built.
  */
 import type { Storage } from '../storage/storage.js';
 
@@ -9,7 +9,7 @@ import type { Storage } from '../storage/storage.js';
  * The city: catalog, one gateway per building, daily readings from 2024 to now, rollups.
  * Into an empty database (Storage.open has migrated it).
  */
-export async function generateBenchCity(storage: Storage, o: { buildings: number }): Promise<{ samples: number }> {
+export async function generateBenchCity(storage: Storage, o: { buildings: number; from?: Date }): Promise<{ samples: number }> {
   const pool = storage.pool;
   await pool.query(`INSERT INTO organisations (key, name) VALUES ('bench-city', 'Bench city')`);
   await pool.query(
@@ -29,7 +29,7 @@ export async function generateBenchCity(storage: Storage, o: { buildings: number
        ('elec.energy', 'kWh', '{elec,meter,energy}'::text[]), ('heat.energy', 'kWh', '{heat,meter,energy}'::text[]), ('outdoor.temp', '°C', '{air,temp,outside,sensor}'::text[])
      ) AS p(key, unit, tags)`,
   );
-  const from = new Date(Date.UTC(2024, 0, 1));
+  const from = o.from ?? new Date(Date.UTC(2024, 0, 1));
   const to = new Date();
   await storage.partitions.ensurePartitions(from.getTime(), to.getTime());
   const { rowCount } = await pool.query(

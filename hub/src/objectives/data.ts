@@ -54,6 +54,15 @@ export type DegreeDayMethod = 'mean' | 'min-max';
 
 export const DEGREE_DAY_METHODS: readonly DegreeDayMethod[] = ['mean', 'min-max'];
 
+/**
+ * Default base of cooling degree-days ("DJU climatisation"), °C: a day counts max(0, its
+ * temperature − 18). 18 °C is the threshold Météo-France computes its published degree-days from,
+ * heating and cooling alike, so that the figures a city buys compare with ours. Other bases are
+ * in use (infoclimat counts cooling above 22 °C; comfort-cooling studies often above 26 °C):
+ * projects take theirs from the hub's setting (projects/evaluate.ts, coolingBase).
+ */
+export const COOLING_DEGREE_DAY_BASE = 18;
+
 /** A point's numeric samples in one month (from the monthly rollup). */
 export interface PointMonth {
   n: number;
@@ -101,6 +110,11 @@ export interface ObjectiveData {
    * hours gone by, later days not at all.
    */
   degreeDays: Map<string, Map<number, Map<string, number>>>;
+  /**
+   * Cooling degree-days, when asked (LoadRequest.coolingDegreeDayBases): the same scopes, bases
+   * and rules as `degreeDays`, each day counting max(0, its temperature − base).
+   */
+  coolingDegreeDays?: Map<string, Map<number, Map<string, number>>>;
   /** Local days with an outdoor temperature, per degree-day scope and month (bit d − 1 for day d). */
   degreeDayDays: Map<string, Map<string, number>>;
   /** Service data: metric → scope (`city`, `site:<key>`, `building:<key>`) → month → values. */
@@ -118,8 +132,19 @@ export interface LoadRequest {
   serviceMetrics: readonly string[];
   /** Bases (°C) of the heating degree-days formulas ask for. */
   degreeDayBases: readonly number[];
+  /**
+   * Bases (°C) of cooling degree-days (projects' baseline models; objectives ask for none): see
+   * COOLING_DEGREE_DAY_BASE. Degree-days are computed the same way as heating ones (same method,
+   * same sensors, same imported daily means).
+   */
+  coolingDegreeDayBases?: readonly number[];
   /** Default `mean`. */
   degreeDayMethod?: DegreeDayMethod;
+  /**
+   * Whether to load the local days each point has samples on (PointMonth.days, for the gaps of
+   * objectives' results). Default true; projects, which read meter advances only, skip it.
+   */
+  dayCoverage?: boolean;
   /** The evaluation's time: degree-days of the day holding it are prorated by its hours gone by, later days left out. Default: none left out. */
   now?: Date;
   /**
@@ -131,7 +156,12 @@ export interface LoadRequest {
 }
 
 /** Loads what `request` needs in five queries, whatever the number of buildings and months. */
-export async function loadObjectiveData(pool: pg.Pool, timezone: string, request: LoadRequest, services?: ServiceDataReader): Promise<ObjectiveData> {
+export async function loadObjectiveData(
+  pool: Pick<pg.Pool, 'query'>,
+  timezone: string,
+  request: LoadRequest,
+  services?: ServiceDataReader,
+): Promise<ObjectiveData> {
   const months = (
     await pool.query<{ key: string; start: Date; end: Date; hours: number; day_starts: number[] }>(
       `SELECT to_char(d, 'YYYY-MM') AS key, d AT TIME ZONE $3 AS start, (d + INTERVAL '1 month') AT TIME ZONE $3 AS end,
@@ -169,7 +199,9 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     });
   }
 
-  const tagSets = request.degreeDayBases.length ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
+  const coolingBases = request.coolingDegreeDayBases ?? [];
+  const anyDegreeDays = request.degreeDayBases.length > 0 || coolingBases.length > 0;
+  const tagSets = anyDegreeDays ? [...request.tagSets, OUTDOOR_TEMPERATURE_TAGS] : request.tagSets;
   // Every meter is loaded, whatever the query: which ones it matches depends on the roles of all
   // the meters of its building (meters.ts), then the tag sets are matched on effective tags.
   const candidates = (
@@ -193,10 +225,13 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     const asked = new Set(request.buildings);
     const isOutdoor = (p: CatalogPoint) => OUTDOOR_TEMPERATURE_TAGS.every((t) => p.tags.has(t));
     const ownSensors = [...asked].every((b) => points.some((p) => p.building === b && isOutdoor(p)));
-    points = points.filter((p) => asked.has(p.building) || (!ownSensors && request.degreeDayBases.length > 0 && isOutdoor(p)));
+    points = points.filter((p) => asked.has(p.building) || (!ownSensors && anyDegreeDays && isOutdoor(p)));
   }
 
   const pointMonths = new Map<number, Map<string, PointMonth>>();
+  // Monthly rollups of the points the request's tag sets name: not of the outdoor sensors loaded
+  // only for degree-days, which are read day by day below.
+  const monthlyPoints = points.filter((p) => request.tagSets.some((set) => matchesQuery(set, p.tags, p.meter)));
   // The months before the first and after the last, for the readings on the far side of the
   // range's boundaries that meter advances are interpolated from.
   const around = (
@@ -215,12 +250,14 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       max: number;
       first_value: number;
       last_value: number;
-      first_time: Date;
-      last_time: Date;
+      first_time: number;
+      last_time: number;
     }>(
-      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value, first_time, last_time
+      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, n, sum, min, max, first_value, last_value,
+              -- Epoch ms as numbers: cheaper to read than timestamps, for tens of thousands of rows.
+              extract(epoch FROM first_time)::float8 * 1000 AS first_time, extract(epoch FROM last_time)::float8 * 1000 AS last_time
          FROM rollup_month WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3`,
-      [points.map((p) => p.id), around.before, around.after, timezone],
+      [monthlyPoints.map((p) => p.id), around.before, around.after, timezone],
     )
   ).rows) {
     const id = Number(r.point_id);
@@ -233,25 +270,31 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       max: r.max,
       firstValue: r.first_value,
       lastValue: r.last_value,
-      firstTime: r.first_time.getTime(),
-      lastTime: r.last_time.getTime(),
+      firstTime: r.first_time,
+      lastTime: r.last_time,
       days: 0,
     });
   }
-  for (const r of (
-    await pool.query<{ point_id: string; month: string; days: number }>(
-      `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
+  for (const r of request.dayCoverage === false
+    ? []
+    : (
+        await pool.query<{ point_id: string; month: string; days: number }>(
+          `SELECT point_id, to_char(bucket AT TIME ZONE $4, 'YYYY-MM') AS month, bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
          FROM rollup_day WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 GROUP BY 1, 2`,
-      [points.map((p) => p.id), from, to, timezone],
-    )
-  ).rows) {
+          [points.map((p) => p.id), from, to, timezone],
+        )
+      ).rows) {
     const pm = pointMonths.get(Number(r.point_id))?.get(r.month);
     if (pm) pm.days = r.days;
   }
 
   const degreeDays = new Map<string, Map<number, Map<string, number>>>();
+  const coolingDegreeDays = new Map<string, Map<number, Map<string, number>>>();
   const degreeDayDays = new Map<string, Map<string, number>>();
-  if (request.degreeDayBases.length) {
+  if (anyDegreeDays) {
+    // Heating bases count base − temperature (sign 1), cooling bases temperature − base (sign −1).
+    const bases = [...request.degreeDayBases, ...coolingBases];
+    const signs = [...request.degreeDayBases.map(() => 1), ...coolingBases.map(() => -1)];
     const method = request.degreeDayMethod ?? 'mean';
     if (!DEGREE_DAY_METHODS.includes(method)) throw new RangeError(`degreeDayMethod: ${String(method)} is not one of ${DEGREE_DAY_METHODS.join(', ')}`);
     const now = request.now ?? null;
@@ -262,18 +305,23 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     // everything else), later days left out. Grouped per sensor first, without joins, then
     // averaged here: a building's degree-days are the mean of its sensors', the city's the mean
     // of all sensors'.
-    const { rows } = await pool.query<{ point_id: string; month: string; base: number; dd: number; days: number }>(
-      `SELECT point_id, to_char(m AT TIME ZONE $4, 'YYYY-MM') AS month, base, dd, days FROM (
-         SELECT point_id, date_trunc('month', bucket, $4) AS m, base,
-                sum(greatest(0, base - CASE WHEN $6 = 'min-max' THEN (min + max) / 2 ELSE sum / n END)
-                    * CASE WHEN $7::timestamptz IS NULL THEN 1
-                           ELSE least(1, extract(epoch FROM $7::timestamptz - bucket)
-                                         / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket)) END) AS dd,
-                bit_or(1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1)) AS days
-           FROM rollup_day, unnest($5::float8[]) AS base
-          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 AND bucket < coalesce($7::timestamptz, 'infinity')
-          GROUP BY 1, 2, 3) AS per_sensor`,
-      [outdoor.map((p) => p.id), from, to, timezone, request.degreeDayBases, method, now],
+    // One pass over the days, one column per base (heating: base − temperature; cooling:
+    // temperature − base), grouped by local month: the day's month and day bit come from its
+    // local time, not from a time-zone-aware date_trunc, the costliest part of the query. Only
+    // a day that may hold `now` (a day lasts at most 25 hours) is prorated; the others weigh 1.
+    const columns = bases.map((_, i) => `sum(greatest(0, ($8::int[])[${i + 1}] * (($5::float8[])[${i + 1}] - t)) * w) AS dd${i}`).join(', ');
+    const { rows } = await pool.query<{ point_id: string; month: string; days: number } & Record<`dd${number}`, number>>(
+      `SELECT point_id, to_char(m, 'YYYY-MM') AS month, ${columns}, bit_or(bit) AS days FROM (
+         SELECT point_id, date_trunc('month', bucket AT TIME ZONE $4) AS m,
+                CASE WHEN $6 = 'min-max' THEN (min + max) / 2 ELSE sum / n END AS t,
+                CASE WHEN $7::timestamptz IS NULL OR bucket + INTERVAL '25 hours' <= $7::timestamptz THEN 1
+                     ELSE least(1, extract(epoch FROM $7::timestamptz - bucket)
+                                   / extract(epoch FROM ((bucket AT TIME ZONE $4) + INTERVAL '1 day') AT TIME ZONE $4 - bucket)) END AS w,
+                1 << (extract(day FROM bucket AT TIME ZONE $4)::int - 1) AS bit
+           FROM rollup_day
+          WHERE point_id = ANY ($1::bigint[]) AND bucket >= $2 AND bucket < $3 AND n > 0 AND bucket < coalesce($7::timestamptz, 'infinity')) AS per_day
+        GROUP BY point_id, m`,
+      [outdoor.map((p) => p.id), from, to, timezone, bases, method, now, signs],
     );
     const addDays = (scope: string, month: string, days: number) => {
       let byMonth = degreeDayDays.get(scope);
@@ -283,42 +331,51 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
     const buildingOf = new Map(outdoor.map((p) => [p.id, p.building]));
     /** scope → base → month → [sum of sensors' degree-days, sensors]. */
     const sums = new Map<string, Map<number, Map<string, [number, number]>>>();
-    const add = (scope: string, base: number, month: string, dd: number) => {
-      let byBase = sums.get(scope);
-      if (!byBase) sums.set(scope, (byBase = new Map()));
+    const coolingSums = new Map<string, Map<number, Map<string, [number, number]>>>();
+    const add = (scope: string, base: number, month: string, dd: number, sign = 1) => {
+      const target = sign === 1 ? sums : coolingSums;
+      let byBase = target.get(scope);
+      if (!byBase) target.set(scope, (byBase = new Map()));
       let byMonth = byBase.get(base);
       if (!byMonth) byBase.set(base, (byMonth = new Map()));
       const acc = byMonth.get(month) ?? [0, 0];
       byMonth.set(month, [acc[0] + dd, acc[1] + 1]);
     };
     for (const r of rows) {
-      add(`building:${buildingOf.get(Number(r.point_id))}`, r.base, r.month, r.dd);
-      add('city', r.base, r.month, r.dd);
+      bases.forEach((base, i) => {
+        add(`building:${buildingOf.get(Number(r.point_id))}`, base, r.month, r[`dd${i}`], signs[i]);
+        add('city', base, r.month, r[`dd${i}`], signs[i]);
+      });
       addDays(`building:${buildingOf.get(Number(r.point_id))}`, r.month, r.days);
       addDays('city', r.month, r.days);
     }
     // Daily means imported from a weather service stand in for the months no sensor measured.
-    const imported = await pool.query<{ month: string; base: number; dd: number; days: number }>(
-      `SELECT to_char(day, 'YYYY-MM') AS month, base,
-              sum(greatest(0, base - mean_c)
+    const imported = await pool.query<{ month: string; base: number; sign: number; dd: number; days: number }>(
+      `SELECT to_char(day, 'YYYY-MM') AS month, base, sign,
+              sum(greatest(0, sign * (base - mean_c))
                   * CASE WHEN $5::timestamptz IS NULL THEN 1
                          ELSE least(1, extract(epoch FROM $5::timestamptz - (day::timestamp AT TIME ZONE $4))
                                        / extract(epoch FROM ((day::timestamp + INTERVAL '1 day') AT TIME ZONE $4) - (day::timestamp AT TIME ZONE $4))) END) AS dd,
               bit_or(1 << (extract(day FROM day)::int - 1)) AS days
-         FROM outdoor_temperatures, unnest($3::float8[]) AS base
+         FROM outdoor_temperatures, unnest($3::float8[], $6::int[]) AS b(base, sign)
         WHERE day >= ($1::timestamptz AT TIME ZONE $4)::date AND day < ($2::timestamptz AT TIME ZONE $4)::date
           AND day::timestamp AT TIME ZONE $4 < coalesce($5::timestamptz, 'infinity')
-        GROUP BY 1, 2`,
-      [from, to, request.degreeDayBases, timezone, now],
+        GROUP BY 1, 2, 3`,
+      [from, to, bases, timezone, now, signs],
     );
     const measured = new Set(rows.map((r) => r.month));
     for (const r of imported.rows) {
       if (measured.has(r.month)) continue;
-      add('city', r.base, r.month, r.dd);
+      add('city', r.base, r.month, r.dd, r.sign);
       addDays('city', r.month, r.days);
     }
-    for (const [scope, byBase] of sums) {
-      degreeDays.set(scope, new Map([...byBase].map(([base, byMonth]) => [base, new Map([...byMonth].map(([month, [sum, n]]) => [month, sum / n]))])));
+    for (const [target, source] of [
+      [degreeDays, sums],
+      [coolingDegreeDays, coolingSums],
+    ] as const) {
+      for (const [scope, byBase] of source) {
+        target.set(scope, new Map([...byBase].map(([base, byMonth]) => [base, new Map([...byMonth].map(([month, [sum, n]]) => [month, sum / n]))])));
+      }
     }
   }
 
@@ -332,7 +389,18 @@ export async function loadObjectiveData(pool: pg.Pool, timezone: string, request
       byMonth.set(r.month, { sum: r.sum, min: r.min, max: r.max, count: r.count });
     }
   }
-  return { timezone, months, buildings, points, pointMonths, degreeDays, degreeDayDays, services: serviceMap, meterWarnings: resolved.warnings };
+  return {
+    timezone,
+    months,
+    buildings,
+    points,
+    pointMonths,
+    degreeDays,
+    ...(coolingBases.length ? { coolingDegreeDays } : {}),
+    degreeDayDays,
+    services: serviceMap,
+    meterWarnings: resolved.warnings,
+  };
 }
 
 export type { Attribute, PointAggregate, ServiceAggregate };

@@ -354,4 +354,63 @@ export const cityMigrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 14,
+    name: 'projects: versioned definitions, energy tariffs and their bill imports, emission factors',
+    async up(client) {
+      // Projects (hub/src/projects/): the city's actions with their costs, versioned as
+      // objectives are: a change inserts a new row and marks the current one superseded. A
+      // deleted project has no current row; its versions stay, with who deleted it and when.
+      // Prices (€/kWh per energy and range of local days, with their source) and emission
+      // factors (kgCO2e/kWh per energy and year) turn its measured kWh into € and tCO2e.
+      await client.query(`
+        CREATE TABLE projects (
+          id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          key            text NOT NULL,
+          version        integer NOT NULL,
+          definition     jsonb NOT NULL,
+          published      boolean NOT NULL,
+          created_at     timestamptz NOT NULL DEFAULT now(),
+          created_by     text NOT NULL,
+          superseded_at  timestamptz,
+          deleted_by     text,
+          UNIQUE (key, version)
+        );
+        CREATE UNIQUE INDEX projects_current ON projects (key) WHERE superseded_at IS NULL;
+        -- Each CSV file of supplier bill lines imported: who, when, what it brought.
+        CREATE TABLE energy_price_imports (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          file_name     text NOT NULL,
+          submitted_by  text NOT NULL,
+          submitted_at  timestamptz NOT NULL DEFAULT now(),
+          rows          integer NOT NULL DEFAULT 0,
+          stored        integer NOT NULL DEFAULT 0,
+          error_count   integer NOT NULL DEFAULT 0,
+          -- The first row errors ({row, column, message}[]).
+          errors        jsonb NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE energy_tariffs (
+          id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          energy          text NOT NULL,
+          valid_from      date NOT NULL,
+          valid_to        date CHECK (valid_to IS NULL OR valid_to >= valid_from),
+          euros_per_kwh   double precision NOT NULL CHECK (euros_per_kwh >= 0),
+          source          text NOT NULL CHECK (source <> ''),
+          import_id       bigint REFERENCES energy_price_imports (id) ON DELETE SET NULL,
+          created_by      text NOT NULL,
+          created_at      timestamptz NOT NULL DEFAULT now(),
+          UNIQUE (energy, valid_from)
+        );
+        CREATE TABLE emission_factors (
+          energy            text NOT NULL,
+          year              integer NOT NULL,
+          kg_co2e_per_kwh   double precision NOT NULL CHECK (kg_co2e_per_kwh >= 0),
+          source            text NOT NULL CHECK (source <> ''),
+          created_by        text NOT NULL,
+          created_at        timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (energy, year)
+        );
+      `);
+    },
+  },
 ];
