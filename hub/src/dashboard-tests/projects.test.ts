@@ -78,8 +78,8 @@ describe.skipIf(unavailable)('projects, from the operator’s form to the citize
     await page.getByLabel('Titre en français').fill(TITLE_FR);
     await page.getByLabel('Titre en anglais').fill(TITLE_EN);
     await page.getByLabel('Responsable').fill('Direction des bâtiments');
-    await page.getByLabel('Des bâtiments').check();
-    await page.getByLabel(`${school!.name} (site ${school!.site})`).check();
+    await page.getByLabel('Des bâtiments', { exact: true }).check();
+    await page.getByLabel(`${school!.name} (site ${school!.site})`, { exact: true }).check();
     // Works that end before they start: the hub's check, shown at the last day's field.
     await page.getByLabel('Premier jour des travaux').fill('2023-04-03');
     await page.getByLabel('Dernier jour des travaux').fill('2023-03-28');
@@ -112,7 +112,7 @@ describe.skipIf(unavailable)('projects, from the operator’s form to the citize
     // Unpublished, said in words for staff.
     expect(await page.locator('.objective-meta').innerText()).toContain('Non publié');
     // Baseline April 2022 – March 2023, works April 2023, then the reporting months: 13 rows at least before them.
-    const rows = page.locator('figure.chart tbody tr');
+    const rows = page.locator('figure.chart .table-wrap tbody tr');
     expect(await rows.count()).toBeGreaterThan(13);
     const cells = await rows.evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => (c.textContent ?? '').trim())));
     const phases = cells.map((c) => c[1]);

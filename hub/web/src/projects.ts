@@ -190,3 +190,8 @@ export function scopeBuildings(scope: ProjectDefinition['scope']): string[] | un
 export function subsidiesTotal(costs: ProjectDefinition['costs']): number {
   return costs.subsidies.reduce((s, x) => s + x.amount, 0);
 }
+
+/** Whether any month of the savings was priced: without a tariff, the € avoided are unknown rather than 0. */
+export function priced(savings: ProjectSavings): boolean {
+  return savings.months.some((m) => m.euros !== null);
+}

@@ -113,6 +113,7 @@ export function SavingsChart({
 }) {
   const { t, period } = useI18n();
   const rows = useMemo(() => monthRows(savings, definition.dates), [savings, definition]);
+  const worksRows = rows.filter((r) => r.phase === 'works');
   const csv = useMemo(() => `data:text/csv;charset=utf-8,${encodeURIComponent(monthsCsv(rows))}`, [rows]);
   return (
     <section aria-labelledby="project-months">
@@ -130,6 +131,12 @@ export function SavingsChart({
         ]}
         onDrawn={onDrawn}
       />
+      {worksRows.length > 0 && (
+        <p class="hint">
+          <span class="works-swatch" aria-hidden="true" />{' '}
+          {t('project.worksMarked', { from: period(worksRows[0]!.period), to: period(worksRows[worksRows.length - 1]!.period) })}
+        </p>
+      )}
       <p class="no-print">
         <a href={csv} download={`${definition.key}-months.csv`}>
           {t('common.downloadCsv')}
@@ -178,7 +185,7 @@ export function ModelQuality({ energies }: { energies: EnergySavings[] }) {
                   <dt>{t('project.monthsFitted')}</dt>
                   <dd>{num(m.n, undefined, 0)}</dd>
                   <dt>{t('project.regressors')}</dt>
-                  <dd>{m.regressors.map((r) => t(`project.regressor.${r}` as MessageKey)).join(', ')}</dd>
+                  <dd>{(m.regressors ?? []).map((r) => t(`project.regressor.${r}` as MessageKey)).join(', ')}</dd>
                   <dt>{t('project.uncertainty')}</dt>
                   <dd>
                     {e.uncertainty
@@ -241,9 +248,15 @@ export function Costs({ definition, savings }: { definition: ProjectDefinition; 
             <dt>{t('project.simplePayback')}</dt>
             <dd data-payback>{paybackText(savings!, i18n)}</dd>
             <dt>{t('project.roi')}</dt>
-            <dd>{t('project.overYears', { value: percent(f.returnOnInvestment), years: f.lifetimeYears })}</dd>
+            <dd>
+              {f.returnOnInvestment === null ? t('common.none') : t('project.overYears', { value: percent(f.returnOnInvestment), years: f.lifetimeYears })}
+            </dd>
             <dt>{t('project.npv')}</dt>
-            <dd>{t('project.npvWords', { value: num(f.netPresentValue, '€'), rate: percent(f.discountRate, 1), years: f.lifetimeYears })}</dd>
+            <dd>
+              {f.netPresentValue === null
+                ? t('common.none')
+                : t('project.npvWords', { value: num(f.netPresentValue, '€'), rate: percent(f.discountRate, 1), years: f.lifetimeYears })}
+            </dd>
           </>
         )}
         {(definition.expectedSavings.kWhPerYear !== undefined || definition.expectedSavings.eurosPerYear !== undefined) && (

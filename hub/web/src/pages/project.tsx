@@ -10,7 +10,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { useI18n } from '../i18n.js';
 import type { MessageKey } from '../messages/index.js';
-import { combinedUncertainty, methodOf, worksState, type ProjectDetail, type ProjectSavings } from '../projects.js';
+import { combinedUncertainty, methodOf, priced, worksState, type ProjectDetail, type ProjectSavings } from '../projects.js';
 import { useSession } from '../session.js';
 import { NotFound } from '../ui/not-found.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
@@ -102,8 +102,8 @@ export function ProjectPage() {
                     </dd>
                     <dt>{t('projects.savedEuros')}</dt>
                     <dd>
-                      {num(s.totals.euros, '€')}
-                      {u?.fraction != null && ` ${t('projects.plusMinus', { value: percent(u.fraction) })}`}
+                      {priced(s) ? num(s.totals.euros, '€') : t('projects.noTariff')}
+                      {priced(s) && u?.fraction != null && ` ${t('projects.plusMinus', { value: percent(u.fraction) })}`}
                     </dd>
                     <dt>{t('projects.savedCo2')}</dt>
                     <dd>
@@ -111,7 +111,9 @@ export function ProjectPage() {
                       {u?.fraction != null && ` ${t('projects.plusMinus', { value: percent(u.fraction) })}`}
                     </dd>
                   </dl>
-                  {u && <p class="hint">{t('project.uncertaintyNote')}</p>}
+                  {u && (
+                    <p class="hint">{t('project.uncertaintyNote', { confidence: percent(s.energies.find((e) => e.uncertainty)!.uncertainty!.confidence) })}</p>
+                  )}
                 </>
               ) : (
                 <p>{t('project.noReporting')}</p>

@@ -16,6 +16,7 @@ import type { MessageKey } from '../messages/index.js';
 import {
   combinedUncertainty,
   methodOf,
+  priced,
   PROJECT_THEMES,
   worksState,
   type ProjectSavings,
@@ -153,7 +154,7 @@ function ProjectRow({ project, savings, names }: { project: StoredProject; savin
       </td>
       <td class="n">{savings ? <SavedCell savings={savings} i18n={i18n} /> : t('common.none')}</td>
       <td>{savings ? paybackText(savings, i18n) : t('common.none')}</td>
-      <td>{savings ? t(`projects.method.${methodOf(savings)}` as MessageKey) : t('common.none')}</td>
+      <td>{savings ? t(`projects.methodShort.${methodOf(savings)}` as MessageKey) : t('common.none')}</td>
     </tr>
   );
 }
@@ -170,7 +171,7 @@ function SavedCell({ savings, i18n }: { savings: ProjectSavings; i18n: I18n }) {
         {u?.fraction != null && ` ${t('projects.plusMinus', { value: percent(u.fraction) })}`}
       </span>
       <br />
-      <span>{num(savings.totals.euros, '€')}</span>
+      <span>{priced(savings) ? num(savings.totals.euros, '€') : t('projects.noTariffShort')}</span>
       <br />
       <span>{num(savings.totals.tCO2e, 'tCO2e')}</span>
     </span>
@@ -181,6 +182,7 @@ function SavedCell({ savings, i18n }: { savings: ProjectSavings; i18n: I18n }) {
 export function paybackText(savings: ProjectSavings, { t, num, period }: I18n): string {
   const f = savings.finance;
   if (f.netInvestment <= 0) return t('projects.paidByGrants');
+  if (f.yearlyNetSavings === null) return t('projects.paybackUnknown');
   if (f.simplePayback === null) return t('projects.noPayback');
   const years = t('projects.years', { years: num(f.simplePayback, undefined, 1) });
   return f.paybackDate ? t('projects.paybackAt', { years, month: period(f.paybackDate) }) : years;
