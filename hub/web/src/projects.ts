@@ -146,6 +146,11 @@ export interface ProjectsSummary {
   projects: { key: string; title: { fr: string; en: string }; theme: string; kind: 'energy' | 'metric'; totals: ProjectSavings['totals']; finance: Finance }[];
 }
 
+/** Roles that see unpublished projects (the hub's STAFF of hub/src/projects/routes.ts: a technician reads as the public does). */
+export const PROJECT_READERS = ['operator', 'director', 'elected', 'agent'] as const;
+/** Roles that define projects. */
+export const PROJECT_WRITERS = ['operator', 'director'] as const;
+
 export type WorksState = 'planned' | 'works' | 'done';
 
 /** The city's local day, `YYYY-MM-DD`. */

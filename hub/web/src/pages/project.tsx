@@ -10,7 +10,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { useI18n } from '../i18n.js';
 import type { MessageKey } from '../messages/index.js';
-import { combinedUncertainty, methodOf, priced, worksState, type ProjectDetail, type ProjectSavings } from '../projects.js';
+import { combinedUncertainty, methodOf, priced, PROJECT_WRITERS, worksState, type ProjectDetail, type ProjectSavings } from '../projects.js';
 import { useSession } from '../session.js';
 import { NotFound } from '../ui/not-found.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
@@ -26,7 +26,12 @@ export function ProjectPage() {
   const session = useSession();
   const who = session.user?.username;
   const detail = useLoad(() => api.get<ProjectDetail>(`/api/projects/${encodeURIComponent(key)}`), [key, who], session.known);
-  const savings = useLoad(() => api.get<ProjectSavings>(`/api/projects/${encodeURIComponent(key)}/savings`), [key, who], session.known && !!detail.data);
+  // A deleted project (staff still read its last version) has no savings to show.
+  const savings = useLoad(
+    () => api.get<ProjectSavings>(`/api/projects/${encodeURIComponent(key)}/savings`),
+    [key, who],
+    session.known && !!detail.data && !detail.data.deleted,
+  );
   const names = useBuildingNames(true);
   const [chartDrawn, setChartDrawn] = useState(false);
   useEffect(() => setChartDrawn(false), [key, lang, savings.data]);
@@ -59,10 +64,12 @@ export function ProjectPage() {
             <WorksBadge state={worksState(d.dates)} />
           </p>
           {d.description && <p class="lead">{d.description}</p>}
-          <div class="no-print page-tools">
+          {detail.data!.deleted && <p class="notice notice-error">{t('project.deleted')}</p>}
+          <div class="no-print page-tools toolbar">
             <button type="button" class="secondary" onClick={() => window.print()}>
               {t('app.print')}
             </button>
+            {session.can(...PROJECT_WRITERS) && <a href={`/gestion/projets/${encodeURIComponent(key)}`}>{t('project.edit')}</a>}
           </div>
           <dl class="facts">
             <dt>{t('project.owner')}</dt>

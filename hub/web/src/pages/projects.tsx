@@ -17,6 +17,7 @@ import {
   combinedUncertainty,
   methodOf,
   priced,
+  PROJECT_READERS,
   PROJECT_THEMES,
   worksState,
   type ProjectSavings,
@@ -24,7 +25,7 @@ import {
   type StoredProject,
   type WorksState,
 } from '../projects.js';
-import { STAFF, useSession } from '../session.js';
+import { useSession } from '../session.js';
 import { StateBadge, type StatusName } from '../ui/status.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
 import { useBuildingNames, type BuildingNames } from './scopes.js';
@@ -37,7 +38,7 @@ export function ProjectsPage() {
   const { t, lang, num } = useI18n();
   const session = useSession();
   const { query, route, path } = useLocation();
-  const staff = session.can(...STAFF);
+  const staff = session.can(...PROJECT_READERS);
   const theme = query.theme && (PROJECT_THEMES as readonly string[]).includes(query.theme) ? query.theme : undefined;
   const who = session.user?.username;
   const list = useLoad(() => api.get<StoredProject[]>(withQuery('/api/projects', { theme })), [theme, who], session.known);
