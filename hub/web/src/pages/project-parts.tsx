@@ -134,7 +134,9 @@ export function SavingsChart({
       {worksRows.length > 0 && (
         <p class="hint">
           <span class="works-swatch" aria-hidden="true" />{' '}
-          {t('project.worksMarked', { from: period(worksRows[0]!.period), to: period(worksRows[worksRows.length - 1]!.period) })}
+          {worksRows.length === 1
+            ? t('project.worksMarkedOne', { month: period(worksRows[0]!.period) })
+            : t('project.worksMarked', { from: period(worksRows[0]!.period), to: period(worksRows[worksRows.length - 1]!.period) })}
         </p>
       )}
       <p class="no-print">
