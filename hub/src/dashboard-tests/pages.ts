@@ -26,7 +26,28 @@ export interface DemoFacts {
   site: string;
   gateway: string;
   point: string;
+  /** A published project (demoFacts defines DEMO_PROJECT when the demo has none). */
+  project: string;
 }
+
+/**
+ * The project the pages are shown with when the demo city has no published one: relamping the
+ * demo's school, works in spring 2023, within the demo's history (daily readings since 2019), so
+ * that it has a baseline year and reporting months.
+ */
+export const DEMO_PROJECT = {
+  key: 'relamping-demo-school',
+  title: { fr: 'Éclairage LED de l’école (démonstration)', en: 'LED lighting at the school (demo)' },
+  theme: 'energy',
+  scope: 'building:school',
+  dates: { worksStart: '2023-04-03', worksEnd: '2023-04-28' },
+  costs: { investment: 48000, yearlyRunningCost: 0, subsidies: [{ name: 'CEE', amount: 6000 }] },
+  energy: { energies: ['elec'], occupancy: false },
+  expectedSavings: { kWhPerYear: 12000 },
+  lifetimeYears: 20,
+  owner: 'Direction des bâtiments',
+  published: true,
+};
 
 export interface DashboardPage {
   /** The route as app.tsx declares it (`/objectifs/:key`), or `default` for the not-found page. */
@@ -59,6 +80,11 @@ export const PAGES: DashboardPage[] = [
   { route: '/batiments', visitors: ['director', 'technician'], url: () => '/batiments' },
   { route: '/batiments/:key', visitors: ['director'], url: (f) => `/batiments/${encode(f.building)}` },
   { route: '/points/:gateway/:point', visitors: ['director'], url: (f) => `/points/${encode(f.gateway)}/${encode(f.point)}` },
+  { route: '/projets', visitors: ['citizen', 'director'], url: () => '/projets' },
+  { route: '/projets/:key', visitors: ['citizen', 'director'], url: (f) => `/projets/${encode(f.project)}` },
+  { route: '/gestion/projets', visitors: ['operator'], url: () => '/gestion/projets' },
+  { route: '/gestion/projets/:key', visitors: ['operator'], url: (f) => `/gestion/projets/${encode(f.project)}` },
+  { route: '/gestion/projets/:key', state: 'a new project', visitors: ['operator'], url: () => '/gestion/projets/nouveau' },
   { route: '/connexion', visitors: ['citizen'], url: () => '/connexion' },
   { route: '/connexion', state: 'after a sign-in the identity provider refused', visitors: ['citizen'], url: () => '/connexion?error=no-role' },
   { route: '/donnees-de-service', visitors: ['agent'], url: () => '/donnees-de-service' },
@@ -100,7 +126,7 @@ export function routeMatches(route: string, url: string): boolean {
   return new RegExp(`^${pattern}$`).test(url);
 }
 
-/** The demo city's keys the addresses need, read from its API as an admin. */
+/** The demo city's keys the addresses need, read from its API as an admin (which defines DEMO_PROJECT when no project is published). */
 export async function demoFacts(baseUrl: string, adminToken: string): Promise<DemoFacts> {
   const get = async <T>(path: string): Promise<T> => {
     const response = await fetch(baseUrl + path, { headers: { authorization: `Bearer ${adminToken}` } });
@@ -114,7 +140,17 @@ export async function demoFacts(baseUrl: string, adminToken: string): Promise<De
   const buildingObjective = objectives.find((o) => o.published && o.level === 'building')?.key;
   const building = buildings[0];
   const point = status.points[0];
+  let project = (await get<{ key: string; definition: { published: boolean } }[]>('/api/projects')).find((p) => p.definition.published)?.key;
+  if (!project) {
+    const response = await fetch(`${baseUrl}/api/projects/${DEMO_PROJECT.key}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(DEMO_PROJECT),
+    });
+    if (!response.ok) throw new Error(`PUT /api/projects/${DEMO_PROJECT.key}: ${response.status} ${await response.text()}`);
+    project = DEMO_PROJECT.key;
+  }
   if (!objective || !buildingObjective || !building || !point)
     throw new Error(`the demo city lacks a published objective (one by building too), a building or a point`);
-  return { objective, buildingObjective, building: building.id, site: building.site, gateway: point.gateway, point: point.id };
+  return { objective, buildingObjective, building: building.id, site: building.site, gateway: point.gateway, point: point.id, project };
 }

@@ -21,6 +21,10 @@ const ObjectivesAdmin = lazy(() => import('./pages/objectives-admin.js').then((m
 const ObjectiveEdit = lazy(() => import('./pages/objective-edit.js').then((m) => m.ObjectiveEdit));
 const Gateways = lazy(() => import('./pages/gateways.js').then((m) => m.Gateways));
 const Accounts = lazy(() => import('./pages/accounts.js').then((m) => m.Accounts));
+const Projects = lazy(() => import('./pages/projects.js').then((m) => m.ProjectsPage));
+const Project = lazy(() => import('./pages/project.js').then((m) => m.ProjectPage));
+const ProjectsAdmin = lazy(() => import('./pages/projects-admin.js').then((m) => m.ProjectsAdmin));
+const ProjectEdit = lazy(() => import('./pages/project-edit.js').then((m) => m.ProjectEdit));
 const UtilityMeters = lazy(() => import('./pages/utility.js').then((m) => m.UtilityMeters));
 
 /**
@@ -42,6 +46,10 @@ export function App() {
                 <Route path="/points/:gateway/:point" component={Point} />
                 <Route path="/batiments" component={Buildings} />
                 <Route path="/batiments/:key" component={Building} />
+                <Route path="/projets" component={Projects} />
+                <Route path="/projets/:key" component={Project} />
+                <Route path="/gestion/projets" component={ProjectsAdmin} />
+                <Route path="/gestion/projets/:key" component={ProjectEdit} />
                 <Route path="/connexion" component={Login} />
                 <Route path="/donnees-de-service" component={ServiceData} />
                 <Route path="/gestion/objectifs" component={ObjectivesAdmin} />

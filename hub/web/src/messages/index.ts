@@ -13,8 +13,9 @@ import { objectivesAdmin } from './objectives-admin.js';
 import { gateways } from './gateways.js';
 import { accounts } from './accounts.js';
 import { utility } from './utility.js';
+import { projects } from './projects.js';
 
-const areas = [common, home, objective, point, buildings, signin, serviceData, objectivesAdmin, gateways, accounts, utility] as const;
+const areas = [common, home, objective, point, buildings, signin, serviceData, objectivesAdmin, gateways, accounts, utility, projects] as const;
 
 type Merge<A extends readonly { fr: object }[]> = A extends readonly [infer H extends { fr: object }, ...infer R extends readonly { fr: object }[]]
   ? H['fr'] & Merge<R>

@@ -2,7 +2,9 @@
  * A chart with its table: uPlot (loaded on first use, so that pages without a chart do not
  * carry it) draws lines or bars over periods (categories) or instants; the same numbers are one
  * click away as a table (RGAA 4.1: a text alternative for every chart), and both are printed.
- * Series are told apart by colour and by dash or shape, never by colour alone.
+ * Series are told apart by colour and by dash or shape, never by colour alone. Spans of
+ * categories can be marked (a project's works): hatched on the chart with their name written in
+ * them, and named in a column of the table.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type uPlotType from 'uplot';
@@ -16,6 +18,15 @@ export interface ChartSeries {
   color?: string;
 }
 
+/** Categories `from` to `to` (indexes, both included) marked on the chart and named in the table. */
+export interface ChartSpan {
+  from: number;
+  to: number;
+  label: string;
+  /** Whether the span is hatched on the chart (default true); named in the table either way. */
+  draw?: boolean;
+}
+
 export type ChartX = { kind: 'category'; labels: string[] } | { kind: 'time'; times: number[] };
 
 export interface ChartProps {
@@ -26,6 +37,8 @@ export interface ChartProps {
   xLabel?: string;
   series: ChartSeries[];
   height?: number;
+  /** Spans of categories to mark (category x only), and the header of their column in the table. */
+  spans?: { header: string; marks: ChartSpan[] };
   /** Called once the chart is drawn (pages set aria-busy from it). */
   onDrawn?: () => void;
 }
@@ -39,7 +52,7 @@ function loadUplot(): Promise<typeof uPlotType> {
   return uplotModule;
 }
 
-export function Chart({ title, unit, x, xLabel, series, height = 260, onDrawn }: ChartProps) {
+export function Chart({ title, unit, x, xLabel, series, height = 260, spans, onDrawn }: ChartProps) {
   const { t, num, lang } = useI18n();
   const [table, setTable] = useState(false);
   const box = useRef<HTMLDivElement>(null);
@@ -91,7 +104,7 @@ export function Chart({ title, unit, x, xLabel, series, height = 260, onDrawn }:
               value: (_u: uPlotType, v: number | null) => num(v, unit),
             })),
           ],
-          hooks: { draw: [() => onDrawn?.()] },
+          hooks: { drawClear: [(u) => markSpans(u, spans?.marks ?? [])], draw: [() => onDrawn?.()] },
         },
         [xs, ...series.map((s) => s.values)] as uPlotType.AlignedData,
         element,
@@ -105,7 +118,8 @@ export function Chart({ title, unit, x, xLabel, series, height = 260, onDrawn }:
       plot?.destroy();
     };
     // Redrawn when the data or the language changes.
-  }, [JSON.stringify(x), JSON.stringify(series), lang, unit, height]);
+  }, [JSON.stringify(x), JSON.stringify(series), JSON.stringify(spans), lang, unit, height]);
+  const spanOf = (i: number) => spans?.marks.find((m) => i >= m.from && i <= m.to)?.label ?? '';
 
   return (
     <figure class="chart">
@@ -122,6 +136,7 @@ export function Chart({ title, unit, x, xLabel, series, height = 260, onDrawn }:
           <thead>
             <tr>
               <th scope="col">{xLabel ?? t('common.period')}</th>
+              {spans && <th scope="col">{spans.header}</th>}
               {series.map((s) => (
                 <th scope="col">{s.label}</th>
               ))}
@@ -131,6 +146,7 @@ export function Chart({ title, unit, x, xLabel, series, height = 260, onDrawn }:
             {labels.map((label, i) => (
               <tr>
                 <th scope="row">{label}</th>
+                {spans && <td>{spanOf(i)}</td>}
                 {series.map((s) => (
                   <td class="n">{num(s.values[i], unit)}</td>
                 ))}
@@ -141,4 +157,38 @@ export function Chart({ title, unit, x, xLabel, series, height = 260, onDrawn }:
       </div>
     </figure>
   );
+}
+
+/** Hatches each span of categories behind the series, its label written at its top. */
+function markSpans(u: uPlotType, marks: readonly ChartSpan[]): void {
+  const ctx = u.ctx;
+  const { top, height } = u.bbox;
+  for (const m of marks) {
+    if (m.draw === false) continue;
+    const left = u.valToPos(m.from - 0.5, 'x', true);
+    const right = u.valToPos(m.to + 0.5, 'x', true);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, right - left, height);
+    ctx.clip();
+    ctx.fillStyle = '#f0f0f0';
+    ctx.fillRect(left, top, right - left, height);
+    ctx.strokeStyle = '#8a8a8a';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let d = -height; d < right - left; d += 10) {
+      ctx.moveTo(left + d, top + height);
+      ctx.lineTo(left + d + height, top);
+    }
+    ctx.stroke();
+    // The label on white, readable over the hatching.
+    const size = Math.round(12 * devicePixelRatio);
+    ctx.font = `${size}px sans-serif`;
+    ctx.textBaseline = 'top';
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(left + 2, top + 2, ctx.measureText(m.label).width + 4, size + 4);
+    ctx.fillStyle = '#1a1a1a';
+    ctx.fillText(m.label, left + 4, top + 4);
+    ctx.restore();
+  }
 }

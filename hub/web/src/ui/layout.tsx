@@ -18,9 +18,11 @@ interface NavItem {
 
 export const NAV: NavItem[] = [
   { href: '/', label: 'nav.home' },
+  { href: '/projets', label: 'nav.projects' },
   { href: '/batiments', label: 'nav.buildings', roles: ['operator', 'technician', 'director', 'elected'] },
   { href: '/donnees-de-service', label: 'nav.serviceData', roles: ['agent', 'operator'] },
   { href: '/gestion/objectifs', label: 'nav.objectivesAdmin', roles: ['operator'] },
+  { href: '/gestion/projets', label: 'nav.projectsAdmin', roles: ['operator', 'director'] },
   { href: '/passerelles', label: 'nav.status', roles: ['operator', 'technician'] },
   { href: '/gestion/compteurs', label: 'nav.utility', roles: ['operator'] },
   { href: '/gestion/comptes', label: 'nav.accounts', roles: ['admin'] },
