@@ -12,6 +12,7 @@ import { registerOpenApi } from './auth/openapi.js';
 import { sessionRoutes } from './auth/session-routes.js';
 import { LoginThrottle, Sessions, type LoginLimit, type SessionSettings } from './auth/sessions.js';
 import { buildingRoutes } from './building-page.js';
+import { Costs, costRoutes } from './costs/index.js';
 import { listBuildings } from './storage/catalog.js';
 import { completeness, completenessKeys } from './storage/completeness.js';
 import type { Storage } from './storage/storage.js';
@@ -94,7 +95,7 @@ export const COMPLETENESS_PUBLIC_MAX_ROWS = 10_000;
  * against expected, per point or building, per hour or day), `/api/audit` (the audited writes),
  * `/api/openapi.json` (the API's OpenAPI document), `/api/session` (people's sign-in, with a
  * password or through the city's OpenID Connect provider), `/api/accounts` (people's accounts,
- * for admins), and the dashboard at `/` and every page address (http/web.ts).
+ * for admins), `/api/costs` (the cost of services: costs/routes.ts), and the dashboard at `/` and every page address (http/web.ts).
  *
  * Every request gets its `principal` from its bearer token or its session cookie (registerAuth;
  * a write with a session cookie must carry the session's CSRF token), is counted against its
@@ -148,6 +149,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
     );
   }
   if (utility) app.register(utilityRoutes, utility);
+  app.register(costRoutes, { costs: new Costs({ pool: storage.pool, readPool: pools.api, timezone: storage.rollups.timezone }) });
   app.register(async (instance) =>
     buildingRoutes(instance, { pool: pools.api, timezone: storage.rollups.timezone, degreeDayMethod: objectives?.degreeDayMethod }),
   );

@@ -97,3 +97,4 @@ export {
   type Attribute,
 } from './objectives/formula.js';
 export * from './service-data/index.js';
+export * from './costs/index.js';

@@ -1,6 +1,6 @@
 /**
  * Migrations 6 onwards: what the city adds to its time series (service data, API tokens and
- * audit, objectives, meters, accounts, utility meters). The next migration goes at the end of
+ * audit, objectives, meters, accounts, utility meters, projects and prices, budget lines). The next migration goes at the end of
  * this list. Never edit a migration that has shipped: add one.
  */
 import type { Migration } from './types.js';
@@ -409,6 +409,56 @@ export const cityMigrations: readonly Migration[] = [
           created_by        text NOT NULL,
           created_at        timestamptz NOT NULL DEFAULT now(),
           PRIMARY KEY (energy, year)
+        );
+      `);
+    },
+  },
+  {
+    id: 15,
+    name: 'budget lines: spending per scope, service and nature, their imports, and the metric each service is measured by',
+    async up(client) {
+      // The cost of services (hub/src/costs). Energy bills stay where the utility module stores
+      // them (samples of billed-amount points) and are read from there, never copied here.
+      await client.query(`
+        -- Each CSV file of spending lines imported: who sent which file, when, what it brought.
+        CREATE TABLE cost_imports (
+          id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          file_name     text NOT NULL,
+          file_sha256   text NOT NULL,
+          submitted_by  text NOT NULL,
+          submitted_at  timestamptz NOT NULL DEFAULT now(),
+          rows          integer NOT NULL DEFAULT 0,
+          stored        integer NOT NULL DEFAULT 0,
+          error_count   integer NOT NULL DEFAULT 0,
+          -- The first row errors ({row, column?, message}[], at most a thousand).
+          errors        jsonb NOT NULL DEFAULT '[]'
+        );
+        -- A spending line: an amount in € over local days of the city [period_from, period_to).
+        CREATE TABLE budget_lines (
+          id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          period_from  date NOT NULL,
+          period_to    date NOT NULL CHECK (period_to > period_from),
+          -- 'city', 'site:<key>' or 'building:<key>', checked against the catalog when imported.
+          scope        text NOT NULL CHECK (scope ~ '^(city|(site|building):[a-z0-9][a-z0-9_-]{0,62})$'),
+          service      text NOT NULL CHECK (service ~ '^[a-z][a-z0-9_-]{0,62}$'),
+          nature       text NOT NULL CHECK (nature IN ('energy', 'maintenance', 'staff', 'rent', 'other')),
+          -- €, to the cent; negative for a credit.
+          amount_eur   numeric(14, 2) NOT NULL,
+          label        text NOT NULL DEFAULT '',
+          -- Provenance: the import and the file's row (the header is row 1).
+          import_id    bigint NOT NULL REFERENCES cost_imports (id) ON DELETE CASCADE,
+          import_row   integer NOT NULL
+        );
+        CREATE INDEX budget_lines_period ON budget_lines (period_from, period_to);
+        CREATE INDEX budget_lines_import ON budget_lines (import_id);
+        -- The service-data metric a service's costs are divided by (accueil: visitors).
+        CREATE TABLE cost_units (
+          service     text PRIMARY KEY CHECK (service ~ '^[a-z][a-z0-9_-]{0,62}$'),
+          metric      text NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$' AND length(metric) <= 100),
+          -- The unit in words, singular (visiteur reçu, appel décroché).
+          unit        text NOT NULL CHECK (unit <> ''),
+          updated_by  text NOT NULL,
+          updated_at  timestamptz NOT NULL DEFAULT now()
         );
       `);
     },
