@@ -132,8 +132,8 @@ async function backfillBuilding(
       const id = `meters.${point.id}`;
       if (behaviour.kind === 'meter') {
         // Consumption between consecutive readings, then readings counted back from the start value.
-        const use = times.map((t, i) => (i === 0 ? 0 : consumption(point.id, behaviour.kWhPerHour, times[i - 1]!, t)));
-        let reading = behaviour.startValue - consumption(point.id, behaviour.kWhPerHour, times.at(-1)!, now);
+        const use = times.map((t, i) => (i === 0 ? 0 : consumption(point.id, behaviour.kWhPerHour, times[i - 1]!, t, building.id)));
+        let reading = behaviour.startValue - consumption(point.id, behaviour.kWhPerHour, times.at(-1)!, now, building.id);
         const readings = new Array<number>(times.length);
         for (let i = times.length - 1; i >= 0; i--) {
           readings[i] = Math.round(reading * 100) / 100;
@@ -239,8 +239,24 @@ function outdoor(t: number): number {
   return season + daily + weather;
 }
 
+/**
+ * The demo's two projects (hub/demo/projects.yaml): before its works end, a building's meter
+ * counted this much more than its simulator counts today. The school's LED relamping (its
+ * electricity, works ended March 2025) and the town hall's new boiler (its heat, works ended
+ * August 2025): their savings have more than a year of history after the works.
+ */
+export const DEMO_PROJECT_STEPS: readonly { building: string; point: string; before: number; factor: number }[] = [
+  { building: 'school', point: 'elec-energy', before: Date.UTC(2025, 3, 1), factor: 1.25 },
+  { building: 'town-hall', point: 'heat-energy', before: Date.UTC(2025, 8, 1), factor: 1.2 },
+];
+
 /** Energy a meter counts between `from` and `to`, integrated hour by hour (day by day when long). */
-function consumption(pointId: string, peakPerHour: number, from: number, to: number): number {
+function consumption(pointId: string, peakPerHour: number, from: number, to: number, building?: string): number {
+  const works = DEMO_PROJECT_STEPS.find((s) => s.building === building && s.point === pointId);
+  if (works && from < works.before) {
+    if (to <= works.before) return works.factor * consumption(pointId, peakPerHour, from, to);
+    return works.factor * consumption(pointId, peakPerHour, from, works.before) + consumption(pointId, peakPerHour, works.before, to);
+  }
   const step = to - from > 2 * DAY ? DAY : HOUR;
   let total = 0;
   for (let t = from; t < to; t += step) {

@@ -5,6 +5,9 @@ import type { Role } from './auth/principal.js';
 import { backfillDemoHistory, backfillDemoServiceData, DEMO_RECENT_DAYS, type DemoCity, type DemoMeterBuilding, type DemoPlantDevice } from './demo-history.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
+import { EnergyPrices } from './projects/energy-prices.js';
+import { loadProjectsFile } from './projects/file.js';
+import { Projects } from './projects/store.js';
 import { ServiceData } from './service-data/index.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import type { Storage } from './storage/storage.js';
@@ -50,6 +53,18 @@ export function demoPlant(buildings: readonly DemoMeterBuilding[], profilePoints
 }
 
 /** The demo's password, the same for every demo account (printed by `citypilot demo`). */
+/**
+ * The demo's energy prices (€/kWh, `to` the last day included), so that its projects' savings
+ * show in €: illustrative, not a supplier's. A real city sets its own (PUT /api/energy-prices) or
+ * imports its bill lines (POST /api/energy-prices/import).
+ */
+const DEMO_TARIFFS = [
+  { energy: 'elec', from: '2019-01-01', to: '2022-12-31', eurosPerKWh: 0.16, source: 'demo: illustrative electricity tariff' },
+  { energy: 'elec', from: '2023-01-01', to: null, eurosPerKWh: 0.24, source: 'demo: illustrative electricity tariff' },
+  { energy: 'heat', from: '2019-01-01', to: '2022-12-31', eurosPerKWh: 0.08, source: 'demo: illustrative district-heating tariff' },
+  { energy: 'heat', from: '2023-01-01', to: null, eurosPerKWh: 0.11, source: 'demo: illustrative district-heating tariff' },
+];
+
 export const DEMO_PASSWORD = 'citypilot-demo';
 
 export interface DemoAccount {
@@ -89,6 +104,10 @@ export async function seedDemoCity(storage: Storage, city: DemoCity, say: (messa
     say("Wrote a year of the town hall's service data (reception, calls, mail).");
   const objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone });
   for (const file of SHIPPED_OBJECTIVE_FILES) for (const definition of loadObjectivesFile(file)) await objectives.define(definition, 'demo');
+  const projects = new Projects(storage.pool);
+  for (const definition of loadProjectsFile(join(repoRoot, 'hub', 'demo', 'projects.yaml'))) await projects.define(definition, 'demo');
+  const prices = new EnergyPrices(storage.pool);
+  if (!(await prices.tariffs()).length) await prices.setTariffs({ tariffs: DEMO_TARIFFS }, 'demo');
   for (const account of DEMO_ACCOUNTS) {
     if (!(await findAccount(storage.pool, account.username))) await createAccount(storage.pool, { ...account, password: DEMO_PASSWORD }, 'demo');
   }

@@ -164,6 +164,37 @@ describe.skipIf(unavailable)('projects, from the operator’s form to the citize
     await reader.close();
   });
 
+  it('shows the demo city’s two projects, each with more than a year after its works, to anyone', async () => {
+    type Savings = {
+      reportingPeriod: { from: string; to: string };
+      energies: { energy: string; method: string; totalKWh: number; uncertainty: { absolute: number } | null; note: string }[];
+    };
+    const months = (p: { from: string; to: string }) =>
+      (Number(p.to.slice(0, 4)) - Number(p.from.slice(0, 4))) * 12 + Number(p.to.slice(5)) - Number(p.from.slice(5)) + 1;
+    const listed = (await (await fetch(`${city.url}/api/projects`)).json()) as { key: string; definition: { published: boolean } }[];
+    const demo = ['chaufferie-hotel-de-ville', 'relamping-ecole-jules-ferry'];
+    expect(listed.filter((p) => demo.includes(p.key)).map((p) => [p.key, p.definition.published])).toEqual(demo.map((k) => [k, true]));
+    const get = async (key: string) => (await (await fetch(`${city.url}/api/projects/${key}/savings`)).json()) as Savings;
+    // The boiler: heat follows the weather, so its baseline meets the limits and the avoided kWh
+    // (the history counts 20 % more before the works) come with their uncertainty.
+    const boiler = await get('chaufferie-hotel-de-ville');
+    expect(months(boiler.reportingPeriod)).toBeGreaterThanOrEqual(12);
+    expect(boiler.energies[0]).toMatchObject({ energy: 'heat', method: 'ipmvp-c' });
+    expect(boiler.energies[0]!.totalKWh).toBeGreaterThan(2 * boiler.energies[0]!.uncertainty!.absolute);
+    // The relamping: lighting does not follow the weather; whichever method its baseline allows,
+    // the page says which, and the 25 % the history counts more before the works is found.
+    const relamping = await get('relamping-ecole-jules-ferry');
+    expect(months(relamping.reportingPeriod)).toBeGreaterThanOrEqual(12);
+    expect(['ipmvp-c', 'same-months-before']).toContain(relamping.energies[0]!.method);
+    expect(relamping.energies[0]!.totalKWh).toBeGreaterThan(0);
+
+    const page = await citizen.newPage();
+    await page.goto(`${city.url}/projets`);
+    await viewReady(page, 'projects');
+    for (const key of demo) expect(await page.locator(`tr[data-project="${key}"]`).count()).toBe(1);
+    await page.close();
+  });
+
   it('has no serious or critical accessibility violation on the projects’ pages, in French and in English', async () => {
     const page = await citizen.newPage();
     await expectNoSeriousViolation(page, '/projets', 'projects');
