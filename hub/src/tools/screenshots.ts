@@ -8,7 +8,9 @@
  * - building.png: a building's page, as a director sees it;
  * - utility.png: the utility meters page (connectors, delivery points, imports), as an operator sees it,
  *   once the library's Linky has been collected from the demo's simulated Enedis Data Connect;
- * - library.png: the library's page, whose only meter is its Linky, as a director sees it.
+ * - library.png: the library's page, whose only meter is its Linky, as a director sees it;
+ * - project.png: a project's page (the town hall's new boiler: its adjusted baseline against the
+ *   measured heat, its savings and return), as a citizen sees it once published.
  * Each is 1280 pixels wide and must stay under 300 KB (the README is read on slow links too):
  * a larger one stops the script with an error. A page the app does not have yet (it opens the
  * not-found view) is left out with a warning, and the script fails only if nothing was written.
@@ -66,6 +68,7 @@ const SHOTS: Shot[] = [
   { file: 'building.png', what: 'a building page', visitor: 'director', url: '/batiments/town-hall', view: 'building' },
   { file: 'utility.png', what: 'the utility meters page', visitor: 'operator', url: '/gestion/compteurs', view: 'utility' },
   { file: 'library.png', what: 'the library, read from its utility only', visitor: 'director', url: '/batiments/library', view: 'building' },
+  { file: 'project.png', what: "a project's page", visitor: 'citizen', url: '/projets/chaufferie-hotel-de-ville', view: 'project' },
 ];
 
 async function shoot(context: BrowserContext, base: string, shot: Shot): Promise<Buffer | string> {
