@@ -19,9 +19,8 @@
  * and its column as the header spells it. Whether a bare key is a building or a site is for the
  * caller (costs.ts), which asks the catalog.
  */
-import { Readable, pipeline } from 'node:stream';
-import { CsvError, parse } from 'csv-parse';
-import { detectDelimiter, parseNumber } from '../service-data/csv.js';
+import { parseNumber } from '../service-data/csv.js';
+import { openCsvRecords } from '../service-data/csv-records.js';
 import { CostsError, isCalendarDay, MAX_AMOUNT_EUR, NATURE_ALIASES, NATURES, SERVICE_RE, show, type Nature, type SpendingLine } from './model.js';
 
 /** The fields of a line and the header names that give them, after normalisation. */
@@ -39,8 +38,6 @@ const REQUIRED: readonly Field[] = ['from', 'to', 'scope', 'service', 'nature', 
 
 /** Longest label kept, in characters. */
 export const MAX_LABEL_LENGTH = 500;
-/** Text read before the header line is complete, at most. */
-const HEADER_SNIFF_CHARS = 64 * 1024;
 const KEY_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** A row's problem: the row (the header is row 1), the column as the header spells it, and what. */
@@ -83,39 +80,7 @@ export function normaliseHeader(name: string): string {
  *   that lacks a required column or gives one twice; nothing is then imported
  */
 export async function openBudgetCsv(text: AsyncIterable<string>): Promise<BudgetFile> {
-  const chunks = text[Symbol.asyncIterator]();
-  let start = '';
-  let ended = false;
-  while (!/[\r\n]/.test(start) && start.length < HEADER_SNIFF_CHARS) {
-    const next = await chunks.next();
-    if (next.done) {
-      ended = true;
-      break;
-    }
-    start += next.value;
-  }
-  start = start.replace(/^\uFEFF/, '');
-  const delimiter = detectDelimiter(start);
-  const parser = parse({ delimiter, trim: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: false });
-  const source = Readable.from(
-    (async function* () {
-      if (start) yield start;
-      if (ended) return;
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
-    })(),
-    { objectMode: false },
-  );
-  pipeline(source, parser, () => undefined); // an error of either side reaches the records' reader
-  const records = readRecords(parser[Symbol.asyncIterator]() as AsyncIterator<string[]>);
-
-  let header: string[] | undefined;
-  for (let next = await records.next(); !next.done; next = await records.next()) {
-    if (!next.value.record.every((f) => f === '')) {
-      header = next.value.record;
-      break;
-    }
-  }
-  if (!header) throw refuse('the file is empty');
+  const { delimiter, header, records, close } = await openCsvRecords(text, refuse);
   const columns = new Map<Field, number>();
   const problems: string[] = [];
   header.forEach((name, i) => {
@@ -129,7 +94,7 @@ export async function openBudgetCsv(text: AsyncIterable<string>): Promise<Budget
     if (!columns.has(field)) problems.push(`the header has no column ${FIELDS[field][0]} (or ${FIELDS[field].at(-1)})`);
   }
   if (problems.length) {
-    parser.destroy();
+    close();
     const shown = header.slice(0, 20).map((h) => show(h));
     throw refuse(`${problems.join('; ')} (the header, split at ${show(delimiter)}, is: ${shown.join(', ')}${header.length > 20 ? ', …' : ''})`);
   }
@@ -145,7 +110,7 @@ export async function openBudgetCsv(text: AsyncIterable<string>): Promise<Budget
         yield readRow(record, index + 1, width, columns, names);
       }
     } finally {
-      parser.destroy(); // left early (the import failed): stop reading the upload
+      close(); // left early (the import failed): stop reading the upload
     }
     if (read === 0) throw refuse('the file has a header but no data rows');
   }
@@ -154,22 +119,6 @@ export async function openBudgetCsv(text: AsyncIterable<string>): Promise<Budget
 
 function refuse(message: string): CostsError {
   return new CostsError('COSTS_FILE_REFUSED', `${message}; nothing was imported`);
-}
-
-/** The records of a csv-parse stream with their index (0 for the file's first), its errors as COSTS_FILE_REFUSED. */
-async function* readRecords(records: AsyncIterator<string[]>): AsyncGenerator<{ record: string[]; index: number }> {
-  let index = 0;
-  for (;;) {
-    let next: IteratorResult<string[]>;
-    try {
-      next = await records.next();
-    } catch (error) {
-      if (error instanceof CsvError) throw refuse(`the file cannot be read as CSV: ${error.message}`);
-      throw error;
-    }
-    if (next.done) return;
-    yield { record: next.value, index: index++ };
-  }
 }
 
 /** A day as 2026-01-31 or 31/01/2026, or the reason it is not one. */

@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Readable, pipeline } from 'node:stream';
-import { CsvError, parse } from 'csv-parse';
 import { StringEnum, validate } from '@citypilot/sdk';
+import { openCsvRecords } from './csv-records.js';
+
+export { detectDelimiter } from './csv-records.js';
 import {
   checkMetric,
   checkScope,
@@ -144,9 +145,6 @@ export interface CsvFile {
   rows: AsyncIterable<CsvRow>;
 }
 
-/** Text read before the header line is complete, at most: a header longer than this is cut there for the delimiter's detection. */
-const HEADER_SNIFF_CHARS = 64 * 1024;
-
 /**
  * Opens a CSV file, read as a stream of text, with a (checked) mapping: reads up to its header
  * and checks it. Memory stays flat in the size of the file: rows are read as they are asked for.
@@ -155,40 +153,7 @@ const HEADER_SNIFF_CHARS = 64 * 1024;
  *   a header that lacks a column the mapping names or repeats a name.
  */
 export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping): Promise<CsvFile> {
-  const chunks = text[Symbol.asyncIterator]();
-  // Enough of the file to see its header line, for its delimiter.
-  let start = '';
-  let ended = false;
-  while (!/[\r\n]/.test(start) && start.length < HEADER_SNIFF_CHARS) {
-    const next = await chunks.next();
-    if (next.done) {
-      ended = true;
-      break;
-    }
-    start += next.value;
-  }
-  start = start.replace(/^\uFEFF/, '');
-  const delimiter = mapping.delimiter ?? detectDelimiter(start);
-  const parser = parse({ delimiter, trim: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: false });
-  const source = Readable.from(
-    (async function* () {
-      if (start) yield start;
-      if (ended) return;
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
-    })(),
-    { objectMode: false },
-  );
-  pipeline(source, parser, () => undefined); // an error of either side reaches the records' reader
-  const records = readRecords(parser[Symbol.asyncIterator]() as AsyncIterator<string[]>);
-
-  let header: string[] | undefined;
-  for (let next = await records.next(); !next.done; next = await records.next()) {
-    if (!next.value.record.every((field) => field === '')) {
-      header = next.value.record;
-      break;
-    }
-  }
-  if (!header) throw refuse('the file is empty');
+  const { delimiter, header, records, close } = await openCsvRecords(text, refuse, mapping.delimiter);
   const index = new Map<string, number>();
   const repeated = new Set<string>();
   header.forEach((name, i) => {
@@ -206,7 +171,7 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
     if (!index.has(name)) problems.push(`the header has no column ${show(name)}, which the mapping gives for ${what}`);
   }
   if (problems.length) {
-    parser.destroy();
+    close();
     // Bounded whatever the header: the first problems and columns, then how many more.
     const more = (count: number, shown: number, what: string) => (count > shown ? `, and ${count - shown} more ${what}` : '');
     const listed = problems.slice(0, HEADER_PROBLEMS_SHOWN).join('; ') + more(problems.length, HEADER_PROBLEMS_SHOWN, 'problems');
@@ -229,7 +194,7 @@ export async function openCsv(text: AsyncIterable<string>, mapping: CsvMapping):
       }
     } finally {
       // Left early (the import failed): stop reading the upload.
-      parser.destroy();
+      close();
     }
     if (read === 0) throw refuse('the file has a header but no data rows');
   }
@@ -242,22 +207,6 @@ const HEADER_COLUMNS_SHOWN = 40;
 
 function refuse(message: string): ServiceDataError {
   return new ServiceDataError('CSV_FILE_REFUSED', `${message}; nothing was imported`, [{ path: '', message }]);
-}
-
-/** The records of a csv-parse stream with their index (0 for the file's first), its errors as CSV_FILE_REFUSED. */
-async function* readRecords(records: AsyncIterator<string[]>): AsyncGenerator<{ record: string[]; index: number }> {
-  let index = 0;
-  for (;;) {
-    let next: IteratorResult<string[]>;
-    try {
-      next = await records.next();
-    } catch (error) {
-      if (error instanceof CsvError) throw refuse(`the file cannot be read as CSV: ${error.message}`);
-      throw error;
-    }
-    if (next.done) return;
-    yield { record: next.value, index: index++ };
-  }
 }
 
 /** One data row read with the mapping. */
@@ -305,22 +254,6 @@ function readRow(record: string[], row: number, columns: number, index: Readonly
   }
   if (!errors.length) result.values = values;
   return result;
-}
-
-/**
- * The separator the header line uses: the most frequent of `;`, `,` and tab outside quotes
- * (`;` on a tie, as French spreadsheets write it); `,` when there is none (one column).
- */
-export function detectDelimiter(text: string): ';' | ',' | '\t' {
-  const counts = { ';': 0, ',': 0, '\t': 0 };
-  let quoted = false;
-  for (const c of text) {
-    if (c === '"') quoted = !quoted;
-    else if (!quoted && (c === '\n' || c === '\r')) break;
-    else if (!quoted && c in counts) counts[c as keyof typeof counts]++;
-  }
-  const best = (['\t', ',', ';'] as const).reduce((a, b) => (counts[b] >= counts[a] ? b : a));
-  return counts[best] === 0 ? ',' : best;
 }
 
 /**
