@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAccount, findAccount } from './auth/accounts.js';
 import type { Role } from './auth/principal.js';
+import { Costs } from './costs/index.js';
 import { backfillDemoHistory, backfillDemoServiceData, DEMO_RECENT_DAYS, type DemoCity, type DemoMeterBuilding, type DemoPlantDevice } from './demo-history.js';
 import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
@@ -11,6 +12,7 @@ import { Projects } from './projects/store.js';
 import { ServiceData } from './service-data/index.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import type { Storage } from './storage/storage.js';
+import { localDay } from './utility/local-time.js';
 
 /** Root of the repository (this file is hub/dist/demo-seed.js once built). */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -67,6 +69,76 @@ const DEMO_TARIFFS = [
 
 export const DEMO_PASSWORD = 'citypilot-demo';
 
+/**
+ * The demo's yearly spending lines (€ per calendar year), imported for each of the two years
+ * before the current one: `town-hall` and `school` are buildings of the demo's catalog. The
+ * year before last costs `EARLIER_YEAR_SHARE` of the last, so that choosing a year shows a change.
+ * Illustrative amounts, not a real city's.
+ */
+const DEMO_BUDGET: readonly { scope: string; service: string; nature: string; eur: number; label: string }[] = [
+  { scope: 'town-hall', service: 'accueil', nature: 'staff', eur: 180_000, label: 'Agents d’accueil (4 ETP)' },
+  { scope: 'town-hall', service: 'accueil', nature: 'other', eur: 6_000, label: 'Fournitures et affranchissement' },
+  { scope: 'town-hall', service: 'standard', nature: 'staff', eur: 62_000, label: 'Standard téléphonique (1,5 ETP)' },
+  { scope: 'town-hall', service: 'entretien', nature: 'maintenance', eur: 24_000, label: 'Nettoyage et maintenance des locaux' },
+  { scope: 'school', service: 'entretien', nature: 'maintenance', eur: 31_000, label: 'Nettoyage et maintenance des locaux' },
+  { scope: 'school', service: 'restauration-scolaire', nature: 'staff', eur: 95_000, label: 'Agents de restauration' },
+  { scope: 'school', service: 'restauration-scolaire', nature: 'other', eur: 42_000, label: 'Denrées' },
+];
+/** What the year before last cost, as a share of the last year's amounts. */
+const EARLIER_YEAR_SHARE = 0.97;
+
+/** The demo's budget lines as a CSV file (csv.ts's columns, French headers, decimal comma), for the two years before `year`. */
+export function demoBudgetCsv(year: number): string {
+  const rows = [-2, -1].flatMap((back) =>
+    DEMO_BUDGET.map((l) => {
+      const eur = (back === -1 ? l.eur : Math.round(l.eur * EARLIER_YEAR_SHARE)).toFixed(2).replace('.', ',');
+      return [`${year + back}-01-01`, `${year + back + 1}-01-01`, l.scope, l.service, l.nature, eur, l.label].join(';');
+    }),
+  );
+  return ['debut;fin;perimetre;service;nature;montant;libelle', ...rows].join('\n') + '\n';
+}
+
+/**
+ * The demo's spending (DEMO_BUDGET) when no budget line exists, imported as the costs module
+ * imports a finance department's file; and, when no service has a unit yet, reception measured
+ * by the visitors of the demo's service data and the switchboard by the calls answered, where the
+ * demo has them. False when nothing was written.
+ */
+async function seedDemoCosts(storage: Storage, now = Date.now()): Promise<boolean> {
+  const timezone = storage.rollups.timezone;
+  const costs = new Costs({ pool: storage.pool, timezone });
+  let wrote = false;
+  const { rows } = await storage.pool.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM budget_lines) AS any');
+  if (!rows[0]?.any) {
+    const year = Number(localDay(now, timezone).slice(0, 4));
+    const file = demoBudgetCsv(year);
+    await costs.importCsv(
+      (async function* () {
+        yield file;
+      })(),
+      { fileName: 'budget-demo.csv', submittedBy: 'demo', contentType: 'text/csv; charset=utf-8' },
+    );
+    wrote = true;
+  }
+  if (!(await costs.units()).length) {
+    const serviceData = await ServiceData.open(storage.pool);
+    const measured = async (metric: string) =>
+      (await serviceData.current({ metrics: [metric], scopes: ['building:town-hall'], from: new Date(now - 800 * 86_400_000), to: new Date(now), limit: 1 }))
+        .length > 0;
+    const units = [
+      { service: 'accueil', metric: 'visitors', unit: 'visiteur reçu' },
+      { service: 'standard', metric: 'calls.answered', unit: 'appel décroché' },
+    ];
+    const named = [];
+    for (const u of units) if (await measured(u.metric)) named.push(u);
+    if (named.length) {
+      await costs.setUnits(named, 'demo');
+      wrote = true;
+    }
+  }
+  return wrote;
+}
+
 export interface DemoAccount {
   username: string;
   name: string;
@@ -88,7 +160,7 @@ export const DEMO_ACCOUNTS: readonly DemoAccount[] = [
 /**
  * The demo city's data before its gateways start: the buildings' catalog (floor areas, usages),
  * their history (so that statuses and trends mean something on first start), a year of the town
- * hall's service data, the shipped objectives, and one account per role (DEMO_ACCOUNTS). Each part is written once; `say` is told what
+ * hall's service data, the shipped objectives, two years of spending (seedDemoCosts), and one account per role (DEMO_ACCOUNTS). Each part is written once; `say` is told what
  * was written. `plant` is the demo's plant with its points ({@link demoPlant}). Used by
  * `citypilot demo` and by the tests and tools that need the demo city.
  */
@@ -108,6 +180,7 @@ export async function seedDemoCity(storage: Storage, city: DemoCity, say: (messa
   for (const definition of loadProjectsFile(join(repoRoot, 'hub', 'demo', 'projects.yaml'))) await projects.define(definition, 'demo');
   const prices = new EnergyPrices(storage.pool);
   if (!(await prices.tariffs()).length) await prices.setTariffs({ tariffs: DEMO_TARIFFS }, 'demo');
+  if (await seedDemoCosts(storage)) say('Wrote the demo’s spending of the last two years (town hall and school) and the units of its services.');
   for (const account of DEMO_ACCOUNTS) {
     if (!(await findAccount(storage.pool, account.username))) await createAccount(storage.pool, { ...account, password: DEMO_PASSWORD }, 'demo');
   }

@@ -33,6 +33,8 @@ export interface I18n {
   label(prefix: string, value: string): string;
   /** A number with its unit, at `decimals` (default: by magnitude, see defaultDecimals). */
   num(value: number | null | undefined, unit?: string, decimals?: number): string;
+  /** An amount in € as the language writes money (`12 500 €`, `€12,500`), at `decimals` (default 0). */
+  eur(value: number | null | undefined, decimals?: number): string;
   /** A ratio 0..1 as a percentage. */
   percent(ratio: number | null | undefined, decimals?: number): string;
   /** A signed relative change (-0.12 → "−12 %"). */
@@ -90,6 +92,12 @@ export function makeI18n(lang: Lang, setLang: (lang: Lang) => void): I18n {
       const text = numberFormat(decimals ?? defaultDecimals(value)).format(value);
       // A narrow no-break space between number and unit, as French typography asks (and English reads fine).
       return unit ? `${text}\u202f${unit}` : text;
+    },
+    eur(value, decimals = 0) {
+      if (value === null || value === undefined || !Number.isFinite(value)) return dash;
+      return new Intl.NumberFormat(locale, { style: 'currency', currency: 'EUR', minimumFractionDigits: decimals, maximumFractionDigits: decimals }).format(
+        value,
+      );
     },
     percent(ratio, decimals = 0) {
       if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return dash;

@@ -4,8 +4,10 @@
  * energy is measured by both; latest value, quality, age),
  * its energy per m² over the last 12 months by energy, its tertiary-decree trajectory against its
  * reference year (chart and table), the completeness of its data over 7 and 30 days and the age
- * of its latest data: GET /api/buildings/:key. A hub without that route gives what its catalog,
- * status and completeness say (no energy, no trajectory).
+ * of its latest data: GET /api/buildings/:key; for staff who may read costs, what the building
+ * cost in a year by service and nature, per m² and per unit of service (building-costs.tsx). A
+ * hub without that route gives what its catalog, status and completeness say (no energy, no
+ * trajectory).
  */
 import { useRoute } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
@@ -15,6 +17,7 @@ import type { MessageKey } from '../messages/index.js';
 import { Chart } from '../ui/chart.js';
 import { NotFound } from '../ui/not-found.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
+import { CostsSection, useBuildingCosts } from './building-costs.js';
 import { isMeter, type StatusAnswer } from './point.js';
 import type { CatalogBuilding } from './scopes.js';
 
@@ -154,11 +157,12 @@ export function BuildingPage() {
   const { t, num, percent, age, dateTime, label, lang } = useI18n();
   const building = useLoad(() => loadBuilding(key), [key]);
   const b = building.data;
+  const costs = useBuildingCosts(key);
   const [drawn, setDrawn] = useState(false);
   useEffect(() => setDrawn(false), [key]);
   if (!building.loading && !building.error && !b) return <NotFound />;
   const trajectory = b?.trajectory;
-  const busy = building.loading || (!!trajectory?.years.length && !drawn);
+  const busy = building.loading || costs.busy || (!!trajectory?.years.length && !drawn);
   const energyName = (e: string | null) => (e ? t(`energy.${e}` as MessageKey) : t('common.none'));
   const sourceOf = (m: BuildingAnswer['meters'][number]) => m.source ?? sourceOfGateway(m.gateway);
   const sourceName = (m: BuildingAnswer['meters'][number]) => {
@@ -307,6 +311,8 @@ export function BuildingPage() {
               </div>
             </section>
           )}
+
+          <CostsSection costs={costs} name={b.name} />
 
           <section aria-labelledby="trajectory">
             <h2 id="trajectory">{t('building.trajectory')}</h2>
