@@ -242,6 +242,10 @@ describe('projects API', () => {
     ]);
     expect(rows[0]).toMatchObject({ file_name: 'bills-2025.csv', rows: 5, stored: 3, error_count: 2 });
     expect(rows[0].submitted_by).toMatch(/./);
+    // Who entered a tariff is for staff; the public reads the price and its source.
+    const byWhom = async (role?: string) => ((await call('GET', '/api/energy-prices', role)).json().tariffs as { createdBy: string | null }[])[0]!.createdBy;
+    expect(await byWhom()).toBeNull();
+    expect(await byWhom('operator')).toMatch(/./);
     // The same file again replaces its tariffs rather than refusing them as overlaps.
     const again = await app.inject({
       method: 'POST',

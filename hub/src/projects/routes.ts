@@ -320,11 +320,14 @@ export async function projectRoutes(app: FastifyInstance, options: ProjectRoutes
       config: { access: READ },
       schema: {
         description:
-          'The tariffs projects are priced with: `{ tariffs: [{ energy, from, to (local days YYYY-MM-DD, included; to null: in force), eurosPerKWh, source, importId, createdBy, createdAt }] }`, by energy then first day. Readable by anyone: they are the sources of the published €.',
+          'The tariffs projects are priced with: `{ tariffs: [{ energy, from, to (local days YYYY-MM-DD, included; to null: in force), eurosPerKWh, source, importId, createdBy, createdAt }] }`, by energy then first day. Readable by anyone: they are the sources of the published €; `createdBy` (who entered it) is given to staff only, null to others.',
         tags: ['projects'],
       },
     },
-    async () => ({ tariffs: await prices.tariffs() }),
+    // Who entered a tariff is for staff: the public sees the price and its source.
+    async (request) => ({
+      tariffs: (await prices.tariffs()).map((t) => (isStaff(request) ? t : { ...t, createdBy: null })),
+    }),
   );
 
   app.put<{ Body: unknown }>(
