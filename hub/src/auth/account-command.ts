@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { CliIo } from '../cli-io.js';
+import { printTable, type CliIo } from '../cli-io.js';
 import {
   ACCOUNT_ROLES,
   AccountNotFoundError,
@@ -125,14 +125,7 @@ function list(accounts: Account[], io: CliIo): number {
       a.disabledAt ? instant(a.disabledAt) : '-',
     ]),
   ];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((r) => r[column]!.length)));
-  for (const row of rows)
-    io.out(
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    );
+  printTable(io, rows);
   return 0;
 }
 

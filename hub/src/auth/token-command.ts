@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { CliIo } from '../cli-io.js';
+import { printTable, type CliIo } from '../cli-io.js';
 import type { Logger } from '@citypilot/sdk';
 import { checkTokenRequest, createToken, listTokens, revokeToken, TOKEN_ROLES, TokenNotFoundError, TokenRequestError, type TokenInfo } from './tokens.js';
 import { Storage } from '../storage/storage.js';
@@ -96,14 +96,7 @@ async function list(storage: Storage, io: CliIo): Promise<number> {
       t.revokedAt ? instant(t.revokedAt) : '-',
     ]),
   ];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((r) => r[column]!.length)));
-  for (const row of rows)
-    io.out(
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    );
+  printTable(io, rows);
   return 0;
 }
 

@@ -10,4 +10,4 @@ export * from './precision.js';
 export * from './point-checks.js';
 export { freePort } from './ports.js';
 export { waitFor } from './wait.js';
-export { createLogger, describeFailure, processIo, type CliIo } from './process-io.js';
+export { createLogger, describeFailure, printTable, processIo, type CliIo } from './process-io.js';

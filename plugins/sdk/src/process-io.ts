@@ -16,6 +16,18 @@ export interface CliIo {
 /** The process's own standard output and error. */
 export const processIo: CliIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
 
+/** Prints `rows` (the first one a header) as columns padded to their widest cell, two spaces apart. */
+export function printTable(io: CliIo, rows: readonly (readonly string[])[]): void {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((r) => r[column]!.length)));
+  for (const row of rows)
+    io.out(
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    );
+}
+
 /** One line for an unexpected failure; the stack only when CITYPILOT_DEBUG is set. */
 export function describeFailure(error: unknown): string {
   if (process.env.CITYPILOT_DEBUG) return (error as Error).stack ?? String(error);
