@@ -141,14 +141,8 @@ export interface CityTotals {
 }
 
 export interface Prices {
-  /** As the API and the database keep them: `to` is the last day the tariff applies (included). */
   tariffs: readonly Tariff[];
   factors: readonly EmissionFactor[];
-}
-
-/** The local day after `day`, both `YYYY-MM-DD`. */
-function dayAfter(day: string): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 }
 
 /** `YYYY-MM` `n` months after `month` (before when negative). */
@@ -220,9 +214,7 @@ export async function evaluateProjects(
     client.release();
   }
   const city = new CityData(data, now.getTime(), heatingBase, coolingBase);
-  // prices.ts takes a tariff's `to` as the first day it no longer applies.
-  const priced = { ...prices, tariffs: prices.tariffs.map((t) => ({ ...t, to: t.to === null ? null : dayAfter(t.to) })) };
-  const evaluations = projects.map((p) => evaluateOne(p, city, priced, settings.discountRate, lastWhole));
+  const evaluations = projects.map((p) => evaluateOne(p, city, prices, settings.discountRate, lastWhole));
   return { projects: evaluations, totals: cityTotals(evaluations) };
 }
 

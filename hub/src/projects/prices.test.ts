@@ -4,7 +4,7 @@ import { ADEME_DEFAULT_FACTORS, factorFor, priceMonth, type Tariff } from './pri
 const a = 0.1712;
 const b = 0.2134;
 const TARIFFS: Tariff[] = [
-  { energy: 'elec', from: '2024-01-01', to: '2024-04-16', eurosPerKWh: a, source: 'contrat A' },
+  { energy: 'elec', from: '2024-01-01', to: '2024-04-15', eurosPerKWh: a, source: 'contrat A' },
   { energy: 'elec', from: '2024-04-16', to: null, eurosPerKWh: b, source: 'contrat B' },
   { energy: 'gas', from: '2020-01-01', to: null, eurosPerKWh: 0.09, source: 'contrat gaz' },
 ];
@@ -26,7 +26,7 @@ describe('prices and emission factors', () => {
     // A promotion for the 10 last days of January over the whole-year contract: (21 · 0.2 + 10 · 0.1) / 31.
     const promo: Tariff[] = [
       ...late.map((t) => ({ ...t, from: '2024-01-01' })),
-      { energy: 'elec', from: '2024-01-22', to: '2024-02-01', eurosPerKWh: 0.1, source: 'p' },
+      { energy: 'elec', from: '2024-01-22', to: '2024-01-31', eurosPerKWh: 0.1, source: 'p' },
     ];
     expect(priceMonth('elec', '2024-01', promo)!.eurosPerKWh).toBe((21 * 0.2 + 10 * 0.1) / 31);
   });
@@ -45,7 +45,7 @@ describe('prices and emission factors', () => {
     expect(() => priceMonth('elec', '2024-4', TARIFFS)).toThrow('price: month must be YYYY-MM, got "2024-4"');
     const bad = [{ ...TARIFFS[0]!, to: '2023-01-01' }];
     expect(() => priceMonth('elec', '2024-04', bad)).toThrow(
-      'tariff 0 ("elec" from "2024-01-01"): to must be null or a date YYYY-MM-DD after from, got "2023-01-01"',
+      'tariff 0 ("elec" from "2024-01-01"): to must be null or a date YYYY-MM-DD on or after from, got "2023-01-01"',
     );
     expect(() => priceMonth('elec', '2024-04', [{ ...TARIFFS[0]!, eurosPerKWh: -0.1 }])).toThrow('eurosPerKWh (€/kWh) must be a finite number ≥ 0, got -0.1');
   });

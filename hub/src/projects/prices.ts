@@ -6,7 +6,7 @@ import { checkNumber, checkSeries, describe, parseDay, parseMonth, SavingsInputE
  * factors by energy and year, with ADEME's published French defaults for when the city has none.
  */
 
-/** A price of an energy from `from` (included) to `to` (excluded; null: still in force), both 'YYYY-MM-DD'. */
+/** A price of an energy from `from` to `to`, both included (null: still in force), both 'YYYY-MM-DD', as a bill's period reads. */
 export interface Tariff {
   energy: string;
   from: string;
@@ -48,7 +48,7 @@ export function priceMonth(energy: string, month: string, tariffs: readonly Tari
   for (let day = start; day < end; day += DAY_MS) {
     let chosen: (typeof candidates)[number] | undefined;
     for (const c of candidates) {
-      if (c.from <= day && day < c.to && (chosen === undefined || c.from > chosen.from)) chosen = c;
+      if (c.from <= day && day <= c.to && (chosen === undefined || c.from > chosen.from)) chosen = c;
     }
     if (chosen !== undefined) daysByTariff.set(chosen.tariff, (daysByTariff.get(chosen.tariff) ?? 0) + 1);
   }
@@ -70,7 +70,7 @@ function checkTariff(t: Tariff, i: number): { tariff: Tariff; from: number; to: 
   const from = parseDay(t.from);
   if (from === null) throw new SavingsInputError(`${where}: from must be a date YYYY-MM-DD, got ${describe(t.from)}`);
   const to = t.to === null ? Infinity : parseDay(t.to);
-  if (to === null || to <= from) throw new SavingsInputError(`${where}: to must be null or a date YYYY-MM-DD after from, got ${describe(t.to)}`);
+  if (to === null || to < from) throw new SavingsInputError(`${where}: to must be null or a date YYYY-MM-DD on or after from, got ${describe(t.to)}`);
   checkNumber(t.eurosPerKWh, where, 'eurosPerKWh (€/kWh)', 0);
   return { tariff: t, from, to };
 }
