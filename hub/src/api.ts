@@ -20,6 +20,7 @@ import { recordTimescaleJobs, type HubMetrics } from './metrics.js';
 import { jobsHealth } from './storage/jobs.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
+import { OpenData, openDataRoutes, type OpenDataRoutesOptions } from './open-data/index.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
 import { serviceDataReader } from './objectives/data.js';
 import type { EnergyPrices } from './projects/energy-prices.js';
@@ -67,6 +68,11 @@ export interface ApiDependencies {
   pools?: ApiPoolOptions;
   /** The audit's queue bound and its sampling of refused anonymous attempts (auth/audit-writer.ts). */
   audit?: Pick<AuditWriterOptions, 'refusedSamplePerWindow' | 'windowMs' | 'maxPending'>;
+  /**
+   * Open data (open-data/routes.ts): the hub's public address for the DCAT-AP catalogue's IRIs
+   * (default: the request's own), downloads per client, and the download connections.
+   */
+  openData?: Pick<OpenDataRoutesOptions, 'publicUrl' | 'downloadsPerClient' | 'describeCacheMs'> & { downloads?: number; downloadTimeoutMs?: number };
   /** Where the built dashboard is (http/web.ts); default hub/web/dist. */
   web?: Pick<WebOptions, 'root'>;
   /**
@@ -149,6 +155,15 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
     );
   }
   if (utility) app.register(utilityRoutes, utility);
+  const openData = new OpenData({
+    pool: storage.pool,
+    readPool: pools.api,
+    timezone: storage.rollups.timezone,
+    downloads: dependencies.openData?.downloads,
+    downloadTimeoutMs: dependencies.openData?.downloadTimeoutMs,
+  });
+  app.addHook('onClose', () => openData.close());
+  app.register(async (instance) => openDataRoutes(instance, { openData, ...dependencies.openData }));
   app.register(costRoutes, { costs: new Costs({ pool: storage.pool, readPool: pools.api, timezone: storage.rollups.timezone }) });
   app.register(async (instance) =>
     buildingRoutes(instance, { pool: pools.api, timezone: storage.rollups.timezone, degreeDayMethod: objectives?.degreeDayMethod }),

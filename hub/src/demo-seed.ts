@@ -8,6 +8,7 @@ import { loadObjectivesFile } from './objectives/file.js';
 import { Objectives } from './objectives/objectives.js';
 import { EnergyPrices } from './projects/energy-prices.js';
 import { loadProjectsFile } from './projects/file.js';
+import { DATASETS, OpenData } from './open-data/index.js';
 import { Projects } from './projects/store.js';
 import { ServiceData } from './service-data/index.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
@@ -157,6 +158,32 @@ export const DEMO_ACCOUNTS: readonly DemoAccount[] = [
   { username: 'admin', name: 'Administratrice CityPilot', role: 'admin' },
 ];
 
+/** The demo's main meters whose hourly readings are published: gateway and point. */
+const DEMO_PUBLIC_POINTS = [
+  ['town-hall', 'meters.elec-energy'],
+  ['school', 'meters.elec-energy'],
+  ['school', 'meters.gas-volume'],
+] as const;
+
+/**
+ * Every dataset published under the default licence, the publisher named, and the main meters'
+ * hourly readings published: once, when no dataset has ever been switched (an operator's later
+ * choices stay). False when there was nothing to do.
+ */
+async function seedDemoOpenData(storage: Storage): Promise<boolean> {
+  const { rows } = await storage.pool.query(`SELECT 1 FROM open_data_datasets LIMIT 1`);
+  if (rows.length) return false;
+  const openData = new OpenData({ pool: storage.pool, timezone: storage.rollups.timezone });
+  try {
+    await openData.setPublisher({ publisher: 'Ville de Démo', homepage: null, contactEmail: 'donnees@ville-de-demo.example', inseeCode: null }, 'demo');
+    for (const [gateway, point] of DEMO_PUBLIC_POINTS) await openData.setPoint(gateway, point, true, 'demo').catch(() => false);
+    for (const dataset of DATASETS) await openData.setDataset(dataset.id, { enabled: true }, 'demo');
+  } finally {
+    await openData.close();
+  }
+  return true;
+}
+
 /**
  * The demo city's data before its gateways start: the buildings' catalog (floor areas, usages),
  * their history (so that statuses and trends mean something on first start), a year of the town
@@ -181,6 +208,7 @@ export async function seedDemoCity(storage: Storage, city: DemoCity, say: (messa
   const prices = new EnergyPrices(storage.pool);
   if (!(await prices.tariffs()).length) await prices.setTariffs({ tariffs: DEMO_TARIFFS }, 'demo');
   if (await seedDemoCosts(storage)) say('Wrote the demo’s spending of the last two years (town hall and school) and the units of its services.');
+  if (await seedDemoOpenData(storage)) say('Published the demo’s datasets (open data) and the hourly readings of its main meters.');
   for (const account of DEMO_ACCOUNTS) {
     if (!(await findAccount(storage.pool, account.username))) await createAccount(storage.pool, { ...account, password: DEMO_PASSWORD }, 'demo');
   }

@@ -12,6 +12,7 @@ import { Objectives, type StatusChange } from './objectives/objectives.js';
 import { ObjectiveSchedule } from './objectives/schedule.js';
 import { EnergyPrices } from './projects/energy-prices.js';
 import { Projects } from './projects/store.js';
+import { refreshDerived } from './open-data/index.js';
 import { serviceDataReader, type DegreeDayMethod } from './objectives/data.js';
 import { ServiceData } from './service-data/index.js';
 import type { ClientFactory } from './utility/connector-types.js';
@@ -57,7 +58,7 @@ export interface HubOptions {
     publicUrl?: string;
   };
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
-  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions'>;
+  api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions' | 'openData'>;
 }
 
 /** Subject on which the hub publishes the objectives' status changes (JSON StatusChange). */
@@ -110,7 +111,11 @@ export class Hub {
           for (const change of changes) connection.publish(objectiveStatusSubject(names.prefix), JSON.stringify(change));
         },
       });
-      const schedule = new ObjectiveSchedule(objectives, { timezone, logger: options.logger, everyMs: options.objectivesEveryMs ?? 300_000 });
+      const projects = { projects: new Projects(storage.pool), prices: new EnergyPrices(storage.pool), discountRate: options.discountRate };
+      // The open data's monthly building energy and project savings follow each evaluation.
+      const afterEvaluation = () =>
+        refreshDerived({ pool: storage.pool, timezone, degreeDayMethod: options.degreeDayMethod, projects, services: serviceDataReader(serviceData) });
+      const schedule = new ObjectiveSchedule(objectives, { timezone, logger: options.logger, everyMs: options.objectivesEveryMs ?? 300_000, afterEvaluation });
       const utilityStore = new UtilityStore(storage);
       const utility = new UtilityConnectors({
         pool: storage.pool,
@@ -136,7 +141,7 @@ export class Hub {
         logger: options.logger,
         objectives,
         serviceData,
-        projects: { projects: new Projects(storage.pool), prices: new EnergyPrices(storage.pool), discountRate: options.discountRate },
+        projects,
         utility: { connectors: utility, imports, publicUrl: options.utility?.publicUrl },
         ...options.api,
       });

@@ -18,7 +18,13 @@ export class ObjectiveSchedule {
 
   constructor(
     private readonly objectives: Objectives,
-    private readonly options: { timezone: string; logger: Logger; everyMs: number },
+    private readonly options: {
+      timezone: string;
+      logger: Logger;
+      everyMs: number;
+      /** Run after each evaluation that succeeded (the open data's derived tables); a failure is logged once until it changes. */
+      afterEvaluation?: () => Promise<unknown>;
+    },
   ) {}
 
   start(): void {
@@ -58,6 +64,7 @@ export class ObjectiveSchedule {
         for (const w of summary.meterWarnings) this.options.logger.warn({ warning: w }, 'energy objectives: meter roles');
         this.meterWarnings = warnings;
       }
+      await this.options.afterEvaluation?.();
     } catch (error) {
       // Logged once until it changes: a database outage must not fill the log.
       if ((error as Error).message !== this.lastError) this.options.logger.error({ err: (error as Error).message }, 'objectives evaluation failed');

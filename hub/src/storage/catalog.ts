@@ -57,6 +57,10 @@ export const CatalogSchema = Type.Object(
                 energyReferenceYear: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100 })),
                 /** Public light points the building serves (a lighting cabinet), for energy per light point. */
                 lightPoints: Type.Optional(Type.Integer({ minimum: 0 })),
+                /** The building's identifier in the national building register (RNB, rnb.beta.gouv.fr), published with its open data. */
+                rnbId: Type.Optional(
+                  Type.String({ pattern: '^[0-9A-Z]{12}$', expected: 'an RNB identifier: 12 capital letters and digits (such as PG46YY6YWCX8)' }),
+                ),
                 /**
                  * The ids of the gateways that serve the building: only they may name it in
                  * their `gateway.building` (the hub refuses another's point list). Left out, any
@@ -194,12 +198,12 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
       );
       for (const b of site.buildings) {
         await client.query(
-          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points, gateways, meters)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+          `INSERT INTO buildings (site_id, key, name, usage, area_m2, address, latitude, longitude, energy_reference_year, light_points, gateways, meters, rnb_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (key) DO UPDATE SET site_id = excluded.site_id, name = excluded.name, usage = excluded.usage,
              area_m2 = excluded.area_m2, address = excluded.address, latitude = excluded.latitude,
              longitude = excluded.longitude, energy_reference_year = excluded.energy_reference_year, light_points = excluded.light_points,
-             gateways = excluded.gateways, meters = excluded.meters`,
+             gateways = excluded.gateways, meters = excluded.meters, rnb_id = excluded.rnb_id`,
           [
             s.rows[0]!.id,
             b.id,
@@ -213,6 +217,7 @@ export async function importCatalog(pool: pg.Pool, catalog: Catalog): Promise<Ca
             b.lightPoints ?? null,
             b.gateways ?? null,
             b.meters ? JSON.stringify(b.meters) : null,
+            b.rnbId ?? null,
           ],
         );
         buildings++;

@@ -463,4 +463,68 @@ export const cityMigrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 16,
+    name: 'open data: datasets switched on, points published, derived monthly tables, the publisher; the national building identifier',
+    async up(client) {
+      // hub/src/open-data: what the city publishes. A dataset not listed in open_data_datasets
+      // is not published; points are published one by one; the building energy and project
+      // savings tables are recomputed from the objectives' engine after each evaluation.
+      await client.query(`
+        -- The building's identifier in the national building register (RNB), such as PG46YY6YWCX8.
+        ALTER TABLE buildings ADD COLUMN rnb_id text CHECK (rnb_id ~ '^[0-9A-Z]{12}$');
+        CREATE TABLE open_data_datasets (
+          id          text PRIMARY KEY,
+          enabled     boolean NOT NULL,
+          licence     text NOT NULL CHECK (licence IN ('etalab-2.0', 'odbl-1.0')),
+          updated_by  text NOT NULL,
+          updated_at  timestamptz NOT NULL DEFAULT now()
+        );
+        -- Points whose hourly values are published (point-hourly dataset).
+        CREATE TABLE open_data_points (
+          point_id      bigint PRIMARY KEY REFERENCES points (id),
+          published_by  text NOT NULL,
+          published_at  timestamptz NOT NULL DEFAULT now()
+        );
+        -- Who publishes: named in the DCAT-AP catalogue (dct:publisher, dcat:contactPoint, dct:spatial).
+        CREATE TABLE open_data_settings (
+          singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+          publisher      text NOT NULL CHECK (publisher <> ''),
+          homepage       text,
+          contact_email  text NOT NULL CHECK (contact_email ~ '^[^@\\s]+@[^@\\s]+$'),
+          -- The city's INSEE code (commune), for the spatial coverage.
+          insee_code     text CHECK (insee_code ~ '^[0-9][0-9AB][0-9]{3}$'),
+          updated_by     text NOT NULL,
+          updated_at     timestamptz NOT NULL DEFAULT now()
+        );
+        -- Main meters' energy per building, local month and energy, as the dashboard computes it.
+        CREATE TABLE open_data_building_energy (
+          building_key  text NOT NULL,
+          month         date NOT NULL,
+          energy        text NOT NULL,
+          kwh           double precision NOT NULL,
+          complete      boolean NOT NULL,
+          -- When the row last changed.
+          computed_at   timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (building_key, month, energy)
+        );
+        -- Published projects' measured savings per energy and local month of their reporting period.
+        CREATE TABLE open_data_project_savings (
+          project_key        text NOT NULL,
+          month              date NOT NULL,
+          energy             text NOT NULL,
+          title_fr           text NOT NULL,
+          title_en           text NOT NULL,
+          method             text NOT NULL,
+          baseline_kwh       double precision,
+          measured_kwh       double precision,
+          avoided_kwh        double precision,
+          avoided_eur        double precision,
+          avoided_tco2e      double precision,
+          computed_at        timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (project_key, month, energy)
+        );
+      `);
+    },
+  },
 ];
