@@ -376,6 +376,49 @@ for (const engine of engines) {
       expect(preflight.headers['access-control-allow-headers']).toContain('If-None-Match');
     });
 
+    it("counts a client's reads and downloads against its rate limit, and bounds its downloads at once", async () => {
+      const limited = buildApi({
+        storage,
+        metrics: createHubMetrics(),
+        natsConnected: () => true,
+        rateLimits: { anonymousReads: 3, windowMs: 60_000 },
+        openData: { downloadsPerClient: 1 },
+      });
+      try {
+        const statuses = [];
+        for (let i = 0; i < 4; i++) statuses.push((await limited.inject({ method: 'GET', url: '/api/open-data/datasets/buildings/data.csv' })).statusCode);
+        expect(statuses).toEqual([200, 200, 200, 429]);
+        if (engine.mode === 'postgresql') {
+          // A second download while the first one is running: its COPY held by a lock on the rollups
+          // (a plain table here), the second is refused until the first ends.
+          const blocker = await storage.pool.connect();
+          try {
+            await blocker.query('BEGIN');
+            await blocker.query('LOCK TABLE rollup_hour IN ACCESS EXCLUSIVE MODE');
+            const first = limited.inject({ method: 'GET', url: '/api/open-data/datasets/point-hourly/data.csv', headers: as('director') });
+            await waitFor(
+              async () => (await storage.pool.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%' AND wait_event_type = 'Lock'`)).rowCount,
+              10_000,
+              'the first download waiting for the lock',
+            );
+            const second = await limited.inject({ method: 'GET', url: '/api/open-data/datasets/point-hourly/data.csv', headers: as('director') });
+            expect(second.statusCode).toBe(429);
+            expect(second.json().error).toContain('at most 1 download');
+            await blocker.query('COMMIT');
+            expect((await first).statusCode).toBe(200);
+            expect((await limited.inject({ method: 'GET', url: '/api/open-data/datasets/point-hourly/data.csv', headers: as('director') })).statusCode).toBe(
+              200,
+            );
+          } finally {
+            await blocker.query('ROLLBACK').catch(() => undefined);
+            blocker.release();
+          }
+        }
+      } finally {
+        await limited.close();
+      }
+    });
+
     it('refuses a bad filter, sort, limit or cursor with 400 naming the column or parameter', async () => {
       const base = '/api/open-data/datasets/building-energy-monthly';
       const cases: [string, string][] = [
