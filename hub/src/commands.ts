@@ -82,7 +82,8 @@ export const HUB_ENVIRONMENT_USAGE = `Hub environment:
                     it) the utility connectors' secrets are encrypted with; without one, none
                     can be stored
   HUB_PUBLIC_URL    the hub's address as browsers reach it: where Enedis's consent page sends
-                    customers back (HUB_PUBLIC_URL/api/utility/consent/callback)
+                    customers back (HUB_PUBLIC_URL/api/utility/consent/callback), and the
+                    addresses of the open-data catalogue (default: each request's own)
   CITYPILOT_DISCOUNT_RATE  discount rate of projects' net present value, per year: a fraction
                     from 0 to 0.5 (default 0.04, 4 %)
   CITYPILOT_DEGREE_DAYS  how a day's degree-days are computed: mean (of the day's readings, default)
@@ -322,6 +323,7 @@ async function runHub(io: CliIo): Promise<number> {
         },
         pools: { statementTimeoutMs: limits.HUB_STATEMENT_TIMEOUT_MS },
         trustProxy: env.HUB_TRUST_PROXY || undefined,
+        openData: { publicUrl: env.HUB_PUBLIC_URL?.replace(/\/+$/, '') || undefined },
         sessions,
       },
     });
