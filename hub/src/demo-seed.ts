@@ -176,6 +176,7 @@ async function seedDemoOpenData(storage: Storage): Promise<boolean> {
   const openData = new OpenData({ pool: storage.pool, timezone: storage.rollups.timezone });
   try {
     await openData.setPublisher({ publisher: 'Ville de Démo', homepage: null, contactEmail: 'donnees@ville-de-demo.example', inseeCode: null }, 'demo');
+    // A point the history has not announced (a demo run without that gateway's history) is left out.
     for (const [gateway, point] of DEMO_PUBLIC_POINTS) await openData.setPoint(gateway, point, true, 'demo').catch(() => false);
     for (const dataset of DATASETS) await openData.setDataset(dataset.id, { enabled: true }, 'demo');
   } finally {

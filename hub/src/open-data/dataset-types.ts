@@ -51,6 +51,11 @@ export interface DatasetDefinition {
   version: string;
   /** The field whose least and greatest values are the temporal coverage; none for a catalogue. */
   temporal?: string;
+  /**
+   * `SELECT min, max` of the temporal field when the plain aggregate over the FROM clause would
+   * scan too much (`from` and `to` as dates or times); default min/max over the FROM clause.
+   */
+  coverage?: string;
 }
 
 export const w = (fr: string, en: string): Words => ({ fr, en });

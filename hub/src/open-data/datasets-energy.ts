@@ -228,6 +228,9 @@ export const pointHourly: DatasetDefinition = {
               FROM open_data_points op JOIN points p ON p.id = op.point_id JOIN gateways g ON g.id = p.gateway_id
               LEFT JOIN LATERAL (SELECT time FROM samples WHERE point_id = op.point_id ORDER BY time DESC LIMIT 1) l ON true`,
   temporal: 'hour',
+  // Two probes of the rollups' primary key per point, rather than a scan of millions of hours.
+  coverage: `SELECT min(b.first) AS from, max(b.last) AS to FROM open_data_points op
+               CROSS JOIN LATERAL (SELECT min(bucket) AS first, max(bucket) AS last FROM rollup_hour WHERE point_id = op.point_id) b`,
   fields: [
     {
       name: 'point_id',

@@ -201,6 +201,12 @@ for (const engine of engines) {
       const hours = (Date.UTC(y, m, 1) - Date.UTC(y, m - 1, 1)) / HOUR + (m === 3 ? -1 : m === 10 ? 1 : 0);
       expect(row.kwh).toBeCloseTo(hours * 12, 0);
       expect(row.kwh_per_m2).toBeCloseTo(row.kwh / 1000, 3);
+      // Coverage: the first and last day of the rows (UTC days for the hourly readings).
+      const hourly = (await get('/api/open-data/datasets/point-hourly')).json();
+      expect(hourly.coverage.from).toBe(new Date(T0).toISOString().slice(0, 10));
+      expect(hourly.coverage.to >= new Date(end).toISOString().slice(0, 10)).toBe(true);
+      const energy = (await get('/api/open-data/datasets/building-energy-monthly')).json();
+      expect(energy.coverage.to).toBe(`${monthsAgo(0, TZ)}-01`);
     });
 
     it('never lets an unpublished objective, a point not marked public or an unpublished project out, in any dataset, download, page or catalogue', async () => {

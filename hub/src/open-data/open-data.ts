@@ -238,8 +238,12 @@ export class OpenData {
   async coverage(dataset: DatasetDefinition): Promise<{ from: string; to: string } | null> {
     const field = dataset.fields.find((f) => f.name === dataset.temporal);
     if (!field) return null;
+    const range = dataset.coverage ?? `SELECT min(${field.sql}) AS from, max(${field.sql}) AS to ${dataset.from(this.tz)}`;
     const { rows } = await this.readPool.query<{ from: string | null; to: string | null }>(
-      `SELECT to_char(min(${field.sql}), 'YYYY-MM-DD') AS from, to_char(max(${field.sql}), 'YYYY-MM-DD') AS to ${dataset.from(this.tz)}`,
+      // Days of times in UTC, as the downloads write times; dates and months as they are.
+      field.type === 'datetime'
+        ? `SELECT to_char(r.from AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS from, to_char(r.to AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS to FROM (${range}) r`
+        : `SELECT to_char(r.from, 'YYYY-MM-DD') AS from, to_char(r.to, 'YYYY-MM-DD') AS to FROM (${range}) r`,
     );
     return rows[0]?.from && rows[0].to ? { from: rows[0].from, to: rows[0].to } : null;
   }
