@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { BATCH_VERSION } from '@citypilot/sdk';
 import { createToken } from '../auth/tokens.js';
+import { importCatalog } from '../storage/catalog.js';
 import { Hub, objectiveStatusSubject } from '../hub.js';
 import { createTestDatabase, deleteStreams, natsConnection, objectiveDefinition, uniqueStreamNames, waitFor } from '../testing/index.js';
 
@@ -74,7 +76,35 @@ describe('a hub publishing the objectives', () => {
     expect(doc.paths['/api/objectives/{key}']!.put!['x-roles']).toEqual(['operator', 'admin']);
   });
 
-  it('evaluates again as soon as service data arrives, without waiting for its schedule', async () => {
+  it("evaluates again as soon as service data arrives, without waiting for its schedule, and refreshes the open data's building energy after it", async () => {
+    // A building with a meter, whose monthly energy the open data computes after each evaluation.
+    await importCatalog(hub.storage.pool, {
+      organisation: { id: 'city', name: 'City' },
+      sites: [{ id: 'centre', name: 'Centre', buildings: [{ id: 'hall', name: 'Hall', usage: 'town-hall', area: 100 }] }],
+    });
+    const hour = 3_600_000;
+    const start = Date.now() - (Date.now() % hour) - 48 * hour;
+    await hub.storage.writeBatches([
+      {
+        v: BATCH_VERSION,
+        gateway: 'gw-hall',
+        seq: 1,
+        createdAt: Date.now(),
+        building: 'hall',
+        points: [
+          {
+            id: 'm.elec',
+            name: 'Meter',
+            unit: 'kWh',
+            kind: 'number',
+            tags: ['elec', 'meter', 'energy'],
+            source: { plugin: 'test', device: 'm', address: 0 },
+            intervalMs: hour,
+          },
+        ],
+        samples: Array.from({ length: 49 }, (_, i) => ({ point: 'm.elec', time: start + i * hour, value: 10 * i, quality: 'good' as const })),
+      },
+    ]);
     const operator = (await createToken(hub.storage.pool, { role: 'operator', label: 'test' }, 'test')).token;
     const agent = (await createToken(hub.storage.pool, { role: 'agent', label: 'desk' }, 'test')).token;
     const json = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
@@ -104,5 +134,16 @@ describe('a hub publishing the objectives', () => {
     expect(submitted.status).toBe(200);
     // The hub's own schedule runs every 5 minutes: only the submission can have caused this.
     await waitFor(async () => received.some((r) => r.objective === 'waiting' && r.to === 'red'), 15_000, 'the submission did not lead to an evaluation');
+    const energy = await waitFor(
+      async () => {
+        const { rows } = await hub.storage.pool.query<{ kwh: number }>(
+          `SELECT sum(kwh) AS kwh FROM open_data_building_energy WHERE building_key = 'hall' AND energy = 'elec'`,
+        );
+        return rows[0]?.kwh ?? undefined;
+      },
+      15_000,
+      "the open data's building energy was not refreshed after the evaluation",
+    );
+    expect(energy).toBeCloseTo(480, 6);
   });
 });
