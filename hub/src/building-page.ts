@@ -3,7 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import type pg from 'pg';
 import { errorSchema } from './http/errors.js';
 import { loadObjectiveData, type DegreeDayMethod } from './objectives/data.js';
-import { evaluateObjective, trajectoryChange, type Result } from './objectives/engine.js';
+import { evaluateObjective, kWhDefinition, trajectoryChange, type Result } from './objectives/engine.js';
 import { parseFormula } from './objectives/formula.js';
 import { ENERGIES, meterSource, resolveMeters, type Energy, type MeterDeclaration, type ResolvedMeter } from './objectives/meters.js';
 import type { ObjectiveDefinition } from './objectives/model.js';
@@ -165,21 +165,7 @@ export async function buildingPage(pool: pg.Pool, key: string, options: Building
   });
   const energies = ENERGIES.filter((e) => meters.some((m) => m.energy === e && m.role === 'main'));
 
-  const definition = (period: ObjectiveDefinition['period']): ObjectiveDefinition => ({
-    key: 'building-page',
-    theme: 'energy',
-    label: { fr: 'Bâtiment', en: 'Building' },
-    unit: 'kWh',
-    formula: '',
-    scope: { level: 'building', keys: [key] },
-    period,
-    target: { kind: 'value', value: 0 },
-    direction: 'down',
-    tolerance: 0,
-    owner: 'building page',
-    methodology: 'building page',
-    published: false,
-  });
+  const definition = (period: ObjectiveDefinition['period']) => kWhDefinition('building-page', { level: 'building', keys: [key] }, period);
   const evaluate = (period: ObjectiveDefinition['period'], source: string, from = firstMonth): Result[] =>
     evaluateObjective(definition(period), parseFormula(source), data, { firstPeriodMonth: from, now });
   const monthly = new Map<Energy | 'total', Map<string, number | null>>(

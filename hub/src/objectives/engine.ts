@@ -152,6 +152,29 @@ export function statusOf(value: number | null, target: number | null, direction:
 }
 
 /**
+ * A definition that only asks for kWh of each building of `scope` per `period`, for the places
+ * that compute energy with the engine without judging it (building page, OPERAT export, open
+ * data): its target, status and labels mean nothing and are never shown. `purpose` names it.
+ */
+export function kWhDefinition(purpose: string, scope: ObjectiveDefinition['scope'], period: ObjectiveDefinition['period']): ObjectiveDefinition {
+  return {
+    key: purpose,
+    theme: 'energy',
+    label: { fr: purpose, en: purpose },
+    unit: 'kWh',
+    formula: '',
+    scope,
+    period,
+    target: { kind: 'value', value: 0 },
+    direction: 'down',
+    tolerance: 0,
+    owner: purpose,
+    methodology: purpose,
+    published: false,
+  };
+}
+
+/**
  * Evaluates one objective for every unit and every whole period of `data` from `first` on
  * (earlier months serve as baselines and last year's values). `now` decides which period is
  * still in progress.

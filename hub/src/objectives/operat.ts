@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { parseFormula } from './formula.js';
 import { loadObjectiveData, type DegreeDayMethod } from './data.js';
-import { evaluateObjective } from './engine.js';
-import type { ObjectiveDefinition } from './model.js';
+import { evaluateObjective, kWhDefinition } from './engine.js';
 import { fitDegreeDayModel, normaliseToClimate, type BaselineObservation } from './baseline.js';
 
 /**
@@ -67,21 +66,7 @@ export async function operatExport(
   });
   // The engine evaluates objectives; of this one only the scope (each building) and the period
   // (the year) matter: the export reads the values, never the target or the status.
-  const definition: ObjectiveDefinition = {
-    key: 'operat',
-    theme: 'energy',
-    label: { fr: 'OPERAT', en: 'OPERAT' },
-    unit: 'kWh',
-    formula: '',
-    scope: { level: 'building' },
-    period: 'year',
-    target: { kind: 'value', value: 0 },
-    direction: 'down',
-    tolerance: 0,
-    owner: 'export',
-    methodology: 'export',
-    published: false,
-  };
+  const definition = kWhDefinition('operat', { level: 'building' }, 'year');
   // The year is over when it is exported: evaluate as seen from its end.
   const now = data.months.at(-1)!.end;
   const byEnergy = Object.fromEntries(

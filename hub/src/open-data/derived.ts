@@ -1,9 +1,8 @@
 import type pg from 'pg';
 import { loadObjectiveData, type DegreeDayMethod, type ServiceDataReader } from '../objectives/data.js';
-import { evaluateObjective } from '../objectives/engine.js';
+import { evaluateObjective, kWhDefinition } from '../objectives/engine.js';
 import { parseFormula } from '../objectives/formula.js';
 import { ENERGIES } from '../objectives/meters.js';
-import type { ObjectiveDefinition } from '../objectives/model.js';
 import type { EnergyPrices } from '../projects/energy-prices.js';
 import { DEFAULT_DISCOUNT_RATE, evaluateProjects } from '../projects/evaluate.js';
 import type { Projects } from '../projects/store.js';
@@ -108,21 +107,7 @@ async function buildingEnergyRows(options: DerivedOptions, now: Date): Promise<R
   });
   const rows: Row[] = [];
   for (const energy of ENERGIES) {
-    const definition: ObjectiveDefinition = {
-      key: 'open-data',
-      theme: 'energy',
-      label: { fr: 'Données ouvertes', en: 'Open data' },
-      unit: 'kWh',
-      formula: '',
-      scope: { level: 'building' },
-      period: 'month',
-      target: { kind: 'value', value: 0 },
-      direction: 'down',
-      tolerance: 0,
-      owner: 'open data',
-      methodology: 'open data',
-      published: false,
-    };
+    const definition = kWhDefinition('open-data', { level: 'building' }, 'month');
     for (const r of evaluateObjective(definition, parseFormula(`delta("${energy} meter energy")`), data, { firstPeriodMonth: firstMonth, now })) {
       if (r.value === null || r.level !== 'building') continue;
       rows.push({
