@@ -358,6 +358,11 @@ for (const engine of engines) {
       expect(etag).toMatch(/^W\/"/);
       expect(first.headers['last-modified']).toBeDefined();
       expect(first.headers['access-control-allow-origin']).toBe('*');
+      const head = await app.inject({ method: 'HEAD', url });
+      expect(head.statusCode).toBe(200);
+      expect(head.headers.etag).toBe(etag);
+      expect(head.headers['content-type']).toBe('text/csv; charset=utf-8');
+      expect(head.body).toBe('');
       const again = await get(url, { 'if-none-match': etag });
       expect(again.statusCode).toBe(304);
       expect(again.body).toBe('');

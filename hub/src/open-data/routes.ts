@@ -380,6 +380,9 @@ export async function openDataRoutes(app: FastifyInstance, options: OpenDataRout
         const query = parseDatasetQuery(dataset, request.query, false);
         const version = await openData.version(dataset, state);
         if (fresh(request, reply, version.tag, version.modified)) return reply.code(304).send();
+        const type = format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8';
+        // HEAD: the headers alone, without running (and throwing away) the whole COPY.
+        if (request.method === 'HEAD') return reply.type(type).send();
         const client = request.ip;
         const running = downloading.get(client) ?? 0;
         if (running >= downloadsPerClient) {
@@ -398,10 +401,7 @@ export async function openDataRoutes(app: FastifyInstance, options: OpenDataRout
         reply.raw.once('close', done);
         try {
           const stream = await openData.download(dataset, query, format);
-          return reply
-            .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
-            .header('content-disposition', `attachment; filename="${dataset.id}.${format}"`)
-            .send(stream);
+          return reply.type(type).header('content-disposition', `attachment; filename="${dataset.id}.${format}"`).send(stream);
         } catch (error) {
           done();
           throw error;
