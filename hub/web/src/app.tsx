@@ -28,6 +28,7 @@ const ProjectEdit = lazy(() => import('./pages/project-edit.js').then((m) => m.P
 const UtilityMeters = lazy(() => import('./pages/utility.js').then((m) => m.UtilityMeters));
 const OpenData = lazy(() => import('./pages/open-data.js').then((m) => m.OpenDataPage));
 const OpenDataset = lazy(() => import('./pages/open-dataset.js').then((m) => m.OpenDatasetPage));
+const OpenDataAdmin = lazy(() => import('./pages/open-data-admin.js').then((m) => m.OpenDataAdmin));
 
 /**
  * Links the app routes itself: every path but the API's. A link to /api/… (a CSV download, the
@@ -54,6 +55,7 @@ export function App() {
                 <Route path="/gestion/projets/:key" component={ProjectEdit} />
                 <Route path="/donnees" component={OpenData} />
                 <Route path="/donnees/:id" component={OpenDataset} />
+                <Route path="/gestion/donnees-ouvertes" component={OpenDataAdmin} />
                 <Route path="/connexion" component={Login} />
                 <Route path="/donnees-de-service" component={ServiceData} />
                 <Route path="/gestion/objectifs" component={ObjectivesAdmin} />

@@ -26,6 +26,7 @@ export const NAV: NavItem[] = [
   { href: '/gestion/projets', label: 'nav.projectsAdmin', roles: ['operator', 'director'] },
   { href: '/passerelles', label: 'nav.status', roles: ['operator', 'technician'] },
   { href: '/gestion/compteurs', label: 'nav.utility', roles: ['operator'] },
+  { href: '/gestion/donnees-ouvertes', label: 'nav.openDataAdmin', roles: ['operator'] },
   { href: '/gestion/comptes', label: 'nav.accounts', roles: ['admin'] },
 ];
 
