@@ -93,6 +93,9 @@ export const PAGES: DashboardPage[] = [
   { route: '/passerelles', visitors: ['operator', 'technician'], url: () => '/passerelles' },
   { route: '/gestion/compteurs', visitors: ['operator'], url: () => '/gestion/compteurs' },
   { route: '/gestion/comptes', visitors: ['admin'], url: () => '/gestion/comptes' },
+  { route: '/donnees', visitors: ['citizen'], url: () => '/donnees' },
+  { route: '/donnees/:id', visitors: ['citizen'], url: () => '/donnees/building-energy-monthly' },
+  { route: '/gestion/donnees-ouvertes', visitors: ['operator'], url: () => '/gestion/donnees-ouvertes' },
   { route: 'default', visitors: ['citizen'], url: () => '/cette-page-n-existe-pas' },
 ];
 

@@ -90,6 +90,8 @@ const SwitchSchema = Type.Object({
   updatedBy: Type.Union([Type.String(), Type.Null()]),
   updatedAt: Type.Union([Type.String(), Type.Null()]),
 });
+/** A switch as the operators' page lists it: with the dataset's title, which the public list gives only while it is published. */
+const SettingsDatasetSchema = Type.Object({ ...SwitchSchema.properties, title: Words });
 const PublisherBody = Type.Object(
   {
     publisher: Type.String({ minLength: 1, maxLength: 200, description: 'The publishing body, such as "Ville d’Exemple"' }),
@@ -416,12 +418,15 @@ export async function openDataRoutes(app: FastifyInstance, options: OpenDataRout
     {
       config: { access: { roles: OPERATORS } },
       schema: {
-        summary: 'Every dataset with its switch and licence, and the publisher the catalogue names',
+        summary: 'Every dataset with its title, switch and licence, and the publisher the catalogue names',
         tags: TAGS,
-        response: { 200: Type.Object({ datasets: Type.Array(SwitchSchema), publisher: PublisherSchema }) },
+        response: { 200: Type.Object({ datasets: Type.Array(SettingsDatasetSchema), publisher: PublisherSchema }) },
       },
     },
-    async () => ({ datasets: await openData.switches(), publisher: await openData.publisher() }),
+    async () => ({
+      datasets: (await openData.switches()).map((s) => ({ ...s, title: DATASETS.find((d) => d.id === s.id)!.title })),
+      publisher: await openData.publisher(),
+    }),
   );
 
   app.put<{ Params: Static<typeof Params>; Body: Static<typeof SwitchBody> }>(

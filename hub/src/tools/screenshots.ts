@@ -10,7 +10,8 @@
  *   once the library's Linky has been collected from the demo's simulated Enedis Data Connect;
  * - library.png: the library's page, whose only meter is its Linky, as a director sees it;
  * - project.png: a project's page (the town hall's new boiler: its adjusted baseline against the
- *   measured heat, its savings and return), as a citizen sees it once published.
+ *   measured heat, its savings and return), as a citizen sees it once published;
+ * - open-data.png: the open data page (the published datasets, the DCAT-AP catalogue), as a citizen sees it.
  * Each is 1280 pixels wide and must stay under 300 KB (the README is read on slow links too):
  * a larger one stops the script with an error. A page the app does not have yet (it opens the
  * not-found view) is left out with a warning, and the script fails only if nothing was written.
@@ -69,6 +70,7 @@ const SHOTS: Shot[] = [
   { file: 'utility.png', what: 'the utility meters page', visitor: 'operator', url: '/gestion/compteurs', view: 'utility' },
   { file: 'library.png', what: 'the library, read from its utility only', visitor: 'director', url: '/batiments/library', view: 'building' },
   { file: 'project.png', what: "a project's page", visitor: 'citizen', url: '/projets/chaufferie-hotel-de-ville', view: 'project' },
+  { file: 'open-data.png', what: 'the open data page', visitor: 'citizen', url: '/donnees', view: 'open-data' },
 ];
 
 async function shoot(context: BrowserContext, base: string, shot: Shot): Promise<Buffer | string> {

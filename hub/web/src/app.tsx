@@ -26,6 +26,9 @@ const Project = lazy(() => import('./pages/project.js').then((m) => m.ProjectPag
 const ProjectsAdmin = lazy(() => import('./pages/projects-admin.js').then((m) => m.ProjectsAdmin));
 const ProjectEdit = lazy(() => import('./pages/project-edit.js').then((m) => m.ProjectEdit));
 const UtilityMeters = lazy(() => import('./pages/utility.js').then((m) => m.UtilityMeters));
+const OpenData = lazy(() => import('./pages/open-data.js').then((m) => m.OpenDataPage));
+const OpenDataset = lazy(() => import('./pages/open-dataset.js').then((m) => m.OpenDatasetPage));
+const OpenDataAdmin = lazy(() => import('./pages/open-data-admin.js').then((m) => m.OpenDataAdmin));
 
 /**
  * Links the app routes itself: every path but the API's. A link to /api/… (a CSV download, the
@@ -50,6 +53,9 @@ export function App() {
                 <Route path="/projets/:key" component={Project} />
                 <Route path="/gestion/projets" component={ProjectsAdmin} />
                 <Route path="/gestion/projets/:key" component={ProjectEdit} />
+                <Route path="/donnees" component={OpenData} />
+                <Route path="/donnees/:id" component={OpenDataset} />
+                <Route path="/gestion/donnees-ouvertes" component={OpenDataAdmin} />
                 <Route path="/connexion" component={Login} />
                 <Route path="/donnees-de-service" component={ServiceData} />
                 <Route path="/gestion/objectifs" component={ObjectivesAdmin} />

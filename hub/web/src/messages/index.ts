@@ -15,8 +15,24 @@ import { accounts } from './accounts.js';
 import { utility } from './utility.js';
 import { projects } from './projects.js';
 import { costs } from './costs.js';
+import { openData } from './open-data.js';
 
-const areas = [common, home, objective, point, buildings, signin, serviceData, objectivesAdmin, gateways, accounts, utility, projects, costs] as const;
+const areas = [
+  common,
+  home,
+  objective,
+  point,
+  buildings,
+  signin,
+  serviceData,
+  objectivesAdmin,
+  gateways,
+  accounts,
+  utility,
+  projects,
+  costs,
+  openData,
+] as const;
 
 type Merge<A extends readonly { fr: object }[]> = A extends readonly [infer H extends { fr: object }, ...infer R extends readonly { fr: object }[]]
   ? H['fr'] & Merge<R>

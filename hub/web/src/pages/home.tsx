@@ -52,6 +52,9 @@ export function Home() {
     <View name="home" busy={busy} title={t('home.title')}>
       <h1>{t('home.title')}</h1>
       <p class="lead">{session.user ? t('home.introStaff') : t('home.intro')}</p>
+      <p class="no-print">
+        {t('home.openData')} <a href="/donnees">{t('home.openDataLink')}</a>
+      </p>
       <form class="filters no-print" onSubmit={(e) => e.preventDefault()}>
         <div>
           <label for="theme-filter">{t('home.themeFilter')}</label>

@@ -19,14 +19,21 @@ interface NavItem {
 export const NAV: NavItem[] = [
   { href: '/', label: 'nav.home' },
   { href: '/projets', label: 'nav.projects' },
+  { href: '/donnees', label: 'nav.openData' },
   { href: '/batiments', label: 'nav.buildings', roles: ['operator', 'technician', 'director', 'elected'] },
   { href: '/donnees-de-service', label: 'nav.serviceData', roles: ['agent', 'operator'] },
   { href: '/gestion/objectifs', label: 'nav.objectivesAdmin', roles: ['operator'] },
   { href: '/gestion/projets', label: 'nav.projectsAdmin', roles: ['operator', 'director'] },
   { href: '/passerelles', label: 'nav.status', roles: ['operator', 'technician'] },
   { href: '/gestion/compteurs', label: 'nav.utility', roles: ['operator'] },
+  { href: '/gestion/donnees-ouvertes', label: 'nav.openDataAdmin', roles: ['operator'] },
   { href: '/gestion/comptes', label: 'nav.accounts', roles: ['admin'] },
 ];
+
+/** Whether the entry `href` is the page at `path` or one under it (`/donnees` is not current on `/donnees-de-service`). */
+function isCurrent(href: string, path: string): boolean {
+  return path === href || (href !== '/' && path.startsWith(`${href}/`));
+}
 
 export function Layout({ children }: { children: ComponentChildren }) {
   const { t, lang, setLang } = useI18n();
@@ -53,7 +60,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
           <ul>
             {items.map((item) => (
               <li>
-                <a href={item.href} aria-current={path === item.href || (item.href !== '/' && path.startsWith(item.href)) ? 'page' : undefined}>
+                <a href={item.href} aria-current={isCurrent(item.href, path) ? 'page' : undefined}>
                   {t(item.label)}
                 </a>
               </li>
