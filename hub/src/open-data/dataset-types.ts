@@ -52,10 +52,12 @@ export interface DatasetDefinition {
   /** The field whose least and greatest values are the temporal coverage; none for a catalogue. */
   temporal?: string;
   /**
-   * `SELECT min, max` of the temporal field when the plain aggregate over the FROM clause would
-   * scan too much (`from` and `to` as dates or times); default min/max over the FROM clause.
+   * `SELECT … AS from, … AS to`: the first and last day the rows cover, when min/max of the
+   * temporal field over the FROM clause would scan too much or end too early (a period's first
+   * day); `from` and `to` as dates, or as times for a datetime field. Default: that min/max, a
+   * month counted to its last day.
    */
-  coverage?: string;
+  coverage?: (tz: string) => string;
 }
 
 export const w = (fr: string, en: string): Words => ({ fr, en });

@@ -229,7 +229,7 @@ export const pointHourly: DatasetDefinition = {
               LEFT JOIN LATERAL (SELECT time FROM samples WHERE point_id = op.point_id ORDER BY time DESC LIMIT 1) l ON true`,
   temporal: 'hour',
   // Two probes of the rollups' primary key per point, rather than a scan of millions of hours.
-  coverage: `SELECT min(b.first) AS from, max(b.last) AS to FROM open_data_points op
+  coverage: () => `SELECT min(b.first) AS from, max(b.last) AS to FROM open_data_points op
                CROSS JOIN LATERAL (SELECT min(bucket) AS first, max(bucket) AS last FROM rollup_hour WHERE point_id = op.point_id) b`,
   fields: [
     {

@@ -31,6 +31,8 @@ const objectiveResults: DatasetDefinition = {
   version: `SELECT greatest(max(r.computed_at), max(o.created_at)) AS modified, count(DISTINCT o.id)::text AS tag
               FROM objectives o LEFT JOIN objective_results r ON r.objective_id = o.id WHERE o.superseded_at IS NULL AND o.published`,
   temporal: 'period_first_day',
+  // To the last day of the last period, not its first.
+  coverage: (tz) => `SELECT min(d.first_day) AS from, max(d.last_day) AS to ${objectiveResults.from(tz)}`,
   fields: [
     {
       name: 'objective',

@@ -206,7 +206,11 @@ for (const engine of engines) {
       expect(hourly.coverage.from).toBe(new Date(T0).toISOString().slice(0, 10));
       expect(hourly.coverage.to >= new Date(end).toISOString().slice(0, 10)).toBe(true);
       const energy = (await get('/api/open-data/datasets/building-energy-monthly')).json();
-      expect(energy.coverage.to).toBe(`${monthsAgo(0, TZ)}-01`);
+      // A month counts to its last day; a period (here a month) too.
+      const [year, current] = monthsAgo(0, TZ).split('-').map(Number) as [number, number];
+      const lastDay = new Date(Date.UTC(year, current, 0)).toISOString().slice(0, 10);
+      expect(energy.coverage.to).toBe(lastDay);
+      expect((await get('/api/open-data/datasets/objective-results')).json().coverage.to).toBe(lastDay);
     });
 
     it('never lets an unpublished objective, a point not marked public or an unpublished project out, in any dataset, download, page or catalogue', async () => {

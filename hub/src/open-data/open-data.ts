@@ -238,7 +238,8 @@ export class OpenData {
   async coverage(dataset: DatasetDefinition): Promise<{ from: string; to: string } | null> {
     const field = dataset.fields.find((f) => f.name === dataset.temporal);
     if (!field) return null;
-    const range = dataset.coverage ?? `SELECT min(${field.sql}) AS from, max(${field.sql}) AS to ${dataset.from(this.tz)}`;
+    const last = field.type === 'yearmonth' ? `(max(${field.sql}) + INTERVAL '1 month - 1 day')::date` : `max(${field.sql})`;
+    const range = dataset.coverage?.(this.tz) ?? `SELECT min(${field.sql}) AS from, ${last} AS to ${dataset.from(this.tz)}`;
     const { rows } = await this.readPool.query<{ from: string | null; to: string | null }>(
       // Days of times in UTC, as the downloads write times; dates and months as they are.
       field.type === 'datetime'
