@@ -20,7 +20,7 @@ import { recordTimescaleJobs, type HubMetrics } from './metrics.js';
 import { jobsHealth } from './storage/jobs.js';
 import type { Objectives } from './objectives/objectives.js';
 import { objectiveRoutes } from './objectives/routes.js';
-import { OpenData, openDataRoutes, type OpenDataRoutesOptions } from './open-data/index.js';
+import { OpenData, openDataRoutes, registerOpenDataPreflight, type OpenDataRoutesOptions } from './open-data/index.js';
 import { serviceDataRoutes, type ServiceData } from './service-data/index.js';
 import { serviceDataReader } from './objectives/data.js';
 import type { EnergyPrices } from './projects/energy-prices.js';
@@ -129,6 +129,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   app.register(cookie);
   registerAuth(app, { pool: storage.pool, logger, ...auth, sessions });
   registerRateLimits(app, { refused: metrics.apiRateLimited, ...dependencies.rateLimits });
+  registerOpenDataPreflight(app);
   registerAccess(app, { pool: pools.api });
   registerPublicCache(app, { paths: PUBLIC_CACHED, ...dependencies.publicCache });
   registerAudit(app, { pool: storage.pool, logger, failures: metrics.auditFailures, writer: { sampledOut: metrics.auditSampledOut, ...dependencies.audit } });

@@ -3,4 +3,4 @@ export { refreshDerived, type DerivedOptions, type RefreshSummary } from './deri
 export { tableSchema, dcatCatalogue, dcatTurtle } from './describe.js';
 export { OpenData, OpenDataError, LICENCES, DEFAULT_LICENCE, type Licence, type DatasetSwitch, type Publisher } from './open-data.js';
 export { OpenDataQueryError, PAGE_MAX } from './query.js';
-export { openDataRoutes, type OpenDataRoutesOptions } from './routes.js';
+export { openDataRoutes, registerOpenDataPreflight, type OpenDataRoutesOptions } from './routes.js';

@@ -130,6 +130,24 @@ const PointSchema = Type.Object({
 const NotModified = { 'x-response-description': 'The copy the client holds is current (If-None-Match, If-Modified-Since): no body', type: 'null' };
 const text = (type: string, description: string) => ({ 'x-response-description': description, content: { [type]: { schema: { type: 'string' } } } });
 
+/**
+ * CORS preflights of the open-data routes (a reuser's page sending If-None-Match): answered 204
+ * before routing, as a hook of the whole API rather than a wildcard OPTIONS route, which the
+ * OpenAPI document could not describe. Register on the root instance, after the rate limits.
+ */
+export function registerOpenDataPreflight(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'OPTIONS' || !request.url.startsWith('/api/open-data')) return;
+    return reply
+      .code(204)
+      .header('access-control-allow-origin', '*')
+      .header('access-control-allow-methods', 'GET, HEAD, OPTIONS')
+      .header('access-control-allow-headers', 'If-None-Match, If-Modified-Since')
+      .header('access-control-max-age', '86400')
+      .send();
+  });
+}
+
 export async function openDataRoutes(app: FastifyInstance, options: OpenDataRoutesOptions): Promise<void> {
   const { openData, downloadsPerClient = 2, describeCacheMs = 30_000 } = options;
 
@@ -150,14 +168,6 @@ export async function openDataRoutes(app: FastifyInstance, options: OpenDataRout
     }
     return payload;
   });
-  app.options('/api/open-data/*', { config: { access: PUBLIC }, schema: { hide: true } }, async (_request, reply) =>
-    reply
-      .code(204)
-      .header('access-control-allow-methods', 'GET, HEAD, OPTIONS')
-      .header('access-control-allow-headers', 'If-None-Match, If-Modified-Since')
-      .header('access-control-max-age', '86400')
-      .send(),
-  );
 
   const baseOf = (request: FastifyRequest) => (options.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
   const notPublished = (id: string) => new OpenDataError('NO_SUCH_DATASET', `no published dataset ${JSON.stringify(id.slice(0, 100))}`);
