@@ -321,11 +321,26 @@ for (const engine of engines) {
         : 'schedules TimescaleDB jobs (skipped: plain PostgreSQL has none)',
       async () => {
         const scheduleOf = async (storage: Storage) => {
-          const { rows } = await storage.pool.query<{ job: string; fixed: boolean; every: string; at: string; first: Date; next: Date; now: Date }>(
-            `SELECT proc_name || ' ' || hypertable_name AS job, fixed_schedule AS fixed, schedule_interval::text AS every,
-                    to_char(initial_start AT TIME ZONE 'UTC', 'HH24:MI') AS at, initial_start AS first, next_start AS next, now() AS now
-               FROM timescaledb_information.jobs
-              WHERE hypertable_schema = current_schema() AND proc_name IN ('policy_compression', 'policy_retention') ORDER BY 1`,
+          const read = async () =>
+            (
+              await storage.pool.query<{ job: string; fixed: boolean; every: string; at: string; first: Date; next: Date | number; now: Date }>(
+                `SELECT proc_name || ' ' || hypertable_name AS job, fixed_schedule AS fixed, schedule_interval::text AS every,
+                        to_char(initial_start AT TIME ZONE 'UTC', 'HH24:MI') AS at, initial_start AS first, next_start AS next, now() AS now
+                   FROM timescaledb_information.jobs
+                  WHERE hypertable_schema = current_schema() AND proc_name IN ('policy_compression', 'policy_retention') ORDER BY 1`,
+              )
+            ).rows;
+          // TimescaleDB's scheduler, starting on a database it has just found, may show a job's
+          // next start as ±infinity for a moment (pg reads it as a number): wait for its dates.
+          let seen: string[] = [];
+          const rows = await waitFor(
+            async () => {
+              const found = await read();
+              seen = found.map((r) => String(r.next));
+              return found.every((r) => r.next instanceof Date) ? (found as (Omit<(typeof found)[number], 'next'> & { next: Date })[]) : undefined;
+            },
+            10_000,
+            () => `the jobs' next starts stayed ${seen.join(', ')}`,
           );
           for (const r of rows) {
             // The first run is the next of the job's times to come, within a day.
