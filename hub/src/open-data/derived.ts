@@ -3,6 +3,7 @@ import { loadObjectiveData, type DegreeDayMethod, type ServiceDataReader } from 
 import { evaluateObjective, kWhDefinition } from '../objectives/engine.js';
 import { parseFormula } from '../objectives/formula.js';
 import { ENERGIES } from '../objectives/meters.js';
+import { localMonth } from '../objectives/objectives.js';
 import type { EnergyPrices } from '../projects/energy-prices.js';
 import { DEFAULT_DISCOUNT_RATE, evaluateProjects } from '../projects/evaluate.js';
 import type { Projects } from '../projects/store.js';
@@ -63,33 +64,25 @@ export async function refreshDerived(options: DerivedOptions, now = new Date()):
 
 type Row = Record<string, unknown>;
 
-/** Makes `table` hold exactly `rows`: inserts the new, updates the changed (computed_at with them), deletes the rest. */
+/**
+ * Makes `table` hold exactly `rows`: inserts the new, updates the changed (computed_at with them),
+ * deletes the rest. The rows are read as the table's own record type (jsonb_populate_recordset).
+ */
 async function replaceRows(client: pg.PoolClient, table: string, keys: readonly string[], columns: readonly string[], rows: readonly Row[]): Promise<number> {
   const all = [...keys, ...columns];
+  const given = `jsonb_populate_recordset(NULL::${table}, $1::jsonb)`;
   const json = JSON.stringify(rows);
-  const types = await client.query<{ name: string; type: string }>(
-    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
-    [table],
-  );
-  const typeOf = new Map(types.rows.map((r) => [r.name, r.type]));
-  const record = all.map((c) => `${c} ${typeOf.get(c)}`).join(', ');
   const upsert = await client.query(
-    `INSERT INTO ${table} (${all.join(', ')}) SELECT ${all.join(', ')} FROM json_to_recordset($1::json) AS x(${record})
+    `INSERT INTO ${table} (${all.join(', ')}) SELECT ${all.join(', ')} FROM ${given}
      ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(', ')}, computed_at = now()
       WHERE (${columns.map((c) => `${table}.${c}`).join(', ')}) IS DISTINCT FROM (${columns.map((c) => `excluded.${c}`).join(', ')})`,
     [json],
   );
   const removed = await client.query(
-    `DELETE FROM ${table} t WHERE NOT EXISTS (
-       SELECT 1 FROM json_to_recordset($1::json) AS x(${keys.map((c) => `${c} ${typeOf.get(c)}`).join(', ')}) WHERE ${keys.map((c) => `x.${c} = t.${c}`).join(' AND ')})`,
+    `DELETE FROM ${table} t WHERE NOT EXISTS (SELECT 1 FROM ${given} x WHERE ${keys.map((c) => `x.${c} = t.${c}`).join(' AND ')})`,
     [json],
   );
   return (upsert.rowCount ?? 0) + (removed.rowCount ?? 0);
-}
-
-function localMonth(now: Date, timezone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit' }).formatToParts(now);
-  return `${parts.find((p) => p.type === 'year')!.value}-${parts.find((p) => p.type === 'month')!.value}`;
 }
 
 /** Every building's main meters' kWh per energy and local month, as the building page computes them. */
