@@ -8,7 +8,7 @@ import { api, ApiError } from '../api.js';
 import { useI18n } from '../i18n.js';
 import type { MessageKey } from '../messages/index.js';
 import { useSession, type Role } from '../session.js';
-import { described, Field, fieldErrors, GeneralErrors, NO_ERRORS, type FieldErrors } from '../ui/form.js';
+import { described, Field, fieldErrors, GeneralErrors, NO_ERRORS, OutcomeNotice, type FieldErrors } from '../ui/form.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
 
 interface Account {
@@ -108,7 +108,7 @@ export function Accounts() {
     <View name="accounts" busy={busy} title={t('ac.title')}>
       <h1>{t('ac.title')}</h1>
       <p class="lead">{t('ac.intro')}</p>
-      <div role="status">{message && <p class={`notice ${message.ok ? 'notice-ok' : 'notice-error'}`}>{message.text}</p>}</div>
+      <OutcomeNotice outcome={message} />
       {accounts.error && <LoadError error={accounts.error} retry={accounts.reload} />}
       {busy && <Loading />}
       {accounts.data && !accounts.data.accounts.length && <p>{t('ac.none')}</p>}

@@ -11,6 +11,7 @@ import { headline, type ObjectiveSummary } from '../objectives.js';
 import { useSession } from '../session.js';
 import { StatusBadge } from '../ui/status.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
+import { OutcomeNotice } from '../ui/form.js';
 
 /** What POST /api/objectives/evaluate answers. */
 export interface EvaluationSummary {
@@ -100,7 +101,7 @@ export function ObjectivesAdmin() {
         )}
         {evaluation.error && <p class="notice notice-error">{t('oa.evaluateFailed', { error: evaluation.error })}</p>}
       </div>
-      <div role="status">{message && <p class={`notice ${message.ok ? 'notice-ok' : 'notice-error'}`}>{message.text}</p>}</div>
+      <OutcomeNotice outcome={message} />
       {list.error && <LoadError error={list.error} retry={list.reload} />}
       {busy && <Loading />}
       {list.data && !list.data.length && <p>{t('oa.none')}</p>}

@@ -14,6 +14,7 @@ import { useSession } from '../session.js';
 import { StateBadge } from '../ui/status.js';
 import { LoadError, Loading, useLoad, View, type Loaded } from '../ui/view.js';
 import { errorText, PointForm, PublisherForm, type Outcome } from './open-data-forms.js';
+import { OutcomeNotice } from '../ui/form.js';
 
 /** The dataset the published points make. */
 const POINTS_DATASET = 'point-hourly';
@@ -76,9 +77,7 @@ function DatasetSwitches({ datasets, settings }: { datasets: DatasetSwitch[]; se
   return (
     <section aria-labelledby="oda-datasets">
       <h2 id="oda-datasets">{t('oda.datasets')}</h2>
-      <div role="status" aria-live="polite">
-        {outcome && <p class={`notice ${outcome.ok ? 'notice-ok' : 'notice-error'}`}>{outcome.text}</p>}
-      </div>
+      <OutcomeNotice outcome={outcome} />
       <div class="table-wrap">
         <table>
           <caption>{t('oda.datasetsCaption')}</caption>
@@ -188,9 +187,7 @@ function PublishedPoints({ points, datasetTitle }: { points: Loaded<PublishedPoi
     <section aria-labelledby="oda-points">
       <h2 id="oda-points">{t('oda.points')}</h2>
       {datasetTitle && <p class="hint">{t('oda.pointsHint', { title: datasetTitle[lang] })}</p>}
-      <div role="status" aria-live="polite">
-        {outcome && <p class={`notice ${outcome.ok ? 'notice-ok' : 'notice-error'}`}>{outcome.text}</p>}
-      </div>
+      <OutcomeNotice outcome={outcome} />
       {!list.length && <p>{t('oda.pointsNone')}</p>}
       {list.length > 0 && (
         <div class="table-wrap">

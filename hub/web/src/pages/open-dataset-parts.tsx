@@ -6,6 +6,7 @@ import { useState } from 'preact/hooks';
 import { useI18n } from '../i18n.js';
 import type { MessageKey } from '../messages/index.js';
 import { curlExamples, FIELD_TYPES, type OpenDataset } from '../open-data.js';
+import { OutcomeNotice } from '../ui/form.js';
 
 /** The columns: name and title, type in words, unit, description in the page's language, whether always filled. */
 export function SchemaTable({ dataset }: { dataset: OpenDataset }) {
@@ -112,7 +113,7 @@ export function ApiExamples({ dataset }: { dataset: OpenDataset }) {
           </div>
         </figure>
       ))}
-      <div role="status">{copied && <p class={`notice ${copied.ok ? 'notice-ok' : 'notice-error'}`}>{copied.text}</p>}</div>
+      <OutcomeNotice outcome={copied} />
       <p>
         <a href="/api/openapi.json" type="application/json">
           {t('od.openapi')}

@@ -11,6 +11,7 @@ import { worksState, type StoredProject } from '../projects.js';
 import { useSession } from '../session.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
 import { WorksBadge } from './projects.js';
+import { OutcomeNotice } from '../ui/form.js';
 
 export function ProjectsAdmin() {
   const { t, lang } = useI18n();
@@ -47,7 +48,7 @@ export function ProjectsAdmin() {
         </a>
         <a href="/projets">{t('pa.publicList')}</a>
       </div>
-      <div role="status">{message && <p class={`notice ${message.ok ? 'notice-ok' : 'notice-error'}`}>{message.text}</p>}</div>
+      <OutcomeNotice outcome={message} />
       {list.error && <LoadError error={list.error} retry={list.reload} />}
       {busy && <Loading />}
       {list.data && !list.data.length && <p>{t('projects.none')}</p>}

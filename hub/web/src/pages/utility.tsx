@@ -12,7 +12,7 @@ import { api, ApiError } from '../api.js';
 import { useI18n } from '../i18n.js';
 import type { MessageKey } from '../messages/index.js';
 import { useSession } from '../session.js';
-import { described, Field, fieldErrors, GeneralErrors, NO_ERRORS, type FieldErrors } from '../ui/form.js';
+import { described, Field, fieldErrors, GeneralErrors, NO_ERRORS, OutcomeNotice, type FieldErrors } from '../ui/form.js';
 import { StateBadge, type StatusName } from '../ui/status.js';
 import { LoadError, Loading, useLoad, View } from '../ui/view.js';
 import type { CatalogBuilding } from './scopes.js';
@@ -150,7 +150,7 @@ export function UtilityMeters() {
       <section aria-labelledby="ut-connectors">
         <h2 id="ut-connectors">{t('ut.connectors')}</h2>
         <p>{t('ut.connectorsIntro')}</p>
-        <div role="status">{message && <p class={`notice ${message.ok ? 'notice-ok' : 'notice-error'}`}>{message.text}</p>}</div>
+        <OutcomeNotice outcome={message} />
         <div role="status" data-collections>
           {Object.entries(followed).map(([key, f]) => (
             <CollectionReport key={key} connector={key} followed={f} />

@@ -101,3 +101,8 @@ export function GeneralErrors({ errors, title }: { errors: string[]; title: stri
     </div>
   );
 }
+
+/** What an action did, in words: a live region (role status) that says it once it is set; green or red with the words. */
+export function OutcomeNotice({ outcome }: { outcome: { ok: boolean; text: string } | undefined | null }) {
+  return <div role="status">{outcome && <p class={`notice ${outcome.ok ? 'notice-ok' : 'notice-error'}`}>{outcome.text}</p>}</div>;
+}
