@@ -58,4 +58,19 @@ export type GatewayConfigCheck = { ok: true; gateway: string } | { ok: false; pr
  * own rules), without I/O. `file` names the text in the problems; relative paths in it are
  * resolved against its folder (device profiles must be found there).
  */
-export type GatewayConfigValidator = (yamlText: string, file: string) => GatewayConfigCheck;
+export type GatewayConfigValidator = (yamlText: string, file: string, packages?: readonly PluginPackageDescription[]) => GatewayConfigCheck;
+
+/**
+ * A plugin the gateway installs from a package (fleet.ts), as the hub knows it without running
+ * it: its manifest and the JSON Schemas of its parts of a device block (the package's `schema`
+ * file). A validator given such packages accepts their devices when they match these schemas;
+ * the plugin's own cross-field rules are checked by the gateway when it applies the configuration.
+ */
+export interface PluginPackageDescription {
+  id: string;
+  version: string;
+  sdk: string;
+  protocol: string;
+  description: string;
+  schema: { connection: unknown; address: unknown };
+}
