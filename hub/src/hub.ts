@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
-import { natsCredentialsOptions } from '@citypilot/wire';
+import { DEFAULT_FLEET_BUCKET, DEFAULT_PLUGIN_BUCKET, natsCredentialsOptions } from '@citypilot/wire';
 import { buildApi, type ApiDependencies } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
@@ -21,6 +21,9 @@ import { utilityClients } from './utility/clients.js';
 import { SecretBox } from './utility/secrets.js';
 import { UtilityStore } from './utility/store.js';
 import { UtilityImports } from './utility/import-files.js';
+import { PluginAssignmentStore } from './plugins/assignments.js';
+import { PluginRepository } from './plugins/repository.js';
+import { Rollouts, type ReportSource } from './plugins/rollouts.js';
 
 export interface HubOptions {
   databaseUrl: string;
@@ -57,6 +60,13 @@ export interface HubOptions {
     /** The hub's address as browsers reach it (HUB_PUBLIC_URL), for the utilities' consent pages to send customers back to; default: the request's. */
     publicUrl?: string;
   };
+  /**
+   * Plugin packages and their rollouts (plugins/): the object store of the packages (default
+   * citypilot-plugins, CITYPILOT_PLUGIN_BUCKET), the key-value bucket of the assignments (default
+   * citypilot-fleet, CITYPILOT_FLEET_BUCKET), how often running rollouts are evaluated (ms,
+   * default 5000), and the gateways' reports as they arrive (the fleet's intake).
+   */
+  plugins?: { evaluateEveryMs?: number; bucket?: string; fleetBucket?: string; reports?: ReportSource };
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
   api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions' | 'openData'>;
 }
@@ -81,6 +91,8 @@ export class Hub {
     private readonly schedule: ObjectiveSchedule,
     /** The utility connectors (utility/connectors.ts). */
     readonly utility: UtilityConnectors,
+    /** The plugin repository and the rollouts (plugins/). */
+    readonly plugins: { repository: PluginRepository; rollouts: Rollouts },
   ) {}
 
   static async start(options: HubOptions): Promise<Hub> {
@@ -133,6 +145,15 @@ export class Hub {
           .settle()
           .catch((error: Error) => options.logger.warn({ err: error.message }, 'rollups of an import not rebuilt yet: the next drain retries'))
           .then(() => schedule.poke());
+      const repository = new PluginRepository({ pool: storage.pool, nc, bucket: options.plugins?.bucket ?? DEFAULT_PLUGIN_BUCKET });
+      const assignments = new PluginAssignmentStore({ pool: storage.pool, nc, prefix: names.prefix, bucket: options.plugins?.fleetBucket ?? DEFAULT_FLEET_BUCKET });
+      const rollouts = new Rollouts({
+        pool: storage.pool,
+        assignments,
+        logger: options.logger,
+        reports: options.plugins?.reports,
+        evaluateEveryMs: options.plugins?.evaluateEveryMs,
+      });
       const imports = new UtilityImports({ pool: storage.pool, store: utilityStore, connectors: utility, timezone, onImported: afterImport });
       const api = buildApi({
         storage,
@@ -163,8 +184,9 @@ export class Hub {
       for (const w of workers) w.start();
       schedule.start();
       if (options.utility?.schedule !== false) utility.start();
+      rollouts.start();
       options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
-      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility);
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility, { repository, rollouts });
     } catch (error) {
       await nc?.close();
       await storage.close();
@@ -175,6 +197,7 @@ export class Hub {
   /** Stops taking messages, finishes the writes in progress, and closes everything. */
   async stop(): Promise<void> {
     clearInterval(this.lagTimer);
+    await this.plugins.rollouts.stop();
     await this.utility.stop();
     await this.schedule.stop();
     await Promise.all(this.workers.map((w) => w.stop()));
