@@ -146,7 +146,12 @@ export class Hub {
           .catch((error: Error) => options.logger.warn({ err: error.message }, 'rollups of an import not rebuilt yet: the next drain retries'))
           .then(() => schedule.poke());
       const repository = new PluginRepository({ pool: storage.pool, nc, bucket: options.plugins?.bucket ?? DEFAULT_PLUGIN_BUCKET });
-      const assignments = new PluginAssignmentStore({ pool: storage.pool, nc, prefix: names.prefix, bucket: options.plugins?.fleetBucket ?? DEFAULT_FLEET_BUCKET });
+      const assignments = new PluginAssignmentStore({
+        pool: storage.pool,
+        nc,
+        prefix: names.prefix,
+        bucket: options.plugins?.fleetBucket ?? DEFAULT_FLEET_BUCKET,
+      });
       const rollouts = new Rollouts({
         pool: storage.pool,
         assignments,

@@ -1,6 +1,13 @@
 export { PluginPackageError, readPluginPackage, MAX_PACKAGE_JSON_BYTES, MAX_SCHEMA_BYTES, MAX_UNPACKED_BYTES } from './package-file.js';
 export { PluginRepository, listPackages, packagesForGateway, type PublishedPackage, type PublishResult, type RepositoryOptions } from './repository.js';
-export { PluginAssignmentStore, listAssignments, gatewayAssignments, type AssignmentChange, type AssignmentRow, type AssignmentStoreOptions } from './assignments.js';
+export {
+  PluginAssignmentStore,
+  listAssignments,
+  gatewayAssignments,
+  type AssignmentChange,
+  type AssignmentRow,
+  type AssignmentStoreOptions,
+} from './assignments.js';
 export {
   Rollouts,
   PluginRolloutError,

@@ -59,7 +59,8 @@ export async function readPluginPackage(bytes: Uint8Array): Promise<PluginPackag
   if (!semver.validRange(manifest.sdk))
     throw new PluginPackageError(`package.json: citypilot.sdk: expected a semver range such as ^0.1.0, not ${JSON.stringify(manifest.sdk)}`);
   const schemaPath = normalisedPath(manifest.schema);
-  if (!schemaPath) throw new PluginPackageError(`package.json: citypilot.schema: expected a relative path inside the package, not ${JSON.stringify(manifest.schema)}`);
+  if (!schemaPath)
+    throw new PluginPackageError(`package.json: citypilot.schema: expected a relative path inside the package, not ${JSON.stringify(manifest.schema)}`);
   const schemaBytes = (await readEntries(bytes, [`package/${schemaPath}`], MAX_SCHEMA_BYTES)).get(`package/${schemaPath}`);
   if (!schemaBytes) throw new PluginPackageError(`${schemaPath}: not found in the package (package.json's citypilot.schema names it)`);
   const schema = parseJson(schemaBytes, schemaPath);

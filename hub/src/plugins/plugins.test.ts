@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
@@ -87,8 +87,16 @@ describe('plugin repository and rollouts', () => {
     ['a bad SDK range', () => buildPackage({ citypilot: { id: 'x', sdk: 'not a range!', protocol: 'p', description: '', schema: 's.json' } }), 'citypilot.sdk'],
     ['a bad plugin id', () => buildPackage({ citypilot: { id: 'Bad Id', sdk: '^0.1.0', protocol: 'p', description: '', schema: 's.json' } }), 'citypilot.id'],
     ['no main', () => buildPackage({ main: undefined }), 'package.json: main: expected a non-empty string'],
-    ['a schema outside', () => buildPackage({ citypilot: { id: 'x', sdk: '^0.1.0', protocol: 'p', description: '', schema: '../s.json' } }), 'citypilot.schema'],
-    ['a schema file missing', () => buildPackage({ citypilot: { id: 'x', sdk: '^0.1.0', protocol: 'p', description: '', schema: 'none.json' } }), 'none.json: not found'],
+    [
+      'a schema outside',
+      () => buildPackage({ citypilot: { id: 'x', sdk: '^0.1.0', protocol: 'p', description: '', schema: '../s.json' } }),
+      'citypilot.schema',
+    ],
+    [
+      'a schema file missing',
+      () => buildPackage({ citypilot: { id: 'x', sdk: '^0.1.0', protocol: 'p', description: '', schema: 'none.json' } }),
+      'none.json: not found',
+    ],
     ['a schema not JSON', () => buildPackage({}, { 'schema.json': '{' }), 'schema.json: not valid JSON'],
     ['a schema without address', () => buildPackage({}, { 'schema.json': '{"connection":{}}' }), 'schema.json: expected { "connection"'],
     ['not a tgz', async () => Buffer.from('hello, this is not an archive at all'.repeat(30)), 'not a readable npm .tgz'],
@@ -116,7 +124,18 @@ describe('plugin repository and rollouts', () => {
     const p = (await repository.find('http-json', '1.0.0'))!;
     expect(await key('gw-solo')).toEqual({
       v: 1,
-      plugins: [{ id: 'http-json', version: '1.0.0', sdk: '^0.1.0', object: 'http-json@1.0.0.tgz', sha256: p.sha256, size: p.size, signature: p.signature, keyId: p.keyId }],
+      plugins: [
+        {
+          id: 'http-json',
+          version: '1.0.0',
+          sdk: '^0.1.0',
+          object: 'http-json@1.0.0.tgz',
+          sha256: p.sha256,
+          size: p.size,
+          signature: p.signature,
+          keyId: p.keyId,
+        },
+      ],
     });
     await waitFor(async () => notices.length === 1, 5000, 'no notice on the assign subject');
     sub.unsubscribe();
@@ -134,7 +153,10 @@ describe('plugin repository and rollouts', () => {
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.1.0', gateways: ['gw-a'], promoteAfterS: 1, actor: 'cli:ops' });
     expect((await key('gw-a'))!.plugins[0]!.version).toBe('1.1.0');
     expect(await key('gw-b')).toBeUndefined();
-    await reports.report('gw-a', inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }], installs: [{ id: 'http-json', version: '1.1.0', state: 'installed', at: 'now' }] }));
+    await reports.report(
+      'gw-a',
+      inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }], installs: [{ id: 'http-json', version: '1.1.0', state: 'installed', at: 'now' }] }),
+    );
     await waitFor(async () => (await state(rollout.id)).state === 'all', 10_000, 'the canary was not promoted');
     expect(await events('plugin-healthy')).toHaveLength(1);
     for (const g of ['gw-b', 'gw-c', 'gw-solo']) expect((await key(g))!.plugins[0]!.version).toBe('1.1.0');
@@ -149,7 +171,10 @@ describe('plugin repository and rollouts', () => {
     for (const g of ['gw-a', 'gw-b']) expect((await key(g))!.plugins[0]!.version).toBe('1.2.0');
     await reports.report(
       'gw-b',
-      inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }], installs: [{ id: 'http-json', version: '1.2.0', state: 'failed', at: 'x', reason: 'create() threw' }] }),
+      inventory({
+        plugins: [{ id: 'http-json', version: '1.1.0' }],
+        installs: [{ id: 'http-json', version: '1.2.0', state: 'failed', at: 'x', reason: 'create() threw' }],
+      }),
     );
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-b: failed: create() threw');
@@ -173,7 +198,11 @@ describe('plugin repository and rollouts', () => {
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.4.0', gateways: ['gw-c'], promoteAfterS: 3600, actor: 'cli:ops' });
     expect(await state(first.id)).toMatchObject({ state: 'superseded' });
     await reports.report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 1 } }));
-    await waitFor(async () => (await pool.query('SELECT 1 FROM plugin_rollouts WHERE id = $1 AND healthy_since IS NOT NULL', [rollout.id])).rowCount === 1, 10_000, 'the canary was never healthy');
+    await waitFor(
+      async () => (await pool.query('SELECT 1 FROM plugin_rollouts WHERE id = $1 AND healthy_since IS NOT NULL', [rollout.id])).rowCount === 1,
+      10_000,
+      'the canary was never healthy',
+    );
     await reports.report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 3 } }));
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-c: 3 failing devices of http-json with 1.4.0, 1 before');

@@ -151,8 +151,7 @@ export class Rollouts {
           [plugin, version, canary, promoteAfterS, actor, JSON.stringify(baseline)],
         )
       ).rows[0]!;
-      for (const s of superseded.rows)
-        await event(client, null, 'plugin-rollout-superseded', actor, { plugin, rollout: Number(s.id), by: Number(row.id) });
+      for (const s of superseded.rows) await event(client, null, 'plugin-rollout-superseded', actor, { plugin, rollout: Number(s.id), by: Number(row.id) });
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -291,17 +290,23 @@ export class Rollouts {
 
   /** One guarded UPDATE of a rollout and its event; whether it happened. */
   private async transition(id: number, from: RolloutState, set: string, kind: string, detail: Record<string, unknown>, guard = ''): Promise<boolean> {
-    const { rowCount } = await this.options.pool.query(`UPDATE plugin_rollouts SET ${set}, updated_at = now() WHERE id = $1 AND state = $2 ${guard}`, [id, from]);
+    const { rowCount } = await this.options.pool.query(`UPDATE plugin_rollouts SET ${set}, updated_at = now() WHERE id = $1 AND state = $2 ${guard}`, [
+      id,
+      from,
+    ]);
     if (rowCount) await event(this.options.pool, null, kind, 'hub', { ...detail, rollout: id });
     return !!rowCount;
   }
 
   /** The first stage's gateways, from the request's list or its group. */
   private async firstStage(request: AssignRequest): Promise<string[]> {
-    if ((request.gateways === undefined) === (request.group === undefined)) throw new PluginRolloutError('name the first stage: gateways or a group (one of the two)');
+    if ((request.gateways === undefined) === (request.group === undefined))
+      throw new PluginRolloutError('name the first stage: gateways or a group (one of the two)');
     let gateways: string[];
     if (request.group !== undefined) {
-      const { rows } = await this.options.pool.query<{ gateway: string }>('SELECT gateway FROM plugin_groups WHERE name = $1 ORDER BY gateway', [request.group]);
+      const { rows } = await this.options.pool.query<{ gateway: string }>('SELECT gateway FROM plugin_groups WHERE name = $1 ORDER BY gateway', [
+        request.group,
+      ]);
       if (!rows.length) throw new PluginRolloutError(`group ${JSON.stringify(request.group)} has no gateways (citypilot hub plugin group NAME GATEWAY…)`);
       gateways = rows.map((r) => r.gateway);
     } else gateways = [...new Set(request.gateways)];
@@ -351,7 +356,8 @@ export class Rollouts {
  */
 export async function setPluginGroup(pool: pg.Pool, name: string, gateways: readonly string[], actor: string): Promise<void> {
   for (const id of [name, ...gateways])
-    if (!new RegExp(ID_PATTERN).test(id)) throw new PluginRolloutError(`${JSON.stringify(id.slice(0, 100))}: expected an id of lowercase letters, digits, - and _`);
+    if (!new RegExp(ID_PATTERN).test(id))
+      throw new PluginRolloutError(`${JSON.stringify(id.slice(0, 100))}: expected an id of lowercase letters, digits, - and _`);
   const members = [...new Set(gateways)];
   if (!members.length || members.length > MAX_GATEWAYS) throw new PluginRolloutError(`a group has from 1 to ${MAX_GATEWAYS} gateways`);
   const client = await pool.connect();

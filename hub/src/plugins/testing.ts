@@ -24,7 +24,10 @@ export async function buildPackage(pkg: Record<string, unknown> = {}, files: Rec
     mkdirSync(join(dir, 'package'));
     for (const [name, content] of Object.entries(contents)) writeFileSync(join(dir, 'package', name), content);
     const file = join(dir, 'out.tgz');
-    await create({ gzip: true, cwd: dir, file, portable: true }, Object.keys(contents).map((n) => `package/${n}`));
+    await create(
+      { gzip: true, cwd: dir, file, portable: true },
+      Object.keys(contents).map((n) => `package/${n}`),
+    );
     return readFileSync(file);
   } finally {
     rmSync(dir, { recursive: true, force: true });
