@@ -35,6 +35,9 @@ describe('plugin repository and rollouts', () => {
     (await pool.query<{ state: RolloutState; reason: string | null }>('SELECT state, reason FROM plugin_rollouts WHERE id = $1', [id])).rows[0]!;
   const events = async (kind: string) =>
     (await pool.query<{ gateway: string | null; actor: string }>('SELECT gateway, actor FROM fleet_events WHERE kind = $1 ORDER BY id', [kind])).rows;
+  /** Waits for gateway `g`'s key to assign `version` of http-json (null: none): a step changes the state first, then the keys. */
+  const keyHas = (g: string, version: string | null) =>
+    waitFor(async () => ((await key(g))?.plugins[0]?.version ?? null) === version, 10_000, `${g}'s key does not assign ${version}`);
   const publish = async (version: string) => (await repository.publish(await buildPackage({ version }), privateKey, 'cli:ops')).package;
 
   beforeAll(async () => {
@@ -159,7 +162,9 @@ describe('plugin repository and rollouts', () => {
     );
     await waitFor(async () => (await state(rollout.id)).state === 'all', 10_000, 'the canary was not promoted');
     expect(await events('plugin-healthy')).toHaveLength(1);
-    for (const g of ['gw-b', 'gw-c', 'gw-solo']) expect((await key(g))!.plugins[0]!.version).toBe('1.1.0');
+    // The state changes first (one hub claims the step), then each gateway's key.
+    for (const g of ['gw-b', 'gw-c', 'gw-solo'])
+      await waitFor(async () => (await key(g))?.plugins[0]?.version === '1.1.0', 10_000, `${g} did not get the version`);
     expect(await events('plugin-promoted')).toEqual([{ gateway: null, actor: 'hub' }]);
     for (const g of ['gw-b', 'gw-c', 'gw-solo']) await reports.report(g, inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }] }));
     await waitFor(async () => (await state(rollout.id)).state === 'completed', 10_000, 'the rollout did not complete');
@@ -178,7 +183,7 @@ describe('plugin repository and rollouts', () => {
     );
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-b: failed: create() threw');
-    for (const g of ['gw-a', 'gw-b']) expect((await key(g))!.plugins[0]!.version).toBe('1.1.0');
+    for (const g of ['gw-a', 'gw-b']) await keyHas(g, '1.1.0');
     expect((await events('plugin-rolled-back')).map((e) => e.gateway)).toEqual(['gw-a', 'gw-b']);
   });
 
@@ -188,6 +193,7 @@ describe('plugin repository and rollouts', () => {
     await reports.report('gw-new', inventory({ installs: [{ id: 'http-json', version: '1.3.0', state: 'refused', at: 'y', reason: 'signature' }] }));
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-new: refused: signature');
+    await keyHas('gw-new', null);
     expect(await key('gw-new')).toEqual({ v: 1, plugins: [] });
   });
 
@@ -206,7 +212,20 @@ describe('plugin repository and rollouts', () => {
     await reports.report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 3 } }));
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-c: 3 failing devices of http-json with 1.4.0, 1 before');
-    expect((await key('gw-c'))!.plugins[0]!.version).toBe('1.1.0');
+    await keyHas('gw-c', '1.1.0');
+  });
+
+  it('starts the healthy time again when a canary gateway falls silent, and reads past a stored report that is not one', async () => {
+    await publish('1.5.0');
+    await pool.query(`INSERT INTO fleet_gateways (id, state, report) VALUES ('gw-odd', 'online', '{"v": 99}')`);
+    const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.5.0', gateways: ['gw-d'], promoteAfterS: 3600, actor: 'cli:ops' });
+    const healthy = async () => (await pool.query('SELECT healthy_since FROM plugin_rollouts WHERE id = $1', [rollout.id])).rows[0].healthy_since;
+    await reports.report('gw-d', inventory({ plugins: [{ id: 'http-json', version: '1.5.0' }] }));
+    await waitFor(async () => (await healthy()) !== null, 10_000, 'the canary was never healthy');
+    await reports.report('gw-d', inventory({ plugins: [{ id: 'http-json', version: '1.5.0' }] }), 'silent');
+    await waitFor(async () => (await healthy()) === null, 10_000, 'a silent canary left its healthy time running');
+    expect(await events('plugin-unhealthy')).toEqual([{ gateway: null, actor: 'hub' }]);
+    expect((await state(rollout.id)).state).toBe('canary');
   });
 
   it('refuses a rollout of an unknown package, group or malformed gateway', async () => {

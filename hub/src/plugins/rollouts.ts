@@ -12,7 +12,8 @@
  * the one just received taking precedence.
  */
 import type pg from 'pg';
-import { CityPilotError, ID_PATTERN, type InventoryReport } from '@citypilot/wire';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { CityPilotError, ID_PATTERN, InventoryReportSchema, type InventoryReport } from '@citypilot/wire';
 import type { Logger } from '@citypilot/sdk';
 import type { PluginAssignmentStore } from './assignments.js';
 
@@ -96,6 +97,7 @@ interface GatewayView {
   report: InventoryReport | null;
 }
 
+const reportCheck = TypeCompiler.Compile(InventoryReportSchema);
 const ROLLOUT_COLUMNS = 'id, plugin, version, state, canary, promote_after_s, healthy_since, started_at, updated_at, started_by, reason, baseline';
 const MAX_GATEWAYS = 10_000;
 /** Longest promotion delay: 30 days. */
@@ -344,7 +346,8 @@ export class Rollouts {
       `SELECT id, state, report FROM fleet_gateways ${only ? 'WHERE id = ANY($1)' : ''} ORDER BY id`,
       only ? [only] : [],
     );
-    const fleet = new Map<string, GatewayView>(rows.map((r) => [r.id, { state: r.state, report: r.report }]));
+    // A stored report that is not one (another version of the hub wrote it) counts as none.
+    const fleet = new Map<string, GatewayView>(rows.map((r) => [r.id, { state: r.state, report: reportCheck.Check(r.report) ? r.report : null }]));
     for (const [gateway, report] of fresh) if (!only || only.includes(gateway)) fleet.set(gateway, { state: 'online', report });
     return fleet;
   }
