@@ -21,6 +21,8 @@ export const MAX_PACKAGE_JSON_BYTES = 64 * 1024;
 export const MAX_SCHEMA_BYTES = 256 * 1024;
 /** Most bytes the archive may unpack to, all entries together (a bound on the time spent reading it). */
 export const MAX_UNPACKED_BYTES = 200 * 1024 * 1024;
+/** Most bytes unpacked per byte of the archive (tar aborts beyond). */
+const MAX_RATIO = 200;
 /** Most entries the archive may hold. */
 export const MAX_ENTRIES = 10_000;
 
@@ -78,8 +80,9 @@ export async function readPluginPackage(bytes: Uint8Array): Promise<PluginPackag
 
 function expectation(path: string, message: string | undefined): string {
   if (path === 'id') return `an id of lowercase letters, digits, - and _ (${ID_PATTERN})`;
-  if (path === '') return `an object with id, sdk, protocol, description and schema${message ? ` (${message.toLowerCase()})` : ''}`;
-  return message ? message.toLowerCase().replace(/^expected /, '') : 'another value';
+  if (path === '') return 'an object with id, sdk, protocol, description and schema';
+  if (!message || /required property/i.test(message)) return 'a string (it is missing)';
+  return message.toLowerCase().replace(/^expected /, '');
 }
 
 /** `schema.json`, `./lib/schema.json` → the path under `package/`; undefined when it leaves the package. */
@@ -121,7 +124,7 @@ function readEntries(bytes: Uint8Array, paths: readonly string[], maxBytes: numb
     };
     const parser = new Parser({
       strict: true,
-      maxDecompressionRatio: 200,
+      maxDecompressionRatio: MAX_RATIO,
       onReadEntry: (entry: ReadEntry) => {
         entries++;
         unpacked += entry.size;
@@ -135,9 +138,14 @@ function readEntries(bytes: Uint8Array, paths: readonly string[], maxBytes: numb
         entry.on('end', () => found.set(path, Buffer.concat(chunks)));
       },
     });
-    parser.on('error', (error: Error) =>
-      reject(failure ?? new PluginPackageError(`not a readable npm .tgz (a gzipped tar archive): ${error.message}`, { cause: error })),
-    );
+    parser.on('error', (error: Error) => {
+      if (failure) return reject(failure);
+      if (/decompression ratio/.test(error.message))
+        return reject(
+          new PluginPackageError(`the archive unpacks to more than ${MAX_RATIO} times its size: refused (a package of code is not that compressible)`),
+        );
+      reject(new PluginPackageError(`not a readable npm .tgz (a gzipped tar archive): ${error.message}`, { cause: error }));
+    });
     parser.on('end', () => (failure ? reject(failure) : resolve(found)));
     parser.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });

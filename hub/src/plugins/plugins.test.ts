@@ -102,6 +102,7 @@ describe('plugin repository and rollouts', () => {
     ],
     ['a schema not JSON', () => buildPackage({}, { 'schema.json': '{' }), 'schema.json: not valid JSON'],
     ['a schema without address', () => buildPackage({}, { 'schema.json': '{"connection":{}}' }), 'schema.json: expected { "connection"'],
+    ['a compression bomb', () => buildPackage({}, { 'zeros.bin': Buffer.alloc(30 * 1024 * 1024) }), 'the archive unpacks to more than 200 times its size'],
     ['not a tgz', async () => Buffer.from('hello, this is not an archive at all'.repeat(30)), 'not a readable npm .tgz'],
     ['an empty file', async () => Buffer.alloc(0), 'the package is empty'],
     ['an oversized file', async () => Buffer.alloc(MAX_PLUGIN_PACKAGE_BYTES + 1), `at most ${MAX_PLUGIN_PACKAGE_BYTES}`],
