@@ -227,6 +227,9 @@ describe('plugin repository and rollouts', () => {
     await waitFor(async () => (await healthy()) === null, 10_000, 'a silent canary left its healthy time running');
     expect(await events('plugin-unhealthy')).toEqual([{ gateway: null, actor: 'hub' }]);
     expect((await state(rollout.id)).state).toBe('canary');
+    // A key its step could not write (here: the row lost, the key emptied) is written again.
+    await assignments.apply('gw-d', [{ plugin: 'http-json', version: null }]);
+    await keyHas('gw-d', '1.5.0');
   });
 
   it('refuses a rollout of an unknown package, group or malformed gateway', async () => {

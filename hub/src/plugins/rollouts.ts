@@ -206,10 +206,34 @@ export class Rollouts {
   }
 
   private async evaluate(fresh: Map<string, InventoryReport>): Promise<void> {
+    await this.reconcile();
     const { rows } = await this.options.pool.query<RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM plugin_rollouts WHERE state IN ('canary', 'all') ORDER BY id`);
     if (!rows.length) return;
     const fleet = await this.fleet(fresh);
     for (const rollout of rows) await this.step(rollout, fleet);
+  }
+
+  /**
+   * Writes again the keys a step changed its state for but could not write (NATS or the database
+   * gone between the two): a running rollout's gateways without its version, and a rolled-back
+   * rollout's gateways still assigned its version by it.
+   */
+  private async reconcile(): Promise<void> {
+    const { rows } = await this.options.pool.query<{ id: string; plugin: string; gateway: string; version: string | null }>(
+      `SELECT r.id, r.plugin, b.gateway, r.version
+         FROM plugin_rollouts r CROSS JOIN LATERAL jsonb_object_keys(r.baseline) AS b(gateway)
+        WHERE r.state IN ('canary', 'all')
+          AND NOT EXISTS (SELECT 1 FROM plugin_assignments a WHERE a.gateway = b.gateway AND a.plugin = r.plugin AND a.version = r.version)
+       UNION ALL
+       SELECT r.id, r.plugin, a.gateway, r.baseline -> a.gateway ->> 'previous'
+         FROM plugin_rollouts r JOIN plugin_assignments a ON a.rollout = r.id AND a.plugin = r.plugin AND a.version = r.version
+        WHERE r.state = 'rolled-back' AND (r.baseline -> a.gateway ->> 'previous') IS DISTINCT FROM r.version
+        LIMIT 1000`,
+    );
+    for (const r of rows) {
+      this.options.logger.warn({ rollout: Number(r.id), plugin: r.plugin, gateway: r.gateway, version: r.version }, 'plugin assignment written again');
+      await this.options.assignments.apply(r.gateway, [{ plugin: r.plugin, version: r.version }], Number(r.id));
+    }
   }
 
   /** One rollout's next step, if any. */
