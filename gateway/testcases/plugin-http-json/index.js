@@ -1,3 +1,4 @@
+/* global fetch, AbortSignal */
 // An HTTP-JSON meter reader, installed as a plugin package (no build step): a GET on the
 // device's `url` answers a JSON object, and each point's address names one of its keys.
 import { readFileSync } from 'node:fs';
