@@ -305,9 +305,10 @@ export async function fleetRoutes(app: FastifyInstance, options: FleetRoutesOpti
   );
 }
 
-/** Who a request's change is recorded as: the person's name, else the token's id. */
+/** Who a request's change is recorded as: the person's name, else `account:<username>` or `token:<id>`. */
 function actorOf(request: FastifyRequest): string {
-  return request.principal.name ?? request.principal.id;
+  const { name, id } = request.principal;
+  return name ?? (id.startsWith('account:') ? id : `token:${id}`);
 }
 
 /** The API's view of a gateway's row, with the latest revision pushed to it. */
