@@ -2,9 +2,17 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
-import { DEFAULT_FLEET_BUCKET, DEFAULT_PLUGIN_BUCKET, natsCredentialsOptions } from '@citypilot/wire';
+import {
+  DEFAULT_CONFIG_BUCKET,
+  DEFAULT_FLEET_BUCKET,
+  DEFAULT_PLUGIN_BUCKET,
+  natsCredentialsOptions,
+  type GatewayConfigValidator,
+  type PluginPackageDescription,
+} from '@citypilot/wire';
 import { buildApi, type ApiDependencies } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
+import { Fleet } from './fleet/index.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
 import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
@@ -22,8 +30,8 @@ import { SecretBox } from './utility/secrets.js';
 import { UtilityStore } from './utility/store.js';
 import { UtilityImports } from './utility/import-files.js';
 import { PluginAssignmentStore } from './plugins/assignments.js';
-import { PluginRepository } from './plugins/repository.js';
-import { Rollouts, type ReportSource } from './plugins/rollouts.js';
+import { packagesForGateway, PluginRepository } from './plugins/repository.js';
+import { Rollouts } from './plugins/rollouts.js';
 
 export interface HubOptions {
   databaseUrl: string;
@@ -61,12 +69,25 @@ export interface HubOptions {
     publicUrl?: string;
   };
   /**
+   * The fleet (fleet/): the gateway's validator of a configuration, loaded at the first check only
+   * (without it, the API cannot check or push configurations), the plugin packages a gateway has
+   * installed for that check (default: those the plugin repository assigns it), how often silence
+   * is checked (ms, default 5,000), and the gateways'
+   * configuration bucket (default CITYPILOT_CONFIG_BUCKET's default).
+   */
+  fleet?: {
+    validator?: () => Promise<GatewayConfigValidator>;
+    packages?: (gateway: string) => Promise<PluginPackageDescription[]>;
+    silentCheckEveryMs?: number;
+    configBucket?: string;
+  };
+  /**
    * Plugin packages and their rollouts (plugins/): the object store of the packages (default
    * citypilot-plugins, CITYPILOT_PLUGIN_BUCKET), the key-value bucket of the assignments (default
    * citypilot-fleet, CITYPILOT_FLEET_BUCKET), how often running rollouts are evaluated (ms,
-   * default 5000), and the gateways' reports as they arrive (the fleet's intake).
+   * default 5000). Rollouts follow the fleet's reports (fleet.onReport).
    */
-  plugins?: { evaluateEveryMs?: number; bucket?: string; fleetBucket?: string; reports?: ReportSource };
+  plugins?: { evaluateEveryMs?: number; bucket?: string; fleetBucket?: string };
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
   api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions' | 'openData'>;
 }
@@ -91,6 +112,8 @@ export class Hub {
     private readonly schedule: ObjectiveSchedule,
     /** The utility connectors (utility/connectors.ts). */
     readonly utility: UtilityConnectors,
+    /** The fleet's intake and silence check (fleet/fleet.ts): `fleet.onReport(…)` to follow reports. */
+    readonly fleet: Fleet,
     /** The plugin repository and the rollouts (plugins/). */
     readonly plugins: { repository: PluginRepository; rollouts: Rollouts },
   ) {}
@@ -145,6 +168,14 @@ export class Hub {
           .settle()
           .catch((error: Error) => options.logger.warn({ err: error.message }, 'rollups of an import not rebuilt yet: the next drain retries'))
           .then(() => schedule.poke());
+      const fleet = new Fleet({
+        nc,
+        pool: storage.pool,
+        prefix: names.prefix,
+        logger: options.logger,
+        metrics,
+        silentCheckEveryMs: options.fleet?.silentCheckEveryMs,
+      });
       const repository = new PluginRepository({ pool: storage.pool, nc, bucket: options.plugins?.bucket ?? DEFAULT_PLUGIN_BUCKET });
       const assignments = new PluginAssignmentStore({
         pool: storage.pool,
@@ -156,7 +187,7 @@ export class Hub {
         pool: storage.pool,
         assignments,
         logger: options.logger,
-        reports: options.plugins?.reports,
+        reports: fleet,
         evaluateEveryMs: options.plugins?.evaluateEveryMs,
       });
       const imports = new UtilityImports({ pool: storage.pool, store: utilityStore, connectors: utility, timezone, onImported: afterImport });
@@ -169,6 +200,13 @@ export class Hub {
         serviceData,
         projects,
         utility: { connectors: utility, imports, publicUrl: options.utility?.publicUrl },
+        fleet: {
+          nc,
+          prefix: names.prefix,
+          configBucket: options.fleet?.configBucket ?? DEFAULT_CONFIG_BUCKET,
+          validator: options.fleet?.validator,
+          packages: options.fleet?.packages ?? ((gateway) => packagesForGateway(storage.pool, gateway)),
+        },
         ...options.api,
       });
       // New service data moves the objectives that read it: evaluate soon rather than at the next tick.
@@ -187,11 +225,12 @@ export class Hub {
         storage.rollups.drainRebuilds().catch((error: Error) => options.logger.warn({ err: error.message }, 'queued rollups not rebuilt yet: retried in 5 s'));
       }, 5000);
       for (const w of workers) w.start();
+      fleet.start();
       schedule.start();
       if (options.utility?.schedule !== false) utility.start();
       rollouts.start();
       options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
-      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility, { repository, rollouts });
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility, fleet, { repository, rollouts });
     } catch (error) {
       await nc?.close();
       await storage.close();
@@ -204,6 +243,7 @@ export class Hub {
     clearInterval(this.lagTimer);
     await this.plugins.rollouts.stop();
     await this.utility.stop();
+    await this.fleet.stop();
     await this.schedule.stop();
     await Promise.all(this.workers.map((w) => w.stop()));
     await this.api.close();

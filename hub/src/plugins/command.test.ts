@@ -12,7 +12,7 @@ import { runHubCli } from '../commands.js';
 import { createHubMetrics } from '../metrics.js';
 import { Storage } from '../storage/storage.js';
 import { createTestDatabase, natsConnection, uniqueStreamNames, uniqueSuffix } from '../testing/index.js';
-import { buildPackage, createFleetTables } from './testing.js';
+import { buildPackage } from './testing.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -38,7 +38,6 @@ describe('citypilot hub plugin, and the API of the plugins', () => {
   beforeAll(async () => {
     db = await createTestDatabase(inject('adminDatabaseUrl'), 'plugin_cli');
     storage = await Storage.open({ databaseUrl: db.url, logger: quiet, timescale: 'off' });
-    await createFleetTables(storage.pool);
     dir = mkdtempSync(join(tmpdir(), 'citypilot-plugin-cli-'));
     for (const [name, value] of Object.entries({ ...env, DATABASE_URL: db.url, NATS_URL: inject('natsUrl') })) {
       saved[name] = process.env[name];

@@ -5,7 +5,7 @@ import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { decodeAssignments, fleetSubjects, MAX_PLUGIN_PACKAGE_BYTES, pluginObjectName, verifyPluginSignature } from '@citypilot/wire';
+import { decodeAssignments, fleetSubjects, type InventoryReport, MAX_PLUGIN_PACKAGE_BYTES, pluginObjectName, verifyPluginSignature } from '@citypilot/wire';
 import { silentLogger, waitFor } from '@citypilot/sdk';
 import { migrate } from '../storage/migrations.js';
 import { createTestDatabase, natsConnection, uniqueStreamNames, uniqueSuffix } from '../testing/index.js';
@@ -13,7 +13,9 @@ import { PluginAssignmentStore } from './assignments.js';
 import { PluginPackageError } from './package-file.js';
 import { PluginRepository } from './repository.js';
 import { Rollouts, type RolloutState } from './rollouts.js';
-import { buildPackage, createFleetTables, inventory, TestReports } from './testing.js';
+import { Fleet } from '../fleet/fleet.js';
+import { createHubMetrics } from '../metrics.js';
+import { buildPackage, inventory, sendReport } from './testing.js';
 
 describe('plugin repository and rollouts', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -21,7 +23,7 @@ describe('plugin repository and rollouts', () => {
   let nc: NatsConnection;
   let repository: PluginRepository;
   let assignments: PluginAssignmentStore;
-  let reports: TestReports;
+  let fleet: Fleet;
   let rollouts: Rollouts;
   const { prefix } = uniqueStreamNames('plugins');
   const bucket = `cptest-plugins-${uniqueSuffix()}`;
@@ -38,6 +40,7 @@ describe('plugin repository and rollouts', () => {
   /** Waits for gateway `g`'s key to assign `version` of http-json (null: none): a step changes the state first, then the keys. */
   const keyHas = (g: string, version: string | null) =>
     waitFor(async () => ((await key(g))?.plugins[0]?.version ?? null) === version, 10_000, `${g}'s key does not assign ${version}`);
+  const report = (gateway: string, r: InventoryReport) => sendReport(nc, fleet, prefix, gateway, r);
   const publish = async (version: string) => (await repository.publish(await buildPackage({ version }), privateKey, 'cli:ops')).package;
 
   beforeAll(async () => {
@@ -49,16 +52,17 @@ describe('plugin repository and rollouts', () => {
     } finally {
       client.release();
     }
-    await createFleetTables(pool);
     nc = await natsConnection(inject('natsUrl'));
     repository = new PluginRepository({ pool, nc, bucket });
     assignments = new PluginAssignmentStore({ pool, nc, prefix, bucket: fleetBucket });
-    reports = new TestReports(pool);
-    rollouts = new Rollouts({ pool, assignments, logger: silentLogger, reports, evaluateEveryMs: 200 });
+    fleet = new Fleet({ nc, pool, prefix, logger: silentLogger, metrics: createHubMetrics() });
+    fleet.start();
+    rollouts = new Rollouts({ pool, assignments, logger: silentLogger, reports: fleet, evaluateEveryMs: 200 });
     rollouts.start();
   });
   afterAll(async () => {
     await rollouts?.stop();
+    await fleet?.stop();
     if (nc) {
       const jsm = await jetstreamManager(nc);
       for (const stream of [`OBJ_${bucket}`, `KV_${fleetBucket}`]) await jsm.streams.delete(stream).catch(() => undefined);
@@ -147,17 +151,17 @@ describe('plugin repository and rollouts', () => {
       expect.objectContaining({ id: 'http-json', version: '1.0.0', schema: { connection: { type: 'object' }, address: { type: 'object' } } }),
     ]);
     // Without promotion, it completes once the gateway runs it.
-    await reports.report('gw-solo', inventory({ plugins: [{ id: 'http-json', version: '1.0.0' }] }));
+    await report('gw-solo', inventory({ plugins: [{ id: 'http-json', version: '1.0.0' }] }));
     await waitFor(async () => (await state(rollout.id)).state === 'completed', 10_000, 'the rollout did not complete');
   });
 
   it('promotes a healthy canary to every gateway after its healthy time, then completes', async () => {
     await publish('1.1.0');
-    for (const g of ['gw-a', 'gw-b', 'gw-c']) await reports.report(g, inventory({ plugins: [{ id: 'http-json', version: '1.0.0' }] }));
+    for (const g of ['gw-a', 'gw-b', 'gw-c']) await report(g, inventory({ plugins: [{ id: 'http-json', version: '1.0.0' }] }));
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.1.0', gateways: ['gw-a'], promoteAfterS: 1, actor: 'cli:ops' });
     expect((await key('gw-a'))!.plugins[0]!.version).toBe('1.1.0');
     expect(await key('gw-b')).toBeUndefined();
-    await reports.report(
+    await report(
       'gw-a',
       inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }], installs: [{ id: 'http-json', version: '1.1.0', state: 'installed', at: 'now' }] }),
     );
@@ -167,7 +171,7 @@ describe('plugin repository and rollouts', () => {
     for (const g of ['gw-b', 'gw-c', 'gw-solo'])
       await waitFor(async () => (await key(g))?.plugins[0]?.version === '1.1.0', 10_000, `${g} did not get the version`);
     expect(await events('plugin-promoted')).toEqual([{ gateway: null, actor: 'hub' }]);
-    for (const g of ['gw-b', 'gw-c', 'gw-solo']) await reports.report(g, inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }] }));
+    for (const g of ['gw-b', 'gw-c', 'gw-solo']) await report(g, inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }] }));
     await waitFor(async () => (await state(rollout.id)).state === 'completed', 10_000, 'the rollout did not complete');
   });
 
@@ -175,7 +179,7 @@ describe('plugin repository and rollouts', () => {
     await publish('1.2.0');
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.2.0', gateways: ['gw-a', 'gw-b'], promoteAfterS: 3600, actor: 'cli:ops' });
     for (const g of ['gw-a', 'gw-b']) expect((await key(g))!.plugins[0]!.version).toBe('1.2.0');
-    await reports.report(
+    await report(
       'gw-b',
       inventory({
         plugins: [{ id: 'http-json', version: '1.1.0' }],
@@ -191,7 +195,7 @@ describe('plugin repository and rollouts', () => {
   it('rolls back a refused version, removing the plugin from a gateway that had none', async () => {
     await publish('1.3.0');
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.3.0', gateways: ['gw-new'], actor: 'cli:ops' });
-    await reports.report('gw-new', inventory({ installs: [{ id: 'http-json', version: '1.3.0', state: 'refused', at: 'y', reason: 'signature' }] }));
+    await report('gw-new', inventory({ installs: [{ id: 'http-json', version: '1.3.0', state: 'refused', at: 'y', reason: 'signature' }] }));
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-new: refused: signature');
     await keyHas('gw-new', null);
@@ -200,17 +204,17 @@ describe('plugin repository and rollouts', () => {
 
   it('rolls back when a gateway runs the version with more failing devices than before, and a newer rollout supersedes a running one', async () => {
     await publish('1.4.0');
-    await reports.report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }], failing: { 'http-json': 1 } }));
+    await report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.1.0' }], failing: { 'http-json': 1 } }));
     const first = await rollouts.assign({ plugin: 'http-json', version: '1.3.0', gateways: ['gw-c'], promoteAfterS: 3600, actor: 'cli:ops' });
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.4.0', gateways: ['gw-c'], promoteAfterS: 3600, actor: 'cli:ops' });
     expect(await state(first.id)).toMatchObject({ state: 'superseded' });
-    await reports.report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 1 } }));
+    await report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 1 } }));
     await waitFor(
       async () => (await pool.query('SELECT 1 FROM plugin_rollouts WHERE id = $1 AND healthy_since IS NOT NULL', [rollout.id])).rowCount === 1,
       10_000,
       'the canary was never healthy',
     );
-    await reports.report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 3 } }));
+    await report('gw-c', inventory({ plugins: [{ id: 'http-json', version: '1.4.0' }], failing: { 'http-json': 3 } }));
     await waitFor(async () => (await state(rollout.id)).state === 'rolled-back', 10_000, 'the rollout was not rolled back');
     expect((await state(rollout.id)).reason).toBe('gateway gw-c: 3 failing devices of http-json with 1.4.0, 1 before');
     await keyHas('gw-c', '1.1.0');
@@ -218,12 +222,16 @@ describe('plugin repository and rollouts', () => {
 
   it('starts the healthy time again when a canary gateway falls silent, and reads past a stored report that is not one', async () => {
     await publish('1.5.0');
-    await pool.query(`INSERT INTO fleet_gateways (id, state, report) VALUES ('gw-odd', 'online', '{"v": 99}')`);
+    await pool.query(
+      `INSERT INTO fleet_gateways (id, state, state_since, first_seen, last_seen, report_interval_s, report, config_source)
+       VALUES ('gw-odd', 'online', now(), now(), now(), 30, '{"v": 99}', 'file')`,
+    );
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.5.0', gateways: ['gw-d'], promoteAfterS: 3600, actor: 'cli:ops' });
     const healthy = async () => (await pool.query('SELECT healthy_since FROM plugin_rollouts WHERE id = $1', [rollout.id])).rows[0].healthy_since;
-    await reports.report('gw-d', inventory({ plugins: [{ id: 'http-json', version: '1.5.0' }] }));
+    await report('gw-d', inventory({ plugins: [{ id: 'http-json', version: '1.5.0' }] }));
     await waitFor(async () => (await healthy()) !== null, 10_000, 'the canary was never healthy');
-    await reports.report('gw-d', inventory({ plugins: [{ id: 'http-json', version: '1.5.0' }] }), 'silent');
+    // As the fleet's silence check leaves a gateway that missed its reports.
+    await pool.query(`UPDATE fleet_gateways SET state = 'silent' WHERE id = 'gw-d'`);
     await waitFor(async () => (await healthy()) === null, 10_000, 'a silent canary left its healthy time running');
     expect(await events('plugin-unhealthy')).toEqual([{ gateway: null, actor: 'hub' }]);
     expect((await state(rollout.id)).state).toBe('canary');

@@ -1,14 +1,14 @@
 /**
- * Helpers of the plugins' tests: a package built as `npm pack` would, the fleet's tables as
- * migration 17 (hub/src/fleet) makes them, reports, and a ReportSource fed by hand.
+ * Helpers of the plugins' tests: a package built as `npm pack` would, and gateways' reports sent
+ * through the fleet's real intake.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'tar';
-import type pg from 'pg';
-import type { InventoryReport, PluginInstall } from '@citypilot/wire';
-import type { ReportSource } from './rollouts.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { encodeInventory, fleetSubjects, type InventoryReport, type PluginInstall } from '@citypilot/wire';
+import type { Fleet } from '../fleet/fleet.js';
 
 /** A `.tgz` holding package/package.json (with `pkg` merged in), package/index.js, package/schema.json and `files`. */
 export async function buildPackage(pkg: Record<string, unknown> = {}, files: Record<string, string | Buffer> = {}): Promise<Buffer> {
@@ -34,14 +34,6 @@ export async function buildPackage(pkg: Record<string, unknown> = {}, files: Rec
   }
 }
 
-/** fleet_gateways and fleet_events as migration 17 makes them, until it is merged. */
-export async function createFleetTables(pool: pg.Pool): Promise<void> {
-  await pool.query(`
-    CREATE TABLE IF NOT EXISTS fleet_gateways (id text PRIMARY KEY, state text NOT NULL DEFAULT 'online', last_seen timestamptz NOT NULL DEFAULT now(), report jsonb);
-    CREATE TABLE IF NOT EXISTS fleet_events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), gateway text NULL, kind text NOT NULL, actor text NOT NULL, detail jsonb);
-  `);
-}
-
 /** A gateway's report: the plugins it runs, its installs, and failing devices per plugin. */
 export function inventory(options: {
   plugins?: { id: string; version: string; source?: 'builtin' | 'installed' }[];
@@ -65,23 +57,19 @@ export function inventory(options: {
   };
 }
 
-/** Reports written into fleet_gateways, then given to the listeners, as the fleet's intake would. */
-export class TestReports implements ReportSource {
-  private readonly listeners = new Set<(gateway: string, report: InventoryReport) => void>();
-
-  constructor(private readonly pool: pg.Pool) {}
-
-  onReport(listener: (gateway: string, report: InventoryReport) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async report(gateway: string, report: InventoryReport, state: 'online' | 'silent' = 'online'): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO fleet_gateways (id, state, report) VALUES ($1, $2, $3)
-       ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, report = EXCLUDED.report, last_seen = now()`,
-      [gateway, state, JSON.stringify(report)],
-    );
-    if (state === 'online') for (const listener of this.listeners) listener(gateway, report);
-  }
+/**
+ * Publishes `report` on gateway `gateway`'s inventory subject, as the gateway does, and resolves
+ * once the fleet's intake (hub/src/fleet) has stored it and told its listeners.
+ */
+export async function sendReport(nc: NatsConnection, fleet: Fleet, prefix: string, gateway: string, report: InventoryReport): Promise<void> {
+  const stored = new Promise<void>((resolve) => {
+    const stop = fleet.onReport((g, r) => {
+      if (g !== gateway || JSON.stringify(r) !== JSON.stringify(report)) return;
+      stop();
+      resolve();
+    });
+  });
+  nc.publish(fleetSubjects(prefix).inventory(gateway), encodeInventory(report));
+  await nc.flush();
+  await stored;
 }

@@ -1,7 +1,8 @@
 /**
- * Migrations 6 onwards: what the city adds to its time series (service data, API tokens and
- * audit, objectives, meters, accounts, utility meters, projects and prices, budget lines). The next migration goes at the end of
- * this list. Never edit a migration that has shipped: add one.
+ * Migrations 6 to 17: what the city adds to its time series (service data, API tokens and
+ * audit, objectives, meters, accounts, utility meters, projects and prices, budget lines, the
+ * fleet). The file is full: the next migration goes at the end of migrations-fleet.ts. Never
+ * edit a migration that has shipped: add one.
  */
 import type { Migration } from './types.js';
 
@@ -528,67 +529,39 @@ export const cityMigrations: readonly Migration[] = [
     },
   },
   {
-    id: 18,
-    name: 'plugin packages, their staged rollouts, groups of gateways and the assignments',
+    id: 17,
+    name: "fleet: the gateways as their inventory reports show them, and the fleet's history",
     async up(client) {
-      // hub/src/plugins: signed plugin packages (their bytes are in the JetStream object store),
-      // the versions each gateway should run (mirrored in the fleet key-value bucket, which the
-      // gateways read), and rollouts that assign a version to a first stage of gateways, then to
-      // all, or roll it back. fleet_gateways and fleet_events belong to migration 17 (hub/src/fleet).
+      // hub/src/fleet: the latest inventory report of each gateway (as decodeInventory accepted
+      // it) and whether it reports on time; fleet_events is the fleet's history and audit, written
+      // by the inventory intake, the silence check, configuration pushes and plugin rollouts.
       await client.query(`
-        CREATE TABLE plugin_packages (
-          id            text NOT NULL CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
-          version       text NOT NULL CHECK (length(version) BETWEEN 1 AND 100),
-          sdk           text NOT NULL,
-          protocol      text NOT NULL,
-          description   text NOT NULL,
-          sha256        text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-          size          integer NOT NULL CHECK (size > 0),
-          key_id        text NOT NULL CHECK (key_id ~ '^[0-9a-f]{16}$'),
-          signature     text NOT NULL,
-          -- The package's schema file: { connection, address }, JSON Schemas.
-          schema        jsonb NOT NULL,
-          published_at  timestamptz NOT NULL DEFAULT now(),
-          published_by  text NOT NULL,
-          PRIMARY KEY (id, version)
+        CREATE TABLE fleet_gateways (
+          id                 text PRIMARY KEY,
+          state              text NOT NULL CHECK (state IN ('online', 'silent')),
+          state_since        timestamptz NOT NULL,
+          first_seen         timestamptz NOT NULL,
+          last_seen          timestamptz NOT NULL,
+          -- The report's own interval: silent after MISSED_REPORTS_BEFORE_SILENT of them.
+          report_interval_s  real NOT NULL,
+          report             jsonb NOT NULL,
+          -- The configuration it runs: 'file' or 'hub', and the revision as text (a bucket
+          -- revision or a file digest), null when it has none.
+          config_source      text NOT NULL CHECK (config_source IN ('file', 'hub')),
+          config_revision    text
         );
-        CREATE TABLE plugin_rollouts (
-          id               bigserial PRIMARY KEY,
-          plugin           text NOT NULL,
-          version          text NOT NULL,
-          -- superseded: a newer rollout of the same plugin started while this one ran.
-          state            text NOT NULL CHECK (state IN ('canary', 'all', 'completed', 'rolled-back', 'superseded')),
-          -- The gateways of the first stage.
-          canary           text[] NOT NULL CHECK (cardinality(canary) > 0),
-          -- Seconds of health of every canary gateway before every gateway gets the version; null: the first stage only.
-          promote_after_s  integer CHECK (promote_after_s > 0),
-          healthy_since    timestamptz,
-          started_at       timestamptz NOT NULL DEFAULT now(),
-          updated_at       timestamptz NOT NULL DEFAULT now(),
-          started_by       text NOT NULL,
-          reason           text,
-          -- Per gateway the rollout assigned: { previous: version or null, failing: its failing
-          -- devices of the plugin then, install: the "at" of its latest install of the plugin then }.
-          baseline         jsonb NOT NULL DEFAULT '{}',
-          FOREIGN KEY (plugin, version) REFERENCES plugin_packages (id, version)
+        CREATE INDEX fleet_gateways_online_seen ON fleet_gateways (last_seen) WHERE state = 'online';
+        CREATE TABLE fleet_events (
+          id       bigserial PRIMARY KEY,
+          at       timestamptz NOT NULL DEFAULT now(),
+          -- Null for an event of the whole fleet (a plugin published).
+          gateway  text NULL,
+          kind     text NOT NULL,
+          -- 'gateway:<id>', 'hub' (automatic), a token's or person's name, 'cli:<os user>'.
+          actor    text NOT NULL,
+          detail   jsonb NOT NULL DEFAULT '{}'
         );
-        -- At most one running rollout per plugin; a newer one supersedes it.
-        CREATE UNIQUE INDEX plugin_rollouts_running ON plugin_rollouts (plugin) WHERE state IN ('canary', 'all');
-        CREATE TABLE plugin_groups (
-          name     text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
-          gateway  text NOT NULL CHECK (gateway ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
-          PRIMARY KEY (name, gateway)
-        );
-        -- What each gateway's key in the fleet bucket says: one version per plugin.
-        CREATE TABLE plugin_assignments (
-          gateway      text NOT NULL CHECK (gateway ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
-          plugin       text NOT NULL,
-          version      text NOT NULL,
-          rollout      bigint REFERENCES plugin_rollouts (id),
-          assigned_at  timestamptz NOT NULL DEFAULT now(),
-          PRIMARY KEY (gateway, plugin),
-          FOREIGN KEY (plugin, version) REFERENCES plugin_packages (id, version)
-        );
+        CREATE INDEX fleet_events_gateway_at ON fleet_events (gateway, at DESC);
       `);
     },
   },
