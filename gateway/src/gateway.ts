@@ -122,6 +122,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       logger,
       metrics: this.metrics,
       apply: (config) => this.applyConfig(config),
+      changed: () => this.fleet.reportNow(),
     });
     // The file's, or the hub's saved at the last run: the same restart-only settings.
     const config = (options.config = this.live.config);

@@ -98,6 +98,8 @@ export interface LiveConfigOptions {
    * called concurrently. Throws when it could not, the previous configuration still running.
    */
   apply: (config: GatewayConfig) => Promise<void>;
+  /** Told after a configuration is applied or newly refused, so that the hub hears of it at once (the fleet's inventory). */
+  changed?: () => void;
 }
 
 /** Debounce of file events: editors write a file in several steps (truncate, write, rename). */
@@ -319,6 +321,7 @@ export class LiveConfig {
     const devices = config.devices.length;
     const points = config.devices.reduce((n, d) => n + d.config.points.length, 0);
     this.options.logger.info({ source, revision, from, devices, points }, 'configuration applied');
+    this.options.changed?.();
     return true;
   }
 
@@ -330,6 +333,7 @@ export class LiveConfig {
         'configuration refused; the running one is kept',
       );
       this.options.metrics.configRefused.inc({ source });
+      this.options.changed?.();
     }
     this.lastLogged = key;
     this.refusals[source] = { source, revision, at: new Date().toISOString(), message };

@@ -101,6 +101,11 @@ export class GatewayFleet {
     });
   }
 
+  /** Sends a report at once (a configuration applied or refused), when connected. */
+  reportNow(): void {
+    this.reporter.reportNow();
+  }
+
   start(): void {
     this.installer.start();
     this.reporter.start();
