@@ -145,6 +145,9 @@ async function reportDemoGateway(city: DemoCity, gateway: string, adminToken: st
       { id: 'bacnet-extra', version: '2.0.0', state: 'refused', at: now, reason: 'signed by key 0123456789abcdef, which this gateway does not trust' },
     ],
   };
+  // A hub without the fleet's API (built on another branch) has nothing to show.
+  const fleet = await fetch(`${city.url}/api/fleet`, { headers: { authorization: `Bearer ${adminToken}` } });
+  if (fleet.status === 404) return;
   const nc = await natsConnection(inject('natsUrl'));
   try {
     await waitFor(

@@ -88,7 +88,7 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
     modbusPort = (await simulator.start()).port;
     const fleetOptions = {
       fleet: { validator: async () => gatewayConfigValidator(), configBucket: buckets.config, silentCheckEveryMs: 1000 },
-      plugins: { fleetBucket: buckets.fleet, pluginBucket: buckets.plugins },
+      plugins: { fleetBucket: buckets.fleet, bucket: buckets.plugins },
     };
     hub = await Hub.start({
       databaseUrl: db.url,

@@ -47,7 +47,9 @@ export function ConfigSection({ gateway: g, onPushed }: { gateway: FleetGatewayD
             {t('fleet.cfg.refusedTitle')}
           </h3>
           <p>{t('fleet.cfg.refusedIntro', { revision: revisionText(refused.revision), source: source(refused.source), when: dateTime(refused.at) })}</p>
-          <pre class="code-block">{refused.message}</pre>
+          <pre class="code-block" role="region" aria-label={t('fleet.cfg.refusedTitle')} tabIndex={0}>
+            {refused.message}
+          </pre>
         </div>
       )}
       {g.configText.diff && <ConfigDiff diff={g.configText.diff} />}
@@ -73,7 +75,7 @@ function ConfigDiff({ diff }: { diff: string }) {
       <p class="hint" id="fleet-cfg-diff-hint">
         {t('fleet.cfg.diffHint')}
       </p>
-      <pre class="code-block config-diff" aria-labelledby="fleet-cfg-diff" aria-describedby="fleet-cfg-diff-hint" tabIndex={0}>
+      <pre class="code-block config-diff" role="region" aria-labelledby="fleet-cfg-diff" aria-describedby="fleet-cfg-diff-hint" tabIndex={0}>
         {diff.split('\n').map((line) => (
           <span class={lineClass(line)}>{`${line}\n`}</span>
         ))}
