@@ -21,6 +21,10 @@ import { LocalAggregation, announcedDefinitions } from './pipeline/aggregate.js'
 import { ClockWatch } from './pipeline/clock.js';
 import { loadCounters, saveCounters } from './pipeline/counter-store.js';
 import { pointIntervalMs } from './config/point-settings.js';
+import type { DriverPlugin } from '@citypilot/sdk';
+import { GatewayFleet } from './fleet/gateway-fleet.js';
+import { gatewaySoftwareVersion } from './fleet/inventory.js';
+import { loadInstalledPackages, type StartupPackage } from './fleet/packages.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -38,6 +42,11 @@ export interface GatewayOptions {
    * built-in plugins.
    */
   registry?: () => PluginRegistry;
+  /**
+   * The plugin packages installed from the hub, loaded before the configuration was parsed
+   * (loadInstalledPackages): they join every registry. Default: loaded by {@link Gateway.start}.
+   */
+  installedPackages?: readonly StartupPackage[];
 }
 
 // The status types live apart so that the status page can read them without importing the gateway.
@@ -84,6 +93,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private api: FastifyInstance | undefined;
   private nodeRed: NodeRedHost | undefined;
   private nodeRedRefused = 0;
+  private readonly fleet: GatewayFleet;
+  /** Changes of the running pollers (a configuration, a plugin's new version), one at a time. */
+  private changes: Promise<unknown> = Promise.resolve();
   /** Base URL of the status API once started. */
   url = '';
 
@@ -91,10 +103,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     super();
     const { logger } = options;
     this.metrics = createGatewayMetrics();
+    // Before the configuration: a saved pushed one may use installed plugins.
+    this.fleet = new GatewayFleet({
+      config: options.config,
+      logger,
+      version: gatewaySoftwareVersion(),
+      startup: options.installedPackages ?? [],
+      registry: options.registry ?? (() => new PluginRegistry(createBuiltinPlugins())),
+      status: () => this.status(),
+      connected: () => this.natsState === 'connected',
+      restartDevices: (id, plugin) => this.restartPluginDevices(id, plugin),
+      usedPluginIds: () => new Set(this.options.config.devices.map((d) => d.plugin.manifest.id)),
+    });
     this.live = new LiveConfig({
       file: options.configFile,
       fileConfig: options.config,
-      registry: options.registry ?? (() => new PluginRegistry(createBuiltinPlugins())),
+      registry: () => this.fleet.registry(),
       logger,
       metrics: this.metrics,
       apply: (config) => this.applyConfig(config),
@@ -129,7 +153,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     // A copy: `config` is replaced when the configuration changes.
-    const gateway = new Gateway({ ...options });
+    const installedPackages = options.installedPackages ?? (await loadInstalledPackages(options.config.dataDir, options.logger));
+    const gateway = new Gateway({ ...options, installedPackages });
     const { config } = gateway.options;
     await gateway.startApi();
     gateway.outbox.announcePoints(gateway.pointDefinitions(), config.gateway.building);
@@ -145,6 +170,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     for (const p of gateway.parts.pollers) p.start();
     gateway.live.start();
+    gateway.fleet.start();
     gateway.connecting = gateway.connectNats();
     const { source, revision } = gateway.live.status();
     options.logger.info(
@@ -187,7 +213,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * the outbox; starts those of `config`; announces the new point list with the next batch. The
    * outbox and what it holds are untouched, so nothing is lost or sent twice across the change.
    */
-  private async applyConfig(config: GatewayConfig): Promise<void> {
+  private applyConfig(config: GatewayConfig): Promise<void> {
+    return this.serial(() => this.replaceConfig(config));
+  }
+
+  private async replaceConfig(config: GatewayConfig): Promise<void> {
     if (this.closed) return;
     const next = this.build(config); // before stopping anything: a failure leaves the old ones running
     await Promise.all(this.parts.pollers.map((p) => p.stop()));
@@ -200,6 +230,33 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const id of this.latest.keys()) if (!ids.has(id)) this.latest.delete(id);
     this.outbox.announcePoints(this.pointDefinitions(), config.gateway.building);
     for (const p of next.pollers) p.start();
+  }
+
+  /**
+   * Runs the running configuration's devices of plugin `id` with `plugin` (a new version
+   * installed): their new pollers are built first (a create() that throws rejects, nothing
+   * changed), then their old pollers stopped, each after its cycle in progress, and the new ones
+   * started. The other devices' pollers are not touched.
+   */
+  private restartPluginDevices(id: string, plugin: DriverPlugin): Promise<void> {
+    return this.serial(async () => {
+      if (this.closed) return;
+      const config = this.options.config;
+      const devices = config.devices.map((d) => (d.plugin.manifest.id === id ? { config: d.config, plugin } : d));
+      const moved = new Set(config.devices.filter((d) => d.plugin.manifest.id === id).map((d) => d.config.id));
+      const fresh = this.build({ ...config, devices: devices.filter((d) => moved.has(d.config.id)) }).pollers;
+      const byId = new Map(fresh.map((p) => [p.status().id, p]));
+      await Promise.all(this.parts.pollers.filter((p) => moved.has(p.status().id)).map((p) => p.stop()));
+      this.options.config = { ...config, devices };
+      this.parts = { pollers: this.parts.pollers.map((p) => byId.get(p.status().id) ?? p) };
+      for (const p of fresh) p.start();
+    });
+  }
+
+  private serial<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changes.then(change);
+    this.changes = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -233,6 +290,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       }),
       outbox,
       config: this.live.status(),
+      plugins: this.fleet.plugins(),
+      installs: this.fleet.installs(),
       ...(this.nodeRed ? { nodeRed: { url: this.nodeRed.url, refused: this.nodeRedRefused } } : {}),
     };
   }
@@ -244,6 +303,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    */
   async stop(flushMs = 5000): Promise<number> {
     await this.live.stop();
+    await this.fleet.stop();
     this.closed = true;
     const nodeRed = this.nodeRed?.stop().catch((error) => this.options.logger.error({ err: (error as Error).message }, 'Node-RED did not stop cleanly'));
     await Promise.all([...this.parts.pollers.map((p) => p.stop()), nodeRed]);
@@ -368,6 +428,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.natsError = undefined;
         logger.info({ servers }, 'connected to NATS');
         this.live.attach(nc);
+        this.fleet.attach(nc);
         void (async () => {
           let lastReported = '';
           for await (const s of nc.status()) {
@@ -376,6 +437,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
               this.natsState = 'connected';
               // A configuration announced while disconnected was missed.
               void this.live.checkHub();
+              this.fleet.attach(nc, true);
             }
             // A publish or subscription the server's permissions refuse (credentials of another
             // gateway, or a server configured for other subjects): once until it changes.

@@ -13,6 +13,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { gatewayConfigValidator } from '@citypilot/gateway';
+import { configBucketStream } from '@citypilot/wire';
 import { BATCH_VERSION, type Batch } from '@citypilot/sdk';
 import { buildApi } from './api.js';
 import { TOKEN_ROLES, createToken } from './auth/tokens.js';
@@ -28,7 +32,7 @@ import { ServiceData } from './service-data/index.js';
 import { importCatalog, loadCatalog } from './storage/catalog.js';
 import { Storage } from './storage/storage.js';
 import { fuzzApi, type FuzzReport, type OpenApiDocument } from './testing/api-fuzz.js';
-import { createTestDatabase, objectiveDefinition } from './testing/index.js';
+import { createTestDatabase, objectiveDefinition, uniqueStreamNames, uniqueSuffix } from './testing/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const hubRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -93,6 +97,9 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let storage: Storage;
   let app: FastifyInstance;
+  let nc: NatsConnection;
+  /** The fleet's configuration bucket, the test's own. */
+  const configBucket = `cptest-fuzz-${uniqueSuffix()}`;
   const tokens: Record<string, string | undefined> = { public: undefined, 'unknown-token': `cp_999999_${'A'.repeat(43)}` };
   /** Each principal's role; the unknown token has none: it must be refused everywhere. */
   const principals: Record<string, string | null> = { public: 'public', 'unknown-token': null };
@@ -119,6 +126,7 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
     // Limits out of the way: every fuzzed request must reach its route's checks and handler, not
     // stop at the rate limiter or come from the cache of public reads (both have tests of their own).
     const unlimited = 1_000_000_000;
+    nc = await connect({ servers: inject('natsUrl') });
     app = buildApi({
       storage,
       metrics: createHubMetrics(),
@@ -129,6 +137,7 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
       rateLimits: { anonymousReads: unlimited, anonymousWrites: unlimited, authenticatedReads: unlimited, authenticatedWrites: unlimited },
       authFailures: { failures: unlimited },
       publicCache: { ttlMs: 0 },
+      fleet: { nc, prefix: uniqueStreamNames('fuzz').prefix, configBucket, validator: async () => gatewayConfigValidator() },
     });
     for (const role of TOKEN_ROLES) {
       principals[role] = role;
@@ -140,6 +149,10 @@ describe('hub API fuzzer: every operation of the OpenAPI document, every role', 
   });
   afterAll(async () => {
     await app?.close();
+    if (nc) {
+      await (await jetstreamManager(nc)).streams.delete(configBucketStream(configBucket)).catch(() => undefined);
+      await nc.close();
+    }
     await storage?.close();
     await db?.drop();
   });

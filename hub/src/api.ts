@@ -26,6 +26,7 @@ import { serviceDataReader } from './objectives/data.js';
 import type { EnergyPrices } from './projects/energy-prices.js';
 import { projectRoutes } from './projects/routes.js';
 import type { Projects } from './projects/store.js';
+import { fleetRoutes, type FleetRoutesOptions } from './fleet/index.js';
 import { registerErrors } from './http/errors.js';
 import { registerAuthFailureLimit, registerRateLimits, type AuthFailureLimit, type RateLimits } from './http/limits.js';
 import { openApiPools, type ApiPoolOptions, type ApiPools } from './http/pools.js';
@@ -53,6 +54,8 @@ export interface ApiDependencies {
   serviceData?: ServiceData;
   /** The utility connectors' and imports' API (utility/routes.ts), when given. */
   utility?: { connectors: UtilityConnectors; imports: UtilityImports; publicUrl?: string };
+  /** The fleet's API (fleet/routes.ts), when given: the hub's NATS connection, prefix, configuration bucket, the gateway's validator. */
+  fleet?: Omit<FleetRoutesOptions, 'pool' | 'writePool' | 'logger'>;
   /**
    * Addresses of reverse proxies (comma-separated addresses or CIDR ranges) whose
    * X-Forwarded-For names the client, for the rate limits. Default none: the peer is the client.
@@ -156,6 +159,8 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
     );
   }
   if (utility) app.register(utilityRoutes, utility);
+  const { fleet } = dependencies;
+  if (fleet) app.register(async (instance) => fleetRoutes(instance, { ...fleet, pool: pools.api, writePool: storage.pool, logger }));
   const openData = new OpenData({
     pool: storage.pool,
     readPool: pools.api,

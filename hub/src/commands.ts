@@ -76,6 +76,8 @@ export const HUB_ENVIRONMENT_USAGE = `Hub environment:
                     technician's sites (default none), the scopes (default openid email profile)
   CITYPILOT_SUBJECT_PREFIX, CITYPILOT_STREAM  JetStream names (default citypilot, CITYPILOT_TELEMETRY)
   CITYPILOT_CONFIG_BUCKET  key-value bucket of the gateways' configurations (default citypilot-config)
+  CITYPILOT_FLEET_BUCKET, CITYPILOT_PLUGIN_BUCKET  key-value bucket of the gateways' plugin assignments
+                    and object store of the plugin packages (default citypilot-fleet, citypilot-plugins)
   CITYPILOT_TIMESCALE  auto (default) or off
   CITYPILOT_TIMEZONE  the city's time zone for rollups (default Europe/Paris; fixed once rollups exist)
   CITYPILOT_SECRET_KEY, CITYPILOT_SECRET_KEY_FILE  the key (32 bytes in base64, or a file holding
@@ -134,8 +136,9 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv): LifecycleOptions {
 export interface HubCliOptions {
   /**
    * Loads the gateway's validator of a configuration (`gatewayConfigValidator()` of
-   * @citypilot/gateway), for `hub push-config` only: the hub checks with it what it pushes,
-   * without importing any driver, and `hub run` never loads the drivers at all.
+   * @citypilot/gateway), for `hub push-config` and the fleet API's checks and pushes of `hub run`:
+   * the hub checks with it what it pushes, without importing any driver, and `hub run` loads it
+   * at its first check only.
    */
   loadGatewayConfigValidator?: () => Promise<GatewayConfigValidator>;
 }
@@ -144,7 +147,7 @@ export interface HubCliOptions {
 export async function runHubCli(args: readonly string[], io: CliIo = processIo, options: HubCliOptions = {}): Promise<number> {
   const [sub, ...rest] = args;
   try {
-    if (sub === 'run' && !rest.length) return await runHub(io);
+    if (sub === 'run' && !rest.length) return await runHub(io, options);
     if (sub === 'migrate' && !rest.length) return await migrateOnly(io);
     if (sub === 'catalog' && rest[0] === 'import' && rest.length === 2) return await catalogImport(rest[1]!, io);
     if (sub === 'objectives') return await objectivesCommand(rest, io);
@@ -209,7 +212,13 @@ async function pushConfigCommand(file: string, io: CliIo, options: HubCliOptions
 
 function natsAuthCommand(dir: string, gateways: string[], io: CliIo): number {
   const prefix = process.env.CITYPILOT_SUBJECT_PREFIX ?? defaultStreamNames.prefix;
-  const result = ensureNatsCredentials(dir, gateways, { prefix, configBucket: configBucketFromEnv(process.env) });
+  const env = process.env;
+  const result = ensureNatsCredentials(dir, gateways, {
+    prefix,
+    configBucket: configBucketFromEnv(env),
+    fleetBucket: env.CITYPILOT_FLEET_BUCKET || undefined,
+    pluginBucket: env.CITYPILOT_PLUGIN_BUCKET || undefined,
+  });
   const conf = join(dir, 'nats-auth.conf');
   writeFileSync(conf, result.authorization);
   io.out(`Wrote ${conf} (public keys and permissions only): add \`include ${JSON.stringify(conf)}\` to the nats-server configuration and reload it.`);
@@ -273,7 +282,7 @@ function sessionsFromEnv(env: NodeJS.ProcessEnv, io: CliIo): { secureCookies?: '
   };
 }
 
-async function runHub(io: CliIo): Promise<number> {
+async function runHub(io: CliIo, options: HubCliOptions): Promise<number> {
   const databaseUrl = requireDatabaseUrl(io);
   if (!databaseUrl) return 2;
   const degreeDays = degreeDayMethodFromEnv(io);
@@ -316,6 +325,9 @@ async function runHub(io: CliIo): Promise<number> {
       degreeDayMethod: degreeDays.method,
       discountRate,
       lifecycle: lifecycleFromEnv(env),
+      // The validator is loaded at the first check through the API: a hub that checks no
+      // configuration never loads the gateway's drivers.
+      fleet: { validator: options.loadGatewayConfigValidator, configBucket: configBucketFromEnv(env) },
       api: {
         rateLimits: {
           ...(reads ? { anonymousReads: reads, authenticatedReads: 20 * reads } : {}),

@@ -2,9 +2,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
-import { natsCredentialsOptions } from '@citypilot/wire';
+import { DEFAULT_CONFIG_BUCKET, natsCredentialsOptions, type GatewayConfigValidator, type PluginPackageDescription } from '@citypilot/wire';
 import { buildApi, type ApiDependencies } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
+import { Fleet } from './fleet/index.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
 import type { LifecycleOptions } from './storage/lifecycle.js';
 import { Storage } from './storage/storage.js';
@@ -57,6 +58,18 @@ export interface HubOptions {
     /** The hub's address as browsers reach it (HUB_PUBLIC_URL), for the utilities' consent pages to send customers back to; default: the request's. */
     publicUrl?: string;
   };
+  /**
+   * The fleet (fleet/): the gateway's validator of a configuration, loaded at the first check only
+   * (without it, the API cannot check or push configurations), the plugin packages a gateway has
+   * installed for that check, how often silence is checked (ms, default 5,000), and the gateways'
+   * configuration bucket (default CITYPILOT_CONFIG_BUCKET's default).
+   */
+  fleet?: {
+    validator?: () => Promise<GatewayConfigValidator>;
+    packages?: (gateway: string) => Promise<PluginPackageDescription[]>;
+    silentCheckEveryMs?: number;
+    configBucket?: string;
+  };
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
   api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions' | 'openData'>;
 }
@@ -81,6 +94,8 @@ export class Hub {
     private readonly schedule: ObjectiveSchedule,
     /** The utility connectors (utility/connectors.ts). */
     readonly utility: UtilityConnectors,
+    /** The fleet's intake and silence check (fleet/fleet.ts): `fleet.onReport(…)` to follow reports. */
+    readonly fleet: Fleet,
   ) {}
 
   static async start(options: HubOptions): Promise<Hub> {
@@ -133,6 +148,14 @@ export class Hub {
           .settle()
           .catch((error: Error) => options.logger.warn({ err: error.message }, 'rollups of an import not rebuilt yet: the next drain retries'))
           .then(() => schedule.poke());
+      const fleet = new Fleet({
+        nc,
+        pool: storage.pool,
+        prefix: names.prefix,
+        logger: options.logger,
+        metrics,
+        silentCheckEveryMs: options.fleet?.silentCheckEveryMs,
+      });
       const imports = new UtilityImports({ pool: storage.pool, store: utilityStore, connectors: utility, timezone, onImported: afterImport });
       const api = buildApi({
         storage,
@@ -143,6 +166,13 @@ export class Hub {
         serviceData,
         projects,
         utility: { connectors: utility, imports, publicUrl: options.utility?.publicUrl },
+        fleet: {
+          nc,
+          prefix: names.prefix,
+          configBucket: options.fleet?.configBucket ?? DEFAULT_CONFIG_BUCKET,
+          validator: options.fleet?.validator,
+          packages: options.fleet?.packages,
+        },
         ...options.api,
       });
       // New service data moves the objectives that read it: evaluate soon rather than at the next tick.
@@ -161,10 +191,11 @@ export class Hub {
         storage.rollups.drainRebuilds().catch((error: Error) => options.logger.warn({ err: error.message }, 'queued rollups not rebuilt yet: retried in 5 s'));
       }, 5000);
       for (const w of workers) w.start();
+      fleet.start();
       schedule.start();
       if (options.utility?.schedule !== false) utility.start();
       options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
-      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility);
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility, fleet);
     } catch (error) {
       await nc?.close();
       await storage.close();
@@ -176,6 +207,7 @@ export class Hub {
   async stop(): Promise<void> {
     clearInterval(this.lagTimer);
     await this.utility.stop();
+    await this.fleet.stop();
     await this.schedule.stop();
     await Promise.all(this.workers.map((w) => w.stop()));
     await this.api.close();

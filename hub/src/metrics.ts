@@ -37,6 +37,27 @@ export function createHubMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    fleetReports: new Counter({
+      name: 'citypilot_hub_fleet_reports_total',
+      help: "Gateways' inventory reports received (fleet/fleet.ts), malformed ones included.",
+      registers: [registry],
+    }),
+    fleetReportsMalformed: new Counter({
+      name: 'citypilot_hub_fleet_reports_malformed_total',
+      help: 'Inventory reports refused (not JSON, not an inventory, too large, or on a subject naming no valid gateway): never stored.',
+      registers: [registry],
+    }),
+    fleetReportsDropped: new Counter({
+      name: 'citypilot_hub_fleet_reports_dropped_total',
+      help: 'Inventory reports left unstored because a newer one of the same gateway arrived first, or too many gateways were waiting.',
+      registers: [registry],
+    }),
+    fleetGateways: new Gauge({
+      name: 'citypilot_hub_fleet_gateways',
+      help: 'Gateways of the fleet by state (online, silent), as of the last silence check.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
     consumerPending: new Gauge({
       name: 'citypilot_hub_ingest_pending_messages',
       help: 'Batches waiting in JetStream for the ingest consumer (lag).',

@@ -7,7 +7,10 @@ import { createLogger } from '../logger.js';
 import { discoverDevices, discoverHelp, DiscoverUsageError } from './discover-command.js';
 import { describeEdeFileError, IMPORT_EDE_HELP, importEdeFile, ImportEdeUsageError } from './import-ede-command.js';
 import { EdeFileError } from '@citypilot/plugin-bacnet';
-import { PluginRegistry } from '../config/registry.js';
+import { builtinPlugins, PluginRegistry } from '../config/registry.js';
+import { gatewayDataDir } from '../config/data-dir.js';
+import { loadInstalledPackages } from '../fleet/packages.js';
+import type { Logger } from '@citypilot/sdk';
 import { runWriteTokenCli } from './write-token-command.js';
 import { describeFailure, processIo, type CliIo } from './io.js';
 
@@ -67,7 +70,11 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     // steady 106 → 94 MB on average, for the same CPU (about 2.3 % of one core). Set before
     // the configuration is loaded.
     if (command === 'run') setFlagsFromString('--optimize-for-size');
-    const config = loadGatewayConfig(file, new PluginRegistry());
+    // Installed plugin packages first: the configuration may use their devices. Only dataDir is
+    // read for it, so that a file with other mistakes is reported as a whole below.
+    const installedPackages = await loadInstalledPackages(gatewayDataDir(file), command === 'run' ? createLogger('citypilot-gateway', {}) : cliLogger(io));
+    const installed = installedPackages.flatMap(({ loaded }) => ('plugin' in loaded ? [loaded.plugin] : []));
+    const config = loadGatewayConfig(file, new PluginRegistry([...builtinPlugins, ...installed]));
     if (command === 'validate') {
       const points = config.devices.reduce((n, d) => n + d.config.points.length, 0);
       io.out(`${file}: valid — gateway ${config.gateway.id}, ${config.devices.length} device(s), ${points} point(s).`);
@@ -94,7 +101,7 @@ export async function runGatewayCli(args: readonly string[], io: CliIo = process
     const reload = () => (gateway ? void gateway.reload() : (reloadAsked = true));
     process.on('SIGHUP', reload);
     try {
-      gateway = await Gateway.start({ config, configFile: file, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
+      gateway = await Gateway.start({ config, configFile: file, installedPackages, logger: createLogger('citypilot-gateway', { gateway: config.gateway.id }) });
       if (reloadAsked) void gateway.reload();
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
@@ -164,4 +171,10 @@ async function opcuaCertificates(args: readonly string[], io: CliIo): Promise<nu
   // PKCS#1 v1.5 with a 4096-bit key when loaded) that other commands need not pay.
   const { runOpcuaCertificatesCli } = await import('./opcua-certificates-command.js');
   return await runOpcuaCertificatesCli(args, io);
+}
+
+/** Errors of the installed plugins, for a command that prints rather than logs. */
+function cliLogger(io: CliIo): Logger {
+  const print = (obj: object, msg?: string) => io.err(`${msg ?? ''} ${JSON.stringify(obj)}`.trim());
+  return { debug() {}, info() {}, warn: print, error: print };
 }

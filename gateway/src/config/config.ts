@@ -20,7 +20,8 @@ import type { PluginRegistry } from './registry.js';
 import { ConfigFileError as GatewayConfigError, parseYaml } from '@citypilot/sdk';
 import { ClockSchema, PollGroupsSchema, pointSettingIssues, pollGroupIssues } from './point-settings.js';
 import { isLoopbackHost } from '../write/loopback.js';
-import { DEFAULT_CONFIG_BUCKET } from '@citypilot/wire';
+import { DEFAULT_CONFIG_BUCKET, DEFAULT_FLEET_BUCKET, DEFAULT_PLUGIN_BUCKET, DEFAULT_REPORT_INTERVAL_S } from '@citypilot/wire';
+import { readTrustedKey, TrustedKeyError } from '../fleet/trusted-keys.js';
 import { readWriteTokens, WriteTokenError, writeTokensFile } from '../write/write-tokens.js';
 
 /** A gateway configuration or device profile that cannot be used (see ConfigFileError). */
@@ -64,6 +65,26 @@ export const GatewayConfigSchema = Type.Object(
         configBucket: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: DEFAULT_CONFIG_BUCKET, expected: 'a bucket name of letters, digits, - and _' }),
         /** How often the gateway checks the bucket besides the hub's notifications, as a safety net. */
         configCheckInterval: Duration({ default: '5m' }),
+        /** How often the gateway reports its inventory (plugins, devices, errors) to the hub's fleet page. */
+        reportInterval: Duration({ default: `${DEFAULT_REPORT_INTERVAL_S}s` }),
+        /** Object store of the plugin packages the hub distributes (the hub's CITYPILOT_PLUGIN_BUCKET). */
+        pluginBucket: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: DEFAULT_PLUGIN_BUCKET, expected: 'a bucket name of letters, digits, - and _' }),
+        /** Key-value bucket of the plugin versions the hub assigns to each gateway (the hub's CITYPILOT_FLEET_BUCKET). */
+        fleetBucket: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: DEFAULT_FLEET_BUCKET, expected: 'a bucket name of letters, digits, - and _' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Plugins installed from the hub's signed packages (gateway/src/fleet/). */
+    plugins: Type.Object(
+      {
+        /**
+         * Files of the Ed25519 public keys (PEM, SPKI) whose signatures this gateway accepts on a
+         * plugin package, relative to the config file's folder. None: every package is refused.
+         */
+        trustedKeys: Type.Array(Type.String({ minLength: 1, expected: 'the path of a PEM public key file (such as keys/city-plugins.pub)' }), {
+          default: [],
+          maxItems: 20,
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -142,6 +163,8 @@ export interface GatewayConfig extends Omit<CoreConfig, 'devices'> {
   };
   /** `flowsFile` is an absolute path. */
   nodeRed: CoreConfig['nodeRed'];
+  /** `trustedKeys` are absolute paths of files that held valid Ed25519 public keys when the configuration was read. */
+  plugins: CoreConfig['plugins'];
   devices: { config: DeviceConfig; plugin: DriverPlugin }[];
 }
 
@@ -163,7 +186,7 @@ export function loadGatewayConfig(file: string, registry: PluginRegistry): Gatew
  * folder). Every problem found is reported at once, those of the device profiles it uses with
  * their own file and line.
  */
-export function parseGatewayConfig(text: string, file: string, registry: PluginRegistry, baseDir?: string): GatewayConfig {
+export function parseGatewayConfig(text: string, file: string, registry: PluginRegistry, baseDir?: string, options: ParseOptions = {}): GatewayConfig {
   const source = parseYaml(text, file);
   const base = baseDir ?? dirname(resolve(file));
   const core = validate(GatewayConfigSchema, source.data);
@@ -263,11 +286,35 @@ export function parseGatewayConfig(text: string, file: string, registry: PluginR
     }
   }
   if (core.ok) fail(writeCredentialIssues(core.value.status, resolve(base, core.value.dataDir)));
+  if (core.ok && options.readKeyFiles !== false) fail(trustedKeyIssues(core.value.plugins.trustedKeys, base));
   if (!core.ok || problems.length) throw new GatewayConfigError(file, problems);
   const config = core.value;
   const hub = { ...config.hub, ...(config.hub.credentials ? { credentials: resolve(base, config.hub.credentials) } : {}) };
   const nodeRed = { ...config.nodeRed, flowsFile: resolve(base, config.nodeRed.flowsFile) };
-  return { ...config, hub, nodeRed, dataDir: resolve(base, config.dataDir), profileDirs, devices };
+  const plugins = { trustedKeys: config.plugins.trustedKeys.map((k) => resolve(base, k)) };
+  return { ...config, hub, nodeRed, plugins, dataDir: resolve(base, config.dataDir), profileDirs, devices };
+}
+
+/** How {@link parseGatewayConfig} treats the files a configuration names. */
+export interface ParseOptions {
+  /**
+   * Whether the `plugins.trustedKeys` files are read and checked (default true). False where they
+   * are not this machine's to read: the hub checking a configuration before pushing it.
+   */
+  readKeyFiles?: boolean;
+}
+
+/** Each trusted key file that cannot be read or holds no Ed25519 public key. */
+function trustedKeyIssues(keys: readonly string[], base: string): ConfigIssue[] {
+  return keys.flatMap((key, index) => {
+    try {
+      readTrustedKey(resolve(base, key));
+      return [];
+    } catch (error) {
+      if (!(error instanceof TrustedKeyError)) throw error;
+      return [{ path: ['plugins', 'trustedKeys', index], message: error.message }];
+    }
+  });
 }
 
 /**

@@ -40,6 +40,11 @@ export const RESTART_ONLY: readonly string[] = [
   'hub.remoteConfig',
   'hub.configBucket',
   'hub.configCheckInterval',
+  // The fleet's: the inventory timer, the buckets it reads, and the keys it trusts.
+  'hub.reportInterval',
+  'hub.pluginBucket',
+  'hub.fleetBucket',
+  'plugins.trustedKeys',
   'hub.batchMaxSamples',
   'hub.batchMaxDelay',
   'outbox.maxSamples',

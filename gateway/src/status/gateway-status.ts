@@ -1,4 +1,5 @@
 import type { Sample } from '@citypilot/sdk';
+import type { PluginInstall } from '@citypilot/wire';
 import type { ConfigStatus } from '../config/live-config.js';
 import type { OutboxStatus } from '../pipeline/outbox.js';
 import type { DeviceStatus } from '../pipeline/poller.js';
@@ -19,6 +20,10 @@ export interface GatewayStatus {
   outbox: OutboxStatus;
   /** The configuration running: its source and revision, and the latest one refused. */
   config: ConfigStatus;
+  /** The plugins the gateway can run: built in, or installed from the hub's packages. */
+  plugins?: { id: string; version: string; source: 'builtin' | 'installed' }[];
+  /** The latest attempt at each plugin package the hub assigned. */
+  installs?: PluginInstall[];
   /** The hosted Node-RED, when enabled: its editor's address and the values its flows published that were refused. */
   nodeRed?: { url: string; refused: number };
 }

@@ -35,3 +35,4 @@ export function readOutboxFile(dataDir: string): OutboxContents {
 }
 
 export { syntheticDevices, syntheticGatewayYaml, type SyntheticDevice, type SyntheticGatewaySettings, type SyntheticPoint } from './synthetic-site.js';
+export { HTTP_JSON_PLUGIN_DIR, packPluginPackage, type PluginPackageEdit } from './plugin-package.js';

@@ -1,4 +1,5 @@
 import Fastify from 'fastify';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApi } from '../api.js';
 import { createHubMetrics } from '../metrics.js';
@@ -7,7 +8,7 @@ import { Objectives } from '../objectives/objectives.js';
 import { ServiceData } from '../service-data/index.js';
 import { importCatalog } from '../storage/catalog.js';
 import { Storage } from '../storage/storage.js';
-import { createTestDatabase, objectiveDefinition } from '../testing/index.js';
+import { createTestDatabase, objectiveDefinition, uniqueStreamNames, uniqueSuffix } from '../testing/index.js';
 import { AccessDeclarationError, registerAccess } from './access.js';
 import { ROLES, type Role } from './principal.js';
 import { createToken } from './tokens.js';
@@ -39,6 +40,7 @@ describe('hub API: roles and sites, from one declaration', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let storage: Storage;
   let app: ReturnType<typeof buildApi>;
+  let nc: NatsConnection;
   /** Every route the application declared, as `METHOD url`. */
   const declared: string[] = [];
   const tokens: Partial<Record<Role, string>> = {};
@@ -49,7 +51,10 @@ describe('hub API: roles and sites, from one declaration', () => {
     storage = await Storage.open({ databaseUrl: db.url, logger: quiet, timescale: 'off' });
     const serviceData = await ServiceData.open(storage.pool);
     const objectives = new Objectives({ pool: storage.pool, timezone: storage.rollups.timezone, services: serviceDataReader(serviceData) });
-    app = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true, objectives, serviceData });
+    nc = await connect({ servers: inject('natsUrl') });
+    // The fleet's routes without a validator: nothing is ever pushed to its bucket.
+    const fleet = { nc, prefix: uniqueStreamNames('access').prefix, configBucket: `cptest-access-${uniqueSuffix()}` };
+    app = buildApi({ storage, metrics: createHubMetrics(), natsConnected: () => true, objectives, serviceData, fleet });
     app.addHook('onRoute', (route) => {
       if (route.method !== 'HEAD') declared.push(`${String(route.method)} ${route.url}`);
     });
@@ -89,6 +94,7 @@ describe('hub API: roles and sites, from one declaration', () => {
   });
   afterAll(async () => {
     await app?.close();
+    await nc?.close();
     await storage?.close();
     await db?.drop();
   });

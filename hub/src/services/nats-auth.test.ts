@@ -1,15 +1,22 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Gateway, PluginRegistry, createNatsUser, fetchPushedConfig, natsCredentialsOptions, parseGatewayConfig } from '@citypilot/gateway';
 import { ModbusSimulator, demoBuildings } from '@citypilot/protocol-modbus';
+import { Kvm } from '@nats-io/kv';
 import { decodeBatch, subjects } from '@citypilot/sdk';
+import { DEFAULT_FLEET_BUCKET, directGetSubject, encodeInventory, fleetSubjects } from '@citypilot/wire';
 import { gatewayConfig } from '../demo-gateway-config.js';
+import { Fleet } from '../fleet/fleet.js';
+import { getFleetGateway } from '../fleet/store.js';
 import { ensureIngestStreams } from '../ingest/ingest.js';
-import { uniqueStreamNames, waitFor } from '../testing/index.js';
+import { createHubMetrics } from '../metrics.js';
+import { Storage } from '../storage/storage.js';
+import { createTestDatabase, uniqueStreamNames, waitFor } from '../testing/index.js';
+import { inventoryReport } from '../testing/inventory.js';
 import { ensureNatsCredentials, type NatsCredentialFiles } from './nats-auth.js';
 import { startNatsServer } from './local-services.js';
 
@@ -158,6 +165,49 @@ describe('NATS security per gateway', () => {
       await gatewayA.flush();
       expect(String(await closed), inbox).toMatch(/permission/i);
     }
+  });
+
+  it("lets a gateway report its own inventory only: another gateway's subject is a violation, and the hub's fleet stores nothing for it", async () => {
+    const db = await createTestDatabase(inject('adminDatabaseUrl'), 'natsauth_fleet');
+    const storage = await Storage.open({ databaseUrl: db.url, logger: quiet, timescale: 'off' });
+    // The hub's user takes the reports in its queue group.
+    const fleet = new Fleet({ nc: hub, pool: storage.pool, prefix: names.prefix, logger: quiet, metrics: createHubMetrics() });
+    fleet.start();
+    // The subscription is registered before the gateway's connection publishes.
+    await hub.flush();
+    try {
+      const fleetSubj = fleetSubjects(names.prefix);
+      const seen = violations(gatewayA);
+      gatewayA.publish(fleetSubj.inventory('school'), encodeInventory(inventoryReport({ uptimeS: 1 })));
+      gatewayA.publish(fleetSubj.inventory('town-hall'), encodeInventory(inventoryReport({ uptimeS: 2 })));
+      await gatewayA.flush();
+      await waitFor(() => getFleetGateway(storage.pool, 'town-hall'), 10_000, 'the own report was not stored');
+      await waitFor(() => seen.some((m) => m.includes(fleetSubj.inventory('school'))) || undefined, 5000, `no permission violation: ${seen.join('; ')}`);
+      expect(await getFleetGateway(storage.pool, 'school')).toBeUndefined();
+      expect((await getFleetGateway(storage.pool, 'town-hall'))!.report.uptimeS).toBe(2);
+    } finally {
+      await fleet.stop();
+      await storage.close();
+      await db.drop();
+    }
+  });
+
+  it("lets a gateway read its own plugin assignments and hear of their changes, not another gateway's", async () => {
+    const kv = await new Kvm(hub).create(DEFAULT_FLEET_BUCKET, { allow_direct: true });
+    for (const id of ['town-hall', 'school']) await kv.put(id, `assignments of ${id}`);
+    const own = await gatewayA.request(directGetSubject(DEFAULT_FLEET_BUCKET, 'town-hall'), undefined, { timeout: 3000 });
+    expect(own.string()).toBe('assignments of town-hall');
+    await expect(gatewayA.request(directGetSubject(DEFAULT_FLEET_BUCKET, 'school'), undefined, { timeout: 3000 })).rejects.toThrow(/permissions violation/i);
+    const fleetSubj = fleetSubjects(names.prefix);
+    const ownSub = gatewayA.subscribe(fleetSubj.assign('town-hall'), { max: 1 });
+    const otherSub = gatewayA.subscribe(fleetSubj.assign('school'));
+    const otherClosed = otherSub.closed;
+    await gatewayA.flush();
+    hub.publish(fleetSubj.assign('town-hall'), '');
+    hub.publish(fleetSubj.assign('school'), '');
+    for await (const m of ownSub) expect(m.subject).toBe(fleetSubj.assign('town-hall'));
+    expect(String(await otherClosed)).toMatch(/permission/i);
+    expect(otherSub.getReceived()).toBe(0);
   });
 
   it('refuses a connection with credentials the server does not know, with an authorization error', async () => {

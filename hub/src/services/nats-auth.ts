@@ -1,7 +1,17 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CityPilotError, ID_PATTERN, subjects } from '@citypilot/sdk';
-import { createNatsUser, DEFAULT_CONFIG_BUCKET, directGetSubject, natsPublicKey, readNatsSeed } from '@citypilot/wire';
+import {
+  createNatsUser,
+  DEFAULT_CONFIG_BUCKET,
+  DEFAULT_FLEET_BUCKET,
+  DEFAULT_PLUGIN_BUCKET,
+  directGetSubject,
+  fleetSubjects,
+  natsPublicKey,
+  objectDirectGetSubject,
+  readNatsSeed,
+} from '@citypilot/wire';
 
 /**
  * NATS security of a CityPilot deployment: one NATS user (an nkey) per gateway and one for the
@@ -16,9 +26,15 @@ import { createNatsUser, DEFAULT_CONFIG_BUCKET, directGetSubject, natsPublicKey,
  *    (`$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<g>`, the only form of a KV read that names the
  *    key in the subject, hence the only one permissions can restrict to one key; the bucket needs
  *    `allow_direct`, as buckets made by current clients have);
+ *  - report its inventory on `<prefix>.fleet.inventory.<g>` (the hub takes the gateway from the
+ *    subject), read its plugin assignments (key `<g>` of the fleet bucket, by direct get, as its
+ *    configuration) and hear of their changes on `<prefix>.fleet.assign.<g>`, and read the plugin
+ *    packages' objects by direct gets on the plugin object store's stream (read only; the packages
+ *    are signed, so reading any of them gives nothing away);
  * and nothing else: every other publish or subscription is a permissions violation.
  * The hub may use the JetStream API, acknowledge messages, publish dead letters, objectives'
- * status changes and the gateways' configurations, and receive replies on `_INBOX.>`.
+ * status changes, the gateways' configurations, the fleet's subjects, assignments and packages,
+ * take the gateways' inventory reports in a queue group, and receive replies on `_INBOX.>`.
  * Accepted by nats-server 2.9 and later.
  */
 
@@ -34,6 +50,10 @@ export interface NatsAuthOptions {
   prefix?: string;
   /** Key-value bucket of the gateways' configurations (default `citypilot-config`). */
   configBucket?: string;
+  /** Key-value bucket of the gateways' plugin assignments (default `citypilot-fleet`). */
+  fleetBucket?: string;
+  /** Object store of the plugin packages (default `citypilot-plugins`). */
+  pluginBucket?: string;
 }
 
 export interface NatsPermissions {
@@ -44,10 +64,19 @@ export interface NatsPermissions {
 /** What gateway `gateway` may do on NATS (see the module comment). */
 export function gatewayPermissions(gateway: string, options: NatsAuthOptions = {}): NatsPermissions {
   const subj = subjects(options.prefix);
+  const fleet = fleetSubjects(options.prefix);
   const bucket = options.configBucket ?? DEFAULT_CONFIG_BUCKET;
   return {
-    publish: { allow: [subj.telemetry(gateway), directGetSubject(bucket, gateway)] },
-    subscribe: { allow: [`${subj.inbox(gateway)}.>`, subj.config(gateway)] },
+    publish: {
+      allow: [
+        subj.telemetry(gateway),
+        directGetSubject(bucket, gateway),
+        fleet.inventory(gateway),
+        directGetSubject(options.fleetBucket ?? DEFAULT_FLEET_BUCKET, gateway),
+        objectDirectGetSubject(options.pluginBucket ?? DEFAULT_PLUGIN_BUCKET),
+      ],
+    },
+    subscribe: { allow: [`${subj.inbox(gateway)}.>`, subj.config(gateway), fleet.assign(gateway)] },
   };
 }
 
@@ -55,11 +84,23 @@ export function gatewayPermissions(gateway: string, options: NatsAuthOptions = {
 export function hubPermissions(options: NatsAuthOptions = {}): NatsPermissions {
   const prefix = options.prefix ?? 'citypilot';
   const bucket = options.configBucket ?? DEFAULT_CONFIG_BUCKET;
+  const pluginBucket = options.pluginBucket ?? DEFAULT_PLUGIN_BUCKET;
   return {
     publish: {
-      allow: ['$JS.API.>', '$JS.ACK.>', `$KV.${bucket}.>`, `${prefix}.config.>`, `${prefix}.deadletter.>`, `${prefix}.objectives.>`],
+      allow: [
+        '$JS.API.>',
+        '$JS.ACK.>',
+        `$KV.${bucket}.>`,
+        `${prefix}.config.>`,
+        `${prefix}.deadletter.>`,
+        `${prefix}.objectives.>`,
+        `${prefix}.fleet.>`,
+        `$KV.${options.fleetBucket ?? DEFAULT_FLEET_BUCKET}.>`,
+        `$O.${pluginBucket}.>`,
+      ],
     },
-    subscribe: { allow: ['_INBOX.>'] },
+    // A queue subscription needs the subscribe permission on its subject.
+    subscribe: { allow: ['_INBOX.>', fleetSubjects(prefix).inventoryAll] },
   };
 }
 

@@ -527,4 +527,41 @@ export const cityMigrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 17,
+    name: "fleet: the gateways as their inventory reports show them, and the fleet's history",
+    async up(client) {
+      // hub/src/fleet: the latest inventory report of each gateway (as decodeInventory accepted
+      // it) and whether it reports on time; fleet_events is the fleet's history and audit, written
+      // by the inventory intake, the silence check, configuration pushes and plugin rollouts.
+      await client.query(`
+        CREATE TABLE fleet_gateways (
+          id                 text PRIMARY KEY,
+          state              text NOT NULL CHECK (state IN ('online', 'silent')),
+          state_since        timestamptz NOT NULL,
+          first_seen         timestamptz NOT NULL,
+          last_seen          timestamptz NOT NULL,
+          -- The report's own interval: silent after MISSED_REPORTS_BEFORE_SILENT of them.
+          report_interval_s  real NOT NULL,
+          report             jsonb NOT NULL,
+          -- The configuration it runs: 'file' or 'hub', and the revision as text (a bucket
+          -- revision or a file digest), null when it has none.
+          config_source      text NOT NULL CHECK (config_source IN ('file', 'hub')),
+          config_revision    text
+        );
+        CREATE INDEX fleet_gateways_online_seen ON fleet_gateways (last_seen) WHERE state = 'online';
+        CREATE TABLE fleet_events (
+          id       bigserial PRIMARY KEY,
+          at       timestamptz NOT NULL DEFAULT now(),
+          -- Null for an event of the whole fleet (a plugin published).
+          gateway  text NULL,
+          kind     text NOT NULL,
+          -- 'gateway:<id>', 'hub' (automatic), a token's or person's name, 'cli:<os user>'.
+          actor    text NOT NULL,
+          detail   jsonb NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX fleet_events_gateway_at ON fleet_events (gateway, at DESC);
+      `);
+    },
+  },
 ];
