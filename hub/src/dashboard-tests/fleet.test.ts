@@ -86,10 +86,6 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
   beforeAll(async () => {
     [db, browser] = await Promise.all([createTestDatabase(inject('adminDatabaseUrl'), 'web_fleet'), launchChromium()]);
     modbusPort = (await simulator.start()).port;
-    const fleetOptions = {
-      fleet: { validator: async () => gatewayConfigValidator(), configBucket: buckets.config, silentCheckEveryMs: 1000 },
-      plugins: { fleetBucket: buckets.fleet, bucket: buckets.plugins },
-    };
     hub = await Hub.start({
       databaseUrl: db.url,
       natsUrl,
@@ -97,7 +93,7 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
       logger: silentLogger,
       http: { port: 0 },
       objectivesEveryMs: 3_600_000,
-      ...fleetOptions,
+      fleet: { validator: async () => gatewayConfigValidator(), configBucket: buckets.config, silentCheckEveryMs: 1000 },
     });
     for (const id of GATEWAYS) {
       const file = join(dir, id, 'gateway.yaml');
