@@ -185,6 +185,10 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
     await page.locator(`section.fleet-config[data-running="${revision}"][data-refused="false"]`).waitFor({ timeout: 30_000 });
     expect(await page.locator('[data-refusal]').count()).toBe(0);
     expect(await page.locator('section.fleet-config [data-cell="running"]').innerText()).toContain(`révision ${revision} (hub)`);
+    // The history says it in words, newest first.
+    await page.locator('.fleet-history tbody tr[data-kind="config-running"]').first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('.fleet-history tbody tr').first().getAttribute('data-kind')).toBe('config-running');
+    expect(await page.locator('.fleet-history tbody tr[data-kind="config-running"]').first().innerText()).toContain('Configuration appliquée');
     const after = await detail(REFUSED);
     expect(after.config).toMatchObject({ running: { source: 'hub', revision }, refused: null, upToDate: true });
     await page.close();

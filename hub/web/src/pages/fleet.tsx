@@ -42,7 +42,7 @@ export function FleetPage() {
       {busy && <Loading />}
       {fleet.data && (
         <>
-          <UpdatedAt receivedAt={fleet.receivedAt} error={fleet.error ?? plugins.error} />
+          <UpdatedAt receivedAt={fleet.receivedAt} error={fleet.error} />
           <FleetTable gateways={fleet.data.gateways} now={fleet.receivedAt ?? Date.parse(fleet.data.generatedAt)} />
         </>
       )}
