@@ -35,6 +35,7 @@ import { parseInstant } from './http/time.js';
 import type { UtilityConnectors } from './utility/connectors.js';
 import type { UtilityImports } from './utility/import-files.js';
 import { utilityRoutes } from './utility/routes.js';
+import { pluginRoutes } from './plugins/routes.js';
 import { registerWeb, type WebOptions } from './http/web.js';
 
 export interface ApiDependencies {
@@ -170,6 +171,7 @@ export function buildApi(dependencies: ApiDependencies): FastifyInstance {
   });
   app.addHook('onClose', () => openData.close());
   app.register(async (instance) => openDataRoutes(instance, { openData, ...dependencies.openData }));
+  app.register(async (instance) => pluginRoutes(instance, { pool: pools.api }));
   app.register(costRoutes, { costs: new Costs({ pool: storage.pool, readPool: pools.api, timezone: storage.rollups.timezone }) });
   app.register(async (instance) =>
     buildingRoutes(instance, { pool: pools.api, timezone: storage.rollups.timezone, degreeDayMethod: objectives?.degreeDayMethod }),

@@ -19,6 +19,7 @@ import { Projects } from './projects/store.js';
 import { runAccountCli } from './auth/account-command.js';
 import type { OidcOptions } from './auth/oidc.js';
 import { runTokenCli } from './auth/token-command.js';
+import { runPluginCli } from './plugins/command.js';
 import { ensureNatsCredentials } from './services/nats-auth.js';
 import { pushGatewayConfig, validatePushedConfig } from './services/config-push.js';
 import { connect } from '@nats-io/transport-node';
@@ -52,7 +53,17 @@ export const HUB_COMMANDS_USAGE = `  hub run                   run the hub (inge
                             or made up and printed once
   hub account list          the accounts (never a password)
   hub account disable USERNAME
-                            the person can no longer sign in; their sessions end`;
+                            the person can no longer sign in; their sessions end
+  hub plugin keygen DIR     the operator's plugin signing key: DIR/plugin-signing.key (private) and
+                            DIR/plugin-signing.pub (for each gateway's plugins.trustedKeys)
+  hub plugin publish FILE.tgz --key KEYFILE
+                            check, sign and store a plugin package (key also CITYPILOT_PLUGIN_KEY)
+  hub plugin list           the plugin packages and their rollouts
+  hub plugin assign ID VERSION (--gateways G,G… | --group NAME) [--promote-after 10m]
+                            give a version to a first stage of gateways, then to every gateway
+                            after that long in good health; rolled back on failure
+  hub plugin group NAME GATEWAY…
+                            set the gateways of a group`;
 
 /** The hub's environment variables, as `citypilot help` lists them. */
 export const HUB_ENVIRONMENT_USAGE = `Hub environment:
@@ -157,6 +168,7 @@ export async function runHubCli(args: readonly string[], io: CliIo = processIo, 
     if (sub === 'push-config' && rest.length === 1) return await pushConfigCommand(rest[0]!, io, options);
     if (sub === 'token') return await runTokenCli(rest, io, () => requireDatabaseUrl(io));
     if (sub === 'account') return await runAccountCli(rest, io, () => requireDatabaseUrl(io));
+    if (sub === 'plugin') return await runPluginCli(rest, io, () => requireDatabaseUrl(io));
     if (sub === 'help' || sub === '--help' || sub === '-h') {
       io.out(USAGE);
       return 0;
@@ -325,6 +337,7 @@ async function runHub(io: CliIo, options: HubCliOptions): Promise<number> {
       degreeDayMethod: degreeDays.method,
       discountRate,
       lifecycle: lifecycleFromEnv(env),
+      plugins: { bucket: env.CITYPILOT_PLUGIN_BUCKET || undefined, fleetBucket: env.CITYPILOT_FLEET_BUCKET || undefined },
       // The validator is loaded at the first check through the API: a hub that checks no
       // configuration never loads the gateway's drivers.
       fleet: { validator: options.loadGatewayConfigValidator, configBucket: configBucketFromEnv(env) },

@@ -2,7 +2,14 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@citypilot/sdk';
-import { DEFAULT_CONFIG_BUCKET, natsCredentialsOptions, type GatewayConfigValidator, type PluginPackageDescription } from '@citypilot/wire';
+import {
+  DEFAULT_CONFIG_BUCKET,
+  DEFAULT_FLEET_BUCKET,
+  DEFAULT_PLUGIN_BUCKET,
+  natsCredentialsOptions,
+  type GatewayConfigValidator,
+  type PluginPackageDescription,
+} from '@citypilot/wire';
 import { buildApi, type ApiDependencies } from './api.js';
 import { ensureIngestStreams, IngestWorker, defaultStreamNames, type StreamNames } from './ingest/ingest.js';
 import { Fleet } from './fleet/index.js';
@@ -22,6 +29,9 @@ import { utilityClients } from './utility/clients.js';
 import { SecretBox } from './utility/secrets.js';
 import { UtilityStore } from './utility/store.js';
 import { UtilityImports } from './utility/import-files.js';
+import { PluginAssignmentStore } from './plugins/assignments.js';
+import { packagesForGateway, PluginRepository } from './plugins/repository.js';
+import { Rollouts } from './plugins/rollouts.js';
 
 export interface HubOptions {
   databaseUrl: string;
@@ -61,7 +71,8 @@ export interface HubOptions {
   /**
    * The fleet (fleet/): the gateway's validator of a configuration, loaded at the first check only
    * (without it, the API cannot check or push configurations), the plugin packages a gateway has
-   * installed for that check, how often silence is checked (ms, default 5,000), and the gateways'
+   * installed for that check (default: those the plugin repository assigns it), how often silence
+   * is checked (ms, default 5,000), and the gateways'
    * configuration bucket (default CITYPILOT_CONFIG_BUCKET's default).
    */
   fleet?: {
@@ -70,6 +81,13 @@ export interface HubOptions {
     silentCheckEveryMs?: number;
     configBucket?: string;
   };
+  /**
+   * Plugin packages and their rollouts (plugins/): the object store of the packages (default
+   * citypilot-plugins, CITYPILOT_PLUGIN_BUCKET), the key-value bucket of the assignments (default
+   * citypilot-fleet, CITYPILOT_FLEET_BUCKET), how often running rollouts are evaluated (ms,
+   * default 5000). Rollouts follow the fleet's reports (fleet.onReport).
+   */
+  plugins?: { evaluateEveryMs?: number; bucket?: string; fleetBucket?: string };
   /** The API's rate limits, public cache, database pool and audit bounds; defaults in http/ and auth/audit-writer.ts. */
   api?: Pick<ApiDependencies, 'rateLimits' | 'publicCache' | 'pools' | 'audit' | 'trustProxy' | 'sessions' | 'openData'>;
 }
@@ -96,6 +114,8 @@ export class Hub {
     readonly utility: UtilityConnectors,
     /** The fleet's intake and silence check (fleet/fleet.ts): `fleet.onReport(…)` to follow reports. */
     readonly fleet: Fleet,
+    /** The plugin repository and the rollouts (plugins/). */
+    readonly plugins: { repository: PluginRepository; rollouts: Rollouts },
   ) {}
 
   static async start(options: HubOptions): Promise<Hub> {
@@ -156,6 +176,20 @@ export class Hub {
         metrics,
         silentCheckEveryMs: options.fleet?.silentCheckEveryMs,
       });
+      const repository = new PluginRepository({ pool: storage.pool, nc, bucket: options.plugins?.bucket ?? DEFAULT_PLUGIN_BUCKET });
+      const assignments = new PluginAssignmentStore({
+        pool: storage.pool,
+        nc,
+        prefix: names.prefix,
+        bucket: options.plugins?.fleetBucket ?? DEFAULT_FLEET_BUCKET,
+      });
+      const rollouts = new Rollouts({
+        pool: storage.pool,
+        assignments,
+        logger: options.logger,
+        reports: fleet,
+        evaluateEveryMs: options.plugins?.evaluateEveryMs,
+      });
       const imports = new UtilityImports({ pool: storage.pool, store: utilityStore, connectors: utility, timezone, onImported: afterImport });
       const api = buildApi({
         storage,
@@ -171,7 +205,7 @@ export class Hub {
           prefix: names.prefix,
           configBucket: options.fleet?.configBucket ?? DEFAULT_CONFIG_BUCKET,
           validator: options.fleet?.validator,
-          packages: options.fleet?.packages,
+          packages: options.fleet?.packages ?? ((gateway) => packagesForGateway(storage.pool, gateway)),
         },
         ...options.api,
       });
@@ -194,8 +228,9 @@ export class Hub {
       fleet.start();
       schedule.start();
       if (options.utility?.schedule !== false) utility.start();
+      rollouts.start();
       options.logger.info({ url: address, workers: workers.length, stream: names.stream }, 'hub started');
-      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility, fleet);
+      return new Hub(storage, metrics, nc, workers, api, lagTimer, address, objectives, schedule, utility, fleet, { repository, rollouts });
     } catch (error) {
       await nc?.close();
       await storage.close();
@@ -206,6 +241,7 @@ export class Hub {
   /** Stops taking messages, finishes the writes in progress, and closes everything. */
   async stop(): Promise<void> {
     clearInterval(this.lagTimer);
+    await this.plugins.rollouts.stop();
     await this.utility.stop();
     await this.fleet.stop();
     await this.schedule.stop();

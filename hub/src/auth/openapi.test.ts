@@ -65,6 +65,7 @@ describe('hub API: the OpenAPI document', () => {
       '/api/costs/imports',
       '/api/costs/imports/{id}',
       '/api/costs/units',
+      '/api/fleet/plugins',
       '/api/objectives/{id}',
       '/api/open-data',
       '/api/open-data/catalog.jsonld',

@@ -1,7 +1,8 @@
 /**
- * Migrations 6 onwards: what the city adds to its time series (service data, API tokens and
- * audit, objectives, meters, accounts, utility meters, projects and prices, budget lines). The next migration goes at the end of
- * this list. Never edit a migration that has shipped: add one.
+ * Migrations 6 to 17: what the city adds to its time series (service data, API tokens and
+ * audit, objectives, meters, accounts, utility meters, projects and prices, budget lines, the
+ * fleet). The file is full: the next migration goes at the end of migrations-fleet.ts. Never
+ * edit a migration that has shipped: add one.
  */
 import type { Migration } from './types.js';
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { cityMigrations } from './migrations-city.js';
+import { fleetMigrations } from './migrations-fleet.js';
 import { timeSeriesMigrations } from './migrations-time-series.js';
 import type { Migration, MigrationContext } from './types.js';
 
@@ -8,7 +9,7 @@ export type { Migration, MigrationContext };
 /**
  * The hub's schema, as an ordered list. Never edit a migration that has shipped: add one.
  */
-export const migrations: readonly Migration[] = [...timeSeriesMigrations, ...cityMigrations];
+export const migrations: readonly Migration[] = [...timeSeriesMigrations, ...cityMigrations, ...fleetMigrations];
 
 const LOCK_KEY = 'citypilot-hub-migrations';
 
