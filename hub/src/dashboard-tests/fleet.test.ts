@@ -6,15 +6,18 @@
  * on /gestion/flotte and gateway 2 flagged with a refused configuration in words, opens it, reads
  * the refusal, corrects the text, checks it (valid, the result takes the focus), pushes it (the
  * revision is said), and sees the page, refreshing itself, show the gateway running that revision
- * with the refusal gone. Then the same pages in English.
+ * with the refusal gone. Meanwhile a signed plugin package is published and rolled out to gateway
+ * 3, which the page shows installed there, with the package and its completed rollout. Then the
+ * same pages in English.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { Gateway, PluginRegistry, gatewayConfigValidator, loadGatewayConfig } from '@citypilot/gateway';
+import { HTTP_JSON_PLUGIN_DIR, packPluginPackage } from '@citypilot/gateway/testing';
 import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import { silentLogger } from '@citypilot/sdk';
 import { createToken } from '../auth/tokens.js';
@@ -31,6 +34,8 @@ const GATEWAYS = ['fleet-gw-1', 'fleet-gw-2', 'fleet-gw-3'] as const;
 const REFUSED = 'fleet-gw-2';
 /** The status port of the configuration the gateway refuses: never bound, the gateway keeps its own. */
 const WRONG_PORT = 18_181;
+/** The gateway the test's plugin package is rolled out to. */
+const INSTALLS = 'fleet-gw-3';
 
 /** Deletes the streams of the test's key-value buckets and object store. */
 async function deleteBuckets(natsUrl: string, streams: string[]): Promise<void> {
@@ -64,11 +69,12 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
   let adminToken: string;
   const operator = { username: `operator-${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };
   let modbusPort = 0;
+  const keys = generateKeyPairSync('ed25519');
 
   /** Gateway `id`'s configuration, as a technician writes it; `statusPort` is the one refused. */
   const yaml = (id: string, statusPort = 0) =>
     `gateway:\n  id: ${id}\nhub:\n  natsUrl: ${natsUrl}\n  subjectPrefix: ${names.prefix}\n  remoteConfig: true\n  configBucket: ${buckets.config}\n` +
-    `  fleetBucket: ${buckets.fleet}\n  pluginBucket: ${buckets.plugins}\n  reportInterval: 1s\n` +
+    `  fleetBucket: ${buckets.fleet}\n  pluginBucket: ${buckets.plugins}\n  reportInterval: 1s\nplugins:\n  trustedKeys: [../keys/plugins.pub]\n` +
     `status:\n  port: ${statusPort}\ndataDir: data\ndevices:\n  - id: meter\n    plugin: modbus\n    interval: 1s\n` +
     `    connection: { host: 127.0.0.1, port: ${modbusPort} }\n    points:\n      - { id: power, address: { table: holding, address: 0 } }\n`;
 
@@ -94,7 +100,10 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
       http: { port: 0 },
       objectivesEveryMs: 3_600_000,
       fleet: { validator: async () => gatewayConfigValidator(), configBucket: buckets.config, silentCheckEveryMs: 1000 },
+      plugins: { fleetBucket: buckets.fleet, bucket: buckets.plugins },
     });
+    mkdirSync(join(dir, 'keys'));
+    writeFileSync(join(dir, 'keys', 'plugins.pub'), keys.publicKey.export({ type: 'spki', format: 'pem' }));
     for (const id of GATEWAYS) {
       const file = join(dir, id, 'gateway.yaml');
       mkdirSync(join(dir, id), { recursive: true });
@@ -127,6 +136,14 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
     const { revision: refusedRevision } = await api<{ revision: number }>('PUT', `/api/fleet/gateways/${REFUSED}/config`, { text: yaml(REFUSED, WRONG_PORT) });
     await waitFor(async () => (await detail(REFUSED)).config.refused !== null, 30_000, `${REFUSED} did not report the configuration refused`);
     const refused = await detail(REFUSED);
+    // A plugin package published, signed, and rolled out to gateway 3, which installs it.
+    await hub.plugins.repository.publish(await packPluginPackage(HTTP_JSON_PLUGIN_DIR), keys.privateKey, 'fleet page test');
+    await hub.plugins.rollouts.assign({ plugin: 'http-json', version: '1.0.0', gateways: [INSTALLS], actor: 'fleet page test' });
+    await waitFor(
+      async () => (await api<{ rollouts: { state: string }[] }>('GET', '/api/fleet/plugins')).rollouts[0]?.state === 'completed',
+      30_000,
+      `${INSTALLS} did not install the plugin`,
+    );
     expect(refused.config.refused!.message).toContain('status.port');
     expect(refused.configText.pushed).toBe(yaml(REFUSED, WRONG_PORT));
 
@@ -155,6 +172,15 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
       expect(await row.innerText()).toContain('En ligne');
       expect(await row.innerText()).toContain('modbus');
     }
+
+    // The plugin: installed on gateway 3 (said in words), its package and its completed rollout.
+    const installed = page.locator(`tr[data-gateway="${INSTALLS}"] li[data-plugin="http-json"]`);
+    expect(await installed.innerText()).toBe('http-json 1.0.0 (installée)');
+    expect(await page.locator('tr[data-package="http-json@1.0.0"]').innerText()).toContain('fleet page test');
+    const rollout = page.locator('table.fleet-rollouts tbody tr').first();
+    expect(await rollout.getAttribute('data-state')).toBe('completed');
+    expect(await rollout.innerText()).toContain('Terminé');
+    expect(await rollout.innerText()).toContain(INSTALLS);
 
     // Its page: the refusal in full, and the text pushed in the form.
     await row2.getByRole('link', { name: REFUSED, exact: true }).click();
@@ -208,6 +234,8 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
       expect(await row.locator('td[data-cell="config"]').innerText()).toContain('Up to date');
       expect(await row.innerText()).toContain('Online');
     }
+    expect(await page.locator(`tr[data-gateway="${INSTALLS}"] li[data-plugin="http-json"]`).innerText()).toBe('http-json 1.0.0 (installed)');
+    expect(await page.locator('table.fleet-rollouts tbody tr').first().innerText()).toContain('Completed');
     await page.locator(`tr[data-gateway="${REFUSED}"]`).getByRole('link', { name: REFUSED, exact: true }).click();
     await viewReady(page, 'fleet-gateway');
     expect(await page.locator('main h1').innerText()).toBe(`Gateway ${REFUSED}`);

@@ -73,7 +73,8 @@ export interface PluginPackage {
   publishedBy: string;
 }
 
-export type RolloutState = 'canary' | 'all' | 'completed' | 'rolled-back';
+/** `superseded`: a newer rollout of the same plugin replaced it before it completed. */
+export type RolloutState = 'canary' | 'all' | 'completed' | 'rolled-back' | 'superseded';
 
 export interface PluginRollout {
   id: number;

@@ -162,6 +162,7 @@ const ROLLOUT_BADGES: Record<FleetPlugins['rollouts'][number]['state'], { tone: 
   all: { tone: 'amber', icon: '◑' },
   completed: { tone: 'green', icon: '✓' },
   'rolled-back': { tone: 'red', icon: '↩' },
+  superseded: { tone: 'unknown', icon: '–' },
 };
 
 function PluginsSection({ plugins }: { plugins: FleetPlugins }) {
