@@ -12,6 +12,8 @@ import { createToken } from '../auth/tokens.js';
 import { chromiumUnavailable, launchChromium, seriousAxeViolations, type AxeFinding } from '../testing/browser.js';
 import { startDemoCity, type DemoCity } from '../testing/demo-city.js';
 import { visitorContext } from '../testing/visitors.js';
+import { natsConnection, waitFor } from '../testing/index.js';
+import { encodeInventory, fleetSubjects, type InventoryReport } from '@citypilot/wire';
 import { PAGES, appRoutes, demoFacts, navLinks, routeMatches, type DemoFacts } from './pages.js';
 
 const unavailable = chromiumUnavailable();
@@ -59,6 +61,7 @@ describe.skipIf(unavailable)('accessibility of every page, in both languages', (
     ]);
     const admin = await createToken(city.hub.storage.pool, { role: 'admin', label: 'accessibility sweep' }, 'dashboard tests');
     facts = await demoFacts(city.url, admin.token);
+    if (routes.includes('/gestion/flotte/:id')) await reportDemoGateway(city, facts.gateway, admin.token);
     for (const visitor of new Set(visits.map((v) => v.visitor))) {
       for (const lang of LANGUAGES) {
         const { context } = await visitorContext(browser, visitor, {
@@ -99,6 +102,67 @@ describe.skipIf(unavailable)('accessibility of every page, in both languages', (
     }
   });
 });
+
+/**
+ * Has the demo's gateway report an inventory to the hub, as a gateway would on its own subject,
+ * with what the fleet's pages show at their fullest: a refused configuration, a failing device, an
+ * installed and a refused plugin; and waits until the hub serves it.
+ */
+async function reportDemoGateway(city: DemoCity, gateway: string, adminToken: string): Promise<void> {
+  const now = new Date().toISOString();
+  const report: InventoryReport = {
+    v: 1,
+    software: { version: '0.1.0', sdk: '0.1.0', node: process.version },
+    host: { hostname: `${gateway}.example.org`, platform: 'linux', arch: 'arm64' },
+    startedAt: now,
+    uptimeS: 3600,
+    reportIntervalS: 30,
+    plugins: [
+      { id: 'modbus', version: '0.1.0', source: 'builtin' },
+      { id: 'http-json', version: '1.0.0', source: 'installed' },
+    ],
+    config: {
+      source: 'file',
+      revision: '0123456789ab',
+      appliedAt: now,
+      refused: {
+        source: 'hub',
+        revision: 3,
+        at: now,
+        message: 'hub revision 3: changes settings that take effect only when the gateway restarts:\n  status.port: 8081 → 8082',
+      },
+    },
+    outbox: { depth: 12 },
+    devices: {
+      total: 2,
+      failing: 1,
+      byPlugin: { modbus: { total: 2, failing: 1 } },
+      failingDevices: [{ id: 'boiler', plugin: 'modbus', error: 'timeout after 2000 ms' }],
+    },
+    lastError: { at: now, message: 'boiler: timeout after 2000 ms' },
+    installs: [
+      { id: 'http-json', version: '1.0.0', state: 'installed', at: now },
+      { id: 'bacnet-extra', version: '2.0.0', state: 'refused', at: now, reason: 'signed by key 0123456789abcdef, which this gateway does not trust' },
+    ],
+  };
+  // A hub without the fleet's API (built on another branch) has nothing to show.
+  const fleet = await fetch(`${city.url}/api/fleet`, { headers: { authorization: `Bearer ${adminToken}` } });
+  if (fleet.status === 404) return;
+  const nc = await natsConnection(inject('natsUrl'));
+  try {
+    await waitFor(
+      async () => {
+        nc.publish(fleetSubjects(city.names.prefix).inventory(gateway), encodeInventory(report));
+        const answer = await fetch(`${city.url}/api/fleet/gateways/${encodeURIComponent(gateway)}`, { headers: { authorization: `Bearer ${adminToken}` } });
+        return answer.ok;
+      },
+      30_000,
+      `the hub did not take the inventory report of ${gateway}`,
+    );
+  } finally {
+    await nc.close();
+  }
+}
 
 function describeViolations(url: string, violations: AxeFinding[]): string {
   return `${url}: ${violations.map((v) => `${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`).join('; ')}`;

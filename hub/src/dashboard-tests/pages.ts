@@ -96,6 +96,9 @@ export const PAGES: DashboardPage[] = [
   { route: '/donnees', visitors: ['citizen'], url: () => '/donnees' },
   { route: '/donnees/:id', visitors: ['citizen'], url: () => '/donnees/building-energy-monthly' },
   { route: '/gestion/donnees-ouvertes', visitors: ['operator'], url: () => '/gestion/donnees-ouvertes' },
+  { route: '/gestion/flotte', visitors: ['operator'], url: () => '/gestion/flotte' },
+  // The demo gateway, which the sweep has report an inventory (a refused configuration, a failing device) first.
+  { route: '/gestion/flotte/:id', visitors: ['operator'], url: (f) => `/gestion/flotte/${encode(f.gateway)}` },
   { route: 'default', visitors: ['citizen'], url: () => '/cette-page-n-existe-pas' },
 ];
 

@@ -11,11 +11,14 @@ import { monthsAgo } from '../objectives/routes.js';
 import { Storage } from '../storage/storage.js';
 import { testDemoCity } from './demo-data.js';
 import { createTestDatabase, deleteStreams, uniqueStreamNames } from './index.js';
+import type { StreamNames } from '@citypilot/wire';
 
 export interface DemoCity {
   /** The hub's base URL, e.g. http://127.0.0.1:41234. */
   url: string;
   databaseUrl: string;
+  /** The hub's JetStream names and subject prefix. */
+  names: StreamNames;
   hub: Hub;
   /** One account per role (the demo's), all with `password`. */
   accounts: readonly DemoAccount[];
@@ -132,6 +135,7 @@ export async function startDemoCity(options: DemoCityOptions): Promise<DemoCity>
   return {
     url: running.url,
     databaseUrl: db.url,
+    names,
     hub: running,
     accounts: DEMO_ACCOUNTS,
     password: DEMO_PASSWORD,

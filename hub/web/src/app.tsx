@@ -29,6 +29,8 @@ const UtilityMeters = lazy(() => import('./pages/utility.js').then((m) => m.Util
 const OpenData = lazy(() => import('./pages/open-data.js').then((m) => m.OpenDataPage));
 const OpenDataset = lazy(() => import('./pages/open-dataset.js').then((m) => m.OpenDatasetPage));
 const OpenDataAdmin = lazy(() => import('./pages/open-data-admin.js').then((m) => m.OpenDataAdmin));
+const Fleet = lazy(() => import('./pages/fleet.js').then((m) => m.FleetPage));
+const FleetGateway = lazy(() => import('./pages/fleet-gateway.js').then((m) => m.FleetGatewayPage));
 
 /**
  * Links the app routes itself: every path but the API's. A link to /api/… (a CSV download, the
@@ -63,6 +65,8 @@ export function App() {
                 <Route path="/passerelles" component={Gateways} />
                 <Route path="/gestion/compteurs" component={UtilityMeters} />
                 <Route path="/gestion/comptes" component={Accounts} />
+                <Route path="/gestion/flotte" component={Fleet} />
+                <Route path="/gestion/flotte/:id" component={FleetGateway} />
                 <Route default component={NotFound} />
               </Router>
             </ErrorBoundary>

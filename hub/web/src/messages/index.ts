@@ -16,6 +16,7 @@ import { utility } from './utility.js';
 import { projects } from './projects.js';
 import { costs } from './costs.js';
 import { openData } from './open-data.js';
+import { fleet } from './fleet.js';
 
 const areas = [
   common,
@@ -32,6 +33,7 @@ const areas = [
   projects,
   costs,
   openData,
+  fleet,
 ] as const;
 
 type Merge<A extends readonly { fr: object }[]> = A extends readonly [infer H extends { fr: object }, ...infer R extends readonly { fr: object }[]]

@@ -27,6 +27,7 @@ export const NAV: NavItem[] = [
   { href: '/passerelles', label: 'nav.status', roles: ['operator', 'technician'] },
   { href: '/gestion/compteurs', label: 'nav.utility', roles: ['operator'] },
   { href: '/gestion/donnees-ouvertes', label: 'nav.openDataAdmin', roles: ['operator'] },
+  { href: '/gestion/flotte', label: 'nav.fleet', roles: ['operator'] },
   { href: '/gestion/comptes', label: 'nav.accounts', roles: ['admin'] },
 ];
 
