@@ -5,7 +5,9 @@
  * made here, and a missing bucket reads as no configuration pushed.
  */
 import { jetstreamManager, JetStreamApiError, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '@citypilot/sdk';
 import { configBucketStream } from '@citypilot/wire';
 import { createTwoFilesPatch } from 'diff';
 
@@ -68,4 +70,80 @@ export class ConfigTexts {
 export function configDiff(gateway: string, running: string, pushed: string): string | null {
   if (running === pushed) return null;
   return createTwoFilesPatch(`${gateway} (running)`, `${gateway} (pushed)`, running, pushed, undefined, undefined, { context: 3 });
+}
+
+/** How long the watch of the bucket waits before trying again when the bucket is missing or the watch ended. */
+const WATCH_RETRY_MS = 5000;
+
+/**
+ * The latest revision of every gateway's key, kept in memory by a watch of the bucket (headers
+ * only: the texts are never read), so that the fleet's list knows what was pushed to a thousand
+ * gateways without asking NATS a thousand times. A bucket not made yet is watched once it is
+ * (tried every 5 s). Reads are of this process's map: a push elsewhere shows once its watch
+ * entry arrives, within milliseconds.
+ */
+export class PushedRevisions {
+  private revisions = new Map<string, { revision: number; at: string }>();
+  private stopped = false;
+  private stopWatch: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private lastProblem = '';
+
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly bucket: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The latest revision pushed to `gateway` and when, or null when none (or its key was deleted). */
+  get(gateway: string): { revision: number; at: string } | null {
+    return this.revisions.get(gateway) ?? null;
+  }
+
+  /** A revision this process has just put (seen before its watch entry arrives). */
+  put(gateway: string, revision: number, at: string): void {
+    const known = this.revisions.get(gateway);
+    if (!known || known.revision < revision) this.revisions.set(gateway, { revision, at });
+  }
+
+  start(): void {
+    this.loop ??= this.watchLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopWatch?.();
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async watchLoop(): Promise<void> {
+    while (!this.stopped && !this.nc.isClosed()) {
+      try {
+        const kv = await new Kvm(this.nc).open(this.bucket);
+        const watch = await kv.watch({ headers_only: true });
+        this.stopWatch = () => watch.stop();
+        // A new watch replays every key's latest entry: the map is rebuilt from it.
+        const fresh = new Map<string, { revision: number; at: string }>();
+        this.revisions = fresh;
+        this.lastProblem = '';
+        for await (const entry of watch) this.apply(fresh, entry);
+      } catch (error) {
+        const problem = (error as Error).message;
+        if (problem !== this.lastProblem) this.logger.debug({ bucket: this.bucket, err: problem }, 'configuration bucket not watched yet; trying again');
+        this.lastProblem = problem;
+      }
+      if (this.stopped) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, WATCH_RETRY_MS).unref();
+      });
+    }
+  }
+
+  private apply(map: Map<string, { revision: number; at: string }>, entry: KvWatchEntry): void {
+    if (entry.operation === 'PUT') map.set(entry.key, { revision: entry.revision, at: entry.created.toISOString() });
+    else map.delete(entry.key);
+  }
 }

@@ -17,7 +17,7 @@ import type { GatewayConfigCheck, GatewayConfigValidator, PluginPackageDescripti
 import type { Role } from '../auth/principal.js';
 import { errorSchema } from '../http/errors.js';
 import { pushGatewayConfig } from '../services/config-push.js';
-import { ConfigTexts, configDiff, type BucketConfig } from './config-texts.js';
+import { ConfigTexts, configDiff, PushedRevisions } from './config-texts.js';
 import { fleetHistory, getFleetGateway, listFleetGateways, recordFleetEvents, type FleetGatewayRow } from './store.js';
 
 /** Largest configuration the API checks or pushes, in bytes of UTF-8. */
@@ -147,6 +147,10 @@ const Invalid = {
 
 export async function fleetRoutes(app: FastifyInstance, options: FleetRoutesOptions): Promise<void> {
   const texts = new ConfigTexts(options.nc, options.configBucket);
+  // The list's pushed revisions, from a watch of the bucket rather than a read per gateway.
+  const revisions = new PushedRevisions(options.nc, options.configBucket, options.logger ?? silentLogger);
+  revisions.start();
+  app.addHook('onClose', () => revisions.stop());
   const idPattern = new RegExp(ID_PATTERN);
   let validator: Promise<GatewayConfigValidator> | undefined;
 
@@ -217,8 +221,7 @@ export async function fleetRoutes(app: FastifyInstance, options: FleetRoutesOpti
     },
     async () => {
       const rows = await listFleetGateways(options.pool);
-      const pushed = await bucket(() => Promise.all(rows.map((r) => texts.latest(r.id))));
-      return { gateways: rows.map((r, i) => fleetGateway(r, pushed[i]!)), generatedAt: new Date().toISOString() };
+      return { gateways: rows.map((r) => fleetGateway(r, revisions.get(r.id))), generatedAt: new Date().toISOString() };
     },
   );
 
@@ -298,6 +301,7 @@ export async function fleetRoutes(app: FastifyInstance, options: FleetRoutesOpti
           .send({ error: `the configuration is not valid for gateway ${id}: nothing was pushed`, code: 'CONFIG_INVALID', problems: result.problems });
       }
       const revision = await bucket(() => pushGatewayConfig(options.nc, id, request.body.text, { prefix: options.prefix, bucket: options.configBucket }));
+      revisions.put(id, revision, new Date().toISOString());
       request.auditSummary = { ...request.auditSummary, revision };
       await recordFleetEvents(options.writePool, [{ gateway: id, kind: 'config-pushed', actor: actorOf(request), detail: { revision } }]);
       return { revision };
@@ -312,7 +316,7 @@ function actorOf(request: FastifyRequest): string {
 }
 
 /** The API's view of a gateway's row, with the latest revision pushed to it. */
-export function fleetGateway(row: FleetGatewayRow, pushed: BucketConfig | null): FleetGateway {
+export function fleetGateway(row: FleetGatewayRow, pushed: { revision: number; at: string } | null): FleetGateway {
   const r = row.report;
   const running = { source: r.config.source, revision: r.config.revision, appliedAt: r.config.appliedAt };
   return {

@@ -54,30 +54,44 @@ export async function recordFleetEvents(db: Queryable, events: readonly FleetEve
   );
 }
 
-/** The gateway's state and report before an intake changes them, its row locked until the transaction ends; undefined when first seen. */
-export async function lockGateway(client: pg.PoolClient, id: string): Promise<{ state: 'online' | 'silent'; report: InventoryReport } | undefined> {
-  const { rows } = await client.query<{ state: 'online' | 'silent'; report: InventoryReport }>(
-    'SELECT state, report FROM fleet_gateways WHERE id = $1 FOR UPDATE',
-    [id],
+/**
+ * The gateways' states and reports before an intake changes them, their rows locked (in id order,
+ * the same for every hub) until the transaction ends; gateways first seen are absent.
+ */
+export async function lockGateways(
+  client: pg.PoolClient,
+  ids: readonly string[],
+): Promise<Map<string, { state: 'online' | 'silent'; report: InventoryReport }>> {
+  const { rows } = await client.query<{ id: string; state: 'online' | 'silent'; report: InventoryReport }>(
+    'SELECT id, state, report FROM fleet_gateways WHERE id = ANY($1) ORDER BY id FOR UPDATE',
+    [ids],
   );
-  return rows[0];
+  return new Map(rows.map((r) => [r.id, { state: r.state, report: r.report }]));
 }
 
-/** Stores `report` as the gateway's latest, received now: online, seen now. Resolves with when (ISO 8601). */
-export async function upsertReport(client: pg.PoolClient, id: string, report: InventoryReport): Promise<{ lastSeen: string; at: string }> {
-  const revision = report.config.revision === null ? null : String(report.config.revision);
-  const { rows } = await client.query<{ last_seen: Date }>(
+/**
+ * Stores each report as its gateway's latest, received now: online, seen now; one statement for
+ * them all (one report per gateway). Resolves with when, per gateway (ISO 8601).
+ */
+export async function upsertReports(client: pg.PoolClient, entries: readonly { gateway: string; report: InventoryReport }[]): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ id: string; last_seen: Date }>(
     `INSERT INTO fleet_gateways (id, state, state_since, first_seen, last_seen, report_interval_s, report, config_source, config_revision)
-     VALUES ($1, 'online', now(), now(), now(), $2, $3, $4, $5)
+     SELECT id, 'online', now(), now(), now(), interval_s, report, source, revision
+       FROM unnest($1::text[], $2::real[], $3::jsonb[], $4::text[], $5::text[]) AS r(id, interval_s, report, source, revision)
      ON CONFLICT (id) DO UPDATE SET
        state_since = CASE WHEN fleet_gateways.state = 'online' THEN fleet_gateways.state_since ELSE now() END,
        state = 'online', last_seen = now(), report_interval_s = EXCLUDED.report_interval_s, report = EXCLUDED.report,
        config_source = EXCLUDED.config_source, config_revision = EXCLUDED.config_revision
-     RETURNING last_seen`,
-    [id, report.reportIntervalS, JSON.stringify(report), report.config.source, revision],
+     RETURNING id, last_seen`,
+    [
+      entries.map((e) => e.gateway),
+      entries.map((e) => e.report.reportIntervalS),
+      entries.map((e) => JSON.stringify(e.report)),
+      entries.map((e) => e.report.config.source),
+      entries.map((e) => (e.report.config.revision === null ? null : String(e.report.config.revision))),
+    ],
   );
-  const at = rows[0]!.last_seen.toISOString();
-  return { lastSeen: at, at };
+  return new Map(rows.map((r) => [r.id, r.last_seen.toISOString()]));
 }
 
 /**

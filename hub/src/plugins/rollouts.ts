@@ -109,12 +109,20 @@ export class Rollouts {
   /** The evaluation in progress; reports received meanwhile wait for one more. */
   private running: Promise<void> | undefined;
   private pending: Map<string, InventoryReport> | undefined;
+  /**
+   * The gateways of the running rollouts, as of the last evaluation: only their reports start an
+   * evaluation (the others cannot move a rollout), so that a thousand gateways reporting cost
+   * nothing while no rollout runs. A rollout started elsewhere (the CLI) is seen at the next tick.
+   */
+  private watched = new Set<string>();
 
   constructor(private readonly options: RolloutsOptions) {}
 
-  /** Evaluates on each report and every `evaluateEveryMs`, until stop(). */
+  /** Evaluates on each report of a gateway of a running rollout, and every `evaluateEveryMs`, until stop(). */
   start(): void {
-    this.unsubscribe = this.options.reports?.onReport((gateway, report) => void this.evaluateSoon(new Map([[gateway, report]])));
+    this.unsubscribe = this.options.reports?.onReport((gateway, report) => {
+      if (this.watched.has(gateway)) void this.evaluateSoon(new Map([[gateway, report]]));
+    });
     this.timer = setInterval(() => void this.evaluateSoon(new Map()), this.options.evaluateEveryMs ?? 5000);
   }
 
@@ -206,10 +214,12 @@ export class Rollouts {
   }
 
   private async evaluate(fresh: Map<string, InventoryReport>): Promise<void> {
-    await this.reconcile();
+    // Keys lost between a step and its write are rare: looked for at the ticks, not at each report.
+    if (!fresh.size) await this.reconcile();
     const { rows } = await this.options.pool.query<RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM plugin_rollouts WHERE state IN ('canary', 'all') ORDER BY id`);
+    this.watched = new Set(rows.flatMap((r) => Object.keys(r.baseline)));
     if (!rows.length) return;
-    const fleet = await this.fleet(fresh);
+    const fleet = await this.fleet(fresh, [...this.watched]);
     for (const rollout of rows) await this.step(rollout, fleet);
   }
 
@@ -276,8 +286,11 @@ export class Rollouts {
   private async promote(rollout: RolloutRow, fleet: Map<string, GatewayView>): Promise<void> {
     const { plugin, version } = rollout;
     const id = Number(rollout.id);
-    const others = [...fleet.keys()].filter((g) => !(g in rollout.baseline));
-    const added = await this.baselines(plugin, others, fleet);
+    // The whole fleet (evaluations read only the rollouts' gateways), with the reports just received.
+    const everyone = await this.fleet(new Map());
+    for (const [gateway, view] of fleet) everyone.set(gateway, view);
+    const others = [...everyone.keys()].filter((g) => !(g in rollout.baseline));
+    const added = await this.baselines(plugin, others, everyone);
     const { rows } = await this.options.pool.query(
       `UPDATE plugin_rollouts SET state = 'all', updated_at = now(), baseline = baseline || $2::jsonb
         WHERE id = $1 AND state = 'canary' AND healthy_since <= now() - make_interval(secs => promote_after_s) RETURNING id`,

@@ -90,6 +90,8 @@ export function hubPermissions(options: NatsAuthOptions = {}): NatsPermissions {
       allow: [
         '$JS.API.>',
         '$JS.ACK.>',
+        // Flow control of the push consumers that watch a bucket (the fleet's pushed revisions).
+        '$JS.FC.>',
         `$KV.${bucket}.>`,
         `${prefix}.config.>`,
         `${prefix}.deadletter.>`,
