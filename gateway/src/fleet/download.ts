@@ -12,7 +12,12 @@ import { objectDirectGetSubject } from '@citypilot/wire';
 
 /** An object that could not be read: missing, larger than allowed, cut short, or the server did not answer. */
 export class ObjectDownloadError extends CityPilotError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    options?: { cause?: unknown },
+    /** The object is larger than the size signed for it: not a transient failure, the bytes were changed. */
+    readonly altered = false,
+  ) {
     super('PLUGIN_DOWNLOAD_FAILED', message, options);
   }
 }
@@ -56,7 +61,7 @@ export async function downloadObject(nc: NatsConnection, bucket: string, name: s
   if (!metaMsg) throw new ObjectDownloadError(`${where} does not exist`);
   const meta = parseMeta(metaMsg, where);
   if (meta.deleted) throw new ObjectDownloadError(`${where} was deleted`);
-  if (meta.size > maxBytes) throw new ObjectDownloadError(`${where} is ${meta.size} bytes, more than the ${maxBytes} expected`);
+  if (meta.size > maxBytes) throw new ObjectDownloadError(`${where} is ${meta.size} bytes, more than the ${maxBytes} signed: it was altered`, undefined, true);
   const parts: Buffer[] = [];
   let received = 0;
   let seq = 0;
@@ -71,7 +76,7 @@ export async function downloadObject(nc: NatsConnection, bucket: string, name: s
     if (msg.data.byteLength === 0) continue;
     received += msg.data.byteLength;
     if (received > meta.size || received > maxBytes)
-      throw new ObjectDownloadError(`${where} holds more than the ${Math.min(meta.size, maxBytes)} bytes it should`);
+      throw new ObjectDownloadError(`${where} holds more than the ${Math.min(meta.size, maxBytes)} bytes it should: it was altered`, undefined, true);
     parts.push(Buffer.from(msg.data));
   }
   return Buffer.concat(parts, received);

@@ -12,7 +12,7 @@ import {
   type PluginAssignments,
   type PluginInstall,
 } from '@citypilot/wire';
-import { downloadObject } from './download.js';
+import { downloadObject, ObjectDownloadError } from './download.js';
 import { extractPackage, linkProvidedModules, loadPackage, packageDir, writeInstalled, type InstalledRecord, type StartupPackage } from './packages.js';
 import type { TrustedKey } from './trusted-keys.js';
 
@@ -185,7 +185,8 @@ export class PluginInstaller {
     try {
       bytes = await downloadObject(nc, this.options.pluginBucket, a.object, a.size);
     } catch (error) {
-      return refuse(`cannot download the package: ${(error as Error).message}`, true);
+      // A transient failure is tried again at the next check; changed bytes are not.
+      return refuse(`cannot download the package: ${(error as Error).message}`, !(error instanceof ObjectDownloadError && error.altered));
     }
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (sha256 !== a.sha256) return refuse(`the package's SHA-256 ${sha256} does not match the signed one ${a.sha256}: it was altered`);
