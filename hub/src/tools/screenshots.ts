@@ -11,7 +11,10 @@
  * - library.png: the library's page, whose only meter is its Linky, as a director sees it;
  * - project.png: a project's page (the town hall's new boiler: its adjusted baseline against the
  *   measured heat, its savings and return), as a citizen sees it once published;
- * - open-data.png: the open data page (the published datasets, the DCAT-AP catalogue), as a citizen sees it.
+ * - open-data.png: the open data page (the published datasets, the DCAT-AP catalogue), as a citizen sees it;
+ * - fleet.png: the operators' fleet page, three gateways having reported their inventory (the demo
+ *   city of this tool runs no gateway process: the reports are published as gateways would, one
+ *   of them with a refused configuration and a failing device).
  * Each is 1280 pixels wide and must stay under 300 KB (the README is read on slow links too):
  * a larger one stops the script with an error. A page the app does not have yet (it opens the
  * not-found view) is left out with a warning, and the script fails only if nothing was written.
@@ -31,6 +34,10 @@ import { monthsAgo } from '../objectives/routes.js';
 import { DEMO_ENEDIS_CLIENT, DEMO_LIBRARY_PRM, seedDemoUtility } from '../utility/demo.js';
 import { EnedisSimulator } from '../utility/enedis/index.js';
 import { SecretBox } from '../utility/secrets.js';
+import { encodeInventory, fleetSubjects, type InventoryReport } from '@citypilot/wire';
+import { connect } from '@nats-io/transport-node';
+import { inventoryReport } from '../testing/inventory.js';
+import { waitFor } from '../testing/index.js';
 
 /** Root of the repository (this file is hub/dist/tools/screenshots.js once built). */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -71,6 +78,7 @@ const SHOTS: Shot[] = [
   { file: 'library.png', what: 'the library, read from its utility only', visitor: 'director', url: '/batiments/library', view: 'building' },
   { file: 'project.png', what: "a project's page", visitor: 'citizen', url: '/projets/chaufferie-hotel-de-ville', view: 'project' },
   { file: 'open-data.png', what: 'the open data page', visitor: 'citizen', url: '/donnees', view: 'open-data' },
+  { file: 'fleet.png', what: "the operators' fleet page", visitor: 'operator', url: '/gestion/flotte', view: 'fleet' },
 ];
 
 async function shoot(context: BrowserContext, base: string, shot: Shot): Promise<Buffer | string> {
@@ -130,6 +138,7 @@ async function main(): Promise<void> {
     await city.hub.utility.run('enedis', 'screenshots');
     await city.hub.storage.rollups.settle();
     await city.hub.objectives.evaluate({ fromMonth: monthsAgo(12, city.hub.storage.rollups.timezone) });
+    await reportFleet(city, services.natsUrl);
     const options = {
       baseUrl: city.url,
       pool: city.hub.storage.pool,
@@ -177,3 +186,59 @@ main().catch((error: Error) => {
   console.error(`screenshots failed: ${error.message}`);
   process.exitCode = 1;
 });
+
+/**
+ * Three gateways' inventory reports, published on their subjects as gateways send them: two up to
+ * date, one refusing the configuration the hub pushed and with a meter that does not answer.
+ * Resolves once the hub has stored all three.
+ */
+async function reportFleet(city: DemoCity, natsUrl: string): Promise<void> {
+  const now = new Date().toISOString();
+  const plugins: InventoryReport['plugins'] = [
+    { id: 'bacnet', version: '0.1.0', source: 'builtin' },
+    { id: 'modbus', version: '0.1.0', source: 'builtin' },
+    { id: 'opcua', version: '0.1.0', source: 'builtin' },
+  ];
+  const healthy = { total: 2, failing: 0, byPlugin: { modbus: { total: 2, failing: 0 } }, failingDevices: [] };
+  const reports: Record<string, InventoryReport> = {
+    'town-hall': inventoryReport({ host: { hostname: 'gw-mairie', platform: 'linux', arch: 'arm64' }, plugins, devices: healthy, uptimeS: 864_000 }),
+    school: inventoryReport({
+      host: { hostname: 'gw-ecole', platform: 'linux', arch: 'arm64' },
+      plugins,
+      uptimeS: 172_800,
+      config: {
+        source: 'file',
+        revision: '5f0c3a9e12d4',
+        appliedAt: now,
+        refused: {
+          source: 'hub',
+          revision: 4,
+          at: now,
+          message:
+            'citypilot-config/school@4: changes settings that take effect only when the gateway restarts: status.port\ncitypilot-config/school@4: the running configuration is kept.',
+        },
+      },
+      devices: {
+        total: 3,
+        failing: 1,
+        byPlugin: { modbus: { total: 2, failing: 1 }, bacnet: { total: 1, failing: 0 } },
+        failingDevices: [{ id: 'meters', plugin: 'modbus', error: 'device did not answer within 2000 ms' }],
+      },
+      lastError: { at: now, message: 'meters: device did not answer within 2000 ms' },
+    }),
+    gymnasium: inventoryReport({ host: { hostname: 'gw-gymnase', platform: 'linux', arch: 'x64' }, plugins, devices: healthy, uptimeS: 3_600 }),
+  };
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const subjects = fleetSubjects(city.names.prefix);
+    for (const [gateway, report] of Object.entries(reports)) nc.publish(subjects.inventory(gateway), encodeInventory({ ...report, startedAt: now }));
+    await nc.flush();
+    await waitFor(
+      async () => (await city.hub.storage.pool.query('SELECT count(*)::int AS n FROM fleet_gateways')).rows[0].n === 3,
+      30_000,
+      'the hub did not store the three inventory reports',
+    );
+  } finally {
+    await nc.close();
+  }
+}
