@@ -6,7 +6,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { DecodeError, formatPath } from './errors.js';
+import { checked, parseJsonMessage } from './decode.js';
+import { DecodeError } from './errors.js';
 import { ID_PATTERN } from './ids.js';
 
 /** The batch format version gateways write. Readers accept every version they know. */
@@ -116,22 +117,9 @@ export function encodeBatch(batch: Batch): Uint8Array {
  * @throws DecodeError saying what is wrong and where; never returns a partly valid batch.
  */
 export function decodeBatch(data: Uint8Array): Batch {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-  } catch (cause) {
-    throw new DecodeError(`batch is not valid JSON: ${(cause as Error).message}`, { cause });
-  }
+  const parsed = parseJsonMessage(data, 'batch');
   if (typeof parsed === 'object' && parsed !== null && 'v' in parsed && parsed.v !== BATCH_VERSION) {
     throw new DecodeError(`batch version ${JSON.stringify(parsed.v)} is not supported (expected ${BATCH_VERSION})`);
   }
-  // Check() is compiled and cheap; the error iterator, several times slower, runs only to say
-  // what is wrong with a batch already known to be malformed.
-  if (batchCheck.Check(parsed)) return parsed;
-  const first = batchCheck.Errors(parsed).First();
-  const path = (first?.path ?? '')
-    .split('/')
-    .filter(Boolean)
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-  throw new DecodeError(`batch is malformed at ${formatPath(path)}: ${first?.message ?? 'it does not match the batch schema'}`);
+  return checked(parsed, batchCheck, 'batch');
 }

@@ -24,7 +24,8 @@
 import { createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { DecodeError, formatPath } from './errors.js';
+import { checked, parseJsonMessage } from './decode.js';
+import { DecodeError } from './errors.js';
 import { ID_PATTERN } from './ids.js';
 
 /** The object store of a deployment that names none (`CITYPILOT_PLUGIN_BUCKET`, gateway `hub.pluginBucket`). */
@@ -257,7 +258,7 @@ export function encodeInventory(report: InventoryReport): Uint8Array {
  */
 export function decodeInventory(data: Uint8Array): InventoryReport {
   if (data.byteLength > MAX_INVENTORY_BYTES) throw new DecodeError(`inventory report of ${data.byteLength} bytes: at most ${MAX_INVENTORY_BYTES} are read`);
-  return decodeJson(data, inventoryCheck, 'inventory report');
+  return checked(parseJsonMessage(data, 'inventory report'), inventoryCheck, 'inventory report');
 }
 
 /** Encodes a gateway's assignments for the fleet bucket. */
@@ -270,25 +271,5 @@ export function encodeAssignments(assignments: PluginAssignments): string {
  * @throws DecodeError saying what is wrong and where
  */
 export function decodeAssignments(data: Uint8Array): PluginAssignments {
-  return decodeJson(data, assignmentsCheck, 'plugin assignments');
-}
-
-function decodeJson<T>(
-  data: Uint8Array,
-  check: { Check(value: unknown): value is T; Errors(value: unknown): { First(): { path: string; message: string } | undefined } },
-  what: string,
-): T {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-  } catch (cause) {
-    throw new DecodeError(`${what} is not valid JSON: ${(cause as Error).message}`, { cause });
-  }
-  if (check.Check(parsed)) return parsed;
-  const first = check.Errors(parsed).First();
-  const path = (first?.path ?? '')
-    .split('/')
-    .filter(Boolean)
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-  throw new DecodeError(`${what} is malformed at ${formatPath(path)}: ${first?.message ?? 'it does not match its schema'}`);
+  return checked(parseJsonMessage(data, 'plugin assignments'), assignmentsCheck, 'plugin assignments');
 }
