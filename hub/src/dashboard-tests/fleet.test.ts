@@ -7,8 +7,10 @@
  * the refusal, corrects the text, checks it (valid, the result takes the focus), pushes it (the
  * revision is said), and sees the page, refreshing itself, show the gateway running that revision
  * with the refusal gone. Meanwhile a signed plugin package is published and rolled out to gateway
- * 3, which the page shows installed there, with the package and its completed rollout. Then the
- * same pages in English.
+ * 3, which the page shows installed there, with the package and its completed rollout. The
+ * fleet's journal shows the push, with the operator's name, and the rollout's steps; more than a
+ * page of events later, "Événements plus anciens" brings the push back, by keyboard, and a refresh
+ * moves neither the focus nor the rows loaded. Then the same pages in English.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ import { ModbusSimulator } from '@citypilot/protocol-modbus';
 import { silentLogger } from '@citypilot/sdk';
 import { createToken } from '../auth/tokens.js';
 import { Hub } from '../hub.js';
+import { setPluginGroup } from '../plugins/index.js';
 import { chromiumUnavailable, launchChromium, signInOnPage, viewReady } from '../testing/browser.js';
 import { configBucketStream, objectStoreStream } from '@citypilot/wire';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -217,6 +220,51 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
     expect(await page.locator('.fleet-history tbody tr[data-kind="config-running"]').first().innerText()).toContain('Configuration appliquée');
     const after = await detail(REFUSED);
     expect(after.config).toMatchObject({ running: { source: 'hub', revision }, refused: null, upToDate: true });
+
+    // The fleet's journal: the push, by the operator's name, and the rollout's steps, in words.
+    await page.getByRole('link', { name: 'Toute la flotte', exact: true }).click();
+    await viewReady(page, 'fleet');
+    const journal = page.locator('section.fleet-journal');
+    expect(await journal.locator('h2').innerText()).toBe('Journal');
+    const pushedRow = journal.locator(`tr[data-kind="config-pushed"][data-event-gateway="${REFUSED}"]`).first();
+    const pushedText = await pushedRow.innerText();
+    for (const words of ['Configuration envoyée', `révision ${revision}`, 'Opératrice de la flotte', REFUSED]) expect(pushedText).toContain(words);
+    const completed = journal.locator('tr[data-kind="plugin-completed"]');
+    expect(await completed.count()).toBe(1);
+    const completedCells = await completed.locator('th, td').allInnerTexts();
+    expect(completedCells.slice(1).map((c) => c.trim())).toEqual(['—', 'Déploiement terminé\nExtension http-json 1.0.0', 'hub']);
+    expect(await journal.locator('tr[data-kind="plugin-published"]').innerText()).toContain('fleet page test');
+    expect(await journal.locator(`tr[data-kind="plugin-assigned"][data-event-gateway="${INSTALLS}"]`).innerText()).toContain('Extension http-json 1.0.0');
+    expect(await journal.locator('tr[data-kind="plugin-installed"]').first().innerText()).toContain('Extension installée');
+    const pushedId = await pushedRow.getAttribute('data-event');
+
+    // A page of events later, the push has left the latest 20; the button brings it back.
+    for (let i = 0; i < 20; i++) await setPluginGroup(hub.storage.pool, `journal-${i}`, [INSTALLS], 'fleet page test');
+    await journal.locator('tbody tr').first().and(page.locator('[data-kind="plugin-group-set"]')).waitFor({ timeout: 30_000 });
+    expect(await journal.locator(`tr[data-event="${pushedId}"]`).count()).toBe(0);
+    expect(await journal.locator('tbody tr').count()).toBe(20);
+    expect(await journal.locator('tbody tr').first().innerText()).toContain('Groupe journal-19 : fleet-gw-3');
+    const older = journal.getByRole('button', { name: 'Événements plus anciens', exact: true });
+    await older.focus();
+    await page.keyboard.press('Enter');
+    await journal.locator(`tr[data-event="${pushedId}"]`).waitFor();
+    const ids = await journal.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute('data-event'))));
+    expect(ids.length).toBeGreaterThan(20);
+    expect(ids).toEqual([...new Set(ids)].sort((a, b) => b - a));
+    // The focus is on the first row loaded, the one after the 20 shown before.
+    const focused = () => journal.evaluate((el) => el.ownerDocument.activeElement?.closest('tr')?.getAttribute('data-event') ?? null);
+    expect(await focused()).toBe(String(ids[20]));
+    // A new event, shown by the next refresh: the older rows stay, and so does the focus.
+    await setPluginGroup(hub.storage.pool, 'journal-last', [INSTALLS], 'fleet page test');
+    await journal
+      .locator('tbody tr')
+      .first()
+      .and(page.locator('[data-kind="plugin-group-set"]'))
+      .filter({ hasText: 'journal-last' })
+      .waitFor({ timeout: 30_000 });
+    expect(await journal.locator(`tr[data-event="${pushedId}"]`).count()).toBe(1);
+    expect(await journal.locator('tbody tr').count()).toBe(ids.length + 1);
+    expect(await focused()).toBe(String(ids[20]));
     await page.close();
   });
 
@@ -236,6 +284,10 @@ describe.skipIf(unavailable)('the operators’ fleet page, with three real gatew
     }
     expect(await page.locator(`tr[data-gateway="${INSTALLS}"] li[data-plugin="http-json"]`).innerText()).toBe('http-json 1.0.0 (installed)');
     expect(await page.locator('table.fleet-rollouts tbody tr').first().innerText()).toContain('Completed');
+    expect(await page.locator('section.fleet-journal h2').innerText()).toBe('Log');
+    const groupSet = await page.locator('section.fleet-journal tbody tr').first().innerText();
+    for (const words of ['Gateway group set', 'Group journal-last: fleet-gw-3', 'fleet page test']) expect(groupSet).toContain(words);
+    expect(await page.getByRole('button', { name: 'Older events', exact: true }).count()).toBe(1);
     await page.locator(`tr[data-gateway="${REFUSED}"]`).getByRole('link', { name: REFUSED, exact: true }).click();
     await viewReady(page, 'fleet-gateway');
     expect(await page.locator('main h1').innerText()).toBe(`Gateway ${REFUSED}`);

@@ -5,7 +5,8 @@
  * - `GET /api/fleet/gateways/{id}`: one gateway, with its history and the texts of its running
  *   and pushed configurations and their diff;
  * - `POST /api/fleet/gateways/{id}/config/check`: the gateway's own validation of a configuration;
- * - `PUT /api/fleet/gateways/{id}/config`: the same, then the push (audited, and in the history).
+ * - `PUT /api/fleet/gateways/{id}/config`: the same, then the push (audited, and in the history);
+ * - `GET /api/fleet/events`: the journal of the whole fleet (events-route.ts).
  */
 import type {} from '@fastify/swagger';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
@@ -18,6 +19,7 @@ import type { Role } from '../auth/principal.js';
 import { errorSchema } from '../http/errors.js';
 import { pushGatewayConfig } from '../services/config-push.js';
 import { ConfigTexts, configDiff, PushedRevisions } from './config-texts.js';
+import { fleetEventsRoute } from './events-route.js';
 import { fleetHistory, getFleetGateway, listFleetGateways, recordFleetEvents, type FleetGatewayRow } from './store.js';
 
 /** Largest configuration the API checks or pushes, in bytes of UTF-8. */
@@ -208,6 +210,8 @@ export async function fleetRoutes(app: FastifyInstance, options: FleetRoutesOpti
     }
     return result;
   }
+
+  fleetEventsRoute(app, { pool: options.pool });
 
   app.get(
     '/api/fleet',

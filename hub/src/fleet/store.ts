@@ -157,3 +157,38 @@ export async function fleetHistory(db: Queryable, gateway: string, limit = 100):
   );
   return rows.map((r) => ({ at: r.at.toISOString(), kind: r.kind, actor: r.actor, detail: r.detail }));
 }
+
+/** An event of the whole fleet's journal, as read back. */
+export interface FleetJournalEntry {
+  /** The row's id: increasing with each event recorded, the journal's order and paging key. */
+  id: number;
+  at: string;
+  /** Null for an event of the whole fleet (a package published, a rollout promoted…). */
+  gateway: string | null;
+  kind: string;
+  actor: string;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * The fleet's journal, newest (highest id) first: at most `limit` events with an id below `before`
+ * (all when absent), of one gateway and of one kind when given. `more` says whether older events
+ * match: the next page is the same query with `before` the last id returned.
+ */
+export async function fleetJournal(
+  db: Queryable,
+  query: { limit: number; before?: number; gateway?: string; kind?: string },
+): Promise<{ events: FleetJournalEntry[]; more: boolean }> {
+  const { rows } = await db.query<{ id: string; at: Date; gateway: string | null; kind: string; actor: string; detail: Record<string, unknown> }>(
+    `SELECT id, at, gateway, kind, actor, detail FROM fleet_events
+      WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR gateway = $2) AND ($3::text IS NULL OR kind = $3)
+      ORDER BY id DESC LIMIT $4`,
+    [query.before ?? null, query.gateway ?? null, query.kind ?? null, query.limit + 1],
+  );
+  return {
+    events: rows
+      .slice(0, query.limit)
+      .map((r) => ({ id: Number(r.id), at: r.at.toISOString(), gateway: r.gateway, kind: r.kind, actor: r.actor, detail: r.detail })),
+    more: rows.length > query.limit,
+  };
+}

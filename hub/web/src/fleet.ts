@@ -1,8 +1,8 @@
 /**
  * The fleet as the hub serves it to operators (hub/src/fleet/routes.ts, hub/src/plugins/routes.ts):
  * the gateways with their latest inventory report, one gateway with its history and configuration
- * texts, the plugin packages and their rollouts; and the checks and pushes of a gateway's
- * configuration. `usePolled` reloads a view's data on a period, keeping what it shows meanwhile.
+ * texts, the plugin packages and their rollouts, the journal of the whole fleet; and the checks
+ * and pushes of a gateway's configuration. `usePolled` reloads a view's data on a period, keeping what it shows meanwhile.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from './api.js';
@@ -52,6 +52,21 @@ export interface FleetEvent {
   /** `gateway:<id>`, `hub`, or the person or token that acted. */
   actor: string;
   detail: Record<string, unknown>;
+}
+
+/** An event of the whole fleet's journal (GET /api/fleet/events). */
+export interface FleetJournalEvent extends FleetEvent {
+  /** Increases with each event recorded: the journal's order. */
+  id: number;
+  /** Null for an event of the whole fleet (a package published, a rollout promoted…). */
+  gateway: string | null;
+}
+
+export interface FleetJournal {
+  /** Newest first. */
+  events: FleetJournalEvent[];
+  /** The path of the next (older) page, with the same filters; null on the last page. */
+  next: string | null;
 }
 
 export interface FleetGatewayDetail extends FleetGateway {
@@ -105,6 +120,8 @@ export const fleetApi = {
   list: () => api.get<{ gateways: FleetGateway[]; generatedAt: string }>('/api/fleet'),
   gateway: (id: string) => api.get<FleetGatewayDetail>(gatewayPath(id)),
   plugins: () => api.get<FleetPlugins>('/api/fleet/plugins'),
+  /** The journal's latest `limit` events, or the page at `next` (a path the API gave). */
+  journal: (page: { limit: number } | { next: string }) => api.get<FleetJournal>('next' in page ? page.next : `/api/fleet/events?limit=${page.limit}`),
   checkConfig: (id: string, text: string) => api.post<ConfigCheck>(`${gatewayPath(id)}/config/check`, { text }),
   pushConfig: (id: string, text: string) => api.put<{ revision: number }>(`${gatewayPath(id)}/config`, { text }),
 };

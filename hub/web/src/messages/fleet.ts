@@ -1,6 +1,6 @@
 import { defineArea } from './area.js';
 
-/** The operators' fleet: the gateways' inventory, one gateway's details and configuration, the plugins and their rollouts. */
+/** The operators' fleet: the gateways' inventory, one gateway's details and configuration, the plugins and their rollouts, the fleet's journal. */
 export const fleet = defineArea(
   {
     'nav.fleet': 'Flotte',
@@ -139,6 +139,21 @@ export const fleet = defineArea(
     'fleet.cfg.cannotCheck': 'Ce hub ne peut pas vérifier les configurations : {error}',
     'fleet.cfg.failed': 'Échec : {error}',
     'fleet.cfg.empty': 'La configuration est vide.',
+    'fleet.journal.title': 'Journal',
+    'fleet.journal.intro': 'Chaque étape de la flotte, de la plus récente à la plus ancienne : passerelles, configurations, extensions et déploiements.',
+    'fleet.journal.caption': 'Journal de la flotte, du plus récent au plus ancien',
+    'fleet.journal.none': 'Aucun évènement.',
+    'fleet.journal.older': 'Événements plus anciens',
+    'fleet.journal.loading': 'Chargement…',
+    'fleet.journal.end': 'Début du journal.',
+    'fleet.journal.failed': 'Les évènements plus anciens n’ont pas pu être chargés : {error}',
+    'fleet.journal.plugin': 'Extension {plugin} {version}',
+    'fleet.journal.pluginOnly': 'Extension {plugin}',
+    'fleet.journal.software': 'Logiciel {version}',
+    'fleet.journal.restored': 'Version rétablie : {version}',
+    'fleet.journal.removed': 'Extension retirée de la passerelle',
+    'fleet.journal.group': 'Groupe {group} : {gateways}',
+    'fleet.journal.gateways': 'Passerelles : {gateways}',
   },
   {
     'nav.fleet': 'Fleet',
@@ -277,5 +292,20 @@ export const fleet = defineArea(
     'fleet.cfg.cannotCheck': 'This hub cannot check configurations: {error}',
     'fleet.cfg.failed': 'Failed: {error}',
     'fleet.cfg.empty': 'The configuration is empty.',
+    'fleet.journal.title': 'Log',
+    'fleet.journal.intro': 'Every step of the fleet, newest first: gateways, configurations, plugins and rollouts.',
+    'fleet.journal.caption': 'The fleet’s log, newest first',
+    'fleet.journal.none': 'No event.',
+    'fleet.journal.older': 'Older events',
+    'fleet.journal.loading': 'Loading…',
+    'fleet.journal.end': 'Start of the log.',
+    'fleet.journal.failed': 'The older events could not be loaded: {error}',
+    'fleet.journal.plugin': 'Plugin {plugin} {version}',
+    'fleet.journal.pluginOnly': 'Plugin {plugin}',
+    'fleet.journal.software': 'Software {version}',
+    'fleet.journal.restored': 'Restored version: {version}',
+    'fleet.journal.removed': 'Plugin removed from the gateway',
+    'fleet.journal.group': 'Group {group}: {gateways}',
+    'fleet.journal.gateways': 'Gateways: {gateways}',
   },
 );

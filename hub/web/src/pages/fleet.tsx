@@ -3,7 +3,8 @@
  * inventory report describes it (GET /api/fleet) — state, last report, version, plugins, the
  * configuration it runs against the one the hub pushed (a refused one stands out, with the first
  * line of its message), failing devices, outbox and latest error — then the published plugin
- * packages and their rollouts (GET /api/fleet/plugins). Reloaded every 10 s in place: rows keep
+ * packages and their rollouts (GET /api/fleet/plugins), then the journal of the whole fleet
+ * (fleet-journal.tsx, GET /api/fleet/events). Reloaded every 10 s in place: rows keep
  * their keys, so that focus and reading position stay. Like the other /gestion pages, it waits
  * for the session and lets the hub decide who may read (401, 403 said by LoadError).
  */
@@ -13,6 +14,7 @@ import type { MessageKey } from '../messages/index.js';
 import { useSession } from '../session.js';
 import { StateBadge } from '../ui/status.js';
 import { LoadError, Loading, View } from '../ui/view.js';
+import { JOURNAL_PAGE, JournalSection } from './fleet-journal.js';
 import {
   ConfigBadge,
   configState,
@@ -31,14 +33,15 @@ export function FleetPage() {
   const who = session.user?.username;
   const fleet = usePolled(() => fleetApi.list(), [who], session.known);
   const plugins = usePolled(() => fleetApi.plugins(), [who], session.known);
-  const busy = !session.known || fleet.loading || plugins.loading;
+  const journal = usePolled(() => fleetApi.journal({ limit: JOURNAL_PAGE }), [who], session.known);
+  const busy = !session.known || fleet.loading || plugins.loading || journal.loading;
   // A first load that failed is said once; a failed refresh is said by UpdatedAt, the data kept.
-  const failed = (!fleet.data && fleet.error) || (!plugins.data && plugins.error) || undefined;
+  const failed = (!fleet.data && fleet.error) || (!plugins.data && plugins.error) || (!journal.data && journal.error) || undefined;
   return (
     <View name="fleet" busy={busy} title={t('fleet.title')}>
       <h1>{t('fleet.title')}</h1>
       <p class="lead">{t('fleet.intro')}</p>
-      {failed && <LoadError error={failed} retry={() => [fleet, plugins].forEach((l) => l.error && l.reload())} />}
+      {failed && <LoadError error={failed} retry={() => [fleet, plugins, journal].forEach((l) => l.error && l.reload())} />}
       {busy && <Loading />}
       {fleet.data && (
         <>
@@ -47,6 +50,7 @@ export function FleetPage() {
         </>
       )}
       {plugins.data && <PluginsSection plugins={plugins.data} />}
+      {journal.data && <JournalSection key={who} latest={journal.data} />}
     </View>
   );
 }
