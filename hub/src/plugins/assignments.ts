@@ -4,10 +4,10 @@
  * of the fleet key-value bucket (what gateway `<g>` reads, protocols/wire/src/fleet.ts), then
  * announced on `<prefix>.fleet.assign.<g>`.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
+import { ensureDirectGet } from '../services/config-push.js';
 import { configBucketStream, encodeAssignments, fleetSubjects, pluginObjectName, type PluginAssignment, type PluginAssignments } from '@citypilot/wire';
 
 /** Revisions kept per gateway in the fleet bucket. */
@@ -90,11 +90,7 @@ export class PluginAssignmentStore {
   private bucket(): Promise<KV> {
     this.kv ??= (async () => {
       const kv = await new Kvm(this.options.nc).create(this.options.bucket, { history: ASSIGNMENT_HISTORY, allow_direct: true });
-      // A bucket made by another tool without direct get: gateways could not read it.
-      const jsm = await jetstreamManager(this.options.nc);
-      const stream = configBucketStream(this.options.bucket);
-      const info = await jsm.streams.info(stream);
-      if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
+      await ensureDirectGet(this.options.nc, configBucketStream(this.options.bucket));
       return kv;
     })().catch((error: unknown) => {
       this.kv = undefined;

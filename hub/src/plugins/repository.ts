@@ -6,11 +6,11 @@
  * bytes changes nothing, with other bytes is refused.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
 import { objectStoreStream, pluginKeyId, pluginObjectName, signPluginPackage, type PluginPackageDescription } from '@citypilot/wire';
+import { ensureDirectGet } from '../services/config-push.js';
 import { PluginPackageError, readPluginPackage } from './package-file.js';
 
 /** A published package, as `plugin list` and the API show it. */
@@ -129,10 +129,7 @@ export class PluginRepository {
   private async objectStore() {
     const store = await new Objm(this.options.nc).create(this.options.bucket);
     // Gateways read the chunks with direct gets only: the stream must allow them.
-    const jsm = await jetstreamManager(this.options.nc);
-    const stream = objectStoreStream(this.options.bucket);
-    const info = await jsm.streams.info(stream);
-    if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
+    await ensureDirectGet(this.options.nc, objectStoreStream(this.options.bucket));
     return store;
   }
 }

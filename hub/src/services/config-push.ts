@@ -46,13 +46,21 @@ export function validatePushedConfig(text: string, file: string, validate: Gatew
  */
 export async function pushGatewayConfig(nc: NatsConnection, gateway: string, text: string, options: ConfigPushOptions): Promise<number> {
   const kv = await new Kvm(nc).create(options.bucket, { history: CONFIG_HISTORY, allow_direct: true });
-  // A bucket made by another tool without direct get: gateways could not read it.
-  const jsm = await jetstreamManager(nc);
-  const stream = configBucketStream(options.bucket);
-  const info = await jsm.streams.info(stream);
-  if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
+  await ensureDirectGet(nc, configBucketStream(options.bucket));
   const revision = await kv.put(gateway, text);
   nc.publish(subjects(options.prefix).config(gateway), encodeConfigNotice({ revision }));
   await nc.flush();
   return revision;
+}
+
+/**
+ * Turns on direct get for `stream` when it is off: a bucket or object store made by another tool
+ * (or an older client) without it could not be read by gateways, whose NATS users may read only
+ * through direct gets (nats-auth.ts). Used for the configuration and fleet buckets and the
+ * plugins' object store.
+ */
+export async function ensureDirectGet(nc: NatsConnection, stream: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
 }
