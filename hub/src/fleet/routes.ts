@@ -10,10 +10,11 @@
  */
 import type {} from '@fastify/swagger';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { bodyAndParamsValidator } from '../http/validation.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
-import { CityPilotError, formatPath, ID_PATTERN, silentLogger, validate, type Logger } from '@citypilot/sdk';
+import { CityPilotError, ID_PATTERN, silentLogger, type Logger } from '@citypilot/sdk';
 import type { GatewayConfigCheck, GatewayConfigValidator, PluginPackageDescription } from '@citypilot/wire';
 import type { Role } from '../auth/principal.js';
 import { errorSchema } from '../http/errors.js';
@@ -156,14 +157,8 @@ export async function fleetRoutes(app: FastifyInstance, options: FleetRoutesOpti
   const idPattern = new RegExp(ID_PATTERN);
   let validator: Promise<GatewayConfigValidator> | undefined;
 
-  // Bodies and parameters checked with CityPilot's messages.
-  app.setValidatorCompiler<TSchema>(({ schema, httpPart }) => (data: unknown) => {
-    if (httpPart !== 'body' && httpPart !== 'params') return { value: data };
-    const result = validate(schema, data);
-    if (result.ok) return { value: result.value };
-    const detail = result.issues.map((i) => `${i.path.length ? formatPath(i.path) : httpPart}: ${i.message}`).join('; ');
-    return { error: Object.assign(new Error(`${httpPart}: ${detail}`), { statusCode: 400, code: 'REQUEST_INVALID' }) };
-  });
+  // Bodies and parameters checked with CityPilot's messages; the journal reads its own query.
+  app.setValidatorCompiler<TSchema>(bodyAndParamsValidator);
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     if (!(error instanceof FleetRequestError)) throw error;
     if (error.statusCode === 503) reply.header('retry-after', '30');

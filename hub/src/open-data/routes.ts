@@ -16,8 +16,9 @@
 import type {} from '@fastify/swagger';
 import { createHash } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { bodyAndParamsValidator } from '../http/validation.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { formatPath, ID_PATTERN, StringEnum, validate } from '@citypilot/sdk';
+import { ID_PATTERN, StringEnum } from '@citypilot/sdk';
 import type { Access } from '../auth/access.js';
 import type { Role } from '../auth/principal.js';
 import { errorSchema } from '../http/errors.js';
@@ -152,13 +153,7 @@ export async function openDataRoutes(app: FastifyInstance, options: OpenDataRout
   const { openData, downloadsPerClient = 2, describeCacheMs = 30_000 } = options;
 
   // Bodies checked with CityPilot's messages; query strings are read by parseDatasetQuery.
-  app.setValidatorCompiler<TSchema>(({ schema, httpPart }) => (data: unknown) => {
-    if (httpPart !== 'body' && httpPart !== 'params') return { value: data };
-    const result = validate(schema, data);
-    if (result.ok) return { value: result.value };
-    const detail = result.issues.map((i) => `${i.path.length ? formatPath(i.path) : httpPart}: ${i.message}`).join('; ');
-    return { error: Object.assign(new Error(`${httpPart}: ${detail}`), { statusCode: 400, code: 'REQUEST_INVALID' }) };
-  });
+  app.setValidatorCompiler<TSchema>(bodyAndParamsValidator);
 
   // Anyone's page or script may read the open data; the writes stay same-origin.
   app.addHook('onSend', async (request, reply, payload) => {
