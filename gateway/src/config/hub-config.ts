@@ -13,14 +13,16 @@ import { directGetSubject, type PushedConfig } from '@citypilot/wire';
 export type { PushedConfig };
 
 /**
- * The latest value of `gateway`'s key, or null when the hub has pushed none (no key, a deleted
- * key, or no bucket yet: no server answers a direct get on a stream that does not exist).
+ * The latest value of `key` in key-value bucket `bucket`, read with a direct get (the only read a
+ * gateway's NATS user may make, and only of its own key), with its revision; null when there is
+ * none (no key, a deleted key, or no bucket yet: no server answers a direct get on a stream that
+ * does not exist). Used for the pushed configuration and for the plugin assignments.
  * @throws the NATS error of a refused request (permissions) or of a timeout
  */
-export async function fetchPushedConfig(nc: NatsConnection, bucket: string, gateway: string, timeoutMs = 5000): Promise<PushedConfig | null> {
+export async function fetchKey(nc: NatsConnection, bucket: string, key: string, timeoutMs = 5000): Promise<{ revision: number; data: Uint8Array } | null> {
   let reply;
   try {
-    reply = await nc.request(directGetSubject(bucket, gateway), undefined, { timeout: timeoutMs });
+    reply = await nc.request(directGetSubject(bucket, key), undefined, { timeout: timeoutMs });
   } catch (error) {
     if (error instanceof errors.NoRespondersError || (error as { cause?: unknown }).cause instanceof errors.NoRespondersError) return null;
     throw error;
@@ -31,8 +33,14 @@ export async function fetchPushedConfig(nc: NatsConnection, bucket: string, gate
   const operation = headers.get('KV-Operation');
   if (operation === 'DEL' || operation === 'PURGE') return null;
   const revision = Number(headers.get('Nats-Sequence'));
-  if (!Number.isSafeInteger(revision) || revision <= 0) throw new Error(`the direct get of ${gateway}'s configuration returned no sequence number`);
-  return { revision, text: reply.string() };
+  if (!Number.isSafeInteger(revision) || revision <= 0) throw new Error(`the direct get of key ${key} of ${bucket} returned no sequence number`);
+  return { revision, data: reply.data };
+}
+
+/** The latest configuration the hub pushed for `gateway`, or null when none (see {@link fetchKey}). */
+export async function fetchPushedConfig(nc: NatsConnection, bucket: string, gateway: string, timeoutMs = 5000): Promise<PushedConfig | null> {
+  const value = await fetchKey(nc, bucket, gateway, timeoutMs);
+  return value && { revision: value.revision, text: new TextDecoder().decode(value.data) };
 }
 
 /** File of dataDir that remembers which configuration ran last, so that a restart without the hub runs it again. */

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { errors, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { DriverPlugin, Logger } from '@citypilot/sdk';
 import {
   decodeAssignments,
-  directGetSubject,
   fleetSubjects,
   MAX_PLUGIN_PACKAGE_BYTES,
   verifyPluginSignature,
@@ -12,6 +11,7 @@ import {
   type PluginAssignments,
   type PluginInstall,
 } from '@citypilot/wire';
+import { fetchKey } from '../config/hub-config.js';
 import { downloadObject, ObjectDownloadError } from './download.js';
 import { extractPackage, linkProvidedModules, loadPackage, packageDir, writeInstalled, type InstalledRecord, type StartupPackage } from './packages.js';
 import type { TrustedKey } from './trusted-keys.js';
@@ -144,26 +144,21 @@ export class PluginInstaller {
   /** The gateway's assignments, or undefined when there are none to apply (no key, unreadable, malformed: logged once). */
   private async fetch(nc: NatsConnection): Promise<PluginAssignments | undefined> {
     const { fleetBucket, gatewayId, logger } = this.options;
-    let reply;
+    let value;
     try {
-      reply = await nc.request(directGetSubject(fleetBucket, gatewayId), undefined, { timeout: FETCH_TIMEOUT_MS });
+      value = await fetchKey(nc, fleetBucket, gatewayId, FETCH_TIMEOUT_MS);
     } catch (error) {
-      if (error instanceof errors.NoRespondersError || (error as { cause?: unknown }).cause instanceof errors.NoRespondersError) return undefined;
       this.logOnce(`fetch\n${(error as Error).message}`, () =>
         logger.warn({ bucket: fleetBucket, err: (error as Error).message }, 'cannot read the assigned plugins; will try again'),
       );
       return undefined;
     }
-    const headers = reply.headers;
-    if (!headers || headers.hasError || headers.code >= 300) return undefined;
-    const operation = headers.get('KV-Operation');
-    if (operation === 'DEL' || operation === 'PURGE') return undefined;
+    if (!value) return undefined;
     try {
-      return decodeAssignments(reply.data);
+      return decodeAssignments(value.data);
     } catch (error) {
-      const revision = headers.get('Nats-Sequence');
-      this.logOnce(`malformed\n${revision}`, () =>
-        logger.error({ bucket: fleetBucket, revision, err: (error as Error).message }, 'the assigned plugins are malformed; ignored'),
+      this.logOnce(`malformed\n${value.revision}`, () =>
+        logger.error({ bucket: fleetBucket, revision: value.revision, err: (error as Error).message }, 'the assigned plugins are malformed; ignored'),
       );
       return undefined;
     }
