@@ -75,21 +75,14 @@ export async function lockGateways(
  */
 export async function upsertReports(client: pg.PoolClient, entries: readonly { gateway: string; report: InventoryReport }[]): Promise<Map<string, string>> {
   const { rows } = await client.query<{ id: string; last_seen: Date }>(
-    `INSERT INTO fleet_gateways (id, state, state_since, first_seen, last_seen, report_interval_s, report, config_source, config_revision)
-     SELECT id, 'online', now(), now(), now(), interval_s, report, source, revision
-       FROM unnest($1::text[], $2::real[], $3::jsonb[], $4::text[], $5::text[]) AS r(id, interval_s, report, source, revision)
+    `INSERT INTO fleet_gateways (id, state, state_since, first_seen, last_seen, report_interval_s, report)
+     SELECT id, 'online', now(), now(), now(), interval_s, report
+       FROM unnest($1::text[], $2::real[], $3::jsonb[]) AS r(id, interval_s, report)
      ON CONFLICT (id) DO UPDATE SET
        state_since = CASE WHEN fleet_gateways.state = 'online' THEN fleet_gateways.state_since ELSE now() END,
-       state = 'online', last_seen = now(), report_interval_s = EXCLUDED.report_interval_s, report = EXCLUDED.report,
-       config_source = EXCLUDED.config_source, config_revision = EXCLUDED.config_revision
+       state = 'online', last_seen = now(), report_interval_s = EXCLUDED.report_interval_s, report = EXCLUDED.report
      RETURNING id, last_seen`,
-    [
-      entries.map((e) => e.gateway),
-      entries.map((e) => e.report.reportIntervalS),
-      entries.map((e) => JSON.stringify(e.report)),
-      entries.map((e) => e.report.config.source),
-      entries.map((e) => (e.report.config.revision === null ? null : String(e.report.config.revision))),
-    ],
+    [entries.map((e) => e.gateway), entries.map((e) => e.report.reportIntervalS), entries.map((e) => JSON.stringify(e.report))],
   );
   return new Map(rows.map((r) => [r.id, r.last_seen.toISOString()]));
 }

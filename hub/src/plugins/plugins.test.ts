@@ -223,8 +223,8 @@ describe('plugin repository and rollouts', () => {
   it('starts the healthy time again when a canary gateway falls silent, and reads past a stored report that is not one', async () => {
     await publish('1.5.0');
     await pool.query(
-      `INSERT INTO fleet_gateways (id, state, state_since, first_seen, last_seen, report_interval_s, report, config_source)
-       VALUES ('gw-odd', 'online', now(), now(), now(), 30, '{"v": 99}', 'file')`,
+      `INSERT INTO fleet_gateways (id, state, state_since, first_seen, last_seen, report_interval_s, report)
+       VALUES ('gw-odd', 'online', now(), now(), now(), 30, '{"v": 99}')`,
     );
     const rollout = await rollouts.assign({ plugin: 'http-json', version: '1.5.0', gateways: ['gw-d'], promoteAfterS: 3600, actor: 'cli:ops' });
     const healthy = async () => (await pool.query('SELECT healthy_since FROM plugin_rollouts WHERE id = $1', [rollout.id])).rows[0].healthy_since;

@@ -544,11 +544,7 @@ export const cityMigrations: readonly Migration[] = [
           last_seen          timestamptz NOT NULL,
           -- The report's own interval: silent after MISSED_REPORTS_BEFORE_SILENT of them.
           report_interval_s  real NOT NULL,
-          report             jsonb NOT NULL,
-          -- The configuration it runs: 'file' or 'hub', and the revision as text (a bucket
-          -- revision or a file digest), null when it has none.
-          config_source      text NOT NULL CHECK (config_source IN ('file', 'hub')),
-          config_revision    text
+          report             jsonb NOT NULL
         );
         CREATE INDEX fleet_gateways_online_seen ON fleet_gateways (last_seen) WHERE state = 'online';
         CREATE TABLE fleet_events (
