@@ -113,8 +113,12 @@ devices:
     const before = samples.length;
     await gateway.stop(0);
     gateway = undefined;
-    const cut = samples.slice(before);
+    const after = samples.slice(before);
+    const cut = after.filter((s) => /window cut short/.test(s.reason ?? ''));
+    // A read in progress when the stop began ends first (DevicePoller.stop), and its reading of the
+    // point that is not aggregated is sent as any other; nothing else may come.
+    expect(after.filter((s) => !cut.includes(s)).every((s) => s.point === 'meter.state' && s.quality === 'good')).toBe(true);
     expect(cut.map((s) => s.point).sort()).toEqual(['meter.energy', 'meter.energy.delta', 'meter.power', 'meter.power.count', 'meter.power.max']);
-    expect(cut.every((s) => s.quality === 'uncertain' && /window cut short/.test(s.reason ?? ''))).toBe(true);
+    expect(cut.every((s) => s.quality === 'uncertain')).toBe(true);
   });
 });
