@@ -113,7 +113,8 @@ describe.skipIf(unavailable)('projects, from the operator’s form to the citize
     expect(await page.locator('.objective-meta').innerText()).toContain('Non publié');
     // Baseline April 2022 – March 2023, works April 2023, then the reporting months: 13 rows at least before them.
     const rows = page.locator('figure.chart .table-wrap tbody tr');
-    expect(await rows.count()).toBeGreaterThan(13);
+    // The chart's table comes with the project's series, after the page itself is ready.
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBeGreaterThan(13);
     const cells = await rows.evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => (c.textContent ?? '').trim())));
     const phases = cells.map((c) => c[1]);
     expect(phases[0]).toBe('Référence (avant travaux)');
